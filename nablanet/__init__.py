@@ -1,0 +1,47 @@
+"""nablanet: feed-forward neural networks on an automatic-differentiation engine.
+
+The engine's transforms live at the top level::
+
+    import nablanet as nb
+    import nablanet.numpy as anp
+
+    f = lambda x: anp.sqrt(x**2 + anp.exp(x**2))
+    nb.grad(f)(1.5)                       # reverse mode
+    nb.jvp(f, (1.5,), (1.0,))             # forward mode
+"""
+
+from . import numpy  # noqa: F401  (attaches operators to traced values)
+from .autodiff import (
+    NotDifferentiableError,
+    elementwise_grad,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    tree_flatten,
+    tree_map,
+    tree_unflatten,
+    value_and_grad,
+    vjp,
+)
+from .autodiff.check import GradientCheckError, check_grads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradientCheckError",
+    "NotDifferentiableError",
+    "check_grads",
+    "elementwise_grad",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "tree_flatten",
+    "tree_map",
+    "tree_unflatten",
+    "value_and_grad",
+    "vjp",
+]

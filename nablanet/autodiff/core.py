@@ -1,0 +1,314 @@
+"""The engine: tracers, primitives, and the two sweeps.
+
+A *primitive* is a NumPy function together with its derivative rules, one per
+positional argument:
+
+* a VJP maker ``(ans, *args, **kw) -> (g -> contribution)`` used by reverse
+  mode (adjoints pulled from output to input), and
+* a JVP maker ``(g, ans, *args, **kw) -> tangent contribution`` used by
+  forward mode (tangents pushed from input to output).
+
+Calling a primitive on plain arrays just runs NumPy.  Calling it on a
+:class:`Tracer` hands the call to the tracer's *trace*:
+
+* a :class:`ReverseTrace` records the call on its tape (the tape order is a
+  topological order, so the backward sweep is one loop over it, never a
+  recursion), and
+* a :class:`ForwardTrace` evaluates the JVP rules right away, carrying the
+  tangent alongside the value.
+
+Traces nest.  Each has a level; a call is handled by the highest-level trace
+among its arguments, which unboxes its own tracers and calls the primitive
+again on what is inside (values that may be tracers of lower levels).  The
+derivative rules are themselves written with differentiable primitives, so
+derivatives of derivatives come for free: ``grad(grad(f))``, forward over
+reverse for Hessian-vector products, and so on.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+__all__ = [
+    "Primitive",
+    "Tracer",
+    "ReverseTrace",
+    "ForwardTrace",
+    "NotDifferentiableError",
+    "backward_pass",
+    "getval",
+    "add_any",
+]
+
+_levels = itertools.count(1)
+
+
+class NotDifferentiableError(TypeError):
+    """Raised when a traced value reaches a function that has no derivative rule."""
+
+
+class Primitive:
+    """A function with derivative rules, the unit the engine differentiates.
+
+    Parameters
+    ----------
+    fun : callable
+        The function computed on plain arrays.
+    name : str, optional
+        Name used in error messages; defaults to ``fun.__name__``.
+    """
+
+    def __init__(self, fun, name=None):
+        self.fun = fun
+        self.name = name or getattr(fun, "__name__", repr(fun))
+        self.vjps = {}
+        self.jvps = {}
+        self.__name__ = self.name
+        self.__qualname__ = self.name
+        self.__doc__ = getattr(fun, "__doc__", None)
+        self.__wrapped__ = fun
+
+    def __call__(self, *args, **kw):
+        trace = None
+        for a in args:
+            if isinstance(a, Tracer):
+                t = a._trace
+                if trace is None or t.level > trace.level:
+                    trace = t
+        if trace is None:
+            return self.fun(*args, **kw)
+        return trace.process(self, args, kw)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+    def defvjp(self, *makers, argnums=None):
+        """Set reverse-mode rules, one maker per positional argument."""
+        for i, m in zip(range(len(makers)) if argnums is None else argnums, makers):
+            if m is not None:
+                self.vjps[i] = m
+        return self
+
+    def defjvp(self, *makers, argnums=None):
+        """Set forward-mode rules, one maker per positional argument."""
+        for i, m in zip(range(len(makers)) if argnums is None else argnums, makers):
+            if m is not None:
+                self.jvps[i] = m
+        return self
+
+    def _missing(self, kind, argnum):
+        return NotDifferentiableError(
+            f"nablanet: no {kind} rule for argument {argnum} of primitive "
+            f"'{self.name}'; it cannot be differentiated with respect to that "
+            f"argument in {'reverse' if kind == 'VJP' else 'forward'} mode"
+        )
+
+
+# ----------------------------------------------------------------------------
+# Tracers
+# ----------------------------------------------------------------------------
+
+
+class Tracer:
+    """A value seen by a trace.  Behaves like the array it wraps.
+
+    Operators and array methods are attached by :mod:`nablanet.numpy`, which
+    maps them onto its differentiable primitives.
+    """
+
+    __slots__ = ("_value", "_trace")
+    __array_priority__ = 100.0
+
+    @property
+    def shape(self):
+        v = getval(self)
+        return v.shape if hasattr(v, "shape") else np.shape(v)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def dtype(self):
+        v = getval(self)
+        return v.dtype if hasattr(v, "dtype") else np.result_type(v)
+
+    def __len__(self):
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d traced value")
+        return shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self):
+        return bool(getval(self))
+
+    def __float__(self):
+        raise TypeError(
+            "nablanet: float() of a traced value would cut it out of the "
+            "derivative; keep it as an array inside differentiated code"
+        )
+
+    __int__ = __complex__ = __index__ = __float__
+
+    def item(self):
+        return self.__float__()
+
+    def __array__(self, dtype=None, copy=None):
+        raise NotDifferentiableError(
+            "nablanet: a traced value was converted to a plain NumPy array "
+            "(np.asarray/np.array or a NumPy function without a derivative "
+            "rule); use nablanet.numpy functions inside differentiated code"
+        )
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self):
+        return f"Tracer({getval(self)!r}, level={self._trace.level})"
+
+
+def getval(x):
+    """The plain value under any number of tracers."""
+    while isinstance(x, Tracer):
+        x = x._value
+    return x
+
+
+class RTracer(Tracer):
+    """A reverse-mode tracer; it is also the node recorded on its trace's tape."""
+
+    __slots__ = ("_prim", "_args", "_kw", "_parents", "_idx")
+
+    def __init__(self, value, trace, prim, args, kw, parents):
+        self._value = value
+        self._trace = trace
+        self._prim = prim
+        self._args = args
+        self._kw = kw
+        self._parents = parents
+        tape = trace.tape
+        self._idx = len(tape)
+        tape.append(self)
+
+
+class FTracer(Tracer):
+    """A forward-mode tracer: a value and its tangent."""
+
+    __slots__ = ("_tangent",)
+
+    def __init__(self, value, trace, tangent):
+        self._value = value
+        self._trace = trace
+        self._tangent = tangent
+
+
+class ReverseTrace:
+    """Records primitive calls on a tape for a later backward sweep."""
+
+    __slots__ = ("level", "tape")
+
+    def __init__(self):
+        self.level = next(_levels)
+        self.tape = []
+
+    def new_input(self, value):
+        return RTracer(value, self, None, (), None, ())
+
+    def process(self, prim, args, kw):
+        vals = list(args)
+        parents = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tracer) and a._trace is self:
+                vals[i] = a._value
+                parents.append((i, a))
+        return RTracer(prim(*vals, **kw), self, prim, vals, kw, parents)
+
+
+class ForwardTrace:
+    """Pushes tangents alongside values through the JVP rules."""
+
+    __slots__ = ("level",)
+
+    def __init__(self):
+        self.level = next(_levels)
+
+    def new_input(self, value, tangent):
+        return FTracer(value, self, tangent)
+
+    def process(self, prim, args, kw):
+        vals = list(args)
+        boxed = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tracer) and a._trace is self:
+                vals[i] = a._value
+                boxed.append((i, a._tangent))
+        ans = prim(*vals, **kw)
+        jvps = prim.jvps
+        tangent = None
+        for i, g in boxed:
+            rule = jvps.get(i)
+            if rule is not None:
+                t = rule(g, ans, *vals, **kw)
+            elif "*" in jvps:
+                t = jvps["*"](i, g, ans, *vals, **kw)
+            else:
+                raise prim._missing("JVP", i)
+            tangent = t if tangent is None else add_any(tangent, t)
+        return FTracer(ans, self, tangent)
+
+
+def backward_pass(seeds, trace):
+    """Sweep ``trace``'s tape backwards from ``seeds`` = [(tracer, adjoint)].
+
+    Returns a dict mapping each input tracer (tape nodes without a primitive)
+    that received an adjoint to that adjoint.  Iterative: the tape is already
+    in topological order, so a chain of any length costs no recursion.
+    """
+    tape = trace.tape
+    n = 1 + max(t._idx for t, _ in seeds)
+    adj = [None] * n
+    for t, g in seeds:
+        i = t._idx
+        adj[i] = g if adj[i] is None else add_any(adj[i], g)
+    inputs = {}
+    for i in range(n - 1, -1, -1):
+        g = adj[i]
+        if g is None:
+            continue
+        adj[i] = None
+        node = tape[i]
+        prim = node._prim
+        if prim is None:
+            inputs[node] = g
+            continue
+        vjps = prim.vjps
+        ans, args, kw = node._value, node._args, node._kw
+        for argnum, parent in node._parents:
+            maker = vjps.get(argnum)
+            if maker is not None:
+                c = maker(ans, *args, **kw)(g)
+            elif "*" in vjps:  # one rule for any number of arguments
+                c = vjps["*"](argnum, ans, *args, **kw)(g)
+            else:
+                raise prim._missing("VJP", argnum)
+            j = parent._idx
+            adj[j] = c if adj[j] is None else add_any(adj[j], c)
+    return inputs
+
+
+def _add(a, b):
+    return a + b
+
+
+add_any = Primitive(_add, "add_any")
+add_any.defvjp(lambda ans, a, b: lambda g: g, lambda ans, a, b: lambda g: g)
+add_any.defjvp(lambda g, ans, a, b: g, lambda g, ans, a, b: g)

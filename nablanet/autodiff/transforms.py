@@ -1,0 +1,311 @@
+"""Function transforms: functions in, derivative functions out.
+
+Reverse mode (``vjp``, ``grad``, ``value_and_grad``, ``elementwise_grad``)
+records one forward pass and sweeps it backwards once per cotangent.  Forward
+mode (``jvp``) pushes a tangent alongside the values in the same sweep as the
+forward pass.  ``jacobian`` builds either a row at a time (reverse) or a column
+at a time (forward); ``hessian`` is forward over reverse, and ``hvp`` is one
+forward sweep through a reverse sweep.  All of them accept the others, in any
+order and to any depth.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .core import FTracer, ForwardTrace, ReverseTrace, RTracer, Tracer, backward_pass, getval
+from .tree import tree_flatten, tree_map, tree_unflatten
+
+__all__ = [
+    "grad",
+    "value_and_grad",
+    "elementwise_grad",
+    "vjp",
+    "jvp",
+    "jacobian",
+    "hessian",
+    "hvp",
+]
+
+
+def _shape(x):
+    v = getval(x)
+    return v.shape if hasattr(v, "shape") else np.shape(v)
+
+
+def _dtype(x):
+    v = getval(x)
+    return v.dtype if hasattr(v, "dtype") else np.result_type(v)
+
+
+def _check_float(leaves, where, argnum):
+    for x in leaves:
+        dt = _dtype(x)
+        if dt.kind not in "fc":
+            raise TypeError(
+                f"{where}: argument {argnum} has dtype {dt}; differentiation needs "
+                f"floating-point inputs (pass 3.0 rather than 3, or x.astype(float))"
+            )
+
+
+def _argnums(argnums, nargs, where):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise ValueError(f"{where}: argnums={argnums!r} but the function got {nargs} positional arguments")
+    return tuple(i % nargs for i in nums)
+
+
+def _unbox(x, trace):
+    return x._value if isinstance(x, Tracer) and x._trace is trace else x
+
+
+def _zeros(x):
+    return np.zeros(_shape(x), _dtype(x))
+
+
+def _finish(g, x):
+    """The adjoint of input ``x``: zeros if it got none, in ``x``'s dtype."""
+    if g is None:
+        return _zeros(x)
+    if isinstance(g, np.ndarray) and g.dtype != _dtype(x):
+        return g.astype(_dtype(x))
+    return g
+
+
+def _vjp(fun, args, argnums, where, has_aux=False):
+    trace = ReverseTrace()
+    args = list(args)
+    inputs = []
+    for i in argnums:
+        leaves, treedef = tree_flatten(args[i])
+        _check_float(leaves, where, i)
+        boxed = [trace.new_input(x) for x in leaves]
+        inputs.append((treedef, boxed, leaves))
+        args[i] = tree_unflatten(treedef, boxed)
+    out = fun(*args)
+    aux = None
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"{where}: with has_aux=True the function must return (output, aux)")
+        out, aux = out
+        aux = tree_map(lambda x: _unbox(x, trace), aux)
+    out_leaves, out_def = tree_flatten(out)
+    out_value = tree_unflatten(out_def, [_unbox(o, trace) for o in out_leaves])
+
+    def vjp_fn(cotangent):
+        ct_leaves, ct_def = tree_flatten(cotangent)
+        if ct_def != out_def:
+            raise ValueError(f"{where}: the cotangent's structure does not match the output's")
+        seeds = []
+        for o, g in zip(out_leaves, ct_leaves):
+            if _shape(g) != _shape(o):
+                raise ValueError(f"{where}: cotangent of shape {_shape(g)} for an output of shape {_shape(o)}")
+            if isinstance(o, RTracer) and o._trace is trace:
+                seeds.append((o, g))
+        adjoints = backward_pass(seeds, trace) if seeds else {}
+        return tuple(
+            tree_unflatten(treedef, [_finish(adjoints.get(b), x) for b, x in zip(boxed, leaves)])
+            for treedef, boxed, leaves in inputs
+        )
+
+    return out_value, vjp_fn, aux
+
+
+def vjp(fun, *primals):
+    """Reverse mode: ``out, vjp_fn = vjp(f, *primals)``.
+
+    ``vjp_fn(cotangent)`` returns a tuple with one cotangent per primal, each
+    a pytree of the primal's structure.  It may be called any number of times;
+    nothing accumulates between calls.
+    """
+    out, fn, _ = _vjp(fun, primals, tuple(range(len(primals))), "vjp")
+    return out, fn
+
+
+def value_and_grad(fun, argnums=0, has_aux=False):
+    """Return a function computing ``(f(*args), grad f(*args))``.
+
+    ``f`` must return a real scalar.  ``argnums`` picks the argument (an int)
+    or arguments (a tuple, giving a tuple of gradients) to differentiate; each
+    may be a pytree of arrays.  With ``has_aux=True``, ``f`` returns
+    ``(value, aux)`` and the result is ``((value, aux), gradient)``.
+    """
+
+    @functools.wraps(fun)
+    def value_and_grad_fun(*args, **kwargs):
+        f = functools.partial(fun, **kwargs) if kwargs else fun
+        nums = _argnums(argnums, len(args), "grad")
+        out, vjp_fn, aux = _vjp(f, args, nums, "grad", has_aux)
+        if isinstance(out, (dict, list, tuple)) or int(np.prod(_shape(out))) != 1:
+            shape = "a pytree" if isinstance(out, (dict, list, tuple)) else f"shape {_shape(out)}"
+            raise TypeError(
+                f"grad: the function must return a scalar, but it returned {shape}; "
+                f"use jacobian, vjp or elementwise_grad for non-scalar outputs"
+            )
+        dt = _dtype(out)
+        if dt.kind not in "fc":
+            raise TypeError(f"grad: the function returned dtype {dt}; it must return a float")
+        g = vjp_fn(np.ones(_shape(out), dt))
+        g = g[0] if isinstance(argnums, int) else g
+        return ((out, aux) if has_aux else out), g
+
+    return value_and_grad_fun
+
+
+def grad(fun, argnums=0, has_aux=False):
+    """The gradient of a scalar function, as a function of the same arguments.
+
+    >>> import nablanet as nn, nablanet.numpy as anp
+    >>> nn.grad(lambda x: anp.exp(x**2))(1.0)   # 2 x exp(x^2)
+    np.float64(5.43656365691809)
+    """
+    vg = value_and_grad(fun, argnums, has_aux)
+
+    @functools.wraps(fun)
+    def grad_fun(*args, **kwargs):
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_fun
+
+
+def elementwise_grad(fun, argnums=0):
+    """Gradient of the sum of the outputs: for elementwise ``f``, ``f'(x)`` per element."""
+
+    @functools.wraps(fun)
+    def egrad(*args, **kwargs):
+        f = functools.partial(fun, **kwargs) if kwargs else fun
+        nums = _argnums(argnums, len(args), "elementwise_grad")
+        out, vjp_fn, _ = _vjp(f, args, nums, "elementwise_grad")
+        leaves, treedef = tree_flatten(out)
+        g = vjp_fn(tree_unflatten(treedef, [np.ones(_shape(x), _dtype(x)) for x in leaves]))
+        return g[0] if isinstance(argnums, int) else g
+
+    return egrad
+
+
+def jvp(fun, primals, tangents):
+    """Forward mode: ``out, tangent_out = jvp(f, primals, tangents)``.
+
+    ``primals`` and ``tangents`` are tuples (one entry per argument of ``f``)
+    of pytrees with matching structures and shapes.  One forward sweep
+    evaluates ``f`` and its directional derivative together.
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples, one entry per argument")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    trace = ForwardTrace()
+    args = []
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        pl, pdef = tree_flatten(p)
+        tl, tdef = tree_flatten(t)
+        if pdef != tdef:
+            raise ValueError(f"jvp: the tangent of argument {i} does not match its primal's structure")
+        _check_float(pl, "jvp", i)
+        boxed = []
+        for x, v in zip(pl, tl):
+            if _shape(v) != _shape(x):
+                raise ValueError(f"jvp: argument {i} has shape {_shape(x)} but its tangent has shape {_shape(v)}")
+            if not isinstance(v, Tracer):
+                v = np.asarray(v, dtype=_dtype(x))
+            boxed.append(trace.new_input(x, v))
+        args.append(tree_unflatten(pdef, boxed))
+    out = fun(*args)
+    leaves, treedef = tree_flatten(out)
+    values, tans = [], []
+    for o in leaves:
+        if isinstance(o, FTracer) and o._trace is trace:
+            values.append(o._value)
+            tans.append(o._tangent)
+        else:
+            values.append(o)
+            tans.append(_zeros(o))
+    return tree_unflatten(treedef, values), tree_unflatten(treedef, tans)
+
+
+def _check_array_arg(x, where, i):
+    if isinstance(x, (dict, list, tuple)):
+        raise TypeError(f"{where}: argument {i} is a pytree; jacobian takes array arguments")
+
+
+def jacobian(fun, argnums=0, mode="rev"):
+    """The Jacobian ``J[i..., j...] = d out[i...] / d x[j...]``.
+
+    Its shape is ``out.shape + x.shape``.  ``mode="rev"`` takes one reverse
+    sweep per output element, ``mode="fwd"`` one forward sweep per input
+    element; both give the same matrix, and either can be differentiated
+    again (``hessian`` is ``jacobian(jacobian(f, mode="rev"), mode="fwd")``).
+    """
+    if mode not in ("rev", "fwd"):
+        raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', not {mode!r}")
+    from .. import numpy as anp
+
+    @functools.wraps(fun)
+    def jac(*args, **kwargs):
+        f = functools.partial(fun, **kwargs) if kwargs else fun
+        nums = _argnums(argnums, len(args), "jacobian")
+        for i in nums:
+            _check_array_arg(args[i], "jacobian", i)
+        if mode == "rev":
+            out, vjp_fn, _ = _vjp(f, args, nums, "jacobian")
+            _check_array_arg(out, "jacobian", "output")
+            oshape, odt = _shape(out), _dtype(out)
+            n = int(np.prod(oshape))
+            rows = []
+            for k in range(n):
+                e = np.zeros(n, odt)
+                e[k] = 1
+                rows.append(vjp_fn(e.reshape(oshape)))
+            jacs = []
+            for j, i in enumerate(nums):
+                ishape = _shape(args[i])
+                if n == 0:
+                    jacs.append(np.zeros(oshape + ishape, _dtype(args[i])))
+                else:
+                    jacs.append(anp.reshape(anp.stack([r[j] for r in rows]), oshape + ishape))
+        else:
+            jacs = []
+            for i in nums:
+                x = args[i]
+                ishape, idt = _shape(x), _dtype(x)
+                _check_float([x], "jacobian", i)
+                m = int(np.prod(ishape))
+
+                def f_i(xi, i=i):
+                    a = list(args)
+                    a[i] = xi
+                    return f(*a)
+
+                cols = []
+                for k in range(m):
+                    e = np.zeros(m, idt)
+                    e[k] = 1
+                    out, t = jvp(f_i, (x,), (e.reshape(ishape),))
+                    cols.append(t)
+                if m == 0:
+                    out = f_i(x)
+                    jacs.append(np.zeros(_shape(out) + ishape, _dtype(out)))
+                else:
+                    _check_array_arg(out, "jacobian", "output")
+                    jacs.append(anp.reshape(anp.stack(cols, axis=-1), _shape(out) + ishape))
+        return jacs[0] if isinstance(argnums, int) else tuple(jacs)
+
+    return jac
+
+
+def hessian(fun, argnums=0):
+    """The Hessian of a scalar function: forward mode over reverse mode."""
+    return jacobian(jacobian(fun, argnums, mode="rev"), argnums, mode="fwd")
+
+
+def hvp(fun, x, v):
+    """Hessian-vector product ``H(x) v`` of a scalar ``fun`` without forming ``H``.
+
+    One forward sweep (tangent ``v``) through the reverse sweep of ``grad``;
+    ``x`` and ``v`` may be pytrees of the same structure.
+    """
+    return jvp(grad(fun), (x,), (v,))[1]

@@ -1,0 +1,79 @@
+"""Pytrees: nested dicts, lists and tuples whose leaves are arrays or scalars.
+
+``tree_flatten`` turns a pytree into a list of leaves and a *treedef* that
+``tree_unflatten`` uses to rebuild the same structure around new leaves.
+``None`` is an empty subtree (it has no leaves), as in JAX.
+"""
+
+from __future__ import annotations
+
+__all__ = ["tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure"]
+
+_LEAF = "*"
+
+
+def _flatten(tree, leaves):
+    t = type(tree)
+    if t is dict:
+        keys = tuple(tree)
+        return (dict, keys, tuple(_flatten(tree[k], leaves) for k in keys))
+    if t is list or t is tuple:
+        return (t, None, tuple(_flatten(x, leaves) for x in tree))
+    if tree is None:
+        return None
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # namedtuple
+        return (t, None, tuple(_flatten(x, leaves) for x in tree))
+    leaves.append(tree)
+    return _LEAF
+
+
+def tree_flatten(tree):
+    """Return ``(leaves, treedef)`` for a pytree."""
+    leaves = []
+    treedef = _flatten(tree, leaves)
+    return leaves, treedef
+
+
+def _unflatten(treedef, it):
+    if treedef is _LEAF:
+        return next(it)
+    if treedef is None:
+        return None
+    t, keys, children = treedef
+    if t is dict:
+        return {k: _unflatten(c, it) for k, c in zip(keys, children)}
+    items = [_unflatten(c, it) for c in children]
+    if t is list:
+        return items
+    if t is tuple:
+        return tuple(items)
+    return t(*items)
+
+
+def tree_unflatten(treedef, leaves):
+    """Rebuild the structure described by ``treedef`` around ``leaves``."""
+    it = iter(leaves)
+    out = _unflatten(treedef, it)
+    if next(it, it) is not it:
+        raise ValueError("tree_unflatten: more leaves than the structure holds")
+    return out
+
+
+def tree_leaves(tree):
+    return tree_flatten(tree)[0]
+
+
+def tree_structure(tree):
+    return tree_flatten(tree)[1]
+
+
+def tree_map(f, tree, *rest):
+    """Apply ``f`` leaf-wise to one or more pytrees of the same structure."""
+    leaves, treedef = tree_flatten(tree)
+    others = []
+    for r in rest:
+        lv, td = tree_flatten(r)
+        if td != treedef:
+            raise ValueError("tree_map: the pytrees have different structures")
+        others.append(lv)
+    return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])

@@ -1,0 +1,43 @@
+"""Define your own differentiable primitives, the way nablanet defines its own.
+
+>>> from nablanet.extend import primitive, defvjp, defjvp
+>>> import numpy as np
+>>> @primitive
+... def logsigmoid(x):
+...     return -np.logaddexp(0.0, -x)
+>>> defvjp(logsigmoid, lambda ans, x: lambda g: g * np.exp(-np.logaddexp(0.0, x)))
+>>> defjvp(logsigmoid, lambda g, ans, x: g * np.exp(-np.logaddexp(0.0, x)))
+
+The conventions are HIPS autograd's: one maker per positional argument; a VJP
+maker is ``(ans, *args, **kwargs) -> (g -> contribution to that argument)``
+and a JVP maker is ``(g, ans, *args, **kwargs) -> contribution to the output's
+tangent``.  ``None`` leaves an argument without a rule (differentiating with
+respect to it then raises).  Write the rules with ``nablanet.numpy`` functions
+and they can be differentiated again.
+"""
+
+from .autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
+from .numpy._primitives import unbroadcast
+
+__all__ = ["primitive", "defvjp", "defjvp", "Primitive", "Tracer", "getval", "unbroadcast", "NotDifferentiableError"]
+
+
+def primitive(fun):
+    """Wrap ``fun`` (a function on plain arrays) as a primitive that can carry rules."""
+    return Primitive(fun)
+
+
+def defvjp(fun, *makers, argnums=None):
+    """Attach reverse-mode rules to primitive ``fun``, one maker per positional argument."""
+    _require_primitive(fun, "defvjp").defvjp(*makers, argnums=argnums)
+
+
+def defjvp(fun, *makers, argnums=None):
+    """Attach forward-mode rules to primitive ``fun``, one maker per positional argument."""
+    _require_primitive(fun, "defjvp").defjvp(*makers, argnums=argnums)
+
+
+def _require_primitive(fun, where):
+    if not isinstance(fun, Primitive):
+        raise TypeError(f"{where}: {fun!r} is not a primitive; wrap it with nablanet.extend.primitive first")
+    return fun

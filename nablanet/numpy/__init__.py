@@ -1,0 +1,197 @@
+"""A differentiable subset of NumPy: ``import nablanet.numpy as anp``.
+
+Write ordinary NumPy-style code with these functions (and the operators
+``+ - * / ** @``, indexing and the usual array methods on traced values);
+:func:`nablanet.grad` and the other transforms differentiate it in either mode,
+to any order.
+
+Plain NumPy functions called on a traced value are routed here when nablanet
+has a rule for them (``np.exp(x)`` works); any other raises
+:class:`NotDifferentiableError` naming the function, rather than returning a
+silently wrong derivative.  Names this module does not define (constants,
+dtypes, ``zeros``, ``linspace``...) come from NumPy unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from ..autodiff.core import NotDifferentiableError, Tracer, getval
+from . import _primitives
+from ._primitives import (
+    _nondiff,
+    abs,
+    add,
+    astype,
+    clip,
+    divide,
+    dot,
+    getitem,
+    matmul,
+    max,
+    mean,
+    min,
+    multiply,
+    negative,
+    power,
+    prod,
+    ravel,
+    reshape,
+    squeeze,
+    std,
+    subtract,
+    sum,
+    swapaxes,
+    transpose,
+    var,
+)
+
+# Differentiable functions, by name (everything public in _primitives that is callable).
+_DIFFERENTIABLE = {
+    k: v for k, v in vars(_primitives).items() if not k.startswith("_") and callable(v) and k not in ("primitive", "unbroadcast")
+}
+globals().update(_DIFFERENTIABLE)
+
+# Functions whose results carry no derivative; they accept traced values.
+_NONDIFF_NAMES = (
+    "shape ndim size result_type zeros_like ones_like empty_like full_like "
+    "greater greater_equal less less_equal equal not_equal isnan isinf isfinite "
+    "isclose allclose array_equal logical_and logical_or logical_not logical_xor any all "
+    "argmax argmin argsort nonzero flatnonzero count_nonzero floor ceil round rint trunc "
+    "floor_divide mod sort unique searchsorted digitize"
+).split()
+for _name in _NONDIFF_NAMES:
+    globals()[_name] = _nondiff(getattr(_np, _name))
+
+
+def _guard(fun, name):
+    """A NumPy function without a rule: fine on arrays, an error on traced values."""
+
+    def guarded(*args, **kwargs):
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, Tracer) or (isinstance(a, (list, tuple)) and any(isinstance(b, Tracer) for b in a)):
+                raise NotDifferentiableError(
+                    f"nablanet.numpy: numpy.{name} is not differentiable in nablanet "
+                    f"(it was called on a traced value)"
+                )
+        return fun(*args, **kwargs)
+
+    guarded.__name__ = name
+    guarded.__doc__ = fun.__doc__
+    return guarded
+
+
+def __getattr__(name):
+    obj = getattr(_np, name)
+    if callable(obj) and not isinstance(obj, type):
+        obj = _guard(obj, name)
+    globals()[name] = obj
+    return obj
+
+
+# ----------------------------------------------------------------------------
+# NumPy's own functions on traced values: route to the rules above or refuse.
+# ----------------------------------------------------------------------------
+
+_NUMPY_ALIASES = {"absolute": "abs", "true_divide": "divide", "amax": "max", "amin": "min"}
+_DISPATCH = {}
+for _name, _f in list(_DIFFERENTIABLE.items()) + [(n, globals()[n]) for n in _NONDIFF_NAMES]:
+    _np_obj = getattr(_np, _name, None)
+    if _np_obj is not None:
+        _DISPATCH[_np_obj] = _f
+for _np_name, _ours in _NUMPY_ALIASES.items():
+    if hasattr(_np, _np_name):
+        _DISPATCH[getattr(_np, _np_name)] = globals()[_ours]
+
+
+def _not_differentiable(func):
+    name = getattr(func, "__name__", repr(func))
+    mod = getattr(func, "__module__", None) or "numpy"
+    mod = "numpy" if mod.startswith("numpy") and mod.count(".") < 2 and "linalg" not in mod else mod
+    return NotDifferentiableError(
+        f"nablanet: {mod}.{name} is not differentiable in nablanet (it was called on a traced "
+        f"value); use the functions in nablanet.numpy, or define a primitive with nablanet.extend"
+    )
+
+
+def _array_function(self, func, types, args, kwargs):
+    f = _DISPATCH.get(func)
+    if f is None:
+        raise _not_differentiable(func)
+    return f(*args, **kwargs)
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    f = _DISPATCH.get(ufunc)
+    if method != "__call__" or f is None or kwargs.get("out") is not None:
+        raise _not_differentiable(ufunc if method == "__call__" else getattr(ufunc, method))
+    return f(*inputs, **kwargs)
+
+
+# ----------------------------------------------------------------------------
+# Operators and methods on traced values
+# ----------------------------------------------------------------------------
+
+
+def _setitem(self, idx, value):
+    raise TypeError(
+        "nablanet: in-place assignment to a traced value is not differentiable; "
+        "build the array with nablanet.numpy.where, concatenate or stack instead"
+    )
+
+
+def _T(self):
+    return transpose(self)
+
+
+_methods = {
+    "__add__": lambda s, o: add(s, o),
+    "__radd__": lambda s, o: add(o, s),
+    "__sub__": lambda s, o: subtract(s, o),
+    "__rsub__": lambda s, o: subtract(o, s),
+    "__mul__": lambda s, o: multiply(s, o),
+    "__rmul__": lambda s, o: multiply(o, s),
+    "__truediv__": lambda s, o: divide(s, o),
+    "__rtruediv__": lambda s, o: divide(o, s),
+    "__pow__": lambda s, o: power(s, o),
+    "__rpow__": lambda s, o: power(o, s),
+    "__matmul__": lambda s, o: matmul(s, o),
+    "__rmatmul__": lambda s, o: matmul(o, s),
+    "__neg__": lambda s: negative(s),
+    "__pos__": lambda s: s,
+    "__abs__": lambda s: abs(s),
+    "__getitem__": lambda s, idx: getitem(s, idx),
+    "__setitem__": _setitem,
+    "__lt__": lambda s, o: getval(s) < getval(o),
+    "__le__": lambda s, o: getval(s) <= getval(o),
+    "__gt__": lambda s, o: getval(s) > getval(o),
+    "__ge__": lambda s, o: getval(s) >= getval(o),
+    "__eq__": lambda s, o: getval(s) == getval(o),
+    "__ne__": lambda s, o: getval(s) != getval(o),
+    "__array_function__": _array_function,
+    "__array_ufunc__": _array_ufunc,
+    "T": property(_T),
+    "mT": property(lambda s: swapaxes(s, -1, -2)),
+    "reshape": lambda s, *shape: reshape(s, shape[0] if len(shape) == 1 else shape),
+    "transpose": lambda s, *axes: transpose(s, (axes[0] if len(axes) == 1 else axes) or None),
+    "swapaxes": lambda s, a, b: swapaxes(s, a, b),
+    "ravel": lambda s: ravel(s),
+    "flatten": lambda s: ravel(s),
+    "squeeze": lambda s, axis=None: squeeze(s, axis),
+    "sum": lambda s, axis=None, keepdims=False: sum(s, axis, keepdims),
+    "mean": lambda s, axis=None, keepdims=False: mean(s, axis, keepdims),
+    "max": lambda s, axis=None, keepdims=False: max(s, axis, keepdims),
+    "min": lambda s, axis=None, keepdims=False: min(s, axis, keepdims),
+    "prod": lambda s, axis=None, keepdims=False: prod(s, axis, keepdims),
+    "var": lambda s, axis=None, ddof=0, keepdims=False: var(s, axis, ddof, keepdims),
+    "std": lambda s, axis=None, ddof=0, keepdims=False: std(s, axis, ddof, keepdims),
+    "dot": lambda s, o: dot(s, o),
+    "clip": lambda s, a_min=None, a_max=None: clip(s, a_min, a_max),
+    "astype": lambda s, dtype: astype(s, dtype),
+    "argmax": lambda s, axis=None: _np.argmax(getval(s), axis),
+    "argmin": lambda s, axis=None: _np.argmin(getval(s), axis),
+}
+for _k, _v in _methods.items():
+    setattr(Tracer, _k, _v)
+
+__all__ = sorted(set(_DIFFERENTIABLE) | set(_NONDIFF_NAMES) | {"NotDifferentiableError"})

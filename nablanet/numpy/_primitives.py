@@ -1,0 +1,729 @@
+"""Differentiable NumPy: each primitive with its VJP and JVP, side by side.
+
+Conventions (those of HIPS autograd's ``defvjp``/``defjvp``):
+
+* a VJP maker is ``(ans, *args, **kw) -> (g -> contribution to that argument)``,
+* a JVP maker is ``(g, ans, *args, **kw) -> contribution to the output tangent``.
+
+Rules are written with these same differentiable functions, so they can be
+differentiated again.  Reverse-mode contributions to a broadcast argument are
+summed back to its shape by :func:`unbroadcast`; forward-mode contributions are
+broadcast up to the output's shape.  Functions that are compositions of
+primitives (``mean``, ``var``, ``stack``, ``outer``...) need no rules at all.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import string
+
+import numpy as _np
+
+from ..autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
+
+# ----------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------
+
+
+def _shape(x):
+    v = getval(x)
+    return v.shape if hasattr(v, "shape") else _np.shape(v)
+
+
+def _ndim(x):
+    return len(_shape(x))
+
+
+def _dtype(x):
+    v = getval(x)
+    return v.dtype if hasattr(v, "dtype") else _np.result_type(v)
+
+
+def primitive(fun, name=None):
+    return Primitive(fun, name)
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    gshape = _shape(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    if lead > 0:
+        g = sum(g, axis=tuple(range(lead)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    if stretched:
+        g = sum(g, axis=stretched, keepdims=True)
+    return g
+
+
+def _bcast(g, ans):
+    """A forward-mode contribution broadcast up to the output's shape."""
+    shape = _shape(ans)
+    return g if _shape(g) == shape else broadcast_to(g, shape)
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(sorted(a % ndim if ndim else a for a in axis))
+
+
+def _keep(v, xshape, axis, keepdims):
+    """Reshape a reduction's result ``v`` so it broadcasts against ``x``."""
+    if keepdims:
+        return v
+    shape = list(xshape)
+    for a in _axes(axis, len(xshape)):
+        shape[a] = 1
+    return reshape(v, tuple(shape))
+
+
+def _nondiff(fun):
+    """A NumPy function whose result carries no derivative (comparisons, argmax...)."""
+
+    def f(*args, **kw):
+        return fun(*[getval(a) for a in args], **{k: getval(v) for k, v in kw.items()})
+
+    f.__name__ = fun.__name__
+    f.__doc__ = fun.__doc__
+    return f
+
+
+def _elementwise(fun, deriv, name=None):
+    """A unary elementwise primitive; ``deriv(ans, x)`` is f'(x).
+
+    The Jacobian is diagonal, so both modes multiply by the same derivative.
+    """
+    p = Primitive(fun, name)
+    p.defvjp(lambda ans, x: lambda g: multiply(g, deriv(ans, x)))
+    p.defjvp(lambda g, ans, x: multiply(g, deriv(ans, x)))
+    return p
+
+
+# ----------------------------------------------------------------------------
+# binary elementwise
+# ----------------------------------------------------------------------------
+
+add = primitive(_np.add, "add")
+add.defvjp(
+    lambda ans, x, y: lambda g: unbroadcast(g, _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(g, _shape(y)),
+)
+add.defjvp(lambda g, ans, x, y: _bcast(g, ans), lambda g, ans, x, y: _bcast(g, ans))
+
+subtract = primitive(_np.subtract, "subtract")
+subtract.defvjp(
+    lambda ans, x, y: lambda g: unbroadcast(g, _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(negative(g), _shape(y)),
+)
+subtract.defjvp(lambda g, ans, x, y: _bcast(g, ans), lambda g, ans, x, y: _bcast(negative(g), ans))
+
+multiply = primitive(_np.multiply, "multiply")
+multiply.defvjp(
+    lambda ans, x, y: lambda g: unbroadcast(multiply(g, y), _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(multiply(x, g), _shape(y)),
+)
+multiply.defjvp(lambda g, ans, x, y: _bcast(multiply(g, y), ans), lambda g, ans, x, y: _bcast(multiply(x, g), ans))
+
+divide = primitive(_np.divide, "divide")
+divide.defvjp(
+    lambda ans, x, y: lambda g: unbroadcast(divide(g, y), _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(negative(multiply(g, divide(ans, y))), _shape(y)),
+)
+divide.defjvp(
+    lambda g, ans, x, y: _bcast(divide(g, y), ans),
+    lambda g, ans, x, y: _bcast(negative(multiply(g, divide(ans, y))), ans),
+)
+true_divide = divide
+
+
+def _safe_log(x):
+    """log(x) where x > 0 and 0 elsewhere: d(x^y)/dy = x^y log x, taken as 0 at x <= 0."""
+    v = getval(x)
+    return log(where(v > 0, x, 1.0)) if _np.any(v <= 0) else log(x)
+
+
+power = primitive(_np.power, "power")
+power.defvjp(
+    lambda ans, x, y: lambda g: unbroadcast(multiply(g, multiply(y, power(x, subtract(y, 1)))), _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(multiply(g, multiply(ans, _safe_log(x))), _shape(y)),
+)
+power.defjvp(
+    lambda g, ans, x, y: _bcast(multiply(g, multiply(y, power(x, subtract(y, 1)))), ans),
+    lambda g, ans, x, y: _bcast(multiply(g, multiply(ans, _safe_log(x))), ans),
+)
+
+
+def _balanced(x, y, greater):
+    """Where x wins the comparison 1, where tied 0.5, else 0 (ties split the gradient)."""
+    xv, yv = getval(x), getval(y)
+    win = (xv > yv) if greater else (xv < yv)
+    return win + 0.5 * (xv == yv)
+
+
+maximum = primitive(_np.maximum, "maximum")
+minimum = primitive(_np.minimum, "minimum")
+for _p, _gt in ((maximum, True), (minimum, False)):
+    _p.defvjp(
+        lambda ans, x, y, _gt=_gt: lambda g: unbroadcast(multiply(g, _balanced(x, y, _gt)), _shape(x)),
+        lambda ans, x, y, _gt=_gt: lambda g: unbroadcast(multiply(g, _balanced(y, x, _gt)), _shape(y)),
+    )
+    _p.defjvp(
+        lambda g, ans, x, y, _gt=_gt: _bcast(multiply(g, _balanced(x, y, _gt)), ans),
+        lambda g, ans, x, y, _gt=_gt: _bcast(multiply(g, _balanced(y, x, _gt)), ans),
+    )
+
+
+def _where(condition, x, y):
+    return _np.where(condition, x, y)
+
+
+where = primitive(_where, "where")
+where.defvjp(
+    None,
+    lambda ans, c, x, y: lambda g: unbroadcast(where(c, g, 0.0), _shape(x)),
+    lambda ans, c, x, y: lambda g: unbroadcast(where(c, 0.0, g), _shape(y)),
+)
+where.defjvp(
+    None,
+    lambda g, ans, c, x, y: _bcast(where(c, g, 0.0), ans),
+    lambda g, ans, c, x, y: _bcast(where(c, 0.0, g), ans),
+)
+
+
+def _clip(x, a_min=None, a_max=None):
+    return _np.clip(x, a_min, a_max)
+
+
+def _clip_mask(x, a_min, a_max):
+    v = getval(x)
+    inside = _np.ones(_np.shape(v), dtype=bool)
+    if a_min is not None:
+        inside &= v >= getval(a_min)
+    if a_max is not None:
+        inside &= v <= getval(a_max)
+    return inside
+
+
+clip = primitive(_clip, "clip")
+clip.defvjp(lambda ans, x, a_min=None, a_max=None: lambda g: multiply(g, _clip_mask(x, a_min, a_max)))
+clip.defjvp(lambda g, ans, x, a_min=None, a_max=None: multiply(g, _clip_mask(x, a_min, a_max)))
+
+# ----------------------------------------------------------------------------
+# unary elementwise: f and f'
+# ----------------------------------------------------------------------------
+
+negative = primitive(_np.negative, "negative")
+negative.defvjp(lambda ans, x: lambda g: negative(g))
+negative.defjvp(lambda g, ans, x: negative(g))
+
+exp = _elementwise(_np.exp, lambda ans, x: ans, "exp")
+exp2 = _elementwise(_np.exp2, lambda ans, x: multiply(ans, math.log(2.0)), "exp2")
+expm1 = _elementwise(_np.expm1, lambda ans, x: add(ans, 1.0), "expm1")
+log = _elementwise(_np.log, lambda ans, x: reciprocal(x), "log")
+log2 = _elementwise(_np.log2, lambda ans, x: reciprocal(multiply(x, math.log(2.0))), "log2")
+log10 = _elementwise(_np.log10, lambda ans, x: reciprocal(multiply(x, math.log(10.0))), "log10")
+log1p = _elementwise(_np.log1p, lambda ans, x: reciprocal(add(x, 1.0)), "log1p")
+sqrt = _elementwise(_np.sqrt, lambda ans, x: divide(0.5, ans), "sqrt")
+square = _elementwise(_np.square, lambda ans, x: multiply(x, 2.0), "square")
+reciprocal = _elementwise(_np.reciprocal, lambda ans, x: negative(square(ans)), "reciprocal")
+abs = _elementwise(_np.abs, lambda ans, x: _np.sign(getval(x)), "abs")
+absolute = abs
+sign = _elementwise(_np.sign, lambda ans, x: _np.zeros_like(getval(x)), "sign")
+sin = _elementwise(_np.sin, lambda ans, x: cos(x), "sin")
+cos = _elementwise(_np.cos, lambda ans, x: negative(sin(x)), "cos")
+tan = _elementwise(_np.tan, lambda ans, x: add(square(ans), 1.0), "tan")
+arcsin = _elementwise(_np.arcsin, lambda ans, x: reciprocal(sqrt(subtract(1.0, square(x)))), "arcsin")
+arccos = _elementwise(_np.arccos, lambda ans, x: negative(reciprocal(sqrt(subtract(1.0, square(x))))), "arccos")
+arctan = _elementwise(_np.arctan, lambda ans, x: reciprocal(add(square(x), 1.0)), "arctan")
+sinh = _elementwise(_np.sinh, lambda ans, x: cosh(x), "sinh")
+cosh = _elementwise(_np.cosh, lambda ans, x: sinh(x), "cosh")
+tanh = _elementwise(_np.tanh, lambda ans, x: subtract(1.0, square(ans)), "tanh")
+arcsinh = _elementwise(_np.arcsinh, lambda ans, x: reciprocal(sqrt(add(square(x), 1.0))), "arcsinh")
+arctanh = _elementwise(_np.arctanh, lambda ans, x: reciprocal(subtract(1.0, square(x))), "arctanh")
+
+
+def _logaddexp_weight(ans, x):
+    return exp(subtract(x, ans))
+
+
+logaddexp = primitive(_np.logaddexp, "logaddexp")
+logaddexp.defvjp(
+    lambda ans, x, y: lambda g: unbroadcast(multiply(g, _logaddexp_weight(ans, x)), _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(multiply(g, _logaddexp_weight(ans, y)), _shape(y)),
+)
+logaddexp.defjvp(
+    lambda g, ans, x, y: _bcast(multiply(g, _logaddexp_weight(ans, x)), ans),
+    lambda g, ans, x, y: _bcast(multiply(g, _logaddexp_weight(ans, y)), ans),
+)
+
+
+def _astype(x, dtype):
+    return _np.asarray(x).astype(dtype)
+
+
+astype = primitive(_astype, "astype")
+astype.defvjp(lambda ans, x, dtype: lambda g: astype(g, _dtype(x)))
+astype.defjvp(lambda g, ans, x, dtype: astype(g, dtype))
+
+# ----------------------------------------------------------------------------
+# reductions
+# ----------------------------------------------------------------------------
+
+
+def _sum(x, axis=None, keepdims=False):
+    return _np.sum(x, axis=axis, keepdims=keepdims)
+
+
+_sum_p = primitive(_sum, "sum")
+_sum_p.defvjp(lambda ans, x, axis=None, keepdims=False: lambda g: broadcast_to(_keep(g, _shape(x), axis, keepdims), _shape(x)))
+_sum_p.defjvp(lambda g, ans, x, axis=None, keepdims=False: _sum_p(g, axis=axis, keepdims=keepdims))
+
+
+def sum(a, axis=None, keepdims=False):
+    """Sum of array elements over ``axis`` (all of them by default)."""
+    return _sum_p(a, axis=axis, keepdims=keepdims)
+
+
+def _amax(x, axis=None, keepdims=False):
+    return _np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _amin(x, axis=None, keepdims=False):
+    return _np.min(x, axis=axis, keepdims=keepdims)
+
+
+def _argext_weights(ans, x, axis, keepdims):
+    """1/k at the k positions that attain the extreme along ``axis``, else 0."""
+    v = getval(x)
+    hit = v == getval(_keep(getval(ans), _shape(x), axis, keepdims))
+    return hit / _np.sum(hit, axis=_axes(axis, v.ndim), keepdims=True)
+
+
+_max_p = primitive(_amax, "max")
+_min_p = primitive(_amin, "min")
+for _p in (_max_p, _min_p):
+    _p.defvjp(
+        lambda ans, x, axis=None, keepdims=False: lambda g: multiply(
+            _keep(g, _shape(x), axis, keepdims), _argext_weights(ans, x, axis, keepdims)
+        )
+    )
+    _p.defjvp(
+        lambda g, ans, x, axis=None, keepdims=False: _sum_p(
+            multiply(g, _argext_weights(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims
+        )
+    )
+
+
+def max(a, axis=None, keepdims=False):
+    """Maximum over ``axis``; ties share the gradient equally."""
+    return _max_p(a, axis=axis, keepdims=keepdims)
+
+
+def min(a, axis=None, keepdims=False):
+    """Minimum over ``axis``; ties share the gradient equally."""
+    return _min_p(a, axis=axis, keepdims=keepdims)
+
+
+amax, amin = max, min
+
+
+def _prod(x, axis=None, keepdims=False):
+    return _np.prod(x, axis=axis, keepdims=keepdims)
+
+
+_prod_p = primitive(_prod, "prod")
+_prod_p.defvjp(
+    lambda ans, x, axis=None, keepdims=False: lambda g: divide(
+        multiply(_keep(g, _shape(x), axis, keepdims), _keep(ans, _shape(x), axis, keepdims)), x
+    )
+)
+_prod_p.defjvp(
+    lambda g, ans, x, axis=None, keepdims=False: multiply(ans, _sum_p(divide(g, x), axis=axis, keepdims=keepdims))
+)
+
+
+def prod(a, axis=None, keepdims=False):
+    """Product over ``axis``.  Its derivative divides by ``a``: keep ``a`` non-zero."""
+    return _prod_p(a, axis=axis, keepdims=keepdims)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = _np.max(x, axis=axis, keepdims=True)
+    m = _np.where(_np.isfinite(m), m, 0.0)
+    out = _np.log(_np.sum(_np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else _np.squeeze(out, axis=axis)
+
+
+def _softmax_of(ans, x, axis, keepdims):
+    return exp(subtract(x, _keep(ans, _shape(x), axis, keepdims)))
+
+
+_logsumexp_p = primitive(_logsumexp, "logsumexp")
+_logsumexp_p.defvjp(
+    lambda ans, x, axis=None, keepdims=False: lambda g: multiply(
+        _keep(g, _shape(x), axis, keepdims), _softmax_of(ans, x, axis, keepdims)
+    )
+)
+_logsumexp_p.defjvp(
+    lambda g, ans, x, axis=None, keepdims=False: _sum_p(
+        multiply(g, _softmax_of(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims
+    )
+)
+
+
+def logsumexp(a, axis=None, keepdims=False):
+    """log(sum(exp(a))) over ``axis``, computed without overflow (max subtracted first)."""
+    return _logsumexp_p(a, axis=axis, keepdims=keepdims)
+
+
+def _count(x, axis):
+    shape = _shape(x)
+    return int(_np.prod([shape[a] for a in _axes(axis, len(shape))]))
+
+
+def mean(a, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``."""
+    return divide(sum(a, axis=axis, keepdims=keepdims), _count(a, axis))
+
+
+def var(a, axis=None, ddof=0, keepdims=False):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom."""
+    d = subtract(a, mean(a, axis=axis, keepdims=True))
+    return divide(sum(square(d), axis=axis, keepdims=keepdims), _count(a, axis) - ddof)
+
+
+def std(a, axis=None, ddof=0, keepdims=False):
+    """Standard deviation, the square root of :func:`var`."""
+    return sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+# ----------------------------------------------------------------------------
+# shapes
+# ----------------------------------------------------------------------------
+
+
+def _reshape(x, shape):
+    return _np.reshape(x, shape)
+
+
+_reshape_p = primitive(_reshape, "reshape")
+_reshape_p.defvjp(lambda ans, x, shape: lambda g: _reshape_p(g, _shape(x)))
+_reshape_p.defjvp(lambda g, ans, x, shape: _reshape_p(g, _shape(ans)))
+
+
+def reshape(a, shape):
+    """Give ``a`` a new shape (one entry may be -1)."""
+    return _reshape_p(a, shape)
+
+
+def _transpose(x, axes=None):
+    return _np.transpose(x, axes)
+
+
+_transpose_p = primitive(_transpose, "transpose")
+_transpose_p.defvjp(
+    lambda ans, x, axes=None: lambda g: _transpose_p(g, None if axes is None else tuple(_np.argsort(axes)))
+)
+_transpose_p.defjvp(lambda g, ans, x, axes=None: _transpose_p(g, axes))
+
+
+def transpose(a, axes=None):
+    """Permute the axes (reverse them by default)."""
+    if axes is None:
+        return _transpose_p(a, None)
+    nd = _ndim(a)
+    return _transpose_p(a, tuple(ax % nd for ax in axes))
+
+
+def swapaxes(a, axis1, axis2):
+    axes = list(range(_ndim(a)))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(a, axes)
+
+
+def moveaxis(a, source, destination):
+    nd = _ndim(a)
+    axes = [i for i in range(nd) if i != source % nd]
+    axes.insert(destination % nd, source % nd)
+    return transpose(a, axes)
+
+
+def _broadcast_to(x, shape):
+    return _np.broadcast_to(x, shape)
+
+
+broadcast_to = primitive(_broadcast_to, "broadcast_to")
+broadcast_to.defvjp(lambda ans, x, shape: lambda g: unbroadcast(g, _shape(x)))
+broadcast_to.defjvp(lambda g, ans, x, shape: broadcast_to(g, shape))
+
+
+def squeeze(a, axis=None):
+    return reshape(a, _np.squeeze(_np.empty(_shape(a), dtype=bool), axis=axis).shape)
+
+
+def expand_dims(a, axis):
+    return reshape(a, _np.expand_dims(_np.empty(_shape(a), dtype=bool), axis).shape)
+
+
+def ravel(a):
+    return reshape(a, (-1,))
+
+
+def atleast_1d(a):
+    return reshape(a, (1,)) if _ndim(a) == 0 else a
+
+
+def atleast_2d(a):
+    nd = _ndim(a)
+    return reshape(a, (1, 1)) if nd == 0 else reshape(a, (1,) + _shape(a)) if nd == 1 else a
+
+
+def _concatenate(axis, *arrays):
+    return _np.concatenate(arrays, axis=axis)
+
+
+def _concat_slice(argnum, axis, arrays):
+    """Where argument ``argnum`` of ``_concatenate(axis, *arrays)`` sits along ``axis``."""
+    nd = _ndim(arrays[0])
+    ax = axis % nd
+    sizes = [_shape(a)[ax] for a in arrays]
+    start = int(_np.sum(sizes[: argnum - 1]))
+    return (slice(None),) * ax + (slice(start, start + sizes[argnum - 1]),)
+
+
+_concatenate_p = primitive(_concatenate, "concatenate")
+_concatenate_p.vjps["*"] = lambda argnum, ans, axis, *arrays: lambda g: g[_concat_slice(argnum, axis, arrays)]
+_concatenate_p.jvps["*"] = lambda argnum, g, ans, axis, *arrays: _concatenate_p(
+    axis, *[g if i == argnum - 1 else _np.zeros(_shape(a), _dtype(a)) for i, a in enumerate(arrays)]
+)
+
+
+def concatenate(arrays, axis=0):
+    """Join a sequence of arrays along an existing axis."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("concatenate: need at least one array")
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    return _concatenate_p(axis, *arrays)
+
+
+def stack(arrays, axis=0):
+    """Join a sequence of same-shape arrays along a new axis."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("stack: need at least one array")
+    nd = _ndim(arrays[0]) + 1
+    return concatenate([expand_dims(a, axis % nd) for a in arrays], axis=axis % nd)
+
+
+def hstack(arrays):
+    arrays = [atleast_1d(a) for a in arrays]
+    return concatenate(arrays, axis=0 if _ndim(arrays[0]) == 1 else 1)
+
+
+def vstack(arrays):
+    return concatenate([atleast_2d(a) for a in arrays], axis=0)
+
+
+def _is_basic_index(idx):
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, _np.integer, slice)) for i in items)
+
+
+def _getitem(x, idx):
+    return x[idx]
+
+
+def _untake(g, idx, shape, dtype):
+    """The adjoint of indexing: ``g`` added into zeros of ``shape`` at ``idx``."""
+    out = _np.zeros(shape, dtype)
+    if _is_basic_index(idx):
+        out[idx] = g
+    else:
+        _np.add.at(out, idx, g)
+    return out
+
+
+getitem = primitive(_getitem, "getitem")
+untake = primitive(_untake, "untake")
+getitem.defvjp(lambda ans, x, idx: lambda g: untake(g, idx, _shape(x), _dtype(x)))
+getitem.defjvp(lambda g, ans, x, idx: getitem(g, idx))
+untake.defvjp(lambda ans, g, idx, shape, dtype: lambda h: getitem(h, idx))
+untake.defjvp(lambda t, ans, g, idx, shape, dtype: untake(t, idx, shape, dtype))
+
+# ----------------------------------------------------------------------------
+# linear algebra
+# ----------------------------------------------------------------------------
+
+
+def _mT(x):
+    return swapaxes(x, -1, -2)
+
+
+def _matmul_vjp_a(ans, a, b):
+    an, bn = _ndim(a), _ndim(b)
+
+    def vjp(g):
+        if an == 1 and bn == 1:
+            return multiply(g, b)
+        if bn == 1:
+            return unbroadcast(multiply(expand_dims(g, -1), b), _shape(a))
+        if an == 1:
+            return reshape(unbroadcast(matmul(expand_dims(g, -2), _mT(b)), (1,) + _shape(a)), _shape(a))
+        return unbroadcast(matmul(g, _mT(b)), _shape(a))
+
+    return vjp
+
+
+def _matmul_vjp_b(ans, a, b):
+    an, bn = _ndim(a), _ndim(b)
+
+    def vjp(g):
+        if an == 1 and bn == 1:
+            return multiply(g, a)
+        if an == 1:
+            return unbroadcast(multiply(expand_dims(a, -1), expand_dims(g, -2)), _shape(b))
+        if bn == 1:
+            return reshape(unbroadcast(matmul(_mT(a), expand_dims(g, -1)), _shape(b) + (1,)), _shape(b))
+        return unbroadcast(matmul(_mT(a), g), _shape(b))
+
+    return vjp
+
+
+matmul = primitive(_np.matmul, "matmul")
+matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
+matmul.defjvp(lambda g, ans, a, b: matmul(g, b), lambda g, ans, a, b: matmul(a, g))
+
+
+def dot(a, b):
+    """Dot product of arrays of at most two dimensions (a scalar operand multiplies)."""
+    an, bn = _ndim(a), _ndim(b)
+    if an == 0 or bn == 0:
+        return multiply(a, b)
+    if an > 2 or bn > 2:
+        raise NotImplementedError("nablanet.numpy.dot takes arrays of at most 2 dimensions; use matmul or einsum")
+    return matmul(a, b)
+
+
+def outer(a, b):
+    """Outer product of two vectors (inputs are flattened, as in NumPy)."""
+    return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def inner(a, b):
+    return sum(multiply(a, b), axis=-1)
+
+
+def vdot(a, b):
+    return sum(multiply(ravel(a), ravel(b)))
+
+
+def _einsum_parse(subscripts, shapes):
+    """Explicit subscripts (``'ij,jk->ik'``) with any ``...`` spelled out as letters."""
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        ins, out = subscripts.split("->")
+        ins = ins.split(",")
+    else:
+        ins = subscripts.split(",")
+        letters = "".join(ins).replace(".", "")
+        out = ("..." if any("..." in s for s in ins) else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1)
+        )
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum: {len(ins)} operands in the subscripts but {len(shapes)} given")
+    if any("..." in s for s in ins) or "..." in out:
+        used = set("".join(ins) + out)
+        free = [c for c in string.ascii_letters if c not in used]
+        nell = 0
+        for s, shp in zip(ins, shapes):
+            if "..." in s:
+                nell = builtins.max(nell, len(shp) - (len(s) - 3))
+        ell = "".join(free[:nell])
+        ins = [s.replace("...", ell[nell - (len(shp) - (len(s) - 3)):]) if "..." in s else s for s, shp in zip(ins, shapes)]
+        out = out.replace("...", ell)
+    return ins, out
+
+
+def _einsum(subscripts, *operands):
+    return _np.einsum(subscripts, *operands)
+
+
+def _einsum_vjp(argnum, ans, subscripts, *operands):
+    i = argnum - 1
+    ins, out = _einsum_parse(subscripts, [_shape(o) for o in operands])
+    target = ins[i]
+    if len(set(target)) != len(target):
+        raise NotImplementedError(f"einsum: no derivative for a repeated index within one operand ('{target}')")
+    others = [s for k, s in enumerate(ins) if k != i]
+    reachable = set(out).union(*others) if others else set(out)
+    kept = "".join(c for c in target if c in reachable)
+
+    def vjp(g):
+        spec = ",".join([out] + others) + "->" + kept
+        r = _einsum_p(spec, g, *[o for k, o in enumerate(operands) if k != i])
+        if kept != target:  # letters summed in this operand alone: broadcast back
+            shape = tuple(_shape(operands[i])[target.index(c)] if c in kept else 1 for c in target)
+            r = broadcast_to(reshape(transpose(r, [kept.index(c) for c in target if c in kept]), shape), _shape(operands[i]))
+        return r
+
+    return vjp
+
+
+_einsum_p = primitive(_einsum, "einsum")
+_einsum_p.vjps["*"] = _einsum_vjp
+_einsum_p.jvps["*"] = lambda argnum, g, ans, subscripts, *ops: _einsum_p(
+    subscripts, *[g if k == argnum - 1 else o for k, o in enumerate(ops)]
+)
+
+
+def einsum(subscripts, *operands):
+    """Einstein summation, differentiable in every operand."""
+    if not isinstance(subscripts, str):
+        raise TypeError("nablanet.numpy.einsum takes the subscripts as a string first")
+    return _einsum_p(subscripts, *operands)
+
+
+def trace(a, offset=0, axis1=0, axis2=1):
+    if offset or (axis1, axis2) != (0, 1) or _ndim(a) != 2:
+        raise NotImplementedError("nablanet.numpy.trace supports the main diagonal of a 2-d array")
+    return sum(multiply(a, _np.eye(*_shape(a), dtype=_dtype(a))))
+
+
+# ----------------------------------------------------------------------------
+# array construction from traced pieces
+# ----------------------------------------------------------------------------
+
+
+def _contains_tracer(obj):
+    if isinstance(obj, Tracer):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return any(_contains_tracer(o) for o in obj)
+    return False
+
+
+def array(obj, dtype=None, **kw):
+    """``numpy.array``, also for (nested) lists that hold traced values."""
+    if _contains_tracer(obj):
+        if isinstance(obj, Tracer):
+            return obj if dtype is None else astype(obj, dtype)
+        return stack([array(o, dtype) for o in obj])
+    return _np.array(obj, dtype=dtype, **kw)
+
+
+def asarray(obj, dtype=None):
+    return array(obj, dtype) if _contains_tracer(obj) else _np.asarray(obj, dtype=dtype)
+
+__all__ = [
+    "NotDifferentiableError",
+    "primitive",
+    "unbroadcast",
+]

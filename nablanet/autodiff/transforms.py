@@ -62,6 +62,11 @@ def _unbox(x, trace):
     return x._value if isinstance(x, Tracer) and x._trace is trace else x
 
 
+def _as_array(x):
+    """Python scalars become NumPy scalars, so every traced value has a shape."""
+    return np.float64(x) if isinstance(x, float) else np.complex128(x) if isinstance(x, complex) else x
+
+
 def _zeros(x):
     return np.zeros(_shape(x), _dtype(x))
 
@@ -82,7 +87,7 @@ def _vjp(fun, args, argnums, where, has_aux=False):
     for i in argnums:
         leaves, treedef = tree_flatten(args[i])
         _check_float(leaves, where, i)
-        boxed = [trace.new_input(x) for x in leaves]
+        boxed = [trace.new_input(_as_array(x)) for x in leaves]
         inputs.append((treedef, boxed, leaves))
         args[i] = tree_unflatten(treedef, boxed)
     out = fun(*args)
@@ -212,7 +217,7 @@ def jvp(fun, primals, tangents):
                 raise ValueError(f"jvp: argument {i} has shape {_shape(x)} but its tangent has shape {_shape(v)}")
             if not isinstance(v, Tracer):
                 v = np.asarray(v, dtype=_dtype(x))
-            boxed.append(trace.new_input(x, v))
+            boxed.append(trace.new_input(_as_array(x), v))
         args.append(tree_unflatten(pdef, boxed))
     out = fun(*args)
     leaves, treedef = tree_flatten(out)

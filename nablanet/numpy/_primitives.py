@@ -28,8 +28,10 @@ from ..autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
 
 
 def _shape(x):
-    v = getval(x)
-    return v.shape if hasattr(v, "shape") else _np.shape(v)
+    try:
+        return x.shape
+    except AttributeError:
+        return _np.shape(x)
 
 
 def _ndim(x):
@@ -47,7 +49,10 @@ def primitive(fun, name=None):
 
 def unbroadcast(g, shape):
     """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``."""
-    gshape = _shape(g)
+    try:
+        gshape = g.shape
+    except AttributeError:
+        gshape = _np.shape(g)
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
@@ -100,8 +105,8 @@ def _elementwise(fun, deriv, name=None):
     The Jacobian is diagonal, so both modes multiply by the same derivative.
     """
     p = Primitive(fun, name)
-    p.defvjp(lambda ans, x: lambda g: multiply(g, deriv(ans, x)))
-    p.defjvp(lambda g, ans, x: multiply(g, deriv(ans, x)))
+    p.defvjp(lambda ans, x: lambda g: g * deriv(ans, x))
+    p.defjvp(lambda g, ans, x: g * deriv(ans, x))
     return p
 
 
@@ -111,33 +116,33 @@ def _elementwise(fun, deriv, name=None):
 
 add = primitive(_np.add, "add")
 add.defvjp(
-    lambda ans, x, y: lambda g: unbroadcast(g, _shape(x)),
-    lambda ans, x, y: lambda g: unbroadcast(g, _shape(y)),
+    lambda ans, x, y: lambda g: unbroadcast(g, x.shape),
+    lambda ans, x, y: lambda g: unbroadcast(g, y.shape),
 )
 add.defjvp(lambda g, ans, x, y: _bcast(g, ans), lambda g, ans, x, y: _bcast(g, ans))
 
 subtract = primitive(_np.subtract, "subtract")
 subtract.defvjp(
     lambda ans, x, y: lambda g: unbroadcast(g, _shape(x)),
-    lambda ans, x, y: lambda g: unbroadcast(negative(g), _shape(y)),
+    lambda ans, x, y: lambda g: unbroadcast(-g, _shape(y)),
 )
-subtract.defjvp(lambda g, ans, x, y: _bcast(g, ans), lambda g, ans, x, y: _bcast(negative(g), ans))
+subtract.defjvp(lambda g, ans, x, y: _bcast(g, ans), lambda g, ans, x, y: _bcast(-g, ans))
 
 multiply = primitive(_np.multiply, "multiply")
 multiply.defvjp(
-    lambda ans, x, y: lambda g: unbroadcast(multiply(g, y), _shape(x)),
-    lambda ans, x, y: lambda g: unbroadcast(multiply(x, g), _shape(y)),
+    lambda ans, x, y: lambda g: unbroadcast(g * y, x.shape),
+    lambda ans, x, y: lambda g: unbroadcast(x * g, y.shape),
 )
-multiply.defjvp(lambda g, ans, x, y: _bcast(multiply(g, y), ans), lambda g, ans, x, y: _bcast(multiply(x, g), ans))
+multiply.defjvp(lambda g, ans, x, y: _bcast(g * y, ans), lambda g, ans, x, y: _bcast(x * g, ans))
 
 divide = primitive(_np.divide, "divide")
 divide.defvjp(
-    lambda ans, x, y: lambda g: unbroadcast(divide(g, y), _shape(x)),
-    lambda ans, x, y: lambda g: unbroadcast(negative(multiply(g, divide(ans, y))), _shape(y)),
+    lambda ans, x, y: lambda g: unbroadcast(g / y, _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(-g * (ans / y), _shape(y)),
 )
 divide.defjvp(
-    lambda g, ans, x, y: _bcast(divide(g, y), ans),
-    lambda g, ans, x, y: _bcast(negative(multiply(g, divide(ans, y))), ans),
+    lambda g, ans, x, y: _bcast(g / y, ans),
+    lambda g, ans, x, y: _bcast(-g * (ans / y), ans),
 )
 true_divide = divide
 
@@ -219,33 +224,33 @@ clip.defjvp(lambda g, ans, x, a_min=None, a_max=None: multiply(g, _clip_mask(x, 
 # ----------------------------------------------------------------------------
 
 negative = primitive(_np.negative, "negative")
-negative.defvjp(lambda ans, x: lambda g: negative(g))
-negative.defjvp(lambda g, ans, x: negative(g))
+negative.defvjp(lambda ans, x: lambda g: -g)
+negative.defjvp(lambda g, ans, x: -g)
 
 exp = _elementwise(_np.exp, lambda ans, x: ans, "exp")
-exp2 = _elementwise(_np.exp2, lambda ans, x: multiply(ans, math.log(2.0)), "exp2")
-expm1 = _elementwise(_np.expm1, lambda ans, x: add(ans, 1.0), "expm1")
-log = _elementwise(_np.log, lambda ans, x: reciprocal(x), "log")
-log2 = _elementwise(_np.log2, lambda ans, x: reciprocal(multiply(x, math.log(2.0))), "log2")
-log10 = _elementwise(_np.log10, lambda ans, x: reciprocal(multiply(x, math.log(10.0))), "log10")
-log1p = _elementwise(_np.log1p, lambda ans, x: reciprocal(add(x, 1.0)), "log1p")
-sqrt = _elementwise(_np.sqrt, lambda ans, x: divide(0.5, ans), "sqrt")
-square = _elementwise(_np.square, lambda ans, x: multiply(x, 2.0), "square")
-reciprocal = _elementwise(_np.reciprocal, lambda ans, x: negative(square(ans)), "reciprocal")
+exp2 = _elementwise(_np.exp2, lambda ans, x: ans * math.log(2.0), "exp2")
+expm1 = _elementwise(_np.expm1, lambda ans, x: ans + 1.0, "expm1")
+log = _elementwise(_np.log, lambda ans, x: 1.0 / x, "log")
+log2 = _elementwise(_np.log2, lambda ans, x: 1.0 / (x * math.log(2.0)), "log2")
+log10 = _elementwise(_np.log10, lambda ans, x: 1.0 / (x * math.log(10.0)), "log10")
+log1p = _elementwise(_np.log1p, lambda ans, x: 1.0 / (x + 1.0), "log1p")
+sqrt = _elementwise(_np.sqrt, lambda ans, x: 0.5 / ans, "sqrt")
+square = _elementwise(_np.square, lambda ans, x: x * 2.0, "square")
+reciprocal = _elementwise(_np.reciprocal, lambda ans, x: -(ans * ans), "reciprocal")
 abs = _elementwise(_np.abs, lambda ans, x: _np.sign(getval(x)), "abs")
 absolute = abs
 sign = _elementwise(_np.sign, lambda ans, x: _np.zeros_like(getval(x)), "sign")
 sin = _elementwise(_np.sin, lambda ans, x: cos(x), "sin")
-cos = _elementwise(_np.cos, lambda ans, x: negative(sin(x)), "cos")
-tan = _elementwise(_np.tan, lambda ans, x: add(square(ans), 1.0), "tan")
-arcsin = _elementwise(_np.arcsin, lambda ans, x: reciprocal(sqrt(subtract(1.0, square(x)))), "arcsin")
-arccos = _elementwise(_np.arccos, lambda ans, x: negative(reciprocal(sqrt(subtract(1.0, square(x))))), "arccos")
-arctan = _elementwise(_np.arctan, lambda ans, x: reciprocal(add(square(x), 1.0)), "arctan")
+cos = _elementwise(_np.cos, lambda ans, x: -sin(x), "cos")
+tan = _elementwise(_np.tan, lambda ans, x: ans * ans + 1.0, "tan")
+arcsin = _elementwise(_np.arcsin, lambda ans, x: 1.0 / sqrt(1.0 - x * x), "arcsin")
+arccos = _elementwise(_np.arccos, lambda ans, x: -1.0 / sqrt(1.0 - x * x), "arccos")
+arctan = _elementwise(_np.arctan, lambda ans, x: 1.0 / (x * x + 1.0), "arctan")
 sinh = _elementwise(_np.sinh, lambda ans, x: cosh(x), "sinh")
 cosh = _elementwise(_np.cosh, lambda ans, x: sinh(x), "cosh")
-tanh = _elementwise(_np.tanh, lambda ans, x: subtract(1.0, square(ans)), "tanh")
-arcsinh = _elementwise(_np.arcsinh, lambda ans, x: reciprocal(sqrt(add(square(x), 1.0))), "arcsinh")
-arctanh = _elementwise(_np.arctanh, lambda ans, x: reciprocal(subtract(1.0, square(x))), "arctanh")
+tanh = _elementwise(_np.tanh, lambda ans, x: 1.0 - ans * ans, "tanh")
+arcsinh = _elementwise(_np.arcsinh, lambda ans, x: 1.0 / sqrt(x * x + 1.0), "arcsinh")
+arctanh = _elementwise(_np.arctanh, lambda ans, x: 1.0 / (1.0 - x * x), "arctanh")
 
 
 def _logaddexp_weight(ans, x):

@@ -29,6 +29,15 @@ from .autodiff.check import GradientCheckError, check_grads
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # The network layers load on first use, so `import nablanet` stays light for engine users.
+    if name in ("nn", "losses", "optim", "train", "init", "extend", "data", "estimators"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'nablanet' has no attribute {name!r}")
+
 __all__ = [
     "GradientCheckError",
     "NotDifferentiableError",

@@ -19,7 +19,7 @@ and they can be differentiated again.
 from .autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
 from .numpy._primitives import unbroadcast
 
-__all__ = ["primitive", "defvjp", "defjvp", "Primitive", "Tracer", "getval", "unbroadcast", "NotDifferentiableError"]
+__all__ = ["primitive", "defvjp", "defvjp_argnums", "defjvp", "Primitive", "Tracer", "getval", "unbroadcast", "NotDifferentiableError"]
 
 
 def primitive(fun):
@@ -30,6 +30,12 @@ def primitive(fun):
 def defvjp(fun, *makers, argnums=None):
     """Attach reverse-mode rules to primitive ``fun``, one maker per positional argument."""
     _require_primitive(fun, "defvjp").defvjp(*makers, argnums=argnums)
+
+
+def defvjp_argnums(fun, maker):
+    """One reverse-mode rule for all arguments: ``maker(argnums, ans, *args)`` returns
+    ``g -> contributions``, one per argument number in ``argnums``."""
+    _require_primitive(fun, "defvjp_argnums").defvjp_argnums(maker)
 
 
 def defjvp(fun, *makers, argnums=None):

@@ -103,6 +103,17 @@ class Primitive:
                 self.jvps[i] = m
         return self
 
+    def defvjp_argnums(self, maker):
+        """Set one reverse-mode rule for all arguments at once.
+
+        ``maker(argnums, ans, *args, **kw)`` returns ``g -> contributions``, a
+        sequence with one entry per argument number in ``argnums`` (the
+        arguments being differentiated).  Use it when the contributions share
+        work, as a dense layer's do: they all start from the same delta.
+        """
+        self.vjps = {"argnums": maker}
+        return self
+
     def _missing(self, kind, argnum):
         return NotDifferentiableError(
             f"nablanet: no {kind} rule for argument {argnum} of primitive "
@@ -306,6 +317,13 @@ def backward_pass(seeds, trace):
             continue
         vjps = prim.vjps
         ans, args, kw = node._value, node._args, node._kw
+        joint = vjps.get("argnums")
+        if joint is not None:
+            parents = node._parents
+            for (_, parent), c in zip(parents, joint(tuple(i for i, _ in parents), ans, *args, **kw)(g)):
+                j = parent._idx
+                adj[j] = c if adj[j] is None else add_any(adj[j], c)
+            continue
         for argnum, parent in node._parents:
             maker = vjps.get(argnum)
             if maker is not None:

@@ -149,17 +149,24 @@ true_divide = divide
 
 def _safe_log(x):
     """log(x) where x > 0 and 0 elsewhere: d(x^y)/dy = x^y log x, taken as 0 at x <= 0."""
+    if isinstance(x, (int, float)):  # a Python number stays one (a float32 y keeps its dtype)
+        return math.log(x) if x > 0 else 0.0
     v = getval(x)
     return log(where(v > 0, x, 1.0)) if _np.any(v <= 0) else log(x)
 
 
+def _minus_one(y):
+    """y - 1, a Python number for a Python ``y`` (so a float32 base keeps its dtype)."""
+    return y - 1 if isinstance(y, (int, float)) else subtract(y, 1)
+
+
 power = primitive(_np.power, "power")
 power.defvjp(
-    lambda ans, x, y: lambda g: unbroadcast(multiply(g, multiply(y, power(x, subtract(y, 1)))), _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(multiply(g, multiply(y, power(x, _minus_one(y)))), _shape(x)),
     lambda ans, x, y: lambda g: unbroadcast(multiply(g, multiply(ans, _safe_log(x))), _shape(y)),
 )
 power.defjvp(
-    lambda g, ans, x, y: _bcast(multiply(g, multiply(y, power(x, subtract(y, 1)))), ans),
+    lambda g, ans, x, y: _bcast(multiply(g, multiply(y, power(x, _minus_one(y)))), ans),
     lambda g, ans, x, y: _bcast(multiply(g, multiply(ans, _safe_log(x))), ans),
 )
 
@@ -168,7 +175,7 @@ def _balanced(x, y, greater):
     """Where x wins the comparison 1, where tied 0.5, else 0 (ties split the gradient)."""
     xv, yv = getval(x), getval(y)
     win = (xv > yv) if greater else (xv < yv)
-    return win + 0.5 * (xv == yv)
+    return _np.asarray(win + 0.5 * (xv == yv), dtype=_np.result_type(xv, yv, 0.5))
 
 
 maximum = primitive(_np.maximum, "maximum")
@@ -209,15 +216,15 @@ def _clip_mask(x, a_min, a_max):
     v = getval(x)
     inside = _np.ones(_np.shape(v), dtype=bool)
     if a_min is not None:
-        inside &= v >= getval(a_min)
+        inside = inside & (v >= getval(a_min))
     if a_max is not None:
-        inside &= v <= getval(a_max)
+        inside = inside & (v <= getval(a_max))
     return inside
 
 
 clip = primitive(_clip, "clip")
-clip.defvjp(lambda ans, x, a_min=None, a_max=None: lambda g: multiply(g, _clip_mask(x, a_min, a_max)))
-clip.defjvp(lambda g, ans, x, a_min=None, a_max=None: multiply(g, _clip_mask(x, a_min, a_max)))
+clip.defvjp(lambda ans, x, a_min=None, a_max=None: lambda g: unbroadcast(multiply(g, _clip_mask(x, a_min, a_max)), _shape(x)))
+clip.defjvp(lambda g, ans, x, a_min=None, a_max=None: _bcast(multiply(g, _clip_mask(x, a_min, a_max)), ans))
 
 # ----------------------------------------------------------------------------
 # unary elementwise: f and f'
@@ -307,7 +314,7 @@ def _argext_weights(ans, x, axis, keepdims):
     """1/k at the k positions that attain the extreme along ``axis``, else 0."""
     v = getval(x)
     hit = v == getval(_keep(getval(ans), _shape(x), axis, keepdims))
-    return hit / _np.sum(hit, axis=_axes(axis, v.ndim), keepdims=True)
+    return _np.asarray(hit / _np.sum(hit, axis=_axes(axis, v.ndim), keepdims=True), dtype=_np.result_type(v, 0.5))
 
 
 _max_p = primitive(_amax, "max")
@@ -623,6 +630,11 @@ def outer(a, b):
 
 
 def inner(a, b):
+    """Sum product over the last axes: ``out[i..., j...] = sum(a[i..., :] * b[j..., :])``."""
+    an, bn = _ndim(a), _ndim(b)
+    if an == 0 or bn == 0:
+        return multiply(a, b)
+    a = reshape(a, _shape(a)[:-1] + (1,) * (bn - 1) + _shape(a)[-1:])
     return sum(multiply(a, b), axis=-1)
 
 
@@ -674,6 +686,7 @@ def _einsum_vjp(argnum, ans, subscripts, *operands):
     def vjp(g):
         spec = ",".join([out] + others) + "->" + kept
         r = _einsum_p(spec, g, *[o for k, o in enumerate(operands) if k != i])
+        r = unbroadcast(r, tuple(_shape(operands[i])[target.index(c)] for c in kept))  # size-1 '...' axes
         if kept != target:  # letters summed in this operand alone: broadcast back
             shape = tuple(_shape(operands[i])[target.index(c)] if c in kept else 1 for c in target)
             r = broadcast_to(reshape(transpose(r, [kept.index(c) for c in target if c in kept]), shape), _shape(operands[i]))

@@ -1,0 +1,229 @@
+"""Cost functions and weight penalties.
+
+All costs average over the samples (rows).  Cross-entropies take *logits* z
+(the output layer before its sigmoid/softmax) and are computed with
+log-sum-exp and softplus, never by clipping probabilities::
+
+    softmax cross-entropy   C = -mean_i [ t_i . log softmax(z_i) ]     dC/dz = (p - t) / n
+    binary cross-entropy    C = mean   [ softplus(z) - t z ]              dC/dz = (sigmoid(z) - t) / N
+
+Each fused cost is a primitive whose rule is that closed form.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import numpy as anp
+from .autodiff.core import Primitive, getval
+
+__all__ = [
+    "Loss", "mse", "half_sse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy",
+    "get_loss", "LOSSES", "l1_penalty", "l2_penalty",
+]
+
+
+def _check_same_shape(name, y, t):
+    ys, ts = np.shape(getval(y)), np.shape(getval(t))
+    if ys != ts:
+        raise ValueError(f"{name}: predictions have shape {ys} but targets have shape {ts}; they must match")
+
+
+# ------------------------------------------------------------------ mean squared error (fused)
+
+def _mse(y, t):
+    d = y - t
+    return np.mean(d * d)
+
+
+_mse_p = Primitive(_mse, "mse")
+_mse_p.defvjp(
+    lambda ans, y, t: lambda g: g * (2.0 / np.size(getval(y))) * (y - t),
+    lambda ans, y, t: lambda g: g * (-2.0 / np.size(getval(y))) * (y - t),
+)
+_mse_p.defjvp(
+    lambda g, ans, y, t: anp.sum(g * (y - t)) * (2.0 / np.size(getval(y))),
+    lambda g, ans, y, t: anp.sum(g * (t - y)) * (2.0 / np.size(getval(y))),
+)
+
+
+def mse(y, t):
+    """Mean squared error over all entries, ``mean((y - t)^2)``."""
+    _check_same_shape("mse", y, t)
+    return _mse_p(y, t)
+
+
+def half_sse(y, t):
+    """The notes' cost ``1/2 sum (y - t)^2`` (summed, not averaged)."""
+    _check_same_shape("half_sse", y, t)
+    d = y - t
+    return 0.5 * anp.sum(d * d)
+
+
+def mae(y, t):
+    """Mean absolute error."""
+    _check_same_shape("mae", y, t)
+    return anp.mean(anp.abs(y - t))
+
+
+def huber(y, t, delta=1.0):
+    """Huber cost: quadratic within ``delta`` of the target, linear beyond."""
+    _check_same_shape("huber", y, t)
+    d = y - t
+    a = anp.abs(d)
+    return anp.mean(anp.where(getval(a) <= delta, 0.5 * d * d, delta * (a - 0.5 * delta)))
+
+
+# ------------------------------------------------------------------ binary cross-entropy from logits (fused)
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def _bce(z, t):
+    return np.mean(_softplus(z) - t * z)
+
+
+def _sigmoid_of(z):
+    return anp.exp(-anp.logaddexp(0.0, -z))
+
+
+_bce_p = Primitive(_bce, "binary_cross_entropy")
+_bce_p.defvjp(
+    lambda ans, z, t: lambda g: g * ((_sigmoid_of(z) - t) * (1.0 / np.size(getval(z)))),
+    lambda ans, z, t: lambda g: g * (z * (-1.0 / np.size(getval(z)))),
+)
+_bce_p.defjvp(
+    lambda g, ans, z, t: anp.sum(g * (_sigmoid_of(z) - t)) * (1.0 / np.size(getval(z))),
+    lambda g, ans, z, t: anp.sum(g * z) * (-1.0 / np.size(getval(z))),
+)
+
+
+def binary_cross_entropy(z, t):
+    """``-mean[t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))]`` from logits ``z``, targets in [0, 1]."""
+    _check_same_shape("binary_cross_entropy", z, t)
+    return _bce_p(z, t)
+
+
+# ------------------------------------------------------------------ softmax cross-entropy from logits (fused)
+
+def _lse_rows(z):
+    m = np.max(z, axis=1, keepdims=True)
+    return m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
+
+
+def _onehot(labels, k, dtype):
+    out = np.zeros((labels.shape[0], k), dtype=dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out
+
+
+def _softmax_ce(z, t):
+    lse = _lse_rows(z)[:, 0]
+    if t.ndim == 1:  # integer class labels
+        return np.mean(lse - z[np.arange(z.shape[0]), t])
+    return np.mean(np.sum(t * (lse[:, None] - z), axis=1))
+
+
+def _probs(z):
+    return anp.exp(z - anp.logsumexp(z, axis=1, keepdims=True))
+
+
+def _dce_dz(z, t):
+    """n dC/dz = p - t for labels or rows summing to one; p sum(t) - t in general."""
+    v = getval(t)
+    if v.ndim == 1:
+        return _probs(z) - _onehot(v, getval(z).shape[1], getval(z).dtype)
+    return _probs(z) * anp.sum(t, axis=1, keepdims=True) - t
+
+
+_softmax_ce_p = Primitive(_softmax_ce, "softmax_cross_entropy")
+_softmax_ce_p.defvjp(
+    lambda ans, z, t: lambda g: g * (_dce_dz(z, t) * (1.0 / getval(z).shape[0])),
+    lambda ans, z, t: lambda g: g * ((z - anp.logsumexp(z, axis=1, keepdims=True)) * (-1.0 / getval(z).shape[0])),
+)
+_softmax_ce_p.defjvp(
+    lambda g, ans, z, t: anp.sum(g * _dce_dz(z, t)) * (1.0 / getval(z).shape[0]),
+    lambda g, ans, z, t: anp.sum(g * (z - anp.logsumexp(z, axis=1, keepdims=True))) * (-1.0 / getval(z).shape[0]),
+)
+
+
+def softmax_cross_entropy(z, t):
+    """Cross-entropy of ``softmax(z)`` (rows of logits) against integer labels or one-hot/probability rows."""
+    zs, tv = np.shape(getval(z)), getval(t)
+    if len(zs) != 2:
+        raise ValueError(f"softmax_cross_entropy: logits must be (n_samples, n_classes), got shape {zs}")
+    if np.ndim(tv) == 1:
+        if np.asarray(tv).dtype.kind not in "iu":
+            raise TypeError("softmax_cross_entropy: 1-d targets must be integer class labels")
+        if len(tv) != zs[0]:
+            raise ValueError(f"softmax_cross_entropy: {zs[0]} rows of logits but {len(tv)} labels")
+        if len(tv) and (tv.min() < 0 or tv.max() >= zs[1]):
+            raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {zs[1]}), got [{tv.min()}, {tv.max()}]")
+    else:
+        _check_same_shape("softmax_cross_entropy", z, t)
+    return _softmax_ce_p(z, t)
+
+
+# ------------------------------------------------------------------ registry
+
+
+class Loss:
+    """A named cost with what the training loop needs to know about it.
+
+    ``from_logits``: the cost takes the network's output before the output
+    activation (which must then be ``link`` or identity).
+    """
+
+    def __init__(self, name, fn, from_logits=False, link=None, task="regression"):
+        self.name, self.fn, self.from_logits, self.link, self.task = name, fn, from_logits, link, task
+
+    def __call__(self, y, t):
+        return self.fn(y, t)
+
+    def __repr__(self):
+        return f"Loss({self.name})"
+
+
+LOSSES = {
+    "mse": Loss("mse", mse),
+    "half_sse": Loss("half_sse", half_sse),
+    "mae": Loss("mae", mae),
+    "huber": Loss("huber", huber),
+    "binary_cross_entropy": Loss("binary_cross_entropy", binary_cross_entropy, True, "sigmoid", "binary"),
+    "cross_entropy": Loss("cross_entropy", softmax_cross_entropy, True, "softmax", "multiclass"),
+}
+LOSSES["bce"] = LOSSES["binary_cross_entropy"]
+LOSSES["softmax_cross_entropy"] = LOSSES["cross_entropy"]
+
+
+def get_loss(spec):
+    """A :class:`Loss` from a name (``"mse"``, ``"cross_entropy"``, ``"bce"``...) or a callable ``(y, t) -> cost``."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, str):
+        if spec not in LOSSES:
+            raise ValueError(f"unknown loss {spec!r}; choose from {', '.join(sorted(LOSSES))}")
+        return LOSSES[spec]
+    if callable(spec):
+        return Loss(getattr(spec, "__name__", "custom"), spec)
+    raise TypeError(f"loss must be a name or a callable, not {type(spec).__name__}")
+
+
+# ------------------------------------------------------------------ penalties
+
+
+def _penalized(params, include_bias):
+    """The arrays a penalty applies to: weights ``W`` (and biases ``b`` if asked)."""
+    keys = ("W", "b") if include_bias else ("W",)
+    return [p[k] for p in params for k in keys if k in p]
+
+
+def l2_penalty(params, lam, include_bias=False):
+    """``lam * sum W^2`` over the weight matrices (biases only if ``include_bias``)."""
+    return lam * sum(anp.sum(w * w) for w in _penalized(params, include_bias))
+
+
+def l1_penalty(params, lam, include_bias=False):
+    """``lam * sum |W|`` over the weight matrices (biases only if ``include_bias``)."""
+    return lam * sum(anp.sum(anp.abs(w)) for w in _penalized(params, include_bias))

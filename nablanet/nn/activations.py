@@ -1,0 +1,226 @@
+"""Activation functions sigma(z), each with its derivative, and the dense layer fused with it.
+
+Every activation is a differentiable elementwise primitive.  Where sigma'(z)
+can be written from the output a = sigma(z) alone (identity, sigmoid, tanh,
+ReLU, leaky ReLU, ELU, softplus), the activation also gets a *fused dense
+primitive*::
+
+    a = sigma(x W + b)                                  (rows are samples)
+
+whose reverse-mode rule is the notes' delta equations, computed once per layer::
+
+    delta = g * sigma'(z)          (g = dC/da, the adjoint arriving from above)
+    dC/dx = delta W^T              (becomes g for the layer below)
+    dC/dW = x^T delta
+    dC/db = sum of delta over the rows
+
+GELU (tanh form) and SiLU need z itself, so they are compositions of
+``nablanet.numpy`` functions and a dense layer computes them unfused.
+All forward formulas are written so that z = +-1000 neither overflows nor warns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import numpy as anp
+from ..autodiff.core import Primitive, getval
+from ..numpy._primitives import _bcast
+
+__all__ = ["Activation", "get_activation", "ACTIVATIONS", "softmax", "log_softmax"]
+
+
+def _same_dtype(v, ref):
+    return v.astype(getval(ref).dtype, copy=False) if hasattr(getval(ref), "dtype") else v
+
+
+class Activation:
+    """An activation function: ``act(z)`` is differentiable; ``act.dense`` fuses it with a layer.
+
+    Parameters
+    ----------
+    name : str
+        The registry name (``"relu"``, ``"tanh"``...).
+    forward : callable
+        sigma(z) on plain arrays.
+    deriv : callable or None
+        sigma'(z) as a function of the output a (written with differentiable
+        functions so second derivatives work); ``None`` when sigma is a
+        composition and needs no rule.
+    compose : callable, optional
+        For activations built from ``nablanet.numpy`` functions.
+    """
+
+    def __init__(self, name, forward=None, deriv=None, compose=None, **params):
+        self.name = name
+        self.params = params
+        self.deriv = deriv
+        if compose is not None:
+            self.prim = None
+            self._compose = compose
+            self.dense = None
+            return
+        self._compose = None
+        p = Primitive(forward, name)
+        p.defvjp(lambda ans, z: lambda g: g * deriv(ans))
+        p.defjvp(lambda g, ans, z: g * deriv(ans))
+        self.prim = p
+        self.dense = _fused_dense(name, forward, deriv)
+
+    def __call__(self, z):
+        if self._compose is not None:
+            return self._compose(z)
+        return self.prim(z)
+
+    def __repr__(self):
+        extra = "".join(f", {k}={v}" for k, v in self.params.items())
+        return f"Activation({self.name!r}{extra})"
+
+    def config(self):
+        return {"name": self.name, **self.params}
+
+
+def _fused_dense(name, forward, deriv):
+    identity = name == "identity"
+
+    def dense(x, W, b):
+        z = x @ W
+        z += b
+        return z if identity else forward(z)
+
+    p = Primitive(dense, f"dense[{name}]")
+
+    def vjp(argnums, a, x, W, b):
+        def pull(g):
+            delta = g if identity else g * deriv(a)
+            out = []
+            for i in argnums:
+                if i == 0:
+                    out.append(delta @ W.T)
+                elif i == 1:
+                    out.append(x.T @ delta)
+                else:
+                    out.append(delta.sum(0))
+            return out
+
+        return pull
+
+    def jvp_factor(a, t):
+        return t if identity else deriv(a) * t
+
+    p.defvjp_argnums(vjp)
+    p.defjvp(
+        lambda t, a, x, W, b: jvp_factor(a, t @ W),
+        lambda t, a, x, W, b: jvp_factor(a, x @ t),
+        lambda t, a, x, W, b: jvp_factor(a, _bcast(t, a)),
+    )
+    return p
+
+
+# --------------------------------------------------------------------- the functions
+
+
+def _sigmoid(z):
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def _leaky_forward(alpha):
+    return lambda z: np.where(z > 0, z, alpha * z)
+
+
+def _leaky_deriv(alpha):
+    return lambda a: _same_dtype(np.where(getval(a) > 0, 1.0, alpha), a)
+
+
+def _elu_forward(alpha):
+    return lambda z: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+
+
+def _elu_deriv(alpha):
+    # for z <= 0, a = alpha (e^z - 1) so sigma'(z) = alpha e^z = a + alpha
+    return lambda a: anp.where(getval(a) > 0, 1.0, a + alpha)
+
+
+def _gelu(z):
+    c = math.sqrt(2.0 / math.pi)
+    return 0.5 * z * (1.0 + anp.tanh(c * (z + 0.044715 * z * z * z)))
+
+
+def _silu(z):
+    return z * _SIGMOID(z)
+
+
+_softmax_p = Primitive(lambda z, axis=-1: np.exp(z - _lse(z, axis)), "softmax")
+_softmax_p.defvjp(lambda a, z, axis=-1: lambda g: a * (g - anp.sum(g * a, axis=axis, keepdims=True)))
+_softmax_p.defjvp(lambda t, a, z, axis=-1: a * (t - anp.sum(t * a, axis=axis, keepdims=True)))
+
+
+def _lse(z, axis):
+    m = np.max(z, axis=axis, keepdims=True)
+    return m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
+
+
+def softmax(z, axis=-1):
+    """exp(z) / sum(exp(z)) along ``axis``, computed with the maximum subtracted."""
+    return _softmax_p(z, axis=axis)
+
+
+def log_softmax(z, axis=-1):
+    """z - logsumexp(z) along ``axis``."""
+    return z - anp.logsumexp(z, axis=axis, keepdims=True)
+
+
+_SIGMOID = None  # set below; SiLU refers to it
+
+
+def _build(name, **params):
+    if name in ("identity", "linear", None):
+        return Activation("identity", lambda z: z, lambda a: 1.0)
+    if name == "sigmoid":
+        return Activation("sigmoid", _sigmoid, lambda a: a * (1.0 - a))
+    if name == "tanh":
+        return Activation("tanh", np.tanh, lambda a: 1.0 - a * a)
+    if name == "relu":
+        return Activation("relu", lambda z: np.maximum(z, 0), lambda a: getval(a) > 0)
+    if name == "leaky_relu":
+        alpha = float(params.get("alpha", 0.01))
+        if alpha <= 0:
+            raise ValueError(f"leaky_relu: alpha must be positive, got {alpha}")
+        return Activation("leaky_relu", _leaky_forward(alpha), _leaky_deriv(alpha), alpha=alpha)
+    if name == "elu":
+        alpha = float(params.get("alpha", 1.0))
+        if alpha <= 0:
+            raise ValueError(f"elu: alpha must be positive, got {alpha}")
+        return Activation("elu", _elu_forward(alpha), _elu_deriv(alpha), alpha=alpha)
+    if name == "softplus":
+        return Activation("softplus", lambda z: np.logaddexp(0.0, z), lambda a: -anp.expm1(-a))
+    if name == "gelu":
+        return Activation("gelu", compose=_gelu)
+    if name == "silu":
+        return Activation("silu", compose=_silu)
+    if name == "softmax":
+        return Activation("softmax", compose=softmax)
+    raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+
+
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax")
+_SIGMOID = _build("sigmoid")
+_CACHE = {}
+
+
+def get_activation(spec):
+    """An :class:`Activation` from a name (``"relu"``), a dict (``{"name": "elu", "alpha": 0.5}``),
+    or an Activation (returned as is).  ``"linear"`` and ``None`` mean identity."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        return _build(spec.pop("name"), **spec)
+    if spec is None or isinstance(spec, str):
+        key = "identity" if spec in (None, "linear") else spec
+        if key not in _CACHE:
+            _CACHE[key] = _build(key)
+        return _CACHE[key]
+    raise TypeError(f"activation must be a name, a dict or an Activation, not {type(spec).__name__}")

@@ -1,0 +1,124 @@
+"""Weight initializers.  Each is ``init(shape, rng, dtype) -> array`` with
+``shape = (fan_in, fan_out)`` for a dense layer's W.
+
+Biases start at zero by default.  As the notes point out, equal weights never
+break the symmetry between hidden units (every unit computes, and is updated,
+the same), so weights start random, scaled by the layer's fan-in/fan-out:
+
+=================  ==========================================
+glorot / xavier    Var W = 2 / (fan_in + fan_out)   (tanh, sigmoid)
+he / kaiming       Var W = 2 / fan_in               (ReLU family)
+lecun              Var W = 1 / fan_in               (SELU-style)
+=================  ==========================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "zeros", "ones", "constant", "normal", "uniform",
+    "glorot_normal", "glorot_uniform", "xavier_normal", "xavier_uniform",
+    "he_normal", "he_uniform", "kaiming_normal", "kaiming_uniform", "lecun_normal",
+    "get_initializer", "INITIALIZERS",
+]
+
+
+def _fans(shape):
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    return shape[0], shape[-1]
+
+
+def constant(value):
+    """Every entry equal to ``value``."""
+    def init(shape, rng, dtype=np.float32):
+        return np.full(shape, value, dtype=dtype)
+    init.config = {"name": "constant", "value": float(value)}
+    return init
+
+
+def zeros(shape, rng=None, dtype=np.float32):
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, rng=None, dtype=np.float32):
+    return np.ones(shape, dtype=dtype)
+
+
+def normal(std=0.01, mean=0.0):
+    """Gaussian entries N(mean, std^2)."""
+    def init(shape, rng, dtype=np.float32):
+        return (mean + std * rng.standard_normal(shape)).astype(dtype)
+    init.config = {"name": "normal", "std": float(std), "mean": float(mean)}
+    return init
+
+
+def uniform(low=-0.05, high=0.05):
+    """Uniform entries on [low, high)."""
+    def init(shape, rng, dtype=np.float32):
+        return rng.uniform(low, high, size=shape).astype(dtype)
+    init.config = {"name": "uniform", "low": float(low), "high": float(high)}
+    return init
+
+
+def _scaled_normal(var_of_fans):
+    def init(shape, rng, dtype=np.float32):
+        return (math.sqrt(var_of_fans(*_fans(shape))) * rng.standard_normal(shape)).astype(dtype)
+    return init
+
+
+def _scaled_uniform(var_of_fans):
+    def init(shape, rng, dtype=np.float32):
+        limit = math.sqrt(3.0 * var_of_fans(*_fans(shape)))  # Var U(-l, l) = l^2 / 3
+        return rng.uniform(-limit, limit, size=shape).astype(dtype)
+    return init
+
+
+glorot_normal = xavier_normal = _scaled_normal(lambda i, o: 2.0 / (i + o))
+glorot_uniform = xavier_uniform = _scaled_uniform(lambda i, o: 2.0 / (i + o))
+he_normal = kaiming_normal = _scaled_normal(lambda i, o: 2.0 / i)
+he_uniform = kaiming_uniform = _scaled_uniform(lambda i, o: 2.0 / i)
+lecun_normal = _scaled_normal(lambda i, o: 1.0 / i)
+
+INITIALIZERS = {
+    "zeros": zeros, "ones": ones, "normal": normal(), "uniform": uniform(),
+    "glorot_normal": glorot_normal, "glorot_uniform": glorot_uniform,
+    "xavier_normal": xavier_normal, "xavier_uniform": xavier_uniform,
+    "he_normal": he_normal, "he_uniform": he_uniform,
+    "kaiming_normal": kaiming_normal, "kaiming_uniform": kaiming_uniform,
+    "lecun_normal": lecun_normal,
+}
+_FACTORIES = {"constant": constant, "normal": normal, "uniform": uniform}
+
+
+def get_initializer(spec):
+    """An initializer from a name, a dict such as ``{"name": "normal", "std": 0.1}``, or a callable."""
+    if callable(spec):
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        name = spec.pop("name")
+        if name in _FACTORIES:
+            return _FACTORIES[name](**spec)
+        if spec:
+            raise ValueError(f"initializer {name!r} takes no parameters, got {sorted(spec)}")
+        spec = name
+    if isinstance(spec, str) and spec in INITIALIZERS:
+        return INITIALIZERS[spec]
+    raise ValueError(f"unknown initializer {spec!r}; choose from {', '.join(INITIALIZERS)} or constant")
+
+
+def initializer_config(spec):
+    """A JSON-able description of an initializer spec (for checkpoints)."""
+    if isinstance(spec, (str, dict)):
+        return spec
+    cfg = getattr(spec, "config", None)
+    if cfg is not None:
+        return cfg
+    for name, f in INITIALIZERS.items():
+        if f is spec:
+            return name
+    raise ValueError("a custom initializer function cannot be saved in a checkpoint; use a name or a dict")

@@ -1,0 +1,404 @@
+"""Layers and models.  Parameters are pytrees; layers are small and explicit.
+
+A layer is a description (sizes, activation, initializer) with three methods:
+
+* ``init(rng, dtype) -> params`` (a dict of arrays; ``{}`` if it has none),
+* ``init_state(dtype) -> state`` (running statistics; ``{}`` for most layers),
+* ``forward(params, state, x, train, rng) -> (y, new_state)``.
+
+``forward`` is written with differentiable functions, so the engine
+differentiates it with respect to ``params`` (or ``x``).  Randomness comes in
+through ``rng`` (a ``numpy.random.Generator``), and training versus evaluation
+is the explicit flag ``train``.  Rows of ``x`` are samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import numpy as anp
+from ..autodiff.core import getval
+from .activations import get_activation
+from .init import get_initializer, initializer_config
+
+__all__ = ["Layer", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Activation", "Sequential", "MLP", "layer_from_config"]
+
+_RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu")
+
+
+def _auto_init(activation):
+    return "he_normal" if get_activation(activation).name in _RELU_FAMILY else "glorot_normal"
+
+
+class Layer:
+    """Base class: a layer with no parameters and no state."""
+
+    def init(self, rng, dtype):
+        return {}
+
+    def init_state(self, dtype):
+        return {}
+
+    def forward(self, params, state, x, train=False, rng=None):
+        raise NotImplementedError
+
+    def config(self):
+        raise NotImplementedError
+
+    def _check_features(self, x, n):
+        shape = getval(x).shape
+        if len(shape) != 2 or shape[1] != n:
+            got = f"{shape[1]} features" if len(shape) == 2 else f"an array of shape {shape}"
+            raise ValueError(f"{self!r} got input with {got}; expected (n_samples, {n})")
+
+
+class Dense(Layer):
+    """Fully connected layer ``a = sigma(x W + b)``, W of shape (n_in, n_out).
+
+    With an activation that has a fused primitive, the layer is one node in
+    the graph and its backward pass is the delta equations (see
+    :mod:`nablanet.nn.activations`).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Numbers of input features and of units.
+    activation : str, dict or Activation, optional
+        sigma; identity by default.
+    init : str, dict or callable
+        Weight initializer; ``"auto"`` picks He for the ReLU family and
+        Glorot (Xavier) otherwise.
+    bias_init : str, dict or callable
+        Bias initializer, zeros by default.
+    """
+
+    def __init__(self, n_in, n_out, activation=None, init="auto", bias_init="zeros"):
+        for name, v in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Dense: {name} must be a positive integer, got {v!r}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.activation = get_activation(activation)
+        self.init_spec = _auto_init(self.activation) if init == "auto" else init
+        self.bias_init_spec = bias_init
+        self._winit = get_initializer(self.init_spec)
+        self._binit = get_initializer(bias_init)
+
+    def __repr__(self):
+        act = "" if self.activation.name == "identity" else f", {self.activation.name}"
+        return f"Dense({self.n_in} -> {self.n_out}{act})"
+
+    def init(self, rng, dtype):
+        return {
+            "W": np.asarray(self._winit((self.n_in, self.n_out), rng, dtype), dtype=dtype),
+            "b": np.asarray(self._binit((self.n_out,), rng, dtype), dtype=dtype),
+        }
+
+    def forward(self, params, state, x, train=False, rng=None):
+        self._check_features(x, self.n_in)
+        act = self.activation
+        if act.dense is not None:
+            return act.dense(x, params["W"], params["b"]), state
+        return act(x @ params["W"] + params["b"]), state
+
+    def config(self):
+        return {
+            "type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
+            "activation": self.activation.config(),
+            "init": initializer_config(self.init_spec), "bias_init": initializer_config(self.bias_init_spec),
+        }
+
+
+class Activation(Layer):
+    """An activation function as a layer of its own (used after batch normalization)."""
+
+    def __init__(self, activation):
+        self.activation = get_activation(activation)
+
+    def __repr__(self):
+        return f"Activation({self.activation.name})"
+
+    def forward(self, params, state, x, train=False, rng=None):
+        return self.activation(x), state
+
+    def config(self):
+        return {"type": "Activation", "activation": self.activation.config()}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training each unit is zeroed with probability ``p`` and
+    the survivors are scaled by 1/(1-p); in evaluation it is the identity."""
+
+    def __init__(self, p):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def __repr__(self):
+        return f"Dropout({self.p})"
+
+    def forward(self, params, state, x, train=False, rng=None):
+        if not train or self.p == 0.0:
+            return x, state
+        if rng is None:
+            raise ValueError("Dropout in training mode needs rng (a numpy.random.Generator)")
+        v = getval(x)
+        keep = rng.random(v.shape) >= self.p
+        return x * (keep * (1.0 / (1.0 - self.p))).astype(v.dtype), state
+
+    def config(self):
+        return {"type": "Dropout", "p": self.p}
+
+
+class BatchNorm(Layer):
+    """Batch normalization over the rows: ``y = gamma (x - mu) / sqrt(var + eps) + beta``.
+
+    In training, mu and var are the batch's own (and the gradient flows through
+    them); running averages ``m <- momentum m + (1 - momentum) batch_stat`` are
+    kept in the state (the variance unbiased, n/(n-1)).  In evaluation the
+    running averages are used.
+    """
+
+    def __init__(self, n, momentum=0.9, eps=1e-5):
+        self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
+
+    def __repr__(self):
+        return f"BatchNorm({self.n})"
+
+    def init(self, rng, dtype):
+        return {"gamma": np.ones(self.n, dtype), "beta": np.zeros(self.n, dtype)}
+
+    def init_state(self, dtype):
+        return {"mean": np.zeros(self.n, dtype), "var": np.ones(self.n, dtype)}
+
+    def forward(self, params, state, x, train=False, rng=None):
+        self._check_features(x, self.n)
+        if train:
+            n = getval(x).shape[0]
+            if n < 2:
+                raise ValueError("BatchNorm in training mode needs at least 2 samples per batch")
+            mu = anp.mean(x, axis=0)
+            d = x - mu
+            var = anp.mean(d * d, axis=0)
+            m = self.momentum
+            dt = getval(x).dtype
+            state = {
+                "mean": (m * state["mean"] + (1 - m) * getval(mu)).astype(dt),
+                "var": (m * state["var"] + (1 - m) * getval(var) * (n / (n - 1))).astype(dt),
+            }
+        else:
+            d = x - state["mean"]
+            var = state["var"]
+        return d / anp.sqrt(var + self.eps) * params["gamma"] + params["beta"], state
+
+    def config(self):
+        return {"type": "BatchNorm", "n": self.n, "momentum": self.momentum, "eps": self.eps}
+
+
+class LayerNorm(Layer):
+    """Layer normalization over the features of each sample, with learned gain and bias."""
+
+    def __init__(self, n, eps=1e-5):
+        self.n, self.eps = int(n), float(eps)
+
+    def __repr__(self):
+        return f"LayerNorm({self.n})"
+
+    def init(self, rng, dtype):
+        return {"gamma": np.ones(self.n, dtype), "beta": np.zeros(self.n, dtype)}
+
+    def forward(self, params, state, x, train=False, rng=None):
+        self._check_features(x, self.n)
+        d = x - anp.mean(x, axis=1, keepdims=True)
+        var = anp.mean(d * d, axis=1, keepdims=True)
+        return d / anp.sqrt(var + self.eps) * params["gamma"] + params["beta"], state
+
+    def config(self):
+        return {"type": "LayerNorm", "n": self.n, "eps": self.eps}
+
+
+_LAYERS = {"Dense": Dense, "Activation": Activation, "Dropout": Dropout, "BatchNorm": BatchNorm, "LayerNorm": LayerNorm}
+
+
+def layer_from_config(cfg):
+    cfg = dict(cfg)
+    kind = cfg.pop("type")
+    if kind not in _LAYERS:
+        raise ValueError(f"unknown layer type {kind!r} in configuration")
+    return _LAYERS[kind](**cfg)
+
+
+def _as_rng(seed):
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+class Sequential:
+    """Layers applied in order, then an output activation.
+
+    The model owns its parameters (``model.params``, a list with one dict per
+    layer) and running statistics (``model.state``), created at construction
+    from ``seed`` (an int or a ``numpy.random.Generator``).  The same seed
+    gives the same model, bit for bit.
+
+    ``apply(params, x, ...)`` is the pure, differentiable forward pass;
+    ``predict(x)`` (or ``model(x)``) is inference on plain arrays.
+
+    Parameters
+    ----------
+    *layers : Layer
+    output_activation : str, optional
+        Applied after the last layer.  Losses that work from logits
+        (cross-entropies) take the output before it.
+    seed : int or numpy.random.Generator, optional
+    dtype : numpy dtype
+        float32 by default; float64 on request.
+    """
+
+    def __init__(self, *layers, output_activation=None, seed=None, dtype=np.float32):
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        self.layers = list(layers)
+        self.output_activation = get_activation(output_activation)
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise ValueError(f"model dtype must be a float type, got {self.dtype}")
+        self.seed = seed if isinstance(seed, (int, np.integer)) or seed is None else None
+        rng = _as_rng(seed)
+        self.params = [layer.init(rng, self.dtype) for layer in self.layers]
+        self.state = [layer.init_state(self.dtype) for layer in self.layers]
+
+    # -- shape facts
+    @property
+    def n_inputs(self):
+        return next(getattr(layer, "n_in", None) or getattr(layer, "n", None) for layer in self.layers)
+
+    @property
+    def n_outputs(self):
+        for layer in reversed(self.layers):
+            n = getattr(layer, "n_out", None) or getattr(layer, "n", None)
+            if n:
+                return n
+        raise ValueError("the model has no layer with a known output size")
+
+    @property
+    def n_params(self):
+        return int(sum(np.size(v) for p in self.params for v in p.values()))
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        out = "" if self.output_activation.name == "identity" else f", output={self.output_activation.name}"
+        return f"{type(self).__name__}({inner}{out})"
+
+    def summary(self):
+        lines = [f"{'layer':<28}{'output':>10}{'parameters':>12}"]
+        for layer, p in zip(self.layers, self.params):
+            n = getattr(layer, "n_out", None) or getattr(layer, "n", "")
+            lines.append(f"{layer!r:<28}{n!s:>10}{sum(np.size(v) for v in p.values()):>12}")
+        lines.append(f"{'output activation: ' + self.output_activation.name:<38}{self.n_params:>12}")
+        return "\n".join(lines)
+
+    # -- the forward pass
+    def apply(self, params, x, *, state=None, train=False, rng=None, logits=False, return_state=False):
+        """The forward pass with ``params`` (differentiable in them and in ``x``).
+
+        Returns the outputs (the logits before the output activation if
+        ``logits=True``), and the updated running statistics as a second value
+        if ``return_state=True``.
+        """
+        state = self.state if state is None else state
+        new_state = []
+        for layer, p, s in zip(self.layers, params, state):
+            x, s = layer.forward(p, s, x, train, rng)
+            new_state.append(s)
+        if not logits:
+            x = self.output_activation(x)
+        return (x, new_state) if return_state else x
+
+    def predict(self, X):
+        """Outputs for ``X`` in evaluation mode (probabilities under softmax/sigmoid)."""
+        X = self._as_input(X)
+        return self.apply(self.params, X)
+
+    __call__ = predict
+
+    def _as_input(self, X, where="X"):
+        X = np.asarray(X)
+        if X.ndim == 1 and self.n_inputs == 1:
+            X = X[:, None]
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"{where} must be numeric, got dtype {X.dtype}")
+        return X.astype(self.dtype, copy=False)
+
+    # -- configuration (for checkpoints)
+    def config(self):
+        return {
+            "type": "Sequential", "layers": [layer.config() for layer in self.layers],
+            "output_activation": self.output_activation.config(), "dtype": self.dtype.name, "seed": self.seed,
+        }
+
+    @staticmethod
+    def from_config(cfg):
+        if cfg.get("type") == "MLP":
+            return MLP(**{k: v for k, v in cfg.items() if k != "type"})
+        layers = [layer_from_config(c) for c in cfg["layers"]]
+        return Sequential(*layers, output_activation=cfg["output_activation"], seed=cfg.get("seed"), dtype=cfg["dtype"])
+
+
+class MLP(Sequential):
+    """A feed-forward network of any depth and width: the notes' network.
+
+    ``sizes = [n_inputs, hidden..., n_outputs]``.  Each hidden layer is
+    ``Dense`` with the hidden activation (then ``Dropout`` if asked); with
+    ``batch_norm=True`` it is ``Dense -> BatchNorm -> activation``.  The last
+    layer is linear, followed by ``output_activation``.  ``MLP([n_in, n_out])``
+    has no hidden layer: linear regression, or logistic regression with a
+    sigmoid or softmax output.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+    activation : str or sequence of str
+        One activation for every hidden layer, or one per hidden layer.
+    output_activation : str
+        ``"identity"`` (regression), ``"sigmoid"`` or ``"softmax"`` (classification), ...
+    init : str, dict or callable
+        Weight initializer; ``"auto"`` = He for the ReLU family, Glorot otherwise.
+    bias_init : str, dict or callable
+    dropout : float
+        Dropout probability after each hidden layer (0 = none).
+    batch_norm : bool
+    seed : int or numpy.random.Generator
+    dtype : numpy dtype (float32 by default)
+    """
+
+    def __init__(self, sizes, activation="relu", output_activation="identity", init="auto", bias_init="zeros",
+                 dropout=0.0, batch_norm=False, seed=None, dtype=np.float32):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"MLP: sizes must list at least inputs and outputs, all positive; got {sizes}")
+        n_hidden = len(sizes) - 2
+        acts = [activation] * n_hidden if isinstance(activation, (str, dict)) or activation is None else list(activation)
+        if len(acts) != n_hidden:
+            raise ValueError(f"MLP: {len(acts)} activations given for {n_hidden} hidden layers")
+        layers = []
+        for n_in, n_out, act in zip(sizes[:-2], sizes[1:-1], acts):
+            w_init = _auto_init(act) if init == "auto" else init
+            if batch_norm:
+                layers += [Dense(n_in, n_out, None, w_init, bias_init), BatchNorm(n_out), Activation(act)]
+            else:
+                layers.append(Dense(n_in, n_out, act, w_init, bias_init))
+            if dropout:
+                layers.append(Dropout(dropout))
+        out_init = _auto_init(output_activation) if init == "auto" else init
+        out_init = "glorot_normal" if out_init == "he_normal" else out_init
+        layers.append(Dense(sizes[-2], sizes[-1], None, out_init, bias_init))
+        self.sizes = sizes
+        self._cfg = {
+            "type": "MLP", "sizes": sizes, "activation": activation if isinstance(activation, (str, dict)) else acts,
+            "output_activation": output_activation, "init": initializer_config(init) if init != "auto" else "auto",
+            "bias_init": initializer_config(bias_init), "dropout": float(dropout), "batch_norm": bool(batch_norm),
+            "seed": seed if isinstance(seed, (int, np.integer)) or seed is None else None, "dtype": np.dtype(dtype).name,
+        }
+        super().__init__(*layers, output_activation=output_activation, seed=seed, dtype=dtype)
+
+    def config(self):
+        return dict(self._cfg)

@@ -1,0 +1,87 @@
+"""Learning-rate schedules: ``schedule(t) -> learning rate`` at optimizer step t = 0, 1, 2, ..."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_time", "cosine", "warmup", "get_schedule"]
+
+
+class Schedule:
+    """A learning rate as a function of the step count, with a JSON-able config."""
+
+    def __init__(self, name, fn, **params):
+        self.name, self._fn, self.params = name, fn, params
+
+    def __call__(self, t):
+        return self._fn(t)
+
+    def __repr__(self):
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
+
+    def config(self):
+        return {"name": self.name, **{k: (v.config() if isinstance(v, Schedule) else v) for k, v in self.params.items()}}
+
+
+def constant(lr):
+    """The same rate at every step."""
+    return Schedule("constant", lambda t: lr, lr=lr)
+
+
+def step_decay(lr, step_size, gamma=0.5):
+    """``lr * gamma ** (t // step_size)``."""
+    return Schedule("step_decay", lambda t: lr * gamma ** (t // step_size), lr=lr, step_size=step_size, gamma=gamma)
+
+
+def exponential(lr, gamma):
+    """``lr * gamma ** t``."""
+    return Schedule("exponential", lambda t: lr * gamma**t, lr=lr, gamma=gamma)
+
+
+def inverse_time(t0, t1):
+    """The course's schedule ``t0 / (t + t1)`` (t counts steps: epoch * batches + batch)."""
+    return Schedule("inverse_time", lambda t: t0 / (t + t1), t0=t0, t1=t1)
+
+
+def cosine(lr, total_steps, min_lr=0.0):
+    """Cosine annealing from ``lr`` to ``min_lr`` over ``total_steps``, then ``min_lr``."""
+
+    def f(t):
+        if t >= total_steps:
+            return min_lr
+        return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t / total_steps))
+
+    return Schedule("cosine", f, lr=lr, total_steps=total_steps, min_lr=min_lr)
+
+
+def warmup(schedule, warmup_steps):
+    """Linear warm-up: ``schedule(t) * (t + 1) / warmup_steps`` for the first steps, then ``schedule(t)``."""
+    base = get_schedule(schedule)
+    return Schedule(
+        "warmup", lambda t: base(t) * min(1.0, (t + 1) / warmup_steps), schedule=base, warmup_steps=warmup_steps
+    )
+
+
+_FACTORIES = {
+    "constant": constant, "step_decay": step_decay, "exponential": exponential,
+    "inverse_time": inverse_time, "cosine": cosine, "warmup": warmup,
+}
+
+
+def get_schedule(spec):
+    """A schedule from a number (constant), a Schedule, or a config dict ``{"name": ..., ...}``."""
+    if isinstance(spec, Schedule):
+        return spec
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        if spec <= 0:
+            raise ValueError(f"learning rate must be positive, got {spec}")
+        return constant(float(spec))
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        name = spec.pop("name")
+        if name not in _FACTORIES:
+            raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(_FACTORIES)}")
+        if name == "warmup":
+            spec["schedule"] = get_schedule(spec["schedule"])
+        return _FACTORIES[name](**spec)
+    raise TypeError(f"learning rate must be a number, a Schedule or a dict, not {type(spec).__name__}")

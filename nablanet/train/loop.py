@@ -1,0 +1,332 @@
+"""The training loop.
+
+One step::
+
+    batch -> forward (traced) -> cost (+ penalty) -> backward sweep -> gradients
+          -> one flat gradient buffer -> optimizer update of the flat parameter buffer
+
+The model's parameters are views into one flat buffer owned by the
+:class:`Trainer`, so the optimizer updates all of them with a handful of NumPy
+calls, and checkpoints save one array.  All randomness (shuffling, dropout)
+comes from the trainer's ``numpy.random.Generator``, which checkpoints save
+too: a run stopped, saved, loaded and continued ends with the same parameters,
+bit for bit, as a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..autodiff.transforms import value_and_grad
+from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..losses import get_loss
+from ..optim import get_optimizer
+from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
+from .metrics import check_metric, compute_metric
+
+__all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data"]
+
+
+def _check_finite(a, name):
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+
+
+def prepare_data(model, loss, X, y, where="training data"):
+    """Validated, converted copies of X and y (never modifies the caller's arrays)."""
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.size == 0 or X.shape[0] == 0:
+        raise ValueError(f"{where}: X is empty")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: X must be numeric, got dtype {X.dtype}")
+    if X.ndim == 1:
+        X = X[:, None] if model.n_inputs == 1 else X[None, :]
+    if X.ndim != 2:
+        raise ValueError(f"{where}: X must be 2-d (n_samples, n_features), got shape {X.shape}")
+    if X.shape[1] != model.n_inputs:
+        raise ValueError(
+            f"{where}: X has {X.shape[1]} features but the model's first layer expects {model.n_inputs}"
+        )
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"{where}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: y must be numeric, got dtype {y.dtype}")
+    _check_finite(X, f"{where}: X")
+    _check_finite(y, f"{where}: y")
+    X = X.astype(model.dtype, copy=False)
+    k = model.n_outputs
+    if loss.name == "cross_entropy":
+        if y.ndim == 1:
+            if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+                raise ValueError(f"{where}: cross-entropy targets must be integer class labels or one-hot rows")
+            y = y.astype(np.int64)
+            if y.min() < 0 or y.max() >= k:
+                raise ValueError(
+                    f"{where}: labels must lie in [0, {k}) for {k} output units, got [{y.min()}, {y.max()}]"
+                )
+        elif y.shape != (X.shape[0], k):
+            raise ValueError(f"{where}: one-hot targets must have shape ({X.shape[0]}, {k}), got {y.shape}")
+        else:
+            y = y.astype(model.dtype)
+    else:
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.shape[1] != k:
+            raise ValueError(f"{where}: y has {y.shape[1]} columns but the model has {k} outputs")
+        if loss.name == "binary_cross_entropy" and (y.min() < 0 or y.max() > 1):
+            raise ValueError(f"{where}: binary cross-entropy targets must lie in [0, 1], got [{y.min()}, {y.max()}]")
+        y = y.astype(model.dtype)
+    return X, y
+
+
+def _evaluate(model, loss, X, y, metrics):
+    logits = model.apply(model.params, X, logits=loss.from_logits)
+    out = {"loss": float(loss(logits, y))}
+    if metrics:
+        probs = model.output_activation(logits) if loss.from_logits else logits
+        out.update({m: compute_metric(m, probs, y, loss.task) for m in metrics})
+    return out
+
+
+class Trainer:
+    """Trains a model: holds the flat parameter buffer, optimizer state, RNG and history.
+
+    Parameters
+    ----------
+    model : nablanet.nn.Sequential (or MLP)
+    loss : str or callable
+        ``"mse"``, ``"half_sse"``, ``"mae"``, ``"huber"``, ``"cross_entropy"``
+        (softmax, from logits), ``"bce"`` (sigmoid, from logits), or ``(y, t) -> cost``.
+    optimizer : str or Optimizer
+        ``"sgd"``, ``"adam"``... or an instance from :mod:`nablanet.optim`.
+    lr : float or Schedule, optional
+        Learning rate when ``optimizer`` is a name.
+    l1, l2 : float
+        Strengths of the L1 and L2 penalties on the weights (``lam sum|W|``,
+        ``lam sum W^2``), added to the cost the optimizer sees.
+    penalize_bias : bool
+        Apply the penalties to biases too.
+    seed : int or numpy.random.Generator
+        Shuffling and dropout.
+    """
+
+    def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None):
+        self.model = model
+        self.loss = get_loss(loss)
+        self.optimizer = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
+        if l1 < 0 or l2 < 0:
+            raise ValueError(f"penalty strengths must be non-negative, got l1={l1}, l2={l2}")
+        self.l1, self.l2, self.penalize_bias = float(l1), float(l2), bool(penalize_bias)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.epoch = 0
+        self.history = History()
+        self._check_loss_fits_model()
+        self._flatten()
+        self.opt_state = self.optimizer.init([self._flat])
+        self._vg = value_and_grad(self._cost, has_aux=True)
+        self._epochs_planned = 0
+
+    # ------------------------------------------------------------------ parameters as one buffer
+    def _flatten(self):
+        model = self.model
+        leaves, self._treedef = tree_flatten(model.params)
+        sizes = [leaf.size for leaf in leaves]
+        self._flat = np.empty(sum(sizes), dtype=model.dtype)
+        self._gflat = np.empty_like(self._flat)
+        offs = np.cumsum([0] + sizes)
+        views, gviews, pen = [], [], []
+        keys = [k for p in model.params for k in p]  # leaf order: layer by layer, key by key
+        for leaf, a, b, key in zip(leaves, offs[:-1], offs[1:], keys):
+            v = self._flat[a:b].reshape(leaf.shape)
+            v[...] = leaf
+            views.append(v)
+            gviews.append(self._gflat[a:b].reshape(leaf.shape))
+            if key == "W" or (self.penalize_bias and key == "b"):
+                pen.append(slice(int(a), int(b)))
+        model.params = tree_unflatten(self._treedef, views)
+        self._gviews = gviews
+        self._pen = pen
+
+    def get_flat_params(self):
+        return self._flat
+
+    def set_flat_params(self, flat):
+        self._flat[...] = flat
+
+    # ------------------------------------------------------------------ checks
+    def _check_loss_fits_model(self):
+        loss, model = self.loss, self.model
+        out_act = model.output_activation.name
+        if loss.from_logits and out_act not in ("identity", loss.link):
+            raise ValueError(
+                f"loss {loss.name} works from logits and needs output_activation {loss.link!r} "
+                f"(or identity), but the model's is {out_act!r}"
+            )
+        k = model.n_outputs
+        if loss.name == "cross_entropy" and k < 2:
+            raise ValueError(
+                "softmax cross-entropy needs at least 2 output units, but the model has 1; "
+                "use loss='bce' with a sigmoid output for two classes"
+            )
+
+    # ------------------------------------------------------------------ one step
+    def _cost(self, params, X, y):
+        out, state = self.model.apply(
+            params, X, train=True, rng=self.rng, logits=self.loss.from_logits, return_state=True
+        )
+        return self.loss(out, y), state
+
+    def train_step(self, X, y):
+        """One optimizer step on the batch ``(X, y)`` (already prepared); returns the cost."""
+        (cost, state), grads = self._vg(self.model.params, X, y)
+        for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
+            gv[...] = g
+        cost = float(cost)
+        if self.l1 or self.l2:
+            cost += self._penalty()
+        self.model.state = state
+        self.optimizer.step([self._flat], [self._gflat], self.opt_state)
+        return cost
+
+    def _penalty(self):
+        """Add the penalties' gradients to the gradient buffer; return their value."""
+        value = 0.0
+        p, g = self._flat, self._gflat
+        for s in self._pen:
+            w = p[s]
+            if self.l2:
+                value += self.l2 * float(np.dot(w, w))
+                g[s] += (2.0 * self.l2) * w
+            if self.l1:
+                value += self.l1 * float(np.abs(w).sum())
+                g[s] += self.l1 * np.sign(w)
+        return value
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, X, y, epochs=10, batch_size=None, shuffle=True, validation_data=None, validation_split=None,
+            callbacks=(), metrics=(), progress=False):
+        """Train for ``epochs`` more epochs; returns the :class:`History` (of all epochs so far).
+
+        ``batch_size=None`` is full-batch gradient descent.  ``validation_split``
+        holds out that fraction of the rows (the last ones, before shuffling).
+        """
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        if validation_split is not None and validation_data is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if validation_split is not None:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            n_val = int(round(len(X) * validation_split))
+            if n_val < 1 or n_val >= len(X):
+                raise ValueError(f"validation_split={validation_split} leaves no rows for training or validation")
+            validation_data = (X[-n_val:], y[-n_val:])
+            X, y = X[:-n_val], y[:-n_val]
+        X, y = prepare_data(self.model, self.loss, X, y)
+        val = None if validation_data is None else prepare_data(self.model, self.loss, *validation_data, "validation data")
+        n = X.shape[0]
+        bs = n if batch_size is None else int(batch_size)
+        if bs < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        bs = min(bs, n)
+        metrics = list(metrics)
+        for m in metrics:
+            check_metric(m, self.loss.task)
+        cbs = [TerminateOnNaN()] + list(callbacks) + ([ProgressBar(force=progress == "force")] if progress else [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be nablanet Callbacks, got {type(cb).__name__}")
+        batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
+        self._epochs_planned = epochs
+        for cb in cbs:
+            cb.on_train_begin(self)
+        try:
+            for _ in range(epochs):
+                e = self.epoch
+                t0 = time.perf_counter()
+                full = bs == n
+                order = self.rng.permutation(n) if shuffle and not full else None
+                total = 0.0
+                for b, start in enumerate(range(0, n, bs)):
+                    if order is None:
+                        Xb, yb = (X, y) if full else (X[start:start + bs], y[start:start + bs])
+                    else:
+                        idx = order[start:start + bs]
+                        Xb, yb = X[idx], y[idx]
+                    cost = self.train_step(Xb, yb)
+                    total += cost * Xb.shape[0]
+                    for cb in batch_cbs:
+                        cb.on_batch_end(self, e, b, cost)
+                logs = {"epoch": e + 1, "loss": total / n}
+                if metrics:
+                    out = self.model.predict(X)
+                    logs.update({m: compute_metric(m, out, y, self.loss.task) for m in metrics})
+                if val is not None:
+                    logs.update({f"val_{k}": v for k, v in _evaluate(self.model, self.loss, *val, metrics).items()})
+                logs["lr"] = float(self.optimizer.lr(max(self.opt_state["t"] - 1, 0)))
+                logs["time"] = time.perf_counter() - t0
+                self.history.append(logs)
+                self.epoch += 1
+                stop = False
+                for cb in cbs:
+                    stop = bool(cb.on_epoch_end(self, e, logs)) or stop
+                if stop:
+                    break
+        finally:
+            for cb in cbs:
+                cb.on_train_end(self)
+        return self.history
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, X, y, metrics=()):
+        """The cost (without penalties) and ``metrics`` on ``(X, y)`` in evaluation mode."""
+        X, y = prepare_data(self.model, self.loss, X, y, "evaluation data")
+        return _evaluate(self.model, self.loss, X, y, list(metrics))
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path):
+        """Write a checkpoint (atomically): see :func:`nablanet.train.checkpoint.save`."""
+        from .checkpoint import save
+
+        save(self, path)
+
+    @staticmethod
+    def load(path, loss=None):
+        from .checkpoint import load
+
+        return load(path, loss=loss)
+
+
+def fit(model, X, y, loss="mse", optimizer="adam", lr=None, epochs=10, batch_size=None, shuffle=True, seed=None,
+        validation_data=None, validation_split=None, callbacks=(), metrics=(), l1=0.0, l2=0.0, penalize_bias=False,
+        progress=False):
+    """Train ``model`` on ``(X, y)``; returns the :class:`History`.
+
+    A convenience for ``Trainer(model, loss, optimizer, ...).fit(X, y, ...)``;
+    the trained parameters are in ``model.params`` afterwards, and the trainer
+    (for checkpoints and further epochs) in ``history.trainer``.
+    """
+    trainer = Trainer(model, loss, optimizer, lr=lr, l1=l1, l2=l2, penalize_bias=penalize_bias, seed=seed)
+    history = trainer.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_data=validation_data,
+                          validation_split=validation_split, callbacks=callbacks, metrics=metrics, progress=progress)
+    history.trainer = trainer
+    return history
+
+
+def predict(model, X):
+    """The model's outputs for ``X`` in evaluation mode."""
+    return model.predict(X)
+
+
+def evaluate(model, X, y, loss="mse", metrics=()):
+    """The cost and ``metrics`` of ``model`` on ``(X, y)`` in evaluation mode."""
+    loss = get_loss(loss)
+    X, y = prepare_data(model, loss, X, y, "evaluation data")
+    return _evaluate(model, loss, X, y, list(metrics))

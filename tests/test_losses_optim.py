@@ -1,0 +1,232 @@
+"""Costs, penalties, optimizers and schedules, each against its formula."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import nablanet as nb
+from nablanet import losses as L
+from nablanet import optim
+from nablanet.nn import MLP
+from nablanet.train import Trainer
+
+RNG = np.random.default_rng(0)
+Z = RNG.standard_normal((6, 3))
+T = RNG.standard_normal((6, 3))
+LABELS = RNG.integers(0, 3, 6)
+PROBS = RNG.dirichlet(np.ones(3), 6)
+BIN = RNG.integers(0, 2, (6, 3)).astype(float)
+
+
+@pytest.mark.parametrize("fn", [L.mse, L.half_sse, L.mae, L.huber, L.binary_cross_entropy, L.softmax_cross_entropy])
+def test_loss_gradients_both_modes_order2(fn):
+    t = BIN if fn is L.binary_cross_entropy else PROBS if fn is L.softmax_cross_entropy else T
+    z = np.where(np.abs(Z - t) < 0.05, Z + 0.2, Z)  # away from the kinks of mae/huber
+    nb.check_grads(fn, (z, t), order=2)
+
+
+def test_loss_values():
+    np.testing.assert_allclose(L.mse(Z, T), np.mean((Z - T) ** 2))
+    np.testing.assert_allclose(L.half_sse(Z, T), 0.5 * np.sum((Z - T) ** 2))
+    np.testing.assert_allclose(L.mae(Z, T), np.mean(np.abs(Z - T)))
+    d = np.abs(Z - T)
+    np.testing.assert_allclose(L.huber(Z, T), np.mean(np.where(d <= 1, 0.5 * d**2, d - 0.5)))
+    p = 1 / (1 + np.exp(-Z))
+    np.testing.assert_allclose(L.binary_cross_entropy(Z, BIN), -np.mean(BIN * np.log(p) + (1 - BIN) * np.log(1 - p)))
+    P = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    np.testing.assert_allclose(L.softmax_cross_entropy(Z, LABELS), -np.mean(np.log(P[np.arange(6), LABELS])))
+    np.testing.assert_allclose(L.softmax_cross_entropy(Z, PROBS), -np.mean(np.sum(PROBS * np.log(P), 1)))
+
+
+def test_cross_entropy_gradients_are_p_minus_t():
+    P = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    onehot = np.eye(3)[LABELS]
+    np.testing.assert_allclose(nb.grad(lambda z: L.softmax_cross_entropy(z, LABELS))(Z), (P - onehot) / 6, atol=1e-16)
+    np.testing.assert_allclose(nb.grad(lambda z: L.softmax_cross_entropy(z, onehot))(Z), (P - onehot) / 6, atol=1e-16)
+    S = 1 / (1 + np.exp(-Z))
+    np.testing.assert_allclose(nb.grad(lambda z: L.binary_cross_entropy(z, BIN))(Z), (S - BIN) / 18, atol=1e-16)
+
+
+def test_cross_entropies_stable_from_logits():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is benign
+            assert L.softmax_cross_entropy(np.array([[1000.0, -1000.0]]), np.array([1])) == 2000.0
+            assert L.softmax_cross_entropy(np.array([[1000.0, -1000.0]]), np.array([0])) == 0.0
+            assert L.binary_cross_entropy(np.array([[1000.0], [-1000.0]]), np.array([[0.0], [1.0]])) == 1000.0
+            g = nb.grad(lambda z: L.binary_cross_entropy(z, np.array([[0.0], [1.0]])))(np.array([[1000.0], [-1000.0]]))
+            np.testing.assert_allclose(g, [[0.5], [-0.5]])
+
+
+def test_loss_input_errors():
+    with pytest.raises(ValueError, match="predictions have shape \\(6, 3\\) but targets have shape \\(6,\\)"):
+        L.mse(Z, T[:, 0])
+    with pytest.raises(ValueError, match="labels must lie in \\[0, 3\\)"):
+        L.softmax_cross_entropy(Z, np.array([0, 1, 2, 3, 0, 1]))
+    with pytest.raises(TypeError, match="integer class labels"):
+        L.softmax_cross_entropy(Z, np.zeros(6))
+    with pytest.raises(ValueError, match="unknown loss"):
+        L.get_loss("crossentropy")
+
+
+def test_penalties_value_and_gradient_match_the_trainer():
+    m = MLP([3, 4, 2], bias_init={"name": "normal", "std": 0.5}, seed=0, dtype=np.float64)
+    lam = 0.3
+    W = [p["W"] for p in m.params]
+    assert L.l2_penalty(m.params, lam) == pytest.approx(lam * sum((w**2).sum() for w in W))
+    assert L.l1_penalty(m.params, lam) == pytest.approx(lam * sum(np.abs(w).sum() for w in W))
+    assert L.l2_penalty(m.params, lam, include_bias=True) > L.l2_penalty(m.params, lam)
+    # the trainer's analytic penalty gradient equals the engine's gradient of the penalized cost
+    X = RNG.standard_normal((5, 3))
+    y = RNG.standard_normal((5, 2))
+    for l1, l2 in ((0.0, 0.2), (0.1, 0.0), (0.05, 0.3)):
+        mm = MLP([3, 4, 2], bias_init={"name": "normal", "std": 0.5}, seed=0, dtype=np.float64)
+        tr = Trainer(mm, "mse", optim.SGD(lr=1.0), l1=l1, l2=l2)
+        p0 = [dict(p) for p in mm.params]
+        p0 = [{k: v.copy() for k, v in p.items()} for p in p0]
+        full = lambda p: L.mse(mm.apply(p, X), y) + L.l1_penalty(p, l1) + L.l2_penalty(p, l2)
+        expected_cost = full(p0)
+        g = nb.grad(full)(p0)
+        cost = tr.train_step(X, y)
+        assert cost == pytest.approx(expected_cost, rel=1e-12)
+        for pl, gl, ql in zip(p0, g, mm.params):  # SGD with lr = 1: new = old - grad
+            np.testing.assert_allclose(ql["W"], pl["W"] - gl["W"], rtol=1e-12)
+            np.testing.assert_allclose(ql["b"], pl["b"] - gl["b"], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- optimizers: hand-computed steps
+
+X0 = np.array([1.0, -2.0, 0.5])
+G1 = np.array([0.3, -0.1, 0.8])
+G2 = np.array([-0.2, 0.4, 0.1])
+
+
+def _run(opt, grads=(G1, G2)):
+    x = X0.copy()
+    st = opt.init([x])
+    for g in grads:
+        opt.step([x], [g.copy()], st)
+    return x, st
+
+
+def test_sgd_plain_momentum_nesterov():
+    x, _ = _run(optim.SGD(lr=0.1))
+    np.testing.assert_allclose(x, X0 - 0.1 * G1 - 0.1 * G2)
+    x, _ = _run(optim.SGD(lr=0.1, momentum=0.9))
+    v1 = G1
+    v2 = 0.9 * v1 + G2
+    np.testing.assert_allclose(x, X0 - 0.1 * v1 - 0.1 * v2)
+    x, _ = _run(optim.SGD(lr=0.1, momentum=0.9, nesterov=True))
+    np.testing.assert_allclose(x, X0 - 0.1 * (G1 + 0.9 * v1) - 0.1 * (G2 + 0.9 * v2))
+
+
+def test_adagrad():
+    x, st = _run(optim.Adagrad(lr=0.5, eps=1e-8))
+    G = G1**2
+    e = X0 - 0.5 * G1 / (np.sqrt(G) + 1e-8)
+    G = G + G2**2
+    e = e - 0.5 * G2 / (np.sqrt(G) + 1e-8)
+    np.testing.assert_allclose(x, e)
+    np.testing.assert_allclose(st["sum_sq"][0], G1**2 + G2**2)
+
+
+def test_rmsprop():
+    x, _ = _run(optim.RMSprop(lr=0.01, rho=0.9, eps=1e-8))
+    s = 0.1 * G1**2
+    e = X0 - 0.01 * G1 / (np.sqrt(s) + 1e-8)
+    s = 0.9 * s + 0.1 * G2**2
+    e = e - 0.01 * G2 / (np.sqrt(s) + 1e-8)
+    np.testing.assert_allclose(x, e)
+
+
+def _adam_by_hand(wd=0.0, lr=0.01):
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    m = v = 0
+    x = X0.copy()
+    for t, g in enumerate((G1, G2), start=1):
+        x = x * (1 - lr * wd)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        mhat, vhat = m / (1 - b1**t), v / (1 - b2**t)
+        x = x - lr * mhat / (np.sqrt(vhat) + eps)
+    return x
+
+
+def test_adam_and_adamw():
+    np.testing.assert_allclose(_run(optim.Adam(lr=0.01))[0], _adam_by_hand(), rtol=1e-12)
+    np.testing.assert_allclose(_run(optim.AdamW(lr=0.01, weight_decay=0.1))[0], _adam_by_hand(wd=0.1), rtol=1e-12)
+
+
+def test_optimizers_against_torch():
+    torch = pytest.importorskip("torch")
+    cases = [
+        (optim.SGD(lr=0.1, momentum=0.9, nesterov=True), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
+        (optim.RMSprop(lr=0.01, rho=0.9), lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-8)),
+        (optim.Adam(lr=0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
+        (optim.AdamW(lr=0.01, weight_decay=0.1), lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)),
+    ]
+    grads = [RNG.standard_normal(3) for _ in range(5)]
+    for ours, theirs in cases:
+        x, _ = _run(ours, grads)
+        p = torch.tensor(X0, dtype=torch.float64, requires_grad=True)
+        o = theirs([p])
+        for g in grads:
+            p.grad = torch.tensor(g)
+            o.step()
+        np.testing.assert_allclose(x, p.detach().numpy(), rtol=1e-10, err_msg=type(ours).__name__)
+
+
+def test_pure_update_on_pytrees_leaves_inputs_alone():
+    params = {"a": X0.copy(), "b": [np.ones(2)]}
+    grads = {"a": G1, "b": [np.full(2, 0.5)]}
+    opt = optim.SGD(lr=0.1)
+    st = opt.init(params)
+    new, st2 = opt.update(params, grads, st)
+    np.testing.assert_allclose(new["a"], X0 - 0.1 * G1)
+    np.testing.assert_allclose(new["b"][0], 0.95)
+    np.testing.assert_array_equal(params["a"], X0)
+    assert st["t"] == 0 and st2["t"] == 1
+
+
+def test_gradient_clipping_by_global_norm():
+    x = np.zeros(2)
+    opt = optim.SGD(lr=1.0, clip_norm=1.0)
+    st = opt.init([x])
+    opt.step([x], [np.array([3.0, 4.0])], st)
+    np.testing.assert_allclose(x, [-0.6, -0.8])
+    opt.step([x], [np.array([0.3, 0.4])], st)  # under the threshold: untouched
+    np.testing.assert_allclose(x, [-0.9, -1.2])
+
+
+def test_schedules():
+    s = optim.step_decay(1.0, step_size=10, gamma=0.5)
+    assert [s(0), s(9), s(10), s(25)] == [1.0, 1.0, 0.5, 0.25]
+    assert optim.exponential(2.0, 0.9)(3) == pytest.approx(2.0 * 0.9**3)
+    assert optim.inverse_time(5.0, 50.0)(10) == pytest.approx(5.0 / 60.0)
+    c = optim.cosine(1.0, 100, min_lr=0.1)
+    assert c(0) == pytest.approx(1.0) and c(50) == pytest.approx(0.55) and c(100) == 0.1 and c(500) == 0.1
+    w = optim.warmup(0.1, 10)
+    assert w(0) == pytest.approx(0.01) and w(4) == pytest.approx(0.05) and w(9) == pytest.approx(0.1) and w(50) == 0.1
+    assert optim.get_schedule(c.config())(50) == pytest.approx(0.55)
+    assert optim.get_schedule(w.config())(4) == pytest.approx(0.05)
+    # the schedule drives the optimizer's steps
+    x = np.zeros(1)
+    opt = optim.SGD(lr=optim.step_decay(1.0, 1, 0.5))
+    st = opt.init([x])
+    for _ in range(3):
+        opt.step([x], [np.ones(1)], st)
+    assert x[0] == pytest.approx(-(1 + 0.5 + 0.25))
+
+
+def test_optimizer_errors():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
+        optim.get_optimizer("adamm")
+    with pytest.raises(ValueError, match="momentum must be in"):
+        optim.SGD(momentum=1.5)
+    with pytest.raises(ValueError, match="learning rate must be positive"):
+        optim.SGD(lr=-1.0)
+    with pytest.raises(ValueError, match="beta1"):
+        optim.Adam(beta1=1.0)
+    assert math.isclose(optim.get_optimizer({"name": "adam", "lr": 0.5, "beta1": 0.8}).beta1, 0.8)

@@ -1,0 +1,285 @@
+"""Layers, activations, initializers: gradients against the engine and central differences."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nablanet as nb
+import nablanet.numpy as anp
+from nablanet import init
+from nablanet.nn import ACTIVATIONS, MLP, BatchNorm, Dense, Dropout, LayerNorm, Sequential, get_activation
+from nablanet.nn import Activation as ActLayer
+from nablanet.train import fit
+
+FUSED = [a for a in ACTIVATIONS if get_activation(a).dense is not None]
+ALL = list(ACTIVATIONS) + [{"name": "elu", "alpha": 0.5}, {"name": "leaky_relu", "alpha": 0.2}]
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _away_from_kinks(z):
+    return np.where(np.abs(z) < 0.05, 0.3, z)
+
+
+# ---------------------------------------------------------------- activations
+
+
+REFERENCE = {
+    "identity": lambda z: z,
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.exp(z) - 1),
+    "softplus": lambda z: np.log1p(np.exp(z)),
+    "gelu": lambda z: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))),
+    "silu": lambda z: z / (1 + np.exp(-z)),
+    "softmax": lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True),
+}
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_values(name):
+    z = _rng().uniform(-4, 4, (5, 3))
+    np.testing.assert_allclose(get_activation(name)(z), REFERENCE[name](z), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ALL, ids=str)
+def test_activation_gradients_both_modes_order2(name):
+    z = _away_from_kinks(_rng(1).uniform(-3, 3, (4, 3)))
+    nb.check_grads(get_activation(name), (z,), order=2)
+
+
+@pytest.mark.parametrize("name", ALL, ids=str)
+def test_activation_stable_at_large_z(name):
+    act = get_activation(name)
+    for dt in (np.float32, np.float64):
+        z = np.array([[-1000.0, -50.0, 0.5, 50.0, 1000.0]], dtype=dt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                a = act(z)
+                g = nb.elementwise_grad(lambda z: act(z))(z) if act.name != "softmax" else nb.grad(
+                    lambda z: anp.sum(act(z) * np.arange(5.0)))(z)
+        assert np.all(np.isfinite(a)) and np.all(np.isfinite(g)), name
+        assert a.dtype == dt and g.dtype == dt
+
+
+def test_activation_limits():
+    z = np.array([-1000.0, 1000.0])
+    np.testing.assert_array_equal(get_activation("sigmoid")(z), [0.0, 1.0])
+    np.testing.assert_array_equal(get_activation("softplus")(z), [0.0, 1000.0])
+    np.testing.assert_array_equal(get_activation("elu")(z), [-1.0, 1000.0])
+    np.testing.assert_allclose(get_activation("softmax")(np.array([[1000.0, 0.0, -1000.0]])), [[1.0, 0.0, 0.0]])
+
+
+def test_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation 'relux'"):
+        get_activation("relux")
+
+
+# ---------------------------------------------------------------- the fused dense layer = the delta equations
+
+
+@pytest.mark.parametrize("name", ALL, ids=str)
+def test_dense_layer_matches_unfused_engine_and_differences(name):
+    rng = _rng(2)
+    x = rng.standard_normal((6, 4))
+    W = rng.standard_normal((4, 3)) * 0.7
+    b = rng.standard_normal(3) * 0.3
+    act = get_activation(name)
+    layer = Dense(4, 3, act)
+    R = rng.standard_normal((6, 3))
+
+    def fused(x, W, b):
+        return anp.sum(layer.forward({"W": W, "b": b}, {}, x)[0] * R)
+
+    def unfused(x, W, b):
+        z = anp.matmul(x, W) + b
+        return anp.sum(act(z) * R)
+
+    gf = nb.grad(fused, argnums=(0, 1, 2))(x, W, b)
+    gu = nb.grad(unfused, argnums=(0, 1, 2))(x, W, b)
+    for a, c in zip(gf, gu):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+    # forward mode too
+    t = tuple(rng.standard_normal(v.shape) for v in (x, W, b))
+    np.testing.assert_allclose(nb.jvp(fused, (x, W, b), t)[1], nb.jvp(unfused, (x, W, b), t)[1], rtol=1e-12)
+    nb.check_grads(lambda x, W, b: layer.forward({"W": W, "b": b}, {}, x)[0], (x, W, b), order=2)
+
+
+def test_backprop_by_hand_equals_engine():
+    """The delta equations written out in NumPy, layer by layer, for a sigmoid net with C = 1/2 sum (a - t)^2."""
+    rng = _rng(3)
+    m = MLP([3, 5, 4, 2], activation="sigmoid", output_activation="sigmoid", seed=0, dtype=np.float64)
+    X = rng.standard_normal((7, 3))
+    T = rng.uniform(size=(7, 2))
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    a = [X]
+    zs = []
+    for p in m.params:
+        zs.append(a[-1] @ p["W"] + p["b"])
+        a.append(sig(zs[-1]))
+    delta = (a[-1] - T) * a[-1] * (1 - a[-1])  # delta^L = dC/da^L * sigma'(z^L)
+    grads = [None] * len(m.params)
+    for layer in reversed(range(len(m.params))):
+        grads[layer] = {"W": a[layer].T @ delta, "b": delta.sum(0)}
+        if layer:
+            delta = (delta @ m.params[layer]["W"].T) * a[layer] * (1 - a[layer])
+    g = nb.grad(lambda p: nb.losses.half_sse(m.apply(p, X), T))(m.params)
+    for gl, hl in zip(g, grads):
+        np.testing.assert_allclose(gl["W"], hl["W"], rtol=1e-12)
+        np.testing.assert_allclose(gl["b"], hl["b"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss,out", [("mse", "identity"), ("cross_entropy", "softmax"), ("bce", "sigmoid")])
+def test_network_gradient_against_central_differences(loss, out):
+    rng = _rng(4)
+    k = 1 if loss == "bce" else 3
+    m = MLP([4, 6, 5, k], activation=["tanh", "elu"], output_activation=out, seed=1, dtype=np.float64)
+    X = rng.standard_normal((8, 4))
+    y = {"mse": rng.standard_normal((8, k)), "cross_entropy": rng.integers(0, k, 8),
+         "bce": rng.integers(0, 2, (8, 1)).astype(float)}[loss]
+    L = nb.losses.get_loss(loss)
+    f = lambda p: L(m.apply(p, X, logits=L.from_logits), y)
+    nb.check_grads(f, (m.params,), order=2)
+
+
+# ---------------------------------------------------------------- initializers
+
+
+@pytest.mark.parametrize(
+    "name,var",
+    [("glorot_normal", 2 / 500), ("glorot_uniform", 2 / 500), ("he_normal", 2 / 200), ("he_uniform", 2 / 200),
+     ("lecun_normal", 1 / 200), ("xavier_normal", 2 / 500), ("kaiming_normal", 2 / 200)],
+)
+def test_initializer_variance(name, var):
+    W = init.get_initializer(name)((200, 300), _rng(), np.float64)
+    assert W.shape == (200, 300)
+    assert abs(W.mean()) < 4 * np.sqrt(var / W.size)
+    assert W.var() == pytest.approx(var, rel=0.03)
+
+
+def test_initializer_factories_and_errors():
+    rng = _rng()
+    assert np.all(init.constant(0.5)((3, 2), rng) == 0.5)
+    assert init.zeros((2, 2)).dtype == np.float32
+    assert np.std(init.normal(0.1)((400, 400), rng)) == pytest.approx(0.1, rel=0.02)
+    u = init.uniform(-0.2, 0.3)((1000,), rng)
+    assert u.min() >= -0.2 and u.max() < 0.3
+    assert init.get_initializer({"name": "normal", "std": 2.0})((2000,), rng).std() == pytest.approx(2.0, rel=0.1)
+    with pytest.raises(ValueError, match="unknown initializer"):
+        init.get_initializer("glorious")
+
+
+def test_constant_weights_never_break_symmetry():
+    """The notes' point: with equal initial weights every hidden unit stays the same through training."""
+    rng = _rng(5)
+    X = rng.standard_normal((40, 3))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+    m = MLP([3, 8, 1], activation="tanh", init=init.constant(0.3), seed=0, dtype=np.float64)
+    fit(m, X, y, loss="mse", optimizer="sgd", lr=0.05, epochs=50, batch_size=8, seed=0)
+    W1, W2 = m.params[0]["W"], m.params[1]["W"]
+    assert np.ptp(W1, axis=1).max() == 0.0  # every column (hidden unit) identical
+    assert np.ptp(W2) == 0.0
+    assert not np.allclose(W1, 0.3)  # and it did train
+    m2 = MLP([3, 8, 1], activation="tanh", seed=0, dtype=np.float64)
+    fit(m2, X, y, loss="mse", optimizer="sgd", lr=0.05, epochs=50, batch_size=8, seed=0)
+    assert np.ptp(m2.params[0]["W"], axis=1).min() > 0  # random weights do break it
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_mlp_structure_and_per_layer_activations():
+    m = MLP([4, 8, 6, 3], activation=["relu", "tanh"], output_activation="softmax", dropout=0.2, seed=0)
+    kinds = [type(layer).__name__ for layer in m.layers]
+    assert kinds == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert m.layers[0].activation.name == "relu" and m.layers[2].activation.name == "tanh"
+    assert m.n_params == 4 * 8 + 8 + 8 * 6 + 6 + 6 * 3 + 3
+    assert m.predict(np.zeros((2, 4))).shape == (2, 3)
+    np.testing.assert_allclose(m.predict(np.ones((2, 4))).sum(1), 1.0, rtol=1e-6)
+    mb = MLP([4, 8, 3], batch_norm=True, seed=0)
+    assert [type(layer).__name__ for layer in mb.layers] == ["Dense", "BatchNorm", "Activation", "Dense"]
+    with pytest.raises(ValueError, match="2 activations given for 1 hidden layers"):
+        MLP([2, 3, 1], activation=["relu", "tanh"])
+    with pytest.raises(ValueError, match="Dense\\(4 -> 8, relu\\) got input with 3 features; expected"):
+        m.predict(np.zeros((2, 3)))
+
+
+def test_same_seed_same_model_bit_for_bit():
+    a = MLP([5, 7, 2], seed=42)
+    b = MLP([5, 7, 2], seed=42)
+    c = MLP([5, 7, 2], seed=43)
+    for pa, pb, pc in zip(a.params, b.params, c.params):
+        assert np.array_equal(pa["W"], pb["W"]) and not np.array_equal(pa["W"], pc["W"])
+    assert a.params[0]["W"].dtype == np.float32
+    assert MLP([5, 7, 2], seed=1, dtype=np.float64).params[0]["W"].dtype == np.float64
+
+
+def test_no_hidden_layer_is_linear_regression():
+    rng = _rng(6)
+    X = rng.standard_normal((200, 3))
+    beta = np.array([1.5, -2.0, 0.5])
+    y = X @ beta + 0.7 + 0.01 * rng.standard_normal(200)
+    m = MLP([3, 1], seed=0, dtype=np.float64)
+    fit(m, X, y, loss="mse", optimizer="sgd", lr=0.1, epochs=500, seed=0)  # full-batch gradient descent
+    A = np.hstack([X, np.ones((200, 1))])
+    ols = np.linalg.lstsq(A, y, rcond=None)[0]
+    np.testing.assert_allclose(m.params[0]["W"][:, 0], ols[:3], atol=1e-6)
+    assert m.params[0]["b"][0] == pytest.approx(ols[3], abs=1e-6)
+
+
+def test_dropout_train_and_eval():
+    d = Dropout(0.25)
+    x = np.ones((400, 50))
+    y, _ = d.forward({}, {}, x, train=True, rng=_rng())
+    kept = y != 0
+    assert kept.mean() == pytest.approx(0.75, abs=0.02)
+    np.testing.assert_allclose(y[kept], 1 / 0.75)
+    assert d.forward({}, {}, x, train=False)[0] is x
+    with pytest.raises(ValueError, match="needs rng"):
+        d.forward({}, {}, x, train=True)
+    with pytest.raises(ValueError, match="p must be in"):
+        Dropout(1.0)
+
+
+def test_batchnorm_train_eval_and_gradients():
+    rng = _rng(7)
+    bn = BatchNorm(3, momentum=0.5)
+    p = bn.init(rng, np.float64)
+    s = bn.init_state(np.float64)
+    x = rng.standard_normal((64, 3)) * [1, 5, 0.2] + [3, -1, 10]
+    y, s2 = bn.forward(p, s, x, train=True)
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(0), 1, rtol=1e-3)
+    np.testing.assert_allclose(s2["mean"], 0.5 * x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(s2["var"], 0.5 + 0.5 * x.var(0, ddof=1), rtol=1e-12)
+    ye, s3 = bn.forward(p, s2, x, train=False)
+    np.testing.assert_allclose(ye, (x - s2["mean"]) / np.sqrt(s2["var"] + 1e-5))
+    assert s3 is s2
+    p = {"gamma": rng.uniform(0.5, 2, 3), "beta": rng.standard_normal(3)}
+    nb.check_grads(lambda p, x: bn.forward(p, s, x, train=True)[0], (p, x[:10]), order=2)
+    nb.check_grads(lambda p, x: bn.forward(p, s2, x, train=False)[0], (p, x[:10]), order=2)
+
+
+def test_layernorm_gradients():
+    rng = _rng(8)
+    ln = LayerNorm(5)
+    p = {"gamma": rng.uniform(0.5, 2, 5), "beta": rng.standard_normal(5)}
+    x = rng.standard_normal((4, 5)) * 3
+    y, _ = ln.forward(p, {}, x)
+    np.testing.assert_allclose(((y - p["beta"]) / p["gamma"]).mean(1), 0, atol=1e-12)
+    nb.check_grads(lambda p, x: ln.forward(p, {}, x)[0], (p, x), order=2)
+
+
+def test_sequential_from_layers_and_config_roundtrip():
+    m = Sequential(Dense(3, 4, "relu"), LayerNorm(4), ActLayer("tanh"), Dense(4, 2), output_activation="softmax", seed=3)
+    m2 = Sequential.from_config(m.config())
+    x = _rng().standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(m.predict(x), m2.predict(x))
+    mlp = MLP([3, 5, 2], activation="elu", dropout=0.1, batch_norm=True, seed=9)
+    np.testing.assert_array_equal(Sequential.from_config(mlp.config()).predict(x), mlp.predict(x))

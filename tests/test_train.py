@@ -1,0 +1,248 @@
+"""Training on real data with fixed seeds, checkpoints, callbacks, and bad input."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from nablanet import optim
+from nablanet.data import franke, logic_gate, runge
+from nablanet.nn import MLP
+from nablanet.train import Checkpoint, EarlyStopping, Trainer, evaluate, fit, load
+
+
+def _split_scaled(X, y, seed=0, stratify=True):
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y if stratify else None)
+    sc = StandardScaler().fit(Xtr)
+    return sc.transform(Xtr), sc.transform(Xte), ytr, yte
+
+
+# ---------------------------------------------------------------- results that must hold
+
+
+def test_xor_with_two_hidden_units():
+    X, y = logic_gate("xor")
+    m = MLP([2, 2, 1], activation="tanh", output_activation="sigmoid", seed=0)
+    fit(m, X, y, loss="bce", optimizer="adam", lr=0.1, epochs=500, seed=0)
+    assert np.array_equal((m.predict(X)[:, 0] > 0.5).astype(int), y)
+
+
+def test_breast_cancer_accuracy():
+    Xtr, Xte, ytr, yte = _split_scaled(*load_breast_cancer(return_X_y=True))
+    m = MLP([30, 32, 1], activation="relu", output_activation="sigmoid", seed=0)
+    h = fit(m, Xtr, ytr, loss="bce", optimizer="adam", lr=1e-3, epochs=50, batch_size=32, seed=0,
+            metrics=["accuracy"], validation_data=(Xte, yte))
+    acc = evaluate(m, Xte, yte, loss="bce", metrics=["accuracy"])["accuracy"]
+    assert acc >= 0.96
+    assert h["val_accuracy"][-1] == acc
+
+
+def test_digits_accuracy():
+    Xtr, Xte, ytr, yte = _split_scaled(*load_digits(return_X_y=True))
+    m = MLP([64, 64, 10], activation="relu", output_activation="softmax", seed=0)
+    fit(m, Xtr, ytr, loss="cross_entropy", optimizer="adam", lr=1e-3, epochs=30, batch_size=32, seed=0)
+    assert np.mean(m.predict(Xte).argmax(1) == yte) >= 0.96
+
+
+def test_franke_regression_r2():
+    X, y = franke(2000, seed=0)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0)
+    m = MLP([2, 64, 64, 1], activation="tanh", seed=0)
+    sched = optim.cosine(3e-3, total_steps=300 * 25, min_lr=1e-4)
+    fit(m, Xtr, ytr, loss="mse", optimizer=optim.Adam(lr=sched), epochs=300, batch_size=64, seed=0)
+    assert r2_score(yte, m.predict(Xte)[:, 0]) >= 0.97
+
+
+def test_runge_regression_mse():
+    X, y = runge(1000, seed=0)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0)
+    m = MLP([1, 32, 32, 1], activation="tanh", seed=0)
+    fit(m, Xtr, ytr, loss="mse", optimizer="adam", lr=3e-3, epochs=300, batch_size=64, seed=0)
+    assert mean_squared_error(yte, m.predict(Xte)[:, 0]) <= 1e-4
+
+
+# ---------------------------------------------------------------- determinism, history, callbacks
+
+
+def _small_problem(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((120, 4))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    return X, y
+
+
+def _trainer(seed=0, dropout=0.2, batch_norm=True):
+    m = MLP([4, 16, 8, 3], activation="relu", output_activation="softmax", dropout=dropout, batch_norm=batch_norm,
+            seed=seed)
+    return Trainer(m, "cross_entropy", optim.Adam(lr=optim.step_decay(0.01, 20, 0.5)), l2=1e-4, seed=seed)
+
+
+def test_same_seed_same_training_bit_for_bit():
+    X, y = _small_problem()
+    a, b = _trainer(), _trainer()
+    a.fit(X, y, epochs=5, batch_size=16)
+    b.fit(X, y, epochs=5, batch_size=16)
+    assert np.array_equal(a.get_flat_params(), b.get_flat_params())
+    c = _trainer(seed=1)
+    c.fit(X, y, epochs=5, batch_size=16)
+    assert not np.array_equal(a.get_flat_params(), c.get_flat_params())
+
+
+def test_checkpoint_resume_equals_unbroken_run(tmp_path):
+    X, y = _small_problem()
+    full = _trainer()
+    full.fit(X, y, epochs=6, batch_size=16)
+    half = _trainer()
+    half.fit(X, y, epochs=3, batch_size=16)
+    path = tmp_path / "run" / "ckpt.npz"
+    half.save(path)
+    resumed = load(path)
+    assert resumed.epoch == 3 and resumed.opt_state["t"] == half.opt_state["t"]
+    resumed.fit(X, y, epochs=3, batch_size=16)
+    assert np.array_equal(resumed.get_flat_params(), full.get_flat_params())
+    for s1, s2 in zip(resumed.model.state, full.model.state):
+        for k in s1:
+            assert np.array_equal(s1[k], s2[k])
+    assert resumed.history["loss"] == full.history["loss"]
+    assert [f for f in os.listdir(path.parent) if f != "ckpt.npz"] == []  # no temporary files left behind
+
+
+def test_checkpoint_is_plain_arrays_without_pickle(tmp_path):
+    X, y = _small_problem()
+    t = _trainer()
+    t.fit(X, y, epochs=1, batch_size=32)
+    path = tmp_path / "c.npz"
+    t.save(path)
+    with np.load(path, allow_pickle=False) as data:
+        assert all(data[k].dtype != object for k in data.files)
+        assert "meta" in data.files and "params" in data.files
+
+
+def test_loading_bad_files_gives_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load(tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match="is not a nablanet checkpoint"):
+        load(junk)
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.zeros(3))
+    with pytest.raises(ValueError, match="is not a nablanet checkpoint"):
+        load(other)
+    # a truncated checkpoint
+    X, y = _small_problem()
+    t = _trainer()
+    t.fit(X, y, epochs=1, batch_size=32)
+    good = tmp_path / "good.npz"
+    t.save(good)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="is not a nablanet checkpoint|corrupt"):
+        load(cut)
+    # a pickled object array is refused, never unpickled
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, meta=np.array([{"format": "nablanet-checkpoint"}], dtype=object), params=np.zeros(2))
+    with pytest.raises(ValueError):
+        load(evil)
+
+
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    X, y = _small_problem()
+    t = _trainer()
+    t.fit(X, y, epochs=1, batch_size=32)
+    path = tmp_path / "c.npz"
+    t.save(path)
+    before = path.read_bytes()
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        t.save(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_early_stopping_restores_best_and_checkpoint_callback(tmp_path):
+    X, y = _small_problem()
+    Xv, yv = _small_problem(1)
+    t = _trainer(batch_norm=False)
+    es = EarlyStopping(monitor="val_loss", patience=3)
+    h = t.fit(X, y, epochs=200, batch_size=16, validation_data=(Xv, yv), callbacks=[es, Checkpoint(tmp_path / "best.npz", save_best_only=True)])
+    assert len(h) < 200 and es.stopped_epoch is not None
+    best = int(np.argmin(h["val_loss"]))
+    assert es.best_epoch == best
+    assert t.evaluate(Xv, yv)["loss"] == pytest.approx(h["val_loss"][best], rel=1e-6)
+    assert load(tmp_path / "best.npz").epoch == best + 1
+
+
+def test_history_metrics_and_validation_split():
+    X, y = _small_problem()
+    t = _trainer()
+    h = t.fit(X, y, epochs=3, batch_size=32, validation_split=0.25, metrics=["accuracy"])
+    for k in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"):
+        assert len(h[k]) == 3, k
+    assert h["epoch"] == [1, 2, 3] and all(0 <= a <= 1 for a in h["val_accuracy"])
+
+
+def test_nan_guard_names_epoch_and_batch():
+    X, y = _small_problem()
+    m = MLP([4, 8, 3], output_activation="softmax", seed=0)
+    with pytest.raises(FloatingPointError, match="epoch 1, batch \\d+"):
+        fit(m, X * 1e30, y, loss="cross_entropy", optimizer="sgd", lr=1e10, epochs=3, batch_size=16)
+
+
+def test_progress_bar_only_on_a_terminal(capsys):
+    X, y = _small_problem()
+    from nablanet.train import ProgressBar
+
+    buf = io.StringIO()
+    t = _trainer()
+    t.fit(X, y, epochs=2, callbacks=[ProgressBar(file=buf)])
+    assert buf.getvalue() == ""  # StringIO is not a terminal
+    t.fit(X, y, epochs=2, callbacks=[ProgressBar(force=True, file=buf)])
+    assert "epoch" in buf.getvalue() and "loss" in buf.getvalue()
+
+
+# ---------------------------------------------------------------- bad input, before any training
+
+
+@pytest.mark.parametrize(
+    "X,y,loss,k,match",
+    [
+        (np.zeros((5, 4)), np.zeros(4), "mse", 1, "X has 5 rows but y has 4"),
+        (np.zeros((5, 3)), np.zeros(5), "mse", 1, "X has 3 features but the model's first layer expects 4"),
+        (np.full((5, 4), np.nan), np.zeros(5), "mse", 1, "X contains NaN or inf"),
+        (np.zeros((5, 4)), np.array([0, 1, np.inf, 0, 0]), "mse", 1, "y contains NaN or inf"),
+        (np.zeros((0, 4)), np.zeros(0), "mse", 1, "X is empty"),
+        (np.zeros((5, 4)), np.array([0, 1, 2, 3, 1]), "cross_entropy", 3, "labels must lie in \\[0, 3\\)"),
+        (np.zeros((5, 4)), np.array([0, 1, -1, 0, 1]), "cross_entropy", 3, "labels must lie in"),
+        (np.zeros((5, 4)), np.array([0.5, 1, 0, 0, 1]), "cross_entropy", 3, "integer class labels"),
+        (np.zeros((5, 4)), np.array([0, 1, 2, 0, 1]), "bce", 1, "targets must lie in \\[0, 1\\]"),
+        (np.zeros((5, 4)), np.zeros((5, 2)), "mse", 1, "y has 2 columns but the model has 1 outputs"),
+        (np.array([["a"] * 4] * 5), np.zeros(5), "mse", 1, "X must be numeric"),
+    ],
+)
+def test_bad_training_data_is_refused(X, y, loss, k, match):
+    out = {"mse": "identity", "cross_entropy": "softmax", "bce": "sigmoid"}[loss]
+    m = MLP([4, 3, k], output_activation=out, seed=0)
+    before = [p["W"].copy() for p in m.params]
+    with pytest.raises((ValueError, TypeError), match=match):
+        fit(m, X, y, loss=loss, epochs=1)
+    assert all(np.array_equal(b, p["W"]) for b, p in zip(before, m.params))
+
+
+def test_loss_that_does_not_fit_the_output_is_refused():
+    with pytest.raises(ValueError, match="softmax cross-entropy needs at least 2 output units.*bce"):
+        Trainer(MLP([4, 3, 1], seed=0), "cross_entropy")
+    with pytest.raises(ValueError, match="needs output_activation 'softmax'"):
+        Trainer(MLP([4, 3, 2], output_activation="relu", seed=0), "cross_entropy")
+    with pytest.raises(ValueError, match="accuracy is a classification metric"):
+        fit(MLP([4, 3, 1], seed=0), np.zeros((3, 4)), np.zeros(3), loss="mse", metrics=["accuracy"])
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        fit(MLP([4, 3, 1], seed=0), np.zeros((3, 4)), np.zeros(3), batch_size=0)

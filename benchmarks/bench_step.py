@@ -1,0 +1,257 @@
+"""One training step (forward, backward, Adam update), float32, side by side.
+
+Networks (the performance issue's set):
+
+    tiny    2-16-16-1    batch 32   MSE            (a Franke-style regression)
+    digits  64-64-10     batch 32   cross-entropy
+    mnist   784-128-64-10 batch 128 cross-entropy
+    wide    784-1024-1024-10 batch 256 cross-entropy
+
+Systems: nablanet (``Trainer.train_step``), PyTorch eager (CPU), HIPS autograd
+with a NumPy Adam, scikit-learn's MLP (``partial_fit`` on one batch), and the
+*floor*: the matrix products any implementation must do (forward x W, weight
+gradient a^T delta, input gradient delta W^T), timed alone.  Peers that are not
+installed are skipped.  Repetitions are interleaved system by system so that
+drift of the machine hits all alike; the figure is the median.
+
+Run:  python benchmarks/bench_step.py [--nets tiny,digits] [--threads 1,2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+NETS = {
+    "tiny": ([2, 16, 16, 1], 32, "mse"),
+    "digits": ([64, 64, 10], 32, "ce"),
+    "mnist": ([784, 128, 64, 10], 128, "ce"),
+    "wide": ([784, 1024, 1024, 10], 256, "ce"),
+}
+
+
+def _data(sizes, bs, kind, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((bs, sizes[0])).astype(np.float32)
+    y = rng.standard_normal((bs, 1)).astype(np.float32) if kind == "mse" else rng.integers(0, sizes[-1], bs)
+    return X, y
+
+
+def make_nablanet(sizes, bs, kind):
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    m = MLP(sizes, activation="relu", output_activation="identity" if kind == "mse" else "softmax", seed=0)
+    tr = Trainer(m, "mse" if kind == "mse" else "cross_entropy", "adam", lr=1e-3, seed=0)
+    X, y = _data(sizes, bs, kind)
+    return lambda: tr.train_step(X, y)
+
+
+def make_torch(sizes, bs, kind):
+    import torch
+
+    torch.manual_seed(0)
+    layers = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    Xn, yn = _data(sizes, bs, kind)
+    X = torch.from_numpy(Xn)
+    y = torch.from_numpy(yn) if kind == "mse" else torch.from_numpy(yn.astype(np.int64))
+    lossf = torch.nn.MSELoss() if kind == "mse" else torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(model(X), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def make_autograd(sizes, bs, kind):
+    import autograd
+    import autograd.numpy as agnp
+    from autograd.scipy.special import logsumexp
+
+    rng = np.random.default_rng(0)
+    params = [(rng.standard_normal((a, b)).astype(np.float32) * np.float32(np.sqrt(2 / a)), np.zeros(b, np.float32))
+              for a, b in zip(sizes[:-1], sizes[1:])]
+    X, y = _data(sizes, bs, kind)
+    onehot = None if kind == "mse" else np.eye(sizes[-1], dtype=np.float32)[y]
+
+    def loss(params):
+        a = X
+        for W, b in params[:-1]:
+            a = agnp.maximum(agnp.dot(a, W) + b, 0.0)
+        z = agnp.dot(a, params[-1][0]) + params[-1][1]
+        if kind == "mse":
+            return agnp.mean((z - y) ** 2)
+        return agnp.mean(logsumexp(z, axis=1) - agnp.sum(z * onehot, axis=1))
+
+    g = autograd.grad(loss)
+    flat_m = [np.zeros_like(p) for pair in params for p in pair]
+    flat_v = [np.zeros_like(p) for pair in params for p in pair]
+    state = {"t": 0}
+
+    def step():
+        grads = g(params)
+        state["t"] += 1
+        t = state["t"]
+        i = 0
+        for pair, gpair in zip(params, grads):
+            for p, gp in zip(pair, gpair):
+                m, v = flat_m[i], flat_v[i]
+                m[...] = 0.9 * m + 0.1 * gp
+                v[...] = 0.999 * v + 0.001 * gp * gp
+                p -= 1e-3 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+                i += 1
+
+    return step
+
+
+def make_sklearn(sizes, bs, kind):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    X, y = _data(sizes, bs, kind)
+    cls = MLPRegressor if kind == "mse" else MLPClassifier
+    m = cls(hidden_layer_sizes=tuple(sizes[1:-1]), solver="adam", batch_size=bs, learning_rate_init=1e-3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "mse":
+            m.partial_fit(X, y[:, 0])
+            return lambda: m.partial_fit(X, y[:, 0])
+        m.partial_fit(X, y, classes=np.arange(sizes[-1]))
+        return lambda: m.partial_fit(X, y)
+
+
+def make_floor(sizes, bs, kind):
+    """Only the matrix products of a step: forward, weight gradients, input gradients."""
+    rng = np.random.default_rng(0)
+    Ws = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    X, _ = _data(sizes, bs, kind)
+    acts = [X]
+    for W in Ws:
+        acts.append(acts[-1] @ W)
+    deltas = [np.ones_like(a) for a in acts[1:]]
+    outs = [np.empty_like(a) for a in acts[1:]]
+    gW = [np.empty_like(W) for W in Ws]
+    gx = [np.empty_like(a) for a in acts[:-1]]
+
+    def step():
+        for i, W in enumerate(Ws):
+            np.matmul(acts[i], W, out=outs[i])
+        for i in reversed(range(len(Ws))):
+            np.matmul(acts[i].T, deltas[i], out=gW[i])
+            if i:
+                np.matmul(deltas[i], Ws[i].T, out=gx[i])
+
+    return step
+
+
+SYSTEMS = {
+    "nablanet": make_nablanet,
+    "torch": make_torch,
+    "autograd": make_autograd,
+    "sklearn": make_sklearn,
+    "floor": make_floor,
+}
+
+
+def _set_threads(n):
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(limits=n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    return limiter
+
+
+def bench(nets, threads, reps, min_time, systems):
+    results = []
+    for n_threads in threads:
+        limiter = _set_threads(n_threads)
+        for net in nets:
+            sizes, bs, kind = NETS[net]
+            steps = {}
+            for name in systems:
+                try:
+                    steps[name] = SYSTEMS[name](sizes, bs, kind)
+                except ImportError:
+                    continue
+            for fn in steps.values():  # warm up, and calibrate the inner loop count
+                fn()
+            inner = {}
+            for name, fn in steps.items():
+                t0 = time.perf_counter()
+                k = 0
+                while time.perf_counter() - t0 < min_time:
+                    fn()
+                    k += 1
+                inner[name] = max(1, k)
+            times = {name: [] for name in steps}
+            for _ in range(reps):
+                for name, fn in steps.items():
+                    t0 = time.perf_counter()
+                    for _ in range(inner[name]):
+                        fn()
+                    times[name].append((time.perf_counter() - t0) / inner[name] * 1e6)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            row = {"net": net, "sizes": sizes, "batch": bs, "threads": n_threads, "us_per_step": med}
+            base = med.get("nablanet")
+            row["ratios"] = {f"nablanet/{k}": base / v for k, v in med.items() if k != "nablanet" and base}
+            results.append(row)
+        limiter.unregister() if hasattr(limiter, "unregister") else None
+    return results
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="one training step, side by side")
+    ap.add_argument("--nets", default="tiny,digits,mnist,wide")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--min-time", type=float, default=0.2, help="seconds per timed repetition")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    results = bench(args.nets.split(","), [int(t) for t in args.threads.split(",")], args.reps, args.min_time,
+                    args.systems.split(","))
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import torch
+
+        meta["torch"] = torch.__version__
+    except ImportError:
+        pass
+    if args.json:
+        print(json.dumps({"meta": meta, "results": results}, indent=2))
+        return results
+    print(f"one training step (forward + backward + Adam), float32, median us/step; {meta}")
+    names = [s for s in SYSTEMS if any(s in r["us_per_step"] for r in results)]
+    print(f"{'net':<8}{'thr':>4}" + "".join(f"{n:>11}" for n in names) + f"{'vs torch':>10}{'vs floor':>10}")
+    for r in results:
+        us = r["us_per_step"]
+        cells = "".join(f"{us[n]:>11.1f}" if n in us else f"{'-':>11}" for n in names)
+        vt = r["ratios"].get("nablanet/torch")
+        vf = r["ratios"].get("nablanet/floor")
+        print(f"{r['net']:<8}{r['threads']:>4}{cells}{(f'{vt:.2f}x' if vt else '-'):>10}{(f'{vf:.2f}x' if vf else '-'):>10}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

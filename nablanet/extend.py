@@ -19,7 +19,10 @@ and they can be differentiated again.
 from .autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
 from .numpy._primitives import unbroadcast
 
-__all__ = ["primitive", "defvjp", "defvjp_argnums", "defjvp", "Primitive", "Tracer", "getval", "unbroadcast", "NotDifferentiableError"]
+__all__ = [
+    "primitive", "defvjp", "defvjp_argnums", "defjvp",
+    "Primitive", "Tracer", "getval", "unbroadcast", "NotDifferentiableError",
+]
 
 
 def primitive(fun):

@@ -173,7 +173,8 @@ def test_early_stopping_restores_best_and_checkpoint_callback(tmp_path):
     Xv, yv = _small_problem(1)
     t = _trainer(batch_norm=False)
     es = EarlyStopping(monitor="val_loss", patience=3)
-    h = t.fit(X, y, epochs=200, batch_size=16, validation_data=(Xv, yv), callbacks=[es, Checkpoint(tmp_path / "best.npz", save_best_only=True)])
+    ck = Checkpoint(tmp_path / "best.npz", save_best_only=True)
+    h = t.fit(X, y, epochs=200, batch_size=16, validation_data=(Xv, yv), callbacks=[es, ck])
     assert len(h) < 200 and es.stopped_epoch is not None
     best = int(np.argmin(h["val_loss"]))
     assert es.best_epoch == best

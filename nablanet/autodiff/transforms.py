@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from .core import FTracer, ForwardTrace, ReverseTrace, RTracer, Tracer, backward_pass, getval
+from .core import ForwardTrace, FTracer, ReverseTrace, RTracer, Tracer, backward_pass, getval
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 __all__ = [

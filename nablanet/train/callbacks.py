@@ -23,7 +23,7 @@ class History:
         n = len(self.history.get("epoch", []))
         for k, v in logs.items():
             self.history.setdefault(k, [None] * n).append(v)
-        for k, col in self.history.items():
+        for col in self.history.values():
             if len(col) < n + 1:
                 col.append(None)
 

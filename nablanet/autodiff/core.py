@@ -291,11 +291,12 @@ class ForwardTrace:
         return FTracer(ans, self, tangent)
 
 
-def backward_pass(seeds, trace):
+def backward_pass(seeds, trace, record=None):
     """Sweep ``trace``'s tape backwards from ``seeds`` = [(tracer, adjoint)].
 
     Returns a dict mapping each input tracer (tape nodes without a primitive)
-    that received an adjoint to that adjoint.  Iterative: the tape is already
+    that received an adjoint to that adjoint.  With ``record`` (a dict), every
+    node's adjoint is also stored there, for showing the sweep step by step.  Iterative: the tape is already
     in topological order, so a chain of any length costs no recursion.
     """
     tape = trace.tape
@@ -311,6 +312,8 @@ def backward_pass(seeds, trace):
             continue
         adj[i] = None
         node = tape[i]
+        if record is not None:
+            record[node] = g
         prim = node._prim
         if prim is None:
             inputs[node] = g

@@ -1,0 +1,580 @@
+"""scikit-learn estimators on top of :class:`nablanet.nn.MLP` and :class:`nablanet.train.Trainer`.
+
+:class:`NeuralNetRegressor` and :class:`NeuralNetClassifier` follow the
+scikit-learn estimator API (``fit``/``predict``/``score``, ``get_params`` and
+``set_params``, cloning, pipelines, grid search) and pass its estimator checks::
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from nablanet.estimators import NeuralNetClassifier
+
+    clf = make_pipeline(StandardScaler(), NeuralNetClassifier(hidden_layer_sizes=(32,), random_state=0))
+    clf.fit(X_train, y_train).score(X_test, y_test)
+
+Training is nablanet's own loop: the network is an :class:`~nablanet.nn.MLP`
+(``model_``), trained by a :class:`~nablanet.train.Trainer` (``trainer_``)
+whose per-epoch records are ``history_``.  The same ``random_state`` gives the
+same network, the same training and the same predictions, bit for bit.
+
+Fitted estimators pickle: the trainer (parameters, optimizer state, running
+statistics, RNG state and history) travels as a nablanet checkpoint (a ``.npz``
+of plain arrays), since the network objects themselves hold local functions
+that :mod:`pickle` cannot store.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import tempfile
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .autodiff.tree import tree_map
+from .nn import MLP
+from .nn.activations import ACTIVATIONS, get_activation
+from .nn.init import get_initializer
+from .optim import OPTIMIZERS, Optimizer, Schedule
+from .train import EarlyStopping, Trainer
+
+__all__ = ["NeuralNetRegressor", "NeuralNetClassifier"]
+
+_REGRESSION_LOSSES = ("mse", "mae", "huber")
+_HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _check_activation(spec, where):
+    """Raise a clear error unless ``spec`` names a hidden-layer activation."""
+    if isinstance(spec, str):
+        if spec not in _HIDDEN_ACTIVATIONS and spec != "linear":
+            raise ValueError(f"{where} must be one of {', '.join(_HIDDEN_ACTIVATIONS)}; got {spec!r}")
+        return
+    if isinstance(spec, dict):
+        try:
+            get_activation(spec)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{where} is not a valid activation ({e}); got {spec!r}") from None
+        return
+    raise TypeError(f"{where} must be an activation name or a dict such as {{'name': 'elu', 'alpha': 0.5}}; got {spec!r}")
+
+
+class _Checkpoint:
+    """A trainer in flight through :mod:`pickle`: the bytes of a nablanet checkpoint."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+def _trainer_to_bytes(trainer):
+    with tempfile.TemporaryDirectory(prefix="nablanet-") as folder:
+        path = os.path.join(folder, "trainer.npz")
+        trainer.save(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _trainer_from_bytes(data):
+    from .train import load
+
+    with tempfile.TemporaryDirectory(prefix="nablanet-") as folder:
+        path = os.path.join(folder, "trainer.npz")
+        with open(path, "wb") as f:
+            f.write(data)
+        return load(path)
+
+
+# ---------------------------------------------------------------------------------------------- the base
+
+
+class _BaseNeuralNet(BaseEstimator):
+    """What the regressor and the classifier share: validation, the network, the training, pickling.
+
+    Subclasses define ``__init__`` (the parameters), ``fit`` (validating and
+    encoding the targets, then calling ``_fit_network``) and ``predict``.
+    """
+
+    # ------------------------------------------------------------------ parameters
+    def _validate_params(self):
+        """Check the constructor parameters; return the hidden sizes as a tuple of ints."""
+        sizes = self.hidden_layer_sizes
+        if _is_int(sizes):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            raise TypeError(
+                f"hidden_layer_sizes must be a sequence of positive integers (or one integer); got {self.hidden_layer_sizes!r}"
+            ) from None
+        if not all(_is_int(s) and s >= 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must hold positive integers; got {self.hidden_layer_sizes!r}")
+        sizes = tuple(int(s) for s in sizes)
+
+        act = self.activation
+        if isinstance(act, (list, tuple)):
+            if len(act) != len(sizes):
+                raise ValueError(
+                    f"activation lists {len(act)} activations but hidden_layer_sizes has {len(sizes)} hidden layers"
+                )
+            for i, a in enumerate(act):
+                _check_activation(a, f"activation[{i}]")
+        else:
+            _check_activation(act, "activation")
+
+        opt = self.optimizer
+        if isinstance(opt, str):
+            if opt.lower() not in OPTIMIZERS:
+                raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {opt!r}")
+        elif isinstance(opt, dict):
+            if opt.get("name", "").lower() not in OPTIMIZERS:
+                raise ValueError(f"an optimizer dict needs a 'name' among {', '.join(OPTIMIZERS)}; got {opt!r}")
+        elif not isinstance(opt, Optimizer):
+            raise TypeError(f"optimizer must be a name, a dict or a nablanet.optim.Optimizer; got {opt!r}")
+
+        lr = self.learning_rate
+        if _is_real(lr):
+            if not (np.isfinite(lr) and lr > 0):
+                raise ValueError(f"learning_rate must be a positive number; got {lr!r}")
+        elif not isinstance(lr, (Schedule, dict)):
+            raise TypeError(f"learning_rate must be a positive number or a nablanet.optim schedule; got {lr!r}")
+
+        for name in ("l1", "l2"):
+            v = getattr(self, name)
+            if not _is_real(v) or not np.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a non-negative number; got {v!r}")
+
+        bs = self.batch_size
+        if bs is not None and not (_is_int(bs) and bs >= 1):
+            raise ValueError(f"batch_size must be a positive integer or None (full batch); got {bs!r}")
+        if not (_is_int(self.epochs) and self.epochs >= 1):
+            raise ValueError(f"epochs must be a positive integer; got {self.epochs!r}")
+        if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
+        for name in ("batch_norm", "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+
+        if self.init != "auto":
+            if not isinstance(self.init, (str, dict)):
+                raise TypeError(f"init must be 'auto', an initializer name or a dict; got {self.init!r}")
+            try:
+                get_initializer(self.init)
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"init is not a valid initializer ({e})") from None
+
+        if not (_is_real(self.validation_fraction) and 0.0 < self.validation_fraction < 1.0):
+            raise ValueError(f"validation_fraction must be a number in (0, 1); got {self.validation_fraction!r}")
+        if not (_is_int(self.patience) and self.patience >= 1):
+            raise ValueError(f"patience must be a positive integer; got {self.patience!r}")
+
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}") from None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+        return sizes, dtype
+
+    # ------------------------------------------------------------------ training
+    def _fit_network(self, X, y, n_outputs, output_activation, loss, sizes, dtype, stratify=None):
+        """Build ``model_`` and ``trainer_`` and train on ``(X, y)`` (already validated and encoded)."""
+        rng = check_random_state(self.random_state)
+        model_seed, trainer_seed, split_seed = (int(s) for s in rng.randint(0, np.iinfo(np.int32).max, size=3))
+
+        X_train, y_train, validation = X, y, None
+        if self.early_stopping:
+            try:
+                X_train, X_val, y_train, y_val = train_test_split(
+                    X, y, test_size=self.validation_fraction, random_state=split_seed, stratify=stratify
+                )
+            except ValueError:
+                if stratify is None:
+                    raise
+                # a class too small to stratify on: fall back to a plain random split
+                X_train, X_val, y_train, y_val = train_test_split(
+                    X, y, test_size=self.validation_fraction, random_state=split_seed
+                )
+            validation = (X_val, y_val)
+
+        n = X_train.shape[0]
+        batch_size = n if self.batch_size is None else min(int(self.batch_size), n)
+        if self.batch_norm:
+            if n < 2:
+                raise ValueError(f"batch_norm=True needs at least 2 training samples; got {n} sample")
+            # BatchNorm needs two rows per batch: never leave a last batch of one sample
+            while n % batch_size == 1:
+                batch_size += 1
+
+        model = MLP(
+            [X.shape[1], *sizes, n_outputs], activation=self.activation, output_activation=output_activation,
+            init=self.init, dropout=float(self.dropout), batch_norm=bool(self.batch_norm), seed=model_seed, dtype=dtype,
+        )
+        lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
+        optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
+        trainer = Trainer(model, loss, optimizer, lr=lr, l1=float(self.l1), l2=float(self.l2), seed=trainer_seed)
+        callbacks = [EarlyStopping("val_loss", patience=int(self.patience), restore_best=True)] if self.early_stopping else []
+        history = trainer.fit(
+            X_train, y_train, epochs=int(self.epochs), batch_size=batch_size, shuffle=True,
+            validation_data=validation, callbacks=callbacks,
+        )
+        self.model_ = model
+        self.trainer_ = trainer
+        self.history_ = history
+        self.loss_curve_ = list(history["loss"])
+        self.n_iter_ = len(history)
+        return self
+
+    def _forward(self, X):
+        """Network outputs for validated ``X``, evaluated in float64.
+
+        The parameters may be float32; evaluating in float64 makes each row's
+        output independent of the other rows it is computed with (float32
+        matrix products of different shapes round differently).
+        """
+        model = self.model_
+        as64 = lambda a: np.asarray(a, dtype=np.float64)
+        out = model.apply(tree_map(as64, model.params), X.astype(np.float64, copy=False), state=tree_map(as64, model.state))
+        return np.asarray(out, dtype=np.float64)
+
+    def _validate_X_predict(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        trainer = state.get("trainer_")
+        if isinstance(trainer, Trainer):
+            state["trainer_"] = _Checkpoint(_trainer_to_bytes(trainer))
+            state.pop("model_", None)
+            state.pop("history_", None)
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("trainer_"), _Checkpoint):
+            state = dict(state)
+            trainer = _trainer_from_bytes(state["trainer_"].data)
+            state.update(trainer_=trainer, model_=trainer.model, history_=trainer.history)
+        super().__setstate__(state)
+
+
+_PARAMS_DOC = """
+    hidden_layer_sizes : int or sequence of int, default=(64,)
+        Units of each hidden layer; ``()`` gives a network with no hidden
+        layer (linear or logistic regression).
+    activation : str, dict or sequence of them, default="relu"
+        Hidden activation (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"elu"``,
+        ``"gelu"``, ...), one for all hidden layers or one per hidden layer.
+    optimizer : str, dict or nablanet.optim.Optimizer, default="adam"
+        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"``; a dict
+        such as ``{"name": "sgd", "momentum": 0.9}`` for more hyperparameters.
+        An ``Optimizer`` instance brings its own learning rate.
+    learning_rate : float or nablanet.optim.Schedule, default=1e-3
+        Step size (or a schedule of it).
+    l1, l2 : float, default=0.0
+        Strengths of the penalties ``l1 * sum|W|`` and ``l2 * sum W^2`` on the
+        weight matrices (not the biases), added to the training cost.
+    batch_size : int or None, default=32
+        Rows per minibatch (capped at the number of training rows); ``None``
+        is full-batch gradient descent.  With ``batch_norm=True`` it is raised
+        by the least amount that avoids a last batch of a single row.
+    epochs : int, default=200
+        Passes over the training data (fewer with early stopping).
+    dropout : float, default=0.0
+        Dropout probability after each hidden layer, in [0, 1).
+    batch_norm : bool, default=False
+        Batch normalization before each hidden activation.
+    init : str or dict, default="auto"
+        Weight initializer; ``"auto"`` is He for the ReLU family and Glorot
+        otherwise.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows and stop when
+        their cost has not improved for ``patience`` epochs; the parameters of
+        the best epoch are restored.
+    validation_fraction : float, default=0.1
+        Fraction of the rows held out for early stopping, in (0, 1).
+    patience : int, default=10
+        Epochs without improvement of the validation cost before stopping.
+    random_state : int, numpy.random.RandomState or None, default=None
+        Seeds the initial weights, the shuffling, dropout and the validation
+        split.  An int gives the same fit every time.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the parameters and of training.  Predictions are
+        evaluated in float64 from the trained parameters."""
+
+_ATTRS_DOC = """
+    model_ : nablanet.nn.MLP
+        The trained network.
+    trainer_ : nablanet.train.Trainer
+        The trainer (optimizer state, RNG, history); ``trainer_.fit`` continues training.
+    history_ : nablanet.train.History
+        Per-epoch records (``history_["loss"]``, ``history_["val_loss"]`` with
+        early stopping, ...).
+    loss_curve_ : list of float
+        Training cost (penalties included) of each epoch.
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Feature names seen in ``fit``; only when ``X`` had string column names."""
+
+
+# ---------------------------------------------------------------------------------------------- regressor
+
+
+class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
+    __doc__ = f"""A feed-forward neural network regressor (one or several targets).
+
+    The network is ``n_features -> hidden_layer_sizes -> n_outputs`` with a
+    linear output layer, trained by minimizing ``loss`` with ``optimizer``.
+    Inputs are not scaled for you: put a ``StandardScaler`` in front of it (and
+    keep the targets of order one) for fast training.
+
+    Parameters
+    ----------
+    loss : {{"mse", "mae", "huber"}}, default="mse"
+        Training cost: mean squared error, mean absolute error, or Huber
+        (quadratic within 1 of the target, linear beyond).{_PARAMS_DOC}
+
+    Attributes
+    ----------{_ATTRS_DOC}
+    n_outputs_ : int
+        Number of targets.
+
+    See Also
+    --------
+    NeuralNetClassifier : the classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nablanet.estimators import NeuralNetRegressor
+    >>> X = np.linspace(-1, 1, 200)[:, None]
+    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(32,), activation="tanh", learning_rate=0.01,
+    ...                          epochs=100, random_state=0).fit(X, X[:, 0] ** 2)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    def __init__(self, hidden_layer_sizes=(64,), activation="relu", loss="mse", optimizer="adam", learning_rate=1e-3,
+                 l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
+                 early_stopping=False, validation_fraction=0.1, patience=10, random_state=None, dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.l1 = l1
+        self.l2 = l2
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.init = init
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X, y):
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets; ``predict`` returns the same number of dimensions.
+
+        Returns
+        -------
+        self : NeuralNetRegressor
+        """
+        sizes, dtype = self._validate_params()
+        if self.loss not in _REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(_REGRESSION_LOSSES)}; got {self.loss!r}")
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32))
+        self._y_ndim = y.ndim
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        self.n_outputs_ = y2.shape[1]
+        return self._fit_network(X, y2, self.n_outputs_, "identity", self.loss, sizes, dtype)
+
+    def predict(self, X):
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs), float64
+            One-dimensional when ``y`` was one-dimensional in ``fit``.
+        """
+        X = self._validate_X_predict(X)
+        out = self._forward(X)
+        return out.ravel() if self._y_ndim == 1 else out
+
+
+# ---------------------------------------------------------------------------------------------- classifier
+
+
+class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
+    __doc__ = f"""A feed-forward neural network classifier (two or more classes, labels of any type).
+
+    Two classes: one sigmoid output unit trained with binary cross-entropy;
+    more: one softmax unit per class trained with softmax cross-entropy (both
+    from logits).  Labels are encoded with a ``LabelEncoder``, so ``classes_``
+    is sorted and ``predict_proba``'s columns follow it.
+
+    Parameters
+    ----------{_PARAMS_DOC}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.{_ATTRS_DOC}
+    n_outputs_ : int
+        Output units of the network: 1 for two classes, ``n_classes`` otherwise
+        (as in scikit-learn's ``MLPClassifier``).
+
+    See Also
+    --------
+    NeuralNetRegressor : the regressor.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from nablanet.estimators import NeuralNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), NeuralNetClassifier(hidden_layer_sizes=(16,), learning_rate=0.01,
+    ...                                                           epochs=50, random_state=0)).fit(X, y)
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    """
+
+    def __init__(self, hidden_layer_sizes=(64,), activation="relu", optimizer="adam", learning_rate=1e-3,
+                 l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
+                 early_stopping=False, validation_fraction=0.1, patience=10, random_state=None, dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.l1 = l1
+        self.l2 = l2
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.init = init
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.dtype = dtype
+
+    def fit(self, X, y):
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (numbers, strings, any hashable and sortable type);
+            at least two classes.
+
+        Returns
+        -------
+        self : NeuralNetClassifier
+        """
+        sizes, dtype = self._validate_params()
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        y = column_or_1d(y, warn=True)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})"
+            )
+        codes = encoder.transform(y)
+        if n_classes == 2:
+            self.n_outputs_ = 1
+            output_activation, loss, targets = "sigmoid", "bce", codes.astype(dtype)
+        else:
+            self.n_outputs_ = n_classes
+            output_activation, loss, targets = "softmax", "cross_entropy", codes.astype(np.int64)
+        return self._fit_network(X, targets, self.n_outputs_, output_activation, loss, sizes, dtype, stratify=codes)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float64
+            Columns in the order of ``classes_``; each row sums to one.
+        """
+        X = self._validate_X_predict(X)
+        out = self._forward(X)
+        if len(self.classes_) == 2:
+            p = out[:, 0]
+            out = np.column_stack([1.0 - p, p])
+        return out / out.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X):
+        """Logarithms of :meth:`predict_proba` (``-inf`` where a probability is zero).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels: the most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,0 +1,496 @@
+"""Experiments: a training run from a configuration, grid sweeps, and baseline comparisons.
+
+A configuration is a flat dict (see :data:`DEFAULTS`); :func:`resolve` fills in
+what depends on the data (output layer, cost) and rejects impossible
+combinations with one clear sentence (:class:`ConfigError`).  The command line
+(:mod:`nablanet.cli`) is a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import time
+
+import numpy as np
+
+__all__ = ["DEFAULTS", "ConfigError", "resolve", "run_training", "sweep", "compare", "write_run"]
+
+DEFAULTS = {
+    "data": "digits", "n": None, "noise": 0.0, "data_path": None, "test_size": 0.2, "scale": "standard",
+    "hidden": [64], "activation": "relu", "output_activation": "auto", "loss": "auto",
+    "optimizer": "adam", "lr": 1e-3, "schedule": "constant", "momentum": 0.0, "nesterov": False,
+    "l1": 0.0, "l2": 0.0, "epochs": 30, "batch_size": 32, "dropout": 0.0, "batch_norm": False,
+    "init": "auto", "seed": 0, "patience": None,
+}
+SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run, said in one sentence."""
+
+
+def _load_data(cfg):
+    from .data import load_dataset, split_scale
+
+    try:
+        ds = load_dataset(cfg["data"], n=cfg["n"], noise=cfg["noise"], seed=cfg["seed"], path=cfg["data_path"])
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from None
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    Xtr, Xte, ytr, yte, _ = split_scale(ds, test_size=cfg["test_size"], scale=cfg["scale"], seed=cfg["seed"])
+    return ds, Xtr, Xte, ytr, yte
+
+
+def resolve(cfg, ds):
+    """Fill the data-dependent settings and check the whole configuration."""
+    cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "n_outputs"}}  # n_outputs is derived
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    if isinstance(cfg["hidden"], (int, np.integer)):
+        cfg["hidden"] = [int(cfg["hidden"])]
+    cfg["hidden"] = [int(h) for h in cfg["hidden"]]
+    if any(h < 1 for h in cfg["hidden"]):
+        raise ConfigError(f"hidden layer sizes must be positive, got {cfg['hidden']}")
+    for key in ("epochs",):
+        if int(cfg[key]) < 1:
+            raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
+    if cfg["lr"] <= 0:
+        raise ConfigError(f"the learning rate must be positive, got {cfg['lr']}")
+    if cfg["batch_size"] is not None and int(cfg["batch_size"]) < 1:
+        raise ConfigError(f"batch_size must be positive, got {cfg['batch_size']}")
+    if not 0 <= cfg["dropout"] < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {cfg['dropout']}")
+    if cfg["schedule"] not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {cfg['schedule']!r}; choose from {', '.join(SCHEDULES)}")
+    if ds.task == "classification":
+        k = int(ds.n_classes)
+        loss = cfg["loss"] if cfg["loss"] != "auto" else ("bce" if k == 2 else "cross_entropy")
+        if loss in ("mse", "mae", "huber", "half_sse"):
+            raise ConfigError(f"{cfg['data']} is a classification data set; use loss cross_entropy or bce, not {loss}")
+        if loss in ("bce", "binary_cross_entropy"):
+            if k != 2:
+                raise ConfigError(f"binary cross-entropy needs 2 classes but {cfg['data']} has {k}; use cross_entropy")
+            n_out, out_act = 1, "sigmoid"
+        elif loss in ("cross_entropy", "softmax_cross_entropy"):
+            n_out, out_act = k, "softmax"
+        else:
+            raise ConfigError(f"unknown loss {loss!r}")
+        if cfg["output_activation"] not in ("auto", out_act):
+            raise ConfigError(
+                f"loss {loss} works from logits and needs output activation {out_act}, not {cfg['output_activation']}"
+            )
+    else:
+        loss = cfg["loss"] if cfg["loss"] != "auto" else "mse"
+        if loss in ("cross_entropy", "softmax_cross_entropy", "bce", "binary_cross_entropy"):
+            raise ConfigError(f"{loss} needs class labels, but {cfg['data']} is a regression data set; use mse")
+        n_out = 1 if ds.y.ndim == 1 else ds.y.shape[1]
+        out_act = "identity" if cfg["output_activation"] == "auto" else cfg["output_activation"]
+        if out_act == "softmax" and n_out == 1:
+            raise ConfigError("a softmax over one output unit is constant 1; use identity or sigmoid")
+    cfg["loss"], cfg["output_activation"], cfg["n_outputs"] = loss, out_act, n_out
+    return cfg
+
+
+def _optimizer(cfg, steps_per_epoch):
+    from . import optim
+
+    lr, total = float(cfg["lr"]), int(cfg["epochs"]) * steps_per_epoch
+    sched = {
+        "constant": lambda: lr,
+        "step": lambda: optim.step_decay(lr, max(1, total // 3), 0.3),
+        "exponential": lambda: optim.exponential(lr, 0.01 ** (1.0 / max(total, 1))),
+        "inverse_time": lambda: optim.inverse_time(lr * 50 * steps_per_epoch, 50 * steps_per_epoch),
+        "cosine": lambda: optim.cosine(lr, total, lr / 100),
+    }[cfg["schedule"]]()
+    kw = {"lr": sched}
+    if cfg["optimizer"] in ("sgd", "gd"):
+        kw.update(momentum=float(cfg["momentum"]), nesterov=bool(cfg["nesterov"]))
+    try:
+        return optim.get_optimizer(cfg["optimizer"], **kw)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _model(cfg, n_features):
+    from .nn import MLP
+
+    acts = cfg["activation"]
+    if isinstance(acts, str) and "," in acts:
+        acts = acts.split(",")
+    try:
+        return MLP([n_features] + cfg["hidden"] + [cfg["n_outputs"]], activation=acts,
+                   output_activation=cfg["output_activation"], init=cfg["init"], dropout=cfg["dropout"],
+                   batch_norm=cfg["batch_norm"], seed=cfg["seed"])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _test_metrics(model, loss, Xte, yte, task):
+    from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
+
+    from .train import evaluate
+    from .train.metrics import to_labels
+
+    out = model.predict(Xte)
+    res = {"test_loss": evaluate(model, Xte, yte, loss=loss)["loss"]}
+    if task == "classification":
+        res["test_accuracy"] = float(accuracy_score(yte, to_labels(out)))
+    else:
+        pred = out.reshape(np.shape(yte)).astype(np.float64)
+        res["test_mse"] = float(mean_squared_error(yte, pred))
+        res["test_r2"] = float(r2_score(yte, pred))
+    return res
+
+
+def run_training(config, out_dir=None, progress=False, resume=None, log=None):
+    """Train one network from ``config``; returns a dict of results.
+
+    With ``out_dir``, writes the run folder (configuration, per-epoch metrics
+    as CSV and JSON, a checkpoint every epoch, plots).  ``resume`` is a run
+    folder to continue from its checkpoint up to the configured epochs.
+    """
+    from .train import Checkpoint, EarlyStopping, Trainer, load
+
+    if resume is not None:
+        with open(os.path.join(resume, "config.json")) as f:
+            saved = json.load(f)
+        config = {**{k: v for k, v in saved.items() if k in DEFAULTS}, **{k: v for k, v in config.items() if k == "epochs"}}
+        out_dir = resume
+    raw = {**DEFAULTS, **config}
+    ds, Xtr, Xte, ytr, yte = _load_data(raw)
+    cfg = resolve(config, ds)
+    metrics = ["accuracy"] if ds.task == "classification" else ["r2"]
+    n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
+    if resume is not None:
+        trainer = load(os.path.join(resume, "checkpoint.npz"))
+    else:
+        model = _model(cfg, Xtr.shape[1])
+        try:
+            trainer = Trainer(model, cfg["loss"], _optimizer(cfg, n_batches), l1=cfg["l1"], l2=cfg["l2"], seed=cfg["seed"])
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    callbacks = []
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz")))
+    if cfg["patience"]:
+        callbacks.append(EarlyStopping("val_loss", patience=int(cfg["patience"])))
+    remaining = int(cfg["epochs"]) - trainer.epoch
+    t0 = time.perf_counter()
+    try:
+        trainer.fit(Xtr, ytr, epochs=max(remaining, 0), batch_size=cfg["batch_size"], validation_data=(Xte, yte),
+                    callbacks=callbacks, metrics=metrics, progress=progress)
+    except FloatingPointError as e:
+        raise ConfigError(str(e)) from None
+    seconds = time.perf_counter() - t0
+    result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
+              "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
+    if out_dir:
+        write_run(out_dir, trainer, cfg, result, ds, Xte, yte)
+        result["run_dir"] = out_dir
+    result["config"] = cfg
+    result["trainer"] = trainer
+    return result
+
+
+def write_run(out_dir, trainer, cfg, result, ds, Xte, yte):
+    """The run folder: metrics.csv, metrics.json, plots (the checkpoint is written by the callback)."""
+    from . import viz
+    from .train.metrics import to_labels
+
+    h = trainer.history.history
+    keys = list(h)
+    with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(keys)
+        w.writerows(zip(*(h[k] for k in keys)))
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({"final": {k: v for k, v in result.items() if k not in ("config", "trainer")}, "history": h}, f,
+                  indent=2)
+    viz.learning_curves(trainer.history, os.path.join(out_dir, "learning_curves.png"),
+                        title=f"{cfg['data']}: learning curves")
+    model = trainer.model
+    if ds.task == "classification":
+        viz.confusion_matrix(yte, to_labels(model.predict(Xte)), os.path.join(out_dir, "confusion_matrix.png"),
+                             title=f"{cfg['data']}: confusion matrix (test set)")
+    elif Xte.shape[1] == 1:
+        viz.prediction_1d(Xte[:, 0], yte, model.predict(Xte), os.path.join(out_dir, "prediction.png"),
+                          title=f"{cfg['data']}: prediction against truth (test set, scaled x)")
+    elif Xte.shape[1] == 2 and cfg["data"] in ("franke", "runge2d"):
+        from .data import franke_function, runge2d_function
+        from .data import load_dataset, split_scale
+
+        f = franke_function if cfg["data"] == "franke" else runge2d_function
+        _, _, _, _, scaler = split_scale(load_dataset(cfg["data"], n=cfg["n"], noise=cfg["noise"], seed=cfg["seed"]),
+                                         test_size=cfg["test_size"], scale=cfg["scale"], seed=cfg["seed"])
+        tr = (lambda P: P) if scaler is None else scaler.transform
+        viz.prediction_2d(lambda P: f(P[:, 0], P[:, 1]), lambda P: model.predict(tr(P))[:, 0],
+                          os.path.join(out_dir, "prediction.png"), title=f"{cfg['data']}: prediction against truth")
+
+
+# ------------------------------------------------------------------------------------------- sweeps
+
+
+def _grid_points(grid):
+    names = list(grid)
+    return names, [dict(zip(names, vals)) for vals in itertools.product(*(grid[n] for n in names))]
+
+
+def _point_key(point):
+    return "_".join(f"{k}={v}" for k, v in point.items()).replace("/", "-").replace(" ", "")
+
+
+def _run_point(args):
+    base, point = args
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        try:
+            res = run_training({**base, **point})
+            return {k: v for k, v in res.items() if k.startswith("test_") or k in ("epochs", "train_seconds")}
+        except ConfigError as e:
+            return {"error": str(e)}
+
+
+def default_metric(task):
+    return ("test_accuracy", "max") if task == "classification" else ("test_mse", "min")
+
+
+def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False):
+    """Train one network per point of ``grid`` (a dict name -> list of values), in parallel processes.
+
+    Each finished point is written to ``out_dir/points/`` at once, so a sweep
+    that is stopped and started again skips what it has done.  Writes
+    ``results.csv``, ``results.json`` and ``heatmap.png``; returns the results and the best point.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from . import viz
+    from .data import DATASETS
+
+    if len(grid) < 2:
+        raise ConfigError("a sweep needs a grid over at least two settings, e.g. --grid lr=1e-3,1e-2 --grid l2=0,1e-3")
+    for name, values in grid.items():
+        if name not in DEFAULTS:
+            raise ConfigError(f"cannot sweep over unknown setting {name!r}")
+        if not values:
+            raise ConfigError(f"no values given for {name}")
+    if base.get("data", DEFAULTS["data"]) not in DATASETS:
+        raise ConfigError(f"unknown data set {base.get('data')!r}; choose from {', '.join(DATASETS)}")
+    task = DATASETS[base.get("data", DEFAULTS["data"])][1]
+    if metric == "auto":
+        metric, mode = default_metric(task)
+    else:
+        mode = "max" if any(s in metric for s in ("accuracy", "r2")) else "min"
+    names, points = _grid_points(grid)
+    pdir = os.path.join(out_dir, "points")
+    os.makedirs(pdir, exist_ok=True)
+    with open(os.path.join(out_dir, "sweep.json"), "w") as f:
+        json.dump({"base": base, "grid": grid, "metric": metric}, f, indent=2)
+    results = {}
+    todo = []
+    for p in points:
+        path = os.path.join(pdir, _point_key(p) + ".json")
+        if os.path.exists(path):
+            with open(path) as f:
+                results[_point_key(p)] = json.load(f)
+        else:
+            todo.append(p)
+    skipped = len(points) - len(todo)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(points), initial=skipped, unit="run", desc="sweep")
+    jobs = jobs or os.cpu_count() or 1
+    if todo:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as ex:
+            futures = {ex.submit(_run_point, (base, p)): p for p in todo}
+            for fut in as_completed(futures):
+                p = futures[fut]
+                res = {**p, **fut.result()}
+                tmp = os.path.join(pdir, _point_key(p) + ".json.tmp")
+                with open(tmp, "w") as f:
+                    json.dump(res, f)
+                os.replace(tmp, os.path.join(pdir, _point_key(p) + ".json"))
+                results[_point_key(p)] = res
+                if bar:
+                    bar.update(1)
+    if bar:
+        bar.close()
+    rows = [results[_point_key(p)] for p in points]
+    cols = names + sorted({k for r in rows for k in r} - set(names))
+    with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    ok = [r for r in rows if metric in r]
+    if not ok:
+        raise ConfigError(f"no grid point finished with {metric}: {rows[0].get('error', 'unknown error')}")
+    best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump({"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped}, f, indent=2)
+    # heatmap over the first two settings; the best value over any further ones
+    a, b = names[0], names[1]
+    va, vb = grid[a], grid[b]
+    V = np.full((len(va), len(vb)), np.nan)
+    for r in ok:
+        i, j = va.index(r[a]), vb.index(r[b])
+        cur = V[i, j]
+        if np.isnan(cur) or (r[metric] > cur if mode == "max" else r[metric] < cur):
+            V[i, j] = r[metric]
+    extra = f" (best over {', '.join(names[2:])})" if len(names) > 2 else ""
+    viz.heatmap(V, va, vb, os.path.join(out_dir, "heatmap.png"), a, b, metric,
+                title=f"{base.get('data', DEFAULTS['data'])}: {metric}{extra}")
+    return {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped, "names": names}
+
+
+# ------------------------------------------------------------------------------------------- comparisons
+
+
+def compare(config, degree=5, out_dir=None, include=("sklearn", "torch")):
+    """The network against linear baselines, scikit-learn's MLP and PyTorch, on one split."""
+    import warnings
+
+    from sklearn import linear_model, neural_network
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    raw = {**DEFAULTS, **config}
+    ds, Xtr, Xte, ytr, yte = _load_data(raw)
+    cfg = resolve(config, ds)
+    rows = []
+
+    def add(name, predict_fn, seconds):
+        out = predict_fn(Xte)
+        if ds.task == "classification":
+            from sklearn.metrics import accuracy_score
+
+            rows.append({"model": name, "test_accuracy": float(accuracy_score(yte, out)), "train_seconds": seconds})
+        else:
+            from sklearn.metrics import mean_squared_error, r2_score
+
+            out = np.asarray(out, dtype=np.float64).reshape(np.shape(yte))
+            rows.append({"model": name, "test_mse": float(mean_squared_error(yte, out)),
+                         "test_r2": float(r2_score(yte, out)), "train_seconds": seconds})
+
+    res = run_training(config)
+    from .train.metrics import to_labels
+
+    net = res["trainer"].model
+    label = f"nablanet MLP {'-'.join(map(str, [Xtr.shape[1]] + cfg['hidden'] + [cfg['n_outputs']]))}"
+    add(label, (lambda X: to_labels(net.predict(X))) if ds.task == "classification" else net.predict,
+        res["train_seconds"])
+    baselines = []
+    if ds.task == "classification":
+        baselines.append(("logistic regression", linear_model.LogisticRegression(max_iter=5000)))
+    else:
+        poly = lambda m: make_pipeline(PolynomialFeatures(degree), m)
+        baselines += [(f"OLS (degree {degree})", poly(linear_model.LinearRegression())),
+                      (f"Ridge (degree {degree})", poly(linear_model.Ridge(alpha=1e-3))),
+                      (f"Lasso (degree {degree})", poly(linear_model.Lasso(alpha=1e-4, max_iter=20000)))]
+    if "sklearn" in include:
+        cls = neural_network.MLPClassifier if ds.task == "classification" else neural_network.MLPRegressor
+        baselines.append(("scikit-learn MLP", cls(hidden_layer_sizes=tuple(cfg["hidden"]), activation=_sk_act(cfg),
+                                                  solver="adam", learning_rate_init=cfg["lr"], alpha=cfg["l2"],
+                                                  batch_size=cfg["batch_size"] or "auto", max_iter=cfg["epochs"],
+                                                  random_state=cfg["seed"])))
+    for name, est in baselines:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(Xtr, ytr)
+        add(name, est.predict, time.perf_counter() - t0)
+    if "torch" in include:
+        try:
+            t_pred, secs = _torch_baseline(cfg, Xtr, ytr, ds.task)
+            add("PyTorch MLP", t_pred, secs)
+        except ImportError:
+            pass
+    metric = "test_accuracy" if ds.task == "classification" else "test_mse"
+    if out_dir:
+        from . import viz
+
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "compare.json"), "w") as f:
+            json.dump({"config": cfg, "results": rows}, f, indent=2)
+        with open(os.path.join(out_dir, "compare.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        viz.bar_comparison([r["model"] for r in rows], [r[metric] for r in rows], os.path.join(out_dir, "compare.png"),
+                           metric, title=f"{cfg['data']}: {metric} on the same test split")
+    return {"metric": metric, "results": rows, "config": cfg}
+
+
+def _sk_act(cfg):
+    act = cfg["activation"] if isinstance(cfg["activation"], str) else cfg["activation"][0]
+    return {"sigmoid": "logistic", "identity": "identity"}.get(act, act if act in ("tanh", "relu") else "relu")
+
+
+def _torch_baseline(cfg, Xtr, ytr, task):
+    """The same architecture, optimizer, epochs and batch size in PyTorch (CPU, float32)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    # One thread each: PyTorch's OpenMP pool and NumPy's BLAS pool spinning side by side on
+    # few cores slow these small networks down a hundredfold.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            return _torch_train(cfg, Xtr, ytr, task, torch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _torch_train(cfg, Xtr, ytr, task, torch):
+    torch.manual_seed(cfg["seed"])
+    acts = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "elu": torch.nn.ELU,
+            "leaky_relu": torch.nn.LeakyReLU, "gelu": torch.nn.GELU, "silu": torch.nn.SiLU, "softplus": torch.nn.Softplus,
+            "identity": torch.nn.Identity}
+    act = cfg["activation"] if isinstance(cfg["activation"], str) else cfg["activation"][0]
+    sizes = [Xtr.shape[1]] + cfg["hidden"] + [cfg["n_outputs"]]
+    layers = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers += [torch.nn.Linear(a, b), acts.get(act, torch.nn.ReLU)()]
+    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
+    model = torch.nn.Sequential(*layers)
+    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
+           "adagrad": torch.optim.Adagrad}.get(cfg["optimizer"], torch.optim.Adam)(model.parameters(), lr=cfg["lr"])
+    X = torch.from_numpy(np.asarray(Xtr, np.float32))
+    if task == "classification":
+        y = torch.from_numpy(np.asarray(ytr, np.int64))
+        lossf = torch.nn.CrossEntropyLoss() if cfg["n_outputs"] > 1 else torch.nn.BCEWithLogitsLoss()
+        if cfg["n_outputs"] == 1:
+            y = y.float()[:, None]
+    else:
+        y = torch.from_numpy(np.asarray(ytr, np.float32).reshape(len(Xtr), -1))
+        lossf = torch.nn.MSELoss()
+    n, bs = len(X), cfg["batch_size"] or len(X)
+    g = torch.Generator().manual_seed(cfg["seed"])
+    t0 = time.perf_counter()
+    for _ in range(int(cfg["epochs"])):
+        perm = torch.randperm(n, generator=g)
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs]
+            opt.zero_grad(set_to_none=True)
+            lossf(model(X[idx]), y[idx]).backward()
+            opt.step()
+    secs = time.perf_counter() - t0
+
+    def predict(Xn):
+        with torch.no_grad():
+            z = model(torch.from_numpy(np.asarray(Xn, np.float32))).numpy()
+        if task == "classification":
+            return z.argmax(1) if z.shape[1] > 1 else (z[:, 0] > 0).astype(np.int64)
+        return z
+
+    return predict, secs

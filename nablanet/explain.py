@@ -1,0 +1,203 @@
+"""What backpropagation and automatic differentiation compute, number by number.
+
+* :func:`explain_network`: one sample through a small network, the forward
+  pass (z and a per layer) and the backward pass (delta, dC/dW, dC/db per
+  layer) from the delta equations, checked against central differences and
+  against the engine.
+* :func:`explain_expression`: the computational graph of an expression in x,
+  its forward-mode sweep (value and tangent of every node) and reverse-mode
+  sweep (adjoint of every node), as the notes work them by hand.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+from . import numpy as anp
+from .autodiff.core import ReverseTrace, backward_pass
+
+__all__ = ["explain_network", "explain_expression", "ExpressionError"]
+
+
+def _fmt(a, width=10):
+    a = np.atleast_1d(np.asarray(a, dtype=np.float64))
+    return "[" + " ".join(f"{v:{width}.6f}" for v in a.ravel()) + "]"
+
+
+def explain_network(sizes=(2, 3, 2), activation="sigmoid", seed=0):
+    """Forward and backward pass of ``MLP(sizes)`` (sigmoid output, cost 1/2 sum (a - t)^2) on one sample.
+
+    Returns ``(text, report)``; ``report["max_error"]`` is the largest
+    difference between the delta-equation gradients and central differences.
+    """
+    from . import grad
+    from .losses import half_sse
+    from .nn import MLP, get_activation
+
+    rng = np.random.default_rng(seed)
+    m = MLP(list(sizes), activation=activation, output_activation="sigmoid", seed=seed, dtype=np.float64)
+    x = rng.uniform(-1, 1, (1, sizes[0]))
+    t = rng.uniform(0, 1, (1, sizes[-1]))
+    acts = [get_activation(activation)] * (len(sizes) - 2) + [get_activation("sigmoid")]
+    lines = [f"network {'-'.join(map(str, sizes))}, hidden activation {activation}, output sigmoid, "
+             f"cost C = 1/2 sum (a^L - t)^2", f"input x = a^0 = {_fmt(x)}", f"target t = {_fmt(t)}", "",
+             "forward pass:  z^l = a^(l-1) W^l + b^l,   a^l = sigma_l(z^l)"]
+    a, zs, As = x, [], [x]
+    for layer, (p, act) in enumerate(zip(m.params, acts), start=1):
+        z = a @ p["W"] + p["b"]
+        a = act(z)
+        zs.append(z)
+        As.append(a)
+        lines += [f"  layer {layer}: z = {_fmt(z)}", f"           a = {_fmt(a)}"]
+    cost = 0.5 * np.sum((a - t) ** 2)
+    lines += [f"  cost C = {cost:.10f}", "", "backward pass:  delta^L = (a^L - t) * sigma'(z^L),  "
+              "delta^l = (delta^(l+1) W^(l+1)^T) * sigma'(z^l),  dC/dW^l = a^(l-1)^T delta^l,  dC/db^l = delta^l"]
+
+    def dsig(act, z):
+        return np.asarray(__import__("nablanet").elementwise_grad(act)(z))
+
+    delta = (a - t) * dsig(acts[-1], zs[-1])
+    grads = [None] * len(m.params)
+    for layer in reversed(range(len(m.params))):
+        grads[layer] = {"W": As[layer].T @ delta, "b": delta.sum(0)}
+        lines += [f"  layer {layer + 1}: delta = {_fmt(delta)}"]
+        for i, row in enumerate(grads[layer]["W"]):
+            lines.append(f"           dC/dW[{i},:] = {_fmt(row)}")
+        lines.append(f"           dC/db = {_fmt(grads[layer]['b'])}")
+        if layer:
+            delta = (delta @ m.params[layer]["W"].T) * dsig(acts[layer - 1], zs[layer - 1])
+    # checks: central differences and the engine
+    f = lambda params: half_sse(m.apply(params, x), t)
+    engine = grad(f)(m.params)
+    eps, worst_fd, worst_engine = 1e-6, 0.0, 0.0
+    for layer, p in enumerate(m.params):
+        for key in ("W", "b"):
+            for idx in np.ndindex(p[key].shape):
+                old = p[key][idx]
+                p[key][idx] = old + eps
+                up = f(m.params)
+                p[key][idx] = old - eps
+                down = f(m.params)
+                p[key][idx] = old
+                fd = (up - down) / (2 * eps)
+                worst_fd = max(worst_fd, abs(fd - grads[layer][key][idx]))
+                worst_engine = max(worst_engine, abs(engine[layer][key][idx] - grads[layer][key][idx]))
+    lines += ["", f"check: largest |delta-equation gradient - central difference| = {worst_fd:.2e}",
+              f"       largest |delta-equation gradient - nablanet.grad|      = {worst_engine:.2e}"]
+    return "\n".join(lines), {"cost": float(cost), "max_error": worst_fd, "max_engine_error": worst_engine,
+                              "grads": grads}
+
+
+# --------------------------------------------------------------------------- expressions
+
+_FUNCS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "arctan", "sinh", "cosh", "log1p", "expm1", "abs", "square")
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be explained (syntax, or a name that is not allowed)."""
+
+
+def _parse(expr):
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as e:
+        raise ExpressionError(f"cannot parse {expr!r}: {e.msg}") from None
+    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load, ast.Add, ast.Sub,
+               ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            raise ExpressionError(f"{expr!r}: {type(node).__name__} is not allowed; use x, numbers, + - * / ** "
+                                  f"and {', '.join(_FUNCS)}")
+        if isinstance(node, ast.Name) and node.id != "x" and node.id not in _FUNCS:
+            raise ExpressionError(f"{expr!r}: unknown name {node.id!r}; the variable is x and the functions are "
+                                  f"{', '.join(_FUNCS)}")
+        if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.keywords or len(node.args) != 1):
+            raise ExpressionError(f"{expr!r}: functions take one argument")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
+            raise ExpressionError(f"{expr!r}: only numbers are allowed as constants")
+    return compile(tree, "<expr>", "eval")
+
+
+def _label(prim, args, parents, names):
+    name = prim.name
+    parts = []
+    traced = {i: p for i, p in parents}
+    for i, a in enumerate(args):
+        parts.append(names[traced[i]] if i in traced else (f"{a:g}" if np.ndim(a) == 0 else "c"))
+    sym = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**"}
+    if name in sym and len(parts) == 2:
+        return f"{parts[0]} {sym[name]} {parts[1]}"
+    if name == "negative":
+        return f"-{parts[0]}"
+    return f"{name}({', '.join(parts)})"
+
+
+def explain_expression(expr, at, graph_path=None):
+    """The notes' hand computation for ``expr`` at ``x = at``.
+
+    Returns ``(text, report)`` with every node's value, tangent (forward mode,
+    dx = 1) and adjoint (reverse mode, seed 1 at the output), the derivative
+    from both modes and from central differences; draws the graph to
+    ``graph_path`` if given.
+    """
+    code = _parse(expr)
+    env = {name: getattr(anp, name) for name in _FUNCS}
+    f = lambda x: eval(code, {"__builtins__": {}}, {**env, "x": x})  # noqa: S307 - parsed against a whitelist
+    x0 = float(at)
+    trace = ReverseTrace()
+    xin = trace.new_input(np.float64(x0))
+    out = f(xin)
+    from .autodiff.core import RTracer
+
+    if not (isinstance(out, RTracer) and out._trace is trace):
+        raise ExpressionError(f"{expr!r} does not depend on x")
+    tape = trace.tape[: out._idx + 1]
+    index = {id(node): k for k, node in enumerate(tape)}
+    names = {}
+    tangents = {}
+    for k, node in enumerate(tape):
+        names[k] = "x" if node._prim is None else f"v{k}"
+        if node._prim is None:
+            tangents[k] = 1.0
+            continue
+        t = 0.0
+        for argnum, parent in node._parents:
+            rule = node._prim.jvps.get(argnum)
+            t = t + rule(tangents[index[id(parent)]], node._value, *node._args, **node._kw)
+        tangents[k] = float(t)
+    record = {}
+    backward_pass([(out, np.float64(1.0))], trace, record=record)
+    adjoints = {index[id(node)]: float(g) for node, g in record.items() if id(node) in index}
+    rows = []
+    for k, node in enumerate(tape):
+        parents = [(i, index[id(p)]) for i, p in node._parents] if node._prim is not None else []
+        op = "input" if node._prim is None else _label(node._prim, node._args, parents, names)
+        rows.append({"name": names[k], "op": op, "value": float(node._value), "tangent": tangents[k],
+                     "adjoint": adjoints.get(k, 0.0), "parents": [p for _, p in parents]})
+    eps = 1e-6
+    fd = (float(f(x0 + eps)) - float(f(x0 - eps))) / (2 * eps)
+    fwd, rev = rows[-1]["tangent"], rows[0]["adjoint"]
+    w = max(len(r["op"]) for r in rows) + 2
+    lines = [f"f(x) = {expr}   at x = {x0:g}", "",
+             "forward mode: one sweep from input to output; each node carries its value and its tangent "
+             "v' = dv/dx (x' = 1)",
+             f"  {'node':<6}{'operation':<{w}}{'value':>20}{'tangent dv/dx':>20}"]
+    lines += [f"  {r['name']:<6}{r['op']:<{w}}{r['value']:>20.12g}{r['tangent']:>20.12g}" for r in rows]
+    lines += ["", "reverse mode: the sweep above recorded, then adjoints v_bar = df/dv pulled from the output "
+              "(f_bar = 1) back to x",
+              f"  {'node':<6}{'operation':<{w}}{'adjoint df/dv':>20}"]
+    lines += [f"  {r['name']:<6}{r['op']:<{w}}{r['adjoint']:>20.12g}" for r in reversed(rows)]
+    lines += ["", f"f({x0:g})            = {rows[-1]['value']:.15g}",
+              f"f'({x0:g}) forward   = {fwd:.15g}", f"f'({x0:g}) reverse   = {rev:.15g}",
+              f"central difference  = {fd:.15g}   (|difference| {abs(fd - rev):.1e})"]
+    if graph_path:
+        from . import viz
+
+        nodes = [{"name": r["name"], "parents": r["parents"],
+                  "label": f"{r['name']} = {r['op']}\nv = {r['value']:.6g}\nv' = {r['tangent']:.6g}\n"
+                           f"v_bar = {r['adjoint']:.6g}"} for r in rows]
+        viz.graph(nodes, graph_path, title=f"f(x) = {expr} at x = {x0:g}: values, tangents v', adjoints v_bar")
+    return "\n".join(lines), {"value": rows[-1]["value"], "forward": fwd, "reverse": rev, "central_difference": fd,
+                              "nodes": rows}

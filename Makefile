@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
+	$(VENV)/bin/nablanet train --out runs/demo
 	$(PY) examples/notes_autodiff.py
 
 test: $(STAMP)

@@ -257,17 +257,17 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # bad flags, --help, --version: argparse has printed its line
+        return e.code
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         args.func(args)
-    except ConfigError as e:
-        print(f"nablanet: error: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError, TypeError) as e:
-        print(f"nablanet: error: {e}", file=sys.stderr)
+    except (ConfigError, FileNotFoundError, ValueError, TypeError) as e:
+        print("nablanet: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message
         return 2
     except KeyboardInterrupt:
         print("nablanet: interrupted", file=sys.stderr)

@@ -1,0 +1,198 @@
+"""The `nablanet` command and the plots it writes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nablanet import viz
+from nablanet.cli import main
+from nablanet.train import load
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_title(path):
+    """The PNG's Title text chunk (what the plot says it shows), after checking the signature."""
+    data = open(path, "rb").read()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    i = data.find(b"tEXtTitle\x00")
+    assert i > 0, f"{path} carries no title"
+    n = int.from_bytes(data[i - 4:i], "big")
+    return data[i + 10:i + 4 + n].decode("latin-1")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_writes_a_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "--epochs", "3", "--out", str(out), "--no-progress")
+    assert code == 0, err
+    assert "test_accuracy" in stdout and "64-64-10" in stdout
+    for f in ("config.json", "metrics.csv", "metrics.json", "checkpoint.npz", "learning_curves.png",
+              "confusion_matrix.png"):
+        assert (out / f).exists(), f
+    assert "confusion matrix" in png_title(out / "confusion_matrix.png")
+    assert "learning curves" in png_title(out / "learning_curves.png")
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["history"]["loss"]) == 3 and 0.5 < m["final"]["test_accuracy"] <= 1
+    assert (out / "metrics.csv").read_text().splitlines()[0].startswith("epoch,loss")
+
+
+def test_train_json_and_toml_config(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[train]\ndata = "runge"\nn = 300\nhidden = [16, 16]\nactivation = "tanh"\nepochs = 5\nlr = 0.01\n')
+    code, stdout, _ = run(capsys, "train", "--config", str(cfg), "--epochs", "4", "--out", str(tmp_path / "r"), "--json")
+    assert code == 0
+    doc = json.loads(stdout)
+    assert doc["config"]["data"] == "runge" and doc["config"]["hidden"] == [16, 16] and doc["config"]["epochs"] == 4
+    assert doc["final"]["epochs"] == 4 and "test_r2" in doc["final"]
+    assert "prediction" in png_title(tmp_path / "r" / "prediction.png")
+
+
+def test_train_franke_draws_the_surface(tmp_path, capsys):
+    code, _, _ = run(capsys, "train", "--data", "franke", "--n", "300", "--hidden", "8", "--epochs", "2",
+                     "--out", str(tmp_path / "f"), "--no-progress")
+    assert code == 0
+    assert "franke" in png_title(tmp_path / "f" / "prediction.png")
+
+
+def test_resume_continues_exactly(tmp_path, capsys):
+    args = ["--data", "breast_cancer", "--hidden", "8", "--batch-size", "64", "--seed", "3", "--no-progress"]
+    assert run(capsys, "train", *args, "--epochs", "4", "--out", str(tmp_path / "full"))[0] == 0
+    assert run(capsys, "train", *args, "--epochs", "2", "--out", str(tmp_path / "half"))[0] == 0
+    code, stdout, err = run(capsys, "train", "--resume", str(tmp_path / "half"), "--epochs", "4", "--no-progress")
+    assert code == 0, err
+    a, b = load(tmp_path / "full" / "checkpoint.npz"), load(tmp_path / "half" / "checkpoint.npz")
+    assert a.epoch == b.epoch == 4
+    assert np.array_equal(a.get_flat_params(), b.get_flat_params())
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["train", "--data", "nosuchdata"], "unknown data set|nosuchdata"),
+        (["train", "--data", "franke", "--loss", "cross_entropy"], "needs class labels"),
+        (["train", "--data", "digits", "--loss", "bce"], "needs 2 classes"),
+        (["train", "--data", "digits", "--loss", "mse"], "classification data set"),
+        (["train", "--data", "runge", "--output-activation", "softmax"], "softmax over one output"),
+        (["train", "--lr", "-1"], "learning rate must be positive"),
+        (["train", "--activation", "relux"], "unknown activation"),
+        (["train", "--optimizer", "adamx"], "invalid choice"),
+        (["train", "--config", "/nonexistent.toml"], "no configuration file"),
+        (["train", "--resume", "/nonexistent"], "no checkpoint.npz"),
+        (["train", "--data", "mnist", "--data-path", "/nonexistent"], "looked|not found|No such"),
+        (["sweep", "--grid", "lr=1e-3,1e-2"], "at least two settings"),
+        (["sweep", "--grid", "lr=1e-3", "--grid", "bogus=1,2"], "unknown setting"),
+        (["explain", "--expr", "__import__('os')"], "not allowed|unknown name"),
+        (["explain", "--expr", "sqrt(x"], "cannot parse"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nablanet: error:"), err
+    assert "Traceback" not in err
+    import re
+
+    assert re.search(match, lines[0]), lines[0]
+
+
+def test_sweep_heatmap_best_and_resume(tmp_path, capsys):
+    out = tmp_path / "sw"
+    argv = ["sweep", "--data", "runge", "--n", "200", "--hidden", "8", "--activation", "tanh", "--epochs", "5",
+            "--grid", "lr=0.001,0.01", "--grid", "l2=0,0.001", "--jobs", "2", "--out", str(out), "--no-progress"]
+    code, stdout, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "best test_mse" in stdout
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["results"]) == 4 and res["skipped"] == 0
+    assert res["best"]["test_mse"] == min(r["test_mse"] for r in res["results"])
+    assert "test_mse" in png_title(out / "heatmap.png")
+    assert len((out / "results.csv").read_text().splitlines()) == 5
+    code, stdout, _ = run(capsys, *argv[:-1], "--json")
+    again = json.loads(stdout)
+    assert again["skipped"] == 4 and again["best"] == res["best"]
+
+
+def test_compare_regression_and_classification(tmp_path, capsys):
+    code, stdout, err = run(capsys, "compare", "--data", "franke", "--n", "300", "--hidden", "16", "--epochs", "20",
+                            "--out", str(tmp_path / "c"), "--json")
+    assert code == 0, err
+    names = [r["model"] for r in json.loads(stdout)["results"]]
+    assert any("OLS" in n for n in names) and any("Ridge" in n for n in names) and any("Lasso" in n for n in names)
+    assert any("scikit-learn MLP" in n for n in names)
+    assert "test_mse" in png_title(tmp_path / "c" / "compare.png")
+    code, stdout, _ = run(capsys, "compare", "--data", "breast_cancer", "--epochs", "20", "--out", str(tmp_path / "d"))
+    assert code == 0 and "logistic regression" in stdout
+    try:
+        import torch  # noqa: F401
+
+        assert "PyTorch MLP" in stdout
+    except ImportError:
+        pass
+
+
+def test_explain_expression_matches_closed_form(tmp_path, capsys):
+    g = tmp_path / "g.png"
+    code, stdout, _ = run(capsys, "explain", "--expr", "sqrt(x**2 + exp(x**2))", "--at", "1.5", "--graph", str(g),
+                          "--json")
+    assert code == 0
+    doc = json.loads(stdout)
+    x = 1.5
+    b = np.exp(x * x)
+    exact = x * (1 + b) / np.sqrt(x * x + b)
+    assert abs(doc["forward"] - exact) < 1e-12 and abs(doc["reverse"] - exact) < 1e-12
+    assert abs(doc["central_difference"] - exact) < 1e-7
+    assert doc["nodes"][0]["adjoint"] == pytest.approx(exact, rel=1e-12)
+    assert "sqrt" in png_title(g)
+
+
+def test_explain_network_checks_itself(capsys):
+    code, stdout, _ = run(capsys, "explain", "--sizes", "3,4,2", "--activation", "tanh", "--json")
+    assert code == 0
+    doc = json.loads(stdout)
+    assert doc["max_error"] < 1e-8 and doc["max_engine_error"] < 1e-12
+    code, stdout, _ = run(capsys, "explain")
+    assert "delta" in stdout and "dC/dW" in stdout and "forward pass" in stdout
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "nablanet.cli", "--version"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert r.returncode == 0 and r.stdout.startswith("nablanet")
+
+
+def test_every_plot_is_a_labelled_png(tmp_path):
+    from nablanet.train.callbacks import History
+
+    h = History()
+    for e in range(3):
+        h.append({"epoch": e + 1, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + 0.1 * e,
+                  "val_accuracy": 0.4 + 0.1 * e})
+    made = {
+        "curves": viz.learning_curves(h, tmp_path / "a.png"),
+        "cm": viz.confusion_matrix([0, 1, 2, 1], [0, 2, 2, 1], tmp_path / "b.png"),
+        "p1": viz.prediction_1d(np.linspace(-1, 1, 20), np.sin(np.linspace(-1, 1, 20)), np.zeros(20), tmp_path / "c.png"),
+        "p2": viz.prediction_2d(lambda P: P[:, 0], lambda P: P[:, 1], tmp_path / "d.png"),
+        "hm": viz.heatmap(np.arange(6.0).reshape(2, 3), [1, 2], ["a", "b", "c"], tmp_path / "e.png", "lr", "l2", "acc"),
+        "bar": viz.bar_comparison(["x", "y"], [0.5, 0.7], tmp_path / "f.png", "accuracy"),
+        "graph": viz.graph([{"label": "x", "parents": []}, {"label": "exp(x)", "parents": [0]}], tmp_path / "g.png"),
+    }
+    for f in "abcdefg":
+        assert png_title(tmp_path / f"{f}.png")
+    assert ("cost", "epoch", "cost") in made["curves"]["axes"]
+    assert any(ax[1] == "predicted class" and ax[2] == "true class" for ax in made["cm"]["axes"])
+    assert any(ax[1] == "l2" and ax[2] == "lr" for ax in made["hm"]["axes"])
+    assert any(ax[2] == "acc" for ax in made["hm"]["axes"])  # the colour bar carries the metric
+    assert any(ax[1] == "x" and ax[2] == "y" for ax in made["p2"]["axes"])
+    assert any(ax[2] == "accuracy" for ax in made["bar"]["axes"])

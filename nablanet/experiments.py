@@ -224,8 +224,7 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte):
         viz.prediction_1d(Xte[:, 0], yte, model.predict(Xte), os.path.join(out_dir, "prediction.png"),
                           title=f"{cfg['data']}: prediction against truth (test set, scaled x)")
     elif Xte.shape[1] == 2 and cfg["data"] in ("franke", "runge2d"):
-        from .data import franke_function, runge2d_function
-        from .data import load_dataset, split_scale
+        from .data import franke_function, load_dataset, runge2d_function, split_scale
 
         f = franke_function if cfg["data"] == "franke" else runge2d_function
         _, _, _, _, scaler = split_scale(load_dataset(cfg["data"], n=cfg["n"], noise=cfg["noise"], seed=cfg["seed"]),

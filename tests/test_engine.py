@@ -340,3 +340,7 @@ def test_check_grads_multiple_args_and_pytrees():
     rng = np.random.default_rng(3)
     p = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
     nb.check_grads(f, (p, rng.standard_normal((4, 3))), order=2)
+
+
+def test_numpy_scalar_gradient_keeps_input_dtype():
+    assert nb.grad(lambda x: x * np.float64(2.0))(np.float32(1.0)).dtype == np.float32

@@ -75,7 +75,7 @@ def _finish(g, x):
     """The adjoint of input ``x``: zeros if it got none, in ``x``'s dtype."""
     if g is None:
         return _zeros(x)
-    if isinstance(g, np.ndarray) and g.dtype != _dtype(x):
+    if isinstance(g, (np.ndarray, np.generic)) and g.dtype != _dtype(x):
         return g.astype(_dtype(x))
     return g
 

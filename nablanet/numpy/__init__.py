@@ -48,7 +48,9 @@ from ._primitives import (
 
 # Differentiable functions, by name (everything public in _primitives that is callable).
 _DIFFERENTIABLE = {
-    k: v for k, v in vars(_primitives).items() if not k.startswith("_") and callable(v) and k not in ("primitive", "unbroadcast")
+    k: v
+    for k, v in vars(_primitives).items()
+    if not k.startswith("_") and callable(v) and k not in ("primitive", "unbroadcast", "Primitive", "Tracer", "getval")
 }
 globals().update(_DIFFERENTIABLE)
 

@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .autodiff.tree import tree_map
 from .nn import MLP
@@ -75,6 +75,29 @@ def _check_activation(spec, where):
     raise TypeError(f"{where} must be an activation name or a dict such as {{'name': 'elu', 'alpha': 0.5}}; got {spec!r}")
 
 
+class _EarlyStopping(EarlyStopping):
+    """Early stopping that also restores the running statistics (batch normalization) of the best epoch.
+
+    ``EarlyStopping(restore_best=True)`` puts back the best epoch's parameters
+    but keeps the last epoch's running means and variances.
+    """
+
+    def on_train_begin(self, trainer):
+        super().on_train_begin(trainer)
+        self._best_state = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        stop = super().on_epoch_end(trainer, epoch, logs)
+        if self.best_epoch == epoch:
+            self._best_state = tree_map(np.copy, trainer.model.state)
+        return stop
+
+    def on_train_end(self, trainer):
+        super().on_train_end(trainer)
+        if self._best_state is not None:
+            trainer.model.state = self._best_state
+
+
 class _Checkpoint:
     """A trainer in flight through :mod:`pickle`: the bytes of a nablanet checkpoint."""
 
@@ -111,7 +134,7 @@ class _BaseNeuralNet(BaseEstimator):
     """
 
     # ------------------------------------------------------------------ parameters
-    def _validate_params(self):
+    def _check_params(self):
         """Check the constructor parameters; return the hidden sizes as a tuple of ints."""
         sizes = self.hidden_layer_sizes
         if _is_int(sizes):
@@ -184,6 +207,8 @@ class _BaseNeuralNet(BaseEstimator):
             raise ValueError(f"patience must be a positive integer; got {self.patience!r}")
 
         try:
+            if self.dtype is None:
+                raise TypeError
             dtype = np.dtype(self.dtype)
         except TypeError:
             raise TypeError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}") from None
@@ -228,7 +253,7 @@ class _BaseNeuralNet(BaseEstimator):
         lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
         optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
         trainer = Trainer(model, loss, optimizer, lr=lr, l1=float(self.l1), l2=float(self.l2), seed=trainer_seed)
-        callbacks = [EarlyStopping("val_loss", patience=int(self.patience), restore_best=True)] if self.early_stopping else []
+        callbacks = [_EarlyStopping("val_loss", patience=int(self.patience), restore_best=True)] if self.early_stopping else []
         history = trainer.fit(
             X_train, y_train, epochs=int(self.epochs), batch_size=batch_size, shuffle=True,
             validation_data=validation, callbacks=callbacks,
@@ -412,7 +437,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         -------
         self : NeuralNetRegressor
         """
-        sizes, dtype = self._validate_params()
+        sizes, dtype = self._check_params()
         if self.loss not in _REGRESSION_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(_REGRESSION_LOSSES)}; got {self.loss!r}")
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32))
@@ -511,10 +536,9 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         -------
         self : NeuralNetClassifier
         """
-        sizes, dtype = self._validate_params()
+        sizes, dtype = self._check_params()
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
         check_classification_targets(y)
-        y = column_or_1d(y, warn=True)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         n_classes = len(self.classes_)

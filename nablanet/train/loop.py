@@ -24,6 +24,7 @@ from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..losses import get_loss
 from ..optim import get_optimizer
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
+from .fast import CapturedStep, capturable
 from .metrics import check_metric, compute_metric
 
 __all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data"]
@@ -112,9 +113,13 @@ class Trainer:
         Apply the penalties to biases too.
     seed : int or numpy.random.Generator
         Shuffling and dropout.
+    capture : bool
+        Replay a captured step (:mod:`nablanet.train.fast`) for plain MLPs
+        instead of tracing every step; the gradients are the same.
     """
 
-    def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None):
+    def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
+                 capture=True):
         self.model = model
         self.loss = get_loss(loss)
         self.optimizer = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
@@ -128,6 +133,7 @@ class Trainer:
         self._flatten()
         self.opt_state = self.optimizer.init([self._flat])
         self._vg = value_and_grad(self._cost, has_aux=True)
+        self._captured = CapturedStep(model, self.loss, self._gviews) if capture and not capturable(model, self.loss) else None
         self._epochs_planned = 0
 
     # ------------------------------------------------------------------ parameters as one buffer
@@ -180,15 +186,27 @@ class Trainer:
         )
         return self.loss(out, y), state
 
-    def train_step(self, X, y):
-        """One optimizer step on the batch ``(X, y)`` (already prepared); returns the cost."""
-        (cost, state), grads = self._vg(self.model.params, X, y)
-        for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
-            gv[...] = g
-        cost = float(cost)
+    def gradient(self, X, y):
+        """The cost on ``(X, y)`` (prepared) and its gradient, left in the flat gradient buffer.
+
+        Uses the captured step for plain MLPs and the engine for everything
+        else; penalties are added in both cases.
+        """
+        if self._captured is not None:
+            cost = self._captured(X, y)
+        else:
+            (cost, state), grads = self._vg(self.model.params, X, y)
+            for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
+                gv[...] = g
+            cost = float(cost)
+            self.model.state = state
         if self.l1 or self.l2:
             cost += self._penalty()
-        self.model.state = state
+        return cost
+
+    def train_step(self, X, y):
+        """One optimizer step on the batch ``(X, y)`` (already prepared); returns the cost."""
+        cost = self.gradient(X, y)
         self.optimizer.step([self._flat], [self._gflat], self.opt_state)
         return cost
 

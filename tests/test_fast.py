@@ -1,0 +1,62 @@
+"""The captured training step equals the engine's, for every activation and cost it covers."""
+
+import numpy as np
+import pytest
+
+from nablanet.nn import MLP
+from nablanet.train import Trainer
+from nablanet.train.fast import capturable
+
+ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus",
+        {"name": "elu", "alpha": 2.0}, {"name": "leaky_relu", "alpha": 0.3}]
+
+
+def _data(loss, k, rng, n=7, onehot=False):
+    X = rng.standard_normal((n, 4))
+    if loss == "mse":
+        return X, rng.standard_normal((n, k))
+    if loss == "bce":
+        return X, rng.integers(0, 2, (n, 1)).astype(float)
+    y = rng.integers(0, k, n)
+    return X, (np.eye(k)[y] if onehot else y)
+
+
+@pytest.mark.parametrize("act", ACTS, ids=str)
+@pytest.mark.parametrize("loss,out,k,onehot", [("mse", "identity", 2, False), ("cross_entropy", "softmax", 3, False),
+                                               ("cross_entropy", "softmax", 3, True), ("bce", "sigmoid", 1, False)])
+def test_captured_gradient_equals_engine(act, loss, out, k, onehot):
+    rng = np.random.default_rng(0)
+    X, y = _data(loss, k, rng, onehot=onehot)
+    res = []
+    for capture in (True, False):
+        m = MLP([4, 5, 6, k], activation=act, output_activation=out, seed=1, dtype=np.float64)
+        t = Trainer(m, loss, "sgd", lr=0.1, l2=1e-3, capture=capture)
+        assert (t._captured is not None) == capture
+        res.append((t.gradient(X, y), t._gflat.copy()))
+    assert res[0][0] == pytest.approx(res[1][0], rel=1e-13)
+    np.testing.assert_allclose(res[0][1], res[1][1], rtol=1e-12, atol=1e-15)
+
+
+def test_captured_training_matches_engine_in_float32():
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((64, 4)), rng.integers(0, 3, 64)
+    flats = []
+    for capture in (True, False):
+        m = MLP([4, 16, 3], output_activation="softmax", seed=0)
+        t = Trainer(m, "cross_entropy", "adam", lr=1e-2, seed=0, capture=capture)
+        t.fit(X, y, epochs=5, batch_size=10)  # includes a short last batch
+        flats.append(t.get_flat_params().copy())
+        assert flats[-1].dtype == np.float32
+    np.testing.assert_allclose(flats[0], flats[1], rtol=1e-4, atol=1e-5)
+
+
+def test_what_is_not_captured_falls_back_to_the_engine():
+    from nablanet.losses import get_loss
+
+    assert capturable(MLP([2, 3, 1], seed=0), get_loss("mse")) is None
+    assert "Dropout" in capturable(MLP([2, 3, 1], dropout=0.5, seed=0), get_loss("mse"))
+    assert "BatchNorm" in capturable(MLP([2, 3, 1], batch_norm=True, seed=0), get_loss("mse"))
+    assert "gelu" in capturable(MLP([2, 3, 1], activation="gelu", seed=0), get_loss("mse"))
+    assert "huber" in capturable(MLP([2, 3, 1], seed=0), get_loss("huber"))
+    assert "output activation" in capturable(MLP([2, 3, 1], output_activation="sigmoid", seed=0), get_loss("mse"))
+    assert Trainer(MLP([2, 3, 1], dropout=0.5, seed=0), "mse")._captured is None

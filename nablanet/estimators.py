@@ -75,29 +75,6 @@ def _check_activation(spec, where):
     raise TypeError(f"{where} must be an activation name or a dict such as {{'name': 'elu', 'alpha': 0.5}}; got {spec!r}")
 
 
-class _EarlyStopping(EarlyStopping):
-    """Early stopping that also restores the running statistics (batch normalization) of the best epoch.
-
-    ``EarlyStopping(restore_best=True)`` puts back the best epoch's parameters
-    but keeps the last epoch's running means and variances.
-    """
-
-    def on_train_begin(self, trainer):
-        super().on_train_begin(trainer)
-        self._best_state = None
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        stop = super().on_epoch_end(trainer, epoch, logs)
-        if self.best_epoch == epoch:
-            self._best_state = tree_map(np.copy, trainer.model.state)
-        return stop
-
-    def on_train_end(self, trainer):
-        super().on_train_end(trainer)
-        if self._best_state is not None:
-            trainer.model.state = self._best_state
-
-
 class _Checkpoint:
     """A trainer in flight through :mod:`pickle`: the bytes of a nablanet checkpoint."""
 
@@ -242,9 +219,6 @@ class _BaseNeuralNet(BaseEstimator):
         if self.batch_norm:
             if n < 2:
                 raise ValueError(f"batch_norm=True needs at least 2 training samples; got {n} sample")
-            # BatchNorm needs two rows per batch: never leave a last batch of one sample
-            while n % batch_size == 1:
-                batch_size += 1
 
         model = MLP(
             [X.shape[1], *sizes, n_outputs], activation=self.activation, output_activation=output_activation,
@@ -253,7 +227,7 @@ class _BaseNeuralNet(BaseEstimator):
         lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
         optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
         trainer = Trainer(model, loss, optimizer, lr=lr, l1=float(self.l1), l2=float(self.l2), seed=trainer_seed)
-        callbacks = [_EarlyStopping("val_loss", patience=int(self.patience), restore_best=True)] if self.early_stopping else []
+        callbacks = [EarlyStopping("val_loss", patience=int(self.patience), restore_best=True)] if self.early_stopping else []
         history = trainer.fit(
             X_train, y_train, epochs=int(self.epochs), batch_size=batch_size, shuffle=True,
             validation_data=validation, callbacks=callbacks,

@@ -247,3 +247,30 @@ def test_loss_that_does_not_fit_the_output_is_refused():
         fit(MLP([4, 3, 1], seed=0), np.zeros((3, 4)), np.zeros(3), loss="mse", metrics=["accuracy"])
     with pytest.raises(ValueError, match="batch_size must be positive"):
         fit(MLP([4, 3, 1], seed=0), np.zeros((3, 4)), np.zeros(3), batch_size=0)
+
+
+def test_early_stopping_restores_running_statistics_too():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((150, 5)), rng.standard_normal(150)
+    Xv, yv = rng.standard_normal((50, 5)), rng.standard_normal(50)
+    t = Trainer(MLP([5, 64, 1], batch_norm=True, seed=0), "mse", "adam", lr=0.01, seed=0)
+    h = t.fit(X, y, epochs=100, batch_size=32, validation_data=(Xv, yv), callbacks=[EarlyStopping(patience=5)])
+    assert t.evaluate(Xv, yv)["loss"] == pytest.approx(min(h["val_loss"]), rel=1e-6)
+
+
+def test_batchnorm_with_a_last_batch_of_one_row():
+    rng = np.random.default_rng(0)
+    t = Trainer(MLP([3, 8, 1], batch_norm=True, seed=0), "mse", seed=0)
+    t.fit(rng.standard_normal((33, 3)), rng.standard_normal(33), epochs=2, batch_size=32)
+    assert t.opt_state["t"] == 2  # one batch of 33 per epoch
+
+
+def test_models_pickle_and_numpy_scalar_learning_rates():
+    import pickle
+
+    m = MLP([3, 5, 2], activation={"name": "elu", "alpha": 0.5}, init={"name": "normal", "std": 0.3},
+            output_activation="softmax", seed=0)
+    m2 = pickle.loads(pickle.dumps(m))
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(m.predict(x), m2.predict(x))
+    assert optim.get_optimizer("adam", lr=np.float32(1e-3)).lr(0) == pytest.approx(1e-3)

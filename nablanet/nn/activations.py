@@ -81,6 +81,9 @@ class Activation:
     def config(self):
         return {"name": self.name, **self.params}
 
+    def __reduce__(self):  # rebuilt from its configuration: its rules are closures
+        return get_activation, (self.config(),)
+
 
 def _fused_dense(name, forward, deriv):
     identity = name == "identity"

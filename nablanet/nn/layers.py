@@ -87,6 +87,18 @@ class Dense(Layer):
         act = "" if self.activation.name == "identity" else f", {self.activation.name}"
         return f"Dense({self.n_in} -> {self.n_out}{act})"
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["init_spec"] = initializer_config(self.init_spec)  # named or described, never a closure
+        state["bias_init_spec"] = initializer_config(self.bias_init_spec)
+        del state["_winit"], state["_binit"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._winit = get_initializer(self.init_spec)
+        self._binit = get_initializer(self.bias_init_spec)
+
     def init(self, rng, dtype):
         return {
             "W": np.asarray(self._winit((self.n_in, self.n_out), rng, dtype), dtype=dtype),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 __all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_time", "cosine", "warmup", "get_schedule"]
 
@@ -72,7 +73,7 @@ def get_schedule(spec):
     """A schedule from a number (constant), a Schedule, or a config dict ``{"name": ..., ...}``."""
     if isinstance(spec, Schedule):
         return spec
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    if isinstance(spec, numbers.Real) and not isinstance(spec, bool):
         if spec <= 0:
             raise ValueError(f"learning rate must be positive, got {spec}")
         return constant(float(spec))

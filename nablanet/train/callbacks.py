@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 import sys
 
+import numpy as np
+
+from ..autodiff.tree import tree_map
+
 __all__ = ["Callback", "History", "EarlyStopping", "Checkpoint", "ProgressBar", "TerminateOnNaN"]
 
 
@@ -76,7 +80,8 @@ class TerminateOnNaN(Callback):
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
-    With ``restore_best=True`` the parameters of the best epoch are put back.
+    With ``restore_best=True`` the parameters and running statistics of the
+    best epoch are put back.
     """
 
     def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=True):
@@ -89,6 +94,7 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, trainer):
         self.best, self.best_epoch, self.wait, self._best_params, self.stopped_epoch = None, None, 0, None, None
+        self._best_state = None
 
     def _better(self, v):
         if self.best is None:
@@ -106,6 +112,7 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self.wait = v, epoch, 0
             if self.restore_best:
                 self._best_params = trainer.get_flat_params().copy()
+                self._best_state = tree_map(np.copy, trainer.model.state)  # running statistics of that epoch
             return False
         self.wait += 1
         if self.wait >= self.patience:
@@ -116,6 +123,7 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer):
         if self.restore_best and self._best_params is not None:
             trainer.set_flat_params(self._best_params)
+            trainer.model.state = self._best_state
 
 
 class Checkpoint(Callback):

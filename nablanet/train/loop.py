@@ -251,6 +251,12 @@ class Trainer:
         if bs < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         bs = min(bs, n)
+        starts = list(range(0, n, bs))
+        if len(starts) > 1 and n - starts[-1] == 1 and any(type(la).__name__ == "BatchNorm" for la in self.model.layers):
+            starts.pop()  # batch statistics need two rows: a last batch of one joins the one before
+        bounds = list(zip(starts, starts[1:] + [n]))
+        if n == 1 and any(type(la).__name__ == "BatchNorm" for la in self.model.layers):
+            raise ValueError("training data: batch normalization needs at least 2 samples")
         metrics = list(metrics)
         for m in metrics:
             check_metric(m, self.loss.task)
@@ -269,11 +275,11 @@ class Trainer:
                 full = bs == n
                 order = self.rng.permutation(n) if shuffle and not full else None
                 total = 0.0
-                for b, start in enumerate(range(0, n, bs)):
+                for b, (start, stop) in enumerate(bounds):
                     if order is None:
-                        Xb, yb = (X, y) if full else (X[start:start + bs], y[start:start + bs])
+                        Xb, yb = (X, y) if full else (X[start:stop], y[start:stop])
                     else:
-                        idx = order[start:start + bs]
+                        idx = order[start:stop]
                         Xb, yb = X[idx], y[idx]
                     cost = self.train_step(Xb, yb)
                     total += cost * Xb.shape[0]

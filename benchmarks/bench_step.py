@@ -7,7 +7,8 @@ Networks (the performance issue's set):
     mnist   784-128-64-10 batch 128 cross-entropy
     wide    784-1024-1024-10 batch 256 cross-entropy
 
-Systems: nablanet (``Trainer.train_step``), PyTorch eager (CPU), HIPS autograd
+Systems: nablanet (``Trainer.train_step``), PyTorch eager (CPU), JAX with the
+whole step under ``jax.jit``, HIPS autograd
 with a NumPy Adam, scikit-learn's MLP (``partial_fit`` on one batch), and the
 *floor*: the matrix products any implementation must do (forward x W, weight
 gradient a^T delta, input gradient delta W^T), timed alone.  Peers that are not
@@ -120,6 +121,47 @@ def make_autograd(sizes, bs, kind):
     return step
 
 
+def make_jax(sizes, bs, kind):
+    """The whole step (forward, backward, Adam) compiled once with jax.jit."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    params = [(jnp.asarray(rng.standard_normal((a, b)) * np.sqrt(2 / a), jnp.float32), jnp.zeros(b, jnp.float32))
+              for a, b in zip(sizes[:-1], sizes[1:])]
+    Xn, yn = _data(sizes, bs, kind)
+    X = jnp.asarray(Xn)
+    y = jnp.asarray(yn) if kind == "mse" else jax.nn.one_hot(jnp.asarray(yn), sizes[-1], dtype=jnp.float32)
+
+    def loss(params):
+        a = X
+        for W, b in params[:-1]:
+            a = jax.nn.relu(a @ W + b)
+        z = a @ params[-1][0] + params[-1][1]
+        if kind == "mse":
+            return jnp.mean((z - y) ** 2)
+        return jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.sum(z * y, axis=1))
+
+    @jax.jit
+    def step(params, m, v, t):
+        g = jax.grad(loss)(params)
+        m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, g)
+        bc1, bc2 = 1 - 0.9**t, 1 - 0.999**t
+        params = jax.tree_util.tree_map(lambda p, m, v: p - 1e-3 * (m / bc1) / (jnp.sqrt(v / bc2) + 1e-8), params, m, v)
+        return params, m, v
+
+    state = {"p": params, "m": jax.tree_util.tree_map(jnp.zeros_like, params),
+             "v": jax.tree_util.tree_map(jnp.zeros_like, params), "t": 0}
+
+    def run():
+        state["t"] += 1
+        state["p"], state["m"], state["v"] = step(state["p"], state["m"], state["v"], jnp.float32(state["t"]))
+        jax.block_until_ready(state["p"])
+
+    return run
+
+
 def make_sklearn(sizes, bs, kind):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -162,6 +204,7 @@ def make_floor(sizes, bs, kind):
 SYSTEMS = {
     "nablanet": make_nablanet,
     "torch": make_torch,
+    "jax": make_jax,
     "autograd": make_autograd,
     "sklearn": make_sklearn,
     "floor": make_floor,
@@ -179,6 +222,11 @@ def _set_threads(n):
     except ImportError:
         pass
     return limiter
+
+
+# PyTorch's OpenMP workers and NumPy's BLAS workers spin while waiting for work; in one
+# process on few cores they starve each other.  Passive waiting, set before either loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def bench(nets, threads, reps, min_time, systems):
@@ -243,13 +291,16 @@ def main(argv=None):
         return results
     print(f"one training step (forward + backward + Adam), float32, median us/step; {meta}")
     names = [s for s in SYSTEMS if any(s in r["us_per_step"] for r in results)]
-    print(f"{'net':<8}{'thr':>4}" + "".join(f"{n:>11}" for n in names) + f"{'vs torch':>10}{'vs floor':>10}")
+    print(f"{'net':<8}{'thr':>4}" + "".join(f"{n:>11}" for n in names)
+          + f"{'vs torch':>10}{'vs jax':>8}{'vs floor':>10}")
     for r in results:
         us = r["us_per_step"]
         cells = "".join(f"{us[n]:>11.1f}" if n in us else f"{'-':>11}" for n in names)
         vt = r["ratios"].get("nablanet/torch")
         vf = r["ratios"].get("nablanet/floor")
-        print(f"{r['net']:<8}{r['threads']:>4}{cells}{(f'{vt:.2f}x' if vt else '-'):>10}{(f'{vf:.2f}x' if vf else '-'):>10}")
+        vj = r["ratios"].get("nablanet/jax")
+        print(f"{r['net']:<8}{r['threads']:>4}{cells}{(f'{vt:.2f}x' if vt else '-'):>10}"
+              f"{(f'{vj:.2f}x' if vj else '-'):>8}{(f'{vf:.2f}x' if vf else '-'):>10}")
     return results
 
 

@@ -213,7 +213,7 @@ def test_loss_curve_decreases(blobs):
     clf = NeuralNetClassifier(hidden_layer_sizes=(16,), learning_rate=1e-3, epochs=60, random_state=0).fit(X, y)
     curve = np.asarray(clf.loss_curve_)
     assert len(curve) == clf.n_iter_ == 60
-    assert curve[-1] < 0.25 * curve[0]
+    assert curve[-1] < 0.3 * curve[0]
     # decreasing overall: each block of ten epochs averages lower than the one before
     blocks = curve.reshape(6, 10).mean(axis=1)
     assert np.all(np.diff(blocks) < 0)

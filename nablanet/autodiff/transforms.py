@@ -116,6 +116,9 @@ def _vjp(fun, args, argnums, where, has_aux=False):
             for treedef, boxed, leaves in inputs
         )
 
+    # The tape and its nodes refer to each other; a transform that is done with the
+    # sweep calls vjp_fn.release() so the graph is freed at once, not by the cyclic GC.
+    vjp_fn.release = trace.tape.clear
     return out_value, vjp_fn, aux
 
 
@@ -154,6 +157,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         if dt.kind not in "fc":
             raise TypeError(f"grad: the function returned dtype {dt}; it must return a float")
         g = vjp_fn(np.ones(_shape(out), dt))
+        vjp_fn.release()
         g = g[0] if isinstance(argnums, int) else g
         return ((out, aux) if has_aux else out), g
 
@@ -187,6 +191,7 @@ def elementwise_grad(fun, argnums=0):
         out, vjp_fn, _ = _vjp(f, args, nums, "elementwise_grad")
         leaves, treedef = tree_flatten(out)
         g = vjp_fn(tree_unflatten(treedef, [np.ones(_shape(x), _dtype(x)) for x in leaves]))
+        vjp_fn.release()
         return g[0] if isinstance(argnums, int) else g
 
     return egrad
@@ -265,6 +270,7 @@ def jacobian(fun, argnums=0, mode="rev"):
                 e = np.zeros(n, odt)
                 e[k] = 1
                 rows.append(vjp_fn(e.reshape(oshape)))
+            vjp_fn.release()
             jacs = []
             for j, i in enumerate(nums):
                 ishape = _shape(args[i])

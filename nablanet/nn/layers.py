@@ -27,7 +27,7 @@ _RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu")
 
 
 def _auto_init(activation):
-    return "he_normal" if get_activation(activation).name in _RELU_FAMILY else "glorot_normal"
+    return "he_uniform" if get_activation(activation).name in _RELU_FAMILY else "glorot_uniform"
 
 
 class Layer:
@@ -401,7 +401,7 @@ class MLP(Sequential):
             if dropout:
                 layers.append(Dropout(dropout))
         out_init = _auto_init(output_activation) if init == "auto" else init
-        out_init = "glorot_normal" if out_init == "he_normal" else out_init
+        out_init = "glorot_uniform" if out_init == "he_uniform" else out_init
         layers.append(Dense(sizes[-2], sizes[-1], None, out_init, bias_init))
         self.sizes = sizes
         self._cfg = {

@@ -13,7 +13,8 @@ SGD         v <- mu v + g;  x <- x - eta v   (Nesterov: x <- x - eta (g + mu v))
 AdaGrad     G <- G + g^2;   x <- x - eta g / (sqrt(G) + eps)
 RMSprop     s <- rho s + (1 - rho) g^2;  x <- x - eta g / (sqrt(s) + eps)
 Adam        m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
-            x <- x - eta/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps)   (Kingma & Ba 2015)
+            x <- x - eta/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps)   (Kingma & Ba 2015;
+            the slots hold m/(1-b1) and v/(1-b2), which saves passes over memory)
 AdamW       x <- x (1 - eta lambda), then Adam   (decoupled weight decay, Loshchilov & Hutter 2019)
 ==========  ===============================================================
 
@@ -186,21 +187,25 @@ class Adam(Optimizer):
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def _update(self, p, g, slots, lr, t):
+        # The slots hold the moments scaled by 1/(1 - beta): m_s = m / (1 - b1), v_s = v / (1 - b2),
+        # so that each moment update is two passes over memory instead of three.  With
+        # c = sqrt((1 - b2) / (1 - b2^t)) the step is Adam's exactly:
+        #   lr/(1 - b1^t) m / (sqrt(v)/sqrt(1 - b2^t) + eps) = k m_s / (sqrt(v_s) + eps/c),
+        #   k = lr (1 - b1) / ((1 - b1^t) c)
         m, v = slots
         b1, b2 = self.beta1, self.beta2
+        c = math.sqrt((1.0 - b2) / (1.0 - b2**t))
+        k = lr * (1.0 - b1) / ((1.0 - b1**t) * c)
         d = self._tmp(p)
         m *= b1
-        np.multiply(g, 1.0 - b1, out=d)
-        m += d
-        v *= b2
+        m += g
         np.multiply(g, g, out=d)
-        d *= 1.0 - b2
+        v *= b2
         v += d
         np.sqrt(v, out=d)
-        d *= 1.0 / math.sqrt(1.0 - b2**t)
-        d += self.eps
+        d += self.eps / c
         np.divide(m, d, out=d)
-        d *= lr / (1.0 - b1**t)
+        d *= k
         p -= d
 
 

@@ -114,18 +114,35 @@ def _emit(args, doc, text):
 # --------------------------------------------------------------------------- subcommands
 
 
+def _comm(args):
+    """A communicator when launched by mpiexec/srun (or asked with --mpi); None otherwise."""
+    from .distributed import get_comm, launched_under_mpi
+
+    if not (getattr(args, "mpi", False) or launched_under_mpi()):
+        return None
+    try:
+        return get_comm()
+    except ImportError as e:
+        raise ConfigError(str(e)) from None
+
+
 def cmd_train(args):
     from .experiments import run_training
 
     cfg = _config_from(args)
+    comm = _comm(args)
     if args.resume:
         if not os.path.isfile(os.path.join(args.resume, "checkpoint.npz")):
             raise ConfigError(f"{args.resume!r} holds no checkpoint.npz to resume from")
         out = args.resume
     else:
         out = args.out or os.path.join("runs", f"{cfg.get('data', DEFAULTS['data'])}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if comm is not None:  # one folder name for all ranks
+        out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume)
+    res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm)
+    if comm is not None and not comm.is_root:
+        return
     c = res["config"]
     final = {k: v for k, v in res.items() if k not in ("config", "trainer")}
     arch = "-".join(map(str, [res["trainer"].model.n_inputs] + c["hidden"] + [c["n_outputs"]]))
@@ -133,7 +150,8 @@ def cmd_train(args):
              f"{c['optimizer']} lr={c['lr']:g}, {res['epochs']} epochs in {res['train_seconds']:.2f} s",
              _table([{"metric": k, "value": v} for k, v in final.items() if k.startswith("test_")], ["metric", "value"],
                     {"value": ".5f"}),
-             f"run folder: {out}  (config.json, metrics.csv, metrics.json, checkpoint.npz, plots)"]
+             f"run folder: {out}  (config.json, metrics.csv, metrics.json, checkpoint.npz, plots)"
+             + (f"; data-parallel over {res['ranks']} MPI ranks" if res["ranks"] > 1 else "")]
     _emit(args, {"config": c, "final": final}, "\n".join(lines))
 
 
@@ -164,9 +182,14 @@ def cmd_sweep(args):
 
     cfg = _config_from(args)
     grid = _parse_grid(args.grid or [])
+    comm = _comm(args)
     out = args.out or os.path.join("runs", f"sweep-{cfg.get('data', DEFAULTS['data'])}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if comm is not None:
+        out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    res = sweep(cfg, grid, out, metric=args.metric, jobs=args.jobs, progress=progress)
+    res = sweep(cfg, grid, out, metric=args.metric, jobs=args.jobs, progress=progress, comm=comm)
+    if res is None:  # an MPI rank other than 0
+        return
     names, metric = res["names"], res["metric"]
     cols = names + [metric]
     rows = [{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()} for r in res["results"]]
@@ -220,6 +243,7 @@ def build_parser():
     t.add_argument("--out", help="run folder (default runs/DATA-TIME)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--mpi", action="store_true", help="train data-parallel over MPI ranks (automatic under mpiexec)")
     t.add_argument("--json", action="store_true", help="print one JSON document")
     t.set_defaults(func=cmd_train)
 
@@ -231,6 +255,7 @@ def build_parser():
     s.add_argument("--jobs", type=int, help="processes (default: all cores)")
     s.add_argument("--out", help="sweep folder; running again skips finished points")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--mpi", action="store_true", help="spread the points over MPI ranks (automatic under mpiexec)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sweep)
 
@@ -266,7 +291,7 @@ def main(argv=None):
         return 2
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError, TypeError) as e:
+    except (ConfigError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
         print("nablanet: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message
         return 2
     except KeyboardInterrupt:

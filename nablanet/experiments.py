@@ -147,12 +147,14 @@ def _test_metrics(model, loss, Xte, yte, task):
     return res
 
 
-def run_training(config, out_dir=None, progress=False, resume=None, log=None):
+def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
     as CSV and JSON, a checkpoint every epoch, plots).  ``resume`` is a run
     folder to continue from its checkpoint up to the configured epochs.
+    ``comm`` (a :class:`nablanet.distributed.Communicator`) trains
+    data-parallel over MPI ranks; only rank 0 writes.
     """
     from .train import Checkpoint, EarlyStopping, Trainer, load
 
@@ -168,14 +170,18 @@ def run_training(config, out_dir=None, progress=False, resume=None, log=None):
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
     if resume is not None:
         trainer = load(os.path.join(resume, "checkpoint.npz"))
+        trainer.comm = comm
+        trainer._connect()  # rank 0's state on every rank
     else:
         model = _model(cfg, Xtr.shape[1])
         try:
-            trainer = Trainer(model, cfg["loss"], _optimizer(cfg, n_batches), l1=cfg["l1"], l2=cfg["l2"], seed=cfg["seed"])
+            trainer = Trainer(model, cfg["loss"], _optimizer(cfg, n_batches), l1=cfg["l1"], l2=cfg["l2"],
+                              seed=cfg["seed"], comm=comm)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+    root = trainer.is_root
     callbacks = []
-    if out_dir:
+    if out_dir and root:
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
@@ -192,9 +198,11 @@ def run_training(config, out_dir=None, progress=False, resume=None, log=None):
     seconds = time.perf_counter() - t0
     result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
               "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
-    if out_dir:
+    if out_dir and root:
         write_run(out_dir, trainer, cfg, result, ds, Xte, yte)
+    if out_dir:
         result["run_dir"] = out_dir
+    result["ranks"] = 1 if comm is None else comm.size
     result["config"] = cfg
     result["trainer"] = trainer
     return result
@@ -258,16 +266,26 @@ def _run_point(args):
             return {"error": str(e)}
 
 
+def _write_point(pdir, p, res):
+    tmp = os.path.join(pdir, _point_key(p) + f".json.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(res, f)
+    os.replace(tmp, os.path.join(pdir, _point_key(p) + ".json"))
+    return res
+
+
 def default_metric(task):
     return ("test_accuracy", "max") if task == "classification" else ("test_mse", "min")
 
 
-def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False):
+def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=None):
     """Train one network per point of ``grid`` (a dict name -> list of values), in parallel processes.
 
     Each finished point is written to ``out_dir/points/`` at once, so a sweep
     that is stopped and started again skips what it has done.  Writes
     ``results.csv``, ``results.json`` and ``heatmap.png``; returns the results and the best point.
+    With ``comm`` (MPI), the ranks share the points instead of local processes;
+    rank 0 writes the tables and returns them, the other ranks return None.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -291,8 +309,9 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False):
     names, points = _grid_points(grid)
     pdir = os.path.join(out_dir, "points")
     os.makedirs(pdir, exist_ok=True)
-    with open(os.path.join(out_dir, "sweep.json"), "w") as f:
-        json.dump({"base": base, "grid": grid, "metric": metric}, f, indent=2)
+    if comm is None or comm.is_root:
+        with open(os.path.join(out_dir, "sweep.json"), "w") as f:
+            json.dump({"base": base, "grid": grid, "metric": metric}, f, indent=2)
     results = {}
     todo = []
     for p in points:
@@ -304,22 +323,28 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False):
             todo.append(p)
     skipped = len(points) - len(todo)
     bar = None
-    if progress:
+    if progress and comm is None:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(points), initial=skipped, unit="run", desc="sweep")
     jobs = jobs or os.cpu_count() or 1
+    if comm is not None:  # MPI: rank r runs points r, r + size, ...; rank 0 gathers from the files
+        for i, p in enumerate(todo):
+            if i % comm.size == comm.rank:
+                _write_point(pdir, p, {**p, **_run_point((base, p))})
+        comm.barrier()
+        if not comm.is_root:
+            return None
+        for p in todo:
+            with open(os.path.join(pdir, _point_key(p) + ".json")) as f:
+                results[_point_key(p)] = json.load(f)
+        todo = []
     if todo:
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as ex:
             futures = {ex.submit(_run_point, (base, p)): p for p in todo}
             for fut in as_completed(futures):
                 p = futures[fut]
-                res = {**p, **fut.result()}
-                tmp = os.path.join(pdir, _point_key(p) + ".json.tmp")
-                with open(tmp, "w") as f:
-                    json.dump(res, f)
-                os.replace(tmp, os.path.join(pdir, _point_key(p) + ".json"))
-                results[_point_key(p)] = res
+                results[_point_key(p)] = _write_point(pdir, p, {**p, **fut.result()})
                 if bar:
                     bar.update(1)
     if bar:

@@ -172,6 +172,7 @@ class BatchNorm(Layer):
 
     def __init__(self, n, momentum=0.9, eps=1e-5):
         self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
+        self.comm = None  # set by a data-parallel Trainer: statistics over the global batch
 
     def __repr__(self):
         return f"BatchNorm({self.n})"
@@ -185,12 +186,17 @@ class BatchNorm(Layer):
     def forward(self, params, state, x, train=False, rng=None):
         self._check_features(x, self.n)
         if train:
-            n = getval(x).shape[0]
+            if self.comm is None:
+                n = getval(x).shape[0]
+                total = lambda v: anp.sum(v, axis=0)
+            else:  # sums over every rank's shard: the statistics of the global batch
+                n = self.comm.comm.allreduce(getval(x).shape[0])
+                total = lambda v: self.comm.sum_over_ranks(anp.sum(v, axis=0))
             if n < 2:
                 raise ValueError("BatchNorm in training mode needs at least 2 samples per batch")
-            mu = anp.mean(x, axis=0)
+            mu = total(x) / n
             d = x - mu
-            var = anp.mean(d * d, axis=0)
+            var = total(d * d) / n
             m = self.momentum
             dt = getval(x).dtype
             state = {
@@ -204,6 +210,9 @@ class BatchNorm(Layer):
 
     def config(self):
         return {"type": "BatchNorm", "n": self.n, "momentum": self.momentum, "eps": self.eps}
+
+    def __getstate__(self):
+        return {**self.__dict__, "comm": None}
 
 
 class LayerNorm(Layer):

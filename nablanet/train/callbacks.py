@@ -158,7 +158,7 @@ class ProgressBar(Callback):
 
     def on_train_begin(self, trainer):
         file = self.file or sys.stderr
-        if not (self.force or (hasattr(file, "isatty") and file.isatty())):
+        if not trainer.is_root or not (self.force or (hasattr(file, "isatty") and file.isatty())):
             self._bar = None
             return
         from tqdm.auto import tqdm

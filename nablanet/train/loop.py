@@ -116,10 +116,12 @@ class Trainer:
     capture : bool
         Replay a captured step (:mod:`nablanet.train.fast`) for plain MLPs
         instead of tracing every step; the gradients are the same.
+    comm : nablanet.distributed.Communicator, optional
+        Train data-parallel over MPI ranks (see :mod:`nablanet.distributed`).
     """
 
     def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
-                 capture=True):
+                 capture=True, comm=None):
         self.model = model
         self.loss = get_loss(loss)
         self.optimizer = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
@@ -129,8 +131,10 @@ class Trainer:
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.epoch = 0
         self.history = History()
+        self.comm = comm
         self._check_loss_fits_model()
         self._flatten()
+        self._connect()
         self.opt_state = self.optimizer.init([self._flat])
         self._vg = value_and_grad(self._cost, has_aux=True)
         self._captured = CapturedStep(model, self.loss, self._gviews) if capture and not capturable(model, self.loss) else None
@@ -142,7 +146,10 @@ class Trainer:
         leaves, self._treedef = tree_flatten(model.params)
         sizes = [leaf.size for leaf in leaves]
         self._flat = np.empty(sum(sizes), dtype=model.dtype)
-        self._gflat = np.empty_like(self._flat)
+        # the gradient buffer has one slot more: the cost, so that data-parallel training
+        # sums gradients and cost in one Allreduce
+        self._gbuf = np.empty(self._flat.size + 1, dtype=model.dtype)
+        self._gflat = self._gbuf[:-1]
         offs = np.cumsum([0] + sizes)
         views, gviews, pen = [], [], []
         keys = [k for p in model.params for k in p]  # leaf order: layer by layer, key by key
@@ -156,6 +163,20 @@ class Trainer:
         model.params = tree_unflatten(self._treedef, views)
         self._gviews = gviews
         self._pen = pen
+
+    def _connect(self):
+        """Data-parallel set-up: the same parameters on every rank; global batch statistics."""
+        if self.comm is None:
+            return
+        self.comm.bcast_(self._flat)
+        for layer in self.model.layers:
+            if hasattr(layer, "comm"):
+                layer.comm = self.comm
+
+    @property
+    def is_root(self):
+        """Whether this process writes files: always, unless it is a rank other than 0."""
+        return self.comm is None or self.comm.is_root
 
     def get_flat_params(self):
         return self._flat
@@ -180,22 +201,26 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------ one step
-    def _cost(self, params, X, y):
+    def _cost(self, params, X, y, scale):
         out, state = self.model.apply(
             params, X, train=True, rng=self.rng, logits=self.loss.from_logits, return_state=True
         )
-        return self.loss(out, y), state
+        cost = self.loss(out, y)
+        return (cost if scale == 1.0 else cost * scale), state
 
-    def gradient(self, X, y):
-        """The cost on ``(X, y)`` (prepared) and its gradient, left in the flat gradient buffer.
+    def gradient(self, X, y, scale=1.0):
+        """The cost on ``(X, y)`` (prepared) times ``scale``, and its gradient, left in the flat gradient buffer.
 
         Uses the captured step for plain MLPs and the engine for everything
         else; penalties are added in both cases.
         """
         if self._captured is not None:
             cost = self._captured(X, y)
+            if scale != 1.0:
+                cost *= scale
+                self._gflat *= scale
         else:
-            (cost, state), grads = self._vg(self.model.params, X, y)
+            (cost, state), grads = self._vg(self.model.params, X, y, scale)
             for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
                 gv[...] = g
             cost = float(cost)
@@ -204,9 +229,32 @@ class Trainer:
             cost += self._penalty()
         return cost
 
-    def train_step(self, X, y):
-        """One optimizer step on the batch ``(X, y)`` (already prepared); returns the cost."""
-        cost = self.gradient(X, y)
+    def train_step(self, X, y, n_global=None):
+        """One optimizer step on the batch ``(X, y)`` (already prepared); returns the cost.
+
+        Data-parallel: ``(X, y)`` is this rank's shard of a global batch of
+        ``n_global`` rows; the shard gradients, weighted by their sizes, are
+        summed over the ranks in one Allreduce before the update.
+        """
+        if self.comm is None:
+            cost = self.gradient(X, y)
+        else:
+            n = X.shape[0]
+            if n:
+                l1, l2 = self.l1, self.l2
+                self.l1 = self.l2 = 0.0  # penalties are added once, after the sum
+                try:
+                    # the shard's weight scales its cost before the sweep, so the terms that
+                    # cross ranks (batch statistics) are weighted like the rest
+                    self._gbuf[-1] = self.gradient(X, y, n / n_global)
+                finally:
+                    self.l1, self.l2 = l1, l2
+            else:
+                self._gbuf[...] = 0
+            self.comm.allreduce_sum_(self._gbuf)
+            cost = float(self._gbuf[-1])
+            if self.l1 or self.l2:
+                cost += self._penalty()
         self.optimizer.step([self._flat], [self._gflat], self.opt_state)
         return cost
 
@@ -276,13 +324,14 @@ class Trainer:
                 order = self.rng.permutation(n) if shuffle and not full else None
                 total = 0.0
                 for b, (start, stop) in enumerate(bounds):
+                    lo, hi = (start, stop) if self.comm is None else self.comm.shard(start, stop)
                     if order is None:
-                        Xb, yb = (X, y) if full else (X[start:stop], y[start:stop])
+                        Xb, yb = (X, y) if full and self.comm is None else (X[lo:hi], y[lo:hi])
                     else:
-                        idx = order[start:stop]
+                        idx = order[lo:hi]
                         Xb, yb = X[idx], y[idx]
-                    cost = self.train_step(Xb, yb)
-                    total += cost * Xb.shape[0]
+                    cost = self.train_step(Xb, yb, stop - start)
+                    total += cost * (stop - start)
                     for cb in batch_cbs:
                         cb.on_batch_end(self, e, b, cost)
                 logs = {"epoch": e + 1, "loss": total / n}
@@ -319,7 +368,8 @@ class Trainer:
         """Write a checkpoint (atomically): see :func:`nablanet.train.checkpoint.save`."""
         from .checkpoint import save
 
-        save(self, path)
+        if self.is_root:
+            save(self, path)
 
     @staticmethod
     def load(path, loss=None):

@@ -1,0 +1,132 @@
+"""Data-parallel training and sweeps over MPI: `mpiexec -n 2` in a subprocess, with a timeout."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from nablanet.nn import MLP
+from nablanet.train import Trainer
+
+mpi4py = pytest.importorskip("mpi4py", reason="the optional extra 'mpi' is not installed")
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+if MPIEXEC is None:
+    pytest.skip("no mpiexec found", allow_module_level=True)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def mpirun(n, args, cwd, timeout=180):
+    """Run under ``mpiexec -n n``; a hang fails the test instead of stalling CI."""
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    try:
+        r = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *args], cwd=cwd, env=env, capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"mpiexec -n {n} did not finish in {timeout} s (a deadlock?)")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((101, 5)), rng.integers(0, 3, 101)
+    m = MLP([5, 16, 3], output_activation="softmax", batch_norm=sys.argv[1] == "bn", seed=0, dtype=np.float64)
+    t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0, comm=comm)
+    h = t.fit(X, y, epochs=4, batch_size=20)
+    if comm.is_root:
+        np.save(sys.argv[2], t.get_flat_params())
+        print(json.dumps({"world_size": comm.size, "loss": h["loss"]}))
+    """)
+
+
+def _single(batch_norm):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((101, 5)), rng.integers(0, 3, 101)
+    m = MLP([5, 16, 3], output_activation="softmax", batch_norm=batch_norm, seed=0, dtype=np.float64)
+    t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0)
+    h = t.fit(X, y, epochs=4, batch_size=20)
+    return t.get_flat_params(), h["loss"]
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "batch norm over the global batch"])
+def test_two_ranks_train_like_one(tmp_path, batch_norm):
+    script = tmp_path / "dp.py"
+    script.write_text(SCRIPT)
+    out = mpirun(2, [str(script), "bn" if batch_norm else "plain", str(tmp_path / "p.npy")], tmp_path)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, out  # only rank 0 reports
+    doc = json.loads(lines[0])
+    assert doc["world_size"] == 2  # a silent fallback to two single processes must fail
+    params, loss = _single(batch_norm)
+    # (biases in front of batch normalization have zero gradient and hold rounding noise of ~1e-10)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), params, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(doc["loss"], loss, rtol=1e-10)
+
+
+def test_cli_train_under_mpiexec_writes_once(tmp_path):
+    run = tmp_path / "run"
+    out = mpirun(2, ["-m", "nablanet.cli", "train", "--data", "breast_cancer", "--hidden", "8", "--epochs", "3",
+                     "--out", str(run), "--json"], tmp_path)
+    docs = [json.loads(out)]  # exactly one JSON document: rank 1 prints nothing
+    assert docs[0]["final"]["ranks"] == 2 and docs[0]["final"]["epochs"] == 3
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.npz", "config.json", "confusion_matrix.png",
+                                                    "learning_curves.png", "metrics.csv", "metrics.json"]
+    # resuming broadcasts rank 0's checkpoint and continues
+    out = mpirun(2, ["-m", "nablanet.cli", "train", "--resume", str(run), "--epochs", "5", "--json"], tmp_path)
+    assert json.loads(out)["final"]["epochs"] == 5
+
+
+def test_sweep_over_ranks_equals_local_sweep(tmp_path):
+    from nablanet.experiments import sweep
+
+    args = ["--data", "runge", "--n", "200", "--hidden", "8", "--epochs", "5", "--grid", "lr=0.001,0.01",
+            "--grid", "l2=0,0.001", "--json"]
+    out = mpirun(2, ["-m", "nablanet.cli", "sweep", *args, "--out", str(tmp_path / "mpi")], tmp_path)
+    res = json.loads(out)
+    local = sweep({"data": "runge", "n": 200, "hidden": [8], "epochs": 5}, {"lr": [0.001, 0.01], "l2": [0.0, 0.001]},
+                  str(tmp_path / "local"), jobs=1)
+    assert [r["test_mse"] for r in res["results"]] == pytest.approx([r["test_mse"] for r in local["results"]], rel=1e-6)
+    assert (tmp_path / "mpi" / "heatmap.png").exists()
+    again = json.loads(mpirun(2, ["-m", "nablanet.cli", "sweep", *args, "--out", str(tmp_path / "mpi")], tmp_path))
+    assert again["skipped"] == 4
+
+
+def test_missing_mpi_gives_one_clear_line(monkeypatch, capsys):
+    from nablanet import distributed
+    from nablanet.cli import main
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r'pip install "nablanet\[mpi\]"'):
+        distributed.get_comm()
+    assert main(["train", "--mpi", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nablanet[mpi]" in err[0]
+
+
+def test_shards_cover_the_batch():
+    from nablanet.distributed import Communicator
+
+    c = Communicator.__new__(Communicator)
+    for size in (1, 2, 3, 7):
+        c.size = size
+        parts = []
+        for rank in range(size):
+            c.rank = rank
+            parts.append(c.shard(10, 33))
+        assert parts[0][0] == 10 and parts[-1][1] == 33
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+        assert max(b - a for a, b in parts) - min(b - a for a, b in parts) <= 1

@@ -24,7 +24,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check nablanet tests benchmarks examples
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet "jax[cpu]"
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/bench_memory.py
+	test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
+	$(PY) benchmarks/bench_e2e.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

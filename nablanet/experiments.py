@@ -41,8 +41,8 @@ def _load_data(cfg):
         raise ConfigError(str(e)) from None
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    Xtr, Xte, ytr, yte, _ = split_scale(ds, test_size=cfg["test_size"], scale=cfg["scale"], seed=cfg["seed"])
-    return ds, Xtr, Xte, ytr, yte
+    Xtr, Xte, ytr, yte, scaler = split_scale(ds, test_size=cfg["test_size"], scale=cfg["scale"], seed=cfg["seed"])
+    return ds, Xtr, Xte, ytr, yte, scaler
 
 
 def resolve(cfg, ds):
@@ -56,9 +56,8 @@ def resolve(cfg, ds):
     cfg["hidden"] = [int(h) for h in cfg["hidden"]]
     if any(h < 1 for h in cfg["hidden"]):
         raise ConfigError(f"hidden layer sizes must be positive, got {cfg['hidden']}")
-    for key in ("epochs",):
-        if int(cfg[key]) < 1:
-            raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
+    if int(cfg["epochs"]) < 1:
+        raise ConfigError(f"epochs must be at least 1, got {cfg['epochs']}")
     if cfg["lr"] <= 0:
         raise ConfigError(f"the learning rate must be positive, got {cfg['lr']}")
     if cfg["batch_size"] is not None and int(cfg["batch_size"]) < 1:
@@ -164,7 +163,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
         config = {**{k: v for k, v in saved.items() if k in DEFAULTS}, **{k: v for k, v in config.items() if k == "epochs"}}
         out_dir = resume
     raw = {**DEFAULTS, **config}
-    ds, Xtr, Xte, ytr, yte = _load_data(raw)
+    ds, Xtr, Xte, ytr, yte, scaler = _load_data(raw)
     cfg = resolve(config, ds)
     metrics = ["accuracy"] if ds.task == "classification" else ["r2"]
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
@@ -199,7 +198,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
     result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
               "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
     if out_dir and root:
-        write_run(out_dir, trainer, cfg, result, ds, Xte, yte)
+        write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler)
     if out_dir:
         result["run_dir"] = out_dir
     result["ranks"] = 1 if comm is None else comm.size
@@ -208,7 +207,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
     return result
 
 
-def write_run(out_dir, trainer, cfg, result, ds, Xte, yte):
+def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None):
     """The run folder: metrics.csv, metrics.json, plots (the checkpoint is written by the callback)."""
     from . import viz
     from .train.metrics import to_labels
@@ -232,11 +231,9 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte):
         viz.prediction_1d(Xte[:, 0], yte, model.predict(Xte), os.path.join(out_dir, "prediction.png"),
                           title=f"{cfg['data']}: prediction against truth (test set, scaled x)")
     elif Xte.shape[1] == 2 and cfg["data"] in ("franke", "runge2d"):
-        from .data import franke_function, load_dataset, runge2d_function, split_scale
+        from .data import franke_function, runge2d_function
 
         f = franke_function if cfg["data"] == "franke" else runge2d_function
-        _, _, _, _, scaler = split_scale(load_dataset(cfg["data"], n=cfg["n"], noise=cfg["noise"], seed=cfg["seed"]),
-                                         test_size=cfg["test_size"], scale=cfg["scale"], seed=cfg["seed"])
         tr = (lambda P: P) if scaler is None else scaler.transform
         viz.prediction_2d(lambda P: f(P[:, 0], P[:, 1]), lambda P: model.predict(tr(P))[:, 0],
                           os.path.join(out_dir, "prediction.png"), title=f"{cfg['data']}: prediction against truth")
@@ -388,7 +385,7 @@ def compare(config, degree=5, out_dir=None, include=("sklearn", "torch")):
     from sklearn.preprocessing import PolynomialFeatures
 
     raw = {**DEFAULTS, **config}
-    ds, Xtr, Xte, ytr, yte = _load_data(raw)
+    ds, Xtr, Xte, ytr, yte, _ = _load_data(raw)
     cfg = resolve(config, ds)
     rows = []
 

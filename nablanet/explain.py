@@ -32,7 +32,7 @@ def explain_network(sizes=(2, 3, 2), activation="sigmoid", seed=0):
     Returns ``(text, report)``; ``report["max_error"]`` is the largest
     difference between the delta-equation gradients and central differences.
     """
-    from . import grad
+    from . import elementwise_grad, grad
     from .losses import half_sse
     from .nn import MLP, get_activation
 
@@ -56,7 +56,7 @@ def explain_network(sizes=(2, 3, 2), activation="sigmoid", seed=0):
               "delta^l = (delta^(l+1) W^(l+1)^T) * sigma'(z^l),  dC/dW^l = a^(l-1)^T delta^l,  dC/db^l = delta^l"]
 
     def dsig(act, z):
-        return np.asarray(__import__("nablanet").elementwise_grad(act)(z))
+        return np.asarray(elementwise_grad(act)(z))
 
     delta = (a - t) * dsig(acts[-1], zs[-1])
     grads = [None] * len(m.params)

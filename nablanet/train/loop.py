@@ -52,6 +52,8 @@ def prepare_data(model, loss, X, y, where="training data"):
         raise ValueError(
             f"{where}: X has {X.shape[1]} features but the model's first layer expects {model.n_inputs}"
         )
+    if y.ndim == 0:
+        raise ValueError(f"{where}: y is a single number; give one target (or row of targets) per sample")
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"{where}: X has {X.shape[0]} rows but y has {y.shape[0]}")
     if y.dtype.kind not in "biuf":

@@ -132,6 +132,10 @@ def cmd_train(args):
     cfg = _config_from(args)
     comm = _comm(args)
     if args.resume:
+        others = sorted(k for k in cfg if k != "epochs")
+        if others:
+            raise ConfigError(f"--resume continues a run with its own settings; only --epochs may change "
+                              f"(got {', '.join(others)})")
         if not os.path.isfile(os.path.join(args.resume, "checkpoint.npz")):
             raise ConfigError(f"{args.resume!r} holds no checkpoint.npz to resume from")
         out = args.resume
@@ -164,15 +168,22 @@ def _parse_grid(items):
         name = name.strip().replace("-", "_")
         default = DEFAULTS.get(name)
         conv = int if name in ("epochs", "batch_size", "seed", "n", "patience") else float
-        if name == "hidden":
-            values = [[int(h) for h in v.split("x") if h] for v in vals.split(",")]
-        elif isinstance(default, str) or name in ("activation", "optimizer", "schedule", "init"):
-            values = vals.split(",")
-        else:
-            try:
+        try:
+            if name == "hidden":
+                values = [[int(h) for h in v.split("x") if h] for v in vals.split(",")]
+            elif isinstance(default, bool):
+                values = [{"true": True, "false": False, "1": True, "0": False}[v.lower()] for v in vals.split(",")]
+            elif isinstance(default, str) or name in ("activation", "optimizer", "schedule", "init", "scale"):
+                values = vals.split(",")
+            else:
                 values = [conv(v) for v in vals.split(",")]
-            except ValueError:
-                raise ConfigError(f"--grid {name}: cannot read the values {vals!r}") from None
+        except (ValueError, KeyError):
+            raise ConfigError(f"--grid {name}: cannot read the values {vals!r}") from None
+        # the same meaning as the flags: batch size 0 is the full batch, scale none is no scaling
+        if name == "batch_size":
+            values = [None if v == 0 else v for v in values]
+        if name == "scale":
+            values = [None if v == "none" else v for v in values]
         grid[name] = values
     return grid
 

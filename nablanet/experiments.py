@@ -171,6 +171,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
         trainer = load(os.path.join(resume, "checkpoint.npz"))
         trainer.comm = comm
         trainer._connect()  # rank 0's state on every rank
+        # the schedule for the configured length (it may have grown); slots and step count carry on
+        trainer.optimizer.lr = _optimizer(cfg, n_batches).lr
     else:
         model = _model(cfg, Xtr.shape[1])
         try:
@@ -185,15 +187,20 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
         with open(os.path.join(out_dir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz")))
+    validation = {"validation_data": (Xte, yte)}  # curves on the test split, for looking at
     if cfg["patience"]:
+        # stopping chooses a model, so it must not look at the test split: it watches 10% of the training part
         callbacks.append(EarlyStopping("val_loss", patience=int(cfg["patience"])))
+        validation = {"validation_split": 0.1}
     remaining = int(cfg["epochs"]) - trainer.epoch
     t0 = time.perf_counter()
     try:
-        trainer.fit(Xtr, ytr, epochs=max(remaining, 0), batch_size=cfg["batch_size"], validation_data=(Xte, yte),
-                    callbacks=callbacks, metrics=metrics, progress=progress)
+        trainer.fit(Xtr, ytr, epochs=max(remaining, 0), batch_size=cfg["batch_size"], callbacks=callbacks,
+                    metrics=metrics, progress=progress, **validation)
     except FloatingPointError as e:
         raise ConfigError(str(e)) from None
+    if out_dir and root and cfg["patience"]:
+        trainer.save(os.path.join(out_dir, "checkpoint.npz"))  # the restored best epoch, the model reported
     seconds = time.perf_counter() - t0
     result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
               "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
@@ -259,8 +266,8 @@ def _run_point(args):
         try:
             res = run_training({**base, **point})
             return {k: v for k, v in res.items() if k.startswith("test_") or k in ("epochs", "train_seconds")}
-        except ConfigError as e:
-            return {"error": str(e)}
+        except Exception as e:  # noqa: BLE001 - one bad point is reported in its row, the sweep goes on
+            return {"error": " ".join(f"{type(e).__name__}: {e}".split())}
 
 
 def _write_point(pdir, p, res):
@@ -306,18 +313,30 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     names, points = _grid_points(grid)
     pdir = os.path.join(out_dir, "points")
     os.makedirs(pdir, exist_ok=True)
+    meta_path = os.path.join(out_dir, "sweep.json")
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            old = json.load(f)
+        if old.get("base") != json.loads(json.dumps(base)):
+            raise ConfigError(f"{out_dir} holds a sweep with other settings ({old.get('base')}); "
+                              f"give another --out to start a new one")
+    if comm is not None:
+        comm.barrier()  # every rank has read the old settings before rank 0 writes
     if comm is None or comm.is_root:
-        with open(os.path.join(out_dir, "sweep.json"), "w") as f:
+        with open(meta_path, "w") as f:
             json.dump({"base": base, "grid": grid, "metric": metric}, f, indent=2)
     results = {}
     todo = []
     for p in points:
         path = os.path.join(pdir, _point_key(p) + ".json")
+        done = None
         if os.path.exists(path):
             with open(path) as f:
-                results[_point_key(p)] = json.load(f)
-        else:
+                done = json.load(f)
+        if done is None or "error" in done:  # failed points are tried again
             todo.append(p)
+        else:
+            results[_point_key(p)] = done
     skipped = len(points) - len(todo)
     bar = None
     if progress and comm is None:

@@ -196,3 +196,42 @@ def test_every_plot_is_a_labelled_png(tmp_path):
     assert any(ax[2] == "acc" for ax in made["hm"]["axes"])  # the colour bar carries the metric
     assert any(ax[1] == "x" and ax[2] == "y" for ax in made["p2"]["axes"])
     assert any(ax[2] == "accuracy" for ax in made["bar"]["axes"])
+
+
+def test_resume_with_more_epochs_stretches_the_schedule(tmp_path, capsys):
+    args = ["--data", "breast_cancer", "--hidden", "8", "--schedule", "cosine", "--no-progress"]
+    assert run(capsys, "train", *args, "--epochs", "2", "--out", str(tmp_path / "r"))[0] == 0
+    assert run(capsys, "train", "--resume", str(tmp_path / "r"), "--epochs", "4", "--no-progress")[0] == 0
+    t = load(tmp_path / "r" / "checkpoint.npz")
+    steps_per_epoch = t.opt_state["t"] // 4
+    assert t.epoch == 4 and t.optimizer.lr.params["total_steps"] == 4 * steps_per_epoch
+    code, _, err = run(capsys, "train", "--resume", str(tmp_path / "r"), "--lr", "0.5")
+    assert code == 2 and "only --epochs may change" in err
+
+
+def test_early_stopping_run_saves_the_model_it_reports(tmp_path, capsys):
+    from nablanet.data import load_dataset, split_scale
+    from nablanet.train import evaluate
+
+    out = tmp_path / "es"
+    code, stdout, _ = run(capsys, "train", "--data", "digits", "--lr", "0.05", "--patience", "2", "--epochs", "40",
+                          "--out", str(out), "--json")
+    assert code == 0
+    final = json.loads(stdout)["final"]
+    t = load(out / "checkpoint.npz")
+    _, Xte, _, yte, _ = split_scale(load_dataset("digits", seed=0), seed=0)
+    assert evaluate(t.model, Xte, yte, loss="cross_entropy")["loss"] == pytest.approx(final["test_loss"], rel=1e-6)
+
+
+def test_sweep_points_that_fail_do_not_stop_it_and_folders_keep_their_settings(tmp_path, capsys):
+    out = tmp_path / "sw"
+    base = ["sweep", "--data", "runge", "--n", "100", "--hidden", "4", "--epochs", "2", "--jobs", "1", "--out", str(out),
+            "--no-progress", "--json"]
+    code, stdout, err = run(capsys, *base, "--grid", "batch_size=0,16", "--grid", "activation=tanh,relux")
+    assert code == 0, err
+    rows = json.loads(stdout)["results"]
+    assert sum("error" in r for r in rows) == 2 and all("test_mse" in r for r in rows if r["activation"] == "tanh")
+    assert {r["batch_size"] for r in rows} == {None, 16}  # 0 means the full batch, as with --batch-size
+    code, _, err = run(capsys, *base[:-6], "--epochs", "3", "--jobs", "1", "--out", str(out), "--json",
+                       "--grid", "batch_size=0,16", "--grid", "activation=tanh,relux")
+    assert code == 2 and "holds a sweep with other settings" in err

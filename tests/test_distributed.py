@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent("""
 
     comm = get_comm()
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((101, 5)), rng.integers(0, 3, 101)
+    X, y = rng.standard_normal((102, 5)), rng.integers(0, 3, 102)
     m = MLP([5, 16, 3], output_activation="softmax", batch_norm=sys.argv[1] == "bn", seed=0, dtype=np.float64)
     t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0, comm=comm)
     h = t.fit(X, y, epochs=4, batch_size=20)
@@ -55,7 +55,7 @@ SCRIPT = textwrap.dedent("""
 
 def _single(batch_norm):
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((101, 5)), rng.integers(0, 3, 101)
+    X, y = rng.standard_normal((102, 5)), rng.integers(0, 3, 102)
     m = MLP([5, 16, 3], output_activation="softmax", batch_norm=batch_norm, seed=0, dtype=np.float64)
     t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0)
     h = t.fit(X, y, epochs=4, batch_size=20)
@@ -130,3 +130,39 @@ def test_shards_cover_the_batch():
         assert parts[0][0] == 10 and parts[-1][1] == 33
         assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
         assert max(b - a for a, b in parts) - min(b - a for a, b in parts) <= 1
+
+
+COVERAGE = textwrap.dedent("""
+    import json
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    X = np.column_stack([np.arange(21.0), np.random.default_rng(comm.rank).standard_normal((21, 2))])
+    y = np.arange(21) % 3
+    seen = []
+    t = Trainer(MLP([3, 8, 3], output_activation="softmax", dropout=0.3, batch_norm=True, seed=None),
+                "cross_entropy", seed=None, comm=comm)  # no seed: the ranks' generators differ from the start
+    step = t.train_step
+    t.train_step = lambda Xb, yb, n: (seen.append(Xb[:, 0].astype(int).tolist()), step(Xb, yb, n))[1]
+    X[:, 1:] = comm.bcast_object(X[:, 1:])  # the same data on every rank
+    t.fit(X, y, epochs=3, batch_size=10)  # batches of 10, 11 (a last batch of 1 joins the one before)
+    everything = comm.comm.gather(seen, root=0)
+    if comm.is_root:
+        print(json.dumps({"world_size": comm.size, "seen": everything}))
+    """)
+
+
+def test_every_epoch_covers_each_row_once_and_small_batches_do_not_hang(tmp_path):
+    script = tmp_path / "cover.py"
+    script.write_text(COVERAGE)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=120).strip().splitlines()[-1])
+    assert doc["world_size"] == 2
+    per_rank = doc["seen"]
+    steps = len(per_rank[0])
+    assert steps == len(per_rank[1]) == 6  # 2 batches per epoch, 3 epochs, on both ranks
+    for epoch in range(3):
+        rows = [r for rank in per_rank for batch in rank[2 * epoch:2 * epoch + 2] for r in batch]
+        assert sorted(rows) == list(range(21))

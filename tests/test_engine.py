@@ -344,3 +344,15 @@ def test_check_grads_multiple_args_and_pytrees():
 
 def test_numpy_scalar_gradient_keeps_input_dtype():
     assert nb.grad(lambda x: x * np.float64(2.0))(np.float32(1.0)).dtype == np.float32
+
+
+def test_prod_derivatives_at_zeros():
+    x = np.array([0.0, 2.0, 3.0])
+    np.testing.assert_allclose(nb.grad(anp.prod)(x), [6.0, 0.0, 0.0])
+    np.testing.assert_allclose(nb.hessian(anp.prod)(x), [[0, 3, 2], [3, 0, 0], [2, 0, 0]])
+    X = np.array([[0.0, 2.0], [1.5, 0.0], [0.5, 3.0]])
+    for axis in (0, 1, None, (0, 1)):
+        nb.check_grads(lambda x: anp.prod(x, axis=axis), (X,), order=2)
+        np.testing.assert_allclose(nb.jvp(lambda x: anp.prod(x, axis=axis), (X,), (np.ones_like(X),))[1],
+                                   nb.jacobian(lambda x: anp.prod(x, axis=axis))(X).reshape(np.size(np.prod(X, axis)), -1).sum(1)
+                                   .reshape(np.shape(np.prod(X, axis))))

@@ -60,3 +60,20 @@ def test_what_is_not_captured_falls_back_to_the_engine():
     assert "huber" in capturable(MLP([2, 3, 1], seed=0), get_loss("huber"))
     assert "output activation" in capturable(MLP([2, 3, 1], output_activation="sigmoid", seed=0), get_loss("mse"))
     assert Trainer(MLP([2, 3, 1], dropout=0.5, seed=0), "mse")._captured is None
+
+
+@pytest.mark.parametrize("last", ["tanh", "relu", "sigmoid"])
+@pytest.mark.parametrize("loss,k", [("mse", 1), ("cross_entropy", 3)])
+def test_captured_step_with_an_activation_on_the_last_layer(last, loss, k):
+    from nablanet.nn import Dense, Sequential
+
+    rng = np.random.default_rng(2)
+    X, y = _data(loss, k, rng)
+    res = []
+    for capture in (True, False):
+        m = Sequential(Dense(4, 5, "relu"), Dense(5, k, last), seed=0, dtype=np.float64)
+        t = Trainer(m, loss, "sgd", lr=0.1, capture=capture)
+        assert (t._captured is not None) == capture
+        res.append((t.gradient(X, y), t._gflat.copy()))
+    assert res[0][0] == pytest.approx(res[1][0], rel=1e-13)
+    np.testing.assert_allclose(res[0][1], res[1][1], rtol=1e-12, atol=1e-15)

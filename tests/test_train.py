@@ -275,3 +275,19 @@ def test_models_pickle_and_numpy_scalar_learning_rates():
     x = np.ones((2, 3), np.float32)
     np.testing.assert_array_equal(m.predict(x), m2.predict(x))
     assert optim.get_optimizer("adam", lr=np.float32(1e-3)).lr(0) == pytest.approx(1e-3)
+
+
+def test_accuracy_of_a_logit_model_uses_the_link():
+    m = MLP([1, 1], seed=0, dtype=np.float64)  # identity output trained with bce: its outputs are logits
+    m.params[0]["W"][...] = 1.0
+    m.params[0]["b"][...] = 0.0
+    X, y = np.array([[0.2], [0.3], [-0.3], [0.4]]), np.array([1, 1, 0, 1])
+    assert evaluate(m, X, y, loss="bce", metrics=["accuracy"])["accuracy"] == 1.0
+
+
+def test_batchnorm_with_batches_of_one_is_refused_before_training():
+    m = MLP([3, 4, 1], batch_norm=True, seed=0)
+    before = m.params[0]["W"].copy()
+    with pytest.raises(ValueError, match="batch normalization needs 2 rows per batch"):
+        fit(m, np.zeros((10, 3)), np.zeros(10), batch_size=1)
+    assert np.array_equal(before, m.params[0]["W"])

@@ -349,19 +349,41 @@ def _prod(x, axis=None, keepdims=False):
     return _np.prod(x, axis=axis, keepdims=keepdims)
 
 
+def _prod_of_others(ans, x, axis, keepdims):
+    """d prod / d x_i = the product of the other entries along ``axis``, shaped like x.
+
+    ans / x where no entry is zero; with zeros, each entry's product of the
+    others is formed explicitly (differentiably, so higher orders stay right).
+    """
+    if not _np.any(getval(x) == 0):
+        return divide(_keep(ans, _shape(x), axis, keepdims), x)
+    shape = _shape(x)
+    red = _axes(axis, len(shape))
+    rest = [a for a in range(len(shape)) if a not in red]
+    xt = transpose(x, rest + list(red))
+    m = int(_np.prod([shape[a] for a in red]))
+    flat = reshape(xt, tuple(shape[a] for a in rest) + (m,))
+    cols = [_prod_p(concatenate([flat[..., :k], flat[..., k + 1:]], axis=-1), axis=-1) if m > 1
+            else _np.ones(_shape(flat)[:-1], _dtype(x)) for k in range(m)]
+    others = reshape(stack(cols, axis=-1), tuple(shape[a] for a in rest) + tuple(shape[a] for a in red))
+    return transpose(others, list(_np.argsort(rest + list(red))))
+
+
 _prod_p = primitive(_prod, "prod")
 _prod_p.defvjp(
-    lambda ans, x, axis=None, keepdims=False: lambda g: divide(
-        multiply(_keep(g, _shape(x), axis, keepdims), _keep(ans, _shape(x), axis, keepdims)), x
+    lambda ans, x, axis=None, keepdims=False: lambda g: multiply(
+        _keep(g, _shape(x), axis, keepdims), _prod_of_others(ans, x, axis, keepdims)
     )
 )
 _prod_p.defjvp(
-    lambda g, ans, x, axis=None, keepdims=False: multiply(ans, _sum_p(divide(g, x), axis=axis, keepdims=keepdims))
+    lambda g, ans, x, axis=None, keepdims=False: _sum_p(
+        multiply(g, _prod_of_others(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims
+    )
 )
 
 
 def prod(a, axis=None, keepdims=False):
-    """Product over ``axis``.  Its derivative divides by ``a``: keep ``a`` non-zero."""
+    """Product over ``axis``; exact derivatives also where entries are zero."""
     return _prod_p(a, axis=axis, keepdims=keepdims)
 
 

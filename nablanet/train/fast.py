@@ -181,7 +181,8 @@ class CapturedStep:
             if f is not None:
                 f(Al, Tl)
             a = Al
-        cost = self._cost(a, y, D[-1], T[-1], P["rows"])
+        cost = self._cost(a, y, D[-1], T[-1], P["rows"])  # dC/da of the last layer ...
+        self.bwd[-1](D[-1], A[-1], T[-1])  # ... times its sigma' (identity in an MLP) is delta^L
         L = len(params)
         for i in range(L - 1, -1, -1):
             d = D[i]

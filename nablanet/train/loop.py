@@ -90,9 +90,15 @@ def _evaluate(model, loss, X, y, metrics):
     logits = model.apply(model.params, X, logits=loss.from_logits)
     out = {"loss": float(loss(logits, y))}
     if metrics:
-        probs = model.output_activation(logits) if loss.from_logits else logits
-        out.update({m: compute_metric(m, probs, y, loss.task) for m in metrics})
+        out.update({m: compute_metric(m, _probabilities(logits, loss), y, loss.task) for m in metrics})
     return out
+
+
+def _probabilities(logits, loss):
+    """What metrics see: for costs from logits, the loss's own link (sigmoid, softmax) of the logits."""
+    from ..nn.activations import get_activation
+
+    return get_activation(loss.link)(logits) if loss.from_logits else logits
 
 
 class Trainer:
@@ -167,13 +173,17 @@ class Trainer:
         self._pen = pen
 
     def _connect(self):
-        """Data-parallel set-up: the same parameters on every rank; global batch statistics."""
-        if self.comm is None:
-            return
-        self.comm.bcast_(self._flat)
+        """Data-parallel set-up: the same parameters on every rank; global batch statistics.
+
+        Layers that reduce over the batch get this trainer's communicator (None
+        when training serially, so a model moved to a serial trainer stops
+        calling collectives).
+        """
         for layer in self.model.layers:
             if hasattr(layer, "comm"):
                 layer.comm = self.comm
+        if self.comm is not None:
+            self.comm.bcast_(self._flat)
 
     @property
     def is_root(self):
@@ -242,6 +252,8 @@ class Trainer:
             cost = self.gradient(X, y)
         else:
             n = X.shape[0]
+            if n_global is None:
+                n_global = self.comm.comm.allreduce(n)
             if n:
                 l1, l2 = self.l1, self.l2
                 self.l1 = self.l2 = 0.0  # penalties are added once, after the sum
@@ -301,12 +313,16 @@ class Trainer:
         if bs < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         bs = min(bs, n)
+        # the fewest rows a batch may have: 2 for batch statistics, a row for every rank
+        has_bn = any(type(la).__name__ == "BatchNorm" for la in self.model.layers)
+        min_rows = max(2 if has_bn else 1, 1 if self.comm is None else self.comm.size)
+        if n < min_rows or bs < min_rows:
+            why = "batch normalization needs 2 rows per batch" if has_bn else f"{min_rows} MPI ranks need a row each"
+            raise ValueError(f"training data: {why}, but the batches have {min(n, bs)}")
         starts = list(range(0, n, bs))
-        if len(starts) > 1 and n - starts[-1] == 1 and any(type(la).__name__ == "BatchNorm" for la in self.model.layers):
-            starts.pop()  # batch statistics need two rows: a last batch of one joins the one before
+        if len(starts) > 1 and n - starts[-1] < min_rows:
+            starts.pop()  # a last batch too small joins the one before
         bounds = list(zip(starts, starts[1:] + [n]))
-        if n == 1 and any(type(la).__name__ == "BatchNorm" for la in self.model.layers):
-            raise ValueError("training data: batch normalization needs at least 2 samples")
         metrics = list(metrics)
         for m in metrics:
             check_metric(m, self.loss.task)
@@ -324,6 +340,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 full = bs == n
                 order = self.rng.permutation(n) if shuffle and not full else None
+                if order is not None and self.comm is not None:
+                    self.comm.bcast_(order)  # rank 0's order: the ranks' generators drift apart (dropout)
                 total = 0.0
                 for b, (start, stop) in enumerate(bounds):
                     lo, hi = (start, stop) if self.comm is None else self.comm.shard(start, stop)
@@ -338,7 +356,8 @@ class Trainer:
                         cb.on_batch_end(self, e, b, cost)
                 logs = {"epoch": e + 1, "loss": total / n}
                 if metrics:
-                    out = self.model.predict(X)
+                    logits = self.model.apply(self.model.params, X, logits=self.loss.from_logits)
+                    out = _probabilities(logits, self.loss)
                     logs.update({m: compute_metric(m, out, y, self.loss.task) for m in metrics})
                 if val is not None:
                     logs.update({f"val_{k}": v for k, v in _evaluate(self.model, self.loss, *val, metrics).items()})

@@ -146,14 +146,15 @@ def _test_metrics(model, loss, Xte, yte, task):
     return res
 
 
-def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
+def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None):
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
     as CSV and JSON, a checkpoint every epoch, plots).  ``resume`` is a run
     folder to continue from its checkpoint up to the configured epochs.
     ``comm`` (a :class:`nablanet.distributed.Communicator`) trains
-    data-parallel over MPI ranks; only rank 0 writes.
+    data-parallel over MPI ranks; only rank 0 writes.  ``data`` is what
+    ``_load_data`` returned for this configuration, when the caller has it already.
     """
     from .train import Checkpoint, EarlyStopping, Trainer, load
 
@@ -163,7 +164,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None):
         config = {**{k: v for k, v in saved.items() if k in DEFAULTS}, **{k: v for k, v in config.items() if k == "epochs"}}
         out_dir = resume
     raw = {**DEFAULTS, **config}
-    ds, Xtr, Xte, ytr, yte, scaler = _load_data(raw)
+    ds, Xtr, Xte, ytr, yte, scaler = data if data is not None else _load_data(raw)
     cfg = resolve(config, ds)
     metrics = ["accuracy"] if ds.task == "classification" else ["r2"]
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
@@ -404,7 +405,8 @@ def compare(config, degree=5, out_dir=None, include=("sklearn", "torch")):
     from sklearn.preprocessing import PolynomialFeatures
 
     raw = {**DEFAULTS, **config}
-    ds, Xtr, Xte, ytr, yte, _ = _load_data(raw)
+    data = _load_data(raw)
+    ds, Xtr, Xte, ytr, yte, _ = data
     cfg = resolve(config, ds)
     rows = []
 
@@ -421,7 +423,7 @@ def compare(config, degree=5, out_dir=None, include=("sklearn", "torch")):
             rows.append({"model": name, "test_mse": float(mean_squared_error(yte, out)),
                          "test_r2": float(r2_score(yte, out)), "train_seconds": seconds})
 
-    res = run_training(config)
+    res = run_training(config, data=data)
     from .train.metrics import to_labels
 
     net = res["trainer"].model

@@ -22,6 +22,7 @@ import numpy as np
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..losses import get_loss
+from ..nn.layers import BatchNorm
 from ..optim import get_optimizer
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
 from .fast import CapturedStep, capturable
@@ -145,7 +146,8 @@ class Trainer:
         self._connect()
         self.opt_state = self.optimizer.init([self._flat])
         self._vg = value_and_grad(self._cost, has_aux=True)
-        self._captured = CapturedStep(model, self.loss, self._gviews) if capture and not capturable(model, self.loss) else None
+        self._captured = CapturedStep(model, self.loss, self._gviews) if capture and capturable(model, self.loss) is None \
+            else None
         self._epochs_planned = 0
 
     # ------------------------------------------------------------------ parameters as one buffer
@@ -220,11 +222,11 @@ class Trainer:
         cost = self.loss(out, y)
         return (cost if scale == 1.0 else cost * scale), state
 
-    def gradient(self, X, y, scale=1.0):
+    def gradient(self, X, y, scale=1.0, penalize=True):
         """The cost on ``(X, y)`` (prepared) times ``scale``, and its gradient, left in the flat gradient buffer.
 
         Uses the captured step for plain MLPs and the engine for everything
-        else; penalties are added in both cases.
+        else; the penalties are added unless ``penalize=False``.
         """
         if self._captured is not None:
             cost = self._captured(X, y)
@@ -237,7 +239,7 @@ class Trainer:
                 gv[...] = g
             cost = float(cost)
             self.model.state = state
-        if self.l1 or self.l2:
+        if penalize and (self.l1 or self.l2):
             cost += self._penalty()
         return cost
 
@@ -255,14 +257,9 @@ class Trainer:
             if n_global is None:
                 n_global = self.comm.comm.allreduce(n)
             if n:
-                l1, l2 = self.l1, self.l2
-                self.l1 = self.l2 = 0.0  # penalties are added once, after the sum
-                try:
-                    # the shard's weight scales its cost before the sweep, so the terms that
-                    # cross ranks (batch statistics) are weighted like the rest
-                    self._gbuf[-1] = self.gradient(X, y, n / n_global)
-                finally:
-                    self.l1, self.l2 = l1, l2
+                # the shard's weight scales its cost before the sweep, so the terms that cross
+                # ranks (batch statistics) are weighted like the rest; penalties come once, after the sum
+                self._gbuf[-1] = self.gradient(X, y, n / n_global, penalize=False)
             else:
                 self._gbuf[...] = 0
             self.comm.allreduce_sum_(self._gbuf)
@@ -314,7 +311,7 @@ class Trainer:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         bs = min(bs, n)
         # the fewest rows a batch may have: 2 for batch statistics, a row for every rank
-        has_bn = any(type(la).__name__ == "BatchNorm" for la in self.model.layers)
+        has_bn = any(isinstance(la, BatchNorm) for la in self.model.layers)
         min_rows = max(2 if has_bn else 1, 1 if self.comm is None else self.comm.size)
         if n < min_rows or bs < min_rows:
             why = "batch normalization needs 2 rows per batch" if has_bn else f"{min_rows} MPI ranks need a row each"

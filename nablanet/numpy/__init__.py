@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as _np
 
 from ..autodiff.core import NotDifferentiableError, Tracer, getval
-from . import _primitives
+from . import _primitives, linalg
 from ._primitives import (
     _nondiff,
     abs,
@@ -25,9 +25,7 @@ from ._primitives import (
     astype,
     clip,
     divide,
-    dot,
     getitem,
-    matmul,
     max,
     mean,
     min,
@@ -45,6 +43,7 @@ from ._primitives import (
     transpose,
     var,
 )
+from .linalg import dot, matmul
 
 # Differentiable functions, by name (everything public in _primitives that is callable).
 _DIFFERENTIABLE = {
@@ -52,6 +51,7 @@ _DIFFERENTIABLE = {
     for k, v in vars(_primitives).items()
     if not k.startswith("_") and callable(v) and k not in ("primitive", "unbroadcast", "Primitive", "Tracer", "getval")
 }
+_DIFFERENTIABLE.update((k, getattr(linalg, k)) for k in linalg._TOP_LEVEL)  # products live in linalg.py
 globals().update(_DIFFERENTIABLE)
 
 # Functions whose results carry no derivative; they accept traced values.

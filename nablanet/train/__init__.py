@@ -1,8 +1,8 @@
 """Training: the loop, callbacks, metrics and checkpoints."""
 
 from .callbacks import Callback, Checkpoint, EarlyStopping, History, ProgressBar, TerminateOnNaN
-from .checkpoint import load, save
-from .loop import Trainer, evaluate, fit, predict, prepare_data
+from .checkpoint import save
+from .loop import Trainer, evaluate, fit, load, predict, prepare_data
 from .metrics import METRICS, compute_metric
 
 __all__ = [

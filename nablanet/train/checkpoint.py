@@ -22,7 +22,7 @@ from ..nn.layers import Sequential
 from ..optim import get_optimizer
 from .callbacks import History
 
-__all__ = ["save", "load", "FORMAT"]
+__all__ = ["save", "restore", "FORMAT"]
 
 FORMAT = "nablanet-checkpoint"
 VERSION = 1
@@ -106,14 +106,15 @@ def _read(path):
     return meta, arrays
 
 
-def load(path, loss=None):
-    """Rebuild the :class:`~nablanet.train.Trainer` saved at ``path``, ready to continue training.
+def restore(path, make_trainer, loss=None):
+    """Rebuild the trainer saved at ``path``, ready to continue training.
 
+    ``make_trainer`` is the trainer class (:meth:`nablanet.train.Trainer.load`
+    passes it, so this module never imports the loop: no import cycle).
     ``loss`` is needed only when the checkpoint was trained with a custom
     loss function (which a file of arrays cannot hold).
     """
-    from .loop import Trainer
-
+    Trainer = make_trainer
     meta, arrays = _read(path)
     model = Sequential.from_config(meta["model"])
     if meta["loss"] is None and loss is None:

@@ -24,11 +24,12 @@ from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..losses import get_loss
 from ..nn.layers import BatchNorm
 from ..optim import get_optimizer
+from . import checkpoint
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
 from .fast import CapturedStep, capturable
 from .metrics import check_metric, compute_metric
 
-__all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data"]
+__all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data", "load"]
 
 
 def _check_finite(a, name):
@@ -384,16 +385,13 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def save(self, path):
         """Write a checkpoint (atomically): see :func:`nablanet.train.checkpoint.save`."""
-        from .checkpoint import save
-
         if self.is_root:
-            save(self, path)
+            checkpoint.save(self, path)
 
-    @staticmethod
-    def load(path, loss=None):
-        from .checkpoint import load
-
-        return load(path, loss=loss)
+    @classmethod
+    def load(cls, path, loss=None):
+        """The trainer saved at ``path`` (see :func:`load`)."""
+        return checkpoint.restore(path, cls, loss=loss)
 
 
 def fit(model, X, y, loss="mse", optimizer="adam", lr=None, epochs=10, batch_size=None, shuffle=True, seed=None,
@@ -422,3 +420,12 @@ def evaluate(model, X, y, loss="mse", metrics=()):
     loss = get_loss(loss)
     X, y = prepare_data(model, loss, X, y, "evaluation data")
     return _evaluate(model, loss, X, y, list(metrics))
+
+
+def load(path, loss=None):
+    """Rebuild the :class:`Trainer` saved at ``path`` (by ``trainer.save``), ready to continue training.
+
+    ``loss`` is needed only when the checkpoint was trained with a custom
+    loss function (which a file of arrays cannot hold).
+    """
+    return Trainer.load(path, loss=loss)

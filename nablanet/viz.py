@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-__all__ = ["learning_curves", "confusion_matrix", "prediction_1d", "prediction_2d", "heatmap", "bar_comparison", "graph"]
+__all__ = ["learning_curves", "confusion_matrix", "prediction_1d", "prediction_2d", "heatmap", "bar_comparison", "graph",
+           "cost_surface", "loss_plane", "animate_paths"]
 
 
 def _plt():
@@ -175,3 +176,108 @@ def graph(nodes, path, title="Computational graph"):
     ax.set_yticks([])
     ax.set_xticks([])
     return _save(fig, path, title)
+
+
+# -- Cost surfaces and optimizer paths (nablanet.surface) -------------------------------------------
+# Built with matplotlib's object API: a Figure is returned (it shows inline in Jupyter) and pyplot's
+# global state is never touched; ``path`` saves a PNG as well.
+
+
+def _figure(**kw):
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
+
+
+def _maybe_save(fig, path, title):
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Title": title, "Software": "nablanet"})
+    return fig
+
+
+def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w, b) with -grad J and optimizer paths",
+                 surface3d=True, every=3):
+    """The notes' "gradient on a surface": J over a (w, b) grid as a contour map (left) and a 3-D
+    surface (right), -grad J as arrows, and each optimizer's path with its steps and final J.
+
+    ``cost`` comes from :func:`nablanet.surface.cost_grid`, ``field`` (u, v) from
+    :func:`~nablanet.surface.descent_field`, ``paths`` from :func:`~nablanet.surface.optimizer_paths`.
+    Arrows are drawn at every ``every``-th grid point. Returns the Figure.
+    """
+    w, b, cost = np.asarray(w), np.asarray(b), np.asarray(cost)
+    fig = _figure(figsize=(13 if surface3d else 7, 5.5), layout="constrained")
+    ax = fig.add_subplot(1, 2 if surface3d else 1, 1)
+    levels = np.quantile(cost, np.linspace(0, 1, 25))
+    cs = ax.contourf(w, b, cost, levels=np.unique(levels), cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="J(w, b)")
+    if field is not None:
+        u, v = field
+        s = slice(None, None, every)
+        ax.quiver(w[s], b[s], u[s, s], v[s, s], color="white", alpha=0.7, angles="xy")
+    colors = ["#e41a1c", "#ff7f00", "#ffff33", "#f781bf", "#a65628", "#984ea3", "#4daf4a", "#377eb8"]
+    for k, p in enumerate((paths or {}).values()):
+        c = colors[k % len(colors)]
+        ax.plot(p.points[:, 0], p.points[:, 1], "-", color=c, lw=1.6,
+                label=f"{p.name}: {p.steps} steps, lr {p.lr:g}, final J {p.final_cost:.3g}")
+        ax.plot(*p.points[-1], "o", color=c, ms=5)
+    if paths:
+        start = next(iter(paths.values())).points[0]
+        ax.plot(*start, "k*", ms=12, label="start")
+        ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
+    ax.set(xlabel="w", ylabel="b", title="contours of J and -grad J", xlim=(w[0], w[-1]), ylim=(b[0], b[-1]))
+    if surface3d:
+        ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+        Wg, Bg = np.meshgrid(w, b)
+        ax3.plot_surface(Wg, Bg, cost, cmap="viridis", alpha=0.8, linewidth=0)
+        for k, p in enumerate((paths or {}).values()):
+            ax3.plot(p.points[:, 0], p.points[:, 1], p.costs, color=colors[k % len(colors)], lw=1.6)
+        ax3.set(xlabel="w", ylabel="b", zlabel="J", title="J(w, b)")
+    fig.suptitle(title)
+    return _maybe_save(fig, path, title)
+
+
+def loss_plane(plane, path=None, title="Loss on a plane through the trained parameters"):
+    """Contours of J on a filter-normalized random plane (:func:`nablanet.surface.loss_plane`), with the
+    training trajectory projected onto it. Returns the Figure."""
+    fig = _figure(figsize=(6.5, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    cost = plane.cost
+    levels = np.unique(np.quantile(cost, np.linspace(0, 1, 25)))
+    cs = ax.contourf(plane.alpha, plane.beta, cost, levels=levels, cmap="viridis")
+    ax.contour(plane.alpha, plane.beta, cost, levels=levels, colors="k", linewidths=0.3)
+    fig.colorbar(cs, ax=ax, label="J")
+    if plane.trajectory is not None:
+        t = plane.trajectory
+        ax.plot(t[:, 0], t[:, 1], "w.-", lw=1.2, label="training trajectory (projected)")
+        ax.plot(t[0, 0], t[0, 1], "w*", ms=11, label="first recorded epoch")
+        ax.legend(fontsize=8)
+    ax.plot(0, 0, "r+", ms=12, mew=2)
+    ax.set(xlabel="direction 1 (filter-normalized)", ylabel="direction 2 (filter-normalized)", title=title)
+    return _maybe_save(fig, path, title)
+
+
+def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w, b)"):
+    """A GIF of the optimizer paths growing step by step over the contours of J (Pillow writer).
+
+    Writes ``path`` and returns the Figure of the last frame.
+    """
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    fig = _figure(figsize=(6.5, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.contourf(w, b, cost, levels=np.unique(np.quantile(cost, np.linspace(0, 1, 25))), cmap="viridis")
+    ax.set(xlabel="w", ylabel="b", title=title)
+    lines = [ax.plot([], [], "-o", ms=2, lw=1.5, label=p.name)[0] for p in paths.values()]
+    ax.legend(fontsize=7, loc="upper right")
+    n = max(p.steps for p in paths.values()) + 1
+
+    def frame(k):
+        for line, p in zip(lines, paths.values()):
+            line.set_data(p.points[: k + 1, 0], p.points[: k + 1, 1])
+        return lines
+
+    anim = FuncAnimation(fig, frame, frames=n, blit=False)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    anim.save(path, writer=PillowWriter(fps=fps))
+    return fig

@@ -1,0 +1,144 @@
+"""Cost surfaces and optimizer paths (nablanet.surface)."""
+
+import numpy as np
+import pytest
+
+import nablanet as nb
+from nablanet import surface
+
+
+@pytest.fixture(scope="module")
+def neuron():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 40)
+    y = 1 / (1 + np.exp(-(2.0 * x - 0.5))) + 0.02 * rng.standard_normal(40)
+    return surface.single_neuron(x, y), x, y
+
+
+def test_single_neuron_is_the_notes_cost(neuron):
+    J, x, y = neuron
+    w, b = 0.7, -0.3
+    expected = np.mean((1 / (1 + np.exp(-(w * x + b))) - y) ** 2)
+    assert J(np.array([w, b])) == pytest.approx(expected, rel=1e-12)
+    rows = np.array([1, 5, 7])
+    assert J(np.array([w, b]), rows) == pytest.approx(np.mean((1 / (1 + np.exp(-(w * x[rows] + b))) - y[rows]) ** 2))
+
+
+def test_arrows_equal_engine_gradient_and_central_differences_of_the_plotted_grid(neuron):
+    J, _, _ = neuron
+    w = np.linspace(-3, 5, 9)
+    b = np.linspace(-4, 3, 8)
+    u, v = surface.descent_field(J, w, b)
+    Z = surface.cost_grid(J, w, b)
+    assert Z.shape == u.shape == v.shape == (8, 9)
+    for i in range(1, 7):
+        for j in range(1, 8):
+            g = nb.grad(J)(np.array([w[j], b[i]]))
+            assert (-u[i, j], -v[i, j]) == pytest.approx(tuple(g), rel=1e-12)
+            h = 1e-6
+            fd_w = (J(np.array([w[j] + h, b[i]])) - J(np.array([w[j] - h, b[i]]))) / (2 * h)
+            fd_b = (J(np.array([w[j], b[i] + h])) - J(np.array([w[j], b[i] - h]))) / (2 * h)
+            assert -u[i, j] == pytest.approx(fd_w, rel=1e-6, abs=1e-9)
+            assert -v[i, j] == pytest.approx(fd_b, rel=1e-6, abs=1e-9)
+    # the grid's own central differences agree with the arrows to the grid's resolution
+    dZdw = (Z[:, 2:] - Z[:, :-2]) / (w[2:] - w[:-2])
+    assert np.corrcoef(dZdw.ravel(), -u[:, 1:-1].ravel())[0, 1] > 0.95
+
+
+def test_every_path_starts_at_the_start_and_records_full_cost(neuron):
+    J, _, _ = neuron
+    start = np.array([-2.0, 2.0])
+    paths = surface.optimizer_paths(J, start, steps=30)
+    assert set(paths) == set(surface.DEFAULT_OPTIMIZERS)
+    for p in paths.values():
+        assert np.array_equal(p.points[0], start)
+        assert p.points.shape == (31, 2) and p.costs.shape == (31,)
+        assert p.costs[k := 7] == pytest.approx(J(p.points[k]))
+        assert p.final_cost < p.costs[0], p
+    assert "final J" in repr(paths["Adam"])
+
+
+def test_small_step_gradient_descent_decreases_monotonically(neuron):
+    J, _, _ = neuron
+    paths = surface.optimizer_paths(J, [-2.0, 2.0], {"GD": ("sgd", {"lr": 0.5}, False)}, steps=200)
+    c = paths["GD"].costs
+    assert np.all(np.diff(c) <= 0)
+    assert c[-1] < 0.2 * c[0]
+
+
+def test_gd_step_is_the_notes_update(neuron):
+    J, _, _ = neuron
+    p = surface.optimizer_paths(J, [0.3, 0.1], {"GD": ("sgd", {"lr": 0.25}, False)}, steps=1)["GD"]
+    g = nb.grad(J)(np.array([0.3, 0.1]))
+    np.testing.assert_allclose(p.points[1], np.array([0.3, 0.1]) - 0.25 * g, rtol=1e-12)
+
+
+def test_minibatch_path_differs_from_full_batch_and_is_seeded(neuron):
+    J, _, _ = neuron
+    spec = {"SGD": ("sgd", {"lr": 1.0}, True), "GD": ("sgd", {"lr": 1.0}, False)}
+    a = surface.optimizer_paths(J, [0.0, 0.0], spec, steps=10, batch_size=5, seed=1)
+    b = surface.optimizer_paths(J, [0.0, 0.0], spec, steps=10, batch_size=5, seed=1)
+    assert np.array_equal(a["SGD"].points, b["SGD"].points)
+    assert not np.allclose(a["SGD"].points, a["GD"].points)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="same length"):
+        surface.single_neuron([1.0, 2.0], [1.0])
+    J = surface.single_neuron([0.1, 0.2], [0.0, 1.0])
+    with pytest.raises(ValueError, match="start"):
+        surface.optimizer_paths(J, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="steps"):
+        surface.optimizer_paths(J, [1.0, 2.0], steps=2.5)
+
+
+def test_two_parameters_of_a_network_and_the_loss_plane():
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (64, 2))
+    y = (X[:, :1] * X[:, 1:]).astype(np.float64)
+    model = MLP([2, 8, 1], activation="tanh", seed=0, dtype=np.float64)
+    snaps = []
+    from nablanet.train.callbacks import Callback
+
+    class Snap(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            snaps.append([{k: np.array(v) for k, v in p.items()} for p in trainer.model.params])
+
+    fit(model, X, y, loss="mse", optimizer="adam", lr=0.05, epochs=15, batch_size=16, seed=0, callbacks=[Snap()])
+    J = surface.two_parameters(model, X, y, "mse", (0, 0), (0, 1))
+    full = float(nb.losses.get_loss("mse")(model.apply(model.params, X, logits=True), y))
+    assert J(J.start) == pytest.approx(full, rel=1e-10)
+    plane = surface.loss_plane(model, X, y, "mse", trajectory=snaps, n=7)
+    assert plane.cost.shape == (7, 7)
+    assert plane.center_cost == pytest.approx(full, rel=1e-10)
+    assert plane.trajectory.shape == (len(snaps), 2)
+    np.testing.assert_allclose(plane.trajectory[-1], 0.0, atol=1e-8)  # the last snapshot is theta*
+    # filter normalization: each column of a direction has the norm of the matching weight column
+    d1 = plane.directions[0]
+    W = np.asarray(model.params[0]["W"], dtype=np.float64)
+    np.testing.assert_allclose(np.linalg.norm(d1[0], axis=0), np.linalg.norm(W, axis=0), rtol=1e-12)
+
+
+def test_plots_return_figures_without_touching_pyplot(neuron, tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from nablanet import viz
+
+    J, _, _ = neuron
+    backend, n_open = matplotlib.get_backend(), len(plt.get_fignums())
+    w, b = np.linspace(-4, 6, 21), np.linspace(-5, 4, 19)
+    Z = surface.cost_grid(J, w, b)
+    paths = surface.optimizer_paths(J, [-3.0, 3.0], steps=40)
+    fig = viz.cost_surface(w, b, Z, surface.descent_field(J, w, b), paths, path=tmp_path / "s.png")
+    assert isinstance(fig, Figure) and (tmp_path / "s.png").stat().st_size > 10_000
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(t.startswith("Adam: 40 steps") and "final J" in t for t in legend)
+    gif = tmp_path / "paths.gif"
+    viz.animate_paths(w, b, Z, {k: paths[k] for k in ("GD", "Adam")}, gif)
+    assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    assert matplotlib.get_backend() == backend and len(plt.get_fignums()) == n_open

@@ -1,0 +1,51 @@
+"""Equal weights never break symmetry; random weights do (notes 004)."""
+
+import numpy as np
+import pytest
+
+from nablanet import symmetry
+from nablanet.data import load_dataset
+
+
+@pytest.fixture(scope="module")
+def runs():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (80, 3))
+    y = np.sin(2 * X[:, 0]) * X[:, 1] + 0.5 * X[:, 2] ** 2
+    return symmetry.equal_weights(X, y, hidden=(5, 4), activation="tanh", epochs=40, lr=0.2, seed=0)
+
+
+def test_constant_initialization_keeps_every_hidden_unit_identical(runs):
+    c = runs["constant"]
+    assert c.weight_spread.shape == (41, 2) and c.activation_spread.shape == (41, 2)
+    assert c.symmetric
+    assert np.max(c.weight_spread) <= 1e-12 and np.max(c.activation_spread) <= 1e-12
+    # and yet it trained: the weights moved away from the constant
+    assert c.final_loss < 1.0
+
+
+def test_random_initialization_breaks_symmetry_and_fits_better(runs):
+    r, c = runs["random"], runs["constant"]
+    assert not r.symmetric
+    assert np.min(r.weight_spread) > 1e-2 and np.min(r.activation_spread) > 1e-2
+    assert r.final_loss < c.final_loss
+    assert "symmetry broken" in repr(r) and "symmetric" in repr(c)
+
+
+def test_constant_network_behaves_like_one_unit_per_layer():
+    """The symmetric network's function equals a network with one unit per hidden layer, scaled."""
+    from nablanet.nn import MLP, init
+
+    X = np.random.default_rng(0).uniform(-1, 1, (20, 2))
+    wide = MLP([2, 6, 1], activation="tanh", init=init.constant(0.3), seed=0, dtype=np.float64)
+    narrow = MLP([2, 1, 1], activation="tanh", init=init.constant(0.3), seed=0, dtype=np.float64)
+    narrow.params[-1]["W"] = narrow.params[-1]["W"] * 6  # six equal units sum to six times one
+    np.testing.assert_allclose(wide.predict(X), narrow.predict(X), rtol=1e-12)
+
+
+def test_on_real_data_breast_cancer():
+    ds = load_dataset("breast_cancer")
+    X = (ds.X - ds.X.mean(0)) / ds.X.std(0)
+    runs = symmetry.equal_weights(X[:200], ds.y[:200].astype(float), hidden=(8,), activation="sigmoid",
+                                  loss="binary_cross_entropy", output_activation="sigmoid", epochs=20, lr=0.5)
+    assert runs["constant"].symmetric and not runs["random"].symmetric

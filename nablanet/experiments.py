@@ -230,14 +230,15 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None):
         json.dump({"final": {k: v for k, v in result.items() if k not in ("config", "trainer")}, "history": h}, f,
                   indent=2)
     viz.learning_curves(trainer.history, os.path.join(out_dir, "learning_curves.png"),
-                        title=f"{cfg['data']}: learning curves")
+                        title=f"{cfg['data']}: learning curves", held_out="validation" if cfg["patience"] else "test")
     model = trainer.model
     if ds.task == "classification":
         viz.confusion_matrix(yte, to_labels(model.predict(Xte)), os.path.join(out_dir, "confusion_matrix.png"),
                              title=f"{cfg['data']}: confusion matrix (test set)")
     elif Xte.shape[1] == 1:
-        viz.prediction_1d(Xte[:, 0], yte, model.predict(Xte), os.path.join(out_dir, "prediction.png"),
-                          title=f"{cfg['data']}: prediction against truth (test set, scaled x)")
+        x = Xte if scaler is None else scaler.inverse_transform(Xte)  # in the data's own units
+        viz.prediction_1d(x[:, 0], yte, model.predict(Xte), os.path.join(out_dir, "prediction.png"),
+                          title=f"{cfg['data']}: prediction against truth (test set)")
     elif Xte.shape[1] == 2 and cfg["data"] in ("franke", "runge2d"):
         from .data import franke_function, runge2d_function
 

@@ -1,70 +1,113 @@
-"""Plots, saved as PNG without a display (matplotlib's Agg backend).
+"""Plots as matplotlib Figures: shown inline in Jupyter, saved as PNG when given a path.
 
-Every function draws one figure, saves it to ``path`` with its title in the
-PNG's metadata, closes it, and returns the figure's labels, so callers (and
-tests) can check what was drawn.
+Every function builds one figure with matplotlib's object API
+(:class:`matplotlib.figure.Figure`; pyplot is never imported and no global
+matplotlib state, such as the backend or the rc parameters, is changed),
+saves it to ``path`` when one is given (with its title in the PNG's
+metadata), and returns it::
+
+    from nablanet import viz
+    fig = viz.learning_curves(history)          # a notebook shows it inline
+    viz.learning_curves(history, "curves.png")  # a script saves it
+
+The figures are laid out with matplotlib's constrained layout, so colour bars
+and their labels never run into the next panel.  Metric names are written as
+people write them (``"test_r2"`` is "test R²", ``"mse"`` is "MSE").
 """
 
 from __future__ import annotations
 
+import io
 import os
 
+import matplotlib.figure
 import numpy as np
 
-__all__ = ["learning_curves", "confusion_matrix", "prediction_1d", "prediction_2d", "heatmap", "bar_comparison", "graph",
-           "cost_surface", "loss_plane", "animate_paths"]
+__all__ = ["Figure", "learning_curves", "confusion_matrix", "prediction_1d", "prediction_2d", "heatmap", "line",
+           "bar_comparison", "graph", "metric_label", "cost_surface", "loss_plane", "animate_paths"]
+
+_WORDS = {"r2": "R²", "mse": "MSE", "mae": "MAE", "rmse": "RMSE", "loss": "cost", "lr": "learning rate",
+          "l1": "L1", "l2": "L2", "val": "validation"}
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+def metric_label(name):
+    """How a metric's key reads on a plot: ``"test_r2"`` -> ``"test R²"``, ``"val_mse"`` -> ``"validation MSE"``."""
+    return " ".join(_WORDS.get(w, w) for w in str(name).split("_"))
 
 
-def _save(fig, path, title):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Title": title, "Software": "nablanet"})
-    labels = {"title": title, "axes": [(ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]}
-    _plt().close(fig)
-    return labels
+class Figure(matplotlib.figure.Figure):
+    """A :class:`matplotlib.figure.Figure` that Jupyter shows as a PNG even when pyplot was never imported.
+
+    (IPython shows a plain ``Figure`` as a picture only once pyplot has set up
+    the inline backend; this one brings its own PNG representation.)
+    """
+
+    def _repr_png_(self):
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        return buf.getvalue()
 
 
-def learning_curves(history, path, title="Learning curves"):
-    """Training (and validation) cost, and metrics, per epoch."""
-    plt = _plt()
+def _figure(figsize):
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _finish(fig, path, title, suptitle=False):
+    if suptitle:
+        fig.suptitle(title)
+    if path is not None:
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Title": title or "", "Software": "nablanet"})
+    return fig
+
+
+def learning_curves(history, path=None, title="Learning curves", held_out="validation"):
+    """Training and held-out cost, and each metric, per epoch.
+
+    Parameters
+    ----------
+    history : nablanet.train.History or dict of lists
+        Needs ``epoch`` and ``loss``; ``val_*`` columns are the held-out curves.
+    path : str or os.PathLike, optional
+        Save the figure there as PNG.
+    held_out : str
+        What the ``val_*`` columns were measured on, for the legend:
+        ``"validation"`` (data held out of training) or ``"test"``.
+    """
     h = history.history if hasattr(history, "history") else history
-    metrics = [k for k in h if k not in ("epoch", "loss", "val_loss", "lr", "time") and not k.startswith("val_")]
-    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(5.5 * (1 + len(metrics)), 4), squeeze=False)
+    metrics = [k for k in h if k not in ("epoch", "loss", "val_loss", "lr", "time") and not k.startswith("val_")
+               and any(v is not None for v in h[k])]
+    fig = _figure((5.0 * (1 + len(metrics)), 3.8))
+    axes = fig.subplots(1, 1 + len(metrics), squeeze=False)[0]
     epochs = h["epoch"]
-    ax = axes[0, 0]
-    ax.plot(epochs, h["loss"], label="training")
-    if "val_loss" in h and any(v is not None for v in h["val_loss"]):
-        ax.plot(epochs, h["val_loss"], label="validation")
-    ax.set(title="cost", xlabel="epoch", ylabel="cost")
-    if min(v for v in h["loss"] if v is not None) > 0:
-        ax.set_yscale("log")
-    ax.legend()
-    for ax, m in zip(axes[0, 1:], metrics):
-        ax.plot(epochs, h[m], label="training")
-        if f"val_{m}" in h:
-            ax.plot(epochs, h[f"val_{m}"], label="validation")
-        ax.set(title=m, xlabel="epoch", ylabel=m)
+
+    def curves(ax, key):
+        ax.plot(epochs, h[key], label="training")
+        if f"val_{key}" in h and any(v is not None for v in h[f"val_{key}"]):
+            ax.plot(epochs, h[f"val_{key}"], label=held_out)
+        ax.set(title=metric_label(key), xlabel="epoch", ylabel=metric_label(key))
         ax.legend()
-    fig.suptitle(title)
-    return _save(fig, path, title)
+
+    curves(axes[0], "loss")
+    finite = [v for v in h["loss"] if v is not None]
+    if finite and min(finite) > 0:
+        axes[0].set_yscale("log")
+    for ax, m in zip(axes[1:], metrics):
+        curves(ax, m)
+    if len(axes) == 1:
+        axes[0].set_title(title)
+    return _finish(fig, path, title, suptitle=len(axes) > 1)
 
 
-def confusion_matrix(y_true, y_pred, path, labels=None, title="Confusion matrix (test set)"):
+def confusion_matrix(y_true, y_pred, path=None, labels=None, title="Confusion matrix (test set)"):
     """Counts of true class (rows) against predicted class (columns), annotated."""
     from sklearn.metrics import confusion_matrix as cm
 
-    plt = _plt()
     classes = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)])) if labels is None else labels
     M = cm(y_true, y_pred, labels=classes)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(classes), 1 + 0.5 * len(classes)))
+    fig = _figure((2.2 + 0.55 * len(classes), 1.4 + 0.5 * len(classes)))
+    ax = fig.add_subplot()
     im = ax.imshow(M, cmap="Blues")
     fig.colorbar(im, ax=ax, label="samples")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=classes, yticklabels=classes,
@@ -73,34 +116,34 @@ def confusion_matrix(y_true, y_pred, path, labels=None, title="Confusion matrix 
         for j in range(M.shape[1]):
             ax.text(j, i, M[i, j], ha="center", va="center", color="white" if M[i, j] > M.max() / 2 else "black",
                     fontsize=8)
-    return _save(fig, path, title)
+    return _finish(fig, path, title)
 
 
-def prediction_1d(x, y_true, y_pred, path, title="Prediction against truth", xlabel="x", ylabel="y"):
-    """A 1-d regression: the targets and the network's prediction against x."""
-    plt = _plt()
+def prediction_1d(x, y_true, y_pred, path=None, title="Prediction against truth", xlabel="x", ylabel="y"):
+    """A 1-d regression: the targets and the network's prediction against x (give x in the data's own units)."""
     x = np.ravel(x)
     order = np.argsort(x)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = _figure((6, 4))
+    ax = fig.add_subplot()
     ax.scatter(x, np.ravel(y_true), s=8, alpha=0.5, label="truth")
     ax.plot(x[order], np.ravel(y_pred)[order], color="C3", lw=2, label="network")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
-    return _save(fig, path, title)
+    return _finish(fig, path, title)
 
 
-def prediction_2d(f_true, f_pred, path, title="Prediction against truth", n=60):
-    """A 2-d regression on [0, 1]^2: truth, prediction and their difference as maps.
+def prediction_2d(f_true, f_pred, path=None, title="Prediction against truth", n=60, bounds=((0.0, 1.0), (0.0, 1.0))):
+    """A 2-d regression: truth, prediction and their difference as maps over ``bounds`` ([0, 1]^2 by default).
 
     ``f_true`` and ``f_pred`` map an (m, 2) array of points to m values.
     """
-    plt = _plt()
-    g = np.linspace(0, 1, n)
-    xx, yy = np.meshgrid(g, g)
+    (x0, x1), (y0, y1) = bounds
+    xx, yy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     P = np.column_stack([xx.ravel(), yy.ravel()])
     zt = np.asarray(f_true(P)).reshape(n, n)
     zp = np.asarray(f_pred(P)).reshape(n, n)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig = _figure((15, 4.2))
+    axes = fig.subplots(1, 3)
     vmin, vmax = min(zt.min(), zp.min()), max(zt.max(), zp.max())
     for ax, z, name in ((axes[0], zt, "truth"), (axes[1], zp, "network")):
         im = ax.pcolormesh(xx, yy, z, vmin=vmin, vmax=vmax, cmap="viridis", shading="auto")
@@ -109,46 +152,73 @@ def prediction_2d(f_true, f_pred, path, title="Prediction against truth", n=60):
     im = axes[2].pcolormesh(xx, yy, zp - zt, cmap="coolwarm", shading="auto")
     fig.colorbar(im, ax=axes[2], label="network - truth")
     axes[2].set(title="error", xlabel="x", ylabel="y")
-    fig.suptitle(title)
-    return _save(fig, path, title)
+    return _finish(fig, path, title, suptitle=True)
 
 
-def heatmap(values, row_labels, col_labels, path, row_name, col_name, metric, title=None, fmt=".3g"):
-    """The course's figure: a metric over a grid of two settings, every cell annotated."""
-    plt = _plt()
+def heatmap(values, row_labels, col_labels, path=None, row_name="rows", col_name="columns", metric="value", title=None,
+            fmt=".3g"):
+    """The course's figure: a metric over a grid of two settings, every cell annotated (``nan`` shows as "-")."""
     V = np.asarray(values, dtype=float)
-    title = title or f"{metric} over {row_name} and {col_name}"
-    fig, ax = plt.subplots(figsize=(1.5 + 1.0 * len(col_labels), 1.2 + 0.7 * len(row_labels)))
+    label = metric_label(metric)
+    title = title or f"{label} over {metric_label(row_name)} and {metric_label(col_name)}"
+    fig = _figure((2.4 + 1.0 * len(col_labels), 1.6 + 0.6 * len(row_labels)))
+    ax = fig.add_subplot()
     im = ax.imshow(V, cmap="viridis", aspect="auto")
-    fig.colorbar(im, ax=ax, label=metric)
+    fig.colorbar(im, ax=ax, label=label)
     ax.set(xticks=range(len(col_labels)), yticks=range(len(row_labels)), xticklabels=[str(c) for c in col_labels],
-           yticklabels=[str(r) for r in row_labels], xlabel=col_name, ylabel=row_name, title=title)
+           yticklabels=[str(r) for r in row_labels], xlabel=metric_label(col_name), ylabel=metric_label(row_name),
+           title=title)
     finite = V[np.isfinite(V)]
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0
     for i in range(V.shape[0]):
         for j in range(V.shape[1]):
             txt = "-" if not np.isfinite(V[i, j]) else format(V[i, j], fmt)
             ax.text(j, i, txt, ha="center", va="center", color="white" if V[i, j] < mid else "black", fontsize=9)
-    return _save(fig, path, title)
+    return _finish(fig, path, title)
 
 
-def bar_comparison(names, values, path, metric, title="Comparison on the same split"):
+def line(x_values, values, path=None, x_name="setting", metric="value", spread=None, title=None, logx="auto"):
+    """A metric along one setting (a 1-d sweep), with an optional band of +-``spread`` (e.g. over seeds).
+
+    ``logx="auto"`` uses a log axis when the settings are positive numbers spanning more than a factor 20.
+    """
+    x = np.asarray(x_values)
+    y = np.asarray(values, dtype=float)
+    numeric = x.dtype.kind in "iuf"
+    pos = np.arange(len(x)) if not numeric else x.astype(float)
+    label = metric_label(metric)
+    title = title or f"{label} over {metric_label(x_name)}"
+    fig = _figure((6, 4))
+    ax = fig.add_subplot()
+    ax.plot(pos, y, marker="o")
+    if spread is not None:
+        s = np.asarray(spread, dtype=float)
+        ax.fill_between(pos, y - s, y + s, alpha=0.25, label="± spread")
+        ax.legend()
+    if not numeric:
+        ax.set_xticks(pos, [str(v) for v in x])
+    elif logx is True or (logx == "auto" and np.all(pos > 0) and pos.max() / pos.min() > 20):
+        ax.set_xscale("log")
+    ax.set(title=title, xlabel=metric_label(x_name), ylabel=label)
+    return _finish(fig, path, title)
+
+
+def bar_comparison(names, values, path=None, metric="value", title="Comparison on the same split"):
     """One bar per model for ``metric``."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(names), 4))
+    fig = _figure((2.0 + 1.1 * len(names), 4))
+    ax = fig.add_subplot()
     bars = ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
-    ax.set(xticks=range(len(names)), title=title, ylabel=metric, xlabel="model")
+    ax.set(xticks=range(len(names)), title=title, ylabel=metric_label(metric), xlabel="model")
     ax.set_xticklabels(names, rotation=20, ha="right")
     for b, v in zip(bars, values):
         ax.annotate(format(v, ".4g"), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                     fontsize=8)
-    return _save(fig, path, title)
+    return _finish(fig, path, title)
 
 
-def graph(nodes, path, title="Computational graph"):
-    """Draw a computational graph: ``nodes`` is a list of dicts with ``name``, ``label``
+def graph(nodes, path=None, title="Computational graph"):
+    """Draw a computational graph: ``nodes`` is a list of dicts with ``label``
     and ``parents`` (indices into the list), in evaluation order."""
-    plt = _plt()
     depth = []
     for nd in nodes:
         depth.append(1 + max((depth[p] for p in nd["parents"]), default=-1))
@@ -159,7 +229,8 @@ def graph(nodes, path, title="Computational graph"):
     for d, idx in levels.items():
         for k, i in enumerate(idx):
             pos[i] = (d, -(k - (len(idx) - 1) / 2))
-    fig, ax = plt.subplots(figsize=(2.6 * (max(depth) + 1) + 1, 1.6 * max(len(v) for v in levels.values()) + 1.5))
+    fig = _figure((2.6 * (max(depth) + 1) + 1, 1.6 * max(len(v) for v in levels.values()) + 1.5))
+    ax = fig.add_subplot()
     for i, nd in enumerate(nodes):
         for p in nd["parents"]:
             ax.annotate("", xy=pos[i], xytext=pos[p], arrowprops={"arrowstyle": "->", "color": "0.4",
@@ -175,25 +246,10 @@ def graph(nodes, path, title="Computational graph"):
     ax.set(title=title, xlabel="evaluation order (inputs left, output right)")
     ax.set_yticks([])
     ax.set_xticks([])
-    return _save(fig, path, title)
+    return _finish(fig, path, title)
 
 
 # -- Cost surfaces and optimizer paths (nablanet.surface) -------------------------------------------
-# Built with matplotlib's object API: a Figure is returned (it shows inline in Jupyter) and pyplot's
-# global state is never touched; ``path`` saves a PNG as well.
-
-
-def _figure(**kw):
-    from matplotlib.figure import Figure
-
-    return Figure(**kw)
-
-
-def _maybe_save(fig, path, title):
-    if path is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Title": title, "Software": "nablanet"})
-    return fig
 
 
 def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w, b) with -grad J and optimizer paths",
@@ -206,7 +262,7 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
     Arrows are drawn at every ``every``-th grid point. Returns the Figure.
     """
     w, b, cost = np.asarray(w), np.asarray(b), np.asarray(cost)
-    fig = _figure(figsize=(13 if surface3d else 7, 5.5), layout="constrained")
+    fig = _figure((13 if surface3d else 7, 5.5))
     ax = fig.add_subplot(1, 2 if surface3d else 1, 1)
     levels = np.quantile(cost, np.linspace(0, 1, 25))
     cs = ax.contourf(w, b, cost, levels=np.unique(levels), cmap="viridis")
@@ -234,13 +290,13 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
             ax3.plot(p.points[:, 0], p.points[:, 1], p.costs, color=colors[k % len(colors)], lw=1.6)
         ax3.set(xlabel="w", ylabel="b", zlabel="J", title="J(w, b)")
     fig.suptitle(title)
-    return _maybe_save(fig, path, title)
+    return _finish(fig, path, title)
 
 
 def loss_plane(plane, path=None, title="Loss on a plane through the trained parameters"):
     """Contours of J on a filter-normalized random plane (:func:`nablanet.surface.loss_plane`), with the
     training trajectory projected onto it. Returns the Figure."""
-    fig = _figure(figsize=(6.5, 5.5), layout="constrained")
+    fig = _figure((6.5, 5.5))
     ax = fig.add_subplot()
     cost = plane.cost
     levels = np.unique(np.quantile(cost, np.linspace(0, 1, 25)))
@@ -254,7 +310,7 @@ def loss_plane(plane, path=None, title="Loss on a plane through the trained para
         ax.legend(fontsize=8)
     ax.plot(0, 0, "r+", ms=12, mew=2)
     ax.set(xlabel="direction 1 (filter-normalized)", ylabel="direction 2 (filter-normalized)", title=title)
-    return _maybe_save(fig, path, title)
+    return _finish(fig, path, title)
 
 
 def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w, b)"):
@@ -264,7 +320,7 @@ def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w
     """
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    fig = _figure(figsize=(6.5, 5.5), layout="constrained")
+    fig = _figure((6.5, 5.5))
     ax = fig.add_subplot()
     ax.contourf(w, b, cost, levels=np.unique(np.quantile(cost, np.linspace(0, 1, 25))), cmap="viridis")
     ax.set(xlabel="w", ylabel="b", title=title)

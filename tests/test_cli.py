@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from nablanet import viz
 from nablanet.cli import main
 from nablanet.train import load
 
@@ -170,32 +169,6 @@ def test_console_script_runs():
     r = subprocess.run([sys.executable, "-m", "nablanet.cli", "--version"], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert r.returncode == 0 and r.stdout.startswith("nablanet")
-
-
-def test_every_plot_is_a_labelled_png(tmp_path):
-    from nablanet.train.callbacks import History
-
-    h = History()
-    for e in range(3):
-        h.append({"epoch": e + 1, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + 0.1 * e,
-                  "val_accuracy": 0.4 + 0.1 * e})
-    made = {
-        "curves": viz.learning_curves(h, tmp_path / "a.png"),
-        "cm": viz.confusion_matrix([0, 1, 2, 1], [0, 2, 2, 1], tmp_path / "b.png"),
-        "p1": viz.prediction_1d(np.linspace(-1, 1, 20), np.sin(np.linspace(-1, 1, 20)), np.zeros(20), tmp_path / "c.png"),
-        "p2": viz.prediction_2d(lambda P: P[:, 0], lambda P: P[:, 1], tmp_path / "d.png"),
-        "hm": viz.heatmap(np.arange(6.0).reshape(2, 3), [1, 2], ["a", "b", "c"], tmp_path / "e.png", "lr", "l2", "acc"),
-        "bar": viz.bar_comparison(["x", "y"], [0.5, 0.7], tmp_path / "f.png", "accuracy"),
-        "graph": viz.graph([{"label": "x", "parents": []}, {"label": "exp(x)", "parents": [0]}], tmp_path / "g.png"),
-    }
-    for f in "abcdefg":
-        assert png_title(tmp_path / f"{f}.png")
-    assert ("cost", "epoch", "cost") in made["curves"]["axes"]
-    assert any(ax[1] == "predicted class" and ax[2] == "true class" for ax in made["cm"]["axes"])
-    assert any(ax[1] == "l2" and ax[2] == "lr" for ax in made["hm"]["axes"])
-    assert any(ax[2] == "acc" for ax in made["hm"]["axes"])  # the colour bar carries the metric
-    assert any(ax[1] == "x" and ax[2] == "y" for ax in made["p2"]["axes"])
-    assert any(ax[2] == "accuracy" for ax in made["bar"]["axes"])
 
 
 def test_resume_with_more_epochs_stretches_the_schedule(tmp_path, capsys):

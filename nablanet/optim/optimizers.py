@@ -1,10 +1,15 @@
 """Optimizers: in-place updates of parameter arrays from their gradients.
 
-An optimizer works on a list of arrays (in training, one flat buffer that all
-parameters are views of, so an update is a handful of NumPy calls in all).
-``state = opt.init(params)`` makes its slots; ``opt.step(params, grads, state)``
-updates ``params`` and ``state`` in place; ``opt.update(tree, grads, state)`` is
-the pure form on pytrees.  The step count ``state["t"]`` drives the schedule.
+An optimizer works on any pytree of arrays (an array, lists, dicts, tuples,
+nested ones such as a model's ``params``), as optax does::
+
+    state = opt.init(model.params)
+    params, state = opt.update(model.params, grads, state)   # pure: new params and state
+
+``opt.step(params, grads, state)`` is the in-place form that training uses (on
+one flat buffer that all parameters are views of, so an update is a handful of
+NumPy calls in all).  The state holds the step count ``state["t"]``, which
+drives the schedule, and one array per parameter leaf for each slot.
 
 The updates, with g the gradient and eta the learning rate at step t:
 
@@ -23,6 +28,7 @@ AdamW       x <- x (1 - eta lambda), then Adam   (decoupled weight decay, Loshch
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -34,20 +40,28 @@ __all__ = ["Optimizer", "SGD", "GD", "Adagrad", "RMSprop", "Adam", "AdamW", "get
 
 
 class Optimizer:
-    slots = ()
+    """Base class.  ``weight_decay`` (lambda) adds ``lambda x`` to each gradient before the update, as
+    PyTorch's optimizers do (for plain SGD the same as an L2 penalty ``lambda/2 sum x^2`` on every
+    parameter, biases included); :class:`AdamW` decays the parameters directly instead."""
 
-    def __init__(self, lr=0.01, clip_norm=None):
+    slots = ()
+    _coupled_decay = True
+
+    def __init__(self, lr=0.01, clip_norm=None, weight_decay=0.0):
         self.lr = get_schedule(lr)
         if clip_norm is not None and clip_norm <= 0:
             raise ValueError(f"clip_norm must be positive, got {clip_norm}")
+        if not (math.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay}")
         self.clip_norm = clip_norm
+        self.weight_decay = float(weight_decay)
         self._scratch = {}
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.hyper().items())})"
 
     def hyper(self):
-        return {"lr": self.lr}
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
 
     def config(self):
         cfg = {k: v for k, v in self.hyper().items() if k != "lr"}
@@ -55,8 +69,9 @@ class Optimizer:
 
     # -- state
     def init(self, params):
-        leaves = params if isinstance(params, list) else tree_flatten(params)[0]
-        return {"t": 0, **{s: [np.zeros_like(p) for p in leaves] for s in self.slots}}
+        """The optimizer's state for ``params``, any pytree (an array, a list, a dict, nested ones, a model's
+        ``params``): the step count ``"t"`` and, per slot, one zero array for each leaf (in leaf order)."""
+        return {"t": 0, **{s: [np.zeros_like(p) for p in _float_leaves(params, "params")] for s in self.slots}}
 
     def _tmp(self, p, k=0):
         key = (p.shape, p.dtype.str, k)
@@ -67,7 +82,18 @@ class Optimizer:
 
     # -- updates
     def step(self, params, grads, state):
-        """Update the arrays in ``params`` (a list) in place from ``grads``; advances ``state["t"]``."""
+        """Update the arrays of ``params`` in place from ``grads`` (a pytree of the same structure; in training,
+        one flat buffer); advances ``state["t"]``."""
+        if not (type(params) is list and type(grads) is list and all(type(p) is np.ndarray for p in params)):
+            params, grads = _matching_leaves(params, grads)
+            for i, p in enumerate(params):
+                if not isinstance(p, np.ndarray) or not p.flags.writeable:
+                    raise TypeError(f"step updates the parameters in place, but leaf {i} is a {type(p).__name__}, "
+                                    f"not a writeable array; use update(), which returns new parameters")
+        for s in self.slots:
+            if len(state[s]) != len(params):
+                raise ValueError(f"{type(self).__name__}: the state holds {len(state[s])} {s!r} arrays for "
+                                 f"{len(params)} parameter arrays; make it with init() of these parameters")
         lr = self.lr(state["t"])
         state["t"] += 1
         if self.clip_norm is not None:
@@ -75,26 +101,60 @@ class Optimizer:
             if norm > self.clip_norm:
                 grads = [g * (self.clip_norm / norm) for g in grads]
         t = state["t"]
+        wd = self.weight_decay if self._coupled_decay else 0.0
         for i, (p, g) in enumerate(zip(params, grads)):
+            if wd:
+                d = self._tmp(p, 1)
+                np.multiply(p, wd, out=d)
+                d += g
+                g = d
             self._update(p, g, [state[s][i] for s in self.slots], lr, t)
 
     def update(self, params, grads, state):
-        """Pure form on pytrees: returns ``(new_params, new_state)``; the inputs are not modified."""
+        """Pure form on any pytree: returns ``(new_params, new_state)`` with the structure of the inputs;
+        ``params``, ``grads`` and ``state`` are not modified."""
         leaves, treedef = tree_flatten(params)
-        new = [np.array(p, copy=True) for p in leaves]
+        gleaves = _matching_leaves(params, grads)[1]
+        new = [a.copy() for a in _float_leaves(params, "params")]
         st = {"t": state["t"], **{s: [np.array(a, copy=True) for a in state[s]] for s in self.slots}}
-        self.step(new, tree_flatten(grads)[0], st)
+        self.step(new, [np.asarray(g) for g in gleaves], st)
         return tree_unflatten(treedef, new), st
 
     def _update(self, p, g, slots, lr, t):
         raise NotImplementedError
 
 
+def _float_leaves(tree, what):
+    """The leaves of a pytree as float arrays (integers and Python numbers become float64)."""
+    out = []
+    for i, p in enumerate(tree_flatten(tree)[0]):
+        a = np.asarray(p)
+        if a.dtype.kind not in "f":
+            if a.dtype.kind not in "biu":
+                raise TypeError(f"{what}: leaf {i} is not numeric (dtype {a.dtype}, a {type(p).__name__})")
+            a = a.astype(np.float64)
+        out.append(a)
+    return out
+
+
+def _matching_leaves(params, grads):
+    """The leaves of ``params`` and ``grads``, after checking that the two pytrees match leaf for leaf."""
+    leaves, treedef = tree_flatten(params)
+    gleaves, gdef = tree_flatten(grads)
+    if gdef != treedef:
+        raise ValueError(f"grads do not have the structure of params ({len(gleaves)} leaves against {len(leaves)}); "
+                         f"take the gradient with respect to the same pytree")
+    for i, (p, g) in enumerate(zip(leaves, gleaves)):
+        if np.shape(p) != np.shape(g):
+            raise ValueError(f"grads leaf {i} has shape {np.shape(g)} but the parameter has shape {np.shape(p)}")
+    return leaves, gleaves
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum; full batch is plain gradient descent."""
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, clip_norm=None):
-        super().__init__(lr, clip_norm)
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, clip_norm, weight_decay)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         if nesterov and momentum == 0.0:
@@ -103,7 +163,7 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if momentum else ()
 
     def hyper(self):
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov}
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
     def _update(self, p, g, slots, lr, t):
         if not self.momentum:
@@ -130,12 +190,12 @@ GD = SGD
 class Adagrad(Optimizer):
     slots = ("sum_sq",)
 
-    def __init__(self, lr=0.01, eps=1e-8, clip_norm=None):
-        super().__init__(lr, clip_norm)
+    def __init__(self, lr=0.01, eps=1e-8, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, clip_norm, weight_decay)
         self.eps = float(eps)
 
     def hyper(self):
-        return {"lr": self.lr, "eps": self.eps}
+        return {"lr": self.lr, "eps": self.eps, "weight_decay": self.weight_decay}
 
     def _update(self, p, g, slots, lr, t):
         (G,) = slots
@@ -152,12 +212,12 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     slots = ("mean_sq",)
 
-    def __init__(self, lr=0.001, rho=0.9, eps=1e-8, clip_norm=None):
-        super().__init__(lr, clip_norm)
+    def __init__(self, lr=0.001, rho=0.9, eps=1e-8, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, clip_norm, weight_decay)
         self.rho, self.eps = float(rho), float(eps)
 
     def hyper(self):
-        return {"lr": self.lr, "rho": self.rho, "eps": self.eps}
+        return {"lr": self.lr, "rho": self.rho, "eps": self.eps, "weight_decay": self.weight_decay}
 
     def _update(self, p, g, slots, lr, t):
         (s,) = slots
@@ -176,15 +236,15 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     slots = ("m", "v")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=None):
-        super().__init__(lr, clip_norm)
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, clip_norm, weight_decay)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {b}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
     def hyper(self):
-        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "weight_decay": self.weight_decay}
 
     def _update(self, p, g, slots, lr, t):
         # The slots hold the moments scaled by 1/(1 - beta): m_s = m / (1 - b1), v_s = v / (1 - b2),
@@ -210,12 +270,10 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):
-        super().__init__(lr, beta1, beta2, eps, clip_norm)
-        self.weight_decay = float(weight_decay)
+    _coupled_decay = False
 
-    def hyper(self):
-        return {**super().hyper(), "weight_decay": self.weight_decay}
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):
+        super().__init__(lr, beta1, beta2, eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def _update(self, p, g, slots, lr, t):
         p *= 1.0 - lr * self.weight_decay
@@ -225,9 +283,27 @@ class AdamW(Adam):
 OPTIMIZERS = {"sgd": SGD, "gd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
 
 
+def settings(name):
+    """The settings (keyword arguments) that the optimizer ``name`` takes."""
+    return [p for p in inspect.signature(OPTIMIZERS[name.lower()]).parameters]
+
+
 def get_optimizer(spec, **kwargs):
-    """An optimizer from a name (``"adam"``, keyword hyperparameters) or a config dict."""
+    """An optimizer from a name (``"adam"``) and its settings by keyword (``lr``, ``momentum``,
+    ``betas=(b1, b2)`` or ``beta1``/``beta2``, ``eps``, ``weight_decay``...), or a config dict.
+
+    An :class:`Optimizer` object is returned as it is; giving settings beside
+    it is an error (the object has its own), and so is a setting that the
+    named optimizer does not take.  Settings given as ``None`` mean the default.
+    """
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if isinstance(spec, Optimizer):
+        if kwargs:
+            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            raise ValueError(
+                f"optimizer={spec!r} is an Optimizer object with its own settings, and {given} was given as well; "
+                f"put the settings in the object, or name the optimizer (optimizer={type(spec).__name__.lower()!r}) "
+                f"and give them beside it")
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
@@ -238,6 +314,19 @@ def get_optimizer(spec, **kwargs):
         key = spec.lower()
         if key not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {spec!r}; choose from {', '.join(OPTIMIZERS)}")
+        if "betas" in kwargs:
+            betas = kwargs.pop("betas")
+            try:
+                kwargs["beta1"], kwargs["beta2"] = betas
+            except (TypeError, ValueError):
+                raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        allowed = settings(key)
+        unknown = [k for k in kwargs if k not in allowed]
+        if unknown:
+            owners = {k: [n for n in OPTIMIZERS if n != "gd" and k in settings(n)] for k in unknown}
+            hint = "; ".join(f"{k} belongs to {', '.join(v)}" for k, v in owners.items() if v)
+            raise TypeError(f"{', '.join(repr(k) for k in unknown)} is not a setting of the {key} optimizer "
+                            f"(its settings: {', '.join(allowed)}){'; ' + hint if hint else ''}")
         if "lr" in kwargs and isinstance(kwargs["lr"], dict):
             kwargs["lr"] = get_schedule(kwargs["lr"])
         return OPTIMIZERS[key](**kwargs)

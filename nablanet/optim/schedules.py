@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_time", "cosine", "warmup", "get_schedule"]
+__all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_time", "cosine", "warmup", "get_schedule",
+           "for_run", "RUN_SCHEDULES"]
 
 
 class Schedule:
@@ -67,6 +68,32 @@ _FACTORIES = {
     "constant": constant, "step_decay": step_decay, "exponential": exponential,
     "inverse_time": inverse_time, "cosine": cosine, "warmup": warmup,
 }
+
+
+RUN_SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
+
+
+def for_run(name, lr, total_steps, steps_per_epoch=1):
+    """A named schedule fitted to a run of ``total_steps`` optimizer steps, starting at ``lr``.
+
+    ``"constant"``; ``"step"``: times 0.3 after each third of the run; ``"exponential"``:
+    down to lr/100 at the end; ``"inverse_time"``: the course's ``t0 / (t + t1)`` halving
+    the rate after 50 epochs; ``"cosine"``: down to lr/100 at the end.
+    """
+    if isinstance(name, Schedule):
+        return name
+    if name not in RUN_SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(RUN_SCHEDULES)} (or give a Schedule)")
+    lr, total = float(lr), max(int(total_steps), 1)
+    if name == "constant":
+        return constant(lr)
+    if name == "step":
+        return step_decay(lr, max(1, total // 3), 0.3)
+    if name == "exponential":
+        return exponential(lr, 0.01 ** (1.0 / total))
+    if name == "inverse_time":
+        return inverse_time(lr * 50 * steps_per_epoch, 50 * steps_per_epoch)
+    return cosine(lr, total, lr / 100)
 
 
 def get_schedule(spec):

@@ -7,7 +7,14 @@ log-sum-exp and softplus, never by clipping probabilities::
     softmax cross-entropy   C = -mean_i [ t_i . log softmax(z_i) ]     dC/dz = (p - t) / n
     binary cross-entropy    C = mean   [ softplus(z) - t z ]              dC/dz = (sigmoid(z) - t) / N
 
-Each fused cost is a primitive whose rule is that closed form.
+Each fused cost is a primitive whose rule is that closed form: ``p - t`` lives
+in the softmax cross-entropy rule and nowhere else, and Huber's mask (inside or
+outside ``delta``) is computed inside its rules from the values they are given,
+so a captured program recomputes it at every replay.  The values of
+log-sum-exp, sigmoid and softplus come from :mod:`nablanet.numpy._kernels`.
+
+The penalties (:func:`l1_penalty`, :func:`l2_penalty`) are the one
+implementation the training loop adds to the cost it differentiates.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import numpy as np
 
 from . import numpy as anp
 from .autodiff.core import Primitive, getval
+from .nn.activations import sigmoid, softmax
+from .numpy import _kernels
 
 __all__ = [
     "Loss", "mse", "half_sse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy",
@@ -66,35 +75,49 @@ def mae(y, t):
     return anp.mean(anp.abs(y - t))
 
 
+def _huber(y, t, delta):
+    a = np.abs(y - t)
+    q = np.minimum(a, delta)  # the quadratic part; a - q is the linear part beyond delta
+    return np.mean(q * (0.5 * q) + delta * (a - q))
+
+
+def _huber_slope(y, t, delta):
+    """N dC/dy = clip(y - t, -delta, delta): the mask |y - t| <= delta, computed here, in the rule."""
+    return anp.clip(y - t, -delta, delta)
+
+
+_huber_p = Primitive(_huber, "huber")
+_huber_p.defvjp(
+    lambda ans, y, t, delta: lambda g: g * (_huber_slope(y, t, delta) * (1.0 / np.size(getval(y)))),
+    lambda ans, y, t, delta: lambda g: g * (_huber_slope(y, t, delta) * (-1.0 / np.size(getval(y)))),
+)
+_huber_p.defjvp(
+    lambda g, ans, y, t, delta: anp.sum(g * _huber_slope(y, t, delta)) * (1.0 / np.size(getval(y))),
+    lambda g, ans, y, t, delta: anp.sum(g * _huber_slope(y, t, delta)) * (-1.0 / np.size(getval(y))),
+)
+
+
 def huber(y, t, delta=1.0):
-    """Huber cost: quadratic within ``delta`` of the target, linear beyond."""
+    """Huber cost: ``mean`` of ``d^2/2`` where ``|d| <= delta`` and ``delta (|d| - delta/2)`` beyond (d = y - t)."""
     _check_same_shape("huber", y, t)
-    d = y - t
-    a = anp.abs(d)
-    return anp.mean(anp.where(getval(a) <= delta, 0.5 * d * d, delta * (a - 0.5 * delta)))
+    if not delta > 0:
+        raise ValueError(f"huber: delta must be positive, got {delta}")
+    return _huber_p(y, t, float(delta))
 
 
 # ------------------------------------------------------------------ binary cross-entropy from logits (fused)
 
-def _softplus(z):
-    return np.logaddexp(0.0, z)
-
-
 def _bce(z, t):
-    return np.mean(_softplus(z) - t * z)
-
-
-def _sigmoid_of(z):
-    return anp.exp(-anp.logaddexp(0.0, -z))
+    return np.mean(_kernels.softplus(z) - t * z)
 
 
 _bce_p = Primitive(_bce, "binary_cross_entropy")
 _bce_p.defvjp(
-    lambda ans, z, t: lambda g: g * ((_sigmoid_of(z) - t) * (1.0 / np.size(getval(z)))),
+    lambda ans, z, t: lambda g: g * ((sigmoid(z) - t) * (1.0 / np.size(getval(z)))),
     lambda ans, z, t: lambda g: g * (z * (-1.0 / np.size(getval(z)))),
 )
 _bce_p.defjvp(
-    lambda g, ans, z, t: anp.sum(g * (_sigmoid_of(z) - t)) * (1.0 / np.size(getval(z))),
+    lambda g, ans, z, t: anp.sum(g * (sigmoid(z) - t)) * (1.0 / np.size(getval(z))),
     lambda g, ans, z, t: anp.sum(g * z) * (-1.0 / np.size(getval(z))),
 )
 
@@ -107,11 +130,6 @@ def binary_cross_entropy(z, t):
 
 # ------------------------------------------------------------------ softmax cross-entropy from logits (fused)
 
-def _lse_rows(z):
-    m = np.max(z, axis=1, keepdims=True)
-    return m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
-
-
 def _onehot(labels, k, dtype):
     out = np.zeros((labels.shape[0], k), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1
@@ -119,22 +137,18 @@ def _onehot(labels, k, dtype):
 
 
 def _softmax_ce(z, t):
-    lse = _lse_rows(z)[:, 0]
+    lse = _kernels.logsumexp(z, axis=1)
     if t.ndim == 1:  # integer class labels
         return np.mean(lse - z[np.arange(z.shape[0]), t])
     return np.mean(np.sum(t * (lse[:, None] - z), axis=1))
-
-
-def _probs(z):
-    return anp.exp(z - anp.logsumexp(z, axis=1, keepdims=True))
 
 
 def _dce_dz(z, t):
     """n dC/dz = p - t for labels or rows summing to one; p sum(t) - t in general."""
     v = getval(t)
     if v.ndim == 1:
-        return _probs(z) - _onehot(v, getval(z).shape[1], getval(z).dtype)
-    return _probs(z) * anp.sum(t, axis=1, keepdims=True) - t
+        return softmax(z, axis=1) - _onehot(v, getval(z).shape[1], getval(z).dtype)
+    return softmax(z, axis=1) * anp.sum(t, axis=1, keepdims=True) - t
 
 
 _softmax_ce_p = Primitive(_softmax_ce, "softmax_cross_entropy")

@@ -77,3 +77,28 @@ def test_captured_step_with_an_activation_on_the_last_layer(last, loss, k):
         res.append((t.gradient(X, y), t._gflat.copy()))
     assert res[0][0] == pytest.approx(res[1][0], rel=1e-13)
     np.testing.assert_allclose(res[0][1], res[1][1], rtol=1e-12, atol=1e-15)
+
+
+def test_a_user_activation_named_tanh_trains_as_the_engine_says():
+    """Regression: a user activation named "tanh" computing 2 tanh(z) was replayed as np.tanh."""
+    from nablanet.nn import ActivationFunction, Dense, Sequential
+
+    act = ActivationFunction("tanh", lambda z: 2 * np.tanh(z), lambda a: 2 - a * a / 2)
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((16, 4)), rng.standard_normal((16, 1))
+    m = Sequential(Dense(4, 6, act), Dense(6, 1), seed=0, dtype=np.float64)
+    t = Trainer(m, "mse", "sgd", lr=0.05, seed=0)
+    import nablanet as nb
+    from nablanet.losses import mse
+
+    for _ in range(3):
+        p0 = [{k: v.copy() for k, v in p.items()} for p in m.params]
+        cost_engine, g = nb.value_and_grad(lambda p: mse(m.apply(p, X), y))(p0)
+        cost = t.train_step(X, y)
+        assert cost == pytest.approx(float(cost_engine), rel=1e-14)
+        for pl, gl, ql in zip(p0, g, m.params):
+            for k in pl:
+                np.testing.assert_allclose(ql[k], pl[k] - 0.05 * gl[k], rtol=1e-13, atol=1e-15)
+    # and the engine's numbers are 2 tanh's, not tanh's
+    h = 2 * np.tanh(X @ p0[0]["W"] + p0[0]["b"])
+    assert float(cost_engine) == pytest.approx(np.mean((h @ p0[1]["W"] + p0[1]["b"] - y) ** 2), rel=1e-13)

@@ -60,6 +60,25 @@ def test_cross_entropies_stable_from_logits():
             np.testing.assert_allclose(g, [[0.5], [-0.5]])
 
 
+def test_huber_rule_carries_its_own_mask():
+    """The mask |y - t| <= delta is computed in the rule from the values the rule gets, not baked in."""
+    y = np.array([[0.1, 2.0, -3.0], [0.4, -0.2, 0.9]])
+    t = np.zeros_like(y)
+    for delta in (0.5, 1.5):
+        d = y - t
+        ref = np.mean(np.where(np.abs(d) <= delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta)))
+        assert L.huber(y, t, delta) == pytest.approx(ref, rel=1e-15)
+        g = nb.grad(lambda y: L.huber(y, t, delta))(y)
+        np.testing.assert_allclose(g, np.clip(d, -delta, delta) / d.size, rtol=1e-15)
+        # the gradient function recorded once is right for values on the other side of delta
+        _, vjp_fn = nb.vjp(lambda y: L.huber(y, t, delta), y)
+        np.testing.assert_allclose(vjp_fn(1.0)[0], np.clip(d, -delta, delta) / d.size)
+        nb.check_grads(lambda y: L.huber(y, t, delta), (y,), order=2)
+    with pytest.raises(ValueError, match="delta must be positive"):
+        L.huber(y, t, 0.0)
+    assert L.huber(y.astype(np.float32), t.astype(np.float32)).dtype == np.float32
+
+
 def test_loss_input_errors():
     with pytest.raises(ValueError, match="predictions have shape \\(6, 3\\) but targets have shape \\(6,\\)"):
         L.mse(Z, T[:, 0])
@@ -72,6 +91,7 @@ def test_loss_input_errors():
 
 
 def test_penalties_value_and_gradient_match_the_trainer():
+    """One penalty implementation: the trainer differentiates losses.l1_penalty/l2_penalty."""
     m = MLP([3, 4, 2], bias_init={"name": "normal", "std": 0.5}, seed=0, dtype=np.float64)
     lam = 0.3
     W = [p["W"] for p in m.params]

@@ -283,3 +283,186 @@ def test_sequential_from_layers_and_config_roundtrip():
     np.testing.assert_array_equal(m.predict(x), m2.predict(x))
     mlp = MLP([3, 5, 2], activation="elu", dropout=0.1, batch_norm=True, seed=9)
     np.testing.assert_array_equal(Sequential.from_config(mlp.config()).predict(x), mlp.predict(x))
+
+
+# ------------------------------------------------------------------ stable kernels, pure layers
+
+
+def test_kernels_at_the_edges():
+    from nablanet.numpy import _kernels as K
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, no log(0), no invalid value
+        z = np.array([[-np.inf, -np.inf], [0.0, -np.inf], [1000.0, 1000.0], [np.inf, 0.0]])
+        lse = K.logsumexp(z, axis=1)
+        assert lse[0] == -np.inf and lse[1] == 0.0 and lse[2] == pytest.approx(1000 + np.log(2)) and lse[3] == np.inf
+        assert K.logsumexp(np.full(3, -np.inf)) == -np.inf
+        np.testing.assert_allclose(K.softmax(z[1:3]), [[1.0, 0.0], [0.5, 0.5]])
+        big = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
+        np.testing.assert_allclose(K.sigmoid(big), [0.0, np.exp(-50.0), 0.5, 1.0, 1.0], rtol=1e-15, atol=0)
+        np.testing.assert_allclose(K.softplus(big), [0.0, np.exp(-50.0), np.log(2), 50.0, 1000.0], rtol=1e-15)
+        np.testing.assert_allclose(K.log_sigmoid(big), [-1000.0, -50.0, -np.log(2), -np.exp(-50.0), 0.0], rtol=1e-15)
+        z32 = np.linspace(-30, 30, 7, dtype=np.float32)
+        for f in (K.sigmoid, K.softplus, K.log_sigmoid):
+            assert f(z32).dtype == np.float32
+        assert K.logsumexp(z32.reshape(1, -1), axis=1).dtype == np.float32
+    mid = np.linspace(-5, 5, 11)
+    np.testing.assert_allclose(K.sigmoid(mid), 1 / (1 + np.exp(-mid)), rtol=1e-14)
+    np.testing.assert_allclose(K.logsumexp(np.stack([mid, -mid]), axis=0), np.log(np.exp(mid) + np.exp(-mid)), rtol=1e-14)
+
+
+def test_the_activations_and_the_primitive_use_the_kernels():
+    from nablanet.numpy import _kernels as K
+
+    z = np.linspace(-40, 40, 9)
+    np.testing.assert_array_equal(get_activation("sigmoid")(z), K.sigmoid(z))
+    np.testing.assert_array_equal(get_activation("softplus")(z), K.softplus(z))
+    np.testing.assert_array_equal(nb.nn.softmax(z.reshape(3, 3)), K.softmax(z.reshape(3, 3)))
+    np.testing.assert_array_equal(nb.nn.log_sigmoid(z), K.log_sigmoid(z))
+    np.testing.assert_array_equal(anp.logsumexp(np.array([-np.inf, -np.inf])), -np.inf)
+
+
+def test_log_sigmoid_and_sigmoid_gradients():
+    z = _rng(3).standard_normal((3, 4)) * 4
+    nb.check_grads(nb.nn.log_sigmoid, (z,), order=2)
+    nb.check_grads(nb.nn.sigmoid, (z,), order=2)
+    g = nb.elementwise_grad(nb.nn.log_sigmoid)(np.array([-800.0, 0.0, 800.0]))
+    np.testing.assert_allclose(g, [1.0, 0.5, 0.0])
+
+
+def test_stop_gradient_passes_values_and_no_derivative():
+    from nablanet.nn.functional import stop_gradient
+
+    x = _rng(4).standard_normal(5)
+    f = lambda x: anp.sum(x * x + stop_gradient(x * x))
+    np.testing.assert_allclose(f(x), 2 * np.sum(x * x))
+    np.testing.assert_allclose(nb.grad(f)(x), 2 * x)
+    np.testing.assert_allclose(nb.jvp(f, (x,), (np.ones(5),))[1], np.sum(2 * x))
+    np.testing.assert_allclose(nb.hessian(f)(x), 2 * np.eye(5))
+
+
+def test_dropout_mask_is_drawn_from_the_rng_it_is_given():
+    d = Dropout(0.5)
+    x = _rng(5).standard_normal((6, 8))
+    y1, _ = d.forward({}, {}, x, _rng(11), train=True)
+    y2, _ = d.forward({}, {}, x, _rng(11), train=True)
+    y3, _ = d.forward({}, {}, x, _rng(12), train=True)
+    np.testing.assert_array_equal(y1, y2)  # the same random state, the same mask: no hidden state
+    assert not np.array_equal(y1, y3)
+    mask = y1 / np.where(x == 0, 1, x)
+    # the derivative with respect to x is the mask, in both modes
+    g = nb.grad(lambda x: anp.sum(d.forward({}, {}, x, _rng(11), train=True)[0]))(x)
+    np.testing.assert_allclose(g, mask)
+    _, t = nb.jvp(lambda x: d.forward({}, {}, x, _rng(11), train=True)[0], (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(t, mask)
+    with pytest.raises(TypeError, match="Generator"):
+        nb.nn.functional.dropout_mask(x, 3, 0.5)
+
+
+def test_dropout_keeps_the_dtype_and_the_rate():
+    x = np.ones((300, 40), np.float32)
+    y, _ = Dropout(0.3).forward({}, {}, x, _rng(), train=True)
+    assert y.dtype == np.float32
+    assert (y != 0).mean() == pytest.approx(0.7, abs=0.02)
+
+
+def test_batchnorm_returns_its_statistics_and_changes_nothing():
+    rng = _rng(9)
+    bn = BatchNorm(3, momentum=0.8)
+    p = {"gamma": rng.uniform(0.5, 2, 3), "beta": rng.standard_normal(3)}
+    s = {"mean": rng.standard_normal(3), "var": rng.uniform(0.5, 2, 3)}
+    before = {k: v.copy() for k, v in s.items()}
+    x = rng.standard_normal((16, 3))
+    assert not hasattr(bn, "comm")
+
+    def stats(p, x):
+        _, new = bn.forward(p, s, x, train=True)
+        return anp.sum(new["mean"]) + anp.sum(new["var"])
+
+    # the running statistics are values out of the forward pass, with no derivative
+    gp, gx = nb.grad(stats, argnums=(0, 1))(p, x)
+    assert all(np.all(v == 0) for v in gp.values()) and np.all(gx == 0)
+    _, new = bn.forward(p, s, x, train=True)
+    np.testing.assert_allclose(new["mean"], 0.8 * before["mean"] + 0.2 * x.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(new["var"], 0.8 * before["var"] + 0.2 * x.var(0, ddof=1), rtol=1e-13)
+    for k in s:
+        np.testing.assert_array_equal(s[k], before[k])
+
+
+def _two_ranks(bn, p, s, x, R, cut=6):
+    """Two ranks' batch normalization in one process: each rank's `reduce` adds the other shard's sums.
+
+    BatchNorm reduces three things in order: the row count, the column sums of x
+    and those of (x - mu)^2; the partner's terms are computed from its shard.
+    """
+    shards = (x[:cut], x[cut:])
+    total, states = 0.0, []
+    for r in (0, 1):
+        mine, other = shards[r], shards[1 - r]
+        seen = []
+
+        def reduce(v, other=other, seen=seen):
+            k = len(seen)
+            if k == 0:
+                out = v + other.shape[0]
+            elif k == 1:
+                out = v + anp.sum(other, axis=0)
+            else:
+                mu = seen[1] / seen[0]
+                out = v + anp.sum((other - mu) ** 2, axis=0)
+            seen.append(out)
+            return out
+
+        y, new = bn.forward(p, s, mine, train=True, reduce=reduce)
+        assert len(seen) == 3
+        total = total + anp.sum(y * (R[:cut] if r == 0 else R[cut:]))
+        states.append(new)
+    return total, states
+
+
+def test_batchnorm_with_a_reduction_is_the_global_batch():
+    """Shards whose sums are completed by the `reduce` argument give the whole batch's values and gradients."""
+    rng = _rng(10)
+    bn = BatchNorm(4)
+    p = {"gamma": rng.uniform(0.5, 2, 4), "beta": rng.standard_normal(4)}
+    s = bn.init_state(np.float64)
+    x = rng.standard_normal((10, 4)) * 3 + 1
+    R = rng.standard_normal((10, 4))
+    whole = lambda p, x: anp.sum(bn.forward(p, s, x, train=True)[0] * R)
+    v, states = _two_ranks(bn, p, s, x, R)
+    assert v == pytest.approx(whole(p, x), rel=1e-12)
+    _, new = bn.forward(p, s, x, train=True)
+    for st in states:  # every rank keeps the global batch's running statistics
+        np.testing.assert_allclose(st["mean"], new["mean"], rtol=1e-12)
+        np.testing.assert_allclose(st["var"], new["var"], rtol=1e-12)
+    gw = nb.grad(whole, argnums=(0, 1))(p, x)
+    gs = nb.grad(lambda p, x: _two_ranks(bn, p, s, x, R)[0], argnums=(0, 1))(p, x)
+    for k in p:
+        np.testing.assert_allclose(gs[0][k], gw[0][k], rtol=1e-10)
+    np.testing.assert_allclose(gs[1], gw[1], rtol=1e-10, atol=1e-12)
+
+
+def test_a_user_activation_is_never_taken_for_a_builtin_of_the_same_name():
+    import pickle
+
+    from nablanet.nn import ActivationFunction
+
+    for name in ("tanh", "identity"):
+        act = ActivationFunction(name, _twice_tanh, _twice_tanh_deriv)
+        z = _rng(12).standard_normal((4, 3))
+        W, b = _rng(13).standard_normal((3, 2)), np.zeros(2)
+        np.testing.assert_allclose(act.dense(z, W, b), 2 * np.tanh(z @ W))
+        nb.check_grads(act.dense, (z, W, b), order=2)
+        with pytest.raises(ValueError, match="user-defined"):
+            act.config()
+        again = pickle.loads(pickle.dumps(act))
+        np.testing.assert_array_equal(again(z), 2 * np.tanh(z))
+    assert get_activation("tanh").config() == {"name": "tanh"}
+
+
+def _twice_tanh(z):
+    return 2 * np.tanh(z)
+
+
+def _twice_tanh_deriv(a):
+    return 2 - a * a / 2

@@ -16,7 +16,9 @@ whose reverse-mode rule is the notes' delta equations, computed once per layer::
 
 GELU (tanh form) and SiLU need z itself, so they are compositions of
 ``nablanet.numpy`` functions and a dense layer computes them unfused.
-All forward formulas are written so that z = +-1000 neither overflows nor warns.
+The values of sigmoid, softplus, softmax and log-sigmoid come from the one
+module of stable kernels, :mod:`nablanet.numpy._kernels`, so z = +-1000
+neither overflows nor warns.
 """
 
 from __future__ import annotations
@@ -27,17 +29,23 @@ import numpy as np
 
 from .. import numpy as anp
 from ..autodiff.core import Primitive, getval
+from ..numpy import _kernels
 from ..numpy._primitives import _bcast
 
-__all__ = ["Activation", "get_activation", "ACTIVATIONS", "softmax", "log_softmax"]
+__all__ = ["ActivationFunction", "get_activation", "ACTIVATIONS", "sigmoid", "softmax", "log_softmax", "log_sigmoid"]
 
 
 def _same_dtype(v, ref):
     return v.astype(getval(ref).dtype, copy=False) if hasattr(getval(ref), "dtype") else v
 
 
-class Activation:
+class ActivationFunction:
     """An activation function: ``act(z)`` is differentiable; ``act.dense`` fuses it with a layer.
+
+    (The layer that applies one on its own is :class:`nablanet.nn.Activation`.)
+    A user activation is built the same way as the library's, e.g.
+    ``ActivationFunction("scaled_tanh", lambda z: 2 * np.tanh(z), lambda a: 2 - a * a / 2)``;
+    its own forward and derivative are what every path (engine and capture) runs.
 
     Parameters
     ----------
@@ -57,12 +65,15 @@ class Activation:
         self.name = name
         self.params = params
         self.deriv = deriv
+        self._forward = forward
+        self._compose = compose
+        self.builtin = False  # set by the registry for its own; a user's is never taken for one by name
         if compose is not None:
             self.prim = None
-            self._compose = compose
             self.dense = None
             return
-        self._compose = None
+        if forward is None or deriv is None:
+            raise ValueError(f"activation {name!r}: give forward and deriv, or compose")
         p = Primitive(forward, name)
         p.defvjp(lambda ans, z: lambda g: g * deriv(ans))
         p.defjvp(lambda g, ans, z: g * deriv(ans))
@@ -76,17 +87,29 @@ class Activation:
 
     def __repr__(self):
         extra = "".join(f", {k}={v}" for k, v in self.params.items())
-        return f"Activation({self.name!r}{extra})"
+        return f"ActivationFunction({self.name!r}{extra})"
 
     def config(self):
+        """``{"name": ..., **params}``; only the library's activations can be rebuilt from a name."""
+        if not self.builtin:
+            raise ValueError(
+                f"activation {self.name!r} is user-defined: a configuration (checkpoint) cannot hold its code; "
+                f"pickle the model instead, or register it under a name of its own"
+            )
         return {"name": self.name, **self.params}
 
-    def __reduce__(self):  # rebuilt from its configuration: its rules are closures
-        return get_activation, (self.config(),)
+    def __reduce__(self):
+        if self.builtin:  # rebuilt from its configuration: its rules are closures
+            return get_activation, (self.config(),)
+        return _user_activation, (self.name, self._forward, self.deriv, self._compose, self.params)
+
+
+def _user_activation(name, forward, deriv, compose, params):
+    return ActivationFunction(name, forward, deriv, compose, **params)
 
 
 def _fused_dense(name, forward, deriv):
-    identity = name == "identity"
+    identity = forward is _identity  # the library's identity only, never a user's function of that name
 
     def dense(x, W, b):
         z = x @ W
@@ -125,10 +148,6 @@ def _fused_dense(name, forward, deriv):
 # --------------------------------------------------------------------- the functions
 
 
-def _sigmoid(z):
-    return np.exp(-np.logaddexp(0.0, -z))
-
-
 def _leaky_forward(alpha):
     return lambda z: np.where(z > 0, z, alpha * z)
 
@@ -155,14 +174,9 @@ def _silu(z):
     return z * _SIGMOID(z)
 
 
-_softmax_p = Primitive(lambda z, axis=-1: np.exp(z - _lse(z, axis)), "softmax")
+_softmax_p = Primitive(_kernels.softmax, "softmax")
 _softmax_p.defvjp(lambda a, z, axis=-1: lambda g: a * (g - anp.sum(g * a, axis=axis, keepdims=True)))
 _softmax_p.defjvp(lambda t, a, z, axis=-1: a * (t - anp.sum(t * a, axis=axis, keepdims=True)))
-
-
-def _lse(z, axis):
-    m = np.max(z, axis=axis, keepdims=True)
-    return m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
 
 
 def softmax(z, axis=-1):
@@ -175,48 +189,77 @@ def log_softmax(z, axis=-1):
     return z - anp.logsumexp(z, axis=axis, keepdims=True)
 
 
-_SIGMOID = None  # set below; SiLU refers to it
+def log_sigmoid(z):
+    """``log sigmoid(z) = -softplus(-z)``, exact in both tails; its derivative is ``sigmoid(-z)``."""
+    return _log_sigmoid_p(z)
+
+
+_log_sigmoid_p = Primitive(_kernels.log_sigmoid, "log_sigmoid")
+_log_sigmoid_p.defvjp(lambda ans, z: lambda g: g * sigmoid(-z))
+_log_sigmoid_p.defjvp(lambda g, ans, z: g * sigmoid(-z))
+
+_SIGMOID = None  # set below; SiLU and sigmoid() refer to it
+
+
+def _identity(z):
+    return z
+
+
+def _one(a):
+    return 1.0
 
 
 def _build(name, **params):
+    act = _build_unmarked(name, **params)
+    act.builtin = True
+    return act
+
+
+def _build_unmarked(name, **params):
     if name in ("identity", "linear", None):
-        return Activation("identity", lambda z: z, lambda a: 1.0)
+        return ActivationFunction("identity", _identity, _one)
     if name == "sigmoid":
-        return Activation("sigmoid", _sigmoid, lambda a: a * (1.0 - a))
+        return ActivationFunction("sigmoid", _kernels.sigmoid, lambda a: a * (1.0 - a))
     if name == "tanh":
-        return Activation("tanh", np.tanh, lambda a: 1.0 - a * a)
+        return ActivationFunction("tanh", np.tanh, lambda a: 1.0 - a * a)
     if name == "relu":
-        return Activation("relu", lambda z: np.maximum(z, 0), lambda a: getval(a) > 0)
+        return ActivationFunction("relu", lambda z: np.maximum(z, 0), lambda a: getval(a) > 0)
     if name == "leaky_relu":
         alpha = float(params.get("alpha", 0.01))
         if alpha <= 0:
             raise ValueError(f"leaky_relu: alpha must be positive, got {alpha}")
-        return Activation("leaky_relu", _leaky_forward(alpha), _leaky_deriv(alpha), alpha=alpha)
+        return ActivationFunction("leaky_relu", _leaky_forward(alpha), _leaky_deriv(alpha), alpha=alpha)
     if name == "elu":
         alpha = float(params.get("alpha", 1.0))
         if alpha <= 0:
             raise ValueError(f"elu: alpha must be positive, got {alpha}")
-        return Activation("elu", _elu_forward(alpha), _elu_deriv(alpha), alpha=alpha)
+        return ActivationFunction("elu", _elu_forward(alpha), _elu_deriv(alpha), alpha=alpha)
     if name == "softplus":
-        return Activation("softplus", lambda z: np.logaddexp(0.0, z), lambda a: -anp.expm1(-a))
+        return ActivationFunction("softplus", _kernels.softplus, lambda a: -anp.expm1(-a))
     if name == "gelu":
-        return Activation("gelu", compose=_gelu)
+        return ActivationFunction("gelu", compose=_gelu)
     if name == "silu":
-        return Activation("silu", compose=_silu)
+        return ActivationFunction("silu", compose=_silu)
     if name == "softmax":
-        return Activation("softmax", compose=softmax)
+        return ActivationFunction("softmax", compose=softmax)
     raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
 
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax")
 _SIGMOID = _build("sigmoid")
+
+
+def sigmoid(z):
+    """``1 / (1 + e^-z)``, differentiable, from the stable kernel (never overflows)."""
+    return _SIGMOID(z)
+
 _CACHE = {}
 
 
 def get_activation(spec):
-    """An :class:`Activation` from a name (``"relu"``), a dict (``{"name": "elu", "alpha": 0.5}``),
-    or an Activation (returned as is).  ``"linear"`` and ``None`` mean identity."""
-    if isinstance(spec, Activation):
+    """An :class:`ActivationFunction` from a name (``"relu"``), a dict (``{"name": "elu", "alpha": 0.5}``),
+    or an ActivationFunction (returned as is).  ``"linear"`` and ``None`` mean identity."""
+    if isinstance(spec, ActivationFunction):
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
@@ -226,4 +269,4 @@ def get_activation(spec):
         if key not in _CACHE:
             _CACHE[key] = _build(key)
         return _CACHE[key]
-    raise TypeError(f"activation must be a name, a dict or an Activation, not {type(spec).__name__}")
+    raise TypeError(f"activation must be a name, a dict or an ActivationFunction, not {type(spec).__name__}")

@@ -4,12 +4,17 @@ A layer is a description (sizes, activation, initializer) with three methods:
 
 * ``init(rng, dtype) -> params`` (a dict of arrays; ``{}`` if it has none),
 * ``init_state(dtype) -> state`` (running statistics; ``{}`` for most layers),
-* ``forward(params, state, x, train, rng) -> (y, new_state)``.
+* ``forward(params, state, x, rng, train, reduce=None) -> (y, new_state)``.
 
-``forward`` is written with differentiable functions, so the engine
-differentiates it with respect to ``params`` (or ``x``).  Randomness comes in
-through ``rng`` (a ``numpy.random.Generator``), and training versus evaluation
-is the explicit flag ``train``.  Rows of ``x`` are samples.
+``forward`` is a pure function of its arguments, written with differentiable
+functions, so the engine differentiates it with respect to ``params`` (or
+``x``) and a captured program replays all of it.  Randomness comes in through
+``rng`` (a ``numpy.random.Generator``) and is drawn by a primitive
+(:func:`nablanet.nn.functional.dropout_mask`); new running statistics come
+out as values (through :func:`~nablanet.nn.functional.stop_gradient`), never
+by mutating the layer; a sum over the ranks of a data-parallel run is the
+argument ``reduce``, never an attribute set from outside.  Training versus
+evaluation is the explicit flag ``train``.  Rows of ``x`` are samples.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from .. import numpy as anp
 from ..autodiff.core import getval
 from .activations import get_activation
+from .functional import dropout_mask, stop_gradient
 from .init import get_initializer, initializer_config
 
 __all__ = ["Layer", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Activation", "Sequential", "MLP", "layer_from_config"]
@@ -39,7 +45,9 @@ class Layer:
     def init_state(self, dtype):
         return {}
 
-    def forward(self, params, state, x, train=False, rng=None):
+    def forward(self, params, state, x, rng=None, train=False, reduce=None):
+        """``(y, new_state)``; ``reduce`` (a differentiable sum over MPI ranks, or None) matters
+        only to layers with statistics over the batch."""
         raise NotImplementedError
 
     def config(self):
@@ -105,7 +113,7 @@ class Dense(Layer):
             "b": np.asarray(self._binit((self.n_out,), rng, dtype), dtype=dtype),
         }
 
-    def forward(self, params, state, x, train=False, rng=None):
+    def forward(self, params, state, x, rng=None, train=False, reduce=None):
         self._check_features(x, self.n_in)
         act = self.activation
         if act.dense is not None:
@@ -129,7 +137,7 @@ class Activation(Layer):
     def __repr__(self):
         return f"Activation({self.activation.name})"
 
-    def forward(self, params, state, x, train=False, rng=None):
+    def forward(self, params, state, x, rng=None, train=False, reduce=None):
         return self.activation(x), state
 
     def config(self):
@@ -148,14 +156,12 @@ class Dropout(Layer):
     def __repr__(self):
         return f"Dropout({self.p})"
 
-    def forward(self, params, state, x, train=False, rng=None):
+    def forward(self, params, state, x, rng=None, train=False, reduce=None):
         if not train or self.p == 0.0:
             return x, state
         if rng is None:
             raise ValueError("Dropout in training mode needs rng (a numpy.random.Generator)")
-        v = getval(x)
-        keep = rng.random(v.shape) >= self.p
-        return x * (keep * (1.0 / (1.0 - self.p))).astype(v.dtype), state
+        return x * dropout_mask(x, rng, self.p), state
 
     def config(self):
         return {"type": "Dropout", "p": self.p}
@@ -165,14 +171,16 @@ class BatchNorm(Layer):
     """Batch normalization over the rows: ``y = gamma (x - mu) / sqrt(var + eps) + beta``.
 
     In training, mu and var are the batch's own (and the gradient flows through
-    them); running averages ``m <- momentum m + (1 - momentum) batch_stat`` are
-    kept in the state (the variance unbiased, n/(n-1)).  In evaluation the
-    running averages are used.
+    them); the new running averages ``m <- momentum m + (1 - momentum) batch_stat``
+    (the variance unbiased, n/(n-1)) are returned as the new state, through
+    ``stop_gradient``: values that carry no derivative.  With ``reduce`` (a
+    differentiable sum over the ranks of a data-parallel run) the sums behind
+    mu and var, and the count n, are those of the global batch.  In evaluation
+    the running averages are used.
     """
 
     def __init__(self, n, momentum=0.9, eps=1e-5):
         self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
-        self.comm = None  # set by a data-parallel Trainer: statistics over the global batch
 
     def __repr__(self):
         return f"BatchNorm({self.n})"
@@ -183,25 +191,27 @@ class BatchNorm(Layer):
     def init_state(self, dtype):
         return {"mean": np.zeros(self.n, dtype), "var": np.ones(self.n, dtype)}
 
-    def forward(self, params, state, x, train=False, rng=None):
+    def forward(self, params, state, x, rng=None, train=False, reduce=None):
         self._check_features(x, self.n)
         if train:
-            if self.comm is None:
+            if reduce is None:
                 n = getval(x).shape[0]
+                if n < 2:
+                    raise ValueError("BatchNorm in training mode needs at least 2 samples per batch")
                 total = lambda v: anp.sum(v, axis=0)
+                unbias = n / (n - 1)
             else:  # sums over every rank's shard: the statistics of the global batch
-                n = self.comm.comm.allreduce(getval(x).shape[0])
-                total = lambda v: self.comm.sum_over_ranks(anp.sum(v, axis=0))
-            if n < 2:
-                raise ValueError("BatchNorm in training mode needs at least 2 samples per batch")
+                total = lambda v: reduce(anp.sum(v, axis=0))
+                # the global count, computed from x so that a replay recounts it for every batch
+                n = total(x[:, 0] * 0.0 + 1.0)
+                unbias = n / (n - 1.0)
             mu = total(x) / n
             d = x - mu
             var = total(d * d) / n
             m = self.momentum
-            dt = getval(x).dtype
             state = {
-                "mean": (m * state["mean"] + (1 - m) * getval(mu)).astype(dt),
-                "var": (m * state["var"] + (1 - m) * getval(var) * (n / (n - 1))).astype(dt),
+                "mean": m * state["mean"] + (1 - m) * stop_gradient(mu),
+                "var": m * state["var"] + (1 - m) * stop_gradient(var * unbias),
             }
         else:
             d = x - state["mean"]
@@ -211,8 +221,6 @@ class BatchNorm(Layer):
     def config(self):
         return {"type": "BatchNorm", "n": self.n, "momentum": self.momentum, "eps": self.eps}
 
-    def __getstate__(self):
-        return {**self.__dict__, "comm": None}
 
 
 class LayerNorm(Layer):
@@ -227,7 +235,7 @@ class LayerNorm(Layer):
     def init(self, rng, dtype):
         return {"gamma": np.ones(self.n, dtype), "beta": np.zeros(self.n, dtype)}
 
-    def forward(self, params, state, x, train=False, rng=None):
+    def forward(self, params, state, x, rng=None, train=False, reduce=None):
         self._check_features(x, self.n)
         d = x - anp.mean(x, axis=1, keepdims=True)
         var = anp.mean(d * d, axis=1, keepdims=True)
@@ -318,17 +326,19 @@ class Sequential:
         return "\n".join(lines)
 
     # -- the forward pass
-    def apply(self, params, x, *, state=None, train=False, rng=None, logits=False, return_state=False):
-        """The forward pass with ``params`` (differentiable in them and in ``x``).
+    def apply(self, params, x, *, state=None, train=False, rng=None, logits=False, return_state=False, reduce=None):
+        """The forward pass with ``params`` (differentiable in them and in ``x``): a pure function.
 
         Returns the outputs (the logits before the output activation if
         ``logits=True``), and the updated running statistics as a second value
-        if ``return_state=True``.
+        if ``return_state=True`` (``self.state`` is never changed here).
+        ``rng`` draws dropout masks; ``reduce`` is a differentiable sum over
+        the ranks of a data-parallel run (batch statistics of the global batch).
         """
         state = self.state if state is None else state
         new_state = []
         for layer, p, s in zip(self.layers, params, state):
-            x, s = layer.forward(p, s, x, train, rng)
+            x, s = layer.forward(p, s, x, rng, train, reduce)
             new_state.append(s)
         if not logits:
             x = self.output_activation(x)

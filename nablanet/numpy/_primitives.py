@@ -19,6 +19,7 @@ import math
 import numpy as _np
 
 from ..autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
+from . import _kernels
 
 # ----------------------------------------------------------------------------
 # helpers
@@ -385,18 +386,11 @@ def prod(a, axis=None, keepdims=False):
     return _prod_p(a, axis=axis, keepdims=keepdims)
 
 
-def _logsumexp(x, axis=None, keepdims=False):
-    m = _np.max(x, axis=axis, keepdims=True)
-    m = _np.where(_np.isfinite(m), m, 0.0)
-    out = _np.log(_np.sum(_np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else _np.squeeze(out, axis=axis)
-
-
 def _softmax_of(ans, x, axis, keepdims):
     return exp(subtract(x, _keep(ans, _shape(x), axis, keepdims)))
 
 
-_logsumexp_p = primitive(_logsumexp, "logsumexp")
+_logsumexp_p = primitive(_kernels.logsumexp, "logsumexp")  # the value: nablanet/numpy/_kernels.py
 _logsumexp_p.defvjp(
     lambda ans, x, axis=None, keepdims=False: lambda g: multiply(
         _keep(g, _shape(x), axis, keepdims), _softmax_of(ans, x, axis, keepdims)

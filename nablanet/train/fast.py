@@ -118,6 +118,8 @@ def capturable(model, loss):
         if type(layer) is not Dense:
             return f"{type(layer).__name__} layers are not captured"
         act = layer.activation
+        if not act.builtin:  # replayed by name below: only the library's own activations
+            return f"activation {act.name!r} is user-defined"
         alpha = act.params.get("alpha", 0.0)
         if (_forward(act.name, alpha) is None and act.name != "identity") or _backward(act.name, alpha) is None:
             return f"activation {act.name} is not captured"

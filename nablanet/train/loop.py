@@ -21,7 +21,7 @@ import numpy as np
 
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
-from ..losses import get_loss
+from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm
 from ..optim import get_optimizer
 from . import checkpoint
@@ -124,8 +124,7 @@ class Trainer:
     seed : int or numpy.random.Generator
         Shuffling and dropout.
     capture : bool
-        Replay a captured step (:mod:`nablanet.train.fast`) for plain MLPs
-        instead of tracing every step; the gradients are the same.
+        Replay a captured step instead of tracing every step; the gradients are the same.
     comm : nablanet.distributed.Communicator, optional
         Train data-parallel over MPI ranks (see :mod:`nablanet.distributed`).
     """
@@ -144,9 +143,9 @@ class Trainer:
         self.comm = comm
         self._check_loss_fits_model()
         self._flatten()
+        self.capture = bool(capture)
         self._connect()
         self.opt_state = self.optimizer.init([self._flat])
-        self._vg = value_and_grad(self._cost, has_aux=True)
         self._captured = CapturedStep(model, self.loss, self._gviews) if capture and capturable(model, self.loss) is None \
             else None
         self._epochs_planned = 0
@@ -162,29 +161,24 @@ class Trainer:
         self._gbuf = np.empty(self._flat.size + 1, dtype=model.dtype)
         self._gflat = self._gbuf[:-1]
         offs = np.cumsum([0] + sizes)
-        views, gviews, pen = [], [], []
-        keys = [k for p in model.params for k in p]  # leaf order: layer by layer, key by key
-        for leaf, a, b, key in zip(leaves, offs[:-1], offs[1:], keys):
+        views, gviews = [], []
+        for leaf, a, b in zip(leaves, offs[:-1], offs[1:]):
             v = self._flat[a:b].reshape(leaf.shape)
             v[...] = leaf
             views.append(v)
             gviews.append(self._gflat[a:b].reshape(leaf.shape))
-            if key == "W" or (self.penalize_bias and key == "b"):
-                pen.append(slice(int(a), int(b)))
         model.params = tree_unflatten(self._treedef, views)
         self._gviews = gviews
-        self._pen = pen
 
     def _connect(self):
         """Data-parallel set-up: the same parameters on every rank; global batch statistics.
 
-        Layers that reduce over the batch get this trainer's communicator (None
-        when training serially, so a model moved to a serial trainer stops
-        calling collectives).
+        Layers that reduce over the batch receive the sum over the ranks as
+        an argument of the forward pass (``reduce``; None when training
+        serially); nothing is set on the model.
         """
-        for layer in self.model.layers:
-            if hasattr(layer, "comm"):
-                layer.comm = self.comm
+        self._reduce = None if self.comm is None else self.comm.sum_over_ranks
+        self._steps = {}  # the differentiated step, per (scale is 1, penalties on)
         if self.comm is not None:
             self.comm.bcast_(self._flat)
 
@@ -216,33 +210,61 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------ one step
-    def _cost(self, params, X, y, scale):
-        out, state = self.model.apply(
-            params, X, train=True, rng=self.rng, logits=self.loss.from_logits, return_state=True
-        )
+    def penalty(self, params):
+        """The weight penalties on ``params`` (differentiable): :func:`nablanet.losses.l1_penalty` and ``l2_penalty``."""
+        pen = 0.0
+        if self.l1:
+            pen = pen + l1_penalty(params, self.l1, self.penalize_bias)
+        if self.l2:
+            pen = pen + l2_penalty(params, self.l2, self.penalize_bias)
+        return pen
+
+    def objective(self, params, state, X, y, rng, scale=1.0, penalize=True):
+        """The training objective as a pure function: ``(scale * (cost + penalties), new_state)``.
+
+        ``state`` holds the running statistics in, ``new_state`` the updated
+        ones out; ``rng`` draws the dropout masks.  This is what a step
+        differentiates with respect to ``params``.
+        """
+        out, new_state = self.model.apply(params, X, state=state, train=True, rng=rng, logits=self.loss.from_logits,
+                                          return_state=True, reduce=self._reduce)
         cost = self.loss(out, y)
-        return (cost if scale == 1.0 else cost * scale), state
+        if penalize and (self.l1 or self.l2):
+            cost = cost + self.penalty(params)
+        return (cost if scale == 1.0 else cost * scale), new_state
+
+    def _step_fn(self, penalize):
+        fn = self._steps.get(penalize)
+        if fn is None:
+            fn = self._steps[penalize] = value_and_grad(
+                lambda params, state, X, y, rng, scale: self.objective(params, state, X, y, rng, scale, penalize),
+                has_aux=True,
+            )
+        return fn
 
     def gradient(self, X, y, scale=1.0, penalize=True):
-        """The cost on ``(X, y)`` (prepared) times ``scale``, and its gradient, left in the flat gradient buffer.
+        """The objective on ``(X, y)`` (prepared) times ``scale``; its gradient is left in the flat gradient buffer.
 
-        Uses the captured step for plain MLPs and the engine for everything
-        else; the penalties are added unless ``penalize=False``.
+        The running statistics the step returns become the model's state;
+        the penalties are included unless ``penalize=False``.
         """
         if self._captured is not None:
             cost = self._captured(X, y)
+            if penalize and (self.l1 or self.l2):
+                pen, grads = value_and_grad(self.penalty)(self.model.params)
+                for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
+                    gv += g
+                cost += float(pen)
             if scale != 1.0:
                 cost *= scale
                 self._gflat *= scale
-        else:
-            (cost, state), grads = self._vg(self.model.params, X, y, scale)
-            for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
-                gv[...] = g
-            cost = float(cost)
-            self.model.state = state
-        if penalize and (self.l1 or self.l2):
-            cost += self._penalty()
-        return cost
+            return cost
+        (cost, state), grads = self._step_fn(bool(penalize))(self.model.params, self.model.state, X, y, self.rng,
+                                                               scale)
+        for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
+            gv[...] = g
+        self.model.state = state
+        return float(cost)
 
     def train_step(self, X, y, n_global=None):
         """One optimizer step on the batch ``(X, y)`` (already prepared); returns the cost.
@@ -258,31 +280,16 @@ class Trainer:
             if n_global is None:
                 n_global = self.comm.comm.allreduce(n)
             if n:
-                # the shard's weight scales its cost before the sweep, so the terms that cross
-                # ranks (batch statistics) are weighted like the rest; penalties come once, after the sum
-                self._gbuf[-1] = self.gradient(X, y, n / n_global, penalize=False)
+                # the shard's weight scales its objective before the sweep, so the terms that cross
+                # ranks (batch statistics) are weighted like the rest, and the penalties, the same
+                # on every rank, add up to one penalty over the ranks' weights n / n_global
+                self._gbuf[-1] = self.gradient(X, y, n / n_global)
             else:
                 self._gbuf[...] = 0
             self.comm.allreduce_sum_(self._gbuf)
             cost = float(self._gbuf[-1])
-            if self.l1 or self.l2:
-                cost += self._penalty()
         self.optimizer.step([self._flat], [self._gflat], self.opt_state)
         return cost
-
-    def _penalty(self):
-        """Add the penalties' gradients to the gradient buffer; return their value."""
-        value = 0.0
-        p, g = self._flat, self._gflat
-        for s in self._pen:
-            w = p[s]
-            if self.l2:
-                value += self.l2 * float(np.dot(w, w))
-                g[s] += (2.0 * self.l2) * w
-            if self.l1:
-                value += self.l1 * float(np.abs(w).sum())
-                g[s] += self.l1 * np.sign(w)
-        return value
 
     # ------------------------------------------------------------------ the loop
     def fit(self, X, y, epochs=10, batch_size=None, shuffle=True, validation_data=None, validation_split=None,

@@ -1,0 +1,55 @@
+"""Numerically stable kernels on plain NumPy arrays: the one home of this math.
+
+The differentiable primitive ``nablanet.numpy.logsumexp``, the activations
+(sigmoid, softplus, softmax, log-sigmoid in :mod:`nablanet.nn.activations`)
+and the costs from logits (:mod:`nablanet.losses`) all compute their values
+with these functions, so an edge case is handled (or not) in one place:
+
+* ``logsumexp(x) = m + log sum exp(x - m)`` with ``m = max x``; a slice that
+  is all ``-inf`` gives ``-inf`` (not NaN), one with ``+inf`` gives ``+inf``.
+* ``sigmoid(z) = exp(-softplus(-z))``: no overflow at ``z = -1000``, exactly
+  1 at ``z = +1000`` and the tiny true value, not 0, down to ``z ~ -745``.
+* ``softplus(z) = log(1 + e^z)`` and ``log_sigmoid(z) = -softplus(-z)``,
+  both through ``np.logaddexp(0, .)``: exact in both tails.
+
+Each keeps the dtype of its input (float32 stays float32) and never warns.
+These take and return plain arrays; the derivative rules live with the
+primitives that call them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["logsumexp", "softmax", "sigmoid", "softplus", "log_sigmoid"]
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``axis`` with the maximum subtracted first; all ``-inf`` gives ``-inf``."""
+    m = np.max(x, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():  # -inf (empty of mass) or +inf slices: shift by 0 there instead
+        m = np.where(np.isfinite(m), m, np.zeros_like(m))
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for an all -inf slice
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    out += m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def softmax(x, axis=-1):
+    """``exp(x - logsumexp(x))`` along ``axis``: rows of probabilities summing to one."""
+    return np.exp(x - logsumexp(x, axis=axis, keepdims=True))
+
+
+def softplus(z):
+    """``log(1 + e^z)``, exact for large ``|z|`` in both directions."""
+    return np.logaddexp(0.0, z)
+
+
+def log_sigmoid(z):
+    """``log sigmoid(z) = -softplus(-z)``."""
+    return -np.logaddexp(0.0, -z)
+
+
+def sigmoid(z):
+    """``1 / (1 + e^-z)`` as ``exp(log_sigmoid(z))``: never overflows, exact in both tails."""
+    return np.exp(log_sigmoid(z))

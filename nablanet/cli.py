@@ -13,7 +13,9 @@ import os
 import sys
 import time
 
-from .experiments import DEFAULTS, ConfigError
+import numpy as np
+
+from .experiments import DEFAULTS, SCHEDULES, ConfigError, DataNotFoundError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,42 +23,156 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"nablanet: error: {message}\n")
 
 
-def _floats(s):
-    return [float(v) for v in s.split(",") if v]
+# --------------------------------------------------------------------------- flag values
+# Each type names what it expects; argparse prefixes the flag: "argument --lr: expected a number > 0, got 'x'".
 
 
-def _ints(s):
-    return [int(v) for v in s.split(",") if v]
+def _range_words(kind, lo, hi, lo_open, hi_open):
+    noun = "an integer" if kind is int else "a number"
+    if lo is not None and hi is not None:
+        return f"{noun} in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{noun} {'>' if lo_open else '>='} {lo:g}"
+    return noun
+
+
+def _number(kind, lo=None, hi=None, lo_open=False, hi_open=False):
+    words = _range_words(kind, lo, hi, lo_open, hi_open)
+
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+        if isinstance(v, float) and not np.isfinite(v):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if (lo is not None and (v < lo or (lo_open and v == lo))) or (hi is not None and (v > hi or (hi_open and v == hi))):
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text}")
+        return v
+
+    return parse
+
+
+_positive_int = _number(int, 1)
+_count = _number(int, 0)
+_positive = _number(float, 0, lo_open=True)
+_nonnegative = _number(float, 0)
+_probability = _number(float, 0, 1, hi_open=True)
+_fraction = _number(float, 0, 1, lo_open=True, hi_open=True)
+
+
+def _sizes(text):
+    """Layer sizes "64,32" (also "64x32"); "none" or "" for no hidden layer (a linear model)."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes like 64,32 (or none), got {text!r}") from None
+    if any(v < 1 for v in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _names(valid, what):
+    """One name from ``valid``, or a comma-separated list of them (one per hidden layer)."""
+
+    def parse(text):
+        bad = [v for v in text.split(",") if v not in valid]
+        if bad or not text:
+            raise argparse.ArgumentTypeError(f"unknown {what} {(bad or [text])[0]!r}; choose from {', '.join(valid)}")
+        return text
+
+    return parse
+
+
+def _activations():
+    from .nn.activations import ACTIVATIONS
+
+    return ACTIVATIONS
+
+
+def _default(key):
+    v = DEFAULTS[key]
+    if key == "hidden":
+        return ",".join(map(str, v)) or "none"
+    if key == "batch_size" and v is None:
+        return "0"
+    return "none" if v is None else str(v).lower() if isinstance(v, bool) else v
 
 
 def _add_training_flags(p):
-    g = p.add_argument_group("model and training (defaults: a 64-64-10 ReLU network on the digits)")
-    g.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (flags override it)")
-    g.add_argument("--data", help="data set: franke, runge, runge2d, polynomial, xor, and, or, breast_cancer, digits, "
-                                  "iris, wine, diabetes, mnist, fashion_mnist")
-    g.add_argument("--n", type=int, help="number of samples (synthetic sets; first rows of MNIST)")
-    g.add_argument("--noise", type=float, help="Gaussian noise on synthetic targets")
-    g.add_argument("--data-path", dest="data_path", help="directory with MNIST-format IDX files")
-    g.add_argument("--test-size", dest="test_size", type=float)
-    g.add_argument("--scale", choices=["standard", "minmax", "none"])
-    g.add_argument("--hidden", type=_ints, metavar="N,N,...", help="hidden layer sizes, e.g. 64,32")
-    g.add_argument("--activation", help="hidden activation, one name or one per hidden layer (relu,tanh)")
-    g.add_argument("--output-activation", dest="output_activation")
-    g.add_argument("--loss", help="mse, half_sse, mae, huber, cross_entropy, bce (default: by task)")
-    g.add_argument("--optimizer", choices=["sgd", "gd", "adagrad", "rmsprop", "adam", "adamw"])
-    g.add_argument("--lr", type=float, help="learning rate")
-    g.add_argument("--schedule", choices=["constant", "step", "exponential", "inverse_time", "cosine"])
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--nesterov", action="store_true", default=None)
-    g.add_argument("--l1", type=float)
-    g.add_argument("--l2", type=float)
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", dest="batch_size", type=int, help="0 means full batch (gradient descent)")
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=None)
-    g.add_argument("--init", help="auto, glorot_normal, he_normal, normal, zeros, ...")
-    g.add_argument("--seed", type=int)
-    g.add_argument("--patience", type=int, help="early stopping on the held-out cost")
+    from .data import DATASETS
+    from .losses import LOSSES
+    from .nn.activations import ACTIVATIONS
+    from .nn.init import INITIALIZERS
+    from .optim.optimizers import OPTIMIZERS
+
+    d = _default
+    g = p.add_argument_group("data")
+    g.add_argument("--config", metavar="FILE.toml",
+                   help="read settings from a TOML file (a [train] table or top-level keys named like the flags); "
+                        "flags override it (default: none)")
+    g.add_argument("--data", choices=list(DATASETS), metavar="NAME",
+                   help=f"data set, one of {', '.join(DATASETS)} (default: {d('data')})")
+    g.add_argument("--n", type=_positive_int, help="number of samples (synthetic sets; a random subset of the "
+                                                   "scikit-learn sets; first rows of MNIST) (default: the whole set, "
+                                                   "1000 for synthetic ones)")
+    g.add_argument("--noise", type=_nonnegative, help=f"standard deviation of Gaussian noise on the targets of "
+                                                      f"synthetic and regression sets (default: {d('noise')})")
+    g.add_argument("--data-path", dest="data_path", metavar="DIR",
+                   help="directory with the MNIST/Fashion-MNIST IDX files (default: ~/.nablanet/mnist, "
+                        "~/.nablanet/fashion_mnist, or $NABLANET_MNIST)")
+    g.add_argument("--test-size", dest="test_size", type=_fraction,
+                   help=f"fraction of rows held out as the test split (default: {d('test_size')})")
+    g.add_argument("--scale", choices=["standard", "minmax", "none"],
+                   help=f"feature scaling fitted on the training split (default: {d('scale')})")
+    g.add_argument("--degree", type=_positive_int,
+                   help="replace the features by their polynomial design matrix of this degree (x, y, x^2, xy, ...); "
+                        "with --hidden none this is the course's OLS (and Ridge with --l2) by gradient descent "
+                        "(default: none, the raw features)")
+    g = p.add_argument_group("network")
+    g.add_argument("--hidden", type=_sizes, metavar="N,N,...",
+                   help=f"hidden layer sizes, e.g. 64,32; none = no hidden layer: linear (or logistic) "
+                        f"regression (default: {d('hidden')})")
+    acts = [a for a in ACTIVATIONS if a != "softmax"]
+    g.add_argument("--activation", type=_names(acts, "activation"), metavar="NAME[,NAME...]",
+                   help=f"hidden activation, one name or one per hidden layer: {', '.join(acts)} "
+                        f"(default: {d('activation')})")
+    g.add_argument("--output-activation", dest="output_activation", choices=["auto", *ACTIVATIONS], metavar="NAME",
+                   help="activation of the output layer; auto = identity for regression, sigmoid/softmax for "
+                        f"classification (default: {d('output_activation')})")
+    g.add_argument("--init", type=_names(["auto", *INITIALIZERS], "initializer"), metavar="NAME",
+                   help=f"weight initializer; auto = He for the ReLU family, Glorot otherwise; one of "
+                        f"{', '.join(INITIALIZERS)} (default: {d('init')})")
+    g.add_argument("--dropout", type=_probability, help=f"dropout probability after each hidden layer "
+                                                        f"(default: {d('dropout')})")
+    g.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=None,
+                   help="batch normalization before each hidden activation (default: off)")
+    g = p.add_argument_group("training")
+    g.add_argument("--loss", choices=["auto", *LOSSES], metavar="NAME",
+                   help=f"cost, one of {', '.join(LOSSES)}; auto = mse for regression, bce for two classes, "
+                        f"cross_entropy otherwise (default: {d('loss')})")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), metavar="NAME",
+                   help=f"optimizer, one of {', '.join(OPTIMIZERS)} (default: {d('optimizer')})")
+    g.add_argument("--lr", type=_positive, help=f"learning rate (default: {d('lr')})")
+    g.add_argument("--schedule", choices=list(SCHEDULES), metavar="NAME",
+                   help=f"learning-rate schedule over the run, one of {', '.join(SCHEDULES)} "
+                        f"(default: {d('schedule')})")
+    g.add_argument("--momentum", type=_probability, help=f"momentum of sgd/gd, in [0, 1) (default: {d('momentum')})")
+    g.add_argument("--nesterov", action="store_true", default=None,
+                   help="Nesterov momentum (sgd/gd with --momentum) (default: off)")
+    g.add_argument("--l1", type=_nonnegative, help=f"L1 penalty l1*sum|W| on the weights (default: {d('l1')})")
+    g.add_argument("--l2", type=_nonnegative, help=f"L2 penalty l2*sum(W^2) on the weights, added to the mean "
+                                                   f"cost (default: {d('l2')})")
+    g.add_argument("--epochs", type=_positive_int, help=f"passes over the training data (default: {d('epochs')})")
+    g.add_argument("--batch-size", dest="batch_size", type=_count,
+                   help=f"minibatch size; 0 = the full batch (gradient descent) (default: {d('batch_size')})")
+    g.add_argument("--seed", type=_count, help=f"seed of the data, split, initialization and shuffling "
+                                               f"(default: {d('seed')})")
+    g.add_argument("--patience", type=_positive_int,
+                   help="stop early after this many epochs without improvement of the cost on 10%% of the "
+                        "training split (default: none, no early stopping)")
 
 
 def _config_from(args):
@@ -219,11 +335,16 @@ def cmd_compare(args):
 
     cfg = _config_from(args)
     out = args.out or os.path.join("runs", f"compare-{cfg.get('data', DEFAULTS['data'])}-{time.strftime('%Y%m%d-%H%M%S')}")
-    res = compare(cfg, degree=args.degree, out_dir=out)
-    cols = list(res["results"][0])
-    text = "\n".join([_table(res["results"], cols, {"train_seconds": ".2f"}),
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a peer that cannot run is listed under the table instead
+        res = compare(cfg, degree=args.linear_degree, out_dir=out)
+    cols = [c for c in res["results"][0] if c != "note"]
+    notes = [f"{r['model']}: {r['note']}" for r in res["results"] if r["note"]] + res["skipped"]
+    text = "\n".join([_table(res["results"], cols, {"train_seconds": ".2f"}), *notes,
                       f"table and plot: {out}/compare.csv, {out}/compare.png"])
-    _emit(args, {"metric": res["metric"], "results": res["results"]}, text)
+    _emit(args, {"metric": res["metric"], "results": res["results"], "skipped": res["skipped"]}, text)
 
 
 def cmd_explain(args):
@@ -249,44 +370,55 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"nablanet {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
+    def common(q, out_help, progress=True, mpi=None):
+        q.add_argument("--out", metavar="DIR", help=out_help)
+        if progress:
+            q.add_argument("--no-progress", action="store_true",
+                           help="no progress bar (default: a bar when stderr is a terminal)")
+        if mpi:
+            q.add_argument("--mpi", action="store_true", help=mpi + " (default: off; on when started by mpiexec/srun)")
+        q.add_argument("--json", action="store_true", help="print one JSON document (default: tables for people)")
+
     t = sub.add_parser("train", help="train a network and write a run folder")
     _add_training_flags(t)
-    t.add_argument("--out", help="run folder (default runs/DATA-TIME)")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
-    t.add_argument("--no-progress", action="store_true")
-    t.add_argument("--mpi", action="store_true", help="train data-parallel over MPI ranks (automatic under mpiexec)")
-    t.add_argument("--json", action="store_true", help="print one JSON document")
+    common(t, "run folder (default: runs/DATA-DATE-TIME)", mpi="train data-parallel over MPI ranks")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint; only --epochs "
+                                                         "may change (default: a new run)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sweep", help="a grid over two or more settings, in parallel, with a heatmap")
     _add_training_flags(s)
     s.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
-                   help="a setting and its values (repeat for each setting), e.g. --grid lr=1e-4,1e-3,1e-2")
-    s.add_argument("--metric", default="auto", help="test_accuracy, test_mse, test_r2, test_loss (default by task)")
-    s.add_argument("--jobs", type=int, help="processes (default: all cores)")
-    s.add_argument("--out", help="sweep folder; running again skips finished points")
-    s.add_argument("--no-progress", action="store_true")
-    s.add_argument("--mpi", action="store_true", help="spread the points over MPI ranks (automatic under mpiexec)")
-    s.add_argument("--json", action="store_true")
+                   help="a setting and its values; repeat for each axis, e.g. --grid lr=1e-4,1e-3,1e-2 "
+                        "--grid hidden=16,32x32 (hidden sizes of several layers joined by x) (default: none; required)")
+    s.add_argument("--metric", default="auto", metavar="NAME",
+                   help="the metric that picks the best point: test_accuracy, test_mse, test_r2, test_loss; auto = "
+                        "test_accuracy for classification, test_mse for regression (default: auto)")
+    s.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: all cores)")
+    common(s, "sweep folder; running again skips the finished points (default: runs/sweep-DATA-DATE-TIME)",
+           mpi="spread the points over MPI ranks")
     s.set_defaults(func=cmd_sweep)
 
-    c = sub.add_parser("compare", help="the network against OLS/Ridge/Lasso or logistic regression, "
-                                       "scikit-learn's MLP and PyTorch")
+    c = sub.add_parser("compare", help="the same network in nablanet, scikit-learn and PyTorch, against "
+                                       "OLS/RidgeCV/LassoCV or logistic regression")
     _add_training_flags(c)
-    c.add_argument("--degree", type=int, default=5, help="polynomial degree of the linear regression baselines")
-    c.add_argument("--out")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--linear-degree", dest="linear_degree", type=_positive_int, metavar="D",
+                   help="polynomial degree of the linear regression baselines (default: 5; 1 with --degree, "
+                        "whose design matrix they then share with the network)")
+    common(c, "folder for compare.csv/json/png (default: runs/compare-DATA-DATE-TIME)", progress=False)
     c.set_defaults(func=cmd_compare)
 
     e = sub.add_parser("explain", help="forward and backward pass of a small network, or of an expression, "
                                        "number by number")
-    e.add_argument("--expr", help='an expression in x, e.g. "sqrt(x**2 + exp(x**2))"')
-    e.add_argument("--at", type=float, default=1.0, help="the point x")
-    e.add_argument("--graph", help="where to draw the graph (default graph.png)")
-    e.add_argument("--sizes", type=_ints, help="network sizes for the network mode, e.g. 2,3,2")
-    e.add_argument("--activation")
-    e.add_argument("--seed", type=int)
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--expr", help='an expression in x, e.g. "sqrt(x**2 + exp(x**2))" (default: the network mode)')
+    e.add_argument("--at", type=_number(float), default=1.0, help="the point x of --expr (default: 1.0)")
+    e.add_argument("--graph", metavar="FILE.png", help="where to draw the graph of --expr (default: graph.png)")
+    e.add_argument("--sizes", type=_sizes, metavar="N,N,...",
+                   help="layer sizes of the network mode, inputs to outputs (default: 2,3,2)")
+    e.add_argument("--activation", type=_names([a for a in _activations() if a != "softmax"], "activation"),
+                   metavar="NAME", help="activation of the network mode (default: sigmoid)")
+    e.add_argument("--seed", type=_count, help="seed of the network's weights (default: 0)")
+    e.add_argument("--json", action="store_true", help="print one JSON document (default: text for people)")
     e.set_defaults(func=cmd_explain)
     return p
 
@@ -302,6 +434,9 @@ def main(argv=None):
         return 2
     try:
         args.func(args)
+    except DataNotFoundError as e:
+        print("nablanet: error: " + " ".join(f"{e} On the command line: --data-path DIR.".split()), file=sys.stderr)
+        return 2
     except (ConfigError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
         print("nablanet: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message
         return 2

@@ -16,14 +16,14 @@ import time
 
 import numpy as np
 
-__all__ = ["DEFAULTS", "ConfigError", "resolve", "run_training", "sweep", "compare", "write_run"]
+__all__ = ["DEFAULTS", "ConfigError", "DataNotFoundError", "resolve", "run_training", "sweep", "compare", "write_run"]
 
 DEFAULTS = {
     "data": "digits", "n": None, "noise": 0.0, "data_path": None, "test_size": 0.2, "scale": "standard",
     "hidden": [64], "activation": "relu", "output_activation": "auto", "loss": "auto",
     "optimizer": "adam", "lr": 1e-3, "schedule": "constant", "momentum": 0.0, "nesterov": False,
     "l1": 0.0, "l2": 0.0, "epochs": 30, "batch_size": 32, "dropout": 0.0, "batch_norm": False,
-    "init": "auto", "seed": 0, "patience": None,
+    "init": "auto", "seed": 0, "patience": None, "degree": None,
 }
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
 
@@ -32,17 +32,45 @@ class ConfigError(ValueError):
     """A configuration that cannot run, said in one sentence."""
 
 
+class DataNotFoundError(ConfigError):
+    """A data set whose files are not where the configuration's ``data_path`` (or the default place) says."""
+
+
 def _load_data(cfg):
     from .data import load_dataset, split_scale
 
     try:
         ds = load_dataset(cfg["data"], n=cfg["n"], noise=cfg["noise"], seed=cfg["seed"], path=cfg["data_path"])
     except FileNotFoundError as e:
-        raise ConfigError(str(e)) from None
+        raise DataNotFoundError(str(e)) from None
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    features = None
+    if cfg.get("degree"):
+        ds, features = _polynomial(ds, int(cfg["degree"]))
     Xtr, Xte, ytr, yte, scaler = split_scale(ds, test_size=cfg["test_size"], scale=cfg["scale"], seed=cfg["seed"])
+    if features is not None:  # new points go through the same design matrix, then the same scaling
+        from sklearn.pipeline import Pipeline
+
+        scaler = Pipeline([("polynomial", features)] + ([("scale", scaler)] if scaler is not None else []))
     return ds, Xtr, Xte, ytr, yte, scaler
+
+
+def _polynomial(ds, degree):
+    """The data set with its features replaced by the polynomial design matrix of ``degree`` (no constant column:
+    the network's bias is the intercept)."""
+    import dataclasses
+
+    from sklearn.preprocessing import PolynomialFeatures
+
+    if degree < 1:
+        raise ConfigError(f"degree must be at least 1, got {degree}")
+    poly = PolynomialFeatures(degree, include_bias=False).fit(ds.X)
+    if poly.n_output_features_ > 5000:
+        raise ConfigError(f"degree {degree} on {ds.X.shape[1]} features makes {poly.n_output_features_} columns; "
+                          f"use a lower degree")
+    test = None if ds.X_test is None else poly.transform(ds.X_test)
+    return dataclasses.replace(ds, X=poly.transform(ds.X), X_test=test), poly
 
 
 def resolve(cfg, ds):
@@ -64,6 +92,8 @@ def resolve(cfg, ds):
         raise ConfigError(f"batch_size must be positive, got {cfg['batch_size']}")
     if not 0 <= cfg["dropout"] < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg['dropout']}")
+    if cfg["noise"] is None or cfg["noise"] < 0:
+        raise ConfigError(f"noise is a standard deviation and must be >= 0, got {cfg['noise']}")
     if cfg["schedule"] not in SCHEDULES:
         raise ConfigError(f"unknown schedule {cfg['schedule']!r}; choose from {', '.join(SCHEDULES)}")
     if ds.task == "classification":
@@ -239,7 +269,7 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None):
         x = Xte if scaler is None else scaler.inverse_transform(Xte)  # in the data's own units
         viz.prediction_1d(x[:, 0], yte, model.predict(Xte), os.path.join(out_dir, "prediction.png"),
                           title=f"{cfg['data']}: prediction against truth (test set)")
-    elif Xte.shape[1] == 2 and cfg["data"] in ("franke", "runge2d"):
+    elif cfg["data"] in ("franke", "runge2d"):  # two raw features (before any polynomial design matrix)
         from .data import franke_function, runge2d_function
 
         f = franke_function if cfg["data"] == "franke" else runge2d_function
@@ -397,84 +427,123 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
 # ------------------------------------------------------------------------------------------- comparisons
 
 
-def compare(config, degree=5, out_dir=None, include=("sklearn", "torch")):
-    """The network against linear baselines, scikit-learn's MLP and PyTorch, on one split."""
+def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
+    """The network against linear baselines, scikit-learn's MLP and PyTorch, on one split.
+
+    The peer networks are "the same network" (:mod:`nablanet.baselines`): the
+    initial weights, the penalty (converted), the optimizer with its settings
+    and schedule, the batch size and the epochs are nablanet's.  What a peer
+    cannot follow is listed in the row's ``note``.  The linear baselines work
+    on polynomial features of ``degree`` (the configuration's own ``degree``
+    when it has one, else 5): OLS, and Ridge and Lasso with alpha chosen by
+    cross-validation (the row names the alpha).  A network without hidden
+    layers is linear regression itself, so it also gets Ridge/Lasso with its
+    own ``l2``/``l1`` converted to scikit-learn's alpha: the closed form that
+    gradient descent should reach.
+    """
     import warnings
 
-    from sklearn import linear_model, neural_network
+    from sklearn import linear_model
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import PolynomialFeatures
+
+    from . import baselines
+    from .train.metrics import to_labels
 
     raw = {**DEFAULTS, **config}
     data = _load_data(raw)
     ds, Xtr, Xte, ytr, yte, _ = data
     cfg = resolve(config, ds)
+    classify = ds.task == "classification"
     rows = []
 
-    def add(name, predict_fn, seconds):
+    def add(name, predict_fn, seconds, note=""):
         out = predict_fn(Xte)
-        if ds.task == "classification":
+        row = {"model": name}
+        if classify:
             from sklearn.metrics import accuracy_score
 
-            rows.append({"model": name, "test_accuracy": float(accuracy_score(yte, out)), "train_seconds": seconds})
+            row["test_accuracy"] = float(accuracy_score(yte, out))
         else:
             from sklearn.metrics import mean_squared_error, r2_score
 
             out = np.asarray(out, dtype=np.float64).reshape(np.shape(yte))
-            rows.append({"model": name, "test_mse": float(mean_squared_error(yte, out)),
-                         "test_r2": float(r2_score(yte, out)), "train_seconds": seconds})
+            row.update(test_mse=float(mean_squared_error(yte, out)), test_r2=float(r2_score(yte, out)))
+        rows.append({**row, "train_seconds": seconds, "note": note})
 
+    n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
+    initial = _model(cfg, Xtr.shape[1])  # the same seed builds the same network, bit for bit, as run_training
     res = run_training(config, data=data)
-    from .train.metrics import to_labels
-
     net = res["trainer"].model
     label = f"nablanet MLP {'-'.join(map(str, [Xtr.shape[1]] + cfg['hidden'] + [cfg['n_outputs']]))}"
-    add(label, (lambda X: to_labels(net.predict(X))) if ds.task == "classification" else net.predict,
-        res["train_seconds"])
-    baselines = []
-    if ds.task == "classification":
-        baselines.append(("logistic regression", linear_model.LogisticRegression(max_iter=5000)))
+    add(label, (lambda X: to_labels(net.predict(X))) if classify else net.predict, res["train_seconds"])
+
+    linear = []
+    if classify:
+        linear.append(("logistic regression", linear_model.LogisticRegression(max_iter=5000), ""))
     else:
-        poly = lambda m: make_pipeline(PolynomialFeatures(degree), m)
-        baselines += [(f"OLS (degree {degree})", poly(linear_model.LinearRegression())),
-                      (f"Ridge (degree {degree})", poly(linear_model.Ridge(alpha=1e-3))),
-                      (f"Lasso (degree {degree})", poly(linear_model.Lasso(alpha=1e-4, max_iter=20000)))]
-    if "sklearn" in include:
-        cls = neural_network.MLPClassifier if ds.task == "classification" else neural_network.MLPRegressor
-        baselines.append(("scikit-learn MLP", cls(hidden_layer_sizes=tuple(cfg["hidden"]), activation=_sk_act(cfg),
-                                                  solver="adam", learning_rate_init=cfg["lr"], alpha=cfg["l2"],
-                                                  batch_size=cfg["batch_size"] or "auto", max_iter=cfg["epochs"],
-                                                  random_state=cfg["seed"])))
-    for name, est in baselines:
+        deg = degree if degree is not None else (1 if cfg.get("degree") else 5)
+        poly = (lambda m: make_pipeline(PolynomialFeatures(deg), m)) if deg > 1 else (lambda m: m)
+        tag = f"degree {deg}" if deg > 1 else (f"degree {cfg['degree']} features" if cfg.get("degree") else "linear")
+        linear += [(f"OLS ({tag})", poly(linear_model.LinearRegression()), ""),
+                   ("RidgeCV", poly(linear_model.RidgeCV(alphas=np.logspace(-10, 2, 49))), tag),
+                   ("LassoCV", poly(linear_model.LassoCV(cv=5, alphas=30, max_iter=5000, random_state=cfg["seed"])),
+                    tag)]
+        if not cfg["hidden"] and (cfg["l2"] or cfg["l1"]):
+            n = len(Xtr)
+            if cfg["l2"] and not cfg["l1"]:  # mean cost + l2 |w|^2  ==  (|y - Xw|^2 + alpha |w|^2) / n
+                linear.append((f"Ridge, the network's penalty (alpha = l2 n = {cfg['l2'] * n:.4g})",
+                               linear_model.Ridge(alpha=cfg["l2"] * n), ""))
+            if cfg["l1"] and not cfg["l2"]:  # mean cost + l1 |w|_1  ==  2 (|y - Xw|^2 / 2n + alpha |w|_1)
+                linear.append((f"Lasso, the network's penalty (alpha = l1/2 = {cfg['l1'] / 2:.4g})",
+                               linear_model.Lasso(alpha=cfg["l1"] / 2, max_iter=50000), ""))
+    for name, est, tag in linear:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(Xtr, ytr)
+        if name in ("RidgeCV", "LassoCV"):
+            fitted = est[-1] if hasattr(est, "steps") else est
+            how = "leave-one-out CV" if name == "RidgeCV" else "5-fold CV"
+            name = f"{name[:5]} ({tag}, alpha={fitted.alpha_:.3g} by {how})"
         add(name, est.predict, time.perf_counter() - t0)
+
+    peers = []
+    if "sklearn" in include:
+        peers.append(("scikit-learn MLP", "sklearn_mlp"))
     if "torch" in include:
-        try:  # the one place torch is loaded, and only when its baseline is asked for
-            from .baselines.pytorch import torch_baseline
-        except ImportError as e:
+        peers.append(("PyTorch MLP", "pytorch"))
+    skipped = []
+    for name, module in peers:
+        import importlib
+
+        mod = importlib.import_module(f".{module}", baselines.__name__)
+        try:
+            pred, secs, notes = mod.train(initial, cfg["loss"], _optimizer(cfg, n_batches), Xtr, ytr, task=ds.task,
+                                          epochs=cfg["epochs"], batch_size=cfg["batch_size"], l1=cfg["l1"],
+                                          l2=cfg["l2"], seed=cfg["seed"])
+        except ImportError as e:  # one line, and the table goes on without the row
             warnings.warn(str(e), stacklevel=2)
-        else:
-            t_pred, secs = torch_baseline(cfg, Xtr, ytr, ds.task)
-            add("PyTorch MLP", t_pred, secs)
-    metric = "test_accuracy" if ds.task == "classification" else "test_mse"
+            skipped.append(str(e))
+            continue
+        except ValueError as e:
+            skipped.append(f"{name}: not run ({e})")
+            continue
+        if pred is None:
+            skipped.append(f"{name}: not run ({'; '.join(notes)})")
+            continue
+        add(name, pred, secs, "; ".join(notes))
+    metric = "test_accuracy" if classify else "test_mse"
     if out_dir:
         from . import viz
 
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "compare.json"), "w") as f:
-            json.dump({"config": cfg, "results": rows}, f, indent=2)
+            json.dump({"config": cfg, "results": rows, "skipped": skipped}, f, indent=2)
         with open(os.path.join(out_dir, "compare.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
         viz.bar_comparison([r["model"] for r in rows], [r[metric] for r in rows], os.path.join(out_dir, "compare.png"),
                            metric, title=f"{cfg['data']}: {metric} on the same test split")
-    return {"metric": metric, "results": rows, "config": cfg}
-
-
-def _sk_act(cfg):
-    act = cfg["activation"] if isinstance(cfg["activation"], str) else cfg["activation"][0]
-    return {"sigmoid": "logistic", "identity": "identity"}.get(act, act if act in ("tanh", "relu") else "relu")
+    return {"metric": metric, "results": rows, "skipped": skipped, "config": cfg}

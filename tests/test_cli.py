@@ -1,5 +1,6 @@
 """The `nablanet` command and the plots it writes."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -82,7 +83,15 @@ def test_resume_continues_exactly(tmp_path, capsys):
         (["train", "--data", "digits", "--loss", "bce"], "needs 2 classes"),
         (["train", "--data", "digits", "--loss", "mse"], "classification data set"),
         (["train", "--data", "runge", "--output-activation", "softmax"], "softmax over one output"),
-        (["train", "--lr", "-1"], "learning rate must be positive"),
+        (["train", "--lr", "-1"], "argument --lr: expected a number > 0, got -1"),
+        (["train", "--noise", "-1"], "argument --noise: expected a number >= 0"),
+        (["train", "--hidden", "2,a"], "argument --hidden: expected layer sizes like 64,32"),
+        (["explain", "--sizes", "2,a"], "argument --sizes: expected layer sizes"),
+        (["train", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got 0"),
+        (["train", "--test-size", "1.5"], "argument --test-size: expected a number in \\(0, 1\\)"),
+        (["train", "--loss", "foo"], "argument --loss: invalid choice: 'foo' \\(choose from .*'mse'.*'cross_entropy'"),
+        (["train", "--init", "foo"], "argument --init: unknown initializer 'foo'; choose from auto, .*he_uniform"),
+        (["train", "--data", "mnist"], "MNIST.*not found.*--data-path DIR"),
         (["train", "--activation", "relux"], "unknown activation"),
         (["train", "--optimizer", "adamx"], "invalid choice"),
         (["train", "--config", "/nonexistent.toml"], "no configuration file"),
@@ -208,3 +217,33 @@ def test_sweep_points_that_fail_do_not_stop_it_and_folders_keep_their_settings(t
     code, _, err = run(capsys, *base[:-6], "--epochs", "3", "--jobs", "1", "--out", str(out), "--json",
                        "--grid", "batch_size=0,16", "--grid", "activation=tanh,relux")
     assert code == 2 and "holds a sweep with other settings" in err
+
+
+def test_help_shows_a_text_and_the_default_of_every_flag():
+    from nablanet.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flag = action.option_strings[0]
+            assert action.help, f"{name} {flag} has no help text"
+            assert "default" in action.help or action.required, f"{name} {flag}: no default shown"
+        assert "(default: digits)" in sub.format_help() or name == "explain"
+
+
+def test_linear_regression_on_polynomial_features_from_the_command_line(tmp_path, capsys):
+    code, stdout, err = run(capsys, "train", "--data", "franke", "--n", "200", "--hidden", "none", "--degree", "3",
+                            "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "0", "--epochs", "50",
+                            "--out", str(tmp_path / "lin"), "--json", "--no-progress")
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["config"]["hidden"] == [] and doc["config"]["degree"] == 3
+    assert "trainer" not in doc
+    cfg = json.loads((tmp_path / "lin" / "config.json").read_text())
+    assert cfg["degree"] == 3
+    from nablanet.train import load
+
+    assert load(tmp_path / "lin" / "checkpoint.npz").model.n_inputs == 9  # x, y, x^2, xy, y^2, x^3, ...

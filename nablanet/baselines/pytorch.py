@@ -1,7 +1,7 @@
-"""The PyTorch baseline of ``compare``: the same MLP, optimizer, epochs and batch size in PyTorch (CPU, float32).
+"""The same network in PyTorch (CPU, float32): nablanet's layers, initial weights, cost, penalties,
+optimizer, schedule, batch size and epochs.
 
-Importing this module imports torch; when torch is not installed it raises
-ImportError with a one-line message saying how to get it.
+Loaded only on request; PyTorch is an optional extra (``pip install "nablanet[peers]"``).
 """
 
 from __future__ import annotations
@@ -10,69 +10,180 @@ import time
 
 import numpy as np
 
-try:
-    import torch
-except ImportError:  # one line for the user; compare() shows it and skips the row
-    raise ImportError("PyTorch baseline skipped: torch is not installed (pip install 'nablanet[peers]')") from None
+from . import network_layers
 
-__all__ = ["torch_baseline"]
+__all__ = ["train", "TORCH_INSTALL_HINT"]
+
+TORCH_INSTALL_HINT = "PyTorch baseline skipped: torch is not installed (pip install 'nablanet[peers]')"
 
 
-def torch_baseline(cfg, Xtr, ytr, task):
-    """The same architecture, optimizer, epochs and batch size in PyTorch (CPU, float32)."""
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(TORCH_INSTALL_HINT) from None
+    return torch
+
+
+def _activation(torch, name, alpha):
+    nn = torch.nn
+    table = {
+        "identity": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+        "silu": nn.SiLU, "softplus": nn.Softplus,
+        "gelu": lambda: nn.GELU(approximate="tanh"),  # nablanet's GELU is the tanh form
+        "leaky_relu": lambda: nn.LeakyReLU(alpha),
+        "elu": lambda: nn.ELU(alpha),
+        "softmax": lambda: nn.Softmax(dim=1),
+    }
+    if name not in table:
+        raise ValueError(f"no PyTorch equivalent of the activation {name!r}")
+    return table[name]()
+
+
+def _loss(torch, name):
+    nn = torch.nn
+    if name == "half_sse":
+        mse = nn.MSELoss(reduction="sum")
+        return lambda y, t: 0.5 * mse(y, t)
+    table = {"mse": nn.MSELoss, "mae": nn.L1Loss, "huber": lambda: nn.HuberLoss(delta=1.0),
+             "cross_entropy": nn.CrossEntropyLoss, "softmax_cross_entropy": nn.CrossEntropyLoss,
+             "bce": nn.BCEWithLogitsLoss, "binary_cross_entropy": nn.BCEWithLogitsLoss}
+    if name not in table:
+        raise ValueError(f"no PyTorch equivalent of the loss {name!r}")
+    return table[name]()
+
+
+def _build(torch, model):
+    """torch.nn.Sequential with the nablanet model's layers and current parameters; its weight tensors."""
+    nn = torch.nn
+    mods, weights = [], []
+    for rec in network_layers(model):
+        if rec["kind"] == "dense":
+            W, b = rec["W"], rec["b"]
+            lin = nn.Linear(W.shape[0], W.shape[1])
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T, np.float32)))
+                lin.bias.copy_(torch.from_numpy(np.asarray(b, np.float32)))
+            mods.append(lin)
+            weights.append(lin.weight)
+            if rec["activation"] != "identity":
+                mods.append(_activation(torch, rec["activation"], rec["alpha"]))
+        elif rec["kind"] == "batch_norm":
+            bn = nn.BatchNorm1d(len(rec["gamma"]), eps=rec["eps"], momentum=1.0 - rec["momentum"])
+            with torch.no_grad():
+                bn.weight.copy_(torch.from_numpy(np.asarray(rec["gamma"], np.float32)))
+                bn.bias.copy_(torch.from_numpy(np.asarray(rec["beta"], np.float32)))
+            mods.append(bn)
+        elif rec["kind"] == "dropout":
+            mods.append(nn.Dropout(rec["p"]))
+        else:
+            mods.append(_activation(torch, rec["activation"], rec["alpha"]))
+    return nn.Sequential(*mods), weights
+
+
+def _optimizer(torch, optimizer, net, weights, l2):
+    """The torch optimizer matching nablanet's, with the L2 penalty as weight decay on the weights."""
+    conf = optimizer.config()
+    name = conf["name"]
+    base = float(optimizer.lr(0))
+    wids = {id(w) for w in weights}
+    others = [p for p in net.parameters() if id(p) not in wids]
+    if name == "adamw":  # torch's weight_decay is AdamW's own decoupled decay, on every parameter as in nablanet
+        groups = [{"params": list(net.parameters())}]
+        kw = {"betas": (conf["beta1"], conf["beta2"]), "eps": conf["eps"], "weight_decay": conf["weight_decay"]}
+        return torch.optim.AdamW(groups, lr=base, **kw), True
+    groups = [{"params": weights, "weight_decay": 2.0 * l2}, {"params": others, "weight_decay": 0.0}]
+    if name in ("sgd", "gd"):
+        opt = torch.optim.SGD(groups, lr=base, momentum=conf["momentum"], nesterov=conf["nesterov"])
+    elif name == "adam":
+        opt = torch.optim.Adam(groups, lr=base, betas=(conf["beta1"], conf["beta2"]), eps=conf["eps"])
+    elif name == "rmsprop":
+        opt = torch.optim.RMSprop(groups, lr=base, alpha=conf["rho"], eps=conf["eps"])
+    elif name == "adagrad":
+        opt = torch.optim.Adagrad(groups, lr=base, eps=conf["eps"])
+    else:
+        raise ValueError(f"no PyTorch equivalent of the optimizer {name!r}")
+    return opt, False
+
+
+def train(model, loss, optimizer, X, y, *, task, epochs, batch_size=None, l1=0.0, l2=0.0, seed=0):
+    """Train the PyTorch copy of ``model`` (an untrained nablanet network) on ``(X, y)``.
+
+    ``loss`` is nablanet's loss name; ``optimizer`` a :class:`nablanet.optim.Optimizer`
+    (its class, hyperparameters, schedule and ``clip_norm`` are followed); ``l1``
+    and ``l2`` are nablanet's penalty strengths on the weights.  One thread for
+    PyTorch and for BLAS while it runs (small networks on few cores are slowed
+    down many times by two thread pools spinning side by side).
+
+    Returns ``(predict, seconds, notes)``: ``predict(X)`` gives labels
+    (classification) or outputs (regression), ``seconds`` is the training
+    time, ``notes`` lists what differs from nablanet (empty when nothing does).
+    """
+    torch = _torch()
     from threadpoolctl import threadpool_limits
 
-    # One thread each: PyTorch's OpenMP pool and NumPy's BLAS pool spinning side by side on
-    # few cores slow these small networks down a hundredfold.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with threadpool_limits(1):
-            return _torch_train(cfg, Xtr, ytr, task)
+            return _train(torch, model, loss, optimizer, X, y, task, int(epochs), batch_size, float(l1), float(l2),
+                          int(seed))
     finally:
         torch.set_num_threads(threads)
 
 
-def _torch_train(cfg, Xtr, ytr, task):
-    torch.manual_seed(cfg["seed"])
-    acts = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "elu": torch.nn.ELU,
-            "leaky_relu": torch.nn.LeakyReLU, "gelu": torch.nn.GELU, "silu": torch.nn.SiLU, "softplus": torch.nn.Softplus,
-            "identity": torch.nn.Identity}
-    act = cfg["activation"] if isinstance(cfg["activation"], str) else cfg["activation"][0]
-    sizes = [Xtr.shape[1]] + cfg["hidden"] + [cfg["n_outputs"]]
-    layers = []
-    for a, b in zip(sizes[:-2], sizes[1:-1]):
-        layers += [torch.nn.Linear(a, b), acts.get(act, torch.nn.ReLU)()]
-    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
-    model = torch.nn.Sequential(*layers)
-    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
-           "adagrad": torch.optim.Adagrad}.get(cfg["optimizer"], torch.optim.Adam)(model.parameters(), lr=cfg["lr"])
-    X = torch.from_numpy(np.asarray(Xtr, np.float32))
+def _train(torch, model, loss, optimizer, X, y, task, epochs, batch_size, l1, l2, seed):
+    torch.manual_seed(seed)
+    net, weights = _build(torch, model)
+    out_act = model.output_activation.name
+    lossf = _loss(torch, loss)
+    logits = loss in ("cross_entropy", "softmax_cross_entropy", "bce", "binary_cross_entropy")
+    head = None if logits or out_act == "identity" else _activation(torch, out_act, model.output_activation.params.get("alpha"))
+    opt, l2_in_loss = _optimizer(torch, optimizer, net, weights, l2)
+    base = float(optimizer.lr(0))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: float(optimizer.lr(t)) / base)
+    clip = optimizer.config().get("clip_norm")
+    Xt = torch.from_numpy(np.asarray(X, np.float32))
     if task == "classification":
-        y = torch.from_numpy(np.asarray(ytr, np.int64))
-        lossf = torch.nn.CrossEntropyLoss() if cfg["n_outputs"] > 1 else torch.nn.BCEWithLogitsLoss()
-        if cfg["n_outputs"] == 1:
-            y = y.float()[:, None]
+        yt = torch.from_numpy(np.asarray(y, np.int64))
+        if loss in ("bce", "binary_cross_entropy"):
+            yt = yt.float()[:, None]
     else:
-        y = torch.from_numpy(np.asarray(ytr, np.float32).reshape(len(Xtr), -1))
-        lossf = torch.nn.MSELoss()
-    n, bs = len(X), cfg["batch_size"] or len(X)
-    g = torch.Generator().manual_seed(cfg["seed"])
+        yt = torch.from_numpy(np.asarray(y, np.float32).reshape(len(X), -1))
+    n = len(Xt)
+    bs = int(batch_size) if batch_size else n
+    g = torch.Generator().manual_seed(seed)
+    net.train()
     t0 = time.perf_counter()
-    for _ in range(int(cfg["epochs"])):
+    for _ in range(epochs):
         perm = torch.randperm(n, generator=g)
         for s in range(0, n, bs):
             idx = perm[s:s + bs]
             opt.zero_grad(set_to_none=True)
-            lossf(model(X[idx]), y[idx]).backward()
+            out = net(Xt[idx])
+            if head is not None:
+                out = head(out)
+            cost = lossf(out, yt[idx])
+            if l1:
+                cost = cost + l1 * sum(w.abs().sum() for w in weights)
+            if l2 and l2_in_loss:
+                cost = cost + l2 * sum((w * w).sum() for w in weights)
+            cost.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(list(net.parameters()), clip)
             opt.step()
-    secs = time.perf_counter() - t0
+            sched.step()
+    seconds = time.perf_counter() - t0
+    net.eval()
 
     def predict(Xn):
         with torch.no_grad():
-            z = model(torch.from_numpy(np.asarray(Xn, np.float32))).numpy()
+            z = net(torch.from_numpy(np.asarray(Xn, np.float32)))
+            if head is not None:
+                z = head(z)
+            z = z.numpy()
         if task == "classification":
             return z.argmax(1) if z.shape[1] > 1 else (z[:, 0] > 0).astype(np.int64)
         return z
 
-    return predict, secs
+    return predict, seconds, []

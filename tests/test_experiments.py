@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nablanet import optim
-from nablanet.baselines import sklearn_mlp, pytorch
+from nablanet.baselines import pytorch, sklearn_mlp
 from nablanet.experiments import compare
 from nablanet.nn import MLP
 from nablanet.train import Trainer

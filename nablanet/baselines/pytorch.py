@@ -92,7 +92,8 @@ def _optimizer(torch, optimizer, net, weights, l2):
         groups = [{"params": list(net.parameters())}]
         kw = {"betas": (conf["beta1"], conf["beta2"]), "eps": conf["eps"], "weight_decay": conf["weight_decay"]}
         return torch.optim.AdamW(groups, lr=base, **kw), True
-    groups = [{"params": weights, "weight_decay": 2.0 * l2}, {"params": others, "weight_decay": 0.0}]
+    wd = float(conf.get("weight_decay", 0.0))  # the optimizer's own decay, on every parameter (as torch's)
+    groups = [{"params": weights, "weight_decay": 2.0 * l2 + wd}, {"params": others, "weight_decay": wd}]
     if name in ("sgd", "gd"):
         opt = torch.optim.SGD(groups, lr=base, momentum=conf["momentum"], nesterov=conf["nesterov"])
     elif name == "adam":

@@ -73,6 +73,8 @@ def train(model, loss, optimizer, X, y, *, task, epochs, batch_size=None, l1=0.0
     conf = optimizer.config()
     if conf["name"] not in ("sgd", "gd", "adam"):
         return None, 0.0, [f"scikit-learn's MLP has no {conf['name']} optimizer"]
+    if conf.get("weight_decay"):
+        return None, 0.0, ["scikit-learn's MLP has no weight decay of its own (only the L2 penalty on weights)"]
     notes = []
     lr = float(optimizer.lr(0))
     if conf["lr"].get("name") != "constant":

@@ -95,8 +95,9 @@ def two_parameters(model, X, y, loss, first, second, params=None):
             raise ValueError(f"{name}=({leaf}, {idx}) is not a parameter of a model with leaves of sizes "
                              f"{[p.size for p in leaves]}")
         picks.append((leaf, idx))
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
+    from .train import prepare_data
+
+    X, y = prepare_data(model, loss, X, y, where="two_parameters")
 
     def J(theta, rows=None):
         new = list(leaves)
@@ -283,7 +284,9 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
     rng = np.random.default_rng(seed)
     d1 = _filter_normalized(leaves, rng)
     d2 = _filter_normalized(leaves, rng)
-    X = np.asarray(X, dtype=np.float64)
+    from .train import prepare_data
+
+    X, y = prepare_data(model, loss, X, y, where="loss_plane")
     alpha = np.linspace(-span, span, n)
     beta = np.linspace(-span, span, n)
     cost = np.empty((n, n))

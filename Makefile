@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check nablanet tests benchmarks examples
+	$(VENV)/bin/ruff check nablanet tests benchmarks examples docs
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet "jax[cpu]"
@@ -31,5 +31,20 @@ bench: $(STAMP)
 	test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
 	$(PY) benchmarks/bench_e2e.py
 
+# The documentation site (mkdocs-material, API reference from the docstrings, the tutorials executed),
+# built in strict mode: a warning fails the build. MathJax comes from the npm registry, served locally.
+MATHJAX := docs/javascripts/mathjax/tex-mml-chtml.js
+
+$(MATHJAX):
+	mkdir -p build/mathjax
+	cd build/mathjax && npm pack --silent mathjax@3.2.2 >/dev/null && tar -xzf mathjax-3.2.2.tgz
+	mkdir -p docs/javascripts/mathjax/output/chtml
+	cp build/mathjax/package/es5/tex-mml-chtml.js docs/javascripts/mathjax/
+	cp -r build/mathjax/package/es5/output/chtml/fonts docs/javascripts/mathjax/output/chtml/
+
+docs: $(STAMP) $(MATHJAX)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build site .cache *.egg-info .pytest_cache docs/javascripts/mathjax

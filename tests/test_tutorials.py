@@ -6,7 +6,6 @@ notebook must finish within ``BUDGET`` seconds on the CI machine (2 cores);
 together they take about a minute.
 """
 
-import os
 import pathlib
 
 import pytest

@@ -27,7 +27,6 @@
 # %%
 import numpy as np
 
-import nablanet as nb
 from nablanet import surface, viz
 
 rng = np.random.default_rng(0)

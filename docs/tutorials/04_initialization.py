@@ -28,10 +28,10 @@
 
 # %%
 import numpy as np
-from matplotlib.figure import Figure
 
 from nablanet import symmetry
 from nablanet.data import load_dataset, split_scale
+from nablanet.viz import Figure
 
 ds = load_dataset("franke", n=300, noise=0.0, seed=0)
 Xtr, Xte, ytr, yte, _ = split_scale(ds, seed=0)

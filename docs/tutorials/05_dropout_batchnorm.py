@@ -30,12 +30,10 @@
 # normalization on a deep tanh network.
 
 # %%
-import numpy as np
-from matplotlib.figure import Figure
-
 from nablanet.data import load_dataset, split_scale
 from nablanet.nn import MLP
 from nablanet.train import fit
+from nablanet.viz import Figure
 
 ds = load_dataset("digits")
 Xtr, Xte, ytr, yte, _ = split_scale(ds, test_size=0.5, seed=0)

@@ -40,7 +40,7 @@ from .autodiff.tree import tree_map
 from .nn import MLP
 from .nn.activations import ACTIVATIONS, get_activation
 from .nn.init import get_initializer
-from .optim import OPTIMIZERS, Optimizer, Schedule
+from .optim import FULL_BATCH, OPTIMIZERS, FullBatchOptimizer, Optimizer, Schedule
 from .train import EarlyStopping, Trainer
 
 __all__ = ["NeuralNetRegressor", "NeuralNetClassifier"]
@@ -58,6 +58,15 @@ def _is_int(v):
 
 def _is_real(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _is_full_batch(opt):
+    """Whether an optimizer spec names a full-batch method (which takes no batch size or learning rate)."""
+    if isinstance(opt, dict):
+        opt = opt.get("name", "")
+    if isinstance(opt, str):
+        return opt.lower() in FULL_BATCH
+    return isinstance(opt, FullBatchOptimizer)
 
 
 def _check_activation(spec, where):
@@ -216,6 +225,9 @@ class _BaseNeuralNet(BaseEstimator):
 
         n = X_train.shape[0]
         batch_size = n if self.batch_size is None else min(int(self.batch_size), n)
+        full_batch = _is_full_batch(self.optimizer)
+        if full_batch:  # lbfgs, newton, hessian_free: all rows, no learning rate (as scikit-learn's lbfgs)
+            batch_size = n
         if self.batch_norm:
             if n < 2:
                 raise ValueError(f"batch_norm=True needs at least 2 training samples; got {n} sample")
@@ -226,7 +238,8 @@ class _BaseNeuralNet(BaseEstimator):
         )
         lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
         optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
-        trainer = Trainer(model, loss, optimizer, lr=lr, l1=float(self.l1), l2=float(self.l2), seed=trainer_seed)
+        trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1), l2=float(self.l2),
+                          seed=trainer_seed)
         callbacks = [EarlyStopping("val_loss", patience=int(self.patience), restore_best=True)] if self.early_stopping else []
         history = trainer.fit(
             X_train, y_train, epochs=int(self.epochs), batch_size=batch_size, shuffle=True,
@@ -283,7 +296,11 @@ _PARAMS_DOC = """
     optimizer : str, dict or nablanet.optim.Optimizer, default="adam"
         ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"``; a dict
         such as ``{"name": "sgd", "momentum": 0.9}`` for more hyperparameters.
-        An ``Optimizer`` instance brings its own learning rate.
+        An ``Optimizer`` instance brings its own learning rate.  The
+        full-batch methods ``"lbfgs"``, ``"newton"``, ``"hessian_free"``
+        (scikit-learn's ``solver="lbfgs"``) use all rows and no learning
+        rate (``batch_size`` and ``learning_rate`` are ignored); ``epochs``
+        is their iteration budget, and they compute in float64.
     learning_rate : float or nablanet.optim.Schedule, default=1e-3
         Step size (or a schedule of it).
     l1, l2 : float, default=0.0

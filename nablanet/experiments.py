@@ -75,7 +75,16 @@ def _polynomial(ds, degree):
 
 def resolve(cfg, ds):
     """Fill the data-dependent settings and check the whole configuration."""
+    from .optim import FULL_BATCH
+
+    given = cfg
     cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "n_outputs"}}  # n_outputs is derived
+    if cfg["optimizer"] in FULL_BATCH:  # lbfgs, newton, hessian_free: all rows, steps from a line search
+        if given.get("batch_size") is not None:
+            raise ConfigError(f"{cfg['optimizer']} is a full-batch method; leave out the batch size (or give 0)")
+        if "lr" in given or cfg["schedule"] != "constant":
+            raise ConfigError(f"{cfg['optimizer']} takes no learning rate or schedule: its steps come from a line search")
+        cfg["batch_size"] = None
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -136,6 +145,8 @@ def _optimizer(cfg, steps_per_epoch):
         "inverse_time": lambda: optim.inverse_time(lr * 50 * steps_per_epoch, 50 * steps_per_epoch),
         "cosine": lambda: optim.cosine(lr, total, lr / 100),
     }[cfg["schedule"]]()
+    if cfg["optimizer"] in optim.FULL_BATCH:
+        return optim.get_optimizer(cfg["optimizer"])
     kw = {"lr": sched}
     if cfg["optimizer"] in ("sgd", "gd"):
         kw.update(momentum=float(cfg["momentum"]), nesterov=bool(cfg["nesterov"]))

@@ -356,7 +356,7 @@ def test_unfitted_and_wrong_features(blobs):
     ({"activation": "swish"}, ValueError, "activation"),
     ({"activation": ["tanh", "relu"]}, ValueError, "2 activations"),
     ({"activation": 3}, TypeError, "activation"),
-    ({"optimizer": "lbfgs"}, ValueError, "optimizer"),
+    ({"optimizer": "bfgs"}, ValueError, "optimizer"),
     ({"optimizer": 1}, TypeError, "optimizer"),
     ({"learning_rate": 0.0}, ValueError, "learning_rate"),
     ({"learning_rate": -1e-3}, ValueError, "learning_rate"),

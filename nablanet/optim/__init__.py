@@ -13,9 +13,13 @@ from .schedules import (
     step_decay,
     warmup,
 )
+from .second_order import FULL_BATCH, LBFGS, FullBatchOptimizer, HessianFree, Newton, Objective
+
+OPTIMIZERS.update(FULL_BATCH)  # the full-batch methods by name too: get_optimizer("lbfgs")
 
 __all__ = [
     "GD", "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "get_optimizer",
     "RUN_SCHEDULES", "Schedule", "for_run", "constant", "cosine", "exponential", "get_schedule", "inverse_time",
     "step_decay", "warmup",
+    "FULL_BATCH", "FullBatchOptimizer", "LBFGS", "Newton", "HessianFree", "Objective",
 ]

@@ -17,11 +17,16 @@ class History:
 
     Keys: ``epoch``, ``loss`` (mean training cost over the epoch's batches,
     penalties included), ``val_loss``, each metric and ``val_`` metric, ``lr``
-    (learning rate at the epoch's last step) and ``time`` (seconds).
+    (learning rate at the epoch's last step) and ``time`` (seconds).  With a
+    full-batch method (``lbfgs``, ``newton``, ``hessian_free``) each record is
+    one iteration, with ``grad_norm``, and ``solver`` says how the last run
+    ended: ``{"method", "n_iter", "n_fev", "n_hvp", "stop_reason", "converged",
+    "value", "grad_norm"}``.
     """
 
     def __init__(self, records=None):
         self.history = {k: list(v) for k, v in (records or {}).items()}
+        self.solver = None
 
     def append(self, logs):
         n = len(self.history.get("epoch", []))

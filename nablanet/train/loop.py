@@ -113,7 +113,10 @@ class Trainer:
         ``"mse"``, ``"half_sse"``, ``"mae"``, ``"huber"``, ``"cross_entropy"``
         (softmax, from logits), ``"bce"`` (sigmoid, from logits), or ``(y, t) -> cost``.
     optimizer : str or Optimizer
-        ``"sgd"``, ``"adam"``... or an instance from :mod:`nablanet.optim`.
+        ``"sgd"``, ``"adam"``... or an instance from :mod:`nablanet.optim`;
+        the full-batch methods ``"lbfgs"``, ``"newton"`` and ``"hessian_free"``
+        (:mod:`nablanet.optim.second_order`) run one iteration per epoch on
+        all rows (``batch_size=None``) in float64, see :mod:`nablanet.train.fullbatch`.
     lr : float or Schedule, optional
         Learning rate when ``optimizer`` is a name.
     l1, l2 : float
@@ -335,6 +338,10 @@ class Trainer:
         for cb in cbs:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be nablanet Callbacks, got {type(cb).__name__}")
+        if getattr(self.optimizer, "full_batch", False):  # lbfgs, newton, hessian_free: one record per iteration
+            from .fullbatch import run_full_batch
+
+            return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs)
         batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         self._epochs_planned = epochs
         for cb in cbs:

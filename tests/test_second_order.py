@@ -1,0 +1,250 @@
+"""Full-batch methods that use curvature: L-BFGS, damped Newton, Hessian-free."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPRegressor
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+import nablanet as nb
+from nablanet import optim
+from nablanet.data import franke, runge
+from nablanet.losses import get_loss
+from nablanet.nn import MLP
+from nablanet.train import EarlyStopping, Trainer, fit, load
+from nablanet.train.fullbatch import network_objective
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Small matrices: one BLAS thread is fastest, and immune to a busy machine's oversubscription."""
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y.astype(np.float64)
+
+
+def _logistic(method, X, y, C=1.0, epochs=15, **opts):
+    """Logistic regression (no hidden layer) with the L2 penalty of scikit-learn's C.
+
+    scikit-learn minimizes C sum_i logloss_i + 1/2 |w|^2 (intercept unpenalized);
+    nablanet minimizes mean_i logloss_i + l2 |W|^2.  Dividing the first by n C
+    gives the second with l2 = 1 / (2 n C).
+    """
+    m = MLP([X.shape[1], 1], output_activation="sigmoid", seed=0, dtype=np.float64)
+    opt = optim.get_optimizer(method, **opts)
+    h = fit(m, X, y, loss="bce", optimizer=opt, epochs=epochs, l2=1.0 / (2 * len(X) * C))
+    return m, h
+
+
+def _grad_norm(m, X, y, loss, l2):
+    """The gradient of the training cost at the model's parameters, from the engine (not the solver's report)."""
+    obj, theta = network_objective(m, get_loss(loss), X, y[:, None] if y.ndim == 1 else y, l2=l2)
+    return float(np.linalg.norm(obj.value_and_grad(theta)[1]))
+
+
+# ---------------------------------------------------------------- what must hold
+
+
+def test_newton_logistic_regression_matches_sklearn(cancer):
+    X, y = cancer
+    C = 0.5
+    m, h = _logistic("newton", X, y, C=C, epochs=15)
+    assert h.solver["converged"] and h.solver["n_iter"] <= 15
+    assert _grad_norm(m, X, y, "bce", 1.0 / (2 * len(X) * C)) < 1e-10
+    ref = LogisticRegression(C=C, tol=1e-12, max_iter=1000, solver="newton-cholesky").fit(X, y)
+    np.testing.assert_allclose(m.params[-1]["W"][:, 0], ref.coef_[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(m.params[-1]["b"], ref.intercept_, rtol=0, atol=1e-6)
+    # the history: one record per iteration, falling cost, the reason it stopped
+    assert len(h) == h.solver["n_iter"] and np.all(np.diff(h["loss"]) <= 1e-15)
+    assert "tol" in h.solver["stop_reason"]
+
+
+@pytest.mark.parametrize("gauss_newton", [False, True])
+def test_hessian_free_reaches_newtons_optimum(cancer, gauss_newton):
+    X, y = cancer
+    newton, _ = _logistic("newton", X, y, epochs=15)
+    tol = 1e-9
+    hf, h = _logistic("hessian_free", X, y, epochs=50, tol=tol, gauss_newton=gauss_newton)
+    assert h.solver["converged"] and h.solver["grad_norm"] <= tol
+    # documented: |theta - theta*| <= about tol / m, m the smallest Hessian eigenvalue at the optimum
+    obj, theta = network_objective(newton, get_loss("bce"), X, y[:, None], l2=1.0 / (2 * len(X)))
+    m_min = np.linalg.eigvalsh(obj.hessian(theta))[0]
+    dist = np.linalg.norm(np.r_[hf.params[-1]["W"][:, 0] - newton.params[-1]["W"][:, 0],
+                                hf.params[-1]["b"] - newton.params[-1]["b"]])
+    assert dist <= 2 * tol / m_min
+    # each iteration costs at most cg_max_iter curvature products (the whole point: no Hessian)
+    assert h.solver["n_hvp"] <= h.solver["n_iter"] * 50 + 50
+
+
+def test_lbfgs_franke_no_worse_than_sklearn_lbfgs():
+    """The README's network (2-64-64-1 tanh), the same penalty, iteration budget and starting weights.
+
+    scikit-learn minimizes 1/2 MSE + alpha/(2n) |W|^2, nablanet MSE + l2 |W|^2: the same function up to a
+    factor 2 with l2 = alpha / n.  Started from the same weights, both run L-BFGS-B (10 pairs) and part only
+    where rounding differences grow; the mean test MSE over 5 seeds must be no worse (2% for that drift).
+    """
+    X, y = franke(n=300, seed=0)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
+    alpha, budget = 1e-4, 60
+    ours, theirs = [], []
+    for seed in range(5):
+        m = MLP([2, 64, 64, 1], activation="tanh", seed=seed, dtype=np.float64)
+        sk = MLPRegressor(hidden_layer_sizes=(64, 64), activation="tanh", solver="lbfgs", alpha=alpha,
+                          max_iter=budget, warm_start=True)
+        sk.coefs_ = [p["W"].copy() for p in m.params]  # warm_start: scikit-learn starts from these
+        sk.intercepts_ = [p["b"].copy() for p in m.params]
+        sk.n_outputs_, sk.n_layers_, sk.out_activation_ = 1, 4, "identity"
+        h = fit(m, Xtr, ytr, optimizer="lbfgs", epochs=budget, l2=alpha / len(Xtr))
+        assert h.solver["n_iter"] <= budget
+        ours.append(np.mean((m.predict(Xte)[:, 0] - yte) ** 2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            sk.fit(Xtr, ytr)
+        theirs.append(np.mean((sk.predict(Xte) - yte) ** 2))
+    assert np.mean(ours) <= 1.02 * np.mean(theirs)
+    assert np.mean(ours) < 0.01  # and it learned the surface (the variance of y is about 0.08)
+
+
+def test_lbfgs_runge_to_1e_6():
+    X, y = runge(n=100, seed=0)
+    m = MLP([1, 16, 1], activation="tanh", seed=0, dtype=np.float64)
+    h = fit(m, X, y, optimizer="lbfgs", epochs=1500)
+    assert np.mean((m.predict(X)[:, 0] - y) ** 2) <= 1e-6
+    Xt, yt = runge(n=500, seed=1)
+    assert np.mean((m.predict(Xt)[:, 0] - yt) ** 2) <= 1e-5  # not only at the training points
+    assert h.solver["method"] == "lbfgs" and h.solver["n_fev"] >= h.solver["n_iter"]
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def test_gauss_newton_product_is_jt_hc_j():
+    """G v against J^T H_C J v built from explicit Jacobians, for MSE and softmax cross-entropy."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((7, 3))
+    for loss, k, y in (("mse", 2, rng.standard_normal((7, 2))), ("cross_entropy", 3, rng.integers(0, 3, 7))):
+        m = MLP([3, 4, k], activation="tanh", seed=1, dtype=np.float64)
+        L = get_loss(loss)
+        obj, theta = network_objective(m, L, X, y, l2=0.01)
+        v = rng.standard_normal(theta.size)
+        # J: d outputs / d theta; H_C: Hessian of the cost in the outputs
+        def outputs(t):
+            params, off = [], 0
+            for p in m.params:
+                d = {}
+                for key, a in p.items():
+                    d[key] = t[off:off + a.size].reshape(a.shape)
+                    off += a.size
+                params.append(d)
+            return m.apply(params, X, logits=L.from_logits)
+
+        out = outputs(theta)
+        J = nb.jacobian(outputs)(theta).reshape(out.size, theta.size)
+        Hc = nb.hessian(lambda z: L(z, y))(out).reshape(out.size, out.size)
+        Pen = np.zeros(theta.size)
+        off = 0
+        for p in m.params:
+            for key, a in p.items():
+                if key == "W":
+                    Pen[off:off + a.size] = 2 * 0.01
+                off += a.size
+        np.testing.assert_allclose(obj.gnvp(theta, v), J.T @ Hc @ (J @ v) + Pen * v, rtol=1e-10, atol=1e-12)
+        # and the Hessian-vector product against the engine's whole Hessian
+        np.testing.assert_allclose(obj.hvp(theta, v), obj.hessian(theta) @ v, rtol=1e-10, atol=1e-12)
+
+
+def test_l1_lbfgs_is_exact_and_newton_smooths_it(cancer):
+    """L-BFGS-B on the split p - q gives exact zeros and meets the L1 optimality conditions."""
+    X, y = cancer
+    l1 = 0.02
+    m = MLP([30, 1], output_activation="sigmoid", seed=0, dtype=np.float64)
+    h = fit(m, X, y, loss="bce", optimizer=optim.LBFGS(tol=1e-10), epochs=500, l1=l1)
+    w = m.params[-1]["W"][:, 0]
+    assert h.solver["converged"]
+    assert 3 <= np.sum(w == 0.0) < 30  # sparse, and exactly so
+    obj, theta = network_objective(m, get_loss("bce"), X, y[:, None])
+    g = obj.value_and_grad(theta)[1]
+    gw, gb = g[:30], g[30]
+    nz = w != 0
+    np.testing.assert_allclose(gw[nz], -l1 * np.sign(w[nz]), atol=1e-6)  # stationarity where w != 0
+    assert np.all(np.abs(gw[~nz]) <= l1 + 1e-6)  # subgradient condition where w == 0
+    assert abs(gb) < 1e-6
+    # Newton with the smoothed L1 (eps = 1e-3) lands close to the same weights, as documented
+    m2 = MLP([30, 1], output_activation="sigmoid", seed=0, dtype=np.float64)
+    h2 = fit(m2, X, y, loss="bce", optimizer=optim.Newton(tol=1e-9), epochs=150, l1=l1)
+    assert h2.solver["converged"]
+    np.testing.assert_allclose(m2.params[-1]["W"][:, 0], w, atol=1e-2)
+
+
+def test_hessian_free_gauss_newton_trains_a_hidden_layer():
+    X, y = franke(n=200, seed=1)
+    m = MLP([2, 16, 1], activation="tanh", seed=0)
+    h = fit(m, X, y, optimizer=optim.HessianFree(gauss_newton=True, cg_max_iter=20), epochs=30)
+    assert h["loss"][-1] < 0.1 * h["loss"][0]
+    assert m.dtype == np.float32  # the model keeps its dtype; the solver computed in float64
+
+
+def test_float32_model_solved_in_float64(cancer):
+    X, y = cancer
+    m = MLP([30, 1], output_activation="sigmoid", seed=0)  # float32
+    h = fit(m, X, y, loss="bce", optimizer="newton", epochs=15, l2=1e-3)
+    assert h.solver["grad_norm"] < 1e-10 and m.params[-1]["W"].dtype == np.float32
+
+
+def test_stop_reasons_callbacks_and_checkpoints(tmp_path, cancer):
+    X, y = cancer
+    m = MLP([30, 1], output_activation="sigmoid", seed=0, dtype=np.float64)
+    h = fit(m, X, y, loss="bce", optimizer="lbfgs", epochs=3)
+    assert h.solver["stop_reason"] == "max_iter reached" and len(h) == 3 and "grad_norm" in h
+    # a callback stops the run; the trainer saves and loads with its method
+    tr = Trainer(MLP([30, 1], output_activation="sigmoid", seed=0, dtype=np.float64), "bce", "hessian_free")
+    h = tr.fit(X, y, epochs=50, validation_split=0.2, callbacks=[EarlyStopping("loss", patience=1, min_delta=1e-2)])
+    assert h.solver["stop_reason"] == "stopped by a callback" and len(h) < 50 and "val_loss" in h
+    tr.save(tmp_path / "hf.npz")
+    back = load(tmp_path / "hf.npz")
+    assert isinstance(back.optimizer, optim.HessianFree) and back.epoch == tr.epoch
+    np.testing.assert_array_equal(back.get_flat_params(), tr.get_flat_params())
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "newton", "hessian_free"])
+def test_clear_errors_where_a_method_does_not_fit(method):
+    X, y = franke(n=50, seed=0)
+    with pytest.raises(ValueError, match="full-batch.*batch_size=None"):
+        fit(MLP([2, 4, 1], seed=0), X, y, optimizer=method, batch_size=10, epochs=2)
+    with pytest.raises(ValueError, match="Dropout"):
+        fit(MLP([2, 4, 1], dropout=0.2, seed=0), X, y, optimizer=method, epochs=2)
+    with pytest.raises(ValueError, match="batch normalization"):
+        fit(MLP([2, 4, 1], batch_norm=True, seed=0), X, y, optimizer=method, epochs=2)
+    with pytest.raises(ValueError, match="no learning rate"):
+        fit(MLP([2, 4, 1], seed=0), X, y, optimizer=method, lr=0.1, epochs=2)
+    with pytest.raises(TypeError, match="full-batch"):
+        optim.get_optimizer(method).step([np.zeros(2)], [np.zeros(2)], {"t": 0})
+
+
+def test_gauss_newton_needs_a_convex_cost():
+    X, y = franke(n=50, seed=0)
+    with pytest.raises(ValueError, match="gauss_newton"):
+        fit(MLP([2, 4, 1], seed=0), X, y, loss="mae", optimizer=optim.HessianFree(gauss_newton=True), epochs=2)
+
+
+def test_objective_of_any_function():
+    """The methods minimize any function written with nablanet.numpy: Rosenbrock."""
+    import nablanet.numpy as anp
+
+    rosen = optim.Objective(lambda x: anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+    x0 = np.full(4, -1.0)
+    for method in (optim.Newton(tol=1e-10), optim.HessianFree(tol=1e-8), optim.LBFGS(tol=1e-10)):
+        x, info = method.minimize(rosen, x0, 500)
+        np.testing.assert_allclose(x, np.ones(4), atol=1e-5)
+        assert info["converged"], (method, info)

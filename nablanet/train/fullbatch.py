@@ -112,14 +112,14 @@ def network_objective(model, loss, X, y, l1=0.0, l2=0.0, penalize_bias=False, dt
     return Objective(fun, l1=l1_vec, gauss_newton_product=gn), theta0
 
 
-def run_full_batch(trainer, X, y, val, epochs, batch_size, metrics, callbacks):
+def run_full_batch(trainer, X, y, val, epochs, batch_size, metrics, callbacks, evaluate, probabilities):
     """Train with ``trainer.optimizer`` (a full-batch method) for at most ``epochs`` iterations.
 
     Called by :meth:`Trainer.fit <nablanet.train.Trainer.fit>` with prepared
-    data and its callbacks; returns the trainer's history.
+    data, its callbacks and its evaluation functions (``evaluate(model, loss,
+    X, y, metrics) -> dict``, ``probabilities(logits, loss)``); returns the
+    trainer's history.
     """
-    from .loop import _evaluate, _probabilities
-
     method = trainer.optimizer
     check_fits(trainer, method.name, X.shape[0], batch_size)
     if getattr(method, "gauss_newton", False) and trainer.loss.name not in GAUSS_NEWTON_LOSSES:
@@ -142,10 +142,10 @@ def run_full_batch(trainer, X, y, val, epochs, batch_size, metrics, callbacks):
             cb.on_batch_end(trainer, e, 0, value)
         logs = {"epoch": e + 1, "loss": value, "grad_norm": grad_norm}
         if metrics:
-            out = _probabilities(model.apply(model.params, X, logits=trainer.loss.from_logits), trainer.loss)
+            out = probabilities(model.apply(model.params, X, logits=trainer.loss.from_logits), trainer.loss)
             logs.update({m: compute_metric(m, out, y, trainer.loss.task) for m in metrics})
         if val is not None:
-            logs.update({f"val_{k}": v for k, v in _evaluate(model, trainer.loss, *val, metrics).items()})
+            logs.update({f"val_{k}": v for k, v in evaluate(model, trainer.loss, *val, metrics).items()})
         now = time.perf_counter()
         logs["time"] = now - clock[0]
         clock[0] = now

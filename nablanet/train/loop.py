@@ -341,7 +341,7 @@ class Trainer:
         if getattr(self.optimizer, "full_batch", False):  # lbfgs, newton, hessian_free: one record per iteration
             from .fullbatch import run_full_batch
 
-            return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs)
+            return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
         batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         self._epochs_planned = epochs
         for cb in cbs:

@@ -1,4 +1,4 @@
-"""The ``nablanet`` command: train, sweep, compare, explain.
+"""The ``nablanet`` command: train, sweep, compare, explain, surface.
 
 Every subcommand prints aligned tables for people and, with ``--json``, one
 JSON document for machines.  Bad flags, unknown data sets and impossible
@@ -82,6 +82,21 @@ def _names(valid, what):
         if bad or not text:
             raise argparse.ArgumentTypeError(f"unknown {what} {(bad or [text])[0]!r}; choose from {', '.join(valid)}")
         return text
+
+    return parse
+
+
+def _floats(n):
+    """Exactly ``n`` finite numbers separated by commas, e.g. "-3,4"."""
+
+    def parse(text):
+        try:
+            vals = [float(v) for v in text.split(",")]
+        except ValueError:
+            vals = []
+        if len(vals) != n or not all(np.isfinite(vals)):
+            raise argparse.ArgumentTypeError(f"expected {n} finite numbers separated by commas, got {text!r}")
+        return vals
 
     return parse
 
@@ -363,6 +378,87 @@ def cmd_explain(args):
         _emit(args, rep, text)
 
 
+def cmd_surface(args):
+    """The notes' "gradient on a surface": J(w, b) of one neuron with -grad J and optimizer paths, and with
+    ``--plane`` the loss of a trained network on a filter-normalized random plane."""
+    from . import surface, viz
+    from .data import DATASETS, load_dataset
+
+    out = args.out or os.path.join("runs", f"surface-{args.data}-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.makedirs(out, exist_ok=True)
+    if args.data == "neuron":
+        rng = np.random.default_rng(args.seed)
+        x = rng.uniform(-1, 1, 60)
+        y = 1 / (1 + np.exp(-(3 * x - 1))) + 0.01 * rng.standard_normal(60)
+    else:
+        if args.data not in DATASETS:
+            raise ConfigError(f"--data: unknown data set {args.data!r}; choose neuron or one of {', '.join(DATASETS)}")
+        ds = load_dataset(args.data, seed=args.seed)
+        if ds.X.shape[1] != 1 or ds.y.ndim != 1:
+            raise ConfigError(f"--data: a single neuron y = sigma(w x + b) needs one feature and one target; "
+                              f"{args.data} has {ds.X.shape[1]} features (use --plane for a network on it)")
+        x, y = ds.X[:, 0], ds.y.astype(float)
+    J = surface.single_neuron(x, y, activation=args.activation)
+    start = np.array(args.start)
+    w = np.linspace(min(args.w_range[0], start[0]), max(args.w_range[1], start[0]), args.grid)
+    b = np.linspace(min(args.b_range[0], start[1]), max(args.b_range[1], start[1]), args.grid)
+    chosen = {k: v for k, v in surface.DEFAULT_OPTIMIZERS.items() if k.split(" ")[0].lower() in args.optimizers.split(",")}
+    paths = surface.optimizer_paths(J, start, chosen, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    cost = surface.cost_grid(J, w, b)
+    viz.cost_surface(w, b, cost, surface.descent_field(J, w, b), paths, path=os.path.join(out, "cost_surface.png"))
+    files = ["cost_surface.png"]
+    if args.gif:
+        viz.animate_paths(w, b, cost, paths, os.path.join(out, "paths.gif"))
+        files.append("paths.gif")
+    rows = [{"optimizer": p.name, "lr": p.lr, "steps": p.steps, "final_J": p.final_cost,
+             "w": float(p.points[-1, 0]), "b": float(p.points[-1, 1])} for p in paths.values()]
+    doc = {"data": args.data, "start": start.tolist(), "paths": rows,
+           "points": {p.name: p.points.tolist() for p in paths.values()}}
+    if args.plane:
+        doc["plane"] = _plane(args, out)
+        files.append("loss_plane.png")
+    with open(os.path.join(out, "paths.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+    text = "\n".join([f"J(w, b) = mean (sigma(w x + b) - y)^2 on {args.data}, from (w, b) = ({start[0]:g}, {start[1]:g})",
+                      _table(rows, ["optimizer", "lr", "steps", "final_J", "w", "b"],
+                             {"final_J": ".4g", "w": ".4f", "b": ".4f"}),
+                      f"pictures: {', '.join(os.path.join(out, f) for f in files)}"])
+    _emit(args, {k: v for k, v in doc.items() if k != "points"}, text)
+
+
+def _plane(args, out):
+    """Train the --plane network on --plane-data and draw J on a filter-normalized plane with its trajectory."""
+    from . import surface, viz
+    from .data import load_dataset, split_scale
+    from .nn import MLP
+    from .train import fit
+    from .train.callbacks import Callback
+
+    ds = load_dataset(args.plane_data, seed=args.seed)
+    Xtr, _, ytr, _, _ = split_scale(ds, seed=args.seed)
+    classify = ds.task == "classification"
+    k = int(np.max(ytr)) + 1 if classify else (1 if ytr.ndim == 1 else ytr.shape[1])
+    model = MLP([Xtr.shape[1], *args.plane, k], activation="tanh", seed=args.seed, dtype=np.float64,
+                output_activation="softmax" if classify else "identity")
+    loss = "cross_entropy" if classify else "mse"
+    snaps = [[{n: np.array(v) for n, v in p.items()} for p in model.params]]  # the start, then every epoch
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            snaps.append([{n: np.array(v) for n, v in p.items()} for p in trainer.model.params])
+
+    fit(model, Xtr, ytr, loss=loss, optimizer="adam", lr=1e-2, epochs=30, batch_size=32, seed=args.seed,
+        callbacks=[Snapshot()])
+    plane = surface.loss_plane(model, Xtr, ytr, loss, trajectory=snaps, n=21, seed=args.seed, directions=args.directions)
+    viz.loss_plane(plane, path=os.path.join(out, "loss_plane.png"),
+                   title=f"{args.plane_data}: {'-'.join(map(str, model_sizes(model)))} network, J on a random plane")
+    return {"data": args.plane_data, "J_min": float(plane.cost.min()), "J_center": plane.center_cost}
+
+
+def model_sizes(model):
+    return [model.n_inputs, *[getattr(layer, "n_out") for layer in model.layers if hasattr(layer, "n_out")]]
+
+
 def build_parser():
     p = _Parser(prog="nablanet", description="Feed-forward neural networks on an automatic-differentiation engine.")
     from . import __version__
@@ -420,6 +516,42 @@ def build_parser():
     e.add_argument("--seed", type=_count, help="seed of the network's weights (default: 0)")
     e.add_argument("--json", action="store_true", help="print one JSON document (default: text for people)")
     e.set_defaults(func=cmd_explain)
+
+    u = sub.add_parser("surface", help="the cost J(w, b) of one neuron as a surface, with -grad J and the paths of "
+                                       "seven optimizers; --plane adds a network's loss on a random plane")
+    u.add_argument("--data", default="neuron", metavar="NAME",
+                   help="x and y of the neuron: 'neuron' (60 points of sigma(3x - 1) + noise) or a one-feature "
+                        "regression set such as runge (default: neuron)")
+    u.add_argument("--activation", default="sigmoid", type=_names([a for a in _activations() if a != "softmax"],
+                   "activation"), metavar="NAME", help="the neuron's activation sigma (default: sigmoid)")
+    u.add_argument("--start", type=_floats(2), default=[-3.0, 4.0], metavar="W,B",
+                   help="where every optimizer starts (default: -3,4)")
+    u.add_argument("--steps", type=_positive_int, default=150, metavar="N", help="steps per optimizer (default: 150)")
+    u.add_argument("--optimizers", type=_names(["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"],
+                   "optimizer"), default="gd,sgd,momentum,nesterov,adagrad,rmsprop,adam",
+                   metavar="A,B,...", help="which paths to draw, from gd, sgd (minibatch), momentum, nesterov, adagrad, "
+                                           "rmsprop, adam (default: all seven)")
+    u.add_argument("--batch-size", dest="batch_size", type=_positive_int, default=8, metavar="N",
+                   help="minibatch size of the sgd path (default: 8)")
+    u.add_argument("--w-range", dest="w_range", type=_floats(2), default=[-4.0, 8.0], metavar="LO,HI",
+                   help="w axis of the grid (default: -4,8)")
+    u.add_argument("--b-range", dest="b_range", type=_floats(2), default=[-6.0, 5.0], metavar="LO,HI",
+                   help="b axis of the grid (default: -6,5)")
+    u.add_argument("--grid", type=_number(int, 5, 400), default=41, metavar="N", help="grid points per axis (default: 41)")
+    u.add_argument("--gif", action="store_true", help="also write paths.gif, the paths step by step (default: off)")
+    u.add_argument("--plane", type=_sizes, metavar="N,N,...",
+                   help="also train a tanh network with these hidden sizes on --plane-data and draw its loss on a "
+                        "plane through the trained parameters along two filter-normalized random directions "
+                        "(Li et al. 2018), with the training trajectory (default: off)")
+    u.add_argument("--directions", choices=["random", "pca"], default="random",
+                   help="the plane of --plane: two filter-normalized random directions, or the two principal "
+                        "directions of the training trajectory, which show the path itself (default: random)")
+    u.add_argument("--plane-data", dest="plane_data", default="franke", metavar="NAME",
+                   help="data set of --plane (default: franke)")
+    u.add_argument("--seed", type=_count, default=0, help="seed of the data, the minibatches and the plane (default: 0)")
+    common(u, "folder for cost_surface.png, paths.json (and paths.gif, loss_plane.png) "
+              "(default: runs/surface-DATA-DATE-TIME)", progress=False)
+    u.set_defaults(func=cmd_surface)
     return p
 
 

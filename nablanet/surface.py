@@ -236,9 +236,10 @@ class LossPlane:
     cost: np.ndarray
     trajectory: np.ndarray | None = None
     directions: tuple = field(default=(), repr=False)
+    kind: str = "random"
 
     def __repr__(self):
-        return (f"LossPlane({self.cost.shape[1]}x{self.cost.shape[0]} grid, J in "
+        return (f"LossPlane({self.kind} directions, {self.cost.shape[1]}x{self.cost.shape[0]} grid, J in "
                 f"[{self.cost.min():.4g}, {self.cost.max():.4g}], J(theta*)={self.center_cost:.4g})")
 
     @property
@@ -267,14 +268,24 @@ def _filter_normalized(leaves, rng):
     return out
 
 
-def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, seed=0):
+def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, seed=0, directions="random"):
     """J on a plane through ``params`` (the model's, by default) along two filter-normalized directions.
 
     ``trajectory`` is an optional list of parameter pytrees recorded during
     training; each is projected onto the two directions (least squares, since
     the directions need not be orthogonal).  ``span`` sets the half-width of the
     grid in units of the directions, ``n`` its points per side.
+
+    ``directions="pca"`` takes instead the two principal directions of the
+    trajectory's steps away from ``params`` (Li et al., section 7): random
+    directions in a space of many parameters are nearly orthogonal to the path
+    training took, so its projection onto them is a short scribble at the
+    centre, while the principal directions show the path itself.
     """
+    if directions not in ("random", "pca"):
+        raise ValueError(f"directions must be 'random' or 'pca', got {directions!r}")
+    if directions == "pca" and (trajectory is None or len(trajectory) < 3):
+        raise ValueError("directions='pca' needs a trajectory of at least 3 recorded parameter sets")
     from .losses import get_loss
 
     loss = get_loss(loss)
@@ -282,8 +293,19 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
     leaves, tree = tree_flatten(base)
     leaves = [np.asarray(p, dtype=np.float64) for p in leaves]
     rng = np.random.default_rng(seed)
-    d1 = _filter_normalized(leaves, rng)
-    d2 = _filter_normalized(leaves, rng)
+    if directions == "random":
+        d1 = _filter_normalized(leaves, rng)
+        d2 = _filter_normalized(leaves, rng)
+    else:
+        center = np.concatenate([c.ravel() for c in leaves])
+        steps = np.stack([np.concatenate([np.asarray(q, dtype=np.float64).ravel() for q in tree_flatten(snap)[0]])
+                          for snap in trajectory]) - center
+        _, _, Vt = np.linalg.svd(steps - steps.mean(axis=0), full_matrices=False)
+        split = np.cumsum([c.size for c in leaves])[:-1]
+        d1 = [u.reshape(c.shape) for u, c in zip(np.split(Vt[0], split), leaves)]
+        d2 = [u.reshape(c.shape) for u, c in zip(np.split(Vt[1], split), leaves)]
+        reach = np.abs(steps @ Vt[:2].T).max()
+        span = span * 1.2 * reach
     from .train import prepare_data
 
     X, y = prepare_data(model, loss, X, y, where="loss_plane")
@@ -303,4 +325,4 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
             flat = np.concatenate([np.asarray(q, dtype=np.float64).ravel() for q in tree_flatten(snap)[0]])
             rows.append(np.linalg.lstsq(A, flat - center, rcond=None)[0])
         proj = np.array(rows)
-    return LossPlane(alpha, beta, cost, proj, (d1, d2))
+    return LossPlane(alpha, beta, cost, proj, (d1, d2), directions)

@@ -306,10 +306,11 @@ def loss_plane(plane, path=None, title="Loss on a plane through the trained para
     if plane.trajectory is not None:
         t = plane.trajectory
         ax.plot(t[:, 0], t[:, 1], "w.-", lw=1.2, label="training trajectory (projected)")
-        ax.plot(t[0, 0], t[0, 1], "w*", ms=11, label="first recorded epoch")
+        ax.plot(t[0, 0], t[0, 1], "w*", ms=11, label="first recorded parameters")
         ax.legend(fontsize=8)
     ax.plot(0, 0, "r+", ms=12, mew=2)
-    ax.set(xlabel="direction 1 (filter-normalized)", ylabel="direction 2 (filter-normalized)", title=title)
+    words = "filter-normalized random" if getattr(plane, "kind", "random") == "random" else "principal, of the trajectory"
+    ax.set(xlabel=f"direction 1 ({words})", ylabel=f"direction 2 ({words})", title=title)
     return _finish(fig, path, title)
 
 

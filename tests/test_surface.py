@@ -142,3 +142,33 @@ def test_plots_return_figures_without_touching_pyplot(neuron, tmp_path):
     viz.animate_paths(w, b, Z, {k: paths[k] for k in ("GD", "Adam")}, gif)
     assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     assert matplotlib.get_backend() == backend and len(plt.get_fignums()) == n_open
+
+
+def test_pca_plane_shows_the_trajectory_and_cli_surface_writes_its_files(tmp_path):
+    import json
+
+    from nablanet.cli import main
+
+    out = tmp_path / "s"
+    assert main(["surface", "--out", str(out), "--steps", "20", "--grid", "9", "--optimizers", "gd,adam",
+                 "--plane", "4", "--directions", "pca", "--json"]) == 0
+    doc = json.loads((out / "paths.json").read_text())
+    assert [r["optimizer"] for r in doc["paths"]] == ["GD", "Adam"]
+    assert doc["points"]["GD"][0] == [-3.0, 4.0] and len(doc["points"]["Adam"]) == 21
+    assert (out / "cost_surface.png").stat().st_size > 10_000 and (out / "loss_plane.png").exists()
+    assert doc["plane"]["J_center"] >= doc["plane"]["J_min"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--start", "1"], "2 finite numbers"),
+    (["--optimizers", "gd,lbfgs"], "unknown optimizer 'lbfgs'"),
+    (["--data", "franke"], "one feature"),
+    (["--grid", "2"], "--grid"),
+    (["--directions", "up"], "--directions"),
+])
+def test_cli_surface_bad_flags_one_line(argv, words, tmp_path, capsys):
+    from nablanet.cli import main
+
+    assert main(["surface", "--out", str(tmp_path / "x"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err

@@ -98,7 +98,7 @@ from nablanet.train.callbacks import Callback
 ds = load_dataset("franke", n=400, noise=0.0, seed=0)
 Xtr, Xte, ytr, yte, scaler = split_scale(ds, test_size=0.25, seed=0)
 model = MLP([2, 32, 32, 1], activation="tanh", seed=0, dtype=np.float64)
-snapshots = []
+snapshots = [[{k: np.array(v) for k, v in p.items()} for p in model.params]]   # the start, then every epoch
 
 
 class Snapshot(Callback):
@@ -108,10 +108,26 @@ class Snapshot(Callback):
 
 hist = fit(model, Xtr, ytr, loss="mse", optimizer="adam", lr=1e-2, epochs=60, batch_size=32,
            seed=0, callbacks=[Snapshot()])
-plane = surface.loss_plane(model, Xtr, ytr, "mse", trajectory=snapshots[::3], span=1.0, n=25)
+plane = surface.loss_plane(model, Xtr, ytr, "mse", trajectory=snapshots, span=1.0, n=25)
 print(plane)
 viz.loss_plane(plane)
 
 # %%
 assert abs(plane.center_cost - hist["loss"][-1]) < 0.5 * hist["loss"][-1] + 1e-3
 assert plane.cost.min() >= 0 and plane.center_cost <= np.median(plane.cost)
+
+# %% [markdown]
+# The projected trajectory is a short scribble at the centre: in a space of
+# 1,185 parameters two random directions are almost orthogonal to the path
+# training took. Li et al. therefore draw trajectories on the plane of the
+# path's two principal directions, which shows where training went:
+
+# %%
+pca = surface.loss_plane(model, Xtr, ytr, "mse", trajectory=snapshots, n=25, directions="pca")
+print(pca)
+viz.loss_plane(pca, title="Loss on the plane of the trajectory's two principal directions")
+
+# %%
+t = pca.trajectory
+assert np.allclose(t[-1], 0, atol=1e-8)                        # training ends at theta*
+assert np.hypot(*t[0]) > 10 * np.hypot(*plane.trajectory[0])    # the start is far from theta* on this plane

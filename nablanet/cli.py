@@ -456,7 +456,7 @@ def _plane(args, out):
 
 
 def model_sizes(model):
-    return [model.n_inputs, *[getattr(layer, "n_out") for layer in model.layers if hasattr(layer, "n_out")]]
+    return [model.n_inputs, *[layer.n_out for layer in model.layers if hasattr(layer, "n_out")]]
 
 
 def build_parser():

@@ -231,7 +231,7 @@ def test_help_shows_a_text_and_the_default_of_every_flag():
             flag = action.option_strings[0]
             assert action.help, f"{name} {flag} has no help text"
             assert "default" in action.help or action.required, f"{name} {flag}: no default shown"
-        assert "(default: digits)" in sub.format_help() or name == "explain"
+        assert "(default: digits)" in sub.format_help() or name in ("explain", "surface")
 
 
 def test_linear_regression_on_polynomial_features_from_the_command_line(tmp_path, capsys):

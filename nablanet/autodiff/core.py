@@ -60,6 +60,10 @@ class Primitive:
         Name used in error messages; defaults to ``fun.__name__``.
     """
 
+    # Set by the numpy layer: ``lift(args)`` returns the arguments with (nested) lists of
+    # traced values made into traced arrays, or None when there are none.
+    lift = None
+
     def __init__(self, fun, name=None):
         self.fun = fun
         self.name = name or getattr(fun, "__name__", repr(fun))
@@ -83,7 +87,14 @@ class Primitive:
                     if t.level > top.level:
                         top = t
         if top is None:
-            return self.fun(*args, **kw) if kw else self.fun(*args)
+            try:
+                return self.fun(*args, **kw) if kw else self.fun(*args)
+            except NotDifferentiableError:
+                # traced values inside (nested) lists: the numpy layer's hook stacks them into arrays
+                lifted = Primitive.lift(args) if Primitive.lift is not None else None
+                if lifted is None:
+                    raise
+                return self(*lifted, **kw)
         return top.process(self, args, kw, mixed)
 
     def __repr__(self):

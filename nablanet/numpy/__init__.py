@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as _np
 
 from ..autodiff.core import NotDifferentiableError, Tracer, getval
-from . import _primitives, linalg
+from . import _arrays, _order, _primitives, linalg
 from ._primitives import (
+    _contains_tracer,
     _nondiff,
     abs,
     add,
@@ -29,6 +30,7 @@ from ._primitives import (
     max,
     mean,
     min,
+    mod,
     multiply,
     negative,
     power,
@@ -45,13 +47,16 @@ from ._primitives import (
 )
 from .linalg import dot, matmul
 
-# Differentiable functions, by name (everything public in _primitives that is callable).
+# Differentiable functions, by name (everything public in _primitives that is callable,
+# and the names each further module lists in its __all__).
 _DIFFERENTIABLE = {
     k: v
     for k, v in vars(_primitives).items()
     if not k.startswith("_") and callable(v) and k not in ("primitive", "unbroadcast", "Primitive", "Tracer", "getval")
 }
 _DIFFERENTIABLE.update((k, getattr(linalg, k)) for k in linalg._TOP_LEVEL)  # products live in linalg.py
+for _mod in (_arrays, _order):
+    _DIFFERENTIABLE.update({k: getattr(_mod, k) for k in _mod.__all__})
 globals().update(_DIFFERENTIABLE)
 
 # Functions whose results carry no derivative; they accept traced values.
@@ -60,22 +65,21 @@ _NONDIFF_NAMES = (
     "greater greater_equal less less_equal equal not_equal isnan isinf isfinite "
     "isclose allclose array_equal logical_and logical_or logical_not logical_xor any all "
     "argmax argmin argsort nonzero flatnonzero count_nonzero floor ceil round rint trunc "
-    "floor_divide mod sort unique searchsorted digitize"
+    "floor_divide searchsorted digitize"
 ).split()
 for _name in _NONDIFF_NAMES:
     globals()[_name] = _nondiff(getattr(_np, _name))
 
 
 def _guard(fun, name):
-    """A NumPy function without a rule: fine on arrays, an error on traced values."""
+    """A NumPy function without a rule: exactly NumPy's on plain values, an error on traced ones."""
 
     def guarded(*args, **kwargs):
-        for a in list(args) + list(kwargs.values()):
-            if isinstance(a, Tracer) or (isinstance(a, (list, tuple)) and any(isinstance(b, Tracer) for b in a)):
-                raise NotDifferentiableError(
-                    f"nablanet.numpy: numpy.{name} is not differentiable in nablanet "
-                    f"(it was called on a traced value)"
-                )
+        if _contains_tracer(args) or _contains_tracer(tuple(kwargs.values())):
+            raise NotDifferentiableError(
+                f"nablanet.numpy: numpy.{name} is not differentiable in nablanet "
+                f"(it was called on a traced value)"
+            )
         return fun(*args, **kwargs)
 
     guarded.__name__ = name
@@ -155,6 +159,12 @@ _methods = {
     "__rmul__": lambda s, o: multiply(o, s),
     "__truediv__": lambda s, o: divide(s, o),
     "__rtruediv__": lambda s, o: divide(o, s),
+    "__mod__": lambda s, o: mod(s, o),
+    "__rmod__": lambda s, o: mod(o, s),
+    "__floordiv__": lambda s, o: _np.floor_divide(getval(s), getval(o)),
+    "__rfloordiv__": lambda s, o: _np.floor_divide(getval(o), getval(s)),
+    "__divmod__": lambda s, o: (_np.floor_divide(getval(s), getval(o)), mod(s, o)),
+    "__rdivmod__": lambda s, o: (_np.floor_divide(getval(o), getval(s)), mod(o, s)),
     "__pow__": lambda s, o: power(s, o),
     "__rpow__": lambda s, o: power(o, s),
     "__matmul__": lambda s, o: matmul(s, o),

@@ -14,6 +14,7 @@ primitives (``mean``, ``var``, ``stack``, ``outer``...) need no rules at all.
 
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as _np
@@ -87,11 +88,18 @@ def _keep(v, xshape, axis, keepdims):
     return reshape(v, tuple(shape))
 
 
+def _strip(x):
+    """The plain values under traced values, also inside (nested) lists and tuples."""
+    if isinstance(x, (list, tuple)):
+        return type(x)(_strip(v) for v in x)
+    return getval(x)
+
+
 def _nondiff(fun):
     """A NumPy function whose result carries no derivative (comparisons, argmax...)."""
 
     def f(*args, **kw):
-        return fun(*[getval(a) for a in args], **{k: getval(v) for k, v in kw.items()})
+        return fun(*[_strip(a) for a in args], **{k: _strip(v) for k, v in kw.items()})
 
     f.__name__ = fun.__name__
     f.__doc__ = fun.__doc__
@@ -159,15 +167,60 @@ def _minus_one(y):
     return y - 1 if isinstance(y, (int, float)) else subtract(y, 1)
 
 
+def _power_dx(x, y):
+    """d(x^y)/dx = y x^(y-1), with the value 0 wherever y = 0 (also at x = 0, where 0 * 0^-1 is NaN).
+
+    Subgradient conventions at the edge points: ``x = y = 0`` gives 0 for both
+    derivatives; ``x = 0, 0 < y < 1`` gives the true (infinite) slope.
+    """
+    if isinstance(y, (int, float)):
+        if y == 0:
+            return 0.0
+        return multiply(y, power(x, _minus_one(y)))
+    xv, yv = getval(x), getval(y)
+    both_zero = (xv == 0) & (yv == 0)
+    if _np.any(both_zero):  # y * x^(y-1) there is 0 * inf: take 0 (x^y is constant 1 along y = 0)
+        x = where(both_zero, 1.0, x)
+    return multiply(y, power(x, _minus_one(y)))
+
+
 power = primitive(_np.power, "power")
 power.defvjp(
-    lambda ans, x, y: lambda g: unbroadcast(multiply(g, multiply(y, power(x, _minus_one(y)))), _shape(x)),
+    lambda ans, x, y: lambda g: unbroadcast(multiply(g, _power_dx(x, y)), _shape(x)),
     lambda ans, x, y: lambda g: unbroadcast(multiply(g, multiply(ans, _safe_log(x))), _shape(y)),
 )
 power.defjvp(
-    lambda g, ans, x, y: _bcast(multiply(g, multiply(y, power(x, _minus_one(y)))), ans),
+    lambda g, ans, x, y: _bcast(multiply(g, _power_dx(x, y)), ans),
     lambda g, ans, x, y: _bcast(multiply(g, multiply(ans, _safe_log(x))), ans),
 )
+
+
+def _quotient(x, y, rounding):
+    """The integer quotient ``floor(x / y)`` (mod) or ``trunc(x / y)`` (fmod), a constant."""
+    return rounding(_np.divide(getval(x), getval(y)))
+
+
+def _mod_like(fun, rounding, name):
+    """``x - q y`` with the integer quotient ``q`` piecewise constant: d/dx = 1, d/dy = -q.
+
+    At a jump (``x / y`` an integer) the derivative is that of the piece the
+    point lies on, i.e. with ``q`` as NumPy computes it there.
+    """
+    p = primitive(fun, name)
+    p.defvjp(
+        lambda ans, x, y: lambda g: unbroadcast(g, _shape(x)),
+        lambda ans, x, y: lambda g: unbroadcast(multiply(g, -_quotient(x, y, rounding)), _shape(y)),
+    )
+    p.defjvp(
+        lambda g, ans, x, y: _bcast(g, ans),
+        lambda g, ans, x, y: _bcast(multiply(g, -_quotient(x, y, rounding)), ans),
+    )
+    return p
+
+
+mod = _mod_like(_np.mod, _np.floor, "mod")
+remainder = mod
+fmod = _mod_like(_np.fmod, _np.trunc, "fmod")
 
 
 def _balanced(x, y, greater):
@@ -415,18 +468,38 @@ def _count(x, axis):
 
 def mean(a, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``."""
+    a = _arraylike(a)
     return divide(sum(a, axis=axis, keepdims=keepdims), _count(a, axis))
 
 
 def var(a, axis=None, ddof=0, keepdims=False):
     """Variance over ``axis`` with ``ddof`` delta degrees of freedom."""
+    a = _arraylike(a)
     d = subtract(a, mean(a, axis=axis, keepdims=True))
     return divide(sum(square(d), axis=axis, keepdims=keepdims), _count(a, axis) - ddof)
 
 
+def _half_over(ans):
+    """0.5 / ans where ans > 0, and 0 where ans == 0 (no NaN on either branch)."""
+    v = getval(ans)
+    if _np.all(v > 0):
+        return 0.5 / ans
+    pos = v > 0
+    return where(pos, 0.5 / where(pos, ans, 1.0), 0.0)
+
+
+# the square root inside std: where the variance is 0 (one element, or all equal) the
+# derivative is taken as 0, a subgradient, instead of sqrt's infinite slope times 0 = NaN
+_std_sqrt = _elementwise(_np.sqrt, lambda ans, x: _half_over(ans), "std")
+
+
 def std(a, axis=None, ddof=0, keepdims=False):
-    """Standard deviation, the square root of :func:`var`."""
-    return sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+    """Standard deviation, the square root of :func:`var`.
+
+    Where the standard deviation is 0 (a single element, or all elements equal)
+    its derivative is taken as 0 (a subgradient) rather than NaN.
+    """
+    return _std_sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
 # ----------------------------------------------------------------------------
@@ -532,7 +605,7 @@ _concatenate_p.jvps["*"] = lambda argnum, g, ans, axis, *arrays: _concatenate_p(
 
 def concatenate(arrays, axis=0):
     """Join a sequence of arrays along an existing axis."""
-    arrays = list(arrays)
+    arrays = [_arraylike(a) for a in arrays]
     if not arrays:
         raise ValueError("concatenate: need at least one array")
     if axis is None:
@@ -542,7 +615,7 @@ def concatenate(arrays, axis=0):
 
 def stack(arrays, axis=0):
     """Join a sequence of same-shape arrays along a new axis."""
-    arrays = list(arrays)
+    arrays = [_arraylike(a) for a in arrays]
     if not arrays:
         raise ValueError("stack: need at least one array")
     nd = _ndim(arrays[0]) + 1
@@ -591,11 +664,29 @@ untake.defjvp(lambda t, ans, g, idx, shape, dtype: untake(t, idx, shape, dtype))
 
 
 def _contains_tracer(obj):
+    """Whether ``obj`` is a traced value or a (nested) list/tuple holding one."""
     if isinstance(obj, Tracer):
         return True
     if isinstance(obj, (list, tuple)):
-        return any(_contains_tracer(o) for o in obj)
+        return builtins.any(_contains_tracer(o) for o in obj)
     return False
+
+
+def _arraylike(a):
+    """A (nested) list/tuple becomes an array (a traced one if it holds traced values); anything else is unchanged."""
+    if isinstance(a, (list, tuple)):
+        return array(a) if _contains_tracer(a) else _np.asarray(a)
+    return a
+
+
+def _lift_args(args):
+    """The hook the engine calls when a primitive met lists of traced values: lift them, or None."""
+    if not builtins.any(isinstance(a, (list, tuple)) and _contains_tracer(a) for a in args):
+        return None
+    return [_arraylike(a) for a in args]
+
+
+Primitive.lift = staticmethod(_lift_args)
 
 
 def array(obj, dtype=None, **kw):

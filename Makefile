@@ -44,7 +44,7 @@ $(MATHJAX):
 
 docs: $(STAMP) $(MATHJAX)
 	$(PY) -m pip install --quiet -e ".[docs]"
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build site .cache *.egg-info .pytest_cache docs/javascripts/mathjax

@@ -9,7 +9,10 @@ import numpy as np
 
 from ..autodiff.tree import tree_map
 
-__all__ = ["Callback", "History", "EarlyStopping", "Checkpoint", "ProgressBar", "TerminateOnNaN"]
+__all__ = [
+    "Callback", "History", "EarlyStopping", "Checkpoint", "ProgressBar", "TerminateOnNaN",
+    "ReduceLROnPlateau", "LearningRateScheduler", "LambdaCallback", "CSVLogger",
+]
 
 
 class History:
@@ -56,7 +59,39 @@ class History:
 
 
 class Callback:
-    """Override what you need; return True from ``on_epoch_end`` to stop training."""
+    """Override what you need; return True from ``on_epoch_end`` to stop training.
+
+    A callback with state that must survive a checkpoint (a reduced learning
+    rate, a count of epochs without improvement) returns it as a JSON-able
+    dict from :meth:`state_dict` and takes it back in :meth:`load_state_dict`;
+    :meth:`save_state` (call it at the end of ``on_epoch_end``) files it in
+    the trainer, whose checkpoints carry it, and :meth:`restore_state` (call
+    it in ``on_train_begin``) reads it back, so a new instance given to a
+    loaded trainer continues where the old one stopped.  ``state_key`` names
+    the entry (the class name unless given).
+    """
+
+    state_key = None
+
+    def state_dict(self):
+        return None
+
+    def load_state_dict(self, state):
+        pass
+
+    def _key(self):
+        return self.state_key or type(self).__name__
+
+    def save_state(self, trainer):
+        state = self.state_dict()
+        if state is not None:
+            trainer.callback_state[self._key()] = state
+
+    def restore_state(self, trainer):
+        state = getattr(trainer, "callback_state", {}).get(self._key())
+        if state is not None:
+            self.load_state_dict(state)
+        return state is not None
 
     def on_train_begin(self, trainer):
         pass
@@ -181,3 +216,250 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
 
+
+
+# ---------------------------------------------------------------------------------------------- learning rates
+
+
+def _lr_schedule(trainer, who):
+    lr = getattr(trainer.optimizer, "lr", None)
+    if lr is None:
+        raise ValueError(f"{who} changes the learning rate, but {trainer.optimizer!r} has none (a full-batch method)")
+    return lr
+
+
+def _root(lr):
+    while isinstance(lr, _Adjusted):
+        lr = lr.base
+    return lr
+
+
+class _Adjusted:
+    """The optimizer's schedule as a callback adjusts it; a checkpoint stores the schedule underneath.
+
+    (The adjustment is the callback's state, saved beside it.)
+    """
+
+    def __init__(self, base, fn):
+        self.base, self._fn = base, fn
+
+    def __call__(self, t):
+        return self._fn(t)
+
+    def config(self):
+        return self.base.config()
+
+    def __repr__(self):
+        return f"adjusted({self.base!r})"
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience`` epochs.
+
+    An improvement is a drop (``mode="min"``) or rise (``"max"``) by more than
+    ``min_delta``; after a reduction, ``cooldown`` epochs pass before counting
+    again, and the rate never goes below ``min_lr``.  The reduction scales
+    whatever schedule the optimizer has (or the rate a
+    :class:`LearningRateScheduler` listed before sets).  scikit-learn's
+    ``learning_rate="adaptive"`` is ``ReduceLROnPlateau("loss", factor=0.2,
+    patience=2, min_delta=tol)``.  Resumable: the scale and counters travel in
+    checkpoints.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, cooldown=0, min_lr=0.0,
+                 mode="auto"):
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
+        if int(patience) < 1 or int(cooldown) < 0 or min_lr < 0 or min_delta < 0:
+            raise ValueError("ReduceLROnPlateau: patience must be >= 1, cooldown, min_lr and min_delta >= 0")
+        if mode == "auto":
+            mode = "max" if any(k in monitor for k in ("accuracy", "r2")) else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min', 'max' or 'auto', not {mode!r}")
+        self.monitor, self.factor, self.patience, self.min_delta = monitor, float(factor), int(patience), float(min_delta)
+        self.cooldown, self.min_lr, self.mode = int(cooldown), float(min_lr), mode
+        self.scale, self.best, self.wait, self.cooling, self.reductions = 1.0, None, 0, 0, 0
+
+    def state_dict(self):
+        return {"scale": self.scale, "best": self.best, "wait": self.wait, "cooling": self.cooling,
+                "reductions": self.reductions}
+
+    def load_state_dict(self, state):
+        self.scale, self.best, self.wait = float(state["scale"]), state["best"], int(state["wait"])
+        self.cooling, self.reductions = int(state["cooling"]), int(state["reductions"])
+
+    def on_train_begin(self, trainer):
+        if not self.restore_state(trainer):
+            self.scale, self.best, self.wait, self.cooling, self.reductions = 1.0, None, 0, 0, 0
+        under = _lr_schedule(trainer, "ReduceLROnPlateau")  # the schedule, or what a callback before made of it
+        trainer.optimizer.lr = _Adjusted(under, lambda t: max(under(t) * self.scale, self.min_lr))
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        v = logs.get(self.monitor)
+        if v is None:
+            raise ValueError(
+                f"ReduceLROnPlateau monitors {self.monitor!r} but the logs hold {sorted(logs)}; "
+                f"give validation data or monitor 'loss'"
+            )
+        better = self.best is None or (v < self.best - self.min_delta if self.mode == "min" else v > self.best + self.min_delta)
+        cooling = self.cooling > 0
+        if cooling:
+            self.cooling -= 1
+            self.wait = 0
+        if better:
+            self.best, self.wait = float(v), 0
+        elif not cooling:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.scale *= self.factor
+                self.reductions += 1
+                self.wait, self.cooling = 0, self.cooldown
+        self.save_state(trainer)
+        return False
+
+    def on_train_end(self, trainer):
+        trainer.optimizer.lr = _root(trainer.optimizer.lr)
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate before each epoch from ``fn(epoch)`` or ``fn(epoch, lr)``.
+
+    ``epoch`` counts from 0 over the trainer's life (a resumed run goes on
+    counting); ``lr`` is the rate of the previous epoch.  The rate holds for
+    every step of the epoch, in place of the optimizer's schedule (a
+    :class:`ReduceLROnPlateau` listed after this callback scales it).
+    Resumable: the current rate travels in checkpoints.
+    """
+
+    def __init__(self, fn):
+        import inspect
+
+        if not callable(fn):
+            raise TypeError(f"LearningRateScheduler needs a function fn(epoch) or fn(epoch, lr), got {fn!r}")
+        try:
+            n = len([p for p in inspect.signature(fn).parameters.values()
+                     if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+        except (TypeError, ValueError):
+            n = 1
+        self.fn, self._two = fn, n >= 2
+        self.lr = None
+
+    def state_dict(self):
+        return None if self.lr is None else {"lr": self.lr}
+
+    def load_state_dict(self, state):
+        self.lr = float(state["lr"])
+
+    def _set(self, epoch):
+        new = self.fn(epoch, self.lr) if self._two else self.fn(epoch)
+        try:
+            new = float(new)
+        except (TypeError, ValueError):
+            raise TypeError(f"LearningRateScheduler: fn({epoch}) returned {new!r}; it must return a number") from None
+        if not (math.isfinite(new) and new > 0):
+            raise ValueError(f"LearningRateScheduler: fn({epoch}) returned {new}; a learning rate must be positive")
+        self.lr = new
+
+    def on_train_begin(self, trainer):
+        if not self.restore_state(trainer):
+            self.lr = None
+        under = _lr_schedule(trainer, "LearningRateScheduler")
+        if self.lr is None:  # a fresh start: fn(epoch, lr) sees the optimizer's rate first
+            self.lr = float(under(trainer.opt_state["t"]))
+            self._set(trainer.epoch)
+        trainer.optimizer.lr = _Adjusted(under, lambda t: self.lr)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self._set(epoch + 1)
+        self.save_state(trainer)
+        return False
+
+    def on_train_end(self, trainer):
+        trainer.optimizer.lr = _root(trainer.optimizer.lr)
+
+
+# ---------------------------------------------------------------------------------------------- the rest
+
+
+class LambdaCallback(Callback):
+    """A callback from functions: ``on_train_begin(trainer)``, ``on_batch_end(trainer, epoch, batch, loss)``,
+    ``on_epoch_end(trainer, epoch, logs)`` (a true return value stops training), ``on_train_end(trainer)``."""
+
+    def __init__(self, on_train_begin=None, on_batch_end=None, on_epoch_end=None, on_train_end=None):
+        for name, f in (("on_train_begin", on_train_begin), ("on_batch_end", on_batch_end),
+                        ("on_epoch_end", on_epoch_end), ("on_train_end", on_train_end)):
+            if f is not None and not callable(f):
+                raise TypeError(f"LambdaCallback: {name} must be a function, got {f!r}")
+        self._begin, self._batch, self._epoch, self._end = on_train_begin, on_batch_end, on_epoch_end, on_train_end
+
+    def on_train_begin(self, trainer):
+        if self._begin:
+            self._begin(trainer)
+
+    def on_batch_end(self, trainer, epoch, batch, loss):
+        if self._batch:
+            self._batch(trainer, epoch, batch, loss)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        return bool(self._epoch(trainer, epoch, logs)) if self._epoch else False
+
+    def on_train_end(self, trainer):
+        if self._end:
+            self._end(trainer)
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of a CSV file (the header is the first epoch's keys).
+
+    A fresh run (epoch 0) starts the file anew unless ``append=True``; a
+    resumed run (a loaded checkpoint) keeps the rows of the epochs it has and
+    drops any written after the checkpoint, so the file matches the history.
+    Only the process that writes files (MPI rank 0) writes.
+    """
+
+    def __init__(self, path, separator=",", append=False):
+        self.path, self.separator, self.append = path, separator, bool(append)
+        self._file, self._writer, self._fields = None, None, None
+
+    def on_train_begin(self, trainer):
+        import csv
+        import os
+
+        self._file = self._writer = self._fields = None
+        if not trainer.is_root:
+            return
+        path = os.fspath(self.path)
+        rows = []
+        if (self.append or trainer.epoch > 0) and os.path.isfile(path) and os.path.getsize(path) > 0:
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f, delimiter=self.separator)
+                self._fields = reader.fieldnames
+                rows = list(reader)
+            if trainer.epoch > 0 and self._fields and "epoch" in self._fields:
+                rows = [r for r in rows if r["epoch"] and int(float(r["epoch"])) <= trainer.epoch]
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        self._file = open(path, "w", newline="")
+        if self._fields:
+            self._writer = csv.DictWriter(self._file, self._fields, delimiter=self.separator, extrasaction="ignore")
+            self._writer.writeheader()
+            self._writer.writerows(rows)
+            self._file.flush()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        import csv
+
+        if self._file is None:
+            return False
+        if self._writer is None:
+            self._fields = list(logs)
+            self._writer = csv.DictWriter(self._file, self._fields, delimiter=self.separator, extrasaction="ignore")
+            self._writer.writeheader()
+        self._writer.writerow({k: ("" if v is None else v) for k, v in logs.items()})
+        self._file.flush()
+        return False
+
+    def on_train_end(self, trainer):
+        if self._file is not None:
+            self._file.close()
+            self._file = None

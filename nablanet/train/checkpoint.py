@@ -61,6 +61,7 @@ def save(trainer, path):
         "rng": trainer.rng.bit_generator.state,
         "rng_type": type(trainer.rng.bit_generator).__name__,
         "history": trainer.history.history,
+        "callbacks": trainer.callback_state,
     }
     arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), "params": trainer.get_flat_params()}
     for slot in trainer.optimizer.slots:
@@ -140,4 +141,5 @@ def restore(path, make_trainer, loss=None):
     trainer.rng = np.random.Generator(bitgen)
     trainer.epoch = int(meta["epoch"])
     trainer.history = History(meta["history"])
+    trainer.callback_state = meta.get("callbacks", {})
     return trainer

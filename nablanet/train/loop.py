@@ -25,7 +25,7 @@ from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm
 from ..optim import get_optimizer
 from . import checkpoint
-from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
+from .callbacks import Callback, Checkpoint, History, ProgressBar, TerminateOnNaN
 from .fast import CapturedStep, capturable
 from .metrics import check_metric, compute_metric
 
@@ -143,6 +143,7 @@ class Trainer:
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.epoch = 0
         self.history = History()
+        self.callback_state = {}  # what resumable callbacks file here (Callback.save_state); checkpoints carry it
         self.comm = comm
         self._check_loss_fits_model()
         self._flatten()
@@ -334,6 +335,8 @@ class Trainer:
         metrics = list(metrics)
         for m in metrics:
             check_metric(m, self.loss.task)
+        # checkpoints save after the other callbacks have filed their state for the epoch
+        callbacks = sorted(callbacks, key=lambda cb: isinstance(cb, Checkpoint))
         cbs = [TerminateOnNaN()] + list(callbacks) + ([ProgressBar(force=progress == "force")] if progress else [])
         for cb in cbs:
             if not isinstance(cb, Callback):

@@ -59,6 +59,11 @@ def _compare(analytic, numeric, rtol, atol, report):
 
 def _check(f, args, order, modes, eps, rtol, atol, rng, name, chain):
     for i, x in enumerate(args):
+        if any(np.result_type(v).kind == "c" for v in tree_flatten(x)[0]):
+            raise TypeError(
+                f"check_grads: argument {i} of {name} is complex; nablanet differentiates "
+                f"real-valued computations only"
+            )
         if not _is_float_tree(x):
             continue
 

@@ -40,9 +40,23 @@ def _dtype(x):
     return v.dtype if hasattr(v, "dtype") else np.result_type(v)
 
 
+_NO_COMPLEX = (
+    "nablanet differentiates real-valued computations only; carry a complex number "
+    "as two real arrays (its real and imaginary parts)"
+)
+
+
+def _refuse_complex(value, what):
+    """Complex numbers are refused wherever they meet a traced value, never silently dropped."""
+    dt = _dtype(value)
+    if dt.kind == "c":
+        raise TypeError(f"{what} is complex (dtype {dt}); {_NO_COMPLEX}")
+
+
 def _check_float(leaves, where, argnum):
     for x in leaves:
         dt = _dtype(x)
+        _refuse_complex(x, f"{where}: argument {argnum}")
         if dt.kind not in "fc":
             raise TypeError(
                 f"{where}: argument {argnum} has dtype {dt}; differentiation needs "
@@ -75,6 +89,7 @@ def _finish(g, x):
     """The adjoint of input ``x``: zeros if it got none, in ``x``'s dtype."""
     if g is None:
         return _zeros(x)
+    _refuse_complex(g, "the derivative with respect to a real input (a complex constant met a traced value)")
     if isinstance(g, (np.ndarray, np.generic)) and g.dtype != _dtype(x):
         return g.astype(_dtype(x))
     return g
@@ -98,6 +113,9 @@ def _vjp(fun, args, argnums, where, has_aux=False):
         out, aux = out
         aux = tree_map(lambda x: _unbox(x, trace), aux)
     out_leaves, out_def = tree_flatten(out)
+    for o in out_leaves:
+        if isinstance(o, RTracer) and o._trace is trace:
+            _refuse_complex(o, f"{where}: the output (a complex value met a traced value)")
     out_value = tree_unflatten(out_def, [_unbox(o, trace) for o in out_leaves])
 
     def vjp_fn(cotangent):
@@ -229,6 +247,8 @@ def jvp(fun, primals, tangents):
     values, tans = [], []
     for o in leaves:
         if isinstance(o, FTracer) and o._trace is trace:
+            _refuse_complex(o, "jvp: the output (a complex value met a traced value)")
+            _refuse_complex(o._tangent, "jvp: the output's tangent (a complex constant met a traced value)")
             values.append(o._value)
             tans.append(o._tangent)
         else:

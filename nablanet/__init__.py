@@ -26,13 +26,25 @@ from .autodiff import (
     vjp,
 )
 from .autodiff.check import GradientCheckError, check_grads
+from .autodiff.transforms import (  # the names HIPS-autograd code calls  # noqa: F401
+    deriv,
+    grad_and_aux,
+    hessian_tensor_product,
+    hessian_vector_product,
+    holomorphic_grad,
+    make_hvp,
+    make_jvp,
+    make_vjp,
+    tensor_jacobian_product,
+    vector_jacobian_product,
+)
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
     # The network layers load on first use, so `import nablanet` stays light for engine users.
-    if name in ("nn", "losses", "optim", "train", "init", "extend", "data", "estimators"):
+    if name in ("nn", "losses", "optim", "train", "init", "extend", "data", "estimators", "test_util"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

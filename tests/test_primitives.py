@@ -706,7 +706,7 @@ COVERED = (
     | {"array", "broadcast_to", "concatenate", "expand_dims", "squeeze", "stack", "hstack", "vstack", "atleast_2d"}
     # cases in tests/test_numpy_edges.py
     | {"mod", "remainder", "fmod", "sort", "partition", "unique", "median", "percentile", "quantile"}
-    | {"take", "take_along_axis"}
+    | {"take", "take_along_axis", "append"}
 )
 NOT_FUNCTIONS = {"NotDifferentiableError", "Primitive", "Tracer", "getval"}
 

@@ -1,10 +1,39 @@
 """The automatic-differentiation engine: forward and reverse mode, any order."""
 
 from .core import NotDifferentiableError, Primitive, Tracer, getval
-from .transforms import elementwise_grad, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .transforms import (
+    deriv,
+    elementwise_grad,
+    grad,
+    grad_and_aux,
+    hessian,
+    hessian_tensor_product,
+    hessian_vector_product,
+    holomorphic_grad,
+    hvp,
+    jacobian,
+    jvp,
+    make_hvp,
+    make_jvp,
+    make_vjp,
+    tensor_jacobian_product,
+    value_and_grad,
+    vector_jacobian_product,
+    vjp,
+)
 from .tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
 
 __all__ = [
+    "deriv",
+    "grad_and_aux",
+    "hessian_tensor_product",
+    "hessian_vector_product",
+    "holomorphic_grad",
+    "make_hvp",
+    "make_jvp",
+    "make_vjp",
+    "tensor_jacobian_product",
+    "vector_jacobian_product",
     "NotDifferentiableError",
     "Primitive",
     "Tracer",

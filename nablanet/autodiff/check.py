@@ -105,7 +105,52 @@ def _check(f, args, order, modes, eps, rtol, atol, rng, name, chain):
                 _check(df, args, order - 1, modes, eps, rtol, atol, rng, name, chain + [_MODE_NAMES[mode]])
 
 
-def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
+def _is_argnum(a):
+    """autograd's second positional argument: an argument number or a tuple/list of them."""
+    if isinstance(a, bool):
+        return False
+    if isinstance(a, int):
+        return True
+    return isinstance(a, (tuple, list)) and bool(a) and all(isinstance(i, int) and not isinstance(i, bool) for i in a)
+
+
+def check_grads(f, *pos, order=2, modes=("fwd", "rev"), eps=1e-6, rtol=1e-5, atol=1e-6, seed=0, argnum=None):
+    """Check ``f``'s derivatives now, ``check_grads(f, args)``, or autograd's way, ``check_grads(f)(*args)``.
+
+    The second form (``check_grads(f, argnum=0, modes=..., order=2)(*args, **kwargs)``,
+    with autograd's positional order ``f, argnum, modes``) returns a checker
+    that checks the arguments numbered ``argnum`` (the first by default) of
+    ``f(*args, **kwargs)``.  See :func:`_check_grads` for what is checked.
+    """
+    if pos and not _is_argnum(pos[0]):
+        args, rest = pos[0], pos[1:]
+        if len(rest) > 2:
+            raise TypeError("check_grads(f, args, order, modes): too many positional arguments")
+        order = rest[0] if rest else order
+        modes = rest[1] if len(rest) > 1 else modes
+        return _check_grads(f, args, order, modes, eps, rtol, atol, seed)
+    if len(pos) > 2:
+        raise TypeError("check_grads(f, argnum, modes): too many positional arguments")
+    nums = pos[0] if pos else (0 if argnum is None else argnum)
+    modes = pos[1] if len(pos) > 1 else modes
+
+    def checker(*args, **kwargs):
+        sel = (nums,) if isinstance(nums, int) else tuple(nums)
+        sel = tuple(i % len(args) for i in sel)
+
+        def g(*xs):
+            a = list(args)
+            for i, x in zip(sel, xs):
+                a[i] = x
+            return f(*a, **kwargs)
+
+        g.__name__ = getattr(f, "__name__", "function")
+        _check_grads(g, tuple(args[i] for i in sel), order, modes, eps, rtol, atol, seed)
+
+    return checker
+
+
+def _check_grads(f, args, order=2, modes=("fwd", "rev"), eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
     """Check ``f``'s derivatives in both modes against central differences.
 
     Every floating-point argument (converted to float64) is checked along a

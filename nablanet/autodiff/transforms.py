@@ -19,6 +19,16 @@ from .core import ForwardTrace, FTracer, ReverseTrace, RTracer, Tracer, backward
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 __all__ = [
+    "deriv",
+    "grad_and_aux",
+    "hessian_tensor_product",
+    "hessian_vector_product",
+    "holomorphic_grad",
+    "make_hvp",
+    "make_jvp",
+    "make_vjp",
+    "tensor_jacobian_product",
+    "vector_jacobian_product",
     "grad",
     "value_and_grad",
     "elementwise_grad",
@@ -151,7 +161,7 @@ def vjp(fun, *primals):
     return out, fn
 
 
-def value_and_grad(fun, argnums=0, has_aux=False):
+def value_and_grad(fun, argnums=0, has_aux=False, *, argnum=None):
     """Return a function computing ``(f(*args), grad f(*args))``.
 
     ``f`` must return a real scalar.  ``argnums`` picks the argument (an int)
@@ -159,6 +169,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     may be a pytree of arrays.  With ``has_aux=True``, ``f`` returns
     ``(value, aux)`` and the result is ``((value, aux), gradient)``.
     """
+    argnums = argnums if argnum is None else argnum  # autograd spells it argnum
 
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
@@ -182,13 +193,14 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     return value_and_grad_fun
 
 
-def grad(fun, argnums=0, has_aux=False):
+def grad(fun, argnums=0, has_aux=False, *, argnum=None):
     """The gradient of a scalar function, as a function of the same arguments.
 
     >>> import nablanet as nn, nablanet.numpy as anp
     >>> nn.grad(lambda x: anp.exp(x**2))(1.0)   # 2 x exp(x^2)
     np.float64(5.43656365691809)
     """
+    argnums = argnums if argnum is None else argnum  # autograd spells it argnum
     vg = value_and_grad(fun, argnums, has_aux)
 
     @functools.wraps(fun)
@@ -199,8 +211,9 @@ def grad(fun, argnums=0, has_aux=False):
     return grad_fun
 
 
-def elementwise_grad(fun, argnums=0):
+def elementwise_grad(fun, argnums=0, *, argnum=None):
     """Gradient of the sum of the outputs: for elementwise ``f``, ``f'(x)`` per element."""
+    argnums = argnums if argnum is None else argnum  # autograd spells it argnum
 
     @functools.wraps(fun)
     def egrad(*args, **kwargs):
@@ -262,7 +275,7 @@ def _check_array_arg(x, where, i):
         raise TypeError(f"{where}: argument {i} is a pytree; jacobian takes array arguments")
 
 
-def jacobian(fun, argnums=0, mode="rev"):
+def jacobian(fun, argnums=0, mode="rev", *, argnum=None):
     """The Jacobian ``J[i..., j...] = d out[i...] / d x[j...]``.
 
     Its shape is ``out.shape + x.shape``.  ``mode="rev"`` takes one reverse
@@ -270,6 +283,7 @@ def jacobian(fun, argnums=0, mode="rev"):
     element; both give the same matrix, and either can be differentiated
     again (``hessian`` is ``jacobian(jacobian(f, mode="rev"), mode="fwd")``).
     """
+    argnums = argnums if argnum is None else argnum  # autograd spells it argnum
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', not {mode!r}")
     from .. import numpy as anp
@@ -328,8 +342,9 @@ def jacobian(fun, argnums=0, mode="rev"):
     return jac
 
 
-def hessian(fun, argnums=0):
+def hessian(fun, argnums=0, *, argnum=None):
     """The Hessian of a scalar function: forward mode over reverse mode."""
+    argnums = argnums if argnum is None else argnum  # autograd spells it argnum
     return jacobian(jacobian(fun, argnums, mode="rev"), argnums, mode="fwd")
 
 
@@ -340,3 +355,107 @@ def hvp(fun, x, v):
     ``x`` and ``v`` may be pytrees of the same structure.
     """
     return jvp(grad(fun), (x,), (v,))[1]
+
+
+# ----------------------------------------------------------------------------
+# The names HIPS-autograd code calls, as thin wrappers over the transforms above
+# (``argnum`` an int or a tuple; the returned function takes f's arguments).
+# ----------------------------------------------------------------------------
+
+
+def _select(argnum):
+    return (lambda r: r[0]) if isinstance(argnum, int) else (lambda r: r)
+
+
+def make_vjp(fun, argnum=0):
+    """autograd's ``make_vjp``: ``make_vjp(f, argnum)(*args)`` is ``(vjp_fn, f(*args))``."""
+
+    def maker(*args, **kwargs):
+        f = functools.partial(fun, **kwargs) if kwargs else fun
+        out, fn, _ = _vjp(f, args, _argnums(argnum, len(args), "make_vjp"), "make_vjp")
+        pick = _select(argnum)
+        return (lambda g: pick(fn(g))), out
+
+    return maker
+
+
+def make_jvp(fun, argnum=0):
+    """autograd's ``make_jvp``: ``make_jvp(f, argnum)(*args)(v)`` is ``(f(*args), J v)``."""
+
+    def maker(*args, **kwargs):
+        nums = _argnums(argnum, len(args), "make_jvp")
+
+        def jvp_fn(v):
+            vs = (v,) if isinstance(argnum, int) else tuple(v)
+
+            def f(*xs):
+                a = list(args)
+                for i, x in zip(nums, xs):
+                    a[i] = x
+                return fun(*a, **kwargs)
+
+            return jvp(f, tuple(args[i] for i in nums), vs)
+
+        return jvp_fn
+
+    return maker
+
+
+def deriv(fun, argnum=0):
+    """autograd's ``deriv``: the forward-mode derivative along a tangent of ones."""
+
+    def d(*args, **kwargs):
+        x = args[argnum]
+        return make_jvp(fun, argnum)(*args, **kwargs)(tree_map(lambda v: np.ones(_shape(v), _dtype(v)), x))[1]
+
+    return d
+
+
+def holomorphic_grad(fun, argnum=0):
+    """autograd's ``holomorphic_grad``; nablanet's inputs are real, where it is :func:`grad`."""
+    return grad(fun, argnum)
+
+
+def grad_and_aux(fun, argnum=0):
+    """autograd's ``grad_and_aux``: ``f`` returns ``(value, aux)``; the result is ``(gradient, aux)``."""
+    return grad(fun, argnum, has_aux=True)
+
+
+def make_hvp(fun, argnum=0):
+    """autograd's ``make_hvp``: ``make_hvp(f)(*args)`` is ``(hvp_fn, grad f(*args))``, the sweep reused."""
+    return make_vjp(grad(fun, argnum), argnum)
+
+
+def hessian_tensor_product(fun, argnum=0):
+    """``(*args, v) -> H v`` (forward mode over reverse mode) for a scalar ``fun``."""
+    g = grad(fun, argnum)
+
+    def htp(*args, **kwargs):
+        args, v = args[:-1], args[-1]
+        return make_jvp(g, argnum)(*args, **kwargs)(v)[1]
+
+    return htp
+
+
+hessian_vector_product = hessian_tensor_product
+
+
+def tensor_jacobian_product(fun, argnum=0):
+    """``(*args, v) -> v . J``: ``v`` contracted with the leading axes of ``fun``'s output."""
+    from .. import numpy as anp
+
+    def tjp(*args, **kwargs):
+        args, v = args[:-1], args[-1]
+        nv = np.ndim(v)
+
+        def contracted(*a):
+            out = fun(*a, **kwargs)
+            vb = np.reshape(v, np.shape(v) + (1,) * (len(_shape(out)) - nv))
+            return anp.sum(anp.multiply(vb, out), axis=tuple(range(nv))) if nv else anp.multiply(v, out)
+
+        return jacobian(contracted, argnum)(*args)
+
+    return tjp
+
+
+vector_jacobian_product = tensor_jacobian_product

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as _np
 
-from ._primitives import _arraylike, _contains_tracer, _shape, getitem, ravel
+from ._primitives import _arraylike, _contains_tracer, _shape, concatenate, getitem, ravel
 
-__all__ = ["take", "take_along_axis"]
+__all__ = ["append", "take", "take_along_axis"]
 
 
 def _along_index(indices, axis, shape):
@@ -54,3 +54,13 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if axis is None:
         return getitem(ravel(a), indices)
     return getitem(a, (slice(None),) * (axis % len(_shape(a))) + (indices,))
+
+
+def append(arr, values, axis=None):
+    """``numpy.append``: ``values`` joined after ``arr`` (both flattened when ``axis=None``)."""
+    if not (_contains_tracer(arr) or _contains_tracer(values)):
+        return _np.append(arr, values, axis=axis)
+    arr, values = _arraylike(arr), _arraylike(values)
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)])
+    return concatenate([arr, values], axis=axis)

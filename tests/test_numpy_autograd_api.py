@@ -1,0 +1,86 @@
+"""Code written for HIPS autograd runs on nablanet: its transform names, argnum, and check_grads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nablanet as nb
+import nablanet.numpy as anp
+import nablanet.numpy.random as npr
+from nablanet.test_util import check_grads, combo_check
+
+
+def test_check_grads_curried_like_autograd():
+    x = np.array([0.3, -1.2, 2.0])
+    check_grads(anp.tanh)(x)
+    check_grads(anp.tanh, modes=["rev"], order=1)(x)
+    check_grads(lambda x, y: x * anp.sin(y), (0, 1), ["fwd", "rev"], order=2)(x, 0.7)
+    check_grads(anp.sum, argnum=0)(np.ones((2, 3)), axis=1, keepdims=True)
+    check_grads(anp.append, argnum=(0, 1))([1.0, 2.0, 3.0], 4.0)
+    nb.check_grads(anp.exp, (x,), 2, ("fwd",))  # nablanet's own positional form still works
+
+
+def test_check_grads_curried_still_catches_wrong_rules():
+    bad = nb.extend.primitive(np.sin)
+    nb.extend.defvjp(bad, lambda ans, x: lambda g: g * anp.cos(x) * 1.01)
+    nb.extend.defjvp(bad, lambda g, ans, x: g * anp.cos(x))
+    with pytest.raises(nb.GradientCheckError, match="reverse"):
+        check_grads(bad)(np.array([0.4, 1.0]))
+    with pytest.raises(nb.GradientCheckError):
+        check_grads(lambda x, y: bad(x) * y, argnum=(0, 1))(np.array([0.4]), 2.0)
+
+
+def test_combo_check_runs_every_combination():
+    seen = []
+
+    def f(x, axis=None, keepdims=False):
+        seen.append((np.shape(x), axis, keepdims))
+        return anp.sum(x, axis=axis, keepdims=keepdims)
+
+    combo_check(f, (0,), modes=["rev"], order=1)([np.ones((2, 3)), np.ones((1, 3))], axis=[None, 0], keepdims=[True, False])
+    assert {(s, a, k) for s, a, k in seen} == {(s, a, k) for s in [(2, 3), (1, 3)] for a in (None, 0) for k in (True, False)}
+
+
+def test_argnum_spelling():
+    f = lambda x, y: x * y**2
+    assert nb.grad(f, argnum=1)(2.0, 3.0) == 12.0
+    assert nb.grad(f, 1)(2.0, 3.0) == 12.0
+    assert nb.value_and_grad(f, argnum=0)(2.0, 3.0) == (18.0, 9.0)
+    np.testing.assert_array_equal(nb.elementwise_grad(f, argnum=1)(2.0, np.array([1.0, 2.0])), [4.0, 8.0])
+    np.testing.assert_array_equal(nb.jacobian(f, argnum=1)(2.0, np.array([1.0, 2.0])), np.diag([4.0, 8.0]))
+    assert nb.hessian(f, argnum=1)(2.0, 3.0) == 4.0
+
+
+def test_autograd_transform_names():
+    x = np.array([0.5, -1.0, 2.0])
+    cube = lambda x: anp.sum(x**3)
+    vjp_fn, value = nb.make_vjp(anp.sin)(x)
+    np.testing.assert_allclose(value, np.sin(x))
+    np.testing.assert_allclose(vjp_fn(np.ones(3)), np.cos(x))
+    value, tangent = nb.make_jvp(anp.sin)(x)(np.ones(3))
+    np.testing.assert_allclose(tangent, np.cos(x))
+    np.testing.assert_allclose(nb.make_jvp(lambda a, b: a * b, (0, 1))(x, x)((np.ones(3), np.ones(3)))[1], 2 * x)
+    np.testing.assert_allclose(nb.deriv(anp.sin)(x), np.cos(x))
+    g, aux = nb.grad_and_aux(lambda x: (cube(x), "aux"))(x)
+    np.testing.assert_allclose(g, 3 * x**2)
+    assert aux == "aux"
+    np.testing.assert_allclose(nb.holomorphic_grad(lambda x: x**3)(2.0), 12.0)
+    v = np.array([1.0, 0.0, 2.0])
+    hvp_fn, gradient = nb.make_hvp(cube)(x)
+    np.testing.assert_allclose(gradient, 3 * x**2)
+    np.testing.assert_allclose(hvp_fn(v), 6 * x * v)
+    np.testing.assert_allclose(nb.hessian_tensor_product(cube)(x, v), 6 * x * v)
+    np.testing.assert_allclose(nb.hessian_vector_product(cube)(x, v), 6 * x * v)
+    np.testing.assert_allclose(nb.tensor_jacobian_product(anp.sin)(x, v), np.cos(x) * v)
+    J = np.outer(np.ones(3), 1.0) * 0 + np.diag(x)  # d outer(x, x)[i, k] / dx_j
+    M = nb.vector_jacobian_product(lambda x: anp.outer(x, x))(x, v)
+    np.testing.assert_allclose(M, np.outer(x, v) + np.eye(3) * (v @ x) + 0 * J)
+
+
+def test_numpy_random_is_numpy_random():
+    npr.seed(3)
+    a = npr.randn(2, 3)
+    np.random.seed(3)
+    np.testing.assert_array_equal(a, np.random.randn(2, 3))
+    assert anp.random is np.random or anp.random.randn is np.random.randn

@@ -707,6 +707,9 @@ COVERED = (
     # cases in tests/test_numpy_edges.py
     | {"mod", "remainder", "fmod", "sort", "partition", "unique", "median", "percentile", "quantile"}
     | {"take", "take_along_axis", "append"}
+    # cases in tests/test_numpy_elementwise.py
+    | set("arccosh arctan2 cbrt conj conjugate deg2rad degrees fabs fmax fmin hypot logaddexp2 nan_to_num positive "
+          "rad2deg radians real real_if_close sinc".split())
 )
 NOT_FUNCTIONS = {"NotDifferentiableError", "Primitive", "Tracer", "getval"}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as _np
 
 from ..autodiff.core import NotDifferentiableError, Tracer, getval
-from . import _arrays, _order, _primitives, linalg
+from . import _arrays, _elementwise, _order, _primitives, linalg
 from ._primitives import (
     _contains_tracer,
     _nondiff,
@@ -55,7 +55,7 @@ _DIFFERENTIABLE = {
     if not k.startswith("_") and callable(v) and k not in ("primitive", "unbroadcast", "Primitive", "Tracer", "getval")
 }
 _DIFFERENTIABLE.update((k, getattr(linalg, k)) for k in linalg._TOP_LEVEL)  # products live in linalg.py
-for _mod in (_arrays, _order):
+for _mod in (_arrays, _elementwise, _order):
     _DIFFERENTIABLE.update({k: getattr(_mod, k) for k in _mod.__all__})
 globals().update(_DIFFERENTIABLE)
 
@@ -65,7 +65,8 @@ _NONDIFF_NAMES = (
     "greater greater_equal less less_equal equal not_equal isnan isinf isfinite "
     "isclose allclose array_equal logical_and logical_or logical_not logical_xor any all "
     "argmax argmin argsort nonzero flatnonzero count_nonzero floor ceil round rint trunc "
-    "floor_divide searchsorted digitize"
+    "floor_divide searchsorted digitize around fix signbit isneginf isposinf isreal iscomplex "
+    "isrealobj iscomplexobj isscalar array_equiv imag angle"
 ).split()
 for _name in _NONDIFF_NAMES:
     globals()[_name] = _nondiff(getattr(_np, _name))

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from numpy_cases import both_modes_grad, check, rng_for
 
 import nablanet as nb
 import nablanet.numpy as anp
-from numpy_cases import both_modes_grad, check, rng_for
 
 # name -> (nablanet function, NumPy reference, (lo, hi, signed))
 UNARY = {

@@ -710,6 +710,9 @@ COVERED = (
     # cases in tests/test_numpy_elementwise.py
     | set("arccosh arctan2 cbrt conj conjugate deg2rad degrees fabs fmax fmin hypot logaddexp2 nan_to_num positive "
           "rad2deg radians real real_if_close sinc".split())
+    # cases in tests/test_numpy_shapes.py
+    | set("array_split column_stack diag diagflat diagonal dsplit dstack flip fliplr flipud full hsplit make_diagonal "
+          "pad repeat roll rot90 select split tile tril triu vsplit atleast_1d atleast_3d".split())
 )
 NOT_FUNCTIONS = {"NotDifferentiableError", "Primitive", "Tracer", "getval"}
 

@@ -10,9 +10,28 @@ from __future__ import annotations
 
 import numpy as _np
 
-from ._primitives import _arraylike, _contains_tracer, _shape, concatenate, getitem, ravel
+from ..autodiff.core import getval
+from ._primitives import (
+    _arraylike,
+    _contains_tracer,
+    _shape,
+    astype,
+    atleast_3d,
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    getitem,
+    multiply,
+    ravel,
+    reshape,
+    where,
+)
 
-__all__ = ["append", "take", "take_along_axis"]
+__all__ = [
+    "append", "array_split", "column_stack", "diag", "diagflat", "diagonal", "dsplit", "dstack", "flip", "fliplr",
+    "flipud", "full", "hsplit", "make_diagonal", "pad", "repeat", "roll", "rot90", "select", "split", "take",
+    "take_along_axis", "tile", "tril", "triu", "vsplit",
+]
 
 
 def _along_index(indices, axis, shape):
@@ -64,3 +83,156 @@ def append(arr, values, axis=None):
     if axis is None:
         return concatenate([ravel(arr), ravel(values)])
     return concatenate([arr, values], axis=axis)
+
+
+# ----------------------------------------------------------------------------
+# Gathers: a function that only moves, copies or zero-fills entries is NumPy's
+# own function applied to an array of entry numbers, then one indexing of the
+# flattened input (whose adjoint adds back with np.add.at).
+# ----------------------------------------------------------------------------
+
+
+def _gather(x, fn, fill=None):
+    """``fn(x)`` for an ``fn`` that only rearranges entries (and writes ``fill`` values where it pads).
+
+    ``fill`` is a 1-d array of the values ``fn`` may write (their slots are
+    numbered 0..k-1 and the entries of ``x`` k, k+1, ...); ``fn`` receives
+    the entry numbers and ``k``.
+    """
+    x = _arraylike(x)
+    shape = _shape(x)
+    n = int(_np.prod(shape))
+    if fill is None:
+        return getitem(ravel(x), fn(_np.arange(n, dtype=_np.intp).reshape(shape), 0))
+    k = len(fill)
+    flat = concatenate([_np.asarray(fill, dtype=_np.result_type(getval(x), 0.0)), ravel(x)])
+    return getitem(flat, fn(_np.arange(k, k + n, dtype=_np.intp).reshape(shape), k))
+
+
+def _plain_or_gather(npfun, zero_fill=False):
+    """A differentiable version of NumPy's ``npfun`` (which only moves entries, or fills zeros)."""
+
+    def f(a, *args, **kwargs):
+        if not _contains_tracer(a):
+            return npfun(a, *args, **kwargs)
+        return _gather(a, lambda idx, k: npfun(idx, *args, **kwargs), [0.0] if zero_fill else None)
+
+    f.__name__ = npfun.__name__
+    f.__doc__ = f"``numpy.{npfun.__name__}``, differentiable: the entries it moves carry their derivatives."
+    return f
+
+
+tile = _plain_or_gather(_np.tile)
+repeat = _plain_or_gather(_np.repeat)
+roll = _plain_or_gather(_np.roll)
+flip = _plain_or_gather(_np.flip)
+fliplr = _plain_or_gather(_np.fliplr)
+flipud = _plain_or_gather(_np.flipud)
+rot90 = _plain_or_gather(_np.rot90)
+diagonal = _plain_or_gather(_np.diagonal)
+tril = _plain_or_gather(_np.tril, zero_fill=True)
+triu = _plain_or_gather(_np.triu, zero_fill=True)
+diagflat = _plain_or_gather(_np.diagflat, zero_fill=True)
+
+
+def diag(v, k=0):
+    """``numpy.diag``: the ``k``-th diagonal of a matrix, or a matrix with ``v`` on it."""
+    if not _contains_tracer(v):
+        return _np.diag(v, k)
+    return _gather(v, lambda idx, slots: _np.diag(idx, k), [0.0] if len(_shape(_arraylike(v))) == 1 else None)
+
+
+def _splitter(npfun):
+    def f(ary, indices_or_sections, *args, **kwargs):
+        if not _contains_tracer(ary):
+            return npfun(ary, indices_or_sections, *args, **kwargs)
+        ary = _arraylike(ary)
+        shape = _shape(ary)
+        pieces = npfun(_np.arange(int(_np.prod(shape)), dtype=_np.intp).reshape(shape), indices_or_sections,
+                       *args, **kwargs)
+        flat = ravel(ary)
+        return [getitem(flat, p) for p in pieces]
+
+    f.__name__ = npfun.__name__
+    f.__doc__ = f"``numpy.{npfun.__name__}``, differentiable in every piece."
+    return f
+
+
+split = _splitter(_np.split)
+array_split = _splitter(_np.array_split)
+hsplit = _splitter(_np.hsplit)
+vsplit = _splitter(_np.vsplit)
+dsplit = _splitter(_np.dsplit)
+
+_PAD_GATHERS = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def pad(array, pad_width, mode="constant", **kwargs):
+    """``numpy.pad``; differentiable for the modes that copy entries or write constants.
+
+    Modes constant (``constant_values`` plain numbers), edge, reflect,
+    symmetric and wrap; the padded entries carry the derivatives of the
+    entries they copy, and constants carry none.
+    """
+    if not _contains_tracer(array):
+        return _np.pad(array, pad_width, mode=mode, **kwargs)
+    if mode not in _PAD_GATHERS:
+        raise NotImplementedError(f"nablanet.numpy.pad: mode {mode!r} on traced values; use one of {_PAD_GATHERS}")
+    array = _arraylike(array)
+    if mode != "constant":
+        return _gather(array, lambda idx, k: _np.pad(idx, pad_width, mode=mode, **kwargs))
+    nd = len(_shape(array))
+    values = _np.broadcast_to(_np.asarray(kwargs.get("constant_values", 0), dtype=float), (nd, 2)) if nd else \
+        _np.zeros((0, 2))
+    slots = _np.arange(values.size, dtype=_np.intp).reshape(values.shape)
+    return _gather(array, lambda idx, k: _np.pad(idx, pad_width, mode="constant", constant_values=slots),
+                   values.ravel() if values.size else [0.0])
+
+
+def select(condlist, choicelist, default=0):
+    """``numpy.select``: the first choice whose condition holds, else ``default``."""
+    if not (_contains_tracer(choicelist) or _contains_tracer(default)):
+        return _np.select([getval(c) for c in condlist], choicelist, default)
+    if len(condlist) != len(choicelist):
+        raise ValueError("select: condlist and choicelist must be the same length")
+    out = _arraylike(default)
+    for cond, choice in reversed(list(zip(condlist, choicelist))):
+        out = where(_np.asarray(getval(cond), dtype=bool), _arraylike(choice), out)
+    if not _contains_tracer(out):
+        return out
+    shape = _np.broadcast_shapes(*[_np.shape(getval(c)) for c in condlist], *[_shape(_arraylike(c)) for c in choicelist])
+    return broadcast_to(out, shape) if _shape(out) != shape else out
+
+
+def full(shape, fill_value, dtype=None, order="C"):
+    """``numpy.full``; a traced ``fill_value`` is broadcast (its derivative sums over the copies)."""
+    if not _contains_tracer(fill_value):
+        return _np.full(shape, fill_value, dtype=dtype, order=order)
+    v = _arraylike(fill_value)
+    if dtype is not None:
+        v = astype(v, dtype)
+    return broadcast_to(v, (shape,) if isinstance(shape, int) else tuple(shape))
+
+
+def dstack(tup):
+    """Stack along the third axis (inputs made at least 3-d)."""
+    arrs = [atleast_3d(a) for a in tup]
+    return concatenate(arrs, axis=2)
+
+
+def column_stack(tup):
+    """Stack 1-d arrays as columns (2-d arrays as they are) into a 2-d array."""
+    cols = []
+    for a in tup:
+        a = _arraylike(a)
+        cols.append(reshape(a, (-1, 1)) if len(_shape(a)) < 2 else a)
+    return concatenate(cols, axis=1)
+
+
+def make_diagonal(D, axis1=-1, axis2=-2):
+    """autograd's ``make_diagonal``: matrices with the last axis of ``D`` on their diagonals."""
+    if {axis1, axis2} != {-1, -2}:
+        raise NotImplementedError("make_diagonal: only axis1, axis2 = -1, -2")
+    D = _arraylike(D)
+    n = _shape(D)[-1]
+    return multiply(expand_dims(D, -1), _np.eye(n, dtype=_np.result_type(getval(D), 0.0)))

@@ -547,10 +547,16 @@ def swapaxes(a, axis1, axis2):
 
 
 def moveaxis(a, source, destination):
+    """Move axes ``source`` (an int or a sequence) to positions ``destination``."""
     nd = _ndim(a)
-    axes = [i for i in range(nd) if i != source % nd]
-    axes.insert(destination % nd, source % nd)
-    return transpose(a, axes)
+    src = [s % nd for s in ((source,) if isinstance(source, int) else source)]
+    dst = [d % nd for d in ((destination,) if isinstance(destination, int) else destination)]
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: source and destination must have the same number of elements")
+    order = [i for i in range(nd) if i not in src]
+    for d, s_ in sorted(zip(dst, src)):
+        order.insert(d, s_)
+    return transpose(a, order)
 
 
 def _broadcast_to(x, shape):
@@ -574,13 +580,35 @@ def ravel(a):
     return reshape(a, (-1,))
 
 
-def atleast_1d(a):
-    return reshape(a, (1,)) if _ndim(a) == 0 else a
+def _each(f, arys):
+    out = [f(_arraylike(a)) for a in arys]
+    return out[0] if len(out) == 1 else out
 
 
-def atleast_2d(a):
-    nd = _ndim(a)
-    return reshape(a, (1, 1)) if nd == 0 else reshape(a, (1,) + _shape(a)) if nd == 1 else a
+def atleast_1d(*arys):
+    """View inputs with at least one dimension (a list for several inputs, as in NumPy)."""
+    return _each(lambda a: reshape(a, (1,)) if _ndim(a) == 0 else a, arys)
+
+
+def atleast_2d(*arys):
+    def f(a):
+        nd = _ndim(a)
+        return reshape(a, (1, 1)) if nd == 0 else reshape(a, (1,) + _shape(a)) if nd == 1 else a
+
+    return _each(f, arys)
+
+
+def atleast_3d(*arys):
+    """0-d to (1, 1, 1), (n,) to (1, n, 1), (m, n) to (m, n, 1), as NumPy does."""
+    def f(a):
+        nd, shape = _ndim(a), _shape(a)
+        if nd == 0:
+            return reshape(a, (1, 1, 1))
+        if nd == 1:
+            return reshape(a, (1,) + shape + (1,))
+        return reshape(a, shape + (1,)) if nd == 2 else a
+
+    return _each(f, arys)
 
 
 def _concatenate(axis, *arrays):

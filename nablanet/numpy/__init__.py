@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as _np
 
 from ..autodiff.core import NotDifferentiableError, Tracer, getval
-from . import _arrays, _elementwise, _order, _primitives, linalg
+from . import _arrays, _elementwise, _order, _primitives, _reductions, linalg
 from ._primitives import (
     _contains_tracer,
     _nondiff,
@@ -55,7 +55,7 @@ _DIFFERENTIABLE = {
     if not k.startswith("_") and callable(v) and k not in ("primitive", "unbroadcast", "Primitive", "Tracer", "getval")
 }
 _DIFFERENTIABLE.update((k, getattr(linalg, k)) for k in linalg._TOP_LEVEL)  # products live in linalg.py
-for _mod in (_arrays, _elementwise, _order):
+for _mod in (_arrays, _elementwise, _order, _reductions):
     _DIFFERENTIABLE.update({k: getattr(_mod, k) for k in _mod.__all__})
 globals().update(_DIFFERENTIABLE)
 

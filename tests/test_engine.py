@@ -253,8 +253,8 @@ def test_jvp_shape_mismatch_raises():
 
 
 def test_unsupported_numpy_function_names_itself():
-    with pytest.raises(nb.NotDifferentiableError, match="linalg.*inv|inv.*not differentiable"):
-        nb.grad(lambda x: anp.sum(np.linalg.inv(x)))(np.eye(2))
+    with pytest.raises(nb.NotDifferentiableError, match="linalg.*eigvals|eigvals.*not differentiable"):
+        nb.grad(lambda x: anp.sum(np.linalg.eigvals(x)))(np.eye(2))
     with pytest.raises(nb.NotDifferentiableError, match="cumsum"):
         nb.grad(lambda x: anp.sum(np.cumsum(x)))(np.ones(3))
     with pytest.raises(nb.NotDifferentiableError, match="cumsum.*not differentiable"):

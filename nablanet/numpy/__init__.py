@@ -109,6 +109,7 @@ for _name, _f in list(_DIFFERENTIABLE.items()) + [(n, globals()[n]) for n in _NO
 for _np_name, _ours in _NUMPY_ALIASES.items():
     if hasattr(_np, _np_name):
         _DISPATCH[getattr(_np, _np_name)] = globals()[_ours]
+_DISPATCH.update(linalg._NUMPY_DISPATCH)  # np.linalg.inv(tracer) and friends
 
 
 def _not_differentiable(func):

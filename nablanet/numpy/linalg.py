@@ -13,25 +13,40 @@ import string
 
 import numpy as _np
 
+from ..autodiff.core import NotDifferentiableError, Tracer, getval
 from ._primitives import (
     _dtype,
+    _keep,
     _ndim,
     _shape,
+    abs,
+    add,
+    astype,
     broadcast_to,
+    concatenate,
+    divide,
     expand_dims,
+    max,
+    min,
     multiply,
+    negative,
+    power,
     primitive,
+    prod,
     ravel,
     reshape,
+    squeeze,
+    stack,
+    subtract,
     sum,
     swapaxes,
     transpose,
     unbroadcast,
+    where,
 )
 
 # Functions that belong at the top of nablanet.numpy (anp.matmul, anp.einsum...).
-_TOP_LEVEL = ("matmul", "dot", "outer", "inner", "vdot", "einsum", "trace")
-
+_TOP_LEVEL = ("matmul", "dot", "outer", "inner", "vdot", "einsum", "trace", "tensordot", "kron")
 
 
 def _mT(x):
@@ -74,13 +89,13 @@ matmul.defjvp(lambda g, ans, a, b: matmul(g, b), lambda g, ans, a, b: matmul(a, 
 
 
 def dot(a, b):
-    """Dot product of arrays of at most two dimensions (a scalar operand multiplies)."""
+    """``numpy.dot``: matrix product for 1-d/2-d, sum over a's last and b's second-to-last axis for N-d."""
     an, bn = _ndim(a), _ndim(b)
     if an == 0 or bn == 0:
         return multiply(a, b)
-    if an > 2 or bn > 2:
-        raise NotImplementedError("nablanet.numpy.dot takes arrays of at most 2 dimensions; use matmul or einsum")
-    return matmul(a, b)
+    if an <= 2 and bn <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, axes=([an - 1], [builtins.max(bn - 2, 0)]))
 
 
 def outer(a, b):
@@ -93,12 +108,61 @@ def inner(a, b):
     an, bn = _ndim(a), _ndim(b)
     if an == 0 or bn == 0:
         return multiply(a, b)
-    a = reshape(a, _shape(a)[:-1] + (1,) * (bn - 1) + _shape(a)[-1:])
-    return sum(multiply(a, b), axis=-1)
+    return tensordot(a, b, axes=([an - 1], [bn - 1]))
 
 
 def vdot(a, b):
+    """Dot product of the flattened arrays."""
     return sum(multiply(ravel(a), ravel(b)))
+
+
+def tensordot(a, b, axes=2):
+    """``numpy.tensordot``: sum products over ``axes`` (an int N: a's last N with b's first N)."""
+    an, bn = _ndim(a), _ndim(b)
+    if isinstance(axes, (int, _np.integer)):
+        ax_a, ax_b = list(range(an - int(axes), an)), list(range(int(axes)))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, (int, _np.integer)) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, (int, _np.integer)) else list(ax_b)
+    if len(ax_a) != len(ax_b):
+        raise ValueError(f"tensordot: axes {ax_a} of a and {ax_b} of b differ in number")
+    ax_a, ax_b = [k % an for k in ax_a], [k % bn for k in ax_b]
+    letters = iter(string.ascii_letters)
+    sa = [next(letters) for _ in range(an)]
+    sb = [next(letters) for _ in range(bn)]
+    for i, j in zip(ax_a, ax_b):
+        sb[j] = sa[i]
+    out = [c for k, c in enumerate(sa) if k not in ax_a] + [c for k, c in enumerate(sb) if k not in ax_b]
+    return _einsum_p("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
+
+
+def kron(a, b):
+    """Kronecker product: blocks ``a[i, j] * b`` (inputs of any number of dimensions)."""
+    nd = builtins.max(_ndim(a), _ndim(b))
+    sa = (1,) * (nd - _ndim(a)) + tuple(_shape(a))
+    sb = (1,) * (nd - _ndim(b)) + tuple(_shape(b))
+    a2 = reshape(a, tuple(x for n in sa for x in (n, 1)))
+    b2 = reshape(b, tuple(x for n in sb for x in (1, n)))
+    return reshape(multiply(a2, b2), tuple(m * n for m, n in zip(sa, sb)))
+
+
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    """Sum along a diagonal (``offset`` above the main one) of the ``axis1``/``axis2`` planes."""
+    if out is not None:
+        raise TypeError("nablanet.numpy.trace: out= is not supported on traced values")
+    shape = _shape(a)
+    nd = len(shape)
+    if nd < 2:
+        raise ValueError(f"trace: need an array of at least 2 dimensions, got shape {shape}")
+    axis1, axis2 = axis1 % nd, axis2 % nd
+    mask_shape = [1] * nd
+    mask_shape[axis1], mask_shape[axis2] = shape[axis1], shape[axis2]
+    mask = _np.eye(shape[axis1], shape[axis2], k=offset, dtype=_dtype(a) if dtype is None else dtype)
+    if axis1 > axis2:
+        mask = mask.T
+    r = sum(multiply(a, reshape(mask, tuple(mask_shape))), axis=(axis1, axis2))
+    return r
 
 
 def _einsum_parse(subscripts, shapes):
@@ -110,9 +174,7 @@ def _einsum_parse(subscripts, shapes):
     else:
         ins = subscripts.split(",")
         letters = "".join(ins).replace(".", "")
-        out = ("..." if any("..." in s for s in ins) else "") + "".join(
-            sorted(c for c in set(letters) if letters.count(c) == 1)
-        )
+        out = ("..." if any("..." in s for s in ins) else "") + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(ins) != len(shapes):
         raise ValueError(f"einsum: {len(ins)} operands in the subscripts but {len(shapes)} given")
     if any("..." in s for s in ins) or "..." in out:
@@ -123,7 +185,7 @@ def _einsum_parse(subscripts, shapes):
             if "..." in s:
                 nell = builtins.max(nell, len(shp) - (len(s) - 3))
         ell = "".join(free[:nell])
-        ins = [s.replace("...", ell[nell - (len(shp) - (len(s) - 3)):]) if "..." in s else s for s, shp in zip(ins, shapes)]
+        ins = [s.replace("...", ell[nell - (len(shp) - (len(s) - 3)) :]) if "..." in s else s for s, shp in zip(ins, shapes)]
         out = out.replace("...", ell)
     return ins, out
 
@@ -136,19 +198,34 @@ def _einsum_vjp(argnum, ans, subscripts, *operands):
     i = argnum - 1
     ins, out = _einsum_parse(subscripts, [_shape(o) for o in operands])
     target = ins[i]
-    if len(set(target)) != len(target):
-        raise NotImplementedError(f"einsum: no derivative for a repeated index within one operand ('{target}')")
+    shape_i = _shape(operands[i])
+    size = {c: shape_i[k] for k, c in enumerate(target)}
+    uniq = "".join(dict.fromkeys(target))  # letters of this operand, each once
     others = [s for k, s in enumerate(ins) if k != i]
     reachable = set(out).union(*others) if others else set(out)
-    kept = "".join(c for c in target if c in reachable)
+    kept = "".join(c for c in uniq if c in reachable)
 
     def vjp(g):
         spec = ",".join([out] + others) + "->" + kept
         r = _einsum_p(spec, g, *[o for k, o in enumerate(operands) if k != i])
-        r = unbroadcast(r, tuple(_shape(operands[i])[target.index(c)] for c in kept))  # size-1 '...' axes
-        if kept != target:  # letters summed in this operand alone: broadcast back
-            shape = tuple(_shape(operands[i])[target.index(c)] if c in kept else 1 for c in target)
-            r = broadcast_to(reshape(transpose(r, [kept.index(c) for c in target if c in kept]), shape), _shape(operands[i]))
+        r = unbroadcast(r, tuple(size[c] for c in kept))  # size-1 '...' axes
+        if kept != uniq:  # letters summed in this operand alone: broadcast back
+            r = reshape(r, tuple(size[c] if c in kept else 1 for c in uniq))
+            r = broadcast_to(r, tuple(size[c] for c in uniq))
+        if uniq != target:  # a repeated letter ('ii'): put r back on that diagonal
+            used = set("".join(ins) + out)
+            fresh = iter(c for c in string.ascii_letters if c not in used)
+            spelled, deltas, seen = [], [], set()
+            for c in target:
+                if c in seen:
+                    d = next(fresh)
+                    deltas.append(c + d)
+                    spelled.append(d)
+                else:
+                    seen.add(c)
+                    spelled.append(c)
+            eyes = [_np.eye(size[d[0]], dtype=_dtype(operands[i])) for d in deltas]
+            r = _einsum_p(",".join([uniq] + deltas) + "->" + "".join(spelled), r, *eyes)
         return r
 
     return vjp
@@ -161,19 +238,808 @@ _einsum_p.jvps["*"] = lambda argnum, g, ans, subscripts, *ops: _einsum_p(
 )
 
 
-def einsum(subscripts, *operands):
-    """Einstein summation, differentiable in every operand."""
-    if not isinstance(subscripts, str):
-        raise TypeError("nablanet.numpy.einsum takes the subscripts as a string first")
-    return _einsum_p(subscripts, *operands)
+def _sublist_subscripts(args):
+    """NumPy's operand-list form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as a subscripts string."""
+    args = list(args)
+    out = args.pop() if len(args) % 2 == 1 else None
+    ops, subs = args[0::2], args[1::2]
+
+    def spell(sub):
+        return "".join("..." if k is Ellipsis else string.ascii_letters[int(k)] for k in sub)
+
+    spec = ",".join(spell(s) for s in subs)
+    return (spec if out is None else spec + "->" + spell(out)), ops
 
 
-def trace(a, offset=0, axis1=0, axis2=1):
-    if offset or (axis1, axis2) != (0, 1) or _ndim(a) != 2:
-        raise NotImplementedError("nablanet.numpy.trace supports the main diagonal of a 2-d array")
-    return sum(multiply(a, _np.eye(*_shape(a), dtype=_dtype(a))))
+def einsum(*operands, **kwargs):
+    """Einstein summation, differentiable in every operand, to any order.
+
+    Both NumPy forms work: ``einsum('ij,jk->ik', a, b)`` and the operand-list form
+    ``einsum(a, [0, 1], b, [1, 2], [0, 2])``; repeated letters within one operand
+    (``'ii->i'``, ``'ii'``) and ``...`` included.  ``optimize`` is accepted and
+    ignored (it changes only the order of the products, not the result).
+    """
+    kwargs.pop("optimize", None)
+    if kwargs:
+        raise TypeError(f"nablanet.numpy.einsum: unsupported keyword arguments {sorted(kwargs)}")
+    if not operands:
+        raise TypeError("nablanet.numpy.einsum: no operands given")
+    if isinstance(operands[0], str):
+        subscripts, ops = operands[0], operands[1:]
+    else:
+        subscripts, ops = _sublist_subscripts(operands)
+    return _einsum_p(subscripts, *ops)
+
+
+# ----------------------------------------------------------------------------
+# numpy.linalg
+# ----------------------------------------------------------------------------
+# Shapes follow NumPy: matrices are the last two axes, any leading axes are a
+# stack ("batch").  Every rule below is written with differentiable functions
+# (matmul, solve, inv, where...), so second and higher derivatives come from the
+# same rules.
+
+_SVDResult = type(_np.linalg.svd(_np.eye(2)))
+_EighResult = type(_np.linalg.eigh(_np.eye(2)))
+_QRResult = type(_np.linalg.qr(_np.eye(2)))
+_SlogdetResult = type(_np.linalg.slogdet(_np.eye(2)))
+
+
+def _traced(*xs):
+    return builtins.any(isinstance(x, Tracer) for x in xs)
+
+
+def _square(a, fname):
+    shape = _shape(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"nablanet.numpy.linalg.{fname}: needs square matrices in the last two axes, got shape {shape}")
+
+
+def _eye(n, like):
+    return _np.eye(n, dtype=_np.result_type(_dtype(like), _np.float64) if _dtype(like).kind != "f" else _dtype(like))
+
+
+def _sym(x):
+    """The symmetric part (x + x^T) / 2 of a stack of matrices."""
+    return multiply(add(x, _mT(x)), 0.5)
+
+
+def _mdiag(v):
+    """Stack of diagonal matrices from a stack of vectors: (..., n) -> (..., n, n)."""
+    n = _shape(v)[-1]
+    return multiply(expand_dims(v, -1), _np.eye(n, dtype=_dtype(v)))
+
+
+def _mdiagonal(m):
+    """The diagonals of a stack of matrices: (..., n, n) -> (..., n)."""
+    return _einsum_p("...ii->...i", m)
+
+
+def _pack(*parts, nmat):
+    """Several outputs of one primitive as one array: each flattened over its own trailing axes."""
+    lead = len(_shape(parts[0])) - nmat[0]
+    flat = [reshape(p, tuple(_shape(p)[:lead]) + (-1,)) for p in parts]
+    return concatenate(flat, axis=-1) if len(flat) > 1 else flat[0]
+
+
+def _unpack(packed, shapes):
+    """Inverse of :func:`_pack`: ``shapes`` are the trailing shapes of the parts."""
+    lead = tuple(_shape(packed)[:-1])
+    out, start = [], 0
+    for shp in shapes:
+        n = int(_np.prod(shp))
+        out.append(reshape(packed[..., start : start + n], lead + tuple(shp)))
+        start += n
+    return out
+
+
+# ---- inv ---------------------------------------------------------------------
+
+_inv_p = primitive(_np.linalg.inv, "inv")
+_inv_p.defvjp(lambda ans, a: lambda g: negative(matmul(_mT(ans), matmul(g, _mT(ans)))))
+_inv_p.defjvp(lambda g, ans, a: negative(matmul(ans, matmul(g, ans))))
+
+
+def inv(a):
+    """Inverse of a (stack of) square matrices; ``d inv(A) = -inv(A) dA inv(A)``."""
+    _square(a, "inv")
+    return _inv_p(a)
+
+
+# ---- solve -------------------------------------------------------------------
+
+
+def _solve_vjp_a(ans, a, b):
+    def vjp(g):
+        gb = _solve_p(_mT(a), g)
+        return unbroadcast(negative(matmul(gb, _mT(ans))), _shape(a))
+
+    return vjp
+
+
+_solve_p = primitive(_np.linalg.solve, "solve")
+_solve_p.defvjp(_solve_vjp_a, lambda ans, a, b: lambda g: unbroadcast(_solve_p(_mT(a), g), _shape(b)))
+_solve_p.defjvp(
+    lambda g, ans, a, b: negative(_solve_p(a, matmul(g, ans))),
+    lambda g, ans, a, b: _solve_p(a, broadcast_to(g, _shape(b)) if _shape(g) != _shape(b) else g),
+)
+
+
+def solve(a, b):
+    """Solve ``a x = b`` for x.  As in NumPy 2, a 1-d ``b`` is one right-hand side; otherwise
+    ``b`` is a (stack of) matrices whose columns are right-hand sides."""
+    _square(a, "solve")
+    if _ndim(b) == 1:
+        return _solve_p(a, expand_dims(b, -1))[..., 0]
+    return _solve_p(a, b)
+
+
+# ---- det, slogdet --------------------------------------------------------------
+
+_MINORS_MAX = 24  # cofactors of singular matrices up to this size come from minors (exact to any order)
+
+
+def _cofactor(a):
+    """The cofactor matrix C (d det(A) = sum(C * dA)), differentiably.
+
+    Away from singular matrices ``C = det(A) inv(A)^T``.  At (or near) singular
+    ones that formula breaks down, so C is formed from the minors themselves,
+    ``C_ij = (-1)^(i+j) det(A without row i and column j)`` (the adjugate); for
+    matrices larger than ``_MINORS_MAX`` from the SVD ``A = U S V^T`` as
+    ``det(U) det(V) U diag(prod_{j != i} s_j) V^T``.
+    """
+    v = getval(a)
+    n = _shape(a)[-1]
+    if n == 1:
+        return _np.ones(_shape(a), _dtype(a))
+    if _np.all(_np.isfinite(v)):
+        with _np.errstate(all="ignore"):
+            cond = _np.linalg.cond(v)
+        if _np.all(cond < 1e8):
+            return multiply(expand_dims(expand_dims(det(a), -1), -1), _mT(_inv_p(a)))
+    if n <= _MINORS_MAX:
+        keep = _np.array([[j for j in range(n) if j != i] for i in range(n)])
+        minors = a[..., keep[:, None, :, None], keep[None, :, None, :]]  # (..., n, n, n-1, n-1)
+        signs = (-1.0) ** _np.add.outer(_np.arange(n), _np.arange(n))
+        return multiply(det(minors), signs.astype(_dtype(a)))
+    u, s, vh = svd(a)
+    sign = _np.linalg.det(getval(u)) * _np.linalg.det(getval(vh))
+    ex = [prod(concatenate([s[..., :i], s[..., i + 1 :]], axis=-1), axis=-1) for i in range(n)]
+    others = stack(ex, axis=-1)
+    return multiply(matmul(multiply(u, expand_dims(others, -2)), vh), sign[..., None, None])
+
+
+_det_p = primitive(_np.linalg.det, "det")
+_det_p.defvjp(lambda ans, a: lambda g: multiply(expand_dims(expand_dims(g, -1), -1), _cofactor(a)))
+_det_p.defjvp(lambda g, ans, a: sum(multiply(_cofactor(a), g), axis=(-2, -1)))
+
+
+def det(a):
+    """Determinant of a (stack of) square matrices.
+
+    Its derivative is the cofactor matrix (the transposed adjugate), which exists
+    everywhere, also at singular matrices; there it is computed from the minors,
+    not from ``inv``, so it is exact (and differentiable again) at rank n-1, n-2...
+    """
+    _square(a, "det")
+    return _det_p(a)
+
+
+def _logabsdet(a):
+    return _np.linalg.slogdet(a)[1]
+
+
+def _inv_T_checked(a):
+    if _np.any(_np.linalg.slogdet(getval(a))[0] == 0):
+        raise ValueError("nablanet.numpy.linalg.slogdet: log|det| is -inf at a singular matrix and has no derivative there")
+    return _mT(_inv_p(a))
+
+
+_logabsdet_p = primitive(_logabsdet, "slogdet")
+_logabsdet_p.defvjp(lambda ans, a: lambda g: multiply(expand_dims(expand_dims(g, -1), -1), _inv_T_checked(a)))
+_logabsdet_p.defjvp(lambda g, ans, a: sum(multiply(_inv_T_checked(a), g), axis=(-2, -1)))
+
+
+def slogdet(a):
+    """``(sign, logabsdet)`` of det(a); ``d logabsdet = tr(inv(A) dA)``, the sign is constant.
+
+    At a singular matrix logabsdet is -inf and differentiating it raises ValueError.
+    """
+    _square(a, "slogdet")
+    if not _traced(a):
+        return _np.linalg.slogdet(a)
+    return _SlogdetResult(_np.linalg.slogdet(getval(a))[0], _logabsdet_p(a))
+
+
+# ---- cholesky ----------------------------------------------------------------
+
+
+def _phi(x):
+    """Lower triangle of x with the diagonal halved."""
+    n = _shape(x)[-1]
+    return multiply(x, (_np.tril(_np.ones((n, n))) - 0.5 * _np.eye(n)).astype(_dtype(x)))
+
+
+def _cholesky_jvp(g, ans, a):
+    # A = L L^T  =>  dL = L phi(L^-1 dA L^-T), with dA taken symmetric
+    z = _solve_p(ans, _sym(g))
+    return matmul(ans, _phi(_mT(_solve_p(ans, _mT(z)))))
+
+
+def _cholesky_vjp(ans, a):
+    def vjp(g):
+        p = _phi(matmul(_mT(ans), g))
+        y = _mT(_solve_p(_mT(ans), _mT(p)))  # P L^-1
+        return _sym(_solve_p(_mT(ans), y))  # L^-T P L^-1, symmetric part
+
+    return vjp
+
+
+_cholesky_p = primitive(_np.linalg.cholesky, "cholesky")
+_cholesky_p.defvjp(_cholesky_vjp)
+_cholesky_p.defjvp(_cholesky_jvp)
+
+
+def cholesky(a):
+    """Lower Cholesky factor L of a symmetric positive-definite a (``a = L L^T``).
+
+    Like NumPy, only the lower triangle of ``a`` is read.  The derivative is that of
+    the symmetric input: only the symmetric part of a perturbation counts, and the
+    gradient returned is a symmetric matrix (autograd's and JAX's convention).
+    """
+    _square(a, "cholesky")
+    return _cholesky_p(a)
+
+
+# ---- eigh ----------------------------------------------------------------------
+
+_TIE = 1e-9  # relative gap under which two eigenvalues / singular values are taken as equal
+
+
+def _gap_inverse(d, scale):
+    """1/d where |d| > _TIE * scale, else 0 (the convention at repeated values)."""
+    v = getval(d)
+    ok = _np.abs(v) > _TIE * _np.maximum(getval(scale), _np.finfo(_np.float64).tiny)
+    return where(ok, divide(1.0, where(ok, d, 1.0)), 0.0)
+
+
+def _eigh_F(w):
+    diff = subtract(expand_dims(w, -2), expand_dims(w, -1))  # F_ij from w_j - w_i
+    scale = _np.max(_np.abs(getval(w)), axis=-1, keepdims=True)[..., None]
+    return _gap_inverse(diff, scale)
+
+
+def _eigh(a, UPLO="L"):
+    w, v = _np.linalg.eigh(a, UPLO)
+    return _np.concatenate([w[..., None, :], v], axis=-2)
+
+
+def _eigh_parts(ans):
+    return ans[..., 0, :], ans[..., 1:, :]
+
+
+def _eigh_jvp(g, ans, a, UPLO="L"):
+    w, v = _eigh_parts(ans)
+    m = matmul(_mT(v), matmul(_sym(g), v))
+    dw = _mdiagonal(m)
+    dv = matmul(v, multiply(_eigh_F(w), m))
+    return concatenate([expand_dims(dw, -2), dv], axis=-2)
+
+
+def _eigh_vjp(ans, a, UPLO="L"):
+    w, v = _eigh_parts(ans)
+
+    def vjp(g):
+        gw, gv = g[..., 0, :], g[..., 1:, :]
+        inner_ = add(_mdiag(gw), multiply(_eigh_F(w), matmul(_mT(v), gv)))
+        return _sym(matmul(v, matmul(inner_, _mT(v))))
+
+    return vjp
+
+
+_eigh_p = primitive(_eigh, "eigh")
+_eigh_p.defvjp(_eigh_vjp)
+_eigh_p.defjvp(_eigh_jvp)
+
+
+def eigh(a, UPLO="L"):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix: ``(w, V)``.
+
+    Symmetric-input convention (as autograd and JAX): NumPy reads one triangle
+    (``UPLO``), and the derivative is that of a symmetric input, so only the
+    symmetric part of a perturbation counts and gradients are symmetric matrices.
+    At repeated eigenvalues the eigenvectors are not unique: the coupling terms
+    1/(w_j - w_i) between (numerically) equal eigenvalues are set to 0 (never
+    inf or NaN).  Derivatives of symmetric functions of the eigenvalues (``sum(f(w))``,
+    ``trace``, norms) are then exact there; individual eigenvectors of a repeated
+    eigenvalue have no derivative, and what is returned for them is this convention.
+    """
+    _square(a, "eigh")
+    if not _traced(a):
+        return _np.linalg.eigh(a, UPLO)
+    w, v = _eigh_parts(_eigh_p(a, UPLO))
+    return _EighResult(w, v)
+
+
+def eigvalsh(a, UPLO="L"):
+    """Eigenvalues of a symmetric matrix (see :func:`eigh` for the conventions)."""
+    if not _traced(a):
+        return _np.linalg.eigvalsh(a, UPLO)
+    return eigh(a, UPLO)[0]
+
+
+# ---- svd -----------------------------------------------------------------------
+
+
+def _svd(a, full_matrices=True):
+    u, s, vh = _np.linalg.svd(a, full_matrices=full_matrices)
+    lead = s.shape[:-1]
+    return _np.concatenate([u.reshape(lead + (-1,)), s, vh.reshape(lead + (-1,))], axis=-1)
+
+
+def _svd_shapes(a, full_matrices):
+    m, n = _shape(a)[-2:]
+    k = builtins.min(m, n)
+    if full_matrices:
+        return [(m, m), (k,), (n, n)]
+    return [(m, k), (k,), (k, n)]
+
+
+def _svd_parts(ans, a, full_matrices):
+    """U1 (m, k), s (k,), V1 (n, k), and the complements U2, V2 (None when empty)."""
+    u, s, vh = _unpack(ans, _svd_shapes(a, full_matrices))
+    k = _shape(s)[-1]
+    v = _mT(vh)
+    u1, v1 = u[..., :, :k], v[..., :, :k]
+    u2 = u[..., :, k:] if _shape(u)[-1] > k else None
+    v2 = v[..., :, k:] if _shape(v)[-1] > k else None
+    return u1, s, v1, u2, v2
+
+
+def _svd_F(s):
+    s2 = multiply(s, s)
+    diff = subtract(expand_dims(s2, -2), expand_dims(s2, -1))  # s_j^2 - s_i^2
+    scale = _np.max(getval(s2), axis=-1, keepdims=True)[..., None]
+    return _gap_inverse(diff, scale)
+
+
+def _s_inverse(s):
+    scale = _np.max(getval(s), axis=-1, keepdims=True)
+    return _gap_inverse(s, scale)
+
+
+def _svd_jvp(g, ans, a, full_matrices=True):
+    m, n = _shape(a)[-2:]
+    u1, s, v1, u2, v2 = _svd_parts(ans, a, full_matrices)
+    F = _svd_F(s)
+    dp = matmul(_mT(u1), matmul(g, v1))
+    ds = _mdiagonal(dp)
+    srow = expand_dims(s, -2)  # s_j along columns
+    dps = multiply(dp, srow)  # dP S
+    sdp = multiply(dp, _mT(srow))  # S dP
+    du = matmul(u1, multiply(F, add(dps, _mT(dps))))
+    dv = matmul(v1, multiply(F, add(sdp, _mT(sdp))))
+    sinv = expand_dims(_s_inverse(s), -2)
+    if m > n:
+        du = add(du, multiply(subtract(matmul(g, v1), matmul(u1, matmul(_mT(u1), matmul(g, v1)))), sinv))
+    if n > m:
+        gtu = matmul(_mT(g), u1)
+        dv = add(dv, multiply(subtract(gtu, matmul(v1, matmul(_mT(v1), gtu))), sinv))
+    # complements (full_matrices): the gauge U2^T dU2 = 0, so dU2 = -U1 dU1^T U2
+    if u2 is not None:
+        du = concatenate([du, negative(matmul(u1, matmul(_mT(du), u2)))], axis=-1)
+    if v2 is not None:
+        dv = concatenate([dv, negative(matmul(v1, matmul(_mT(dv), v2)))], axis=-1)
+    return _pack(du, ds, _mT(dv), nmat=(2, 1, 2))
+
+
+def _svd_vjp(ans, a, full_matrices=True):
+    m, n = _shape(a)[-2:]
+    u1, s, v1, u2, v2 = _svd_parts(ans, a, full_matrices)
+
+    def vjp(g):
+        gu, gs, gvh = _unpack(g, _svd_shapes(a, full_matrices))
+        gv = _mT(gvh)
+        k = _shape(s)[-1]
+        gu1, gv1 = gu[..., :, :k], gv[..., :, :k]
+        if u2 is not None:  # through dU2 = -U1 dU1^T U2
+            gu1 = subtract(gu1, matmul(u2, matmul(_mT(gu[..., :, k:]), u1)))
+        if v2 is not None:
+            gv1 = subtract(gv1, matmul(v2, matmul(_mT(gv[..., :, k:]), v1)))
+        F = _svd_F(s)
+        srow = expand_dims(s, -2)
+        J = multiply(F, matmul(_mT(u1), gu1))
+        K = multiply(F, matmul(_mT(v1), gv1))
+        core = add(_mdiag(gs), add(multiply(add(J, _mT(J)), srow), multiply(_mT(srow), add(K, _mT(K)))))
+        out = matmul(u1, matmul(core, _mT(v1)))
+        sinv = expand_dims(_s_inverse(s), -2)
+        if m > n:
+            t = subtract(gu1, matmul(u1, matmul(_mT(u1), gu1)))
+            out = add(out, matmul(multiply(t, sinv), _mT(v1)))
+        if n > m:
+            t = subtract(gv1, matmul(v1, matmul(_mT(v1), gv1)))
+            out = add(out, matmul(u1, _mT(multiply(t, sinv))))
+        return out
+
+    return vjp
+
+
+_svd_p = primitive(_svd, "svd")
+_svd_p.defvjp(_svd_vjp)
+_svd_p.defjvp(_svd_jvp)
+
+
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """Singular value decomposition ``a = U diag(s) Vh`` (s descending), as NumPy.
+
+    Conventions where the SVD is not unique: between (numerically) equal singular
+    values the coupling terms 1/(s_j^2 - s_i^2) are set to 0, and 1/s to 0 for
+    zero singular values, so functions of ``s`` alone and of the subspaces are
+    exact there (``s`` itself has the subgradient ``U1^T dA V1`` on its diagonal).
+    With ``full_matrices=True`` and a non-square matrix the extra columns of U (or
+    rows of Vh) are any orthonormal basis of the complement; their derivative is
+    taken with the gauge ``U2^T dU2 = 0``.  ``hermitian`` is accepted for NumPy
+    compatibility and ignored (the general algorithm gives the same values).
+    """
+    shape = _shape(a)
+    if len(shape) < 2:
+        raise ValueError(f"nablanet.numpy.linalg.svd: needs a matrix (at least 2 dimensions), got shape {shape}")
+    if not _traced(a):
+        return _np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
+    if not compute_uv:
+        return _unpack(_svd_p(a, False), _svd_shapes(a, False))[1]
+    u, s, vh = _unpack(_svd_p(a, bool(full_matrices)), _svd_shapes(a, bool(full_matrices)))
+    return _SVDResult(u, s, vh)
+
+
+def svdvals(x):
+    """Singular values, descending (``svd(x, compute_uv=False)``)."""
+    return svd(x, compute_uv=False)
+
+
+# ---- qr ------------------------------------------------------------------------
+
+
+def _qr(a):
+    q, r = _np.linalg.qr(a, mode="reduced")
+    lead = q.shape[:-2]
+    return _np.concatenate([q.reshape(lead + (-1,)), r.reshape(lead + (-1,))], axis=-1)
+
+
+def _qr_shapes(a):
+    m, n = _shape(a)[-2:]
+    k = builtins.min(m, n)
+    return [(m, k), (k, n)]
+
+
+def _r_inv_right(x, r):
+    """x R^-1 for upper-triangular square R."""
+    return _mT(_solve_p(_mT(r), _mT(x)))
+
+
+def _qr_square_jvp(dx, q, r):
+    """(dQ, dR) for X = Q R with R square (m >= n)."""
+    dx_rinv = _r_inv_right(dx, r)
+    mm = matmul(_mT(q), dx_rinv)
+    low = _tril_strict(mm)
+    domega = subtract(low, _mT(low))
+    dq = add(matmul(q, subtract(domega, mm)), dx_rinv)
+    dr = matmul(subtract(mm, domega), r)
+    return dq, dr
+
+
+def _tril_strict(x):
+    n = _shape(x)[-1]
+    return multiply(x, _np.tril(_np.ones((n, n)), -1).astype(_dtype(x)))
+
+
+def _qr_square_vjp(gq, gr, q, r):
+    b = subtract(matmul(_mT(q), gq), matmul(gr, _mT(r)))
+    c = subtract(_tril_strict(subtract(b, _mT(b))), b)
+    return _mT(_solve_p(r, _mT(add(gq, matmul(q, c)))))  # (gQ + Q C) R^-T
+
+
+def _qr_jvp(g, ans, a):
+    m, n = _shape(a)[-2:]
+    q, r = _unpack(ans, _qr_shapes(a))
+    if m >= n:
+        dq, dr = _qr_square_jvp(g, q, r)
+    else:
+        r1 = r[..., :, :m]
+        dq, dr1 = _qr_square_jvp(g[..., :, :m], q, r1)
+        y, dy = a[..., :, m:], g[..., :, m:]
+        dr2 = add(matmul(_mT(dq), y), matmul(_mT(q), dy))
+        dr = concatenate([dr1, dr2], axis=-1)
+    return _pack(dq, dr, nmat=(2, 2))
+
+
+def _qr_vjp(ans, a):
+    m, n = _shape(a)[-2:]
+    q, r = _unpack(ans, _qr_shapes(a))
+
+    def vjp(g):
+        gq, gr = _unpack(g, _qr_shapes(a))
+        if m >= n:
+            return _qr_square_vjp(gq, gr, q, r)
+        y = a[..., :, m:]
+        gr1, gr2 = gr[..., :, :m], gr[..., :, m:]
+        gx = _qr_square_vjp(add(gq, matmul(y, _mT(gr2))), gr1, q, r[..., :, :m])
+        return concatenate([gx, matmul(q, gr2)], axis=-1)
+
+    return vjp
+
+
+_qr_p = primitive(_qr, "qr")
+_qr_p.defvjp(_qr_vjp)
+_qr_p.defjvp(_qr_jvp)
+
+
+def qr(a, mode="reduced"):
+    """QR decomposition ``a = Q R`` (NumPy's signs: LAPACK's Householder QR).
+
+    ``mode`` 'reduced' (default) and 'r' are differentiable for any shape;
+    'complete' when ``m <= n`` (where it equals 'reduced').  The complete Q of a
+    tall matrix has extra columns that are any basis of the complement, so it has
+    no unique derivative and is refused, as is 'raw' (Householder reflectors).
+    """
+    shape = _shape(a)
+    if len(shape) < 2:
+        raise ValueError(f"nablanet.numpy.linalg.qr: needs a matrix (at least 2 dimensions), got shape {shape}")
+    if not _traced(a):
+        return _np.linalg.qr(a, mode=mode)
+    m, n = shape[-2:]
+    if mode == "raw" or (mode == "complete" and m > n):
+        raise NotDifferentiableError(
+            f"nablanet.numpy.linalg.qr: mode={mode!r} has no unique derivative"
+            + (" (the complete Q of a tall matrix)" if mode == "complete" else "")
+            + "; use mode='reduced'"
+        )
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"nablanet.numpy.linalg.qr: unknown mode {mode!r}")
+    q, r = _unpack(_qr_p(a), _qr_shapes(a))
+    return r if mode == "r" else _QRResult(q, r)
+
+
+# ---- pinv ----------------------------------------------------------------------
+
+
+def _pinv(a, rcond=None, hermitian=False):
+    return _np.linalg.pinv(a, hermitian=hermitian) if rcond is None else _np.linalg.pinv(a, rcond, hermitian)
+
+
+def _pinv_jvp(g, ans, a, rcond=None, hermitian=False):
+    p = ans
+    eye_m, eye_n = _eye(_shape(a)[-2], a), _eye(_shape(a)[-1], a)
+    t1 = negative(matmul(p, matmul(g, p)))
+    t2 = matmul(matmul(p, _mT(p)), matmul(_mT(g), subtract(eye_m, matmul(a, p))))
+    t3 = matmul(subtract(eye_n, matmul(p, a)), matmul(_mT(g), matmul(_mT(p), p)))
+    return add(t1, add(t2, t3))
+
+
+def _pinv_vjp(ans, a, rcond=None, hermitian=False):
+    p = ans
+
+    def vjp(g):
+        eye_m, eye_n = _eye(_shape(a)[-2], a), _eye(_shape(a)[-1], a)
+        t1 = negative(matmul(_mT(p), matmul(g, _mT(p))))
+        t2 = matmul(subtract(eye_m, matmul(a, p)), matmul(_mT(g), matmul(p, _mT(p))))
+        t3 = matmul(matmul(_mT(p), p), matmul(_mT(g), subtract(eye_n, matmul(p, a))))
+        return unbroadcast(add(t1, add(t2, t3)), _shape(a))
+
+    return vjp
+
+
+_pinv_p = primitive(_pinv, "pinv")
+_pinv_p.defvjp(_pinv_vjp)
+_pinv_p.defjvp(_pinv_jvp)
+
+
+def pinv(a, rcond=None, hermitian=False):
+    """Moore-Penrose pseudo-inverse.
+
+    Differentiable where the rank is locally constant (full rank, or any fixed
+    rank with the small singular values cut by ``rcond``); the rank jumps are
+    discontinuities of the pseudo-inverse itself.
+    """
+    if len(_shape(a)) < 2:
+        raise ValueError(f"nablanet.numpy.linalg.pinv: needs a matrix, got shape {_shape(a)}")
+    return _pinv_p(a, rcond, hermitian)
+
+
+# ---- matrix_power ----------------------------------------------------------------
+
+
+def matrix_power(a, n):
+    """``a`` multiplied by itself ``n`` times (repeated squaring); negative n uses inv(a)."""
+    _square(a, "matrix_power")
+    n = _np.asarray(n)
+    if n.dtype.kind not in "iu" or n.ndim:
+        raise TypeError(f"nablanet.numpy.linalg.matrix_power: exponent must be an integer, got {n!r}")
+    n = int(n)
+    if not _traced(a):
+        return _np.linalg.matrix_power(a, n)
+    if n == 0:
+        return broadcast_to(_eye(_shape(a)[-1], a), _shape(a))
+    if n < 0:
+        a, n = inv(a), -n
+    result, base = None, a
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result
+
+
+# ---- norms ---------------------------------------------------------------------
+
+
+def _l2(x, axis, keepdims):
+    return _np.sqrt(_np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def _l2_ratio(ans, x, axis, keepdims):
+    """x / ||x|| with 0 where the norm is 0 (the subgradient chosen at zero)."""
+    a = _keep(ans, _shape(x), axis, keepdims)
+    zero = getval(a) == 0
+    return where(zero, 0.0, divide(x, where(zero, 1.0, a)))
+
+
+_l2_p = primitive(_l2, "norm")
+_l2_p.defvjp(
+    lambda ans, x, axis, keepdims: lambda g: multiply(_keep(g, _shape(x), axis, keepdims), _l2_ratio(ans, x, axis, keepdims))
+)
+_l2_p.defjvp(lambda g, ans, x, axis, keepdims: sum(multiply(g, _l2_ratio(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims))
+
+
+def _pnorm(x, p, axis, keepdims):
+    """(sum |x|^p)^(1/p) along ``axis`` with derivative 0 at zero entries (p < 1) and at zero."""
+    ax = abs(x)
+    nz = getval(ax) != 0
+    t = where(nz, power(where(nz, ax, 1.0), p), 0.0)
+    s = sum(t, axis=axis, keepdims=keepdims)
+    zero = getval(s) == 0
+    if p < 0:  # NumPy: a zero entry makes the sum infinite and the norm 0
+        zero = zero | ~_np.all(nz, axis=axis, keepdims=keepdims)
+    return where(zero, 0.0, power(where(zero, 1.0, s), 1.0 / p))
+
+
+def _vector_norm(x, ord, axis, keepdims):
+    if ord is None or ord == 2:
+        return _l2_p(x, axis, keepdims)
+    if ord == _np.inf:
+        return max(abs(x), axis=axis, keepdims=keepdims)
+    if ord == -_np.inf:
+        return min(abs(x), axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return _np.sum(getval(x) != 0, axis=axis, keepdims=keepdims).astype(_np.result_type(_dtype(x), _np.float64))
+    if ord == 1:
+        return sum(abs(x), axis=axis, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"nablanet.numpy.linalg.norm: invalid norm order {ord!r} for vectors")
+    return _pnorm(x, float(ord), axis, keepdims)
+
+
+def _matrix_norm(x, ord, row, col, keepdims):
+    nd = _ndim(x)
+    if ord in (None, "fro", "f"):
+        r = _l2_p(x, (row, col), keepdims)
+        return r
+    if ord in (1, -1, _np.inf, -_np.inf):
+        red = max if ord in (1, _np.inf) else min
+        sum_ax, ext_ax = (row, col) if ord in (1, -1) else (col, row)
+        r = red(sum(abs(x), axis=sum_ax, keepdims=True), axis=ext_ax, keepdims=True)
+    elif ord in (2, -2, "nuc"):
+        s = svd(_to_last(x, row, col), compute_uv=False)
+        r = sum(s, axis=-1) if ord == "nuc" else s[..., 0] if ord == 2 else s[..., -1]
+        r = expand_dims(expand_dims(r, -1), -1)
+        r = _from_last(r, nd, row, col)
+    else:
+        raise ValueError(f"nablanet.numpy.linalg.norm: invalid norm order {ord!r} for matrices")
+    return r if keepdims else squeeze(r, axis=(row, col))
+
+
+def _to_last(x, row, col):
+    nd = _ndim(x)
+    rest = [k for k in range(nd) if k not in (row, col)]
+    return transpose(x, rest + [row, col])
+
+
+def _from_last(r, nd, row, col):
+    """Inverse of :func:`_to_last` for an array whose last two axes have size 1."""
+    rest = [k for k in range(nd) if k not in (row, col)]
+    perm = rest + [row, col]
+    return transpose(r, list(_np.argsort(perm)))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """Vector or matrix norm, exactly as ``numpy.linalg.norm`` (every ``ord``/``axis``).
+
+    Derivatives where the norm is not differentiable follow one convention, the
+    subgradient through ``abs`` (derivative 0 at 0): the 2-norm (and 'fro') of a
+    zero vector has gradient 0, ``ord=inf``/``-inf``/1 split ties evenly as
+    ``max``/``min`` do, ``ord=0`` counts non-zeros and has derivative 0, a general
+    ``p`` gives zero entries derivative 0.  Matrix 2/-2/'nuc' norms go through
+    :func:`svd` (see its conventions for repeated singular values).
+    """
+    if not _traced(x):
+        return _np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+    nd = _ndim(x)
+    if _dtype(x).kind not in "fc":
+        x = astype(x, _np.float64)
+    if axis is None:
+        if ord is None:
+            r = _l2_p(x, None, False)
+            return reshape(r, (1,) * nd) if keepdims else r
+        if nd == 1:
+            return _vector_norm(x, ord, 0, keepdims)
+        if nd == 2:
+            return _matrix_norm(x, ord, 0, 1, keepdims)
+        raise ValueError(f"nablanet.numpy.linalg.norm: ord={ord!r} needs a 1-d or 2-d array or an axis, got shape {_shape(x)}")
+    if isinstance(axis, (int, _np.integer)):
+        axis = (int(axis),)
+    axis = tuple(int(k) % nd for k in axis)
+    if len(axis) == 1:
+        return _vector_norm(x, ord, axis[0], keepdims)
+    if len(axis) == 2:
+        if axis[0] == axis[1]:
+            raise ValueError("nablanet.numpy.linalg.norm: duplicate axes given")
+        return _matrix_norm(x, ord, axis[0], axis[1], keepdims)
+    raise ValueError(f"nablanet.numpy.linalg.norm: axis must be an int or a pair, got {axis}")
+
+
+def vector_norm(x, axis=None, keepdims=False, ord=2):
+    """``numpy.linalg.vector_norm``: the norm of x as a flat vector (or along ``axis``)."""
+    if not _traced(x):
+        return _np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
+    if axis is None:
+        r = _vector_norm(ravel(x), ord, 0, False)
+        return reshape(r, (1,) * _ndim(x)) if keepdims else r
+    if isinstance(axis, (int, _np.integer)):
+        return _vector_norm(x, ord, int(axis) % _ndim(x), keepdims)
+    axis = tuple(int(k) % _ndim(x) for k in axis)
+    rest = [k for k in range(_ndim(x)) if k not in axis]
+    xt = transpose(x, rest + list(axis))
+    r = _vector_norm(reshape(xt, tuple(_shape(x)[k] for k in rest) + (-1,)), ord, len(rest), False)
+    if keepdims:
+        r = reshape(r, tuple(1 if k in axis else _shape(x)[k] for k in range(_ndim(x))))
+    return r
+
+
+def matrix_norm(x, keepdims=False, ord="fro"):
+    """``numpy.linalg.matrix_norm``: the norm of each matrix in the last two axes."""
+    if not _traced(x):
+        return _np.linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
+    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def matrix_transpose(x):
+    """Swap the last two axes."""
+    return _mT(x)
+
+
+def vecdot(x1, x2, axis=-1):
+    """Dot product of vectors along ``axis`` (broadcasting the rest)."""
+    return sum(multiply(x1, x2), axis=axis)
 
 
 def __getattr__(name):
     """Other ``numpy.linalg`` names come from NumPy (on traced values they raise NotDifferentiableError)."""
     return getattr(_np.linalg, name)
+
+
+# NumPy's own functions, routed here by nablanet.numpy's __array_function__ dispatch.
+_NUMPY_DISPATCH = {
+    getattr(_np.linalg, name): globals()[name]
+    for name in (
+        "inv solve det slogdet cholesky eigh eigvalsh svd svdvals qr pinv matrix_power norm "
+        "vector_norm matrix_norm matrix_transpose vecdot"
+    ).split()
+    if hasattr(_np.linalg, name)
+}
+if hasattr(_np.linalg, "matmul"):  # NumPy 2's array-API spellings
+    _NUMPY_DISPATCH[_np.linalg.matmul] = matmul
+    _NUMPY_DISPATCH[_np.linalg.tensordot] = tensordot
+    _NUMPY_DISPATCH[_np.linalg.outer] = outer
+    _NUMPY_DISPATCH[_np.linalg.trace] = lambda x, /, *, offset=0, dtype=None: trace(x, offset, -2, -1, dtype)

@@ -40,8 +40,8 @@ from .autodiff.tree import tree_map
 from .nn import MLP
 from .nn.activations import ACTIVATIONS, get_activation
 from .nn.init import get_initializer
-from .optim import FULL_BATCH, OPTIMIZERS, FullBatchOptimizer, Optimizer, Schedule
-from .train import EarlyStopping, Trainer
+from .optim import FULL_BATCH, OPTIMIZERS, FullBatchOptimizer, Optimizer, Schedule, get_optimizer
+from .train import EarlyStopping, ReduceLROnPlateau, Trainer
 
 __all__ = ["NeuralNetRegressor", "NeuralNetClassifier"]
 
@@ -189,8 +189,15 @@ class _BaseNeuralNet(BaseEstimator):
 
         if not (_is_real(self.validation_fraction) and 0.0 < self.validation_fraction < 1.0):
             raise ValueError(f"validation_fraction must be a number in (0, 1); got {self.validation_fraction!r}")
-        if not (_is_int(self.patience) and self.patience >= 1):
-            raise ValueError(f"patience must be a positive integer; got {self.patience!r}")
+        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
+            raise ValueError(f"n_iter_no_change must be a positive integer; got {self.n_iter_no_change!r}")
+        if not (_is_real(self.tol) and np.isfinite(self.tol) and self.tol >= 0):
+            raise ValueError(f"tol must be a non-negative number; got {self.tol!r}")
+        for name in ("adaptive_learning_rate", "warm_start"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if self.adaptive_learning_rate and _is_full_batch(self.optimizer):
+            raise ValueError(f"adaptive_learning_rate needs a first-order optimizer; {self.optimizer!r} has no learning rate")
 
         try:
             if self.dtype is None:
@@ -203,13 +210,23 @@ class _BaseNeuralNet(BaseEstimator):
         return sizes, dtype
 
     # ------------------------------------------------------------------ training
-    def _fit_network(self, X, y, n_outputs, output_activation, loss, sizes, dtype, stratify=None):
-        """Build ``model_`` and ``trainer_`` and train on ``(X, y)`` (already validated and encoded)."""
+    def _fit_network(self, X, y, n_outputs, output_activation, loss, sizes, dtype, stratify=None, incremental=False):
+        """Build (or, with ``warm_start`` or ``incremental``, reuse) ``model_`` and ``trainer_`` and train.
+
+        ``(X, y)`` are validated and encoded.  ``incremental`` is one epoch
+        for :meth:`partial_fit`, without a validation split or stopping rule.
+        """
+        reuse = (incremental or self.warm_start) and hasattr(self, "trainer_")
         rng = check_random_state(self.random_state)
         model_seed, trainer_seed, split_seed = (int(s) for s in rng.randint(0, np.iinfo(np.int32).max, size=3))
+        if reuse and self.model_.sizes != [X.shape[1], *sizes, n_outputs]:
+            raise ValueError(
+                f"warm_start/partial_fit continue the fitted network {self.model_.sizes}, but these data and "
+                f"parameters need {[X.shape[1], *sizes, n_outputs]}; fit anew with warm_start=False"
+            )
 
         X_train, y_train, validation = X, y, None
-        if self.early_stopping:
+        if self.early_stopping and not incremental:
             try:
                 X_train, X_val, y_train, y_val = train_test_split(
                     X, y, test_size=self.validation_fraction, random_state=split_seed, stratify=stratify
@@ -227,29 +244,59 @@ class _BaseNeuralNet(BaseEstimator):
         batch_size = n if self.batch_size is None else min(int(self.batch_size), n)
         full_batch = _is_full_batch(self.optimizer)
         if full_batch:  # lbfgs, newton, hessian_free: all rows, no learning rate (as scikit-learn's lbfgs)
+            if incremental:
+                raise ValueError(f"partial_fit needs a first-order optimizer; {self.optimizer!r} is a full-batch method")
             batch_size = n
         if self.batch_norm:
             if n < 2:
                 raise ValueError(f"batch_norm=True needs at least 2 training samples; got {n} sample")
 
-        model = MLP(
-            [X.shape[1], *sizes, n_outputs], activation=self.activation, output_activation=output_activation,
-            init=self.init, dropout=float(self.dropout), batch_norm=bool(self.batch_norm), seed=model_seed, dtype=dtype,
-        )
-        lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
-        optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
-        trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1), l2=float(self.l2),
-                          seed=trainer_seed)
-        callbacks = [EarlyStopping("val_loss", patience=int(self.patience), restore_best=True)] if self.early_stopping else []
+        if reuse:
+            model, trainer = self.model_, self.trainer_
+        else:
+            model = MLP(
+                [X.shape[1], *sizes, n_outputs], activation=self.activation, output_activation=output_activation,
+                init=self.init, dropout=float(self.dropout), batch_norm=bool(self.batch_norm), seed=model_seed,
+                dtype=dtype,
+            )
+            lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
+            optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
+            if full_batch and isinstance(optimizer, str):
+                optimizer = get_optimizer(optimizer, tol=float(self.tol))
+            trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1),
+                              l2=float(self.l2), seed=trainer_seed)
+            self.t_ = 0
+        callbacks, metrics = [], []
+        if not incremental:
+            monitor = "val_loss" if self.early_stopping else "loss"
+            if self.early_stopping:
+                metrics = ["accuracy"] if loss in ("bce", "cross_entropy") else ["r2"]
+                callbacks.append(EarlyStopping("val_loss", patience=int(self.n_iter_no_change), min_delta=float(self.tol),
+                                               restore_best=True))
+            elif not full_batch:
+                callbacks.append(EarlyStopping("loss", patience=int(self.n_iter_no_change), min_delta=float(self.tol),
+                                               restore_best=False))
+            if self.adaptive_learning_rate:
+                callbacks.append(ReduceLROnPlateau(monitor, factor=0.2, patience=2, min_delta=float(self.tol)))
+        before = len(trainer.history)
         history = trainer.fit(
-            X_train, y_train, epochs=int(self.epochs), batch_size=batch_size, shuffle=True,
-            validation_data=validation, callbacks=callbacks,
+            X_train, y_train, epochs=1 if incremental else int(self.epochs), batch_size=batch_size, shuffle=True,
+            validation_data=validation, callbacks=callbacks, metrics=metrics,
         )
         self.model_ = model
         self.trainer_ = trainer
         self.history_ = history
-        self.loss_curve_ = list(history["loss"])
+        self.loss_curve_ = [float(v) for v in history["loss"]]
         self.n_iter_ = len(history)
+        self.t_ = getattr(self, "t_", 0) + n * (len(history) - before)
+        if self.early_stopping and not incremental:
+            key = f"val_{metrics[0]}"
+            self.validation_scores_ = [float(v) for v in history[key] if v is not None]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
         return self
 
     def _forward(self, X):
@@ -321,12 +368,28 @@ _PARAMS_DOC = """
         otherwise.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training rows and stop when
-        their cost has not improved for ``patience`` epochs; the parameters of
-        the best epoch are restored.
+        their cost has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; the parameters of the best epoch are restored.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping, in (0, 1).
-    patience : int, default=10
-        Epochs without improvement of the validation cost before stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement by ``tol`` before stopping: of the
+        validation cost with ``early_stopping``, else of the training cost
+        (as scikit-learn's; not used by the full-batch methods, which stop on
+        their own tolerance).
+    tol : float, default=1e-4
+        The improvement that counts for ``n_iter_no_change`` and
+        ``adaptive_learning_rate``; for ``"lbfgs"``, ``"newton"`` and
+        ``"hessian_free"`` given by name, their gradient tolerance.
+    adaptive_learning_rate : bool, default=False
+        Divide the learning rate by 5 each time the monitored cost fails to
+        improve by ``tol`` for 2 epochs (scikit-learn's
+        ``learning_rate="adaptive"``; a
+        :class:`~nablanet.train.ReduceLROnPlateau`).
+    warm_start : bool, default=False
+        ``fit`` continues from the previous fit's network and optimizer state
+        instead of starting anew (the data must have the same features,
+        outputs and classes).
     random_state : int, numpy.random.RandomState or None, default=None
         Seeds the initial weights, the shuffling, dropout and the validation
         split.  An int gives the same fit every time.
@@ -343,9 +406,20 @@ _ATTRS_DOC = """
         Per-epoch records (``history_["loss"]``, ``history_["val_loss"]`` with
         early stopping, ...).
     loss_curve_ : list of float
-        Training cost (penalties included) of each epoch.
+        Training cost (penalties included) of each epoch (of all fits, with
+        ``warm_start`` or ``partial_fit``).
+    best_loss_ : float or None
+        The lowest of ``loss_curve_``; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        The score (R^2, or accuracy) on the held-out rows after each epoch,
+        with ``early_stopping``; None without.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; None without ``early_stopping``.
     n_iter_ : int
-        Epochs run.
+        Epochs (iterations of a full-batch method) run.
+    t_ : int
+        Training rows seen: rows times epochs (the full-batch methods see
+        all rows once per iteration).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of str
@@ -391,7 +465,8 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
 
     def __init__(self, hidden_layer_sizes=(64,), activation="relu", loss="mse", optimizer="adam", learning_rate=1e-3,
                  l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
-                 early_stopping=False, validation_fraction=0.1, patience=10, random_state=None, dtype="float32"):
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -406,7 +481,10 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         self.init = init
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.patience = patience
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.adaptive_learning_rate = adaptive_learning_rate
+        self.warm_start = warm_start
         self.random_state = random_state
         self.dtype = dtype
 
@@ -436,6 +514,30 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         self.n_outputs_ = y2.shape[1]
         return self._fit_network(X, y2, self.n_outputs_, "identity", self.loss, sizes, dtype)
+
+    def partial_fit(self, X, y):
+        """Train one epoch on ``(X, y)``, continuing from the current network (built on the first call).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : NeuralNetRegressor
+        """
+        sizes, dtype = self._check_params()
+        if self.loss not in _REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(_REGRESSION_LOSSES)}; got {self.loss!r}")
+        first = not hasattr(self, "trainer_")
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32), reset=first)
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first:
+            self._y_ndim, self.n_outputs_ = y.ndim, y2.shape[1]
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} targets but the network was fitted with {self.n_outputs_}")
+        return self._fit_network(X, y2, self.n_outputs_, "identity", self.loss, sizes, dtype, incremental=True)
 
     def predict(self, X):
         """Predicted targets.
@@ -495,7 +597,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
 
     def __init__(self, hidden_layer_sizes=(64,), activation="relu", optimizer="adam", learning_rate=1e-3,
                  l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
-                 early_stopping=False, validation_fraction=0.1, patience=10, random_state=None, dtype="float32"):
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -509,7 +612,10 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         self.init = init
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.patience = patience
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.adaptive_learning_rate = adaptive_learning_rate
+        self.warm_start = warm_start
         self.random_state = random_state
         self.dtype = dtype
 
@@ -530,21 +636,63 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         sizes, dtype = self._check_params()
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
         check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
+        classes = LabelEncoder().fit(y).classes_
+        if self.warm_start and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start continues a network fitted on the classes {list(self.classes_)}, but y has the "
+                f"classes {list(classes)}; fit anew with warm_start=False"
+            )
+        self.classes_ = classes
+        codes, args = self._encode(y, dtype)
+        return self._fit_network(X, *args, sizes, dtype, stratify=codes)
+
+    def partial_fit(self, X, y, classes=None):
+        """Train one epoch on ``(X, y)``, continuing from the current network (built on the first call).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like, optional
+            All the classes the calls will see; required on the first call
+            (a batch need not contain every class), optional and checked
+            afterwards.
+
+        Returns
+        -------
+        self : NeuralNetClassifier
+        """
+        sizes, dtype = self._check_params()
+        first = not hasattr(self, "trainer_")
+        if classes is not None:
+            classes = LabelEncoder().fit(np.asarray(classes)).classes_
+        if first:
+            if classes is None:
+                raise ValueError("partial_fit needs classes= (every class the calls will see) on its first call")
+            self.classes_ = classes
+        elif classes is not None and not np.array_equal(classes, self.classes_):
+            raise ValueError(f"classes={list(classes)} differs from the classes of the first call, {list(self.classes_)}")
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first)
+        check_classification_targets(y)
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y has labels {list(unknown)} that are not among classes={list(self.classes_)}")
+        _, args = self._encode(y, dtype)
+        return self._fit_network(X, *args, sizes, dtype, incremental=True)
+
+    def _encode(self, y, dtype):
+        """Codes of ``y`` in ``classes_``, and (targets, n_outputs, output activation, loss) for training."""
         n_classes = len(self.classes_)
         if n_classes < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})"
             )
-        codes = encoder.transform(y)
+        codes = np.searchsorted(self.classes_, y)
         if n_classes == 2:
             self.n_outputs_ = 1
-            output_activation, loss, targets = "sigmoid", "bce", codes.astype(dtype)
-        else:
-            self.n_outputs_ = n_classes
-            output_activation, loss, targets = "softmax", "cross_entropy", codes.astype(np.int64)
-        return self._fit_network(X, targets, self.n_outputs_, output_activation, loss, sizes, dtype, stratify=codes)
+            return codes, (codes.astype(dtype), 1, "sigmoid", "bce")
+        self.n_outputs_ = n_classes
+        return codes, (codes.astype(np.int64), n_classes, "softmax", "cross_entropy")
 
     def predict_proba(self, X):
         """Class probabilities.

@@ -227,7 +227,7 @@ def test_early_stopping_stops_before_epochs(Est):
     X = rng.normal(size=(200, 5))
     # pure noise: the validation cost stops improving early
     y = rng.normal(size=200) if Est is NeuralNetRegressor else rng.integers(0, 2, size=200)
-    est = Est(hidden_layer_sizes=(64,), learning_rate=0.01, epochs=500, early_stopping=True, patience=5, random_state=0)
+    est = Est(hidden_layer_sizes=(64,), learning_rate=0.01, epochs=500, early_stopping=True, n_iter_no_change=5, random_state=0)
     est.fit(X, y)
     assert est.n_iter_ < 500
     assert len(est.loss_curve_) == est.n_iter_ == len(est.history_)
@@ -242,7 +242,7 @@ def test_early_stopping_restores_the_best_epoch(batch_norm):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5))
     y = rng.normal(size=200)
-    est = NeuralNetRegressor(hidden_layer_sizes=(64,), learning_rate=0.01, epochs=500, early_stopping=True, patience=5,
+    est = NeuralNetRegressor(hidden_layer_sizes=(64,), learning_rate=0.01, epochs=500, early_stopping=True, n_iter_no_change=5,
                              validation_fraction=0.2, batch_norm=batch_norm, random_state=0).fit(X, y)
     assert est.n_iter_ < 500
     # rebuild the held-out rows: the split is seeded from random_state like the rest.  With batch
@@ -373,7 +373,9 @@ def test_unfitted_and_wrong_features(blobs):
     ({"init": "bogus"}, ValueError, "init"),
     ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
     ({"validation_fraction": 0}, ValueError, "validation_fraction"),
-    ({"patience": 0}, ValueError, "patience"),
+    ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change"),
+    ({"tol": -1.0}, ValueError, "tol"),
+    ({"warm_start": 1}, TypeError, "warm_start"),
     ({"random_state": "seed"}, ValueError, "RandomState"),
     ({"dtype": "int32"}, ValueError, "dtype"),
     ({"dtype": "float17"}, TypeError, "dtype"),

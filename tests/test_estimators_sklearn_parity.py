@@ -1,0 +1,131 @@
+"""What scikit-learn's MLP users reach for: full-batch solvers, partial_fit, warm_start, n_iter_no_change/tol,
+an adaptive learning rate, and the fitted attributes loss_curve_, validation_scores_, best_loss_, n_iter_, t_."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from nablanet.data import runge
+from nablanet.estimators import NeuralNetClassifier, NeuralNetRegressor
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_newton_classifier_is_sklearns_logistic_regression(cancer):
+    X, y = cancer
+    C = 1.0
+    clf = NeuralNetClassifier(hidden_layer_sizes=(), optimizer="newton", tol=1e-12, epochs=20,
+                              l2=1.0 / (2 * len(X) * C), dtype="float64", random_state=0).fit(X, y)
+    ref = LogisticRegression(C=C, tol=1e-12, max_iter=1000, solver="newton-cholesky").fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=0, atol=1e-6)
+    assert clf.history_.solver["converged"] and clf.n_iter_ <= 15
+    assert clf.t_ == clf.n_iter_ * len(X)
+
+
+def test_lbfgs_regressor_fits_runge():
+    X, y = runge(n=200, seed=0)
+    reg = NeuralNetRegressor(hidden_layer_sizes=(16,), activation="tanh", optimizer="lbfgs", epochs=500, tol=1e-10,
+                             random_state=0).fit(X, y)
+    Xt, yt = runge(n=300, seed=1)
+    assert r2_score(yt, reg.predict(Xt)) > 0.999
+    assert reg.best_loss_ == min(reg.loss_curve_) and reg.validation_scores_ is None
+    back = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(back.predict(Xt), reg.predict(Xt))
+    with pytest.raises(ValueError, match="partial_fit needs a first-order optimizer"):
+        reg.partial_fit(X, y)
+
+
+def test_partial_fit_streams_batches_to_an_accurate_classifier():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    clf = NeuralNetClassifier(hidden_layer_sizes=(32,), learning_rate=3e-3, random_state=0)
+    with pytest.raises(ValueError, match="classes="):
+        clf.partial_fit(Xtr[:100], ytr[:100])
+    chunks = np.array_split(np.arange(len(Xtr)), 6)
+    for epoch in range(8):
+        for c in chunks:
+            clf.partial_fit(Xtr[c], ytr[c], classes=np.arange(10) if epoch == 0 else None)
+    assert clf.score(Xte, yte) > 0.93
+    assert clf.n_iter_ == 48 == len(clf.loss_curve_) and clf.t_ == 8 * len(Xtr)
+    with pytest.raises(ValueError, match="not among classes"):
+        clf.partial_fit(Xtr[:5], np.array([0, 1, 2, 3, 11]))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(Xtr[:5, :10], ytr[:5])
+    # a first call with a batch holding one class only is fine when classes= names them all
+    one = NeuralNetClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X[y == 3][:20], y[y == 3][:20],
+                                                                                    classes=np.arange(10))
+    assert list(one.classes_) == list(range(10)) and one.predict_proba(X[:3]).shape == (3, 10)
+
+
+def test_partial_fit_regressor_matches_fit_epoch_by_epoch():
+    X, y = runge(n=120, seed=0)
+    kw = dict(hidden_layer_sizes=(8,), activation="tanh", learning_rate=1e-2, random_state=0, n_iter_no_change=100)
+    a = NeuralNetRegressor(epochs=3, **kw).fit(X, y)
+    b = NeuralNetRegressor(**kw)
+    for _ in range(3):
+        b.partial_fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.loss_curve_ == b.loss_curve_
+
+
+def test_warm_start_continues_where_the_last_fit_stopped(cancer):
+    X, y = cancer
+    kw = dict(hidden_layer_sizes=(8,), epochs=5, random_state=0, n_iter_no_change=100)
+    once = NeuralNetClassifier(**{**kw, "epochs": 10}).fit(X, y)
+    warm = NeuralNetClassifier(warm_start=True, **kw).fit(X, y).fit(X, y)
+    np.testing.assert_array_equal(warm.predict_proba(X), once.predict_proba(X))
+    assert warm.n_iter_ == 10 and warm.loss_curve_ == once.loss_curve_ and warm.t_ == 10 * len(X)
+    cold = NeuralNetClassifier(**kw).fit(X, y).fit(X, y)
+    assert cold.n_iter_ == 5
+    with pytest.raises(ValueError, match="classes"):
+        warm.fit(X, np.where(y == 1, "a", "b"))
+
+
+def test_n_iter_no_change_and_tol_stop_on_the_training_cost(cancer):
+    X, y = cancer
+    # an improvement of 10 is never reached: training stops after the first epoch and n_iter_no_change more
+    est = NeuralNetClassifier(hidden_layer_sizes=(8,), epochs=100, n_iter_no_change=3, tol=10.0, random_state=0)
+    assert est.fit(X, y).n_iter_ == 4
+    est.set_params(tol=0.0, n_iter_no_change=100, epochs=12)
+    assert est.fit(X, y).n_iter_ == 12
+
+
+def test_adaptive_learning_rate_divides_by_five_on_plateaus(cancer):
+    X, y = cancer
+    est = NeuralNetClassifier(hidden_layer_sizes=(8,), optimizer="sgd", learning_rate=0.5, epochs=30, tol=1e-2,
+                              n_iter_no_change=100, adaptive_learning_rate=True, random_state=0).fit(X, y)
+    lrs = np.array(est.history_["lr"])
+    steps = np.log(lrs / 0.5) / np.log(0.2)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)  # only ever 0.5 / 5^k
+    assert lrs[-1] < 0.5 and np.all(np.diff(lrs) <= 0)
+    with pytest.raises(ValueError, match="adaptive_learning_rate"):
+        NeuralNetClassifier(optimizer="lbfgs", adaptive_learning_rate=True).fit(X, y)
+
+
+def test_validation_scores_with_early_stopping(cancer):
+    X, y = cancer
+    est = NeuralNetClassifier(hidden_layer_sizes=(8,), epochs=40, early_stopping=True, random_state=0).fit(X, y)
+    assert len(est.validation_scores_) == est.n_iter_ and est.best_loss_ is None
+    assert est.best_validation_score_ == max(est.validation_scores_) > 0.9
+    np.testing.assert_allclose(est.validation_scores_, est.history_["val_accuracy"])
+    reg = NeuralNetRegressor(hidden_layer_sizes=(16,), activation="tanh", learning_rate=3e-2, epochs=60, tol=0.0,
+                             early_stopping=True, random_state=0).fit(*runge(n=200, seed=0))
+    assert len(reg.validation_scores_) == reg.n_iter_ and max(reg.validation_scores_) > 0.5  # R^2

@@ -257,6 +257,15 @@ def _comm(args):
         raise ConfigError(str(e)) from None
 
 
+def _thread_limit(args, comm):
+    """BLAS/OpenMP threads for this process: --threads, else its share of the cores (MPI ranks on this machine)."""
+    from threadpoolctl import threadpool_limits
+
+    from .experiments import _ranks_on_this_node, default_threads
+
+    return threadpool_limits(args.threads or default_threads(1 if comm is None else _ranks_on_this_node(comm)))
+
+
 def cmd_train(args):
     from .experiments import run_training
 
@@ -275,7 +284,8 @@ def cmd_train(args):
     if comm is not None:  # one folder name for all ranks
         out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm)
+    with _thread_limit(args, comm):
+        res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm)
     if comm is not None and not comm.is_root:
         return
     c = res["config"]
@@ -297,18 +307,20 @@ def _parse_grid(items):
             raise ConfigError(f"--grid takes NAME=V1,V2,...; got {item!r}")
         name, vals = item.split("=", 1)
         name = name.strip().replace("-", "_")
+        if name not in DEFAULTS:
+            raise ConfigError(f"--grid: unknown setting {name!r}; choose from {', '.join(DEFAULTS)}")
         default = DEFAULTS.get(name)
         conv = int if name in ("epochs", "batch_size", "seed", "n", "patience") else float
         try:
             if name == "hidden":
-                values = [[int(h) for h in v.split("x") if h] for v in vals.split(",")]
+                values = [_sizes(v) for v in vals.split(",")]  # 16,32x32: one layer of 16, two of 32
             elif isinstance(default, bool):
                 values = [{"true": True, "false": False, "1": True, "0": False}[v.lower()] for v in vals.split(",")]
             elif isinstance(default, str) or name in ("activation", "optimizer", "schedule", "init", "scale"):
                 values = vals.split(",")
             else:
                 values = [conv(v) for v in vals.split(",")]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, argparse.ArgumentTypeError):
             raise ConfigError(f"--grid {name}: cannot read the values {vals!r}") from None
         # the same meaning as the flags: batch size 0 is the full batch, scale none is no scaling
         if name == "batch_size":
@@ -329,18 +341,20 @@ def cmd_sweep(args):
     if comm is not None:
         out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    res = sweep(cfg, grid, out, metric=args.metric, jobs=args.jobs, progress=progress, comm=comm)
+    res = sweep(cfg, grid, out, metric=args.metric, jobs=args.jobs, progress=progress, comm=comm,
+                seeds=args.seeds or 1, threads=args.threads)
     if res is None:  # an MPI rank other than 0
         return
     names, metric = res["names"], res["metric"]
-    cols = names + [metric]
+    cols = names + [metric] + ([metric + "_std"] if res["seeds"] > 1 else [])
     rows = [{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()} for r in res["results"]]
     best = res["best"]
+    spread = f" +- {best[metric + '_std']:.4f} over {res['seeds']} seeds" if res["seeds"] > 1 else ""
     text = "\n".join([
-        _table(rows, cols, {metric: ".4f"}),
-        f"best {metric} = {best[metric]:.4f} at " + ", ".join(f"{n}={best[n]}" for n in names)
-        + (f"  ({res['skipped']} points already done, skipped)" if res["skipped"] else ""),
-        f"results: {out}/results.csv, {out}/results.json, heatmap: {out}/heatmap.png",
+        _table(rows, cols, {metric: ".4f", metric + "_std": ".4f"}),
+        f"best {metric} = {best[metric]:.4f}{spread} at " + ", ".join(f"{n}={best[n]}" for n in names)
+        + (f"  ({res['skipped']} runs already done, skipped)" if res["skipped"] else ""),
+        f"results: {out}/results.csv, {out}/results.json; plots: " + ", ".join(f"{out}/{p}" for p in res["plots"]),
     ])
     _emit(args, {k: v for k, v in res.items()}, text)
 
@@ -354,7 +368,8 @@ def cmd_compare(args):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a peer that cannot run is listed under the table instead
-        res = compare(cfg, degree=args.linear_degree, out_dir=out)
+        with _thread_limit(args, None):
+            res = compare(cfg, degree=args.linear_degree, out_dir=out)
     cols = [c for c in res["results"][0] if c != "note"]
     notes = [f"{r['model']}: {r['note']}" for r in res["results"] if r["note"]] + res["skipped"]
     text = "\n".join([_table(res["results"], cols, {"train_seconds": ".2f"}), *notes,
@@ -473,6 +488,9 @@ def build_parser():
                            help="no progress bar (default: a bar when stderr is a terminal)")
         if mpi:
             q.add_argument("--mpi", action="store_true", help=mpi + " (default: off; on when started by mpiexec/srun)")
+        q.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="BLAS/OpenMP threads per process (default: the cores divided among the processes "
+                            "of this run: MPI ranks on this machine, or sweep workers)")
         q.add_argument("--json", action="store_true", help="print one JSON document (default: tables for people)")
 
     t = sub.add_parser("train", help="train a network and write a run folder")
@@ -482,11 +500,14 @@ def build_parser():
                                                          "may change (default: a new run)")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sweep", help="a grid over two or more settings, in parallel, with a heatmap")
+    s = sub.add_parser("sweep", help="a grid over one or more settings, in parallel, with line plots or heatmaps")
     _add_training_flags(s)
     s.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
                    help="a setting and its values; repeat for each axis, e.g. --grid lr=1e-4,1e-3,1e-2 "
                         "--grid hidden=16,32x32 (hidden sizes of several layers joined by x) (default: none; required)")
+    s.add_argument("--seeds", type=_positive_int, metavar="N",
+                   help="train each point with N seeds (seed, seed+1, ...) and report the mean and standard "
+                        "deviation (default: 1)")
     s.add_argument("--metric", default="auto", metavar="NAME",
                    help="the metric that picks the best point: test_accuracy, test_mse, test_r2, test_loss; auto = "
                         "test_accuracy for classification, test_mse for regression (default: auto)")

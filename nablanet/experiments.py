@@ -301,16 +301,30 @@ def _point_key(point):
     return "_".join(f"{k}={v}" for k, v in point.items()).replace("/", "-").replace(" ", "")
 
 
-def _run_point(args):
-    base, point = args
+def default_threads(processes):
+    """BLAS/OpenMP threads for each of ``processes`` processes sharing this machine's cores (at least 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, int(processes)))
+
+
+def _limit_worker_threads(threads):
+    """Pool initializer: this worker's BLAS and OpenMP pools get ``threads`` threads for its whole life."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
-        try:
-            res = run_training({**base, **point})
-            return {k: v for k, v in res.items() if k.startswith("test_") or k in ("epochs", "train_seconds")}
-        except Exception as e:  # noqa: BLE001 - one bad point is reported in its row, the sweep goes on
-            return {"error": " ".join(f"{type(e).__name__}: {e}".split())}
+    global _WORKER_LIMITS
+    _WORKER_LIMITS = threadpool_limits(threads)  # kept alive: the limit lasts as long as the worker
+
+
+_WORKER_LIMITS = None
+
+
+def _run_point(args):
+    base, point = args
+    try:
+        res = run_training({**base, **point})
+        return {k: v for k, v in res.items() if k.startswith("test_") or k in ("epochs", "train_seconds")}
+    except Exception as e:  # noqa: BLE001 - one bad point is reported in its row, the sweep goes on
+        return {"error": " ".join(f"{type(e).__name__}: {e}".split())}
 
 
 def _write_point(pdir, p, res):
@@ -325,90 +339,153 @@ def default_metric(task):
     return ("test_accuracy", "max") if task == "classification" else ("test_mse", "min")
 
 
-def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=None):
+def _mode(metric):
+    return "max" if any(s in metric for s in ("accuracy", "r2")) else "min"
+
+
+def _summarize(names, points, runs, seeds):
+    """One row per grid point: each metric's mean over the seeds, and its standard deviation with several seeds."""
+    rows = []
+    for p in points:
+        done = [runs[_point_key({**p, **s})] for s in seeds]
+        row = dict(p)
+        errors = [r["error"] for r in done if "error" in r]
+        ok = [r for r in done if "error" not in r]
+        for k in sorted({k for r in ok for k in r} - set(names) - {"seed"}):
+            vals = [r[k] for r in ok if isinstance(r.get(k), (int, float))]
+            if not vals:
+                continue
+            row[k] = float(np.mean(vals))
+            if len(seeds) > 1 and k.startswith("test_"):
+                row[k + "_std"] = float(np.std(vals))
+        if len(seeds) > 1:
+            row["seeds"] = len(ok)
+        if errors:
+            row["error"] = errors[0]
+        rows.append(row)
+    return rows
+
+
+def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=None, seeds=1, threads=None):
     """Train one network per point of ``grid`` (a dict name -> list of values), in parallel processes.
 
-    Each finished point is written to ``out_dir/points/`` at once, so a sweep
-    that is stopped and started again skips what it has done.  Writes
-    ``results.csv``, ``results.json`` and ``heatmap.png``; returns the results and the best point.
-    With ``comm`` (MPI), the ranks share the points instead of local processes;
-    rank 0 writes the tables and returns them, the other ranks return None.
-    """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    ``grid`` may have one axis (a line plot) or more (heatmaps over the first
+    two; the best over the others); any setting of :data:`DEFAULTS` can be an
+    axis, ``hidden`` with lists of sizes (``[[16], [32, 32]]``).  With
+    ``seeds=N`` every point is trained with the seeds ``seed, ..., seed+N-1``
+    and its row holds each metric's mean and standard deviation (``_std``).
 
+    Each finished run is written to ``out_dir/points/`` at once, so a sweep
+    that is stopped and started again skips what it has done; a folder is
+    refused only when it holds a sweep whose settings outside the grid differ.
+    Writes ``results.csv``, ``results.json`` and one plot per metric
+    (``heatmap_METRIC.png`` or ``line_METRIC.png``); returns the rows and the
+    best point by ``metric``.  ``jobs`` worker processes (default: all cores)
+    each limit BLAS/OpenMP to ``threads`` threads (default: the cores divided
+    among the workers) and train many points each; ``jobs=1`` trains in this
+    process.  With ``comm`` (MPI), the ranks share the runs instead of local
+    processes; rank 0 writes the tables and returns them, the other ranks return None.
+    """
     from . import viz
     from .data import DATASETS
 
-    if len(grid) < 2:
-        raise ConfigError("a sweep needs a grid over at least two settings, e.g. --grid lr=1e-3,1e-2 --grid l2=0,1e-3")
+    if not grid:
+        raise ConfigError("a sweep needs a grid, e.g. --grid lr=1e-3,1e-2 (and more --grid for more axes)")
     for name, values in grid.items():
         if name not in DEFAULTS:
-            raise ConfigError(f"cannot sweep over unknown setting {name!r}")
+            raise ConfigError(f"cannot sweep over unknown setting {name!r}; choose from {', '.join(DEFAULTS)}")
         if not values:
             raise ConfigError(f"no values given for {name}")
-    if base.get("data", DEFAULTS["data"]) not in DATASETS:
-        raise ConfigError(f"unknown data set {base.get('data')!r}; choose from {', '.join(DATASETS)}")
-    task = DATASETS[base.get("data", DEFAULTS["data"])][1]
+    seeds = int(seeds)
+    if seeds < 1:
+        raise ConfigError(f"seeds must be at least 1, got {seeds}")
+    if seeds > 1 and "seed" in grid:
+        raise ConfigError("give either a grid over seed or seeds > 1, not both")
+    data = base.get("data", DEFAULTS["data"])
+    if data not in DATASETS:
+        raise ConfigError(f"unknown data set {data!r}; choose from {', '.join(DATASETS)}")
+    task = DATASETS[data][1]
     if metric == "auto":
         metric, mode = default_metric(task)
     else:
-        mode = "max" if any(s in metric for s in ("accuracy", "r2")) else "min"
+        mode = _mode(metric)
     names, points = _grid_points(grid)
+    seed0 = int(base.get("seed", DEFAULTS["seed"]))
+    seed_points = [{}] if seeds == 1 else [{"seed": seed0 + k} for k in range(seeds)]
+    runs_todo = [{**p, **s} for p in points for s in seed_points]
     pdir = os.path.join(out_dir, "points")
     os.makedirs(pdir, exist_ok=True)
     meta_path = os.path.join(out_dir, "sweep.json")
+    fixed = set(grid) | ({"seed"} if seeds > 1 else set())
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             old = json.load(f)
-        if old.get("base") != json.loads(json.dumps(base)):
-            raise ConfigError(f"{out_dir} holds a sweep with other settings ({old.get('base')}); "
+        old_base, new_base = old.get("base", {}), json.loads(json.dumps(base))
+        differ = sorted(k for k in (set(old_base) | set(new_base)) - fixed
+                        if {**DEFAULTS, **old_base}.get(k) != {**DEFAULTS, **new_base}.get(k))
+        if differ:
+            raise ConfigError(f"{out_dir} holds a sweep with other settings outside the grid "
+                              f"({', '.join(f'{k}={old_base.get(k, DEFAULTS.get(k))!r}' for k in differ)}); "
                               f"give another --out to start a new one")
     if comm is not None:
         comm.barrier()  # every rank has read the old settings before rank 0 writes
     if comm is None or comm.is_root:
         with open(meta_path, "w") as f:
-            json.dump({"base": base, "grid": grid, "metric": metric}, f, indent=2)
-    results = {}
-    todo = []
-    for p in points:
-        path = os.path.join(pdir, _point_key(p) + ".json")
+            json.dump({"base": base, "grid": grid, "metric": metric, "seeds": seeds}, f, indent=2)
+    runs, todo = {}, []
+    for r in runs_todo:
+        path = os.path.join(pdir, _point_key(r) + ".json")
         done = None
         if os.path.exists(path):
             with open(path) as f:
                 done = json.load(f)
         if done is None or "error" in done:  # failed points are tried again
-            todo.append(p)
+            todo.append(r)
         else:
-            results[_point_key(p)] = done
-    skipped = len(points) - len(todo)
+            runs[_point_key(r)] = done
+    skipped = len(runs_todo) - len(todo)
     bar = None
     if progress and comm is None:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(points), initial=skipped, unit="run", desc="sweep")
-    jobs = jobs or os.cpu_count() or 1
-    if comm is not None:  # MPI: rank r runs points r, r + size, ...; rank 0 gathers from the files
-        for i, p in enumerate(todo):
-            if i % comm.size == comm.rank:
-                _write_point(pdir, p, {**p, **_run_point((base, p))})
+        bar = tqdm(total=len(runs_todo), initial=skipped, unit="run", desc="sweep")
+    if comm is not None:  # MPI: rank r runs r, r + size, ...; rank 0 gathers from the files
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(threads or default_threads(_ranks_on_this_node(comm))):
+            for i, r in enumerate(todo):
+                if i % comm.size == comm.rank:
+                    _write_point(pdir, r, {**r, **_run_point((base, r))})
         comm.barrier()
         if not comm.is_root:
             return None
-        for p in todo:
-            with open(os.path.join(pdir, _point_key(p) + ".json")) as f:
-                results[_point_key(p)] = json.load(f)
+        for r in todo:
+            with open(os.path.join(pdir, _point_key(r) + ".json")) as f:
+                runs[_point_key(r)] = json.load(f)
         todo = []
-    if todo:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as ex:
-            futures = {ex.submit(_run_point, (base, p)): p for p in todo}
+    jobs = min(int(jobs or default_threads(1)), len(todo)) if todo else 0
+    if jobs == 1:  # one process: no pool to start, the same thread limit as one worker
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(threads or default_threads(1)):
+            for r in todo:
+                runs[_point_key(r)] = _write_point(pdir, r, {**r, **_run_point((base, r))})
+                if bar:
+                    bar.update(1)
+    elif jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_limit_worker_threads,
+                                 initargs=(threads or default_threads(jobs),)) as ex:
+            futures = {ex.submit(_run_point, (base, r)): r for r in todo}
             for fut in as_completed(futures):
-                p = futures[fut]
-                results[_point_key(p)] = _write_point(pdir, p, {**p, **fut.result()})
+                r = futures[fut]
+                runs[_point_key(r)] = _write_point(pdir, r, {**r, **fut.result()})
                 if bar:
                     bar.update(1)
     if bar:
         bar.close()
-    rows = [results[_point_key(p)] for p in points]
+    rows = _summarize(names, points, runs, seed_points)
     cols = names + sorted({k for r in rows for k in r} - set(names))
     with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
@@ -418,21 +495,53 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     if not ok:
         raise ConfigError(f"no grid point finished with {metric}: {rows[0].get('error', 'unknown error')}")
     best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
+    metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
+    plots = [_sweep_plot(viz, out_dir, data, grid, names, ok, m, seeds) for m in metrics]
+    result = {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped, "names": names,
+              "seeds": seeds, "plots": plots}
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped}, f, indent=2)
-    # heatmap over the first two settings; the best value over any further ones
+        json.dump({k: v for k, v in result.items() if k != "names"}, f, indent=2)
+    return result
+
+
+def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
+    """``line_METRIC.png`` over a 1-d grid (with the spread over seeds), else ``heatmap_METRIC.png`` over the
+    first two settings with the best value over any further ones; returns the file name."""
+    mode = _mode(metric)
+    spread = f" (mean over {seeds} seeds)" if seeds > 1 else ""
+    if len(names) == 1:
+        a = names[0]
+        by = {json.dumps(r[a]): r for r in rows}
+        xs = [v for v in grid[a] if json.dumps(v) in by]
+        labels = ["x".join(map(str, v)) if isinstance(v, list) else v for v in xs]
+        ys = [by[json.dumps(v)][metric] for v in xs]
+        sd = [by[json.dumps(v)].get(metric + "_std", 0.0) for v in xs] if seeds > 1 else None
+        fname = f"line_{metric}.png"
+        viz.line(labels, ys, os.path.join(out_dir, fname), a, metric, spread=sd, title=f"{data}: {metric}{spread}")
+        return fname
     a, b = names[0], names[1]
-    va, vb = grid[a], grid[b]
+    va, vb = [json.dumps(v) for v in grid[a]], [json.dumps(v) for v in grid[b]]
     V = np.full((len(va), len(vb)), np.nan)
-    for r in ok:
-        i, j = va.index(r[a]), vb.index(r[b])
+    for r in rows:
+        i, j = va.index(json.dumps(r[a])), vb.index(json.dumps(r[b]))
         cur = V[i, j]
         if np.isnan(cur) or (r[metric] > cur if mode == "max" else r[metric] < cur):
             V[i, j] = r[metric]
-    extra = f" (best over {', '.join(names[2:])})" if len(names) > 2 else ""
-    viz.heatmap(V, va, vb, os.path.join(out_dir, "heatmap.png"), a, b, metric,
-                title=f"{base.get('data', DEFAULTS['data'])}: {metric}{extra}")
-    return {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped, "names": names}
+    extra = f", best over {', '.join(names[2:])}" if len(names) > 2 else ""
+    show = lambda vals: ["x".join(map(str, v)) if isinstance(v, list) else v for v in vals]
+    fname = f"heatmap_{metric}.png"
+    viz.heatmap(V, show(grid[a]), show(grid[b]), os.path.join(out_dir, fname), a, b, metric,
+                title=f"{data}: {metric}{spread}{extra}")
+    return fname
+
+
+def _ranks_on_this_node(comm):
+    """How many MPI ranks share this machine (and so its cores)."""
+    try:
+        return comm.comm.Split_type(comm.MPI.COMM_TYPE_SHARED).Get_size()
+    except Exception:  # noqa: BLE001 - an MPI without shared-memory split: assume all ranks on one node
+        return comm.size
+
 
 
 # ------------------------------------------------------------------------------------------- comparisons

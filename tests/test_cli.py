@@ -97,8 +97,9 @@ def test_resume_continues_exactly(tmp_path, capsys):
         (["train", "--config", "/nonexistent.toml"], "no configuration file"),
         (["train", "--resume", "/nonexistent"], "no checkpoint.npz"),
         (["train", "--data", "mnist", "--data-path", "/nonexistent"], "looked|not found|No such"),
-        (["sweep", "--grid", "lr=1e-3,1e-2"], "at least two settings"),
-        (["sweep", "--grid", "lr=1e-3", "--grid", "bogus=1,2"], "unknown setting"),
+        (["sweep"], "needs a grid"),
+        (["sweep", "--grid", "lr=1e-3", "--grid", "bogus=1,2"], "unknown setting 'bogus'; choose from data, .*hidden"),
+        (["sweep", "--grid", "seed=1,2", "--seeds", "3"], "either a grid over seed or seeds"),
         (["explain", "--expr", "__import__('os')"], "not allowed|unknown name"),
         (["explain", "--expr", "sqrt(x"], "cannot parse"),
     ],
@@ -125,7 +126,8 @@ def test_sweep_heatmap_best_and_resume(tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert len(res["results"]) == 4 and res["skipped"] == 0
     assert res["best"]["test_mse"] == min(r["test_mse"] for r in res["results"])
-    assert "test_mse" in png_title(out / "heatmap.png")
+    for m in ("test_mse", "test_r2", "test_loss"):  # one heatmap per metric
+        assert m in png_title(out / f"heatmap_{m}.png")
     assert len((out / "results.csv").read_text().splitlines()) == 5
     code, stdout, _ = run(capsys, *argv[:-1], "--json")
     again = json.loads(stdout)
@@ -247,3 +249,36 @@ def test_linear_regression_on_polynomial_features_from_the_command_line(tmp_path
     from nablanet.train import load
 
     assert load(tmp_path / "lin" / "checkpoint.npz").model.n_inputs == 9  # x, y, x^2, xy, y^2, x^3, ...
+
+
+def test_sweep_one_axis_of_layer_sizes_with_seeds(tmp_path, capsys):
+    out = tmp_path / "sw1"
+    argv = ["sweep", "--data", "runge", "--n", "120", "--activation", "tanh", "--epochs", "3", "--grid",
+            "hidden=4,8x8", "--seeds", "3", "--jobs", "2", "--out", str(out), "--no-progress", "--json"]
+    code, stdout, err = run(capsys, *argv)
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert [r["hidden"] for r in res["results"]] == [[4], [8, 8]]
+    assert res["plots"] == ["line_test_loss.png", "line_test_mse.png", "line_test_r2.png"]
+    assert "test_mse" in png_title(out / "line_test_mse.png")
+    runs = {p.name: json.loads(p.read_text()) for p in (out / "points").iterdir()}
+    assert len(runs) == 6  # 2 points x 3 seeds, each its own run
+    for row in res["results"]:
+        mine = [r["test_mse"] for r in runs.values() if r["hidden"] == row["hidden"]]
+        assert sorted(r["seed"] for r in runs.values() if r["hidden"] == row["hidden"]) == [0, 1, 2]
+        assert row["test_mse"] == pytest.approx(np.mean(mine)) and row["test_mse_std"] == pytest.approx(np.std(mine))
+        assert row["test_mse_std"] > 0 and row["seeds"] == 3
+
+
+def test_sweep_folder_refused_only_for_settings_outside_the_grid(tmp_path, capsys):
+    out = tmp_path / "sw"
+    base = ["sweep", "--data", "runge", "--n", "100", "--hidden", "4", "--jobs", "1", "--out", str(out),
+            "--no-progress", "--json"]
+    code, _, err = run(capsys, *base, "--epochs", "2", "--grid", "lr=0.01,0.1")
+    assert code == 0, err
+    # the grid overrides lr, so a base lr does not matter; a new axis value adds points
+    code, stdout, err = run(capsys, *base, "--epochs", "2", "--lr", "0.5", "--grid", "lr=0.01,0.1,0.3")
+    assert code == 0, err
+    assert json.loads(stdout)["skipped"] == 2
+    code, _, err = run(capsys, *base, "--epochs", "3", "--grid", "lr=0.01,0.1")
+    assert code == 2 and "outside the grid (epochs=2)" in err

@@ -100,7 +100,7 @@ def test_sweep_over_ranks_equals_local_sweep(tmp_path):
     local = sweep({"data": "runge", "n": 200, "hidden": [8], "epochs": 5}, {"lr": [0.001, 0.01], "l2": [0.0, 0.001]},
                   str(tmp_path / "local"), jobs=1)
     assert [r["test_mse"] for r in res["results"]] == pytest.approx([r["test_mse"] for r in local["results"]], rel=1e-6)
-    assert (tmp_path / "mpi" / "heatmap.png").exists()
+    assert (tmp_path / "mpi" / "heatmap_test_mse.png").exists()
     again = json.loads(mpirun(2, ["-m", "nablanet.cli", "sweep", *args, "--out", str(tmp_path / "mpi")], tmp_path))
     assert again["skipped"] == 4
 

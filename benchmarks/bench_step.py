@@ -7,6 +7,15 @@ Networks (the performance issue's set):
     mnist   784-128-64-10 batch 128 cross-entropy
     wide    784-1024-1024-10 batch 256 cross-entropy
 
+Model rows (the same shapes with the layers that used to leave the fast path):
+
+    digits-bn / mnist-bn   ReLU hidden layers as Dense -> BatchNorm -> ReLU -> Dropout(0.1)
+    digits-ln / mnist-ln   hidden layers as Dense -> LayerNorm -> GELU (tanh form)
+
+For these rows the column ``plain`` is nablanet's plain MLP step of the same
+shape, so ``vs plain`` is what the extra layers cost; PyTorch builds the same
+layers; the other peers are skipped.
+
 Systems: nablanet (``Trainer.train_step``), PyTorch eager (CPU), JAX with the
 whole step under ``jax.jit``, HIPS autograd
 with a NumPy Adam, scikit-learn's MLP (``partial_fit`` on one batch), and the
@@ -35,7 +44,16 @@ NETS = {
     "digits": ([64, 64, 10], 32, "ce"),
     "mnist": ([784, 128, 64, 10], 128, "ce"),
     "wide": ([784, 1024, 1024, 10], 256, "ce"),
+    "digits-bn": ([64, 64, 10], 32, "ce", "dropout_bn"),
+    "mnist-bn": ([784, 128, 64, 10], 128, "ce", "dropout_bn"),
+    "digits-ln": ([64, 64, 10], 32, "ce", "ln_gelu"),
+    "mnist-ln": ([784, 128, 64, 10], 128, "ce", "ln_gelu"),
 }
+
+
+def _only_plain(model):
+    if model != "plain":
+        raise NotImplementedError(f"no {model} model for this system")
 
 
 def _data(sizes, bs, kind, seed=0):
@@ -45,23 +63,43 @@ def _data(sizes, bs, kind, seed=0):
     return X, y
 
 
-def make_nablanet(sizes, bs, kind):
-    from nablanet.nn import MLP
+def make_nablanet(sizes, bs, kind, model="plain"):
+    from nablanet.nn import MLP, Activation, Dense, LayerNorm, Sequential
     from nablanet.train import Trainer
 
-    m = MLP(sizes, activation="relu", output_activation="identity" if kind == "mse" else "softmax", seed=0)
+    out = "identity" if kind == "mse" else "softmax"
+    if model == "ln_gelu":
+        layers = []
+        for a, b in zip(sizes[:-2], sizes[1:-1]):
+            layers += [Dense(a, b), LayerNorm(b), Activation("gelu")]
+        m = Sequential(*layers, Dense(sizes[-2], sizes[-1]), output_activation=out, seed=0)
+    else:
+        bn = model == "dropout_bn"
+        m = MLP(sizes, activation="relu", output_activation=out, dropout=0.1 if bn else 0.0, batch_norm=bn, seed=0)
     tr = Trainer(m, "mse" if kind == "mse" else "cross_entropy", "adam", lr=1e-3, seed=0)
     X, y = _data(sizes, bs, kind)
     return lambda: tr.train_step(X, y)
 
 
-def make_torch(sizes, bs, kind):
+def make_plain(sizes, bs, kind, model="plain"):
+    """nablanet's plain MLP of the same shape, beside a model row."""
+    if model == "plain":
+        raise NotImplementedError("the plain row is the nablanet column itself")
+    return make_nablanet(sizes, bs, kind)
+
+
+def make_torch(sizes, bs, kind, model="plain"):
     import torch
 
     torch.manual_seed(0)
     layers = []
     for a, b in zip(sizes[:-2], sizes[1:-1]):
-        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        if model == "ln_gelu":
+            layers += [torch.nn.Linear(a, b), torch.nn.LayerNorm(b), torch.nn.GELU(approximate="tanh")]
+        elif model == "dropout_bn":
+            layers += [torch.nn.Linear(a, b), torch.nn.BatchNorm1d(b), torch.nn.ReLU(), torch.nn.Dropout(0.1)]
+        else:
+            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
     model = torch.nn.Sequential(*layers)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -80,7 +118,8 @@ def make_torch(sizes, bs, kind):
     return step
 
 
-def make_autograd(sizes, bs, kind):
+def make_autograd(sizes, bs, kind, model="plain"):
+    _only_plain(model)
     import autograd
     import autograd.numpy as agnp
     from autograd.scipy.special import logsumexp
@@ -121,8 +160,9 @@ def make_autograd(sizes, bs, kind):
     return step
 
 
-def make_jax(sizes, bs, kind):
+def make_jax(sizes, bs, kind, model="plain"):
     """The whole step (forward, backward, Adam) compiled once with jax.jit."""
+    _only_plain(model)
     import jax
     import jax.numpy as jnp
 
@@ -162,7 +202,8 @@ def make_jax(sizes, bs, kind):
     return run
 
 
-def make_sklearn(sizes, bs, kind):
+def make_sklearn(sizes, bs, kind, model="plain"):
+    _only_plain(model)
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     X, y = _data(sizes, bs, kind)
@@ -177,8 +218,9 @@ def make_sklearn(sizes, bs, kind):
         return lambda: m.partial_fit(X, y)
 
 
-def make_floor(sizes, bs, kind):
+def make_floor(sizes, bs, kind, model="plain"):
     """Only the matrix products of a step: forward, weight gradients, input gradients."""
+    _only_plain(model)
     rng = np.random.default_rng(0)
     Ws = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
     X, _ = _data(sizes, bs, kind)
@@ -203,6 +245,7 @@ def make_floor(sizes, bs, kind):
 
 SYSTEMS = {
     "nablanet": make_nablanet,
+    "plain": make_plain,
     "torch": make_torch,
     "jax": make_jax,
     "autograd": make_autograd,
@@ -234,12 +277,13 @@ def bench(nets, threads, reps, min_time, systems):
     for n_threads in threads:
         limiter = _set_threads(n_threads)
         for net in nets:
-            sizes, bs, kind = NETS[net]
+            sizes, bs, kind, *model = NETS[net]
+            model = model[0] if model else "plain"
             steps = {}
             for name in systems:
                 try:
-                    steps[name] = SYSTEMS[name](sizes, bs, kind)
-                except ImportError:
+                    steps[name] = SYSTEMS[name](sizes, bs, kind, model)
+                except (ImportError, NotImplementedError):
                     continue
             for fn in steps.values():  # warm up, and calibrate the inner loop count
                 fn()
@@ -259,7 +303,7 @@ def bench(nets, threads, reps, min_time, systems):
                         fn()
                     times[name].append((time.perf_counter() - t0) / inner[name] * 1e6)
             med = {k: statistics.median(v) for k, v in times.items()}
-            row = {"net": net, "sizes": sizes, "batch": bs, "threads": n_threads, "us_per_step": med}
+            row = {"net": net, "model": model, "sizes": sizes, "batch": bs, "threads": n_threads, "us_per_step": med}
             base = med.get("nablanet")
             row["ratios"] = {f"nablanet/{k}": base / v for k, v in med.items() if k != "nablanet" and base}
             results.append(row)
@@ -269,7 +313,7 @@ def bench(nets, threads, reps, min_time, systems):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="one training step, side by side")
-    ap.add_argument("--nets", default="tiny,digits,mnist,wide")
+    ap.add_argument("--nets", default="tiny,digits,mnist,wide,digits-bn,mnist-bn,digits-ln,mnist-ln")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--reps", type=int, default=7)
@@ -291,16 +335,17 @@ def main(argv=None):
         return results
     print(f"one training step (forward + backward + Adam), float32, median us/step; {meta}")
     names = [s for s in SYSTEMS if any(s in r["us_per_step"] for r in results)]
-    print(f"{'net':<8}{'thr':>4}" + "".join(f"{n:>11}" for n in names)
-          + f"{'vs torch':>10}{'vs jax':>8}{'vs floor':>10}")
+    print(f"{'net':<10}{'thr':>4}" + "".join(f"{n:>11}" for n in names)
+          + f"{'vs torch':>10}{'vs jax':>8}{'vs floor':>10}{'vs plain':>10}")
     for r in results:
         us = r["us_per_step"]
         cells = "".join(f"{us[n]:>11.1f}" if n in us else f"{'-':>11}" for n in names)
         vt = r["ratios"].get("nablanet/torch")
         vf = r["ratios"].get("nablanet/floor")
         vj = r["ratios"].get("nablanet/jax")
-        print(f"{r['net']:<8}{r['threads']:>4}{cells}{(f'{vt:.2f}x' if vt else '-'):>10}"
-              f"{(f'{vj:.2f}x' if vj else '-'):>8}{(f'{vf:.2f}x' if vf else '-'):>10}")
+        vp = r["ratios"].get("nablanet/plain")
+        print(f"{r['net']:<10}{r['threads']:>4}{cells}{(f'{vt:.2f}x' if vt else '-'):>10}"
+              f"{(f'{vj:.2f}x' if vj else '-'):>8}{(f'{vf:.2f}x' if vf else '-'):>10}{(f'{vp:.2f}x' if vp else '-'):>10}")
     return results
 
 

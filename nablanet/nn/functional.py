@@ -7,9 +7,9 @@ by primitives, so the engine records them, and a captured program
 first step's values in as constants.
 
 * :func:`dropout_mask` draws the scaled keep-mask of inverted dropout from the
-  random state it is given (a ``numpy.random.Generator``), as a node of the
-  graph that depends on ``x`` (for its shape and dtype) but passes no
-  derivative back to it.
+  random state it is given (a ``numpy.random.Generator``): the Generator is
+  the primitive's input, so a captured program that takes it as an argument
+  draws a new mask at every replay.
 * :func:`stop_gradient` is the identity with a zero derivative: batch
   normalization returns its updated running statistics through it, as
   auxiliary outputs that carry no gradient.
@@ -42,26 +42,27 @@ def stop_gradient(x):
     return _stop_gradient_p(x)
 
 
-def _mask(x, rng, p):
-    dt = x.dtype
-    u = rng.random(x.shape, dtype=dt if dt in (np.float32, np.float64) else np.float64)
+def _mask(rng, shape, p, dtype):
+    u = rng.random(shape, dtype=dtype if dtype in (np.float32, np.float64) else np.float64)
     keep = u >= p  # each unit kept with probability 1 - p ...
-    return np.multiply(keep, 1.0 / (1.0 - p), dtype=dt)  # ... and scaled so that E[mask] = 1
+    return np.multiply(keep, 1.0 / (1.0 - p), dtype=dtype)  # ... and scaled so that E[mask] = 1
 
 
+# No derivative rules: the mask is a function of the random state alone, and nothing
+# differentiates with respect to a Generator.  When the Generator is an input of a
+# captured program it is a traced value, so the draw is a recorded step, made anew per replay.
 _dropout_mask_p = Primitive(_mask, "dropout_mask")
-_dropout_mask_p.defvjp(lambda ans, x, rng, p: lambda g: _zeros_like(x))
-_dropout_mask_p.defjvp(lambda g, ans, x, rng, p: _zeros_like(ans))
 
 
 def dropout_mask(x, rng, p):
     """The mask of inverted dropout for ``x``: 0 with probability ``p``, else ``1/(1-p)``.
 
     Drawn from ``rng`` (a ``numpy.random.Generator``, advanced by the draw)
-    in ``x``'s dtype.  The mask is a function of the random state, not of the
-    values of ``x``: its derivative with respect to ``x`` is zero, and
+    in ``x``'s shape and dtype, by a primitive whose input is the random
+    state.  The mask does not depend on the values of ``x``, so
     ``x * dropout_mask(x, rng, p)`` has derivative ``mask`` with respect to ``x``.
     """
     if not isinstance(rng, (np.random.Generator, Tracer)):  # a captured program traces the Generator
         raise TypeError(f"dropout_mask: rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return _dropout_mask_p(x, rng, float(p))
+    v = getval(x)
+    return _dropout_mask_p(rng, tuple(v.shape), float(p), np.dtype(v.dtype))

@@ -27,10 +27,13 @@ __all__ = ["logsumexp", "softmax", "sigmoid", "softplus", "log_sigmoid"]
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis`` with the maximum subtracted first; all ``-inf`` gives ``-inf``."""
     m = np.max(x, axis=axis, keepdims=True)
-    if not np.isfinite(m).all():  # -inf (empty of mass) or +inf slices: shift by 0 there instead
-        m = np.where(np.isfinite(m), m, np.zeros_like(m))
-    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for an all -inf slice
+    finite = np.isfinite(m)
+    if finite.all():  # the common case: the maximal term is exp(0) = 1, so the sum is >= 1
         out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    else:  # -inf (no mass) or +inf slices: shift those by 0 instead; log(0) = -inf is right there
+        m = np.where(finite, m, np.zeros_like(m))
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
     out += m
     return out if keepdims else np.squeeze(out, axis=axis)
 

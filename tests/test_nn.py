@@ -466,3 +466,18 @@ def _twice_tanh(z):
 
 def _twice_tanh_deriv(a):
     return 2 - a * a / 2
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_normalize_is_the_composition_as_one_primitive(axis):
+    from nablanet.nn.functional import normalize
+
+    rng = _rng(14)
+    x = rng.standard_normal((7, 5)) * [1, 5, 0.2, 3, 1] + [3, -1, 10, 0, 2]
+    ref = lambda x: (x - anp.mean(x, axis=axis, keepdims=True)) / anp.sqrt(anp.var(x, axis=axis, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(normalize(x, axis), ref(x), rtol=1e-13, atol=1e-14)
+    R = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(nb.grad(lambda x: anp.sum(normalize(x, axis) * R))(x),
+                               nb.grad(lambda x: anp.sum(ref(x) * R))(x), rtol=1e-10, atol=1e-13)
+    nb.check_grads(lambda x: normalize(x, axis), (x,), order=2)
+    assert normalize(x.astype(np.float32), axis).dtype == np.float32

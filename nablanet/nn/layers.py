@@ -24,7 +24,7 @@ import numpy as np
 from .. import numpy as anp
 from ..autodiff.core import getval
 from .activations import get_activation
-from .functional import dropout_mask, stop_gradient
+from .functional import dropout_mask, normalize, stop_gradient
 from .init import get_initializer, initializer_config
 
 __all__ = ["Layer", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Activation", "Sequential", "MLP", "layer_from_config"]
@@ -198,21 +198,25 @@ class BatchNorm(Layer):
                 n = getval(x).shape[0]
                 if n < 2:
                     raise ValueError("BatchNorm in training mode needs at least 2 samples per batch")
-                total = lambda v: anp.sum(v, axis=0)
-                unbias = n / (n - 1)
+                xhat = normalize(x, 0, self.eps)  # one primitive; its rule is the batch-norm backward pass
+                mu = anp.mean(x, axis=0)
+                d = x - mu
+                var = anp.mean(d * d, axis=0) * (n / (n - 1))
             else:  # sums over every rank's shard: the statistics of the global batch
                 total = lambda v: reduce(anp.sum(v, axis=0))
                 # the global count, computed from x so that a replay recounts it for every batch
                 n = total(x[:, 0] * 0.0 + 1.0)
-                unbias = n / (n - 1.0)
-            mu = total(x) / n
-            d = x - mu
-            var = total(d * d) / n
+                mu = total(x) / n
+                d = x - mu
+                var = total(d * d) / n
+                xhat = d / anp.sqrt(var + self.eps)
+                var = var * (n / (n - 1.0))
             m = self.momentum
             state = {
                 "mean": m * state["mean"] + (1 - m) * stop_gradient(mu),
-                "var": m * state["var"] + (1 - m) * stop_gradient(var * unbias),
+                "var": m * state["var"] + (1 - m) * stop_gradient(var),
             }
+            return xhat * params["gamma"] + params["beta"], state
         else:
             d = x - state["mean"]
             var = state["var"]
@@ -237,9 +241,7 @@ class LayerNorm(Layer):
 
     def forward(self, params, state, x, rng=None, train=False, reduce=None):
         self._check_features(x, self.n)
-        d = x - anp.mean(x, axis=1, keepdims=True)
-        var = anp.mean(d * d, axis=1, keepdims=True)
-        return d / anp.sqrt(var + self.eps) * params["gamma"] + params["beta"], state
+        return normalize(x, 1, self.eps) * params["gamma"] + params["beta"], state
 
     def config(self):
         return {"type": "LayerNorm", "n": self.n, "eps": self.eps}

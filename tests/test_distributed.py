@@ -72,8 +72,9 @@ def test_two_ranks_train_like_one(tmp_path, batch_norm):
     doc = json.loads(lines[0])
     assert doc["world_size"] == 2  # a silent fallback to two single processes must fail
     params, loss = _single(batch_norm)
-    # (biases in front of batch normalization have zero gradient and hold rounding noise of ~1e-10)
-    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), params, rtol=1e-8, atol=1e-9)
+    # (biases in front of batch normalization have zero gradient: their values are rounding noise that
+    # Adam scales up to ~1e-9 per step, and one process and two sum their shards in different orders)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), params, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(doc["loss"], loss, rtol=1e-10)
 
 

@@ -255,10 +255,10 @@ def test_jvp_shape_mismatch_raises():
 def test_unsupported_numpy_function_names_itself():
     with pytest.raises(nb.NotDifferentiableError, match="linalg.*eigvals|eigvals.*not differentiable"):
         nb.grad(lambda x: anp.sum(np.linalg.eigvals(x)))(np.eye(2))
-    with pytest.raises(nb.NotDifferentiableError, match="cumsum"):
-        nb.grad(lambda x: anp.sum(np.cumsum(x)))(np.ones(3))
-    with pytest.raises(nb.NotDifferentiableError, match="cumsum.*not differentiable"):
-        nb.grad(lambda x: anp.sum(anp.cumsum(x)))(np.ones(3))
+    with pytest.raises(nb.NotDifferentiableError, match="convolve"):
+        nb.grad(lambda x: anp.sum(np.convolve(x, x)))(np.ones(3))
+    with pytest.raises(nb.NotDifferentiableError, match="convolve.*not differentiable"):
+        nb.grad(lambda x: anp.sum(anp.convolve(x, x)))(np.ones(3))
     with pytest.raises(TypeError, match="float\\(\\)"):
         nb.grad(lambda x: float(x))(1.0)
 

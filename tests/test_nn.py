@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.special
 
 import nablanet as nb
 import nablanet.numpy as anp
@@ -35,7 +36,8 @@ REFERENCE = {
     "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
     "elu": lambda z: np.where(z > 0, z, np.exp(z) - 1),
     "softplus": lambda z: np.log1p(np.exp(z)),
-    "gelu": lambda z: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))),
+    "gelu": lambda z: 0.5 * z * (1 + scipy.special.erf(z / np.sqrt(2))),
+    "gelu_tanh": lambda z: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))),
     "silu": lambda z: z / (1 + np.exp(-z)),
     "softmax": lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True),
 }

@@ -30,7 +30,8 @@ def _activation(torch, name, alpha):
     table = {
         "identity": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
         "silu": nn.SiLU, "softplus": nn.Softplus,
-        "gelu": lambda: nn.GELU(approximate="tanh"),  # nablanet's GELU is the tanh form
+        "gelu": nn.GELU,  # the exact erf form, as nablanet's "gelu"
+        "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
         "leaky_relu": lambda: nn.LeakyReLU(alpha),
         "elu": lambda: nn.ELU(alpha),
         "softmax": lambda: nn.Softmax(dim=1),

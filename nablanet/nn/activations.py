@@ -14,8 +14,9 @@ whose reverse-mode rule is the notes' delta equations, computed once per layer::
     dC/dW = x^T delta
     dC/db = sum of delta over the rows
 
-GELU (tanh form) and SiLU need z itself, so they are compositions of
-``nablanet.numpy`` functions and a dense layer computes them unfused.
+GELU (``"gelu"``, the exact ``z Phi(z) = z (1 + erf(z / sqrt 2)) / 2``; ``"gelu_tanh"``,
+the tanh approximation) and SiLU need z itself, so they are compositions of
+differentiable functions and a dense layer computes them unfused.
 The values of sigmoid, softplus, softmax and log-sigmoid come from the one
 module of stable kernels, :mod:`nablanet.numpy._kernels`, so z = +-1000
 neither overflows nor warns.
@@ -166,6 +167,12 @@ def _elu_deriv(alpha):
 
 
 def _gelu(z):
+    from ..scipy.special import erf  # SciPy loads on first use, not with nablanet
+
+    return 0.5 * z * (1.0 + erf(z * (1.0 / math.sqrt(2.0))))
+
+
+def _gelu_tanh(z):
     c = math.sqrt(2.0 / math.pi)
     return 0.5 * z * (1.0 + anp.tanh(c * (z + 0.044715 * z * z * z)))
 
@@ -238,6 +245,8 @@ def _build_unmarked(name, **params):
         return ActivationFunction("softplus", _kernels.softplus, lambda a: -anp.expm1(-a))
     if name == "gelu":
         return ActivationFunction("gelu", compose=_gelu)
+    if name == "gelu_tanh":
+        return ActivationFunction("gelu_tanh", compose=_gelu_tanh)
     if name == "silu":
         return ActivationFunction("silu", compose=_silu)
     if name == "softmax":
@@ -245,7 +254,7 @@ def _build_unmarked(name, **params):
     raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
 
 
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax")
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus", "softmax")
 _SIGMOID = _build("sigmoid")
 
 

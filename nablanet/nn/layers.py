@@ -29,7 +29,7 @@ from .init import get_initializer, initializer_config
 
 __all__ = ["Layer", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Activation", "Sequential", "MLP", "layer_from_config"]
 
-_RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu")
+_RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu")
 
 
 def _auto_init(activation):

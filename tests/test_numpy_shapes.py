@@ -131,3 +131,25 @@ def test_make_diagonal():
     check(lambda D: anp.make_diagonal(D), D)
     A = anp.make_diagonal(D)
     assert all(np.allclose(np.diag(A[i]), D[i]) for i in range(3))
+
+
+RC = {
+    "r_one": (lambda x, c: anp.r_[x], lambda x, c: np.r_[x]),
+    "r_mixed": (lambda x, c: anp.r_[x, c, x], lambda x, c: np.r_[x, c, x]),
+    "r_slice": (lambda x, c: anp.r_[x[0], c[1], 1:4], lambda x, c: np.r_[x[0], c[1], 1:4]),
+    "c_mixed": (lambda x, c: anp.c_[x, c, x], lambda x, c: np.c_[x, c, x]),
+    "c_column": (lambda x, c: anp.c_[x[:, 0], c], lambda x, c: np.c_[x[:, 0], c]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RC))
+def test_index_tricks_r_c(name):
+    f, ref = RC[name]
+    rng = rng_for("rc", name)
+    x, c = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 2))
+    check(lambda x: f(x, c), x, ref=lambda x: ref(x, c))
+
+
+def test_index_tricks_plain_are_numpy():
+    np.testing.assert_array_equal(anp.r_[1:4, 7], np.r_[1:4, 7])
+    np.testing.assert_array_equal(anp.c_[np.ones(2), np.zeros(2)], np.c_[np.ones(2), np.zeros(2)])

@@ -58,6 +58,7 @@ _DIFFERENTIABLE.update((k, getattr(linalg, k)) for k in linalg._TOP_LEVEL)  # pr
 for _mod in (_arrays, _elementwise, _order, _reductions):
     _DIFFERENTIABLE.update({k: getattr(_mod, k) for k in _mod.__all__})
 globals().update(_DIFFERENTIABLE)
+from ._arrays import c_, r_  # noqa: E402, F401  (index tricks: objects, not functions)
 
 # Functions whose results carry no derivative; they accept traced values.
 _NONDIFF_NAMES = (

@@ -236,3 +236,34 @@ def make_diagonal(D, axis1=-1, axis2=-2):
     D = _arraylike(D)
     n = _shape(D)[-1]
     return multiply(expand_dims(D, -1), _np.eye(n, dtype=_np.result_type(getval(D), 0.0)))
+
+
+class _Concatenator:
+    """``numpy.r_`` (rows) and ``numpy.c_`` (columns) for pieces that may be traced values."""
+
+    def __init__(self, plain, columns):
+        self._plain = plain
+        self._columns = columns
+
+    def __getitem__(self, key):
+        items = key if isinstance(key, tuple) else (key,)
+        if not _contains_tracer(items):
+            return self._plain[key]
+        if any(isinstance(k, str) for k in items):
+            raise NotImplementedError("nablanet.numpy r_/c_ take no string directives on traced values")
+        parts = []
+        for k in items:
+            a = _np.r_[k] if isinstance(k, slice) else _arraylike(k)
+            nd = len(_shape(a))
+            if self._columns:
+                parts.append(reshape(a, (-1, 1)) if nd < 2 else a)
+            else:
+                parts.append(reshape(a, (1,)) if nd == 0 else a)
+        return concatenate(parts, axis=-1 if self._columns else 0)
+
+    def __len__(self):
+        return 0
+
+
+r_ = _Concatenator(_np.r_, columns=False)
+c_ = _Concatenator(_np.c_, columns=True)

@@ -45,6 +45,12 @@ from ._primitives import (
     where,
 )
 
+# nablanet.numpy.linalg, as NumPy's numpy.linalg (other numpy.linalg names come from NumPy; see __getattr__).
+__all__ = [
+    "cholesky", "det", "eigh", "eigvalsh", "inv", "matrix_norm", "matrix_power", "matrix_transpose", "norm", "pinv",
+    "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
+]  # fmt: skip
+
 # Functions that belong at the top of nablanet.numpy (anp.matmul, anp.einsum...).
 _TOP_LEVEL = ("matmul", "dot", "outer", "inner", "vdot", "einsum", "trace", "tensordot", "kron")
 

@@ -80,6 +80,13 @@ CASES = {
     "full": (lambda x: anp.full((2, 3), x), lambda x: np.full((2, 3), x), ()),
     "full_row": (lambda x: anp.full((2, 3), x), lambda x: np.full((2, 3), x), (3,)),
     "ravel": (*same("ravel"), T3),
+    "rollaxis": (*same("rollaxis", 2), T3),
+    "rollaxis_start": (*same("rollaxis", 0, 3), T3),
+    "rollaxis_neg": (*same("rollaxis", -1, 1), T3),
+    "linspace_stop": (lambda x: anp.linspace(0.5, x, 5), lambda x: np.linspace(0.5, x, 5), ()),
+    "linspace_both": (lambda x: anp.linspace(x, 2 * x + 3, 4, endpoint=False),
+                      lambda x: np.linspace(x, 2 * x + 3, 4, endpoint=False), (3,)),
+    "linspace_axis": (lambda x: anp.linspace(x, -x, 3, axis=-1), lambda x: np.linspace(x, -x, 3, axis=-1), (2, 2)),
     "swapaxes": (*same("swapaxes", 0, 2), T3),
     "np_tile": (lambda x: np.tile(x, 2), lambda x: np.tile(x, 2), M),
     "np_roll": (lambda x: np.roll(x, 1), lambda x: np.roll(x, 1), M),
@@ -96,6 +103,14 @@ def test_shape_function(name):
     f, ref, shape = CASES[name]
     x = rng_for(name).uniform(-2, 2, shape)
     check(f, np.asarray(x), ref=ref)
+
+
+def test_linspace_retstep_and_plain():
+    out, step = anp.linspace(0.0, 1.0, 5, retstep=True)
+    np.testing.assert_array_equal(out, np.linspace(0.0, 1.0, 5))
+    assert step == 0.25
+    g = nb.grad(lambda s: anp.sum(anp.linspace(0.0, s, 5, retstep=True)[1] * anp.linspace(0.0, s, 5)))(2.0)
+    assert g == pytest.approx(2 * 2.0 / 4 * np.sum(np.linspace(0, 1, 5)), rel=1e-12)
 
 
 def test_select():

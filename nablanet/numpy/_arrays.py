@@ -15,22 +15,27 @@ from ._primitives import (
     _arraylike,
     _contains_tracer,
     _shape,
+    add,
     astype,
     atleast_3d,
     broadcast_to,
     concatenate,
+    divide,
     expand_dims,
     getitem,
+    moveaxis,
     multiply,
     ravel,
     reshape,
+    subtract,
+    transpose,
     where,
 )
 
 __all__ = [
     "append", "array_split", "column_stack", "diag", "diagflat", "diagonal", "dsplit", "dstack", "flip", "fliplr",
     "flipud", "full", "hsplit", "make_diagonal", "pad", "repeat", "roll", "rot90", "select", "split", "take",
-    "take_along_axis", "tile", "tril", "triu", "vsplit",
+    "take_along_axis", "tile", "tril", "triu", "vsplit", "rollaxis", "linspace",
 ]
 
 
@@ -267,3 +272,42 @@ class _Concatenator:
 
 r_ = _Concatenator(_np.r_, columns=False)
 c_ = _Concatenator(_np.c_, columns=True)
+
+
+def rollaxis(a, axis, start=0):
+    """``numpy.rollaxis``: move ``axis`` back to position ``start``."""
+    a = _arraylike(a)
+    nd = len(_shape(a))
+    axis %= nd
+    start = start + nd if start < 0 else start
+    if not 0 <= start <= nd:
+        raise ValueError(f"rollaxis: start {start} is out of range for {nd} dimensions")
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a
+    axes = [k for k in range(nd) if k != axis]
+    axes.insert(start, axis)
+    return transpose(a, axes)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """``numpy.linspace``, differentiable in ``start`` and ``stop`` (the points are start + t (stop - start))."""
+    if not (_contains_tracer(start) or _contains_tracer(stop)):
+        return _np.linspace(start, stop, num=num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis)
+    start, stop = _arraylike(start), _arraylike(stop)
+    div = (num - 1) if endpoint else num
+    t = _np.arange(num, dtype=float) / div if div > 0 else _np.zeros(num)
+    span = subtract(stop, start)
+    nd = len(_np.broadcast_shapes(_shape(start), _shape(stop)))
+    t = t.reshape((num,) + (1,) * nd)
+    out = add(multiply(t, span), start)
+    if endpoint and num > 1:  # the last point is exactly stop, as in NumPy
+        out = concatenate([getitem(out, slice(0, num - 1)), expand_dims(broadcast_to(stop, _shape(out)[1:]), 0)])
+    if axis != 0:
+        out = moveaxis(out, 0, axis)
+    if dtype is not None:
+        out = astype(out, dtype)
+    if retstep:
+        return out, divide(span, div) if div > 0 else _np.nan
+    return out

@@ -42,7 +42,7 @@ from ._primitives import (
 
 __all__ = [
     "average", "cumprod", "cumsum", "diff", "ediff1d", "nancumprod", "nancumsum", "nanmax", "nanmean", "nanmin",
-    "nanprod", "nanstd", "nansum", "nanvar", "ptp",
+    "nanprod", "nanstd", "nansum", "nanvar", "ptp", "gradient",
 ]
 
 
@@ -262,3 +262,32 @@ def nanmin(a, axis=None, out=None, keepdims=False):
     return _nanext(a, axis, keepdims, min, _np.inf)
 
 
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """``numpy.gradient`` with uniform spacings (scalars), differentiable in ``f``.
+
+    Central differences inside, one-sided first-order differences at the
+    edges (``edge_order=1``), the same linear map NumPy applies.
+    """
+    if not _contains_tracer(f):
+        return _np.gradient(f, *varargs, axis=axis, edge_order=edge_order)
+    f = _arraylike(f)
+    nd = len(_shape(f))
+    axes = list(range(nd)) if axis is None else [a % nd for a in ((axis,) if isinstance(axis, int) else axis)]
+    if edge_order != 1 or any(_np.ndim(v) != 0 for v in varargs):
+        raise NotImplementedError("nablanet.numpy.gradient on traced values: scalar spacings and edge_order=1")
+    h = list(varargs) if len(varargs) == len(axes) else [varargs[0] if varargs else 1.0] * len(axes)
+    out = []
+    for ax, dx in zip(axes, h):
+        if _shape(f)[ax] < 2:
+            raise ValueError("gradient: each axis needs at least 2 samples")
+        sl = lambda a, b: getitem(f, (slice(None),) * ax + (slice(a, b),))  # noqa: E731
+        first = divide(subtract(sl(1, 2), sl(0, 1)), dx)
+        last = divide(subtract(sl(-1, None), sl(-2, -1)), dx)
+        parts = [first]
+        if _shape(f)[ax] > 2:
+            parts.append(divide(subtract(sl(2, None), sl(None, -2)), 2.0 * dx))
+        parts.append(last)
+        out.append(concatenate(parts, axis=ax))
+    return out[0] if len(out) == 1 else tuple(out)

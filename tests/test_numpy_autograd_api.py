@@ -84,3 +84,16 @@ def test_numpy_random_is_numpy_random():
     np.random.seed(3)
     np.testing.assert_array_equal(a, np.random.randn(2, 3))
     assert anp.random is np.random or anp.random.randn is np.random.randn
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "<=", ">=", "<", ">"])
+def test_grad_of_a_comparison_is_zero(op):
+    f = eval(f"lambda x, y: x {op} y")
+    assert nb.grad(f)(0.7, 1.8) == 0.0
+    assert nb.grad(f, 1)(0.7, 1.8) == 0.0
+
+
+def test_grad_of_a_traced_integer_output_still_raises():
+    with pytest.raises(TypeError, match="must return a float"):
+        nb.grad(lambda x: anp.astype(x, int))(1.5)
+    assert nb.grad(lambda x, y: x % y, 1)(0.7, 1.8) == 0.0  # floor(0.7/1.8) = 0

@@ -147,6 +147,7 @@ def _vjp(fun, args, argnums, where, has_aux=False):
     # The tape and its nodes refer to each other; a transform that is done with the
     # sweep calls vjp_fn.release() so the graph is freed at once, not by the cyclic GC.
     vjp_fn.release = trace.tape.clear
+    vjp_fn.traced = any(isinstance(o, RTracer) and o._trace is trace for o in out_leaves)
     return out_value, vjp_fn, aux
 
 
@@ -183,8 +184,9 @@ def value_and_grad(fun, argnums=0, has_aux=False, *, argnum=None):
                 f"use jacobian, vjp or elementwise_grad for non-scalar outputs"
             )
         dt = _dtype(out)
-        if dt.kind not in "fc":
+        if dt.kind not in "fc" and vjp_fn.traced:
             raise TypeError(f"grad: the function returned dtype {dt}; it must return a float")
+        # an output that does not depend on the inputs (a constant, a comparison) has gradient 0
         g = vjp_fn(np.ones(_shape(out), dt))
         vjp_fn.release()
         g = g[0] if isinstance(argnums, int) else g

@@ -126,6 +126,7 @@ ORDER = {
     "partition": (lambda x: anp.partition(x, 1)[..., 1], lambda x: np.partition(x, 1)[..., 1]),
     "partition_axis0": (lambda x: anp.partition(x, 0, axis=0)[0], lambda x: np.partition(x, 0, axis=0)[0]),
     "unique": (lambda x: anp.unique(x), np.unique),
+    "unique_axis0": (lambda x: anp.unique(x, axis=0), lambda x: np.unique(x, axis=0)),
     "median": (anp.median, np.median),
     "median_axis": (lambda x: anp.median(x, axis=-1), lambda x: np.median(x, axis=-1)),
     "median_keepdims": (lambda x: anp.median(x, axis=0, keepdims=True), lambda x: np.median(x, axis=0, keepdims=True)),

@@ -20,7 +20,7 @@ from .autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
 from .numpy._primitives import unbroadcast
 
 __all__ = [
-    "primitive", "defvjp", "defvjp_argnums", "defjvp",
+    "primitive", "defvjp", "defvjp_argnums", "defjvp", "defvjp_argnum", "defjvp_argnum",
     "Primitive", "Tracer", "getval", "unbroadcast", "NotDifferentiableError",
 ]
 
@@ -50,3 +50,13 @@ def _require_primitive(fun, where):
     if not isinstance(fun, Primitive):
         raise TypeError(f"{where}: {fun!r} is not a primitive; wrap it with nablanet.extend.primitive first")
     return fun
+
+
+def defvjp_argnum(fun, maker):
+    """autograd's form: one maker for every argument, ``maker(argnum, ans, args, kwargs) -> (g -> contribution)``."""
+    _require_primitive(fun, "defvjp_argnum").vjps["*"] = lambda argnum, ans, *args, **kw: maker(argnum, ans, args, kw)
+
+
+def defjvp_argnum(fun, maker):
+    """autograd's form: one maker for every argument, ``maker(argnum, g, ans, args, kwargs) -> tangent contribution``."""
+    _require_primitive(fun, "defjvp_argnum").jvps["*"] = lambda argnum, g, ans, *args, **kw: maker(argnum, g, ans, args, kw)

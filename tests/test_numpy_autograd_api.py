@@ -97,3 +97,17 @@ def test_grad_of_a_traced_integer_output_still_raises():
     with pytest.raises(TypeError, match="must return a float"):
         nb.grad(lambda x: anp.astype(x, int))(1.5)
     assert nb.grad(lambda x, y: x % y, 1)(0.7, 1.8) == 0.0  # floor(0.7/1.8) = 0
+
+
+def test_extend_argnum_forms():
+    from nablanet.extend import defjvp_argnum, defvjp_argnum, primitive
+
+    @primitive
+    def scaled(x, y, scale=1.0):
+        return scale * x * y
+
+    defvjp_argnum(scaled, lambda argnum, ans, args, kw: lambda g: g * kw.get("scale", 1.0) * args[1 - argnum])
+    defjvp_argnum(scaled, lambda argnum, g, ans, args, kw: g * kw.get("scale", 1.0) * args[1 - argnum])
+    x, y = np.array([0.5, -1.0]), np.array([2.0, 3.0])
+    check_grads(lambda x, y: scaled(x, y, scale=1.5), argnum=(0, 1))(x, y)
+    np.testing.assert_allclose(nb.grad(lambda x: anp.sum(scaled(x, y, scale=2.0)))(x), 2.0 * y)

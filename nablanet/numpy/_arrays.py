@@ -298,6 +298,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     start, stop = _arraylike(start), _arraylike(stop)
     div = (num - 1) if endpoint else num
     t = _np.arange(num, dtype=float) / div if div > 0 else _np.zeros(num)
+    t = t.astype(_np.result_type(getval(start), getval(stop), 0.0))  # float32 ends give float32 points
     span = subtract(stop, start)
     nd = len(_np.broadcast_shapes(_shape(start), _shape(stop)))
     t = t.reshape((num,) + (1,) * nd)

@@ -213,7 +213,8 @@ def nancumprod(a, axis=None, dtype=None, out=None):
 
 
 def _nan_count(a, axis, keepdims):
-    return _np.sum(~_nan_mask(a), axis=axis, keepdims=keepdims)
+    """How many entries are not NaN, in the input's floating dtype (float32 stays float32)."""
+    return _np.asarray(_np.sum(~_nan_mask(a), axis=axis, keepdims=keepdims), dtype=_np.result_type(getval(a), 0.0))
 
 
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):

@@ -214,6 +214,7 @@ def test_stop_reasons_callbacks_and_checkpoints(tmp_path, cancer):
     tr.save(tmp_path / "hf.npz")
     back = load(tmp_path / "hf.npz")
     assert isinstance(back.optimizer, optim.HessianFree) and back.epoch == tr.epoch
+    assert back.history.solver == h.solver
     np.testing.assert_array_equal(back.get_flat_params(), tr.get_flat_params())
 
 

@@ -62,6 +62,7 @@ def save(trainer, path):
         "rng_type": type(trainer.rng.bit_generator).__name__,
         "history": trainer.history.history,
         "callbacks": trainer.callback_state,
+        "solver": trainer.history.solver,
     }
     arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), "params": trainer.get_flat_params()}
     for slot in trainer.optimizer.slots:
@@ -142,4 +143,5 @@ def restore(path, make_trainer, loss=None):
     trainer.epoch = int(meta["epoch"])
     trainer.history = History(meta["history"])
     trainer.callback_state = meta.get("callbacks", {})
+    trainer.history.solver = meta.get("solver")
     return trainer

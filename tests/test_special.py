@@ -123,3 +123,103 @@ def test_importing_nablanet_does_not_import_scipy():
     code = "import sys, nablanet, nablanet.numpy, nablanet.numpy.linalg; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ----------------------------------------------------------------------------
+# nablanet.scipy.stats: values equal scipy.stats', derivatives in every continuous argument
+# ----------------------------------------------------------------------------
+
+
+def _psd(key, d):
+    m = draw(key, (d, d), -1, 1)
+    return m @ m.T + np.eye(d)
+
+
+def _simplex(key, n):
+    p = draw(key, (n,), 0.2, 1)
+    return p / p.sum()
+
+
+STATS = {
+    # id -> (ours(*xs), scipy's(*xs), inputs, indices of the arguments to differentiate)
+    "norm.pdf": ("norm", "pdf", [draw(1, (4, 3), -2, 2), draw(2, (1, 3), -1, 1), draw(3, (4, 1), 0.5, 2)], [0, 1, 2]),
+    "norm.logpdf": ("norm", "logpdf", [draw(1, (4,), -2, 2), draw(2, (4,), -1, 1), draw(3, (4,), 0.5, 2)], [0, 1, 2]),
+    "norm.cdf": ("norm", "cdf", [draw(1, (4,), -2, 2), draw(2, (4,), -1, 1), draw(3, (4,), 0.5, 2)], [0, 1, 2]),
+    "norm.logcdf": ("norm", "logcdf", [draw(1, (4, 3), -2, 2), draw(2, (1, 3), -1, 1), draw(3, (4, 1), 0.5, 2)], [0, 1, 2]),
+    "norm.sf": ("norm", "sf", [draw(1, (4,), -2, 2), 0.3, 1.5], [0]),
+    "norm.logsf": ("norm", "logsf", [draw(1, (4,), -2, 2), 0.3, 1.5], [0]),
+    "norm.ppf": ("norm", "ppf", [draw(1, (4,), 0.1, 0.9), draw(2, (4,), -1, 1), draw(3, (4,), 0.5, 2)], [0, 1, 2]),
+    "t.pdf": ("t", "pdf", [draw(1, (4,), -2, 2), draw(2, (4,), 2.1, 5), draw(3, (4,), -1, 1), draw(4, (4,), 1, 2)], [0, 1, 2, 3]),
+    "t.logpdf": (
+        "t",
+        "logpdf",
+        [draw(1, (4, 3), -2, 2), draw(2, (1, 3), 2.1, 5), draw(3, (4, 3), -1, 1), draw(4, (4, 1), 1, 2)],
+        [0, 1, 2, 3],
+    ),
+    "t.cdf": ("t", "cdf", [draw(1, (4,), -2, 2), draw(2, (4,), 2.1, 5), draw(3, (4,), -1, 1), draw(4, (4,), 1, 2)], [0, 2, 3]),
+    "t.logcdf": (
+        "t",
+        "logcdf",
+        [draw(1, (4, 3), -2, 2), draw(2, (1, 3), 2.1, 5), draw(3, (4, 3), -1, 1), draw(4, (4, 1), 1, 2)],
+        [0, 2, 3],
+    ),
+    "multivariate_normal.logpdf": (
+        "multivariate_normal",
+        "logpdf",
+        [draw(1, (4,), -1, 1), draw(2, (4,), -1, 1), _psd(3, 4)],
+        [0, 1, 2],
+    ),
+    "multivariate_normal.logpdf_rows": (
+        "multivariate_normal",
+        "logpdf",
+        [draw(1, (5, 3), -1, 1), draw(2, (3,), -1, 1), _psd(3, 3)],
+        [0, 1, 2],
+    ),
+    "multivariate_normal.pdf": (
+        "multivariate_normal",
+        "pdf",
+        [draw(1, (3,), -1, 1), draw(2, (3,), -1, 1), _psd(3, 3)],
+        [0, 1, 2],
+    ),
+    "multivariate_normal.entropy": ("multivariate_normal", "entropy", [draw(2, (3,), -1, 1), _psd(3, 3)], [1]),
+    "dirichlet.logpdf": ("dirichlet", "logpdf", [_simplex(1, 4), draw(2, (4,), 1.2, 3)], [1]),
+    "dirichlet.pdf": ("dirichlet", "pdf", [_simplex(1, 4), draw(2, (4,), 1.2, 3)], [1]),
+    "gamma.logpdf": ("gamma", "logpdf", [draw(1, (4,), 0.5, 3), draw(2, (4,), 1.5, 3), 0.1, 1.3], [0, 1, 3]),
+    "gamma.pdf": ("gamma", "pdf", [draw(1, (4,), 0.5, 3), draw(2, (4,), 1.5, 3)], [0, 1]),
+    "beta.logpdf": ("beta", "logpdf", [draw(1, (4,), 0.1, 0.9), draw(2, (4,), 1.5, 3), draw(3, (4,), 1.5, 3)], [0, 1, 2]),
+    "beta.pdf": ("beta", "pdf", [draw(1, (4,), 0.1, 0.9), draw(2, (4,), 1.5, 3), draw(3, (4,), 1.5, 3)], [0, 1, 2]),
+    "chi2.logpdf": ("chi2", "logpdf", [draw(1, (4,), 0.5, 3), draw(2, (4,), 1.5, 4)], [0, 1]),
+    "chi2.pdf": ("chi2", "pdf", [draw(1, (4,), 0.5, 3), draw(2, (4,), 1.5, 4)], [0, 1]),
+    "poisson.logpmf": ("poisson", "logpmf", [np.array([0.0, 1.0, 3.0, 7.0]), draw(2, (4,), 0.5, 4)], [1]),
+    "poisson.pmf": ("poisson", "pmf", [np.array([0.0, 1.0, 3.0, 7.0]), draw(2, (4,), 0.5, 4)], [1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATS))
+def test_stats_case(name):
+    import scipy.stats as st
+
+    import nablanet.scipy.stats as stats
+
+    dist, method, xs, wrt = STATS[name]
+    ours, theirs = getattr(getattr(stats, dist), method), getattr(getattr(st, dist), method)
+    if dist == "dirichlet":  # SciPy's dirichlet takes one point, not a stack
+        expected = theirs(*xs)
+    else:
+        expected = theirs(*xs)
+    np.testing.assert_allclose(ours(*xs), expected, rtol=1e-10, atol=1e-300)
+    for i in wrt:
+
+        def f(xi, i=i):
+            args = list(xs)
+            args[i] = xi
+            return ours(*args)
+
+        nb.check_grads(f, (np.asarray(xs[i], dtype=float),), order=2, modes=("fwd", "rev"))
+
+
+def test_t_cdf_is_not_differentiable_in_df():
+    import nablanet.scipy.stats as stats
+
+    with pytest.raises(nb.NotDifferentiableError, match="argument 1"):
+        nb.grad(lambda df: anp.sum(stats.t.cdf(0.5, df)))(np.array([3.0]))

@@ -223,3 +223,44 @@ def test_t_cdf_is_not_differentiable_in_df():
 
     with pytest.raises(nb.NotDifferentiableError, match="argument 1"):
         nb.grad(lambda df: anp.sum(stats.t.cdf(0.5, df)))(np.array([3.0]))
+
+
+# ----------------------------------------------------------------------------
+# nablanet.scipy.linalg
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("trans", [0, 1, 2, "N", "T", "C"])
+@pytest.mark.parametrize("lower", [True, False])
+def test_solve_triangular(trans, lower):
+    import scipy.linalg as sla
+
+    import nablanet.scipy.linalg as nla
+
+    a = draw("tri", (4, 4), -1, 1) + 4 * np.eye(4)
+    for b in (draw("b1", (4,), -1, 1), draw("b2", (4, 2), -1, 1)):
+        expected = sla.solve_triangular(a, b, trans=trans, lower=lower)
+        np.testing.assert_allclose(nla.solve_triangular(a, b, trans=trans, lower=lower), expected, rtol=1e-12)
+        nb.check_grads(lambda a, b: nla.solve_triangular(a, b, trans=trans, lower=lower), (a, b), order=2)
+
+
+def test_solve_sylvester_and_sqrtm():
+    import scipy.linalg as sla
+
+    import nablanet.scipy.linalg as nla
+
+    a, b, q = draw("sa", (3, 3), -1, 1) + 3 * np.eye(3), draw("sb", (2, 2), -1, 1) + 3 * np.eye(2), draw("q", (3, 2), -1, 1)
+    np.testing.assert_allclose(nla.solve_sylvester(a, b, q), sla.solve_sylvester(a, b, q), rtol=1e-10)
+    nb.check_grads(nla.solve_sylvester, (a, b, q), order=2)
+    m = draw("m", (4, 4), -1, 1)
+    spd = m @ m.T + np.eye(4)
+    np.testing.assert_allclose(nla.sqrtm(spd), sla.sqrtm(spd), rtol=1e-10)
+    nb.check_grads(lambda x: nla.sqrtm((x + x.T) / 2), (spd,), order=2)
+    nb.check_grads(nla.sqrtm, (draw("g", (3, 3), -0.3, 0.3) + 2 * np.eye(3),), order=2)  # not symmetric: still exact
+    if autograd is not None:
+        import autograd.scipy.linalg as agla
+
+        w = draw("w", (4, 4), -1, 1)
+        ours = nb.grad(lambda x: anp.sum(nla.sqrtm(x) * w))(spd)
+        theirs = autograd.grad(lambda x: autograd.numpy.sum(agla.sqrtm(x) * w))(spd)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-8)

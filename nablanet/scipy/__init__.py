@@ -1,1 +1,4 @@
-"""Differentiable SciPy: ``nablanet.scipy.special`` (imported on request; ``import nablanet`` never imports SciPy)."""
+"""Differentiable SciPy: ``nablanet.scipy.special``, ``nablanet.scipy.stats``, ``nablanet.scipy.linalg``.
+
+Each is imported on request; ``import nablanet`` never imports SciPy.
+"""

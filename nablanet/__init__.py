@@ -12,12 +12,14 @@ The engine's transforms live at the top level::
 
 from . import numpy  # noqa: F401  (attaches operators to traced values)
 from .autodiff import (
+    ConcretizationError,
     NotDifferentiableError,
     elementwise_grad,
     grad,
     hessian,
     hvp,
     jacobian,
+    jit,
     jvp,
     tree_flatten,
     tree_map,
@@ -51,6 +53,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'nablanet' has no attribute {name!r}")
 
 __all__ = [
+    "ConcretizationError",
     "GradientCheckError",
     "NotDifferentiableError",
     "check_grads",
@@ -59,6 +62,7 @@ __all__ = [
     "hessian",
     "hvp",
     "jacobian",
+    "jit",
     "jvp",
     "tree_flatten",
     "tree_map",

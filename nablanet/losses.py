@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import numpy as anp
-from .autodiff.core import Primitive, getval
+from .autodiff.core import NondiffPrimitive, Primitive, getval
 from .nn.activations import sigmoid, softmax
 from .numpy import _kernels
 
@@ -136,6 +136,9 @@ def _onehot(labels, k, dtype):
     return out
 
 
+_onehot = NondiffPrimitive(_onehot, "onehot")  # labels may be an input of a captured program
+
+
 def _softmax_ce(z, t):
     lse = _kernels.logsumexp(z, axis=1)
     if t.ndim == 1:  # integer class labels
@@ -168,7 +171,7 @@ def softmax_cross_entropy(z, t):
     if len(zs) != 2:
         raise ValueError(f"softmax_cross_entropy: logits must be (n_samples, n_classes), got shape {zs}")
     if np.ndim(tv) == 1:
-        if np.asarray(tv).dtype.kind not in "iu":
+        if (tv.dtype if hasattr(tv, "dtype") else np.asarray(tv).dtype).kind not in "iu":
             raise TypeError("softmax_cross_entropy: 1-d targets must be integer class labels")
         if len(tv) != zs[0]:
             raise ValueError(f"softmax_cross_entropy: {zs[0]} rows of logits but {len(tv)} labels")

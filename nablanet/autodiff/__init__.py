@@ -1,5 +1,6 @@
 """The automatic-differentiation engine: forward and reverse mode, any order."""
 
+from .capture import ConcretizationError, jit
 from .core import NotDifferentiableError, Primitive, Tracer, getval
 from .transforms import (
     deriv,
@@ -24,6 +25,8 @@ from .transforms import (
 from .tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
 
 __all__ = [
+    "ConcretizationError",
+    "jit",
     "deriv",
     "grad_and_aux",
     "hessian_tensor_product",

@@ -40,6 +40,11 @@ __all__ = [
     "backward_pass",
     "getval",
     "add_any",
+    "NondiffPrimitive",
+    "CTracer",
+    "register_tracer_methods",
+    "register_array_ops",
+    "array_op",
 ]
 
 _levels = itertools.count(1)
@@ -125,12 +130,57 @@ class Primitive:
         self.vjps = {"argnums": maker}
         return self
 
+    nondiff = False
+
     def _missing(self, kind, argnum):
         return NotDifferentiableError(
             f"nablanet: no {kind} rule for argument {argnum} of primitive "
             f"'{self.name}'; it cannot be differentiated with respect to that "
             f"argument in {'reverse' if kind == 'VJP' else 'forward'} mode"
         )
+
+
+class NondiffPrimitive(Primitive):
+    """A function whose result carries no derivative (comparisons, ``argmax``, masks).
+
+    Differentiating traces pass it through: they unbox their own values and
+    call it again, so its result is a plain value with respect to them.  A
+    capture (:func:`nablanet.jit`) still records the call, so a mask computed
+    from an input is recomputed on every replay instead of being frozen.
+    """
+
+    nondiff = True
+
+    def __call__(self, *args, **kw):
+        top = _top_trace(args, None)
+        if kw:
+            top = _top_trace(kw.values(), top)
+        if top is None:
+            return self.fun(*args, **kw)
+        if top.records_nondiff:
+            return top.process(self, args, kw, True)
+        unbox = top.unbox
+        return self(*[unbox(a) for a in args], **{k: unbox(v) for k, v in kw.items()})
+
+
+def _top_trace(items, top):
+    """The highest-level trace among tracers in ``items``, also inside (nested) lists and tuples."""
+    for a in items:
+        if isinstance(a, Tracer):
+            if top is None or a._trace.level > top.level:
+                top = a._trace
+        elif isinstance(a, (list, tuple)):
+            top = _top_trace(a, top)
+    return top
+
+
+def _unbox_in(x, trace):
+    """``x`` with ``trace``'s tracers replaced by their values, also inside (nested) lists and tuples."""
+    if isinstance(x, Tracer):
+        return x._value if x._trace is trace else x
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        return type(x)(_unbox_in(v, trace) for v in x)
+    return x
 
 
 # ----------------------------------------------------------------------------
@@ -204,10 +254,86 @@ class Tracer:
 
 
 def getval(x):
-    """The plain value under any number of tracers."""
+    """The value under any number of differentiating tracers.
+
+    Outside :func:`nablanet.jit` this is a plain array.  While a function is
+    being captured, the values that depend on its inputs are capture tracers
+    (:class:`CTracer`): ``getval`` stops at them, so a rule that computes a
+    mask from ``getval(x)`` records that computation in the program rather
+    than freezing today's mask into it.
+    """
     while isinstance(x, Tracer):
+        if x.__class__ is CTracer:
+            return x
         x = x._value
     return x
+
+
+class CTracer(Tracer):
+    """A value seen by a capture (:func:`nablanet.jit`): a slot of the program being recorded.
+
+    It behaves like its array for shapes and dtypes, and every primitive
+    applied to it is recorded.  Using its *value* in Python is refused or
+    guarded: ``bool()`` (an ``if`` on a traced value) is recorded as a guard
+    and the program is retraced when a later call takes the other branch;
+    ``float()``, ``int()``, ``np.asarray`` and the like raise, naming the
+    value, because the result would be frozen into the program.
+    """
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, value, trace, slot):
+        self._value = value
+        self._trace = trace
+        self._slot = slot
+
+    @property
+    def shape(self):
+        v = self._value
+        return v.shape if hasattr(v, "shape") else np.shape(v)
+
+    @property
+    def dtype(self):
+        v = self._value
+        return v.dtype if hasattr(v, "dtype") else np.result_type(v)
+
+    def __bool__(self):
+        return self._trace.guard(self)
+
+    def _refuse(self, what):
+        return self._trace.concretization_error(self, what)
+
+    def __float__(self):
+        raise self._refuse("float()")
+
+    def __int__(self):
+        raise self._refuse("int()")
+
+    def __index__(self):
+        raise self._refuse("use as an index or size (__index__)")
+
+    def __complex__(self):
+        raise self._refuse("complex()")
+
+    def item(self):
+        raise self._refuse(".item()")
+
+    def tolist(self):
+        raise self._refuse(".tolist()")
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._refuse("conversion to a plain NumPy array (np.asarray, np.array, or a NumPy "
+                           "function or array method without a rule)")
+
+    def __getattr__(self, name):
+        raise AttributeError(
+            f"nablanet.jit: {self._trace.describe(self)} has no attribute {name!r}; inside a captured "
+            f"function, values that depend on the inputs can only go through primitives "
+            f"(nablanet.numpy functions and operators)"
+        )
+
+    def __repr__(self):
+        return f"CTracer(shape={self.shape}, dtype={self.dtype}, slot={self._slot})"
 
 
 class RTracer(Tracer):
@@ -242,6 +368,7 @@ class ReverseTrace:
     """Records primitive calls on a tape for a later backward sweep."""
 
     __slots__ = ("level", "tape")
+    records_nondiff = False
 
     def __init__(self):
         self.level = next(_levels)
@@ -249,6 +376,9 @@ class ReverseTrace:
 
     def new_input(self, value):
         return RTracer(value, self, None, (), None, ())
+
+    def unbox(self, x):
+        return _unbox_in(x, self)
 
     def process(self, prim, args, kw, mixed):
         vals = list(args)
@@ -271,12 +401,16 @@ class ForwardTrace:
     """Pushes tangents alongside values through the JVP rules."""
 
     __slots__ = ("level",)
+    records_nondiff = False
 
     def __init__(self):
         self.level = next(_levels)
 
     def new_input(self, value, tangent):
         return FTracer(value, self, tangent)
+
+    def unbox(self, x):
+        return _unbox_in(x, self)
 
     def process(self, prim, args, kw, mixed):
         vals = list(args)
@@ -354,3 +488,44 @@ def backward_pass(seeds, trace, record=None):
 add_any = Primitive(np.add, "add_any")
 add_any.defvjp(lambda ans, a, b: lambda g: g, lambda ans, a, b: lambda g: g)
 add_any.defjvp(lambda g, ans, a, b: g, lambda g, ans, a, b: g)
+
+
+# ----------------------------------------------------------------------------
+# The hook through which the array layer (nablanet.numpy) plugs in
+# ----------------------------------------------------------------------------
+
+_array_ops = {}
+
+
+def register_tracer_methods(methods):
+    """Attach operators and array methods to every traced value.
+
+    ``methods`` maps attribute names (``"__add__"``, ``"T"``,
+    ``"__array_ufunc__"``...) to functions or properties.  The engine knows
+    nothing of NumPy's namespace; :mod:`nablanet.numpy` calls this once on
+    import, as autograd's ``ArrayBox.register`` does.  A user-defined array
+    layer may call it too.
+    """
+    for name, fun in methods.items():
+        setattr(Tracer, name, fun)
+
+
+def register_array_ops(**ops):
+    """Register the differentiable array functions the transforms themselves need.
+
+    ``jacobian`` assembles its rows with ``stack`` and ``reshape``; they must be
+    differentiable (a Hessian is a Jacobian of a Jacobian), so they come from
+    the array layer rather than from NumPy.
+    """
+    _array_ops.update(ops)
+
+
+def array_op(name):
+    """A differentiable array function registered with :func:`register_array_ops`."""
+    try:
+        return _array_ops[name]
+    except KeyError:
+        raise RuntimeError(
+            f"nablanet.autodiff: no array function {name!r} is registered; import nablanet.numpy "
+            f"(it registers its functions with the engine on import)"
+        ) from None

@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from .core import ForwardTrace, FTracer, ReverseTrace, RTracer, Tracer, backward_pass, getval
+from .core import CTracer, ForwardTrace, FTracer, ReverseTrace, RTracer, Tracer, array_op, backward_pass, getval
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 __all__ = [
@@ -100,7 +100,7 @@ def _finish(g, x):
     if g is None:
         return _zeros(x)
     _refuse_complex(g, "the derivative with respect to a real input (a complex constant met a traced value)")
-    if isinstance(g, (np.ndarray, np.generic)) and g.dtype != _dtype(x):
+    if isinstance(g, (np.ndarray, np.generic, CTracer)) and g.dtype != _dtype(x):
         return g.astype(_dtype(x))
     return g
 
@@ -288,7 +288,7 @@ def jacobian(fun, argnums=0, mode="rev", *, argnum=None):
     argnums = argnums if argnum is None else argnum  # autograd spells it argnum
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', not {mode!r}")
-    from .. import numpy as anp
+    stack, reshape = array_op("stack"), array_op("reshape")
 
     @functools.wraps(fun)
     def jac(*args, **kwargs):
@@ -313,7 +313,7 @@ def jacobian(fun, argnums=0, mode="rev", *, argnum=None):
                 if n == 0:
                     jacs.append(np.zeros(oshape + ishape, _dtype(args[i])))
                 else:
-                    jacs.append(anp.reshape(anp.stack([r[j] for r in rows]), oshape + ishape))
+                    jacs.append(reshape(stack([r[j] for r in rows]), oshape + ishape))
         else:
             jacs = []
             for i in nums:
@@ -338,7 +338,7 @@ def jacobian(fun, argnums=0, mode="rev", *, argnum=None):
                     jacs.append(np.zeros(_shape(out) + ishape, _dtype(out)))
                 else:
                     _check_array_arg(out, "jacobian", "output")
-                    jacs.append(anp.reshape(anp.stack(cols, axis=-1), _shape(out) + ishape))
+                    jacs.append(reshape(stack(cols, axis=-1), _shape(out) + ishape))
         return jacs[0] if isinstance(argnums, int) else tuple(jacs)
 
     return jac
@@ -444,7 +444,7 @@ hessian_vector_product = hessian_tensor_product
 
 def tensor_jacobian_product(fun, argnum=0):
     """``(*args, v) -> v . J``: ``v`` contracted with the leading axes of ``fun``'s output."""
-    from .. import numpy as anp
+    asum, multiply = array_op("sum"), array_op("multiply")
 
     def tjp(*args, **kwargs):
         args, v = args[:-1], args[-1]
@@ -453,7 +453,7 @@ def tensor_jacobian_product(fun, argnum=0):
         def contracted(*a):
             out = fun(*a, **kwargs)
             vb = np.reshape(v, np.shape(v) + (1,) * (len(_shape(out)) - nv))
-            return anp.sum(anp.multiply(vb, out), axis=tuple(range(nv))) if nv else anp.multiply(v, out)
+            return asum(multiply(vb, out), axis=tuple(range(nv))) if nv else multiply(v, out)
 
         return jacobian(contracted, argnum)(*args)
 

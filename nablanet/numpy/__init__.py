@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from ..autodiff.core import NotDifferentiableError, Tracer, getval
+from ..autodiff.core import NotDifferentiableError, Tracer, register_array_ops, register_tracer_methods
 from . import _arrays, _elementwise, _order, _primitives, _reductions, linalg
 from ._primitives import (
     _contains_tracer,
@@ -71,6 +71,28 @@ _NONDIFF_NAMES = (
 ).split()
 for _name in _NONDIFF_NAMES:
     globals()[_name] = _nondiff(getattr(_np, _name))
+
+
+# Queries answered by shape and dtype alone, which a capture keys on: plain answers, nothing recorded.
+def _shaped(a):
+    """A stand-in with ``a``'s shape and dtype (a zero-strided view: no copy, no value)."""
+    return _np.broadcast_to(_np.zeros((), a.dtype), a.shape) if isinstance(a, Tracer) else a
+
+
+def _static(fun):
+    def f(*args, **kw):
+        return fun(*[_shaped(a) for a in args], **kw)
+
+    f.__name__ = fun.__name__
+    f.__doc__ = fun.__doc__
+    return f
+
+
+for _name in ("shape", "ndim", "size", "result_type", "zeros_like", "ones_like", "empty_like"):
+    globals()[_name] = _static(getattr(_np, _name))
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "invert"):  # & | ^ ~ on masks
+    globals()[_name] = _nondiff(getattr(_np, _name))
+    _NONDIFF_NAMES.append(_name)
 
 
 def _guard(fun, name):
@@ -153,6 +175,10 @@ def _T(self):
     return transpose(self)
 
 
+_lt, _le, _gt, _ge, _eq, _ne, _and, _or, _xor, _inv, _argmax, _argmin, _fdiv = (globals()[n] for n in (
+    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "argmax", "argmin", "floor_divide"))
+
 _methods = {
     "__add__": lambda s, o: add(s, o),
     "__radd__": lambda s, o: add(o, s),
@@ -164,10 +190,10 @@ _methods = {
     "__rtruediv__": lambda s, o: divide(o, s),
     "__mod__": lambda s, o: mod(s, o),
     "__rmod__": lambda s, o: mod(o, s),
-    "__floordiv__": lambda s, o: _np.floor_divide(getval(s), getval(o)),
-    "__rfloordiv__": lambda s, o: _np.floor_divide(getval(o), getval(s)),
-    "__divmod__": lambda s, o: (_np.floor_divide(getval(s), getval(o)), mod(s, o)),
-    "__rdivmod__": lambda s, o: (_np.floor_divide(getval(o), getval(s)), mod(o, s)),
+    "__floordiv__": lambda s, o: _fdiv(s, o),
+    "__rfloordiv__": lambda s, o: _fdiv(o, s),
+    "__divmod__": lambda s, o: (_fdiv(s, o), mod(s, o)),
+    "__rdivmod__": lambda s, o: (_fdiv(o, s), mod(o, s)),
     "__pow__": lambda s, o: power(s, o),
     "__rpow__": lambda s, o: power(o, s),
     "__matmul__": lambda s, o: matmul(s, o),
@@ -177,12 +203,19 @@ _methods = {
     "__abs__": lambda s: abs(s),
     "__getitem__": lambda s, idx: getitem(s, idx),
     "__setitem__": _setitem,
-    "__lt__": lambda s, o: getval(s) < getval(o),
-    "__le__": lambda s, o: getval(s) <= getval(o),
-    "__gt__": lambda s, o: getval(s) > getval(o),
-    "__ge__": lambda s, o: getval(s) >= getval(o),
-    "__eq__": lambda s, o: getval(s) == getval(o),
-    "__ne__": lambda s, o: getval(s) != getval(o),
+    "__lt__": lambda s, o: _lt(s, o),
+    "__le__": lambda s, o: _le(s, o),
+    "__gt__": lambda s, o: _gt(s, o),
+    "__ge__": lambda s, o: _ge(s, o),
+    "__eq__": lambda s, o: _eq(s, o),
+    "__ne__": lambda s, o: _ne(s, o),
+    "__and__": lambda s, o: _and(s, o),
+    "__rand__": lambda s, o: _and(o, s),
+    "__or__": lambda s, o: _or(s, o),
+    "__ror__": lambda s, o: _or(o, s),
+    "__xor__": lambda s, o: _xor(s, o),
+    "__rxor__": lambda s, o: _xor(o, s),
+    "__invert__": lambda s: _inv(s),
     "__array_function__": _array_function,
     "__array_ufunc__": _array_ufunc,
     "T": property(_T),
@@ -202,11 +235,13 @@ _methods = {
     "std": lambda s, axis=None, ddof=0, keepdims=False: std(s, axis, ddof, keepdims),
     "dot": lambda s, o: dot(s, o),
     "clip": lambda s, a_min=None, a_max=None: clip(s, a_min, a_max),
-    "astype": lambda s, dtype: astype(s, dtype),
-    "argmax": lambda s, axis=None: _np.argmax(getval(s), axis),
-    "argmin": lambda s, axis=None: _np.argmin(getval(s), axis),
+    "astype": lambda s, dtype, copy=True: astype(s, dtype),
+    "argmax": lambda s, axis=None: _argmax(s, axis),
+    "argmin": lambda s, axis=None: _argmin(s, axis),
 }
-for _k, _v in _methods.items():
-    setattr(Tracer, _k, _v)
+# The engine knows nothing of NumPy's namespace: this layer plugs its operators,
+# methods and dispatch in through the engine's hook (as autograd's ArrayBox.register).
+register_tracer_methods(_methods)
+register_array_ops(stack=_primitives.stack, reshape=reshape, sum=sum, multiply=multiply)
 
 __all__ = sorted(set(_DIFFERENTIABLE) | set(_NONDIFF_NAMES) | {"NotDifferentiableError"})

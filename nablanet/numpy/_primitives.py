@@ -19,6 +19,7 @@ import math
 
 import numpy as _np
 
+from ..autodiff.core import NondiffPrimitive as _NondiffPrimitive
 from ..autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
 from . import _kernels
 
@@ -88,22 +89,13 @@ def _keep(v, xshape, axis, keepdims):
     return reshape(v, tuple(shape))
 
 
-def _strip(x):
-    """The plain values under traced values, also inside (nested) lists and tuples."""
-    if isinstance(x, (list, tuple)):
-        return type(x)(_strip(v) for v in x)
-    return getval(x)
-
-
 def _nondiff(fun):
-    """A NumPy function whose result carries no derivative (comparisons, argmax...)."""
+    """A NumPy function whose result carries no derivative (comparisons, argmax...).
 
-    def f(*args, **kw):
-        return fun(*[_strip(a) for a in args], **{k: _strip(v) for k, v in kw.items()})
-
-    f.__name__ = fun.__name__
-    f.__doc__ = fun.__doc__
-    return f
+    A primitive without rules: differentiation passes through it, and a capture
+    (``nablanet.jit``) records it, so a mask is recomputed on every replay.
+    """
+    return _NondiffPrimitive(fun, fun.__name__)
 
 
 def _elementwise(fun, deriv, name=None):
@@ -223,11 +215,17 @@ remainder = mod
 fmod = _mod_like(_np.fmod, _np.trunc, "fmod")
 
 
-def _balanced(x, y, greater):
-    """Where x wins the comparison 1, where tied 0.5, else 0 (ties split the gradient)."""
-    xv, yv = getval(x), getval(y)
+def _balanced_mask(xv, yv, greater):
     win = (xv > yv) if greater else (xv < yv)
     return _np.asarray(win + 0.5 * (xv == yv), dtype=_np.result_type(xv, yv, 0.5))
+
+
+_balanced_mask = _NondiffPrimitive(_balanced_mask, "balanced_mask")  # a capture recomputes it per call
+
+
+def _balanced(x, y, greater):
+    """Where x wins the comparison 1, where tied 0.5, else 0 (ties split the gradient)."""
+    return _balanced_mask(getval(x), getval(y), greater)
 
 
 maximum = primitive(_np.maximum, "maximum")
@@ -264,14 +262,20 @@ def _clip(x, a_min=None, a_max=None):
     return _np.clip(x, a_min, a_max)
 
 
-def _clip_mask(x, a_min, a_max):
-    v = getval(x)
+def _clip_mask_np(v, a_min, a_max):
     inside = _np.ones(_np.shape(v), dtype=bool)
     if a_min is not None:
-        inside = inside & (v >= getval(a_min))
+        inside = inside & (v >= a_min)
     if a_max is not None:
-        inside = inside & (v <= getval(a_max))
+        inside = inside & (v <= a_max)
     return inside
+
+
+_clip_mask_p = _NondiffPrimitive(_clip_mask_np, "clip_mask")  # a capture recomputes it per call
+
+
+def _clip_mask(x, a_min, a_max):
+    return _clip_mask_p(getval(x), getval(a_min), getval(a_max))
 
 
 clip = primitive(_clip, "clip")
@@ -362,11 +366,18 @@ def _amin(x, axis=None, keepdims=False):
     return _np.min(x, axis=axis, keepdims=keepdims)
 
 
+def _argext_weights_np(v, ext, axis):
+    hit = v == ext
+    return _np.asarray(hit / _np.sum(hit, axis=axis, keepdims=True), dtype=_np.result_type(v, 0.5))
+
+
+_argext_weights_p = _NondiffPrimitive(_argext_weights_np, "argext_weights")  # a capture recomputes it per call
+
+
 def _argext_weights(ans, x, axis, keepdims):
     """1/k at the k positions that attain the extreme along ``axis``, else 0."""
-    v = getval(x)
-    hit = v == getval(_keep(getval(ans), _shape(x), axis, keepdims))
-    return _np.asarray(hit / _np.sum(hit, axis=_axes(axis, v.ndim), keepdims=True), dtype=_np.result_type(v, 0.5))
+    return _argext_weights_p(getval(x), getval(_keep(getval(ans), _shape(x), axis, keepdims)),
+                             _axes(axis, _ndim(x)))
 
 
 _max_p = primitive(_amax, "max")

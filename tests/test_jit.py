@@ -1,0 +1,386 @@
+"""nablanet.jit: a captured program gives the engine's results bit for bit, and is never replayed stale.
+
+Every check traces on one input and then replays on *other* inputs chosen to
+move every mask the derivative rules compute (signs, winners of maximum, the
+position of a max, clipped entries, zeros of a product), comparing each replay
+with the engine run eagerly on the same input: exact equality in float64, same
+dtypes, same shapes.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+import nablanet as nb
+import nablanet.numpy as anp
+from nablanet.autodiff.capture import ConcretizationError
+from nablanet.autodiff.core import NondiffPrimitive, Primitive
+
+
+def assert_same(a, b):
+    la, da = nb.tree_flatten(a)
+    lb, db = nb.tree_flatten(b)
+    assert da == db
+    for x, y in zip(la, lb):
+        assert np.shape(x) == np.shape(y)
+        assert np.result_type(x) == np.result_type(y), (np.result_type(x), np.result_type(y))
+        np.testing.assert_array_equal(x, y, strict=False)
+        assert np.array_equal(x, y, equal_nan=True)
+
+
+def check_replays(fun, *arg_sets, traces=None):
+    """``jit(fun)`` equals ``fun`` on each argument tuple, replaying after the first."""
+    jf = nb.jit(fun)
+    for args in list(arg_sets) + [arg_sets[0]]:
+        assert_same(jf(*args), fun(*args))
+    if traces is not None:
+        assert jf.traces == traces
+    return jf
+
+
+def check_all_modes(f, *arg_sets, traces=1):
+    """Values, reverse mode (value_and_grad of a nonlinear scalar), forward mode (jvp) and both at once."""
+    check_replays(f, *arg_sets, traces=traces)
+    n = len(arg_sets[0])
+    loss = lambda *a: anp.sum(anp.sin(f(*a)))  # noqa: E731
+    check_replays(nb.value_and_grad(loss, argnums=tuple(range(n))), *arg_sets, traces=traces)
+    tangent_sets = [tuple(np.cos(np.asarray(a) + 1.0) for a in args) for args in arg_sets]
+    check_replays(lambda p, t: nb.jvp(f, p, t), *[(a, t) for a, t in zip(arg_sets, tangent_sets)], traces=traces)
+
+
+R = np.random.default_rng(0)
+
+
+def signed(shape, seed):
+    r = np.random.default_rng(seed)
+    return r.uniform(0.3, 1.5, shape) * r.choice([-1.0, 1.0], shape)
+
+
+def positive(shape, seed):
+    return np.random.default_rng(seed).uniform(0.2, 1.5, shape)
+
+
+UNARY = ["exp", "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arctan", "arcsinh", "square", "negative",
+         "abs", "sign", "exp2", "reciprocal"]
+UNARY_POSITIVE = ["log", "log1p", "log2", "log10", "sqrt"]
+UNARY_UNIT = ["arcsin", "arccos", "arctanh"]
+
+
+@pytest.mark.parametrize("name", UNARY + UNARY_POSITIVE + UNARY_UNIT)
+def test_unary_elementwise(name):
+    f = getattr(anp, name)
+    if name in UNARY_POSITIVE:
+        xs = [positive((3, 4), 1), positive((3, 4), 2)]
+    elif name in UNARY_UNIT:
+        xs = [signed((3, 4), 1) * 0.6, signed((3, 4), 2) * 0.6]
+    else:
+        xs = [signed((3, 4), 1), signed((3, 4), 2)]
+    check_all_modes(f, (xs[0],), (xs[1],))
+
+
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide", "maximum", "minimum", "logaddexp"])
+def test_binary_elementwise_with_broadcasting(name):
+    f = getattr(anp, name)
+    # the second set swaps which side wins maximum/minimum and has ties
+    a1, b1 = signed((3, 4), 3), signed((4,), 4)
+    a2, b2 = -a1, np.concatenate([a1[0, :2] * -1, b1[2:]])
+    check_all_modes(f, (a1, b1), (a2, b2))
+
+
+def test_power_operators_and_where():
+    check_all_modes(lambda x, y: anp.power(x, y), (positive((2, 3), 1), signed((2, 3), 2)),
+                    (positive((2, 3), 3), signed((2, 3), 4)))
+    check_all_modes(lambda x: x ** 3 - 2.0 / x + 1.5 * x, (signed((5,), 1),), (signed((5,), 2),))
+    check_all_modes(lambda x, y: anp.where(x > 0, x * y, y - x), (signed((2, 5), 1), signed((2, 5), 2)),
+                    (signed((2, 5), 3), signed((2, 5), 4)))
+    check_all_modes(lambda x: anp.clip(x, -0.5, 0.7), (signed((6,), 1),), (signed((6,), 7),))
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "var", "std", "logsumexp", "prod"])
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_reductions_move_their_masks(name, axis):
+    f = getattr(anp, name)
+    x1 = signed((3, 4), 5)
+    x2 = x1[::-1, ::-1].copy()  # the max/min sit elsewhere
+    check_all_modes(lambda x: f(x, axis=axis), (x1,), (x2,))
+
+
+def test_prod_with_a_zero_is_a_guarded_branch():
+    x1 = signed((2, 3), 1)
+    x2 = x1.copy()
+    x2[0, 1] = 0.0  # the rule takes its other branch: the capture traces it anew
+    jf = check_replays(nb.grad(lambda x: anp.prod(x)), (x1,), (x2,), (x1,), traces=2)
+    assert_same(jf(x2), nb.grad(lambda x: anp.prod(x))(x2))
+
+
+def test_shape_functions():
+    x1, x2 = signed((2, 3, 4), 1), signed((2, 3, 4), 2)
+    cases = [
+        lambda x: anp.reshape(x, (6, 4)),
+        lambda x: anp.transpose(x, (2, 0, 1)),
+        lambda x: x[1, :, ::2],
+        lambda x: x[:, [0, 2, 2]],
+        lambda x: anp.concatenate([x, 2 * x], axis=1),
+        lambda x: anp.stack([x, anp.exp(x)], axis=-1),
+        lambda x: anp.expand_dims(anp.squeeze(x[:1]), 0),
+        lambda x: anp.broadcast_to(x[:, :1], (2, 3, 4)),
+        lambda x: anp.moveaxis(x, 0, -1),
+        lambda x: anp.swapaxes(x, 0, 2).ravel(),
+        lambda x: x.T @ anp.ones(2),
+    ]
+    for f in cases:
+        check_all_modes(f, (x1,), (x2,))
+
+
+def test_products_and_einsum():
+    a1, b1 = signed((3, 4), 1), signed((4, 2), 2)
+    a2, b2 = signed((3, 4), 3), signed((4, 2), 4)
+    for f in (anp.matmul, anp.dot, lambda a, b: anp.einsum("ij,jk->ik", a, b),
+              lambda a, b: anp.outer(a[0], b[:, 0]), lambda a, b: anp.inner(a, b.T)):
+        check_all_modes(f, (a1, b1), (a2, b2))
+
+
+def test_second_order_transforms_are_captured():
+    f = lambda x: anp.sum(anp.tanh(x) ** 2 * anp.exp(-x))  # noqa: E731
+    x1, x2 = signed((4,), 1), signed((4,), 2)
+    check_replays(nb.hessian(f), (x1,), (x2,), traces=1)
+    check_replays(lambda x, v: nb.hvp(f, x, v), (x1, x2), (x2, x1), traces=1)
+    check_replays(nb.jacobian(lambda x: anp.sin(x) * x[0]), (x1,), (x2,), traces=1)
+    g = nb.grad(lambda x: anp.sum(anp.maximum(x, 0.1) ** 3))
+    check_replays(nb.grad(lambda x: anp.sum(g(x) * anp.sin(x))), (x1,), (x2,), traces=1)
+
+
+def test_pytrees_in_and_out():
+    Pair = collections.namedtuple("Pair", "w b")
+
+    def f(params, data, scale, n):
+        a = data["x"]
+        for p in params:
+            a = anp.tanh(a @ p.w + p.b) * scale
+        return {"out": a, "both": (anp.sum(a), [a[0] * n])}
+
+    params = [Pair(signed((3, 4), 1), signed((4,), 2)), Pair(signed((4, 2), 3), signed((2,), 4))]
+    params2 = [Pair(signed((3, 4), 5), signed((4,), 6)), Pair(signed((4, 2), 7), signed((2,), 8))]
+    d1, d2 = {"x": signed((5, 3), 9)}, {"x": signed((5, 3), 10)}
+    check_replays(f, (params, d1, 0.5, 3), (params2, d2, 1.5, 3), traces=1)
+    # a Python int leaf is static: a new value traces anew
+    jf = check_replays(f, (params, d1, 0.5, 3), (params, d1, 0.5, 4), traces=2)
+    assert_same(jf(params, d1, 2.0, 3), f(params, d1, 2.0, 3))
+    assert jf.traces == 2  # a float leaf is traced: no retrace
+    loss = lambda ps, d: anp.sum(f(ps, d, 0.5, 2)["out"] ** 2)  # noqa: E731
+    check_replays(nb.value_and_grad(loss), (params, d1), (params2, d2), traces=1)
+
+
+def test_user_function_with_its_own_primitive():
+    def _cube(x):
+        return x ** 3
+
+    cube = Primitive(_cube, "cube").defvjp(lambda ans, x: lambda g: g * 3 * x ** 2)
+    cube.defjvp(lambda g, ans, x: g * 3 * x ** 2)
+
+    def model(w, x):
+        h = cube(x @ w)
+        return anp.mean(anp.where(h > 0, h, 0.1 * h))
+
+    w1, w2, x = signed((3, 2), 1), signed((3, 2), 2), signed((4, 3), 3)
+    check_replays(nb.value_and_grad(model), (w1, x), (w2, x), traces=1)
+
+
+def test_new_shape_or_dtype_traces_anew():
+    jf = nb.jit(nb.grad(lambda x: anp.sum(x ** 2)))
+    for x in (np.ones(3), np.ones(4), np.ones(3, np.float32), np.ones((3, 1))):
+        assert_same(jf(x), 2 * x)
+    assert jf.traces == 4
+    assert jf(np.ones(3)).dtype == np.float64 and jf.traces == 4
+
+
+# ----------------------------------------------------------------------------
+# never stale: control flow and concrete values
+# ----------------------------------------------------------------------------
+
+
+def test_value_dependent_branch_is_guarded_and_retraced():
+    def f(x):
+        if anp.sum(x) > 0:
+            return x * 2.0
+        return anp.exp(x)
+
+    jf = nb.jit(f)
+    up, down = np.array([1.0, 2.0]), np.array([-1.0, -2.0])
+    assert_same(jf(up), up * 2.0)
+    assert_same(jf(down), np.exp(down))  # not the recorded branch
+    assert_same(jf(up), up * 2.0)
+    assert_same(jf(down), np.exp(down))
+    assert jf.traces == 2
+    g = nb.jit(nb.grad(lambda x: anp.sum(f(x))))
+    assert_same(g(up), np.full(2, 2.0))
+    assert_same(g(down), np.exp(down))
+
+
+def test_while_loop_on_a_traced_value():
+    def halve_until_small(x):
+        while anp.max(anp.abs(x)) > 1.0:
+            x = x / 2.0
+        return x
+
+    jf = nb.jit(halve_until_small)
+    for x in (np.array([3.0, 1.0]), np.array([0.5]), np.array([9.0, -1.0]), np.array([3.5, 0.0])):
+        assert_same(jf(x), halve_until_small(x))
+
+
+def test_concrete_values_raise_naming_the_input():
+    with pytest.raises(ConcretizationError, match=r"float\(\) of a traced value \(the result of primitive 'sum'"):
+        nb.jit(lambda a, x: a * float(anp.sum(x)))(1.0, np.ones(2))
+    with pytest.raises(ConcretizationError, match=r"float\(\) of the traced input argument 1"):
+        nb.jit(lambda a, x: a * float(x))(1.0, np.ones(()))
+    with pytest.raises(ConcretizationError, match="conversion to a plain NumPy array"):
+        nb.jit(lambda x: np.asarray(x * 2) + 1)(np.ones(2))
+    with pytest.raises(ConcretizationError, match="int"):
+        nb.jit(lambda x: x[int(anp.argmax(x))])(np.ones(2))
+    with pytest.raises(AttributeError, match="only go through primitives"):
+        nb.jit(lambda x, rng: x + rng.random(2))(np.ones(2), np.random.default_rng(0))
+
+
+def test_static_argnums():
+    def f(x, n, mode):
+        for _ in range(n):
+            x = anp.sin(x) if mode == "sin" else anp.cos(x)
+        return x
+
+    jf = nb.jit(f, static_argnums=(1, 2))
+    x = signed((3,), 1)
+    for n, mode in ((2, "sin"), (3, "sin"), (2, "cos"), (2, "sin")):
+        assert_same(jf(x, n, mode), f(x, n, mode))
+    assert jf.traces == 3
+    with pytest.raises(TypeError, match="static argument 1 .* not hashable"):
+        jf(x, [1], "sin")
+
+
+def test_randomness_is_an_input_never_baked_in():
+    mask = NondiffPrimitive(lambda rng, x, p: rng.random(np.shape(x)) >= p, "bernoulli_mask")
+
+    def f(x, rng):
+        return anp.sum(anp.where(mask(rng, x, 0.5), x, 0.0))
+
+    jf = nb.jit(nb.value_and_grad(f))
+    x = signed((20,), 1)
+    r_jit, r_eager = np.random.default_rng(7), np.random.default_rng(7)
+    seen = set()
+    for _ in range(4):
+        out = jf(x, r_jit)
+        assert_same(out, nb.value_and_grad(f)(x, r_eager))
+        seen.add(out[1].tobytes())
+    assert len(seen) == 4 and jf.traces == 1
+
+
+def test_guard_failure_does_not_consume_draws():
+    draw = NondiffPrimitive(lambda rng, x: rng.standard_normal(np.shape(x)), "draw")
+
+    def f(x, rng):
+        y = x + draw(rng, x)
+        if anp.sum(x) > 0:
+            return y * 2
+        return y
+
+    jf = nb.jit(f)
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    for x in (np.ones(3), -np.ones(3), np.ones(3), -np.ones(3)):
+        assert_same(jf(x, r1), f(x, r2))
+
+
+# ----------------------------------------------------------------------------
+# composition, outputs, constants
+# ----------------------------------------------------------------------------
+
+
+def test_grad_of_jit_and_jit_inside_jit():
+    f = lambda x: anp.sum(anp.tanh(x) * x)  # noqa: E731
+    x = signed((4,), 1)
+    assert_same(nb.grad(nb.jit(f))(x), nb.grad(f)(x))
+    assert_same(nb.jvp(nb.jit(f), (x,), (np.ones(4),)), nb.jvp(f, (x,), (np.ones(4),)))
+    inner = nb.jit(lambda x: anp.exp(x) * 2)
+    outer = nb.jit(nb.grad(lambda x: anp.sum(inner(x) * x)))
+    check_replays(lambda x: outer(x), (x,), (signed((4,), 2),))
+    assert_same(outer(x), nb.grad(lambda x: anp.sum(anp.exp(x) * 2 * x))(x))
+
+
+def test_closing_over_an_outer_tracer_is_run_not_cached():
+    def outer(y):
+        inner = nb.jit(lambda x: anp.sum(x * y))
+        return inner(np.array([1.0, 2.0]))
+
+    assert_same(nb.grad(outer)(np.array([3.0, 4.0])), np.array([1.0, 2.0]))
+
+
+def test_outputs_are_fresh_arrays():
+    const = np.arange(3.0)
+    jf = nb.jit(lambda x: (x * 2, const, anp.sum(x)))
+    jf(np.zeros(3))  # the tracing call
+    a = jf(np.ones(3))
+    b = jf(np.full(3, 5.0))
+    assert_same(a[0], np.full(3, 2.0))
+    a[1][0] = 99.0
+    assert jf(np.ones(3))[1][0] == 0.0 and const[0] == 0.0
+    assert_same(b[0], np.full(3, 10.0))
+
+
+def test_program_is_straight_line_and_drops_dead_steps():
+    def f(x):
+        unused = anp.exp(x) * 3  # noqa: F841
+        return anp.sum(anp.tanh(x))
+
+    jf = nb.jit(nb.value_and_grad(f))
+    prog = jf.program(np.ones(3))
+    assert "exp" not in prog.source
+    assert [p.name for p in prog.prims].count("tanh") == 1  # the sweep reuses the forward value
+    assert len(prog) == len(prog.steps)
+
+
+def test_jitted_function_keeps_name_and_doc():
+    def my_loss(x):
+        """Doc."""
+        return anp.sum(x)
+
+    jf = nb.jit(my_loss)
+    assert jf.__name__ == "my_loss" and jf.__doc__ == "Doc." and "my_loss" in repr(jf)
+
+
+# ----------------------------------------------------------------------------
+# the library's layers, activations and losses under capture
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", sorted(nb.nn.ACTIVATIONS))
+def test_every_activation_in_a_network(activation):
+    m = nb.nn.MLP([3, 5, 4, 2], activation=activation, seed=0, dtype=np.float64)
+    x1, x2 = signed((6, 3), 1), signed((6, 3), 2)
+    f = lambda p, x: anp.sum(m.apply(p, x) ** 2)  # noqa: E731
+    params2 = nb.tree_map(lambda v: v * -1.3, m.params)
+    check_replays(nb.value_and_grad(f), (m.params, x1), (params2, x2), traces=1)
+
+
+@pytest.mark.parametrize("name", sorted(nb.losses.LOSSES))
+def test_every_loss(name):
+    loss = nb.losses.LOSSES[name]
+    y1, y2 = signed((6, 3), 1), signed((6, 3), 2)
+    if name in ("cross_entropy", "softmax_cross_entropy"):
+        t1, t2 = np.array([0, 2, 1, 1, 0, 2]), np.array([1, 1, 0, 2, 2, 0])
+    elif name in ("bce", "binary_cross_entropy"):
+        t1, t2 = (signed((6, 3), 3) > 0).astype(float), (signed((6, 3), 4) > 0).astype(float)
+    else:
+        t1, t2 = signed((6, 3), 3), signed((6, 3), 4)
+    check_replays(nb.value_and_grad(lambda y, t: loss(y, t)), (y1, t1), (y2, t2), traces=1)
+
+
+def test_custom_sequential_in_float64():
+    from nablanet.nn import Dense, LayerNorm, Sequential
+
+    m = Sequential(Dense(4, 8, "tanh"), LayerNorm(8), Dense(8, 3, "gelu"), Dense(3, 2), seed=1, dtype=np.float64)
+    loss = nb.losses.LOSSES["mse"]
+    f = lambda p, x, t: loss(m.apply(p, x), t)  # noqa: E731
+    x1, x2, t = signed((5, 4), 1), signed((5, 4), 2), signed((5, 2), 3)
+    params2 = nb.tree_map(lambda v: v + 0.1, m.params)
+    check_replays(nb.value_and_grad(f), (m.params, x1, t), (params2, x2, t), traces=1)

@@ -323,3 +323,12 @@ def test_lists_of_traced_values(name, shape):
 def test_mean_of_list_seen_on_main():
     for g in both_modes_grad(lambda x: anp.mean([x, 2 * x]), 1.0):
         assert g == 1.5
+
+
+def test_plain_ndarray_dot_of_a_traced_value_says_what_to_write():
+    a = np.arange(6.0).reshape(2, 3)
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(nb.NotDifferentiableError, match=r"ndarray\.dot.*np\.dot\(a, x\)"):
+        nb.grad(lambda x: anp.sum(a.dot(x)))(x)
+    for f in (lambda x: np.dot(a, x), lambda x: a @ x, lambda x: anp.dot(a, x)):
+        np.testing.assert_allclose(nb.grad(lambda x: anp.sum(f(x)))(x), a.sum(axis=0))

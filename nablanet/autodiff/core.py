@@ -242,8 +242,10 @@ class Tracer:
     def __array__(self, dtype=None, copy=None):
         raise NotDifferentiableError(
             "nablanet: a traced value was converted to a plain NumPy array "
-            "(np.asarray/np.array or a NumPy function without a derivative "
-            "rule); use nablanet.numpy functions inside differentiated code"
+            "(np.asarray/np.array, a NumPy function without a derivative rule, "
+            "or a plain array's own method such as ndarray.dot(traced), which "
+            "NumPy does not let nablanet see); use nablanet.numpy functions, "
+            "np.dot(a, x) or a @ x inside differentiated code"
         )
 
     def __hash__(self):

@@ -285,7 +285,10 @@ def cmd_train(args):
         out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     with _thread_limit(args, comm):
-        res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm)
+        res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm,
+                           checkpoint_every=args.checkpoint_every,
+                           checkpoint_seconds=30.0 if args.checkpoint_seconds is None else args.checkpoint_seconds,
+                           plots=not args.no_plots)
     if comm is not None and not comm.is_root:
         return
     c = res["config"]
@@ -498,6 +501,14 @@ def build_parser():
     common(t, "run folder (default: runs/DATA-DATE-TIME)", mpi="train data-parallel over MPI ranks")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint; only --epochs "
                                                          "may change (default: a new run)")
+    t.add_argument("--no-plots", dest="no_plots", action="store_true",
+                   help="write no PNG plots into the run folder (default: learning curves and a prediction or "
+                        "confusion-matrix plot)")
+    t.add_argument("--checkpoint-every", dest="checkpoint_every", type=_positive_int, metavar="EPOCHS",
+                   help="also save a checkpoint every EPOCHS epochs (default: by time only, see --checkpoint-seconds)")
+    t.add_argument("--checkpoint-seconds", dest="checkpoint_seconds", type=_nonnegative, metavar="S",
+                   help="save a checkpoint when S seconds have passed since the last one; 0 = every epoch; always "
+                        "at the start, at the end and on an interrupt between epochs (default: 30)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sweep", help="a grid over one or more settings, in parallel, with line plots or heatmaps")

@@ -187,11 +187,16 @@ def _test_metrics(model, loss, Xte, yte, task):
     return res
 
 
-def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None):
+def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
+                 checkpoint_seconds=30.0, plots=True):
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
-    as CSV and JSON, a checkpoint every epoch, plots).  ``resume`` is a run
+    as CSV and JSON, checkpoints, plots).  Checkpoints are written at the
+    start, every ``checkpoint_every`` epochs and whenever ``checkpoint_seconds``
+    have passed since the last one (0: every epoch), at the end, and on an
+    interrupt between epochs (:class:`nablanet.train.Checkpoint`).  ``plots=False``
+    leaves out the PNG plots (they take longer than a small fit itself).  ``resume`` is a run
     folder to continue from its checkpoint up to the configured epochs.
     ``comm`` (a :class:`nablanet.distributed.Communicator`) trains
     data-parallel over MPI ranks; only rank 0 writes.  ``data`` is what
@@ -228,7 +233,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
-        callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz")))
+        callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
+                                    seconds=checkpoint_seconds))
     validation = {"validation_data": (Xte, yte)}  # curves on the test split, for looking at
     if cfg["patience"]:
         # stopping chooses a model, so it must not look at the test split: it watches 10% of the training part
@@ -247,7 +253,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
               "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
     if out_dir and root:
-        write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler)
+        write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler, plots=plots)
     if out_dir:
         result["run_dir"] = out_dir
     result["ranks"] = 1 if comm is None else comm.size
@@ -256,10 +262,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     return result
 
 
-def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None):
+def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=True):
     """The run folder: metrics.csv, metrics.json, plots (the checkpoint is written by the callback)."""
-    from . import viz
-    from .train.metrics import to_labels
 
     h = trainer.history.history
     keys = list(h)
@@ -270,6 +274,11 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None):
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump({"final": {k: v for k, v in result.items() if k not in ("config", "trainer")}, "history": h}, f,
                   indent=2)
+    if not plots:
+        return
+    from . import viz
+    from .train.metrics import to_labels
+
     viz.learning_curves(trainer.history, os.path.join(out_dir, "learning_curves.png"),
                         title=f"{cfg['data']}: learning curves", held_out="validation" if cfg["patience"] else "test")
     model = trainer.model

@@ -282,3 +282,33 @@ def test_sweep_folder_refused_only_for_settings_outside_the_grid(tmp_path, capsy
     assert json.loads(stdout)["skipped"] == 2
     code, _, err = run(capsys, *base, "--epochs", "3", "--grid", "lr=0.01,0.1")
     assert code == 2 and "outside the grid (epochs=2)" in err
+
+
+def test_kill_9_then_resume_ends_as_the_unbroken_run(tmp_path):
+    """Checkpoints on a cadence: a run killed with SIGKILL resumes from its last checkpoint to the same end."""
+    import signal
+    import time
+
+    args = ["--data", "digits", "--n", "200", "--hidden", "16", "--batch-size", "16", "--seed", "2", "--no-progress",
+            "--no-plots", "--epochs", "40"]
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    cmd = [sys.executable, "-m", "nablanet.cli", "train", *args]
+    subprocess.run(cmd + ["--out", str(tmp_path / "full")], check=True, env=env, capture_output=True, timeout=300)
+    proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed"), "--checkpoint-every", "5"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = tmp_path / "killed" / "checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ck.exists() and load(ck).epoch >= 5:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = load(ck).epoch
+    assert stopped_at % 5 == 0 or stopped_at == 40  # the cadence, never a half-done epoch
+    subprocess.run([sys.executable, "-m", "nablanet.cli", "train", "--resume", str(tmp_path / "killed"),
+                    "--no-progress", "--no-plots"], check=True, env=env, capture_output=True, timeout=300)
+    a, b = load(tmp_path / "full" / "checkpoint.npz"), load(ck)
+    assert a.epoch == b.epoch == 40
+    assert np.array_equal(a.get_flat_params(), b.get_flat_params())
+    assert len(b.history) == 40

@@ -291,3 +291,32 @@ def test_batchnorm_with_batches_of_one_is_refused_before_training():
     with pytest.raises(ValueError, match="batch normalization needs 2 rows per batch"):
         fit(m, np.zeros((10, 3)), np.zeros(10), batch_size=1)
     assert np.array_equal(before, m.params[0]["W"])
+
+
+def test_checkpoint_cadence_start_every_and_end(tmp_path, monkeypatch):
+    from nablanet.nn import MLP
+    from nablanet.train import Callback, Checkpoint, Trainer
+
+    saves = []
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.random.default_rng(1).normal(size=40)
+    trainer = Trainer(MLP([3, 4, 1], seed=0), "mse", "sgd", lr=0.01)
+    def save(self, path):
+        saves.append(self.epoch)
+        open(path, "w").close()
+
+    monkeypatch.setattr(type(trainer), "save", save)
+    trainer.fit(X, y, epochs=7, batch_size=10, callbacks=[Checkpoint(tmp_path / "c.npz", every=3)])
+    assert saves == [0, 3, 6, 7]  # the start, every 3 epochs, the end
+    saves.clear()
+    trainer.fit(X, y, epochs=4, batch_size=10, callbacks=[Checkpoint(tmp_path / "c.npz", seconds=3600)])
+    assert saves == [11]  # by time: nothing within the hour but the end (the file exists: no start save)
+
+    class Interrupt(Callback):
+        def on_batch_end(self, trainer, epoch, batch, loss):
+            if epoch == 12 and batch == 1:
+                raise KeyboardInterrupt
+
+    saves.clear()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(X, y, epochs=5, batch_size=10, callbacks=[Interrupt(), Checkpoint(tmp_path / "c.npz", seconds=3600)])
+    assert saves == []  # interrupted in the middle of an epoch: the half-done epoch is not saved

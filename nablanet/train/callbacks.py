@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
+import time
 
 import numpy as np
 
@@ -167,26 +169,54 @@ class EarlyStopping(Callback):
 
 
 class Checkpoint(Callback):
-    """Save the trainer (parameters, optimizer state, RNG, history) every ``every`` epochs,
-    or only when ``monitor`` improves if ``save_best_only``."""
+    """Save the trainer (parameters, optimizer state, RNG, history) on a cadence, or only when
+    ``monitor`` improves if ``save_best_only``.
 
-    def __init__(self, path, every=1, save_best_only=False, monitor="val_loss", mode="auto"):
-        self.path, self.every, self.save_best_only = path, int(every), save_best_only
+    The cadence: every ``every`` epochs and/or whenever ``seconds`` have passed since the last save
+    (both None: every epoch), and always at the start (so a run killed early can be resumed), at the end,
+    and when training stops early or is interrupted between epochs.  An interrupt in the middle of an epoch
+    leaves the last checkpoint as it is: a half-done epoch is never saved, so a resumed run is always
+    the run that was never stopped.
+    """
+
+    def __init__(self, path, every=None, save_best_only=False, monitor="val_loss", mode="auto", seconds=None):
+        if every is not None and int(every) < 1:
+            raise ValueError(f"Checkpoint: every must be at least 1 epoch, got {every}")
+        if seconds is not None and not seconds >= 0:
+            raise ValueError(f"Checkpoint: seconds must be >= 0, got {seconds}")
+        if every is None and seconds is None:
+            every = 1
+        self.path, self.every, self.seconds, self.save_best_only = path, every, seconds, save_best_only
         self._tracker = EarlyStopping(monitor, patience=1 << 30, mode=mode, restore_best=False) if save_best_only else None
 
+    def _save(self, trainer):
+        trainer.save(self.path)
+        self._saved_epoch, self._last = trainer.epoch, time.monotonic()
+
     def on_train_begin(self, trainer):
+        self._saved_epoch, self._last = None, time.monotonic()
+        self._boundary_step = trainer.opt_state["t"]
         if self._tracker:
             self._tracker.on_train_begin(trainer)
+        elif trainer.epoch == 0 or not os.path.exists(self.path):
+            self._save(trainer)
 
     def on_epoch_end(self, trainer, epoch, logs):
+        self._boundary_step = trainer.opt_state["t"]
         if self._tracker is not None:
             before = self._tracker.best_epoch
             self._tracker.on_epoch_end(trainer, epoch, logs)
             if self._tracker.best_epoch != before:
-                trainer.save(self.path)
-        elif (epoch + 1) % self.every == 0:
-            trainer.save(self.path)
+                self._save(trainer)
+        elif (self.every is not None and (epoch + 1) % int(self.every) == 0) or (
+                self.seconds is not None and time.monotonic() - self._last >= self.seconds):
+            self._save(trainer)
         return False
+
+    def on_train_end(self, trainer):
+        at_boundary = trainer.opt_state["t"] == self._boundary_step  # no step since the last epoch ended
+        if self._tracker is None and at_boundary and self._saved_epoch != trainer.epoch:
+            self._save(trainer)
 
 
 class ProgressBar(Callback):

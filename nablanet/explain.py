@@ -16,7 +16,7 @@ import ast
 import numpy as np
 
 from . import numpy as anp
-from .autodiff.core import ReverseTrace, backward_pass
+from .autodiff.tape import NodeRef, trace
 
 __all__ = ["explain_network", "explain_expression", "ExpressionError"]
 
@@ -120,12 +120,9 @@ def _parse(expr):
     return compile(tree, "<expr>", "eval")
 
 
-def _label(prim, args, parents, names):
-    name = prim.name
-    parts = []
-    traced = {i: p for i, p in parents}
-    for i, a in enumerate(args):
-        parts.append(names[traced[i]] if i in traced else (f"{a:g}" if np.ndim(a) == 0 else "c"))
+def _label(node, names):
+    name = node.op
+    parts = [names[a.id] if isinstance(a, NodeRef) else (f"{a:g}" if np.ndim(a) == 0 else "c") for a in node.args]
     sym = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**"}
     if name in sym and len(parts) == 2:
         return f"{parts[0]} {sym[name]} {parts[1]}"
@@ -146,36 +143,20 @@ def explain_expression(expr, at, graph_path=None):
     env = {name: getattr(anp, name) for name in _FUNCS}
     f = lambda x: eval(code, {"__builtins__": {}}, {**env, "x": x})  # noqa: S307 - parsed against a whitelist
     x0 = float(at)
-    trace = ReverseTrace()
-    xin = trace.new_input(np.float64(x0))
-    out = f(xin)
-    from .autodiff.core import RTracer
-
-    if not (isinstance(out, RTracer) and out._trace is trace):
+    tape = trace(f, x0)
+    if tape.outputs[0] is None:
         raise ExpressionError(f"{expr!r} does not depend on x")
-    tape = trace.tape[: out._idx + 1]
-    index = {id(node): k for k, node in enumerate(tape)}
-    names = {}
-    tangents = {}
-    for k, node in enumerate(tape):
-        names[k] = "x" if node._prim is None else f"v{k}"
-        if node._prim is None:
-            tangents[k] = 1.0
-            continue
-        t = 0.0
-        for argnum, parent in node._parents:
-            rule = node._prim.jvps.get(argnum)
-            t = t + rule(tangents[index[id(parent)]], node._value, *node._args, **node._kw)
-        tangents[k] = float(t)
-    record = {}
-    backward_pass([(out, np.float64(1.0))], trace, record=record)
-    adjoints = {index[id(node)]: float(g) for node, g in record.items() if id(node) in index}
+    nodes = tape.nodes[: tape.outputs[0] + 1]
+    names = {n.id: "x" if n.primitive is None else f"v{n.id}" for n in nodes}
+    tape.forward([1.0])
+    tape.backward()
     rows = []
-    for k, node in enumerate(tape):
-        parents = [(i, index[id(p)]) for i, p in node._parents] if node._prim is not None else []
-        op = "input" if node._prim is None else _label(node._prim, node._args, parents, names)
-        rows.append({"name": names[k], "op": op, "value": float(node._value), "tangent": tangents[k],
-                     "adjoint": adjoints.get(k, 0.0), "parents": [p for _, p in parents]})
+    for n in nodes:
+        op = "input" if n.primitive is None else _label(n, names)
+        rows.append({"name": names[n.id], "op": op, "value": float(n.value),
+                     "tangent": float(n.tangent) if n.tangent is not None else 0.0,
+                     "adjoint": float(n.adjoint) if n.adjoint is not None else 0.0,
+                     "parents": [j for _, j in n.parents]})
     eps = 1e-6
     fd = (float(f(x0 + eps)) - float(f(x0 - eps))) / (2 * eps)
     fwd, rev = rows[-1]["tangent"], rows[0]["adjoint"]

@@ -2,6 +2,7 @@
 
 from .capture import ConcretizationError, jit
 from .core import NotDifferentiableError, Primitive, Tracer, getval
+from .tape import Node, Tape, trace
 from .transforms import (
     deriv,
     elementwise_grad,
@@ -27,6 +28,9 @@ from .tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unfl
 __all__ = [
     "ConcretizationError",
     "jit",
+    "Node",
+    "Tape",
+    "trace",
     "deriv",
     "grad_and_aux",
     "hessian_tensor_product",

@@ -158,6 +158,21 @@ CASES = {
     "matrix_power_neg": (lambda m, a: m.linalg.matrix_power(a, -2), [("wc", (3, 3))], False),
 }
 
+CASES.update(
+    {
+        "multi_dot": (lambda m, a, b, c: m.linalg.multi_dot([a, b, c]), [("n", (3,)), ("n", (3, 4)), ("n", (4, 2))], True),
+        "cond": (lambda m, a: m.linalg.cond(a), [("sv", (3, 3))], False),
+        "cond_-2": (lambda m, a: m.linalg.cond(a, -2), [("sv", (2, 3, 3))], False),
+        "cond_fro": (lambda m, a: m.linalg.cond(a, "fro"), [("wc", (3, 3))], False),
+        "cond_1": (lambda m, a: m.linalg.cond(a, 1), [("wc", (3, 3))], False),
+        "cross_3": (lambda m, a, b: m.cross(a, b), [("n", (4, 3)), ("n", (3,))], False),  # autograd: no unbroadcast
+        "cross_2": (lambda m, a, b: m.cross(a, b), [("n", (4, 2)), ("n", (4, 2))], False),
+        "cross_23": (lambda m, a, b: m.cross(a, b), [("n", (2,)), ("n", (3,))], False),
+        "cross_axes": (lambda m, a, b: m.cross(a, b, axisa=0, axisb=1, axisc=0), [("n", (3, 4)), ("n", (4, 3))], False),
+        "cross_axis": (lambda m, a, b: m.cross(a, b, axis=0), [("n", (3, 2)), ("n", (3, 2))], False),
+    }
+)
+
 # norms: every ord NumPy has for real input, with the axis and keepdims forms
 VECTOR_ORDS = [None, 2, 1, np.inf, -np.inf, 0, 3, 0.5, -1.5]
 MATRIX_ORDS = [None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf]
@@ -206,6 +221,10 @@ def test_linalg_case(name):
             ours = nb.grad(lambda *a: scalar(anp, *a), argnums=i)(*xs)
             theirs = autograd.grad(lambda *a: scalar(agnp, *a), i)(*xs)
             np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-10)
+
+
+def test_matrix_rank_accepts_traced_values():
+    assert nb.grad(lambda x: anp.sum(x) * np.linalg.matrix_rank(x))(np.eye(3))[0, 0] == 3.0
 
 
 def test_numpy_functions_reach_the_rules():

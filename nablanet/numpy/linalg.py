@@ -28,6 +28,7 @@ from ._primitives import (
     expand_dims,
     max,
     min,
+    moveaxis,
     multiply,
     negative,
     power,
@@ -47,12 +48,12 @@ from ._primitives import (
 
 # nablanet.numpy.linalg, as NumPy's numpy.linalg (other numpy.linalg names come from NumPy; see __getattr__).
 __all__ = [
-    "cholesky", "det", "eigh", "eigvalsh", "inv", "matrix_norm", "matrix_power", "matrix_transpose", "norm", "pinv",
-    "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
+    "cholesky", "cond", "cross", "det", "eigh", "eigvalsh", "inv", "matrix_norm", "matrix_power", "matrix_transpose",
+    "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
 ]  # fmt: skip
 
 # Functions that belong at the top of nablanet.numpy (anp.matmul, anp.einsum...).
-_TOP_LEVEL = ("matmul", "dot", "outer", "inner", "vdot", "einsum", "trace", "tensordot", "kron")
+_TOP_LEVEL = ("matmul", "dot", "outer", "inner", "vdot", "einsum", "trace", "tensordot", "kron", "cross")
 
 
 def _mT(x):
@@ -1030,6 +1031,54 @@ def vecdot(x1, x2, axis=-1):
     return sum(multiply(x1, x2), axis=axis)
 
 
+def multi_dot(arrays, *, out=None):
+    """``A @ B @ C ...`` for a sequence of arrays (the first may be 1-d, as may the last)."""
+    if out is not None:
+        raise TypeError("nablanet.numpy.linalg.multi_dot: out= is not supported on traced values")
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("nablanet.numpy.linalg.multi_dot: needs at least two arrays")
+    result = arrays[0]
+    for a in arrays[1:]:
+        result = dot(result, a)
+    return result
+
+
+def cond(x, p=None):
+    """Condition number: ``s_max / s_min`` (p None or 2), ``s_min / s_max`` (-2), else ``norm(x, p) norm(inv(x), p)``."""
+    if not _traced(x):
+        return _np.linalg.cond(x, p)
+    if p in (None, 2, -2):
+        s = svd(x, compute_uv=False)
+        return divide(s[..., 0], s[..., -1]) if p != -2 else divide(s[..., -1], s[..., 0])
+    return multiply(norm(x, p, axis=(-2, -1)), norm(inv(x), p, axis=(-2, -1)))
+
+
+def matrix_rank(A, *args, **kwargs):
+    """Rank (an integer: derivative 0); accepts traced values."""
+    return _np.linalg.matrix_rank(getval(A), *args, **{k: getval(v) for k, v in kwargs.items()})
+
+
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Cross product of 3-vectors (or the z component for 2-vectors) along the given axes, as ``numpy.cross``."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = moveaxis(a, axisa, -1), moveaxis(b, axisb, -1)
+    na, nb = _shape(a)[-1], _shape(b)[-1]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ValueError(f"cross: vectors must have 2 or 3 components, got {na} and {nb}")
+    a0, a1 = a[..., 0], a[..., 1]
+    b0, b1 = b[..., 0], b[..., 1]
+    z = subtract(multiply(a0, b1), multiply(a1, b0))
+    if na == 2 and nb == 2:
+        return z
+    a2 = a[..., 2] if na == 3 else 0.0
+    b2 = b[..., 2] if nb == 3 else 0.0
+    x = subtract(multiply(a1, b2), multiply(a2, b1))
+    y = subtract(multiply(a2, b0), multiply(a0, b2))
+    return moveaxis(stack([x, y, z], axis=-1), -1, axisc)
+
+
 def __getattr__(name):
     """Other ``numpy.linalg`` names come from NumPy (on traced values they raise NotDifferentiableError)."""
     return getattr(_np.linalg, name)
@@ -1040,7 +1089,7 @@ _NUMPY_DISPATCH = {
     getattr(_np.linalg, name): globals()[name]
     for name in (
         "inv solve det slogdet cholesky eigh eigvalsh svd svdvals qr pinv matrix_power norm "
-        "vector_norm matrix_norm matrix_transpose vecdot"
+        "vector_norm matrix_norm matrix_transpose vecdot multi_dot cond matrix_rank cross"
     ).split()
     if hasattr(_np.linalg, name)
 }

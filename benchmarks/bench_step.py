@@ -88,6 +88,46 @@ def make_plain(sizes, bs, kind, model="plain"):
     return make_nablanet(sizes, bs, kind)
 
 
+def make_usercode(sizes, bs, kind, model="plain"):
+    """The network written as user code: a loss over nablanet.numpy, jit(value_and_grad(loss)), hand-written SGD."""
+    import nablanet as nb
+    import nablanet.numpy as anp
+
+    if model != "plain":
+        raise NotImplementedError("the user-code row is written for the plain MLPs")
+    rng = np.random.default_rng(0)
+    params = [(rng.standard_normal((a, b)).astype(np.float32) * np.float32(np.sqrt(2 / a)), np.zeros(b, np.float32))
+              for a, b in zip(sizes[:-1], sizes[1:])]
+    X, y = _data(sizes, bs, kind)
+    t = y if kind == "mse" else np.eye(sizes[-1], dtype=np.float32)[y]
+
+    def loss(params, X, t):
+        a = X
+        for W, b in params[:-1]:
+            a = anp.maximum(a @ W + b, 0.0)
+        z = a @ params[-1][0] + params[-1][1]
+        if kind == "mse":
+            return anp.mean((z - t) ** 2)
+        return anp.mean(anp.logsumexp(z, axis=1) - anp.sum(z * t, axis=1))
+
+    step = nb.jit(nb.value_and_grad(loss))
+    t0 = time.perf_counter()
+    step(params, X, t)
+    TRACE_COST[tuple(sizes)] = (time.perf_counter() - t0) * 1e6
+    lr = np.float32(1e-3)
+
+    def run():
+        _, grads = step(params, X, t)
+        for (W, b), (gW, gb) in zip(params, grads):
+            W -= lr * gW
+            b -= lr * gb
+
+    return run
+
+
+TRACE_COST = {}  # us of the first (tracing) call of the user-code row, by network
+
+
 def make_torch(sizes, bs, kind, model="plain"):
     import torch
 
@@ -246,6 +286,7 @@ def make_floor(sizes, bs, kind, model="plain"):
 SYSTEMS = {
     "nablanet": make_nablanet,
     "plain": make_plain,
+    "usercode": make_usercode,
     "torch": make_torch,
     "jax": make_jax,
     "autograd": make_autograd,
@@ -306,6 +347,8 @@ def bench(nets, threads, reps, min_time, systems):
             row = {"net": net, "model": model, "sizes": sizes, "batch": bs, "threads": n_threads, "us_per_step": med}
             base = med.get("nablanet")
             row["ratios"] = {f"nablanet/{k}": base / v for k, v in med.items() if k != "nablanet" and base}
+            if "usercode" in med:
+                row["usercode_trace_us"] = TRACE_COST.get(tuple(sizes))
             results.append(row)
         limiter.unregister() if hasattr(limiter, "unregister") else None
     return results
@@ -346,6 +389,12 @@ def main(argv=None):
         vp = r["ratios"].get("nablanet/plain")
         print(f"{r['net']:<10}{r['threads']:>4}{cells}{(f'{vt:.2f}x' if vt else '-'):>10}"
               f"{(f'{vj:.2f}x' if vj else '-'):>8}{(f'{vf:.2f}x' if vf else '-'):>10}{(f'{vp:.2f}x' if vp else '-'):>10}")
+    for r in results:
+        if "usercode" in r["us_per_step"]:
+            uc = r["us_per_step"]["usercode"]
+            print(f"user code {r['net']} ({r['threads']} thr): jit(value_and_grad(loss)) + SGD {uc:.1f} us = "
+                  f"{uc / r['us_per_step']['nablanet']:.2f}x the Trainer step; first call (trace) "
+                  f"{r['usercode_trace_us'] / 1e3:.1f} ms")
     return results
 
 

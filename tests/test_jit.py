@@ -384,3 +384,15 @@ def test_custom_sequential_in_float64():
     x1, x2, t = signed((5, 4), 1), signed((5, 4), 2), signed((5, 2), 3)
     params2 = nb.tree_map(lambda v: v + 0.1, m.params)
     check_replays(nb.value_and_grad(f), (m.params, x1, t), (params2, x2, t), traces=1)
+
+
+def test_value_dependent_shapes_are_guarded():
+    def f(x):
+        idx = anp.nonzero(x > 0)[0]
+        return anp.sum(x[idx] ** 2) + idx.shape[0]
+
+    jf = nb.jit(f)
+    for x in (np.array([1.0, -2.0, 3.0]), np.array([1.0, 2.0, 3.0]), np.array([-1.0, -2.0, 0.5]),
+              np.array([1.0, -2.0, 3.0])):
+        assert_same(jf(x), f(x))
+    assert jf.traces == 3

@@ -101,6 +101,12 @@ class CaptureTrace:
         self.nslots += 1
         self.ops.append(("call", prim, specs, kwspecs, slot))
         self.where[slot] = prim.name
+        if prim.nondiff:
+            # A result without derivative may have a shape that depends on the values (nonzero,
+            # unique...); later steps were recorded for this shape, so it is guarded.
+            shape = _shapes(ans)
+            if shape not in {_shapes(v) for v in vals if hasattr(v, "shape")}:
+                self.ops.append(("shape", slot, shape))
         return CTracer(ans, self, slot)
 
     def guard(self, t):
@@ -121,6 +127,13 @@ class CaptureTrace:
             f"value into the program. Keep it an array (nablanet.numpy functions, anp.where instead "
             f"of an if on its elements), or pass it as a static argument (static_argnums)."
         )
+
+
+def _shapes(v):
+    """The shape of an array, or the shapes of a tuple of arrays (as ``nonzero`` returns)."""
+    if isinstance(v, tuple):
+        return tuple(_shapes(x) for x in v)
+    return np.shape(v)
 
 
 def _inline(c):
@@ -164,7 +177,7 @@ class Program:
         need = {s[1] for s in out_specs if s[0] == "s"}
         keep = []
         for op in reversed(ops):
-            if op[0] == "guard":
+            if op[0] in ("guard", "shape"):
                 need.add(op[1])
                 keep.append(op)
                 continue
@@ -176,10 +189,10 @@ class Program:
                 _needs(s, need)
         keep.reverse()
         self.ops = keep
-        self.has_guards = any(op[0] == "guard" for op in keep)
+        self.has_guards = any(op[0] != "call" for op in keep)
         self.rng_inputs = rng_inputs if self.has_guards else ()
         self.prims = [op[1] for op in keep if op[0] == "call"]
-        ns = {"_GuardFailed": _GuardFailed}
+        ns = {"_GuardFailed": _GuardFailed, "_shapes": _shapes}
         consts = {}
 
         def ref(spec):
@@ -202,6 +215,9 @@ class Program:
         for op in keep:
             if op[0] == "guard":
                 lines.append(f"if {'not ' if op[2] else ''}s{op[1]}: raise _GuardFailed({op[1]})")
+                continue
+            if op[0] == "shape":
+                lines.append(f"if _shapes(s{op[1]}) != {op[2]!r}: raise _GuardFailed({op[1]})")
                 continue
             _, prim, specs, kwspecs, slot = op
             fkey = id(prim.fun)

@@ -396,3 +396,23 @@ def test_value_dependent_shapes_are_guarded():
               np.array([1.0, -2.0, 3.0])):
         assert_same(jf(x), f(x))
     assert jf.traces == 3
+
+
+def test_dropout_and_batch_norm_in_training_mode():
+    """Dropout's mask is drawn anew from the Generator input at every replay; running statistics come out."""
+    m = nb.nn.MLP([4, 8, 3], activation="relu", dropout=0.2, batch_norm=True, seed=0, dtype=np.float64)
+    X, t = signed((6, 4), 1), np.array([0, 1, 2, 0, 1, 2])
+
+    def loss(p, state, X, t, rng):
+        z, s = m.apply(p, X, state=state, train=True, rng=rng, logits=True, return_state=True)
+        return nb.losses.LOSSES["cross_entropy"](z, t), s
+
+    f = nb.jit(nb.value_and_grad(loss, has_aux=True))
+    eager = nb.value_and_grad(loss, has_aux=True)
+    r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+    grads = set()
+    for X_ in (X, signed((6, 4), 2), X):
+        out = f(m.params, m.state, X_, t, r1)
+        assert_same(out, eager(m.params, m.state, X_, t, r2))
+        grads.add(nb.tree_flatten(out[1])[0][0].tobytes())
+    assert f.traces == 1 and len(grads) == 3

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..losses import get_loss, l1_penalty, l2_penalty
@@ -26,7 +27,6 @@ from ..nn.layers import BatchNorm
 from ..optim import get_optimizer
 from . import checkpoint
 from .callbacks import Callback, Checkpoint, History, ProgressBar, TerminateOnNaN
-from .fast import CapturedStep, capturable
 from .metrics import check_metric, compute_metric
 
 __all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data", "load"]
@@ -150,8 +150,6 @@ class Trainer:
         self.capture = bool(capture)
         self._connect()
         self.opt_state = self.optimizer.init([self._flat])
-        self._captured = CapturedStep(model, self.loss, self._gviews) if capture and capturable(model, self.loss) is None \
-            else None
         self._epochs_planned = 0
 
     # ------------------------------------------------------------------ parameters as one buffer
@@ -172,7 +170,9 @@ class Trainer:
             views.append(v)
             gviews.append(self._gflat[a:b].reshape(leaf.shape))
         model.params = tree_unflatten(self._treedef, views)
+        self._params_tree, self._pleaves = model.params, views
         self._gviews = gviews
+        self._state_def = tree_flatten(model.state)[1]
 
     def _connect(self):
         """Data-parallel set-up: the same parameters on every rank; global batch statistics.
@@ -237,37 +237,53 @@ class Trainer:
             cost = cost + self.penalty(params)
         return (cost if scale == 1.0 else cost * scale), new_state
 
-    def _step_fn(self, penalize):
-        fn = self._steps.get(penalize)
+    def _step_fn(self, penalize, scaled):
+        """``value_and_grad`` of the objective on flat lists of leaves, captured with ``jit``.
+
+        The function takes and returns lists of arrays (parameter leaves, state
+        leaves, gradient leaves), so a replay does no pytree work.  What the
+        objective reads besides its arguments is part of the key: a changed
+        penalty, loss or communicator never replays a stale program.
+        """
+        key = (penalize, scaled, self.capture, self.l1, self.l2, self.penalize_bias, self.loss, self._reduce)
+        fn = self._steps.get(key)
         if fn is None:
-            fn = self._steps[penalize] = value_and_grad(
-                lambda params, state, X, y, rng, scale: self.objective(params, state, X, y, rng, scale, penalize),
-                has_aux=True,
-            )
+            pdef, sdef = self._treedef, self._state_def
+
+            def step(pleaves, sleaves, X, y, rng, scale=1.0):
+                params, state = tree_unflatten(pdef, pleaves), tree_unflatten(sdef, sleaves)
+                cost, new_state = self.objective(params, state, X, y, rng, scale, penalize)
+                return cost, tree_flatten(new_state)[0]
+
+            fn = value_and_grad(step if scaled else (lambda p, s, X, y, rng: step(p, s, X, y, rng)), has_aux=True)
+            if self.capture:
+                fn = jit(fn)
+            self._steps[key] = fn
         return fn
 
     def gradient(self, X, y, scale=1.0, penalize=True):
         """The objective on ``(X, y)`` (prepared) times ``scale``; its gradient is left in the flat gradient buffer.
 
-        The running statistics the step returns become the model's state;
-        the penalties are included unless ``penalize=False``.
+        One call of the captured ``jit(value_and_grad(objective))``: forward
+        pass, cost, penalties and backward sweep replayed as one program (traced
+        once per batch shape), whatever the layers and the loss.  The running
+        statistics it returns become the model's state; the penalties are
+        included unless ``penalize=False``.
         """
-        if self._captured is not None:
-            cost = self._captured(X, y)
-            if penalize and (self.l1 or self.l2):
-                pen, grads = value_and_grad(self.penalty)(self.model.params)
-                for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
-                    gv += g
-                cost += float(pen)
-            if scale != 1.0:
-                cost *= scale
-                self._gflat *= scale
-            return cost
-        (cost, state), grads = self._step_fn(bool(penalize))(self.model.params, self.model.state, X, y, self.rng,
-                                                               scale)
-        for gv, g in zip(self._gviews, tree_flatten(grads)[0]):
+        model = self.model
+        if model.params is not self._params_tree:  # parameters replaced from outside: re-read them
+            self._pleaves = tree_flatten(model.params)[0]
+            self._params_tree = model.params
+        sleaves, sdef = tree_flatten(model.state)
+        if sdef != self._state_def:
+            self._state_def, self._steps = sdef, {}
+        scaled = scale != 1.0
+        args = (self._pleaves, sleaves, X, y, self.rng) + ((float(scale),) if scaled else ())
+        (cost, new_state), grads = self._step_fn(bool(penalize), scaled)(*args)
+        for gv, g in zip(self._gviews, grads):
             gv[...] = g
-        self.model.state = state
+        if new_state:
+            model.state = tree_unflatten(sdef, new_state)
         return float(cost)
 
     def train_step(self, X, y, n_global=None):

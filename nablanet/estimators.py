@@ -157,7 +157,9 @@ class _BaseNeuralNet(BaseEstimator):
             raise TypeError(f"optimizer must be a name, a dict or a nablanet.optim.Optimizer; got {opt!r}")
 
         lr = self.learning_rate
-        if _is_real(lr):
+        if lr is None:
+            pass
+        elif _is_real(lr):
             if not (np.isfinite(lr) and lr > 0):
                 raise ValueError(f"learning_rate must be a positive number; got {lr!r}")
         elif not isinstance(lr, (Schedule, dict)):
@@ -263,8 +265,9 @@ class _BaseNeuralNet(BaseEstimator):
             optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
             if full_batch and isinstance(optimizer, str):
                 optimizer = get_optimizer(optimizer, tol=float(self.tol))
+            settings = {k: getattr(self, k) for k in ("momentum", "nesterov", "betas", "eps", "weight_decay")}
             trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1),
-                              l2=float(self.l2), seed=trainer_seed)
+                              l2=float(self.l2), seed=trainer_seed, schedule=self.schedule, **settings)
             self.t_ = 0
         callbacks, metrics = [], []
         if not incremental:
@@ -348,8 +351,18 @@ _PARAMS_DOC = """
         (scikit-learn's ``solver="lbfgs"``) use all rows and no learning
         rate (``batch_size`` and ``learning_rate`` are ignored); ``epochs``
         is their iteration budget, and they compute in float64.
-    learning_rate : float or nablanet.optim.Schedule, default=1e-3
-        Step size (or a schedule of it).
+    learning_rate : float or nablanet.optim.Schedule, default=None
+        Step size (or a schedule of it); ``None`` is the optimizer's default
+        (3e-3 for Adam).  An ``Optimizer`` object brings its own: giving this
+        or any setting below beside one is an error naming both.
+    momentum, nesterov, betas, eps, weight_decay : default=None
+        Settings of the named optimizer (``momentum`` and ``nesterov`` for
+        ``"sgd"``, ``betas=(b1, b2)`` for Adam, ``weight_decay`` for any);
+        ``None`` is the optimizer's default.  A setting the optimizer does not
+        take is an error.
+    schedule : str or nablanet.optim.Schedule, default=None
+        ``"cosine"``, ``"step"``, ``"exponential"`` or ``"inverse_time"``,
+        starting at the learning rate and fitted to ``epochs``.
     l1, l2 : float, default=0.0
         Strengths of the penalties ``l1 * sum|W|`` and ``l2 * sum W^2`` on the
         weight matrices (not the biases), added to the training cost.
@@ -364,8 +377,8 @@ _PARAMS_DOC = """
     batch_norm : bool, default=False
         Batch normalization before each hidden activation.
     init : str or dict, default="auto"
-        Weight initializer; ``"auto"`` is He for the ReLU family and Glorot
-        otherwise.
+        Weight initializer; ``"auto"`` is U(+-1/sqrt(fan_in)) for weights and
+        biases (see :mod:`nablanet.nn.init`).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training rows and stop when
         their cost has not improved by ``tol`` for ``n_iter_no_change``
@@ -463,10 +476,11 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
     (2,)
     """
 
-    def __init__(self, hidden_layer_sizes=(64,), activation="relu", loss="mse", optimizer="adam", learning_rate=1e-3,
+    def __init__(self, hidden_layer_sizes=(64,), activation="relu", loss="mse", optimizer="adam", learning_rate=None,
                  l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32"):
+                 adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32",
+                 momentum=None, nesterov=None, betas=None, eps=None, weight_decay=None, schedule=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -487,6 +501,12 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         self.warm_start = warm_start
         self.random_state = random_state
         self.dtype = dtype
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.schedule = schedule
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -595,10 +615,11 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
     (1, 3)
     """
 
-    def __init__(self, hidden_layer_sizes=(64,), activation="relu", optimizer="adam", learning_rate=1e-3,
+    def __init__(self, hidden_layer_sizes=(64,), activation="relu", optimizer="adam", learning_rate=None,
                  l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32"):
+                 adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32",
+                 momentum=None, nesterov=None, betas=None, eps=None, weight_decay=None, schedule=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -618,6 +639,12 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         self.warm_start = warm_start
         self.random_state = random_state
         self.dtype = dtype
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.schedule = schedule
 
     def fit(self, X, y):
         """Train the network on ``(X, y)``.

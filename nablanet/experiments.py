@@ -21,7 +21,7 @@ __all__ = ["DEFAULTS", "ConfigError", "DataNotFoundError", "resolve", "run_train
 DEFAULTS = {
     "data": "digits", "n": None, "noise": 0.0, "data_path": None, "test_size": 0.2, "scale": "standard",
     "hidden": [64], "activation": "relu", "output_activation": "auto", "loss": "auto",
-    "optimizer": "adam", "lr": 1e-3, "schedule": "constant", "momentum": 0.0, "nesterov": False,
+    "optimizer": "adam", "lr": 3e-3, "schedule": "constant", "momentum": 0.0, "nesterov": False,
     "l1": 0.0, "l2": 0.0, "epochs": 30, "batch_size": 32, "dropout": 0.0, "batch_norm": False,
     "init": "auto", "seed": 0, "patience": None, "degree": None,
 }
@@ -455,9 +455,9 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     skipped = len(runs_todo) - len(todo)
     bar = None
     if progress and comm is None:
-        from tqdm.auto import tqdm
+        from .train.callbacks import progress_bar
 
-        bar = tqdm(total=len(runs_todo), initial=skipped, unit="run", desc="sweep")
+        bar = progress_bar(len(runs_todo), desc="sweep", unit="run", initial=skipped)
     if comm is not None:  # MPI: rank r runs r, r + size, ...; rank 0 gathers from the files
         from threadpoolctl import threadpool_limits
 

@@ -274,7 +274,7 @@ def test_full_batch_and_float64(wave):
 def test_optimizers_and_penalties(blobs):
     X, y = blobs
     for opt in ["sgd", "rmsprop", "adagrad", "adamw", {"name": "sgd", "momentum": 0.9}]:
-        clf = NeuralNetClassifier(hidden_layer_sizes=(8,), optimizer=opt, learning_rate=0.05, l1=1e-4, l2=1e-4, epochs=10,
+        clf = NeuralNetClassifier(hidden_layer_sizes=(8,), optimizer=opt, learning_rate=0.05, l1=1e-4, l2=1e-4, epochs=20,
                                   random_state=0).fit(X, y)
         assert clf.score(X, y) > 0.8, opt
 

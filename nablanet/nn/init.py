@@ -1,15 +1,25 @@
 """Weight initializers.  Each is ``init(shape, rng, dtype) -> array`` with
 ``shape = (fan_in, fan_out)`` for a dense layer's W.
 
-Biases start at zero by default.  As the notes point out, equal weights never
-break the symmetry between hidden units (every unit computes, and is updated,
-the same), so weights start random, scaled by the layer's fan-in/fan-out:
+As the notes point out, equal weights never break the symmetry between hidden
+units (every unit computes, and is updated, the same), so weights start
+random, scaled by the layer's fan-in/fan-out:
 
-=================  ==========================================
+=================  ==================================================
+fan_in_uniform     U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Var = 1/(3 fan_in),
+                   for the weights and the biases (nablanet's default
+                   ``"auto"``, and PyTorch's ``nn.Linear`` default)
 glorot / xavier    Var W = 2 / (fan_in + fan_out)   (tanh, sigmoid)
 he / kaiming       Var W = 2 / fan_in               (ReLU family)
 lecun              Var W = 1 / fan_in               (SELU-style)
-=================  ==========================================
+=================  ==================================================
+
+The default is the one that trains best on the course's problems at the
+default budget (``benchmarks/bench_defaults.py``: Franke, Runge, breast
+cancer, digits); its small weights and non-zero biases suit the shallow
+networks used there.  For deep ReLU stacks He keeps the activations' scale
+from layer to layer (Var W = 2/fan_in); name it (``init="he_uniform"``), and
+the biases then start at zero.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import math
 import numpy as np
 
 __all__ = [
-    "zeros", "ones", "constant", "normal", "uniform",
+    "zeros", "ones", "constant", "normal", "uniform", "fan_in_uniform",
     "glorot_normal", "glorot_uniform", "xavier_normal", "xavier_uniform",
     "he_normal", "he_uniform", "kaiming_normal", "kaiming_uniform", "lecun_normal",
     "get_initializer", "INITIALIZERS",
@@ -77,6 +87,20 @@ def _scaled_uniform(var_of_fans):
     return init
 
 
+def fan_in_uniform(shape, rng, dtype=np.float32, fan_in=None):
+    """Entries uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)] (Var = 1/(3 fan_in)).
+
+    For a weight matrix of shape (fan_in, fan_out); for a bias (a 1-d shape)
+    give its layer's ``fan_in`` (:class:`~nablanet.nn.Dense` does).
+    """
+    if fan_in is None:
+        if len(shape) < 2:
+            raise ValueError(f"fan_in_uniform of shape {shape}: a bias needs its layer's fan_in")
+        fan_in = shape[0]
+    limit = 1.0 / math.sqrt(fan_in)
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
 glorot_normal = xavier_normal = _scaled_normal(lambda i, o: 2.0 / (i + o))
 glorot_uniform = xavier_uniform = _scaled_uniform(lambda i, o: 2.0 / (i + o))
 he_normal = kaiming_normal = _scaled_normal(lambda i, o: 2.0 / i)
@@ -84,7 +108,7 @@ he_uniform = kaiming_uniform = _scaled_uniform(lambda i, o: 2.0 / i)
 lecun_normal = _scaled_normal(lambda i, o: 1.0 / i)
 
 INITIALIZERS = {
-    "zeros": zeros, "ones": ones, "normal": normal(), "uniform": uniform(),
+    "zeros": zeros, "ones": ones, "normal": normal(), "uniform": uniform(), "fan_in_uniform": fan_in_uniform,
     "glorot_normal": glorot_normal, "glorot_uniform": glorot_uniform,
     "xavier_normal": xavier_normal, "xavier_uniform": xavier_uniform,
     "he_normal": he_normal, "he_uniform": he_uniform,

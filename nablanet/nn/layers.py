@@ -25,15 +25,10 @@ from .. import numpy as anp
 from ..autodiff.core import getval
 from .activations import get_activation
 from .functional import dropout_mask, normalize, stop_gradient
-from .init import get_initializer, initializer_config
+from .init import fan_in_uniform, get_initializer, initializer_config
 
-__all__ = ["Layer", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Activation", "Sequential", "MLP", "layer_from_config"]
-
-_RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu")
-
-
-def _auto_init(activation):
-    return "he_uniform" if get_activation(activation).name in _RELU_FAMILY else "glorot_uniform"
+__all__ = ["Layer", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Activation", "Sequential", "MLP", "ModelSummary",
+           "layer_from_config"]
 
 
 class Layer:
@@ -74,19 +69,22 @@ class Dense(Layer):
     activation : str, dict or Activation, optional
         sigma; identity by default.
     init : str, dict or callable
-        Weight initializer; ``"auto"`` picks He for the ReLU family and
-        Glorot (Xavier) otherwise.
+        Weight initializer; ``"auto"`` is ``fan_in_uniform``, U(+-1/sqrt(n_in))
+        (see :mod:`nablanet.nn.init`).
     bias_init : str, dict or callable
-        Bias initializer, zeros by default.
+        Bias initializer; ``"auto"`` is ``fan_in_uniform`` when ``init`` is
+        ``"auto"`` and zeros otherwise.
     """
 
-    def __init__(self, n_in, n_out, activation=None, init="auto", bias_init="zeros"):
+    def __init__(self, n_in, n_out, activation=None, init="auto", bias_init="auto"):
         for name, v in (("n_in", n_in), ("n_out", n_out)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"Dense: {name} must be a positive integer, got {v!r}")
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.activation = get_activation(activation)
-        self.init_spec = _auto_init(self.activation) if init == "auto" else init
+        self.init_spec = "fan_in_uniform" if init == "auto" else init
+        if bias_init == "auto":
+            bias_init = "fan_in_uniform" if init == "auto" else "zeros"
         self.bias_init_spec = bias_init
         self._winit = get_initializer(self.init_spec)
         self._binit = get_initializer(bias_init)
@@ -110,7 +108,8 @@ class Dense(Layer):
     def init(self, rng, dtype):
         return {
             "W": np.asarray(self._winit((self.n_in, self.n_out), rng, dtype), dtype=dtype),
-            "b": np.asarray(self._binit((self.n_out,), rng, dtype), dtype=dtype),
+            "b": np.asarray(self._binit((self.n_out,), rng, dtype, fan_in=self.n_in) if self._binit is fan_in_uniform
+                            else self._binit((self.n_out,), rng, dtype), dtype=dtype),
         }
 
     def forward(self, params, state, x, rng=None, train=False, reduce=None):
@@ -258,6 +257,37 @@ def layer_from_config(cfg):
     return _LAYERS[kind](**cfg)
 
 
+class ModelSummary:
+    """A model's layers as a table; ``rows`` are ``(layer, output shape, parameter shapes, parameters)``."""
+
+    columns = ("layer", "output", "parameter shapes", "parameters")
+
+    def __init__(self, name, rows, footer):
+        self.name, self.rows, self.footer = name, rows, footer
+
+    @property
+    def n_params(self):
+        return sum(r[3] for r in self.rows)
+
+    def __str__(self):
+        cells = [self.columns] + [(a, b, c, f"{d:,}") for a, b, c, d in self.rows]
+        w = [max(len(str(r[i])) for r in cells) for i in range(4)]
+        line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:>{w[3]}}"
+        rule = "-" * (sum(w) + 6)
+        return "\n".join([self.name, rule, line(cells[0]), rule, *map(line, cells[1:]), rule, self.footer])
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        from html import escape
+
+        head = "".join(f"<th>{c}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (a, b, c, f"{d:,}")) + "</tr>"
+                       for a, b, c, d in self.rows)
+        return (f"<b>{escape(self.name)}</b><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+                f"<p>{escape(self.footer)}</p>")
+
+
 def _as_rng(seed):
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
@@ -320,12 +350,20 @@ class Sequential:
         return f"{type(self).__name__}({inner}{out})"
 
     def summary(self):
-        lines = [f"{'layer':<28}{'output':>10}{'parameters':>12}"]
+        """The layers as a table (layer, output shape, parameter shapes, parameter count) with the totals.
+
+        Returns a :class:`ModelSummary`, which prints as a text table (and shows
+        as an HTML table in a notebook); its ``rows`` hold the same facts.
+        """
+        rows, width = [], self.n_inputs
         for layer, p in zip(self.layers, self.params):
-            n = getattr(layer, "n_out", None) or getattr(layer, "n", "")
-            lines.append(f"{layer!r:<28}{n!s:>10}{sum(np.size(v) for v in p.values()):>12}")
-        lines.append(f"{'output activation: ' + self.output_activation.name:<38}{self.n_params:>12}")
-        return "\n".join(lines)
+            width = getattr(layer, "n_out", None) or getattr(layer, "n", None) or width
+            shapes = ", ".join(f"{k} {'x'.join(str(d) for d in np.shape(v))}" for k, v in p.items())
+            rows.append((repr(layer), f"(n, {width})", shapes or "-", int(sum(np.size(v) for v in p.values()))))
+        n_bytes = self.n_params * self.dtype.itemsize
+        foot = (f"input (n, {self.n_inputs}), output activation {self.output_activation.name}; "
+                f"{self.n_params:,} parameters ({self.dtype.name}, {n_bytes / 1024:.1f} KiB)")
+        return ModelSummary(type(self).__name__, rows, foot)
 
     # -- the forward pass
     def apply(self, params, x, *, state=None, train=False, rng=None, logits=False, return_state=False, reduce=None):
@@ -394,8 +432,11 @@ class MLP(Sequential):
     output_activation : str
         ``"identity"`` (regression), ``"sigmoid"`` or ``"softmax"`` (classification), ...
     init : str, dict or callable
-        Weight initializer; ``"auto"`` = He for the ReLU family, Glorot otherwise.
+        Weight initializer; ``"auto"`` = ``fan_in_uniform`` for weights and
+        biases (see :mod:`nablanet.nn.init`).  A named ``"he_uniform"`` puts
+        Glorot on the linear output layer.
     bias_init : str, dict or callable
+        ``"auto"``: ``fan_in_uniform`` with ``init="auto"``, zeros otherwise.
     dropout : float
         Dropout probability after each hidden layer (0 = none).
     batch_norm : bool
@@ -403,7 +444,7 @@ class MLP(Sequential):
     dtype : numpy dtype (float32 by default)
     """
 
-    def __init__(self, sizes, activation="relu", output_activation="identity", init="auto", bias_init="zeros",
+    def __init__(self, sizes, activation="relu", output_activation="identity", init="auto", bias_init="auto",
                  dropout=0.0, batch_norm=False, seed=None, dtype=np.float32):
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -414,15 +455,13 @@ class MLP(Sequential):
             raise ValueError(f"MLP: {len(acts)} activations given for {n_hidden} hidden layers")
         layers = []
         for n_in, n_out, act in zip(sizes[:-2], sizes[1:-1], acts):
-            w_init = _auto_init(act) if init == "auto" else init
             if batch_norm:
-                layers += [Dense(n_in, n_out, None, w_init, bias_init), BatchNorm(n_out), Activation(act)]
+                layers += [Dense(n_in, n_out, None, init, bias_init), BatchNorm(n_out), Activation(act)]
             else:
-                layers.append(Dense(n_in, n_out, act, w_init, bias_init))
+                layers.append(Dense(n_in, n_out, act, init, bias_init))
             if dropout:
                 layers.append(Dropout(dropout))
-        out_init = _auto_init(output_activation) if init == "auto" else init
-        out_init = "glorot_uniform" if out_init == "he_uniform" else out_init
+        out_init = "glorot_uniform" if init == "he_uniform" else init
         layers.append(Dense(sizes[-2], sizes[-1], None, out_init, bias_init))
         self.sizes = sizes
         self._cfg = {
@@ -432,6 +471,13 @@ class MLP(Sequential):
             "seed": seed if isinstance(seed, (int, np.integer)) or seed is None else None, "dtype": np.dtype(dtype).name,
         }
         super().__init__(*layers, output_activation=output_activation, seed=seed, dtype=dtype)
+
+    def __repr__(self):
+        c = self._cfg
+        act = c["activation"] if isinstance(c["activation"], str) else ",".join(map(str, c["activation"]))
+        extra = "".join(f", {k}={c[k]}" for k in ("init", "dropout", "batch_norm") if c[k] not in ("auto", 0.0, False))
+        return (f"MLP({' -> '.join(map(str, self.sizes))}, activation={act}, "
+                f"output_activation={self.output_activation.name}{extra}; {self.n_params:,} parameters)")
 
     def config(self):
         return dict(self._cfg)

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from ..autodiff.tree import tree_flatten, tree_unflatten
-from .schedules import get_schedule
+from .schedules import Schedule, get_schedule
 
 __all__ = ["Optimizer", "SGD", "GD", "Adagrad", "RMSprop", "Adam", "AdamW", "get_optimizer", "OPTIMIZERS"]
 
@@ -58,7 +58,10 @@ class Optimizer:
         self._scratch = {}
 
     def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.hyper().items())})"
+        show = lambda v: f"{v.params['lr']:g}" if isinstance(v, Schedule) and v.name == "constant" else (
+            f"{v:g}" if isinstance(v, float) else repr(v))
+        items = {**self.hyper(), **({"clip_norm": self.clip_norm} if getattr(self, "clip_norm", None) is not None else {})}
+        return f"{type(self).__name__}({', '.join(f'{k}={show(v)}' for k, v in items.items())})"
 
     def hyper(self):
         return {"lr": self.lr, "weight_decay": self.weight_decay}
@@ -234,9 +237,13 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015).  The default step, 3e-3, is three times the paper's: with the default
+    initialization it trains the course's networks further in the same epochs
+    (``benchmarks/bench_defaults.py``)."""
+
     slots = ("m", "v")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, clip_norm=None):
+    def __init__(self, lr=0.003, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, clip_norm, weight_decay)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= b < 1.0:
@@ -272,7 +279,7 @@ class Adam(Optimizer):
 class AdamW(Adam):
     _coupled_decay = False
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):
+    def __init__(self, lr=0.003, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):
         super().__init__(lr, beta1, beta2, eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def _update(self, p, g, slots, lr, t):

@@ -13,7 +13,7 @@ from ..autodiff.tree import tree_map
 
 __all__ = [
     "Callback", "History", "EarlyStopping", "Checkpoint", "ProgressBar", "TerminateOnNaN",
-    "ReduceLROnPlateau", "LearningRateScheduler", "LambdaCallback", "CSVLogger",
+    "ReduceLROnPlateau", "LearningRateScheduler", "LambdaCallback", "CSVLogger", "progress_bar",
 ]
 
 
@@ -57,7 +57,9 @@ class History:
         return {k: v[-1] for k, v in self.history.items() if v}
 
     def __repr__(self):
-        return f"History({len(self)} epochs: {', '.join(self.history)})"
+        last = {k: v for k, v in self.last().items() if k not in ("epoch", "time") and isinstance(v, (int, float))}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items())
+        return f"History({len(self)} epochs" + (f"; last epoch: {shown})" if shown else ")")
 
 
 class Callback:
@@ -219,21 +221,55 @@ class Checkpoint(Callback):
             self._save(trainer)
 
 
+def _in_notebook():
+    """Whether this runs in a Jupyter kernel (not a terminal IPython)."""
+    shell = sys.modules.get("IPython")
+    try:
+        ip = shell.get_ipython() if shell is not None else None
+    except Exception:
+        return False
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+
+
+def progress_bar(total, desc=None, unit="epoch", force=False, file=None, initial=0):
+    """A tqdm bar where a person is watching, else None.
+
+    In a Jupyter notebook: a widget (``tqdm.notebook``) when ipywidgets is
+    installed, else a text bar on the cell's output, without tqdm's
+    "IProgress not found" warning.  In a terminal: a text bar on stderr.  In a
+    pipe, a file or CI (the ``CI`` environment variable set): nothing, unless
+    ``force`` (then text on ``file``, stderr by default).
+    """
+    import os
+
+    if _in_notebook():
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm as widget
+        except ImportError:
+            widget = None
+        if widget is not None:
+            return widget(total=total, desc=desc, unit=unit, leave=True, initial=initial)
+        from tqdm.std import tqdm
+
+        return tqdm(total=total, desc=desc, unit=unit, file=file or sys.stdout, leave=True, initial=initial)
+    file = file or sys.stderr
+    watched = hasattr(file, "isatty") and file.isatty() and not os.environ.get("CI")
+    if not (force or watched):
+        return None
+    from tqdm.std import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=file, leave=True, dynamic_ncols=True, initial=initial)
+
+
 class ProgressBar(Callback):
-    """A tqdm bar over the epochs with the cost and metrics; silent unless stderr is a terminal
-    (or ``force=True``)."""
+    """A bar over the epochs with the cost and metrics (see :func:`progress_bar` for where it shows)."""
 
     def __init__(self, force=False, file=None):
         self.force, self.file, self._bar = force, file, None
 
     def on_train_begin(self, trainer):
-        file = self.file or sys.stderr
-        if not trainer.is_root or not (self.force or (hasattr(file, "isatty") and file.isatty())):
-            self._bar = None
-            return
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=trainer._epochs_planned, initial=0, unit="epoch", file=file, leave=True, dynamic_ncols=True)
+        self._bar = progress_bar(trainer._epochs_planned, force=self.force, file=self.file) if trainer.is_root else None
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self._bar is not None:

@@ -24,7 +24,7 @@ from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm
-from ..optim import get_optimizer
+from ..optim import RUN_SCHEDULES, Optimizer, Schedule, for_run, get_optimizer
 from . import checkpoint
 from .callbacks import Callback, Checkpoint, History, ProgressBar, TerminateOnNaN
 from .metrics import check_metric, compute_metric
@@ -113,12 +113,22 @@ class Trainer:
         ``"mse"``, ``"half_sse"``, ``"mae"``, ``"huber"``, ``"cross_entropy"``
         (softmax, from logits), ``"bce"`` (sigmoid, from logits), or ``(y, t) -> cost``.
     optimizer : str or Optimizer
-        ``"sgd"``, ``"adam"``... or an instance from :mod:`nablanet.optim`;
+        ``"sgd"``, ``"adam"``... or an instance from :mod:`nablanet.optim`
+        (which brings its own settings: giving ``lr`` or any other setting
+        beside an instance is an error);
         the full-batch methods ``"lbfgs"``, ``"newton"`` and ``"hessian_free"``
         (:mod:`nablanet.optim.second_order`) run one iteration per epoch on
         all rows (``batch_size=None``) in float64, see :mod:`nablanet.train.fullbatch`.
     lr : float or Schedule, optional
-        Learning rate when ``optimizer`` is a name.
+        Learning rate when ``optimizer`` is a name (default: the optimizer's).
+    schedule : str or Schedule, optional
+        A named schedule of :data:`nablanet.optim.RUN_SCHEDULES` (``"cosine"``,
+        ``"step"``, ``"exponential"``, ``"inverse_time"``) starting at ``lr`` and
+        fitted to the epochs of each :meth:`fit`, or a Schedule object.
+    **optimizer_settings
+        The named optimizer's other settings: ``momentum``, ``nesterov``,
+        ``betas=(b1, b2)`` (or ``beta1``, ``beta2``), ``eps``, ``rho``,
+        ``weight_decay``, ``clip_norm``.
     l1, l2 : float
         Strengths of the L1 and L2 penalties on the weights (``lam sum|W|``,
         ``lam sum W^2``), added to the cost the optimizer sees.
@@ -133,10 +143,24 @@ class Trainer:
     """
 
     def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
-                 capture=True, comm=None):
+                 capture=True, comm=None, schedule=None, **optimizer_settings):
         self.model = model
         self.loss = get_loss(loss)
-        self.optimizer = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
+        self._schedule = None
+        if schedule is not None and isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer={optimizer!r} is an Optimizer object with its own learning rate, and "
+                             f"schedule={schedule!r} was given as well; give the schedule as the object's lr")
+        if isinstance(schedule, Schedule):
+            if lr is not None:
+                raise ValueError(f"lr={lr!r} and schedule={schedule!r} were both given; a Schedule object is the "
+                                 f"learning rate, give one of them")
+            lr = schedule
+        elif schedule not in (None, "constant"):
+            if schedule not in RUN_SCHEDULES:
+                raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(RUN_SCHEDULES)} or give a Schedule")
+            self._schedule = schedule
+        self.optimizer = get_optimizer(optimizer, lr=lr, **optimizer_settings)
+        self._base_lr = self.optimizer.lr
         if l1 < 0 or l2 < 0:
             raise ValueError(f"penalty strengths must be non-negative, got l1={l1}, l2={l2}")
         self.l1, self.l2, self.penalize_bias = float(l1), float(l2), bool(penalize_bias)
@@ -151,6 +175,13 @@ class Trainer:
         self._connect()
         self.opt_state = self.optimizer.init([self._flat])
         self._epochs_planned = 0
+
+    def __repr__(self):
+        pen = "".join(f", {k}={v:g}" for k, v in (("l1", self.l1), ("l2", self.l2)) if v)
+        last = self.history.last()
+        tail = f", last loss={last['loss']:.4g}" if last.get("loss") is not None else ""
+        return (f"Trainer({self.model!r}, loss={self.loss.name}, optimizer={self.optimizer!r}{pen}, "
+                f"epochs done={self.epoch}{tail})")
 
     # ------------------------------------------------------------------ parameters as one buffer
     def _flatten(self):
@@ -348,6 +379,8 @@ class Trainer:
         if len(starts) > 1 and n - starts[-1] < min_rows:
             starts.pop()  # a last batch too small joins the one before
         bounds = list(zip(starts, starts[1:] + [n]))
+        if self._schedule is not None:  # the named schedule over all the epochs so far and these
+            self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds), len(bounds))
         metrics = list(metrics)
         for m in metrics:
             check_metric(m, self.loss.task)
@@ -429,14 +462,19 @@ class Trainer:
 
 def fit(model, X, y, loss="mse", optimizer="adam", lr=None, epochs=10, batch_size=None, shuffle=True, seed=None,
         validation_data=None, validation_split=None, callbacks=(), metrics=(), l1=0.0, l2=0.0, penalize_bias=False,
-        progress=False):
+        progress=False, schedule=None, **optimizer_settings):
     """Train ``model`` on ``(X, y)``; returns the :class:`History`.
 
     A convenience for ``Trainer(model, loss, optimizer, ...).fit(X, y, ...)``;
     the trained parameters are in ``model.params`` afterwards, and the trainer
-    (for checkpoints and further epochs) in ``history.trainer``.
+    (for checkpoints and further epochs) in ``history.trainer``.  Optimizer
+    settings go by name (``fit(model, X, y, optimizer="sgd", lr=0.1,
+    momentum=0.9, nesterov=True, schedule="cosine")``); see :class:`Trainer`.
+    ``progress=True`` shows a bar in terminals and notebooks (nothing in pipes
+    or CI), ``"force"`` always.
     """
-    trainer = Trainer(model, loss, optimizer, lr=lr, l1=l1, l2=l2, penalize_bias=penalize_bias, seed=seed)
+    trainer = Trainer(model, loss, optimizer, lr=lr, l1=l1, l2=l2, penalize_bias=penalize_bias, seed=seed,
+                      schedule=schedule, **optimizer_settings)
     history = trainer.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_data=validation_data,
                           validation_split=validation_split, callbacks=callbacks, metrics=metrics, progress=progress)
     history.trainer = trainer

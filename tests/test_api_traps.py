@@ -1,0 +1,139 @@
+"""No silent traps: optimizer settings by name in fit/Trainer/estimators, conflicts named, readable reprs,
+progress where a person watches and nowhere else."""
+
+import io
+import sys
+
+import numpy as np
+import pytest
+
+from nablanet import optim
+from nablanet.estimators import NeuralNetClassifier, NeuralNetRegressor
+from nablanet.nn import MLP
+from nablanet.train import Trainer, fit
+from nablanet.train.callbacks import ProgressBar, progress_bar
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (64, 2))
+    return X, X[:, 0] * X[:, 1]
+
+
+def model():
+    return MLP([2, 8, 1], activation="tanh", seed=0)
+
+
+def test_an_optimizer_object_with_settings_beside_it_is_an_error_naming_both(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"optimizer=Adam\(lr=0.01.*lr=0.001 was given as well"):
+        fit(model(), X, y, optimizer=optim.Adam(1e-2), lr=1e-3)
+    with pytest.raises(ValueError, match=r"momentum=0.9"):
+        Trainer(model(), optimizer=optim.SGD(0.1), momentum=0.9)
+    with pytest.raises(ValueError, match="schedule='cosine'"):
+        fit(model(), X, y, optimizer=optim.SGD(0.1), schedule="cosine")
+    with pytest.raises(ValueError, match="learning_rate|lr=0.1"):
+        NeuralNetRegressor(optimizer=optim.Adam(1e-2), learning_rate=0.1, epochs=1).fit(X, y)
+
+
+def test_optimizer_settings_are_accepted_by_name(data):
+    X, y = data
+    h = fit(model(), X, y, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4, epochs=2,
+            batch_size=16)
+    opt = h.trainer.optimizer
+    assert (opt.momentum, opt.nesterov, opt.weight_decay, opt.lr(0)) == (0.9, True, 1e-4, 0.1)
+    t = Trainer(model(), optimizer="adam", betas=(0.8, 0.99), eps=1e-6)
+    assert (t.optimizer.beta1, t.optimizer.beta2, t.optimizer.eps) == (0.8, 0.99, 1e-6)
+    est = NeuralNetRegressor(hidden_layer_sizes=(8,), optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True,
+                             schedule="cosine", epochs=3, random_state=0).fit(X, y)
+    assert est.trainer_.optimizer.momentum == 0.9 and est.trainer_.optimizer.nesterov
+    assert est.trainer_.optimizer.lr.name == "cosine"
+    clf = NeuralNetClassifier(hidden_layer_sizes=(4,), betas=(0.5, 0.9), weight_decay=1e-3, epochs=1, random_state=0)
+    clf.fit(X, (y > 0).astype(int))
+    assert clf.trainer_.optimizer.beta1 == 0.5 and clf.trainer_.optimizer.weight_decay == 1e-3
+
+
+def test_a_setting_the_optimizer_does_not_take_names_its_owner():
+    with pytest.raises(TypeError, match="'momentum' is not a setting of the adam optimizer.*momentum belongs to sgd"):
+        Trainer(model(), optimizer="adam", momentum=0.9)
+    with pytest.raises(ValueError, match="unknown schedule 'cosin'"):
+        Trainer(model(), schedule="cosin")
+
+
+def test_a_named_schedule_spans_the_epochs_of_each_fit(data):
+    X, y = data
+    h = fit(model(), X, y, optimizer="sgd", lr=0.2, schedule="cosine", epochs=4, batch_size=16)
+    assert h.trainer.optimizer.lr.params["total_steps"] == 4 * 4
+    assert h["lr"][0] < 0.2 and 0.002 < h["lr"][-1] < 0.01  # the last step of 16 is close to lr/100
+    h.trainer.fit(X, y, epochs=2, batch_size=16)  # continuing stretches the schedule over all 6 epochs
+    assert h.trainer.optimizer.lr.params["total_steps"] == 6 * 4
+
+
+def test_weight_decay_is_the_gradient_of_half_lambda_w_squared():
+    params = [np.array([1.0, -2.0])]
+    new, _ = optim.SGD(0.1, weight_decay=0.5).update(params, [np.zeros(2)], optim.SGD(0.1).init(params))
+    np.testing.assert_allclose(new[0], params[0] * (1 - 0.1 * 0.5))
+    new, _ = optim.AdamW(0.1, weight_decay=0.5).update(params, [np.zeros(2)], optim.AdamW().init(params))
+    np.testing.assert_allclose(new[0], params[0] * (1 - 0.1 * 0.5))  # decoupled: no Adam step from a zero gradient
+
+
+def test_reprs_say_what_the_object_is(data):
+    X, y = data
+    m = model()
+    assert repr(m) == "MLP(2 -> 8 -> 1, activation=tanh, output_activation=identity; 33 parameters)"
+    h = fit(m, X, y, optimizer="sgd", lr=0.1, epochs=2, metrics=["r2"])
+    assert repr(h).startswith("History(2 epochs; last epoch: loss=") and "r2=" in repr(h)
+    r = repr(h.trainer)
+    assert r.startswith("Trainer(MLP(2 -> 8 -> 1") and "SGD(lr=0.1" in r and "epochs done=2" in r
+    assert repr(optim.Adam()) == "Adam(lr=0.003, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)"
+    assert "momentum=0.9" in repr(NeuralNetRegressor(momentum=0.9))
+
+
+def test_summary_is_a_table_of_layers_shapes_and_counts():
+    m = MLP([64, 32, 10], output_activation="softmax", batch_norm=True, seed=0)
+    s = m.summary()
+    text = str(s)
+    assert s.n_params == m.n_params == 64 * 32 + 32 + 2 * 32 + 32 * 10 + 10
+    assert [r[0] for r in s.rows] == ["Dense(64 -> 32)", "BatchNorm(32)", "Activation(relu)", "Dense(32 -> 10)"]
+    assert s.rows[0][1:] == ("(n, 32)", "W 64x32, b 32", 2080)
+    assert "2,474 parameters" in text and "output activation softmax" in text and repr(s) == text
+    assert "<table>" in s._repr_html_()
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_shows_in_terminals_and_not_in_pipes_or_ci(data, monkeypatch):
+    X, y = data
+    monkeypatch.delenv("CI", raising=False)
+    tty, pipe = _Tty(), io.StringIO()
+    fit(model(), X, y, epochs=3, callbacks=[ProgressBar(file=tty)])
+    assert "3/3" in tty.getvalue() and "loss=" in tty.getvalue()
+    fit(model(), X, y, epochs=3, callbacks=[ProgressBar(file=pipe)])
+    assert pipe.getvalue() == ""
+    monkeypatch.setenv("CI", "true")
+    assert progress_bar(3, file=_Tty()) is None
+    forced = io.StringIO()
+    fit(model(), X, y, epochs=2, callbacks=[ProgressBar(force=True, file=forced)])
+    assert "2/2" in forced.getvalue()
+
+
+class _Kernel:
+    config = {"IPKernelApp": {}}
+
+
+def test_in_a_notebook_without_ipywidgets_progress_is_text_without_warnings(monkeypatch, recwarn):
+    import types
+
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: _Kernel()))
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import fails
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    bar = progress_bar(2)
+    bar.update(2)
+    bar.close()
+    assert type(bar).__module__ == "tqdm.std" and "2/2" in out.getvalue()
+    assert not [w for w in recwarn if "IProgress" in str(w.message)]

@@ -456,7 +456,9 @@ class MLP(Sequential):
         layers = []
         for n_in, n_out, act in zip(sizes[:-2], sizes[1:-1], acts):
             if batch_norm:
-                layers += [Dense(n_in, n_out, None, init, bias_init), BatchNorm(n_out), Activation(act)]
+                # batch normalization subtracts the bias again (beta takes its place): it starts, and stays, at zero
+                bn_bias = "zeros" if bias_init == "auto" else bias_init
+                layers += [Dense(n_in, n_out, None, init, bn_bias), BatchNorm(n_out), Activation(act)]
             else:
                 layers.append(Dense(n_in, n_out, act, init, bias_init))
             if dropout:

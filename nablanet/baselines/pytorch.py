@@ -121,6 +121,8 @@ def train(model, loss, optimizer, X, y, *, task, epochs, batch_size=None, l1=0.0
     (classification) or outputs (regression), ``seconds`` is the training
     time, ``notes`` lists what differs from nablanet (empty when nothing does).
     """
+    if getattr(optimizer, "full_batch", False):
+        return None, 0.0, [f"no PyTorch counterpart of nablanet's full-batch {optimizer.config()['name']} here"]
     torch = _torch()
     from threadpoolctl import threadpool_limits
 

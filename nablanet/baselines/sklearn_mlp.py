@@ -71,13 +71,13 @@ def train(model, loss, optimizer, X, y, *, task, epochs, batch_size=None, l1=0.0
     if task == "regression" and (loss != "mse" or model.output_activation.name != "identity"):
         return None, 0.0, [f"scikit-learn's MLPRegressor minimizes the squared error with a linear output, not {loss}"]
     conf = optimizer.config()
-    if conf["name"] not in ("sgd", "gd", "adam"):
+    if conf["name"] not in ("sgd", "gd", "adam", "lbfgs"):
         return None, 0.0, [f"scikit-learn's MLP has no {conf['name']} optimizer"]
     if conf.get("weight_decay"):
         return None, 0.0, ["scikit-learn's MLP has no weight decay of its own (only the L2 penalty on weights)"]
     notes = []
-    lr = float(optimizer.lr(0))
-    if conf["lr"].get("name") != "constant":
+    lr = None if conf["name"] == "lbfgs" else float(optimizer.lr(0))
+    if lr is not None and conf["lr"].get("name") != "constant":
         notes.append(f"constant learning rate (scikit-learn has no {conf['lr'].get('name')} schedule)")
     n = len(X)
     bs = min(int(batch_size), n) if batch_size else n
@@ -86,7 +86,9 @@ def train(model, loss, optimizer, X, y, *, task, epochs, batch_size=None, l1=0.0
     kw = dict(hidden_layer_sizes=tuple(r["W"].shape[1] for r in layers[:-1]), activation=_ACT[act],
               alpha=alpha_from_l2(l2, bs, task), batch_size=bs, max_iter=int(epochs), shuffle=True,
               random_state=seed, tol=0.0, n_iter_no_change=int(epochs) + 1, warm_start=False)
-    if conf["name"] == "adam":
+    if conf["name"] == "lbfgs":  # epochs is the iteration budget of both; tol the projected-gradient tolerance
+        kw.update(solver="lbfgs", tol=conf["tol"])
+    elif conf["name"] == "adam":
         kw.update(solver="adam", learning_rate_init=lr, beta_1=conf["beta1"], beta_2=conf["beta2"],
                   epsilon=conf["eps"] / (2.0 if half else 1.0))
     else:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validate import FileFormatError, MissingFileError
+
 __all__ = [
     "FASHION_MNIST_DEBIAN_DIR",
     "MNIST_DEFAULT_DIR",
@@ -82,19 +84,19 @@ def _parse_idx(stream, name, gz):
     what = "gzipped IDX file" if gz else "IDX file"
     header = _read_exact(stream, 4, gz)
     if len(header) < 4:
-        raise ValueError(f"{name}: not an IDX file: only {len(header)} byte(s), an IDX header needs at least 4")
+        raise FileFormatError(name, f"not an IDX file: only {len(header)} byte(s), an IDX header needs at least 4")
     if header[0] != 0 or header[1] != 0:
-        raise ValueError(f"{name}: not an IDX file: bad magic number 0x{header[:4].hex()} (the first two bytes must be zero)")
+        raise FileFormatError(name, f"not an IDX file: bad magic number 0x{header[:4].hex()} (the first two bytes must be zero)")
     code, ndim = header[2], header[3]
     if code not in _IDX_TYPES:
         known = ", ".join(f"0x{c:02X} ({d.name})" for c, d in _IDX_TYPES.items())
-        raise ValueError(f"{name}: unknown IDX type code 0x{code:02X}; known codes: {known}")
+        raise FileFormatError(name, f"unknown IDX type code 0x{code:02X}; known codes: {known}")
     if ndim == 0 or ndim > _MAX_NDIM:
-        raise ValueError(f"{name}: invalid number of dimensions {ndim} in the IDX header (expected 1..{_MAX_NDIM})")
+        raise FileFormatError(name, f"invalid number of dimensions {ndim} in the IDX header (expected 1..{_MAX_NDIM})")
     raw_dims = _read_exact(stream, 4 * ndim, gz)
     if len(raw_dims) < 4 * ndim:
-        raise ValueError(
-            f"{name}: truncated {what}: the header declares {ndim} dimensions ({4 * ndim} bytes) "
+        raise FileFormatError(
+            name, f"truncated {what}: the header declares {ndim} dimensions ({4 * ndim} bytes) "
             f"but only {len(raw_dims)} byte(s) of them are present"
         )
     dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
@@ -105,13 +107,13 @@ def _parse_idx(stream, name, gz):
     nbytes = count * dtype.itemsize
     data = _read_exact(stream, nbytes, gz)
     if len(data) < nbytes:
-        raise ValueError(
-            f"{name}: truncated {what}: dims {dims} of {dtype.name} promise {nbytes} data bytes but only {len(data)} are present"
+        raise FileFormatError(
+            name, f"truncated {what}: dims {dims} of {dtype.name} promise {nbytes} data bytes but only {len(data)} are present"
         )
     extra = _count_rest(stream, gz)
     if extra:
-        raise ValueError(
-            f"{name}: trailing garbage in {what}: {extra} byte(s) after the {nbytes} data bytes "
+        raise FileFormatError(
+            name, f"trailing garbage in {what}: {extra} byte(s) after the {nbytes} data bytes "
             f"that dims {dims} of {dtype.name} promise"
         )
     arr = np.frombuffer(data, dtype=dtype, count=count)
@@ -155,7 +157,15 @@ def read_idx(path):
     ((10000, 28, 28), dtype('uint8'))
     """
     name = os.fspath(path)
-    with open(name, "rb") as raw:
+    if os.path.isdir(name):
+        raise FileFormatError(name, "is a folder, not an IDX file")
+    if not os.path.exists(name):
+        raise MissingFileError(f"no IDX file {name!r}")
+    try:
+        raw = open(name, "rb")
+    except OSError as e:
+        raise FileFormatError(name, f"cannot be read ({e.strerror or e})") from None
+    with raw:
         gz = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
         try:
@@ -164,7 +174,7 @@ def read_idx(path):
                     return _parse_idx(stream, name, gz=True)
             return _parse_idx(raw, name, gz=False)
         except _CorruptGzip as exc:
-            raise ValueError(f"{name}: corrupt gzip stream ({exc})") from exc.__cause__
+            raise FileFormatError(name, f"corrupt gzip stream ({exc})") from exc.__cause__
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -276,13 +286,15 @@ def load_mnist(path=None, kind="train", fashion=False):
 def _load_pair(img_path, lab_path):
     images, labels = read_idx(img_path), read_idx(lab_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{img_path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}")
+        raise FileFormatError(img_path, f"expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{lab_path}: expected a 1-d integer label array, got {labels.dtype} {labels.shape}")
+        raise FileFormatError(lab_path, f"expected a 1-d integer label array, got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
-        raise ValueError(f"{img_path} holds {len(images)} images but {lab_path} holds {len(labels)} labels")
+        raise FileFormatError(img_path, f"holds {len(images)} images but {lab_path} holds {len(labels)} labels")
+    if len(images) == 0 or images.shape[1] * images.shape[2] == 0:
+        raise FileFormatError(img_path, f"holds no images to learn from (shape {images.shape})")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"{lab_path}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
+        raise FileFormatError(lab_path, f"labels must lie in 0..9, found {labels.min()}..{labels.max()}")
     X = images.reshape(len(images), -1).astype(np.float32)
     X /= np.float32(255.0)
     return X, labels.astype(np.int64)

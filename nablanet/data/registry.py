@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import validate as V
 from . import synthetic
 from .real import SKLEARN_DATASETS, load_mnist, load_sklearn
 
@@ -197,7 +198,10 @@ def load_dataset(name, n=None, noise=0.0, seed=0, path=None):
     """
     key = str(name).lower().replace("-", "_")
     if key not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
+        raise V.InvalidValueError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
+    n = V.Optional(V.positive_int)(n, "n")
+    noise = V.non_negative_number(noise, "noise")
+    seed = V.seed(seed, "seed")
     loader, task, description = DATASETS[key]
     X, y, X_test, y_test = loader(n=n, noise=noise, seed=seed, path=path)
     n_classes = None
@@ -256,6 +260,10 @@ def split_scale(ds, test_size=0.2, scale="standard", seed=0):
     """
     from sklearn.model_selection import train_test_split
 
+    if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
+        test_size = V.Whole(1, len(ds.X) - 1)(test_size, "test_size")
+    else:
+        test_size = V.open_fraction(test_size, "test_size")
     scaler = _make_scaler(scale)
     if ds.X_test is not None:
         X_train, X_test, y_train, y_test = ds.X, ds.X_test, ds.y, ds.y_test

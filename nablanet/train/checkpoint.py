@@ -11,18 +11,30 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..files import atomic_path
 from ..losses import LOSSES
 from ..nn.layers import Sequential
-from ..optim import get_optimizer
+from ..optim import OPTIMIZERS, get_optimizer
+from ..validate import (
+    Choice,
+    FileFormatError,
+    InvalidTypeError,
+    InvalidValueError,
+    MissingFileError,
+    Sizes,
+    Whole,
+    boolean,
+    non_negative_int,
+    non_negative_number,
+)
 from .callbacks import History
 
-__all__ = ["save", "restore", "FORMAT"]
+__all__ = ["save", "restore", "FORMAT", "CheckpointError", "BIT_GENERATORS"]
 
 FORMAT = "nablanet-checkpoint"
 VERSION = 1
@@ -62,7 +74,6 @@ def save(trainer, path):
         "rng_type": type(trainer.rng.bit_generator).__name__,
         "history": trainer.history.history,
         "callbacks": trainer.callback_state,
-        "solver": trainer.history.solver,
     }
     arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), "params": trainer.get_flat_params()}
     for slot in trainer.optimizer.slots:
@@ -70,42 +81,170 @@ def save(trainer, path):
     state_leaves = tree_flatten(trainer.model.state)[0]
     for i, a in enumerate(state_leaves):
         arrays[f"state/{i}"] = a
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nablanet-", suffix=".tmp", dir=folder)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+#: The bit generators a checkpoint may name: an allow-list, never a lookup by the file's string.
+BIT_GENERATORS = {c.__name__: c for c in (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937,
+                                           np.random.Philox, np.random.SFC64)}
+_DTYPES = ("float32", "float64")
+_ARRAY_KINDS = "fiub"  # numbers only (the metadata entry is the one unicode array)
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_MAX_INFLATION = 1100  # deflate never expands more than ~1032:1; a claim beyond that is forged
+
+
+class CheckpointError(FileFormatError):
+    """A checkpoint file that cannot be loaded: the message names the file and what is wrong in it."""
+
+
+def _fail(path, problem):
+    return CheckpointError(path, problem)
+
+
+def _entries(path):
+    """The arrays of the .npz at ``path``, read without unpickling, each header checked before its data is read."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        raise _fail(path, f"is not a nablanet checkpoint (not a readable .npz file: {e})") from None
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        budget = max(64 << 20, _MAX_INFLATION * os.path.getsize(path))
+        claimed = 0
+        headers = {}
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if name in headers:
+                raise _fail(path, f"is damaged: the entry {name!r} appears twice")
+            try:
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in _HEADER_READERS:
+                        raise ValueError(f"unsupported .npy format version {version}")
+                    shape, fortran, dtype = _HEADER_READERS[version](f)
+            except Exception as e:  # noqa: BLE001 - any failure to read a header is a damaged file
+                raise _fail(path, f"is not a nablanet checkpoint (entry {name!r} is not a readable array: "
+                                  f"{type(e).__name__}: {e})") from None
+            if dtype.hasobject or (dtype.kind not in _ARRAY_KINDS and not (name == "meta" and dtype.kind == "U")):
+                raise _fail(path, f"is not a nablanet checkpoint (entry {name!r} has dtype {dtype}; "
+                                  f"only numeric arrays are read, never pickled objects)")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if nbytes > info.file_size:
+                raise _fail(path, f"is damaged: entry {name!r} claims shape {tuple(shape)} of {dtype} "
+                                  f"({nbytes} bytes) but holds {info.file_size}")
+            claimed += nbytes
+            if claimed > budget:
+                raise _fail(path, f"is damaged: its entries claim {claimed} bytes, more than a file of "
+                                  f"{os.path.getsize(path)} bytes can hold")
+            headers[name] = (info, tuple(shape), dtype)
+        if "meta" not in headers or "params" not in headers:
+            raise _fail(path, "is not a nablanet checkpoint (no 'meta' and 'params' entries)")
+        return headers
+
+
+def _read_entry(path, zf, info, name):
+    try:
+        with zf.open(info) as f:
+            a = np.lib.format.read_array(f, allow_pickle=False)
+            f.read()  # to the end of the entry: the zip's CRC check runs there
+    except Exception as e:  # noqa: BLE001 - truncation, CRC mismatch, bad compression: a damaged file
+        raise _fail(path, f"is damaged: entry {name!r} cannot be read ({type(e).__name__}: {e})") from None
+    return a
 
 
 def _read(path):
+    """``(meta, headers, reader)``: the checked metadata, the array headers, and a function reading one entry."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise _fail(path, "is a folder, not a checkpoint file")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}")
+        raise MissingFileError(f"no checkpoint at {path!r}")
+    headers = _entries(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path!r} is not a nablanet checkpoint (not a readable .npz file: {e})") from None
-    if "meta" not in arrays or "params" not in arrays:
-        raise ValueError(f"{path!r} is not a nablanet checkpoint (no 'meta' and 'params' entries)")
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise _fail(path, f"cannot be read ({e})") from None
+
+    def reader(name):
+        return _read_entry(path, zf, headers[name][0], name)
+
+    info, shape, dtype = headers["meta"]
+    if shape != () or dtype.kind != "U":
+        zf.close()
+        raise _fail(path, f"is not a nablanet checkpoint (the 'meta' entry is {dtype} of shape {shape}, not a string)")
     try:
-        meta = json.loads(str(arrays["meta"]))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path!r}: the checkpoint's metadata is corrupt ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path!r} is not a nablanet checkpoint (format {meta.get('format')!r})")
-    if meta.get("version", 0) > VERSION:
-        raise ValueError(f"{path!r} was written by a newer nablanet (checkpoint version {meta['version']})")
-    return meta, arrays
+        meta = json.loads(str(reader("meta")))
+    except (json.JSONDecodeError, RecursionError) as e:
+        zf.close()
+        raise _fail(path, f"the checkpoint's metadata is corrupt ({e})") from None
+    except BaseException:
+        zf.close()
+        raise
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        zf.close()
+        fmt = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise _fail(path, f"is not a nablanet checkpoint (format {fmt!r})")
+    return meta, headers, reader, zf
+
+
+def _meta_field(path, meta, key, check):
+    if key not in meta:
+        raise _fail(path, f"the metadata has no {key!r}")
+    try:
+        return check(meta[key], f"metadata {key!r}")
+    except (InvalidValueError, InvalidTypeError) as e:
+        raise _fail(path, str(e)) from None
+
+
+def _sizes_of(path, cfg):
+    """(number of parameters, sizes of the running-statistics arrays) of the model ``cfg`` describes.
+
+    Computed from the configuration alone, before anything is built or
+    allocated, so a small file that claims huge layers is refused cheaply.
+    """
+    def need(cond, what):
+        if not cond:
+            raise _fail(path, f"the model configuration is invalid: {what}")
+
+    need(isinstance(cfg, dict), f"expected a dict, got {type(cfg).__name__}")
+    need(cfg.get("dtype") in _DTYPES, f"dtype must be one of {', '.join(_DTYPES)}, got {cfg.get('dtype')!r}")
+    if cfg.get("type") == "MLP":
+        try:
+            sz = Sizes(min_len=2)(cfg.get("sizes"), "sizes")
+        except (InvalidValueError, InvalidTypeError) as e:
+            raise _fail(path, f"the model configuration is invalid: {e}") from None
+        bn = cfg.get("batch_norm", False)
+        need(isinstance(bn, bool), f"batch_norm must be true or false, got {bn!r}")
+        n = sum(a * b + b for a, b in zip(sz[:-1], sz[1:]))
+        hidden = sz[1:-1]
+        if bn:
+            n += sum(2 * h for h in hidden)
+        return n, ([h for h in hidden for _ in range(2)] if bn else [])
+    need(cfg.get("type") == "Sequential", f"type must be 'MLP' or 'Sequential', got {cfg.get('type')!r}")
+    layers = cfg.get("layers")
+    need(isinstance(layers, list) and layers, "layers must be a non-empty list")
+    n, state = 0, []
+    whole = Whole(1)
+    for i, layer in enumerate(layers):
+        need(isinstance(layer, dict), f"layer {i} is not a dict")
+        kind = layer.get("type")
+        try:
+            if kind == "Dense":
+                a, b = whole(layer.get("n_in"), f"layer {i} n_in"), whole(layer.get("n_out"), f"layer {i} n_out")
+                n += a * b + b
+            elif kind in ("BatchNorm", "LayerNorm"):
+                k = whole(layer.get("n"), f"layer {i} n")
+                n += 2 * k
+                if kind == "BatchNorm":
+                    state += [k, k]
+            elif kind not in ("Dropout", "Activation"):
+                need(False, f"layer {i} has unknown type {kind!r}")
+        except (InvalidValueError, InvalidTypeError) as e:
+            raise _fail(path, f"the model configuration is invalid: {e}") from None
+    return n, state
 
 
 def restore(path, make_trainer, loss=None):
@@ -115,33 +254,87 @@ def restore(path, make_trainer, loss=None):
     passes it, so this module never imports the loop: no import cycle).
     ``loss`` is needed only when the checkpoint was trained with a custom
     loss function (which a file of arrays cannot hold).
+
+    Loading never runs or looks up anything the file names: layers,
+    activations, initializers, losses, optimizers, schedules and bit
+    generators come from allow-lists, and every size and shape is checked
+    against the file before anything is allocated.  Any problem with the file
+    raises one :class:`CheckpointError` (a ``ValueError``) naming the file.
     """
-    Trainer = make_trainer
-    meta, arrays = _read(path)
-    model = Sequential.from_config(meta["model"])
-    if meta["loss"] is None and loss is None:
+    path = os.fspath(path)
+    meta, headers, reader, zf = _read(path)
+    with zf:
+        return _build(path, meta, headers, reader, loss, make_trainer)
+
+
+def _build(path, meta, headers, reader, loss, Trainer):
+    version = _meta_field(path, meta, "version", Whole(0))
+    if version > VERSION:
+        raise _fail(path, f"was written by a newer nablanet (checkpoint version {version}; this one reads {VERSION})")
+    n_params, state_sizes = _sizes_of(path, meta.get("model"))
+    _, pshape, pdtype = headers["params"]
+    dtype = meta["model"]["dtype"]
+    if pshape != (n_params,) or pdtype.name != dtype:
+        raise _fail(path, f"the parameters ({pshape} {pdtype}) do not fit the model its configuration describes "
+                          f"(({n_params},) {dtype})")
+    for name, (_, shape, dt) in headers.items():
+        if name.startswith("opt/") and (shape != pshape or dt != pdtype):
+            raise _fail(path, f"the optimizer slot {name[4:]!r} has shape {shape} {dt}, expected {pshape} {pdtype}")
+    state_names = sorted((k for k in headers if k.startswith("state/")), key=lambda k: (len(k), k))
+    if state_names != [f"state/{i}" for i in range(len(state_sizes))]:
+        raise _fail(path, f"expected {len(state_sizes)} running-statistics arrays, found entries {state_names}")
+    for name, k in zip(state_names, state_sizes):
+        if headers[name][1] != (k,) or headers[name][2] != pdtype:
+            raise _fail(path, f"entry {name!r} has shape {headers[name][1]} {headers[name][2]}, expected ({k},) {pdtype}")
+    loss_name = meta.get("loss")
+    if loss_name is not None and (not isinstance(loss_name, str) or loss_name not in LOSSES):
+        raise _fail(path, f"unknown loss {loss_name!r}; known: {', '.join(sorted(LOSSES))}")
+    if loss_name is None and loss is None:
         raise ValueError(f"{path!r} was trained with a custom loss; pass it again: load(path, loss=fn)")
-    trainer = Trainer(
-        model, loss if loss is not None else meta["loss"], get_optimizer(meta["optimizer"]),
-        l1=meta["l1"], l2=meta["l2"], penalize_bias=meta["penalize_bias"],
-    )
-    flat = arrays["params"]
-    if flat.shape != trainer.get_flat_params().shape or flat.dtype != trainer.get_flat_params().dtype:
-        raise ValueError(
-            f"{path!r}: the parameters ({flat.shape[0]} values, {flat.dtype}) do not fit the model its "
-            f"configuration describes ({trainer.get_flat_params().shape[0]}, {trainer.get_flat_params().dtype})"
-        )
-    trainer.set_flat_params(flat)
+    l1 = _meta_field(path, meta, "l1", non_negative_number)
+    l2 = _meta_field(path, meta, "l2", non_negative_number)
+    penalize_bias = _meta_field(path, meta, "penalize_bias", boolean)
+    epoch = _meta_field(path, meta, "epoch", non_negative_int)
+    step = _meta_field(path, meta, "step", non_negative_int)
+    rng_type = _meta_field(path, meta, "rng_type", Choice(BIT_GENERATORS))
+    history = meta.get("history")
+    if not (isinstance(history, dict) and all(isinstance(k, str) and isinstance(v, list) for k, v in history.items())):
+        raise _fail(path, f"the metadata 'history' must map names to lists, got {type(history).__name__}")
+    opt_cfg = meta.get("optimizer")
+    if not isinstance(opt_cfg, dict) or not isinstance(opt_cfg.get("name"), str) or opt_cfg["name"] not in OPTIMIZERS:
+        raise _fail(path, f"the metadata 'optimizer' must name one of {', '.join(OPTIMIZERS)}")
+    try:  # only allow-listed constructors are reached from here; their own checks speak for bad values
+        model = Sequential.from_config(meta["model"])
+        trainer = Trainer(model, loss if loss is not None else loss_name, get_optimizer(opt_cfg),
+                          l1=l1, l2=l2, penalize_bias=penalize_bias)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+        raise _fail(path, f"the metadata does not describe a model nablanet can build ({type(e).__name__}: {e})") from None
+    slots = set(trainer.optimizer.slots)
+    present = {k[4:] for k in headers if k.startswith("opt/")}
+    if slots != present:
+        raise _fail(path, f"the optimizer {opt_cfg['name']} keeps slots {sorted(slots)}, the file holds {sorted(present)}")
+    if trainer.get_flat_params().shape != pshape:  # the model is built from the same sizes we counted
+        raise _fail(path, f"the model built from the metadata has {trainer.get_flat_params().size} parameters, "
+                          f"the file {pshape}")
+    trainer.set_flat_params(reader("params"))
     for slot in trainer.optimizer.slots:
-        trainer.opt_state[slot][0][...] = arrays[f"opt/{slot}"]
-    trainer.opt_state["t"] = int(meta["step"])
+        trainer.opt_state[slot][0][...] = reader(f"opt/{slot}")
+    trainer.opt_state["t"] = step
     leaves, treedef = tree_flatten(model.state)
-    model.state = tree_unflatten(treedef, [arrays[f"state/{i}"].copy() for i in range(len(leaves))])
-    bitgen = getattr(np.random, meta["rng_type"])()
-    bitgen.state = meta["rng"]
+    arrays = [reader(f"state/{i}") for i in range(len(leaves))]
+    if any(a.shape != leaf.shape for a, leaf in zip(arrays, leaves)):
+        raise _fail(path, "the running statistics do not fit the model")
+    model.state = tree_unflatten(treedef, [a.astype(leaf.dtype) for a, leaf in zip(arrays, leaves)])
+    bitgen = BIT_GENERATORS[rng_type]()
+    try:
+        bitgen.state = meta.get("rng")
+    except (ValueError, TypeError, KeyError, OverflowError) as e:
+        raise _fail(path, f"the saved random-generator state is invalid ({type(e).__name__}: {e})") from None
     trainer.rng = np.random.Generator(bitgen)
-    trainer.epoch = int(meta["epoch"])
-    trainer.history = History(meta["history"])
-    trainer.callback_state = meta.get("callbacks", {})
-    trainer.history.solver = meta.get("solver")
+    trainer.epoch = epoch
+    trainer.history = History(history)
+    callbacks = meta.get("callbacks", {})
+    if not isinstance(callbacks, dict):
+        raise _fail(path, f"the metadata 'callbacks' must map names to states, got {type(callbacks).__name__}")
+    trainer.callback_state = callbacks
     return trainer

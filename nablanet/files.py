@@ -1,0 +1,117 @@
+"""Writing files so that an interruption never leaves half of one, and reading JSON sidecars safely.
+
+Every file nablanet writes into a run or sweep folder goes through
+:func:`atomic_path` (or the helpers built on it): the content is written to a
+temporary file in the same folder (named ``.nablanet-tmp-*``), flushed to disk
+(``fsync``), and renamed over the target with ``os.replace``, which is atomic
+on POSIX and Windows.  A reader therefore sees the old file or the new one,
+never a mixture; a process killed mid-write leaves at most a temporary file,
+which :func:`remove_stale_temps` deletes when the folder is next used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+
+from .validate import FileFormatError, MissingFileError
+
+__all__ = ["TEMP_PREFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
+           "remove_stale_temps", "read_json"]
+
+TEMP_PREFIX = ".nablanet-tmp-"
+_OLD_TEMP = (".nablanet-", ".tmp")  # the checkpoint writer's earlier naming
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    The temporary name keeps ``path``'s extension (so writers that choose a
+    format by extension, such as matplotlib, still work).  On any exception,
+    including KeyboardInterrupt, the temporary file is removed and ``path``
+    is left as it was.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(6)}-{os.path.basename(path)}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data):
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path, text):
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path, obj, **kw):
+    atomic_write_text(path, json.dumps(obj, indent=2, **kw))
+
+
+def remove_stale_temps(folder):
+    """Delete the temporary files that interrupted writes left in ``folder``; returns their names."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for n in names:
+        if n.startswith(TEMP_PREFIX) or (n.startswith(_OLD_TEMP[0]) and n.endswith(_OLD_TEMP[1])):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, n))
+                removed.append(n)
+    return removed
+
+
+def read_json(path, what="file", expect=None):
+    """Parse the JSON file ``path``; every failure is one :class:`FileFormatError` naming the file.
+
+    ``expect`` is a type (e.g. ``dict``) the document must have.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise FileFormatError(path, f"is a folder, not a {what}")
+    if not os.path.exists(path):
+        raise MissingFileError(f"no {what} {path!r}")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        doc = json.loads(raw.decode("utf-8"))
+    except OSError as e:
+        raise FileFormatError(path, f"cannot read the {what} ({e.strerror or e})") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        why = "it is empty" if not raw.strip() else f"not valid JSON: {e}"
+        raise FileFormatError(path, f"damaged {what} ({why})") from None
+    except RecursionError:
+        raise FileFormatError(path, f"damaged {what} (nested too deeply)") from None
+    if expect is not None and not isinstance(doc, expect):
+        raise FileFormatError(path, f"damaged {what}: expected a JSON {expect.__name__}, got {type(doc).__name__}")
+    return doc

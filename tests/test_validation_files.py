@@ -1,0 +1,180 @@
+"""Damaged files: every checkpoint, run-folder file and IDX file that cannot be used gets one error naming it.
+
+Hypothesis generates the damage (truncation, flipped bytes, wrong types in the
+metadata, wrong shapes); the property is that loading either succeeds or
+raises the one documented error class, never another exception type, and never
+calls anything the file names.
+"""
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nablanet.nn import MLP
+from nablanet.train import Trainer, load
+from nablanet.train.checkpoint import CheckpointError
+from nablanet.validate import FileFormatError
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _good_checkpoint(batch_norm=True):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    t = Trainer(MLP([3, 5, 2], batch_norm=batch_norm, seed=0), "cross_entropy", "adam", seed=1)
+    t.fit(X, y, epochs=1, batch_size=16)
+    return t
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    path = folder / "good.npz"
+    _good_checkpoint().save(path)
+    return path.read_bytes()
+
+
+def _entries(data):
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {n[:-4]: np.lib.format.read_array(z.open(n), allow_pickle=False) for n in z.namelist()}
+
+
+def _pack(arrays):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _load_bytes(tmp_path, data, name="c.npz"):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return load(p)
+
+
+def _only_checkpoint_errors(tmp_path, data):
+    try:
+        _load_bytes(tmp_path, data)
+    except CheckpointError as e:
+        assert "c.npz" in str(e)  # names the file
+        assert "\n" not in str(e)
+
+
+def test_good_checkpoint_loads(tmp_path, good):
+    t = _load_bytes(tmp_path, good)
+    assert t.epoch == 1
+
+
+@SETTINGS
+@given(cut=st.integers(min_value=0, max_value=10**6))
+def test_truncated_checkpoints(tmp_path_factory, good, cut):
+    tmp = tmp_path_factory.mktemp("t")
+    data = good[: cut % len(good)]
+    with pytest.raises(CheckpointError):
+        _load_bytes(tmp, data)
+
+
+@SETTINGS
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=4))
+def test_flipped_bytes(tmp_path_factory, good, flips):
+    tmp = tmp_path_factory.mktemp("f")
+    data = bytearray(good)
+    for pos, x in flips:
+        data[pos % len(data)] ^= x
+    _only_checkpoint_errors(tmp, bytes(data))
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(doc, prefix=()):
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _paths(v, prefix + (i,))
+
+
+@SETTINGS
+@given(data=st.data(), value=_json_values)
+def test_wrong_types_anywhere_in_the_metadata(tmp_path_factory, good, data, value):
+    tmp = tmp_path_factory.mktemp("m")
+    arrays = _entries(good)
+    meta = json.loads(str(arrays["meta"]))
+    paths = [p for p in _paths(meta) if p]
+    where = data.draw(st.sampled_from(paths))
+    node = meta
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = value
+    arrays["meta"] = np.array(json.dumps(meta))
+    _only_checkpoint_errors(tmp, _pack(arrays))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_wrong_shapes_and_dtypes_of_entries(tmp_path_factory, good, data):
+    tmp = tmp_path_factory.mktemp("s")
+    arrays = _entries(good)
+    name = data.draw(st.sampled_from(sorted(arrays)))
+    shape = tuple(data.draw(st.lists(st.integers(0, 7), max_size=3)))
+    dtype = data.draw(st.sampled_from(["float32", "float64", "int64", "uint8", "<U3", "bool"]))
+    arrays[name] = np.zeros(shape, dtype=dtype)
+    _only_checkpoint_errors(tmp, _pack(arrays))
+
+
+def test_a_small_file_claiming_huge_layers_is_refused_before_allocating(tmp_path, good):
+    arrays = _entries(good)
+    meta = json.loads(str(arrays["meta"]))
+    meta["model"]["sizes"] = [3, 1_000_000, 1_000_000, 2]
+    arrays["meta"] = np.array(json.dumps(meta))
+    data = _pack(arrays)
+    assert len(data) < 20_000
+    with pytest.raises(CheckpointError, match="do not fit"):
+        _load_bytes(tmp_path, data)
+    # and a forged array header claiming terabytes
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(hdr, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    arrays = _entries(good)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for k, v in arrays.items():
+            b = io.BytesIO()
+            np.lib.format.write_array(b, v)
+            z.writestr(k + ".npy", hdr.getvalue() + b"\0" * 64 if k == "params" else b.getvalue())
+    with pytest.raises(CheckpointError, match="claims"):
+        _load_bytes(tmp_path, buf.getvalue())
+
+
+def test_the_rng_type_is_an_allow_list_never_a_lookup(tmp_path, good, monkeypatch):
+    called = []
+    monkeypatch.setattr(np.random, "seed", lambda *a: called.append(a))
+    arrays = _entries(good)
+    meta = json.loads(str(arrays["meta"]))
+    meta["rng_type"] = "seed"
+    arrays["meta"] = np.array(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="rng_type"):
+        _load_bytes(tmp_path, _pack(arrays))
+    assert called == []
+
+
+def test_pickles_folders_and_other_formats_are_refused(tmp_path):
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, meta=np.array([{"format": "nablanet-checkpoint"}], dtype=object), params=np.zeros(2))
+    with pytest.raises(CheckpointError, match="never pickled"):
+        load(evil)
+    with pytest.raises(CheckpointError, match="folder"):
+        load(tmp_path)
+    assert issubclass(CheckpointError, FileFormatError) and issubclass(CheckpointError, ValueError)

@@ -36,6 +36,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import validate as V
 from .autodiff.tree import tree_map
 from .nn import MLP
 from .nn.activations import ACTIVATIONS, get_activation
@@ -157,29 +158,16 @@ class _BaseNeuralNet(BaseEstimator):
             raise TypeError(f"optimizer must be a name, a dict or a nablanet.optim.Optimizer; got {opt!r}")
 
         lr = self.learning_rate
-        if lr is None:
-            pass
-        elif _is_real(lr):
-            if not (np.isfinite(lr) and lr > 0):
-                raise ValueError(f"learning_rate must be a positive number; got {lr!r}")
-        elif not isinstance(lr, (Schedule, dict)):
-            raise TypeError(f"learning_rate must be a positive number or a nablanet.optim schedule; got {lr!r}")
-
-        for name in ("l1", "l2"):
-            v = getattr(self, name)
-            if not _is_real(v) or not np.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a non-negative number; got {v!r}")
-
-        bs = self.batch_size
-        if bs is not None and not (_is_int(bs) and bs >= 1):
-            raise ValueError(f"batch_size must be a positive integer or None (full batch); got {bs!r}")
-        if not (_is_int(self.epochs) and self.epochs >= 1):
-            raise ValueError(f"epochs must be a positive integer; got {self.epochs!r}")
-        if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
-            raise ValueError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
-        for name in ("batch_norm", "early_stopping"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if lr is not None and not isinstance(lr, (Schedule, dict)):
+            V.positive_number(lr, "learning_rate")
+        # the shared checks of nablanet.validate: one answer per kind of value, as in fit() and on the CLI
+        V.non_negative_number(self.l1, "l1")
+        V.non_negative_number(self.l2, "l2")
+        V.Optional(V.positive_int)(self.batch_size, "batch_size")
+        V.positive_int(self.epochs, "epochs")
+        V.probability(self.dropout, "dropout")
+        V.boolean(self.batch_norm, "batch_norm")
+        V.boolean(self.early_stopping, "early_stopping")
 
         if self.init != "auto":
             if not isinstance(self.init, (str, dict)):
@@ -189,15 +177,11 @@ class _BaseNeuralNet(BaseEstimator):
             except (KeyError, TypeError, ValueError) as e:
                 raise ValueError(f"init is not a valid initializer ({e})") from None
 
-        if not (_is_real(self.validation_fraction) and 0.0 < self.validation_fraction < 1.0):
-            raise ValueError(f"validation_fraction must be a number in (0, 1); got {self.validation_fraction!r}")
-        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
-            raise ValueError(f"n_iter_no_change must be a positive integer; got {self.n_iter_no_change!r}")
-        if not (_is_real(self.tol) and np.isfinite(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be a non-negative number; got {self.tol!r}")
-        for name in ("adaptive_learning_rate", "warm_start"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        V.open_fraction(self.validation_fraction, "validation_fraction")
+        V.positive_int(self.n_iter_no_change, "n_iter_no_change")
+        V.non_negative_number(self.tol, "tol")
+        V.boolean(self.adaptive_learning_rate, "adaptive_learning_rate")
+        V.boolean(self.warm_start, "warm_start")
         if self.adaptive_learning_rate and _is_full_batch(self.optimizer):
             raise ValueError(f"adaptive_learning_rate needs a first-order optimizer; {self.optimizer!r} has no learning rate")
 

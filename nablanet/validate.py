@@ -17,7 +17,7 @@ name)`` reads the same kind of value from text (a flag, a grid value).
 
 Nothing is coerced silently: ``2.5`` is not a whole number (it is refused, not
 truncated), ``"no"`` is not a boolean, NaN and infinities are not numbers of
-any range.  Whole numbers may be given as integral floats (``2.0``).
+any range.  Whole numbers are integers: a float, even ``2.0``, is refused.
 
 The error classes are subclasses of :class:`ValueError` and :class:`TypeError`,
 so ``except ValueError`` keeps working; :class:`NablanetError` catches them all.
@@ -167,7 +167,11 @@ class Number(Check):
 
 
 class Whole(Check):
-    """A whole number (an int, or an integral float such as 2.0; never 2.5) in ``[low, high]``; returns an int."""
+    """A whole number in ``[low, high]``: a Python or NumPy integer; returns an int.
+
+    Floats are refused, integral or not (``2.5`` is never truncated, and
+    ``2.0`` is refused too, as scikit-learn does), so a count is always exact.
+    """
 
     def __init__(self, low=None, high=None, expected=None):
         self.low, self.high = low, high
@@ -188,26 +192,18 @@ class Whole(Check):
         value = _as_scalar(value)
         if not _is_real(value):
             raise self.bad(value, name, InvalidTypeError)
-        if isinstance(value, numbers.Integral):
-            v = int(value)
-        else:
-            f = float(value)
-            if not math.isfinite(f) or not f.is_integer():
-                raise self.bad(value, name, why=" (not a whole number; nablanet never rounds)")
-            v = int(f)
+        if not isinstance(value, numbers.Integral):
+            raise self.bad(value, name, why=" (a float; nablanet never rounds: give an integer)")
+        v = int(value)
         if (self.low is not None and v < self.low) or (self.high is not None and v > self.high):
             raise self.bad(value, name)
         return v
 
     def parse(self, text, name=None):
-        s = str(text).strip()
         try:
-            value = int(s)
+            value = int(str(text).strip())
         except ValueError:
-            try:
-                value = float(s)
-            except ValueError:
-                raise self.bad(text, name) from None
+            raise self.bad(text, name) from None
         return self(value, name)
 
 
@@ -237,7 +233,7 @@ class Boolean(Check):
     def __call__(self, value, name=None):
         if isinstance(value, (bool, np.bool_)):
             return bool(value)
-        raise self.bad(value, name, InvalidTypeError if not isinstance(value, str) else InvalidValueError)
+        raise self.bad(value, name, InvalidTypeError)
 
     def parse(self, text, name=None):
         key = str(text).strip().lower()
@@ -296,7 +292,7 @@ class Optional(Check):
         try:
             return self.inner(value, name)
         except (InvalidValueError, InvalidTypeError) as e:
-            raise type(e)(f"{e} (or none)") from None
+            raise self.bad(value, name, type(e)) from None
 
     def parse(self, text, name=None):
         if str(text).strip().lower() in self.none_words:
@@ -304,7 +300,7 @@ class Optional(Check):
         try:
             return self.inner.parse(text, name)
         except (InvalidValueError, InvalidTypeError) as e:
-            raise type(e)(f"{e} (or none)") from None
+            raise self.bad(text, name, type(e)) from None
 
 
 class Seed(Whole):

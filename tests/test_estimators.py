@@ -363,7 +363,7 @@ def test_unfitted_and_wrong_features(blobs):
     ({"learning_rate": -1e-3}, ValueError, "learning_rate"),
     ({"learning_rate": "fast"}, TypeError, "learning_rate"),
     ({"l1": -1.0}, ValueError, "l1"),
-    ({"l2": None}, ValueError, "l2"),
+    ({"l2": None}, TypeError, "l2"),
     ({"batch_size": 0}, ValueError, "batch_size"),
     ({"batch_size": 8.0}, ValueError, "batch_size"),
     ({"epochs": 0}, ValueError, "epochs"),

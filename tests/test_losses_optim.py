@@ -243,9 +243,9 @@ def test_schedules():
 def test_optimizer_errors():
     with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
         optim.get_optimizer("adamm")
-    with pytest.raises(ValueError, match="momentum must be in"):
+    with pytest.raises(ValueError, match="momentum: expected a number in"):
         optim.SGD(momentum=1.5)
-    with pytest.raises(ValueError, match="learning rate must be positive"):
+    with pytest.raises(ValueError, match="learning rate: expected a positive finite number"):
         optim.SGD(lr=-1.0)
     with pytest.raises(ValueError, match="beta1"):
         optim.Adam(beta1=1.0)

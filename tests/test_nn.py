@@ -245,7 +245,7 @@ def test_dropout_train_and_eval():
     assert d.forward({}, {}, x, train=False)[0] is x
     with pytest.raises(ValueError, match="needs rng"):
         d.forward({}, {}, x, train=True)
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match="p: expected a number in"):
         Dropout(1.0)
 
 

@@ -8,7 +8,6 @@ calls anything the file names.
 
 import io
 import json
-import os
 import zipfile
 
 import numpy as np

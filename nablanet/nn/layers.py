@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as anp
+from .. import validate as V
 from ..autodiff.core import getval
 from .activations import get_activation
 from .functional import dropout_mask, normalize, stop_gradient
@@ -77,10 +78,7 @@ class Dense(Layer):
     """
 
     def __init__(self, n_in, n_out, activation=None, init="auto", bias_init="auto"):
-        for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Dense: {name} must be a positive integer, got {v!r}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in, self.n_out = V.positive_int(n_in, "Dense: n_in"), V.positive_int(n_out, "Dense: n_out")
         self.activation = get_activation(activation)
         self.init_spec = "fan_in_uniform" if init == "auto" else init
         if bias_init == "auto":
@@ -148,9 +146,7 @@ class Dropout(Layer):
     the survivors are scaled by 1/(1-p); in evaluation it is the identity."""
 
     def __init__(self, p):
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = V.probability(p, "Dropout: p")
 
     def __repr__(self):
         return f"Dropout({self.p})"
@@ -179,7 +175,8 @@ class BatchNorm(Layer):
     """
 
     def __init__(self, n, momentum=0.9, eps=1e-5):
-        self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
+        self.n, self.momentum = V.positive_int(n, "BatchNorm: n"), V.probability(momentum, "BatchNorm: momentum")
+        self.eps = V.positive_number(eps, "BatchNorm: eps")
 
     def __repr__(self):
         return f"BatchNorm({self.n})"
@@ -230,7 +227,7 @@ class LayerNorm(Layer):
     """Layer normalization over the features of each sample, with learned gain and bias."""
 
     def __init__(self, n, eps=1e-5):
-        self.n, self.eps = int(n), float(eps)
+        self.n, self.eps = V.positive_int(n, "LayerNorm: n"), V.positive_number(eps, "LayerNorm: eps")
 
     def __repr__(self):
         return f"LayerNorm({self.n})"
@@ -446,9 +443,9 @@ class MLP(Sequential):
 
     def __init__(self, sizes, activation="relu", output_activation="identity", init="auto", bias_init="auto",
                  dropout=0.0, batch_norm=False, seed=None, dtype=np.float32):
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"MLP: sizes must list at least inputs and outputs, all positive; got {sizes}")
+        sizes = V.Sizes(min_len=2, expected="a list of at least 2 positive whole numbers (inputs, ..., outputs)")(
+            sizes, "MLP: sizes")
+        dropout, batch_norm = V.probability(dropout, "MLP: dropout"), V.boolean(batch_norm, "MLP: batch_norm")
         n_hidden = len(sizes) - 2
         acts = [activation] * n_hidden if isinstance(activation, (str, dict)) or activation is None else list(activation)
         if len(acts) != n_hidden:

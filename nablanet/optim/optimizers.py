@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from .. import validate as V
 from ..autodiff.tree import tree_flatten, tree_unflatten
 from .schedules import Schedule, get_schedule
 
@@ -49,12 +50,8 @@ class Optimizer:
 
     def __init__(self, lr=0.01, clip_norm=None, weight_decay=0.0):
         self.lr = get_schedule(lr)
-        if clip_norm is not None and clip_norm <= 0:
-            raise ValueError(f"clip_norm must be positive, got {clip_norm}")
-        if not (math.isfinite(weight_decay) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay}")
-        self.clip_norm = clip_norm
-        self.weight_decay = float(weight_decay)
+        self.clip_norm = V.Optional(V.positive_number)(clip_norm, "clip_norm")
+        self.weight_decay = V.non_negative_number(weight_decay, "weight_decay")
         self._scratch = {}
 
     def __repr__(self):
@@ -158,8 +155,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, clip_norm, weight_decay)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        momentum, nesterov = V.probability(momentum, "momentum"), V.boolean(nesterov, "nesterov")
         if nesterov and momentum == 0.0:
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
@@ -195,7 +191,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr=0.01, eps=1e-8, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, clip_norm, weight_decay)
-        self.eps = float(eps)
+        self.eps = V.positive_number(eps, "eps")
 
     def hyper(self):
         return {"lr": self.lr, "eps": self.eps, "weight_decay": self.weight_decay}
@@ -217,7 +213,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.001, rho=0.9, eps=1e-8, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, clip_norm, weight_decay)
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho, self.eps = V.probability(rho, "rho"), V.positive_number(eps, "eps")
 
     def hyper(self):
         return {"lr": self.lr, "rho": self.rho, "eps": self.eps, "weight_decay": self.weight_decay}
@@ -245,10 +241,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.003, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, clip_norm=None):
         super().__init__(lr, clip_norm, weight_decay)
-        for name, b in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {b}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2 = V.probability(beta1, "beta1"), V.probability(beta2, "beta2")
+        self.eps = V.positive_number(eps, "eps")
 
     def hyper(self):
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "weight_decay": self.weight_decay}

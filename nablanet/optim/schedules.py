@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from .. import validate as V
+
 __all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_time", "cosine", "warmup", "get_schedule",
            "for_run", "RUN_SCHEDULES"]
 
@@ -32,21 +34,27 @@ def constant(lr):
 
 def step_decay(lr, step_size, gamma=0.5):
     """``lr * gamma ** (t // step_size)``."""
+    lr, step_size = V.positive_number(lr, "lr"), V.positive_int(step_size, "step_size")
+    gamma = V.positive_number(gamma, "gamma")
     return Schedule("step_decay", lambda t: lr * gamma ** (t // step_size), lr=lr, step_size=step_size, gamma=gamma)
 
 
 def exponential(lr, gamma):
     """``lr * gamma ** t``."""
+    lr, gamma = V.positive_number(lr, "lr"), V.positive_number(gamma, "gamma")
     return Schedule("exponential", lambda t: lr * gamma**t, lr=lr, gamma=gamma)
 
 
 def inverse_time(t0, t1):
     """The course's schedule ``t0 / (t + t1)`` (t counts steps: epoch * batches + batch)."""
+    t0, t1 = V.positive_number(t0, "t0"), V.positive_number(t1, "t1")
     return Schedule("inverse_time", lambda t: t0 / (t + t1), t0=t0, t1=t1)
 
 
 def cosine(lr, total_steps, min_lr=0.0):
     """Cosine annealing from ``lr`` to ``min_lr`` over ``total_steps``, then ``min_lr``."""
+    lr, total_steps = V.positive_number(lr, "lr"), V.positive_int(total_steps, "total_steps")
+    min_lr = V.non_negative_number(min_lr, "min_lr")
 
     def f(t):
         if t >= total_steps:
@@ -59,6 +67,7 @@ def cosine(lr, total_steps, min_lr=0.0):
 def warmup(schedule, warmup_steps):
     """Linear warm-up: ``schedule(t) * (t + 1) / warmup_steps`` for the first steps, then ``schedule(t)``."""
     base = get_schedule(schedule)
+    warmup_steps = V.positive_int(warmup_steps, "warmup_steps")
     return Schedule(
         "warmup", lambda t: base(t) * min(1.0, (t + 1) / warmup_steps), schedule=base, warmup_steps=warmup_steps
     )
@@ -101,15 +110,13 @@ def get_schedule(spec):
     if isinstance(spec, Schedule):
         return spec
     if isinstance(spec, numbers.Real) and not isinstance(spec, bool):
-        if spec <= 0:
-            raise ValueError(f"learning rate must be positive, got {spec}")
-        return constant(float(spec))
+        return constant(V.positive_number(spec, "learning rate"))
     if isinstance(spec, dict):
         spec = dict(spec)
-        name = spec.pop("name")
-        if name not in _FACTORIES:
+        name = spec.pop("name", None)
+        if not isinstance(name, str) or name not in _FACTORIES:
             raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(_FACTORIES)}")
         if name == "warmup":
             spec["schedule"] = get_schedule(spec["schedule"])
         return _FACTORIES[name](**spec)
-    raise TypeError(f"learning rate must be a number, a Schedule or a dict, not {type(spec).__name__}")
+    raise V.InvalidTypeError(f"learning rate must be a number, a Schedule or a dict, not {type(spec).__name__}")

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from .. import validate as V
 from ..autodiff.tree import tree_map
 
 __all__ = [
@@ -129,7 +130,8 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=True):
-        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, int(patience), float(min_delta), restore_best
+        patience, min_delta = V.positive_int(patience, "patience"), V.non_negative_number(min_delta, "min_delta")
+        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, min_delta, restore_best
         if mode == "auto":
             mode = "max" if any(s in monitor for s in ("accuracy", "r2")) else "min"
         if mode not in ("min", "max"):
@@ -182,10 +184,8 @@ class Checkpoint(Callback):
     """
 
     def __init__(self, path, every=None, save_best_only=False, monitor="val_loss", mode="auto", seconds=None):
-        if every is not None and int(every) < 1:
-            raise ValueError(f"Checkpoint: every must be at least 1 epoch, got {every}")
-        if seconds is not None and not seconds >= 0:
-            raise ValueError(f"Checkpoint: seconds must be >= 0, got {seconds}")
+        every = V.Optional(V.positive_int)(every, "Checkpoint: every")
+        seconds = V.Optional(V.non_negative_number)(seconds, "Checkpoint: seconds")
         if every is None and seconds is None:
             every = 1
         self.path, self.every, self.seconds, self.save_best_only = path, every, seconds, save_best_only

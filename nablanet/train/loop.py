@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from .. import validate as V
 from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
@@ -144,6 +145,8 @@ class Trainer:
 
     def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
                  capture=True, comm=None, schedule=None, **optimizer_settings):
+        l1, l2 = V.non_negative_number(l1, "l1"), V.non_negative_number(l2, "l2")
+        penalize_bias, seed = V.boolean(penalize_bias, "penalize_bias"), V.seed(seed, "seed")
         self.model = model
         self.loss = get_loss(loss)
         self._schedule = None
@@ -350,13 +353,13 @@ class Trainer:
         ``batch_size=None`` is full-batch gradient descent.  ``validation_split``
         holds out that fraction of the rows (the last ones, before shuffling).
         """
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        epochs = V.non_negative_int(epochs, "epochs")
+        batch_size = V.Optional(V.positive_int)(batch_size, "batch_size")
+        shuffle = V.boolean(shuffle, "shuffle")
         if validation_split is not None and validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            validation_split = V.open_fraction(validation_split, "validation_split")
             n_val = int(round(len(X) * validation_split))
             if n_val < 1 or n_val >= len(X):
                 raise ValueError(f"validation_split={validation_split} leaves no rows for training or validation")
@@ -398,6 +401,8 @@ class Trainer:
         self._epochs_planned = epochs
         for cb in cbs:
             cb.on_train_begin(self)
+        quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # divergence: TerminateOnNaN says it
+        quiet.__enter__()
         try:
             for _ in range(epochs):
                 e = self.epoch
@@ -435,6 +440,7 @@ class Trainer:
                 if stop:
                     break
         finally:
+            quiet.__exit__(None, None, None)
             for cb in cbs:
                 cb.on_train_end(self)
         return self.history

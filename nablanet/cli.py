@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
 import numpy as np
 
-from .experiments import DEFAULTS, SCHEDULES, ConfigError, DataNotFoundError
+from . import validate as V
+from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,30 +29,11 @@ class _Parser(argparse.ArgumentParser):
 # Each type names what it expects; argparse prefixes the flag: "argument --lr: expected a number > 0, got 'x'".
 
 
-def _range_words(kind, lo, hi, lo_open, hi_open):
-    noun = "an integer" if kind is int else "a number"
-    if lo is not None and hi is not None:
-        return f"{noun} in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-    if lo is not None:
-        return f"{noun} {'>' if lo_open else '>='} {lo:g}"
-    return noun
-
-
 def _number(kind, lo=None, hi=None, lo_open=False, hi_open=False):
-    words = _range_words(kind, lo, hi, lo_open, hi_open)
-
-    def parse(text):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
-        if isinstance(v, float) and not np.isfinite(v):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if (lo is not None and (v < lo or (lo_open and v == lo))) or (hi is not None and (v > hi or (hi_open and v == hi))):
-            raise argparse.ArgumentTypeError(f"expected {words}, got {text}")
-        return v
-
-    return parse
+    """An argparse type from nablanet.validate's number checks (the same checks as TOML keys and the Python API)."""
+    if kind is int:
+        return V.flag(V.Whole(lo, hi))
+    return V.flag(V.Number(lo, hi, lo_open, hi_open))
 
 
 _positive_int = _number(int, 1)
@@ -61,17 +44,7 @@ _probability = _number(float, 0, 1, hi_open=True)
 _fraction = _number(float, 0, 1, lo_open=True, hi_open=True)
 
 
-def _sizes(text):
-    """Layer sizes "64,32" (also "64x32"); "none" or "" for no hidden layer (a linear model)."""
-    if text.strip().lower() in ("", "none", "0"):
-        return []
-    try:
-        sizes = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer sizes like 64,32 (or none), got {text!r}") from None
-    if any(v < 1 for v in sizes):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
+_sizes = V.flag(V.sizes)  # "64,32" or "64x32"; "none" (or "0") for no hidden layer
 
 
 def _names(valid, what):
@@ -188,6 +161,15 @@ def _add_training_flags(p):
     g.add_argument("--patience", type=_positive_int,
                    help="stop early after this many epochs without improvement of the cost on 10%% of the "
                         "training split (default: none, no early stopping)")
+    _typed_from_settings(p)
+
+
+def _typed_from_settings(parser):
+    """Every flag that sets a configuration key reads its value with that key's check (experiments.SETTINGS,
+    built from nablanet.validate), as the TOML reader and sweep grids do; argparse names the flag in errors."""
+    for a in parser._actions:  # flags with their own type (built on nablanet.validate too) or choices keep them
+        if a.dest in SETTINGS and a.nargs != 0 and a.type is None and a.choices is None:
+            a.type = V.flag(SETTINGS[a.dest])
 
 
 def _config_from(args):
@@ -198,11 +180,7 @@ def _config_from(args):
         v = getattr(args, key, None)
         if v is not None:
             cfg[key] = v
-    if cfg.get("scale") == "none":
-        cfg["scale"] = None
-    if cfg.get("batch_size") == 0:
-        cfg["batch_size"] = None
-    return cfg
+    return check_config(cfg)
 
 
 def _read_toml(path):
@@ -211,17 +189,18 @@ def _read_toml(path):
     except ImportError:  # Python 3.10
         import tomli as tomllib
     try:
+        V.existing_file(path, "--config")
+    except V.MissingFileError:
+        raise ConfigError(f"no configuration file {path!r}") from None
+    try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"no configuration file {path!r}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the configuration file ({e.strerror or e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
     doc = doc.get("train", doc)
-    unknown = set(doc) - set(DEFAULTS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
-    return doc
+    return check_config(doc, where=path)  # each key checked as its flag is, naming the key, value and expectation
 
 
 def _table(rows, cols, fmt=None):
@@ -276,6 +255,8 @@ def cmd_train(args):
         if others:
             raise ConfigError(f"--resume continues a run with its own settings; only --epochs may change "
                               f"(got {', '.join(others)})")
+        if args.overwrite:
+            raise ConfigError("--resume continues a run and --overwrite replaces it; give one of them")
         if not os.path.isfile(os.path.join(args.resume, "checkpoint.npz")):
             raise ConfigError(f"{args.resume!r} holds no checkpoint.npz to resume from")
         out = args.resume
@@ -288,7 +269,7 @@ def cmd_train(args):
         res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm,
                            checkpoint_every=args.checkpoint_every,
                            checkpoint_seconds=30.0 if args.checkpoint_seconds is None else args.checkpoint_seconds,
-                           plots=not args.no_plots)
+                           plots=not args.no_plots, overwrite=args.overwrite)
     if comm is not None and not comm.is_root:
         return
     c = res["config"]
@@ -310,21 +291,10 @@ def _parse_grid(items):
             raise ConfigError(f"--grid takes NAME=V1,V2,...; got {item!r}")
         name, vals = item.split("=", 1)
         name = name.strip().replace("-", "_")
-        if name not in DEFAULTS:
-            raise ConfigError(f"--grid: unknown setting {name!r}; choose from {', '.join(DEFAULTS)}")
-        default = DEFAULTS.get(name)
-        conv = int if name in ("epochs", "batch_size", "seed", "n", "patience") else float
-        try:
-            if name == "hidden":
-                values = [_sizes(v) for v in vals.split(",")]  # 16,32x32: one layer of 16, two of 32
-            elif isinstance(default, bool):
-                values = [{"true": True, "false": False, "1": True, "0": False}[v.lower()] for v in vals.split(",")]
-            elif isinstance(default, str) or name in ("activation", "optimizer", "schedule", "init", "scale"):
-                values = vals.split(",")
-            else:
-                values = [conv(v) for v in vals.split(",")]
-        except (ValueError, KeyError, argparse.ArgumentTypeError):
-            raise ConfigError(f"--grid {name}: cannot read the values {vals!r}") from None
+        if name not in SETTINGS:
+            raise ConfigError(f"--grid: unknown setting {name!r}; choose from {', '.join(SETTINGS)}")
+        # each value read by the setting's own check (nablanet.validate), as its flag is; 16,32x32: hidden sizes
+        values = [SETTINGS[name].parse(v.strip(), f"--grid {name}") for v in vals.split(",")]
         # the same meaning as the flags: batch size 0 is the full batch, scale none is no scaling
         if name == "batch_size":
             values = [None if v == 0 else v for v in values]
@@ -384,8 +354,14 @@ def cmd_explain(args):
     from .explain import explain_expression, explain_network
 
     if args.expr is not None:
-        graph = args.graph or "graph.png"
-        text, rep = explain_expression(args.expr, args.at, graph_path=graph)
+        graph = V.output_file(args.graph or "graph.png", "--graph")
+        try:
+            with np.errstate(over="raise", divide="raise", invalid="raise"):
+                text, rep = explain_expression(args.expr, args.at, graph_path=graph)
+        except (ArithmeticError, FloatingPointError) as e:
+            what = {OverflowError: "a value is too large for a float (overflow)",
+                    ZeroDivisionError: "a division by zero"}.get(type(e), f"no finite value ({e})")
+            raise ConfigError(f"--expr {args.expr!r} at x = {args.at:g}: {what}") from None
         _emit(args, {k: v for k, v in rep.items()}, text + f"\ngraph drawn to {graph}")
     else:
         sizes = args.sizes or [2, 3, 2]
@@ -485,7 +461,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     def common(q, out_help, progress=True, mpi=None):
-        q.add_argument("--out", metavar="DIR", help=out_help)
+        q.add_argument("--out", metavar="DIR", type=V.flag(V.output_dir), help=out_help)
         if progress:
             q.add_argument("--no-progress", action="store_true",
                            help="no progress bar (default: a bar when stderr is a terminal)")
@@ -499,7 +475,10 @@ def build_parser():
     t = sub.add_parser("train", help="train a network and write a run folder")
     _add_training_flags(t)
     common(t, "run folder (default: runs/DATA-DATE-TIME)", mpi="train data-parallel over MPI ranks")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint; only --epochs "
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (default: refuse, and offer --resume)")
+    t.add_argument("--resume", metavar="RUN_DIR", type=V.flag(V.existing_dir),
+                   help="continue a stopped run from its checkpoint; only --epochs "
                                                          "may change (default: a new run)")
     t.add_argument("--no-plots", dest="no_plots", action="store_true",
                    help="write no PNG plots into the run folder (default: learning curves and a prediction or "
@@ -520,6 +499,7 @@ def build_parser():
                    help="train each point with N seeds (seed, seed+1, ...) and report the mean and standard "
                         "deviation (default: 1)")
     s.add_argument("--metric", default="auto", metavar="NAME",
+                   type=V.flag(V.Choice(("auto", "test_accuracy", "test_loss", "test_mse", "test_r2"))),
                    help="the metric that picks the best point: test_accuracy, test_mse, test_r2, test_loss; auto = "
                         "test_accuracy for classification, test_mse for regression (default: auto)")
     s.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: all cores)")
@@ -540,8 +520,9 @@ def build_parser():
                                        "number by number")
     e.add_argument("--expr", help='an expression in x, e.g. "sqrt(x**2 + exp(x**2))" (default: the network mode)')
     e.add_argument("--at", type=_number(float), default=1.0, help="the point x of --expr (default: 1.0)")
-    e.add_argument("--graph", metavar="FILE.png", help="where to draw the graph of --expr (default: graph.png)")
-    e.add_argument("--sizes", type=_sizes, metavar="N,N,...",
+    e.add_argument("--graph", metavar="FILE.png", type=V.flag(V.output_file),
+                   help="where to draw the graph of --expr (default: graph.png)")
+    e.add_argument("--sizes", type=V.flag(V.Sizes(min_len=2)), metavar="N,N,...",
                    help="layer sizes of the network mode, inputs to outputs (default: 2,3,2)")
     e.add_argument("--activation", type=_names([a for a in _activations() if a != "softmax"], "activation"),
                    metavar="NAME", help="activation of the network mode (default: sigmoid)")
@@ -596,18 +577,50 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = _on_sigterm_raise()
     try:
         args.func(args)
     except DataNotFoundError as e:
-        print("nablanet: error: " + " ".join(f"{e} On the command line: --data-path DIR.".split()), file=sys.stderr)
-        return 2
+        return _fail(f"{e} On the command line: --data-path DIR.")
     except (ConfigError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
-        print("nablanet: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message
-        return 2
+        return _fail(e)
+    except _Terminated:
+        print("nablanet: stopped (SIGTERM); a run continues from its last checkpoint with --resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("nablanet: interrupted", file=sys.stderr)
+        print("nablanet: interrupted; a run continues from its last checkpoint with --resume", file=sys.stderr)
         return 130
+    except OSError as e:  # a path that cannot be read or written, a full disk, a closed pipe
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        return _fail(f"{where}{e.strerror or e}")
+    except Exception as e:  # noqa: BLE001 - never a traceback on the command line (NABLANET_DEBUG=1 shows it)
+        if os.environ.get("NABLANET_DEBUG"):
+            raise
+        return _fail(f"unexpected {type(e).__name__}: {e} (NABLANET_DEBUG=1 shows the traceback)")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the command stops the way Ctrl-C stops it."""
+
+
+def _on_sigterm_raise():
+    """While the command runs, SIGTERM raises _Terminated (cleanup runs: temporary files, sweep workers)."""
+    def handler(signum, frame):
+        raise _Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (the CLI called from a thread): leave signals alone
+        return None
+
+
+def _fail(e):
+    print("nablanet: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message
+    return 2
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ import time
 
 import numpy as np
 
-__all__ = ["DEFAULTS", "ConfigError", "DataNotFoundError", "resolve", "run_training", "sweep", "compare", "write_run"]
+from . import validate as V
+from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
+from .validate import ConfigError
+
+__all__ = ["DEFAULTS", "SETTINGS", "ConfigError", "DataNotFoundError", "check_config", "resolve", "run_training",
+           "sweep", "compare", "write_run"]
 
 DEFAULTS = {
     "data": "digits", "n": None, "noise": 0.0, "data_path": None, "test_size": 0.2, "scale": "standard",
@@ -28,8 +33,62 @@ DEFAULTS = {
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot run, said in one sentence."""
+class _Activations(V.Check):
+    """One hidden activation name, or one per hidden layer (a list, or names separated by commas)."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+        self.expected = f"an activation ({', '.join(self.names)}) or one per hidden layer, separated by commas"
+
+    def __call__(self, value, name=None):
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not items or not all(isinstance(a, str) for a in items):
+            raise self.bad(value, name, V.InvalidTypeError)
+        if any(a.strip() not in self.names for a in items):
+            raise self.bad(value, name)
+        return value if isinstance(value, str) else list(value)
+
+
+def _settings():
+    """What each setting accepts: one check (nablanet.validate) per key of DEFAULTS, used by resolve(), the
+    TOML reader, the flags (argparse ``type=``) and sweep grids, so they all answer a bad value the same way."""
+    from .data import DATASETS
+    from .losses import LOSSES
+    from .nn.activations import ACTIVATIONS
+    from .nn.init import INITIALIZERS
+    from .optim import OPTIMIZERS
+
+    acts = tuple(a for a in ACTIVATIONS if a != "softmax") + ("linear",)
+    return {
+        "data": V.Choice(DATASETS, normalize=lambda s: s.lower().replace("-", "_"), what="a data set:"),
+        "n": V.Optional(V.positive_int), "noise": V.non_negative_number, "data_path": V.Optional(V.existing_dir),
+        "test_size": V.open_fraction, "scale": V.Optional(V.Choice(("standard", "minmax"))),
+        "hidden": V.sizes, "activation": _Activations(acts),
+        "output_activation": V.Choice(("auto",) + tuple(ACTIVATIONS)), "loss": V.Choice(("auto",) + tuple(LOSSES)),
+        "optimizer": V.Choice(OPTIMIZERS), "lr": V.positive_number, "schedule": V.Choice(SCHEDULES),
+        "momentum": V.probability, "nesterov": V.boolean, "l1": V.non_negative_number, "l2": V.non_negative_number,
+        "epochs": V.positive_int, "batch_size": V.Optional(V.non_negative_int),  # 0: the full batch
+        "dropout": V.probability, "batch_norm": V.boolean, "init": V.Choice(("auto",) + tuple(INITIALIZERS)),
+        "seed": V.Seed(allow_generator=False), "patience": V.Optional(V.positive_int),
+        "degree": V.Optional(V.positive_int),
+    }
+
+
+SETTINGS = _settings()
+
+
+def check_config(cfg, where=None):
+    """Validate and normalize a configuration dict (every key named in an error); unknown keys are refused.
+
+    ``batch_size`` 0 becomes None (the full batch), ``scale`` ``"none"`` becomes None.
+    """
+    cfg = dict(cfg)
+    if cfg.get("scale") == "none":
+        cfg["scale"] = None
+    cfg = V.check_settings(cfg, {**SETTINGS, "n_outputs": V.positive_int}, where)
+    if cfg.get("batch_size") == 0:
+        cfg["batch_size"] = None
+    return cfg
 
 
 class DataNotFoundError(ConfigError):
@@ -78,7 +137,7 @@ def resolve(cfg, ds):
     from .optim import FULL_BATCH
 
     given = cfg
-    cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "n_outputs"}}  # n_outputs is derived
+    cfg = {**DEFAULTS, **check_config({k: v for k, v in cfg.items() if k != "n_outputs"})}  # n_outputs is derived
     if cfg["optimizer"] in FULL_BATCH:  # lbfgs, newton, hessian_free: all rows, steps from a line search
         if given.get("batch_size") is not None:
             raise ConfigError(f"{cfg['optimizer']} is a full-batch method; leave out the batch size (or give 0)")
@@ -176,7 +235,11 @@ def _test_metrics(model, loss, Xte, yte, task):
     from .train import evaluate
     from .train.metrics import to_labels
 
-    out = model.predict(Xte)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = model.predict(Xte)
+    if not np.isfinite(np.asarray(out, dtype=np.float64)).all():
+        raise ConfigError("the trained network predicts NaN or infinite values on the test split: training "
+                          "diverged; lower the learning rate, scale the inputs, or clip the gradients")
     res = {"test_loss": evaluate(model, Xte, yte, loss=loss)["loss"]}
     if task == "classification":
         res["test_accuracy"] = float(accuracy_score(yte, to_labels(out)))
@@ -187,8 +250,41 @@ def _test_metrics(model, loss, Xte, yte, task):
     return res
 
 
+RUN_FILES = ("config.json", "checkpoint.npz", "metrics.csv", "metrics.json", "learning_curves.png",
+             "confusion_matrix.png", "prediction.png")
+
+
+def holds_run(folder):
+    """Whether ``folder`` holds (part of) a training run."""
+    return any(os.path.exists(os.path.join(folder, f)) for f in ("config.json", "checkpoint.npz", "metrics.json"))
+
+
+def prepare_run_folder(out_dir, resume=False, overwrite=False):
+    """Check ``out_dir`` before any training: a folder (or none yet), not holding another run unless asked.
+
+    Removes the temporary files an interrupted write left there.  With
+    ``overwrite``, the files of the previous run are deleted first (only
+    those, never anything else in the folder).
+    """
+    out_dir = V.output_dir(out_dir, "run folder")
+    if resume:
+        V.existing_dir(out_dir, "run folder")
+        if not os.path.isfile(os.path.join(out_dir, "checkpoint.npz")):
+            raise ConfigError(f"{out_dir!r} holds no checkpoint.npz to resume from"
+                              + ("; start it again with --overwrite" if holds_run(out_dir) else ""))
+    elif holds_run(out_dir):
+        if not overwrite:
+            raise ConfigError(f"{out_dir!r} already holds a run; continue it with --resume {out_dir} "
+                              f"or replace it with --overwrite")
+        for f in RUN_FILES:
+            if os.path.isfile(os.path.join(out_dir, f)):
+                os.unlink(os.path.join(out_dir, f))
+    remove_stale_temps(out_dir)
+    return out_dir
+
+
 def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
-                 checkpoint_seconds=30.0, plots=True):
+                 checkpoint_seconds=30.0, plots=True, overwrite=False):
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
@@ -205,10 +301,19 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     from .train import Checkpoint, EarlyStopping, Trainer, load
 
     if resume is not None:
-        with open(os.path.join(resume, "config.json")) as f:
-            saved = json.load(f)
-        config = {**{k: v for k, v in saved.items() if k in DEFAULTS}, **{k: v for k, v in config.items() if k == "epochs"}}
+        root_rank = comm is None or comm.is_root
+        resume = prepare_run_folder(resume, resume=True) if root_rank else resume
+        cfg_path = os.path.join(resume, "config.json")
+        saved = read_json(cfg_path, "run configuration", expect=dict)
+        saved = {k: v for k, v in saved.items() if k in DEFAULTS}
+        try:
+            saved = check_config(saved)
+        except (V.InvalidValueError, V.InvalidTypeError) as e:
+            raise V.FileFormatError(cfg_path, f"damaged run configuration ({e})") from None
+        config = {**saved, **{k: v for k, v in config.items() if k == "epochs"}}
         out_dir = resume
+    elif out_dir and (comm is None or comm.is_root):
+        out_dir = prepare_run_folder(out_dir, overwrite=overwrite)
     raw = {**DEFAULTS, **config}
     ds, Xtr, Xte, ytr, yte, scaler = data if data is not None else _load_data(raw)
     cfg = resolve(config, ds)
@@ -231,8 +336,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     callbacks = []
     if out_dir and root:
         os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "config.json"), "w") as f:
-            json.dump(cfg, f, indent=2)
+        atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
                                     seconds=checkpoint_seconds))
     validation = {"validation_data": (Xte, yte)}  # curves on the test split, for looking at
@@ -267,35 +371,48 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=Tr
 
     h = trainer.history.history
     keys = list(h)
-    with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(keys)
-        w.writerows(zip(*(h[k] for k in keys)))
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"final": {k: v for k, v in result.items() if k not in ("config", "trainer")}, "history": h}, f,
-                  indent=2)
+    # every file of the run folder is written atomically (temporary file, fsync, rename): never half a file
+    atomic_write_text(os.path.join(out_dir, "metrics.csv"), _csv([keys, *zip(*(h[k] for k in keys))]))
+    atomic_write_json(os.path.join(out_dir, "metrics.json"),
+                      {"final": {k: v for k, v in result.items() if k not in ("config", "trainer")}, "history": h})
     if not plots:
         return
     from . import viz
     from .train.metrics import to_labels
 
-    viz.learning_curves(trainer.history, os.path.join(out_dir, "learning_curves.png"),
+    with atomic_path(os.path.join(out_dir, "learning_curves.png")) as tmp:
+        viz.learning_curves(trainer.history, tmp,
                         title=f"{cfg['data']}: learning curves", held_out="validation" if cfg["patience"] else "test")
     model = trainer.model
     if ds.task == "classification":
-        viz.confusion_matrix(yte, to_labels(model.predict(Xte)), os.path.join(out_dir, "confusion_matrix.png"),
-                             title=f"{cfg['data']}: confusion matrix (test set)")
+        with atomic_path(os.path.join(out_dir, "confusion_matrix.png")) as tmp:
+            viz.confusion_matrix(yte, to_labels(model.predict(Xte)), tmp, title=f"{cfg['data']}: confusion matrix (test set)")
     elif Xte.shape[1] == 1:
         x = Xte if scaler is None else scaler.inverse_transform(Xte)  # in the data's own units
-        viz.prediction_1d(x[:, 0], yte, model.predict(Xte), os.path.join(out_dir, "prediction.png"),
-                          title=f"{cfg['data']}: prediction against truth (test set)")
+        with atomic_path(os.path.join(out_dir, "prediction.png")) as tmp:
+            viz.prediction_1d(x[:, 0], yte, model.predict(Xte), tmp, title=f"{cfg['data']}: prediction against truth (test set)")
     elif cfg["data"] in ("franke", "runge2d"):  # two raw features (before any polynomial design matrix)
         from .data import franke_function, runge2d_function
 
         f = franke_function if cfg["data"] == "franke" else runge2d_function
         tr = (lambda P: P) if scaler is None else scaler.transform
-        viz.prediction_2d(lambda P: f(P[:, 0], P[:, 1]), lambda P: model.predict(tr(P))[:, 0],
-                          os.path.join(out_dir, "prediction.png"), title=f"{cfg['data']}: prediction against truth")
+        with atomic_path(os.path.join(out_dir, "prediction.png")) as tmp:
+            viz.prediction_2d(lambda P: f(P[:, 0], P[:, 1]), lambda P: model.predict(tr(P))[:, 0], tmp,
+                              title=f"{cfg['data']}: prediction against truth")
+
+
+def _csv(rows, fieldnames=None):
+    """CSV text of ``rows`` (lists, or dicts with ``fieldnames``), for one atomic write."""
+    import io
+
+    buf = io.StringIO(newline="")
+    if fieldnames is None:
+        csv.writer(buf).writerows(rows)
+    else:
+        w = csv.DictWriter(buf, fieldnames=fieldnames)
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------- sweeps
@@ -337,11 +454,101 @@ def _run_point(args):
 
 
 def _write_point(pdir, p, res):
-    tmp = os.path.join(pdir, _point_key(p) + f".json.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(res, f)
-    os.replace(tmp, os.path.join(pdir, _point_key(p) + ".json"))
+    atomic_write_json(os.path.join(pdir, _point_key(p) + ".json"), res)
     return res
+
+
+def _read_point(path, point, names):
+    """A finished point's record, checked: the grid values it was run with and numbers for its results."""
+    rec = read_json(path, "sweep point", expect=dict)
+    ok = all(json.dumps(rec.get(n)) == json.dumps(point[n]) for n in names) and (
+        "error" in rec or all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                              for k, v in rec.items() if k.startswith("test_")))
+    if not ok:
+        raise V.FileFormatError(path, "damaged sweep point (its settings or results are not what this sweep "
+                                      "wrote); delete it to run the point again")
+    return rec
+
+
+#: The metrics a sweep can rank by, per task.
+SWEEP_METRICS = {"classification": ("test_accuracy", "test_loss"), "regression": ("test_mse", "test_r2", "test_loss")}
+
+
+def _check_sweep(base, grid, points):
+    """Every setting, grid value and combination checked before any training (data loaded once per set)."""
+    from .data import load_dataset
+
+    check_config(base, "sweep settings")
+    for name, values in grid.items():
+        for v in values:
+            SETTINGS[name](v, f"grid {name}")
+    loaded = {}
+    for p in points:
+        cfg = check_config({**base, **p})
+        raw = {**DEFAULTS, **cfg}
+        key = json.dumps([raw[k] for k in ("data", "n", "noise", "seed", "data_path")], default=str)
+        if key not in loaded:
+            try:
+                loaded[key] = load_dataset(raw["data"], n=raw["n"], noise=raw["noise"], seed=raw["seed"],
+                                           path=raw["data_path"])
+            except FileNotFoundError as e:
+                raise DataNotFoundError(str(e)) from None
+            except (ValueError, TypeError, OSError) as e:
+                raise ConfigError(f"grid point {_point_key(p)}: {e}") from None
+        try:
+            resolve(cfg, loaded[key])
+        except ConfigError as e:
+            raise ConfigError(f"grid point {_point_key(p)}: {e}") from None
+    return {ds.task for ds in loaded.values()}
+
+
+def _worker_init(parent_pid, threads):
+    """Runs first in every sweep worker: it dies with the sweep, whatever kills the sweep.
+
+    On Linux the kernel sends the worker SIGKILL when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere, a watchdog thread exits when the
+    parent is gone.  Ctrl-C reaches the whole process group: workers ignore it
+    and are stopped by the parent, which then exits with one line.
+    """
+    import signal
+    import sys
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler: the parent's terminate() ends it quietly
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+    def watchdog():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="nablanet-watchdog", daemon=True).start()
+    _limit_worker_threads(threads)
+
+
+def _stop_workers(ex):
+    """Stop a process pool now: terminate its workers, wait briefly, kill what is left."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    ex.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 5.0
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 def default_metric(task):
@@ -414,21 +621,26 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     if data not in DATASETS:
         raise ConfigError(f"unknown data set {data!r}; choose from {', '.join(DATASETS)}")
     task = DATASETS[data][1]
+    names, points = _grid_points(grid)
+    tasks = _check_sweep(base, grid, points)  # everything that can be checked, before any training
     if metric == "auto":
         metric, mode = default_metric(task)
     else:
+        metric = V.Choice(sorted(set.intersection(*(set(SWEEP_METRICS[t]) for t in tasks))))(metric, "--metric")
         mode = _mode(metric)
-    names, points = _grid_points(grid)
     seed0 = int(base.get("seed", DEFAULTS["seed"]))
     seed_points = [{}] if seeds == 1 else [{"seed": seed0 + k} for k in range(seeds)]
     runs_todo = [{**p, **s} for p in points for s in seed_points]
+    out_dir = V.output_dir(out_dir, "sweep folder")
     pdir = os.path.join(out_dir, "points")
     os.makedirs(pdir, exist_ok=True)
+    if comm is None or comm.is_root:
+        remove_stale_temps(out_dir)
+        remove_stale_temps(pdir)
     meta_path = os.path.join(out_dir, "sweep.json")
     fixed = set(grid) | ({"seed"} if seeds > 1 else set())
     if os.path.exists(meta_path):
-        with open(meta_path) as f:
-            old = json.load(f)
+        old = read_json(meta_path, "sweep description", expect=dict)
         old_base, new_base = old.get("base", {}), json.loads(json.dumps(base))
         differ = sorted(k for k in (set(old_base) | set(new_base)) - fixed
                         if {**DEFAULTS, **old_base}.get(k) != {**DEFAULTS, **new_base}.get(k))
@@ -439,15 +651,13 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     if comm is not None:
         comm.barrier()  # every rank has read the old settings before rank 0 writes
     if comm is None or comm.is_root:
-        with open(meta_path, "w") as f:
-            json.dump({"base": base, "grid": grid, "metric": metric, "seeds": seeds}, f, indent=2)
+        atomic_write_json(meta_path, {"base": base, "grid": grid, "metric": metric, "seeds": seeds})
     runs, todo = {}, []
     for r in runs_todo:
         path = os.path.join(pdir, _point_key(r) + ".json")
         done = None
         if os.path.exists(path):
-            with open(path) as f:
-                done = json.load(f)
+            done = _read_point(path, r, names)
         if done is None or "error" in done:  # failed points are tried again
             todo.append(r)
         else:
@@ -469,8 +679,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         if not comm.is_root:
             return None
         for r in todo:
-            with open(os.path.join(pdir, _point_key(r) + ".json")) as f:
-                runs[_point_key(r)] = json.load(f)
+            runs[_point_key(r)] = _read_point(os.path.join(pdir, _point_key(r) + ".json"), r, names)
         todo = []
     jobs = min(int(jobs or default_threads(1)), len(todo)) if todo else 0
     if jobs == 1:  # one process: no pool to start, the same thread limit as one worker
@@ -484,32 +693,35 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     elif jobs > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_limit_worker_threads,
-                                 initargs=(threads or default_threads(jobs),)) as ex:
+        # workers die with the sweep (kill -9 included); Ctrl-C or SIGTERM stops them before the sweep exits
+        ex = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
+                                 initargs=(os.getpid(), threads or default_threads(jobs)))
+        try:
             futures = {ex.submit(_run_point, (base, r)): r for r in todo}
             for fut in as_completed(futures):
                 r = futures[fut]
                 runs[_point_key(r)] = _write_point(pdir, r, {**r, **fut.result()})
                 if bar:
                     bar.update(1)
+        except BaseException:
+            _stop_workers(ex)
+            raise
+        ex.shutdown()
     if bar:
         bar.close()
     rows = _summarize(names, points, runs, seed_points)
     cols = names + sorted({k for r in rows for k in r} - set(names))
-    with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_text(os.path.join(out_dir, "results.csv"), _csv(rows, cols))
     ok = [r for r in rows if metric in r]
     if not ok:
-        raise ConfigError(f"no grid point finished with {metric}: {rows[0].get('error', 'unknown error')}")
+        first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")
+        raise ConfigError(f"no grid point finished with {metric}: {first}")
     best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
     metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
     plots = [_sweep_plot(viz, out_dir, data, grid, names, ok, m, seeds) for m in metrics]
     result = {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped, "names": names,
               "seeds": seeds, "plots": plots}
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({k: v for k, v in result.items() if k != "names"}, f, indent=2)
+    atomic_write_json(os.path.join(out_dir, "results.json"), {k: v for k, v in result.items() if k != "names"})
     return result
 
 
@@ -526,7 +738,8 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         ys = [by[json.dumps(v)][metric] for v in xs]
         sd = [by[json.dumps(v)].get(metric + "_std", 0.0) for v in xs] if seeds > 1 else None
         fname = f"line_{metric}.png"
-        viz.line(labels, ys, os.path.join(out_dir, fname), a, metric, spread=sd, title=f"{data}: {metric}{spread}")
+        with atomic_path(os.path.join(out_dir, fname)) as tmp:
+            viz.line(labels, ys, tmp, a, metric, spread=sd, title=f"{data}: {metric}{spread}")
         return fname
     a, b = names[0], names[1]
     va, vb = [json.dumps(v) for v in grid[a]], [json.dumps(v) for v in grid[b]]
@@ -539,8 +752,8 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
     extra = f", best over {', '.join(names[2:])}" if len(names) > 2 else ""
     show = lambda vals: ["x".join(map(str, v)) if isinstance(v, list) else v for v in vals]
     fname = f"heatmap_{metric}.png"
-    viz.heatmap(V, show(grid[a]), show(grid[b]), os.path.join(out_dir, fname), a, b, metric,
-                title=f"{data}: {metric}{spread}{extra}")
+    with atomic_path(os.path.join(out_dir, fname)) as tmp:
+        viz.heatmap(V, show(grid[a]), show(grid[b]), tmp, a, b, metric, title=f"{data}: {metric}{spread}{extra}")
     return fname
 
 
@@ -667,12 +880,10 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
         from . import viz
 
         os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "compare.json"), "w") as f:
-            json.dump({"config": cfg, "results": rows, "skipped": skipped}, f, indent=2)
-        with open(os.path.join(out_dir, "compare.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        viz.bar_comparison([r["model"] for r in rows], [r[metric] for r in rows], os.path.join(out_dir, "compare.png"),
-                           metric, title=f"{cfg['data']}: {metric} on the same test split")
+        remove_stale_temps(out_dir)
+        atomic_write_json(os.path.join(out_dir, "compare.json"), {"config": cfg, "results": rows, "skipped": skipped})
+        atomic_write_text(os.path.join(out_dir, "compare.csv"), _csv(rows, list(rows[0])))
+        with atomic_path(os.path.join(out_dir, "compare.png")) as tmp:
+            viz.bar_comparison([r["model"] for r in rows], [r[metric] for r in rows], tmp, metric,
+                               title=f"{cfg['data']}: {metric} on the same test split")
     return {"metric": metric, "results": rows, "skipped": skipped, "config": cfg}

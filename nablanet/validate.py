@@ -136,8 +136,7 @@ class Number(Check):
         if lo is None and hi is None:
             return "a finite number"
         if hi is None:
-            return "a positive finite number" if lo == 0 and self.low_open else (
-                "a non-negative finite number" if lo == 0 else f"a finite number {'>' if self.low_open else '>='} {lo:g}")
+            return f"a number {'>' if self.low_open else '>='} {lo:g}"
         if lo is None:
             return f"a number {'<' if self.high_open else '<='} {hi:g}"
         return f"a number in {'(' if self.low_open else '['}{lo:g}, {hi:g}{')' if self.high_open else ']'}"
@@ -176,16 +175,12 @@ class Whole(Check):
     def __init__(self, low=None, high=None, expected=None):
         self.low, self.high = low, high
         if expected is None:
-            if low == 1 and high is None:
-                expected = "a positive whole number"
-            elif low == 0 and high is None:
-                expected = "a non-negative whole number"
-            elif low is not None and high is not None:
-                expected = f"a whole number in {low}..{high}"
+            if low is not None and high is not None:
+                expected = f"an integer in {low}..{high}"
             elif low is not None:
-                expected = f"a whole number >= {low}"
+                expected = f"an integer >= {low}"
             else:
-                expected = "a whole number"
+                expected = "an integer"
         self.expected = expected
 
     def __call__(self, value, name=None):
@@ -251,7 +246,7 @@ class Sizes(Check):
     def __init__(self, min_len=0, low=1, expected=None):
         self.min_len, self.item = min_len, Whole(low)
         self.expected = expected or (
-            "a list of positive whole numbers" + (f" (at least {min_len})" if min_len else ""))
+            "layer sizes like 64,32" + (f" (at least {min_len} of them)" if min_len else " (or none)"))
 
     def __call__(self, value, name=None):
         value = _as_scalar(value)
@@ -272,6 +267,8 @@ class Sizes(Check):
 
     def parse(self, text, name=None):
         s = str(text).strip()
+        if s.lower() in ("", "none", "0") and self.min_len == 0:
+            return []  # no hidden layer
         parts = [p for p in s.replace("x", ",").split(",") if p.strip()]
         try:
             return self([self.item.parse(p) for p in parts], name)
@@ -307,7 +304,7 @@ class Seed(Whole):
     """A random seed: None, a non-negative whole number, or (Python API) a ``numpy.random.Generator``."""
 
     def __init__(self, allow_generator=True):
-        super().__init__(0, expected="a non-negative whole number" + (
+        super().__init__(0, expected="an integer >= 0" + (
             ", None or a numpy.random.Generator" if allow_generator else ""))
         self.allow_generator = allow_generator
 

@@ -95,8 +95,8 @@ def test_resume_continues_exactly(tmp_path, capsys):
         (["train", "--activation", "relux"], "unknown activation"),
         (["train", "--optimizer", "adamx"], "invalid choice"),
         (["train", "--config", "/nonexistent.toml"], "no configuration file"),
-        (["train", "--resume", "/nonexistent"], "no checkpoint.npz"),
-        (["train", "--data", "mnist", "--data-path", "/nonexistent"], "looked|not found|No such"),
+        (["train", "--resume", "/nonexistent"], "no checkpoint.npz|--resume: no folder '/nonexistent'"),
+        (["train", "--data", "mnist", "--data-path", "/nonexistent"], "looked|not found|No such|--data-path: no folder"),
         (["sweep"], "needs a grid"),
         (["sweep", "--grid", "lr=1e-3", "--grid", "bogus=1,2"], "unknown setting 'bogus'; choose from data, .*hidden"),
         (["sweep", "--grid", "seed=1,2", "--seeds", "3"], "either a grid over seed or seeds"),
@@ -211,13 +211,14 @@ def test_sweep_points_that_fail_do_not_stop_it_and_folders_keep_their_settings(t
     out = tmp_path / "sw"
     base = ["sweep", "--data", "runge", "--n", "100", "--hidden", "4", "--epochs", "2", "--jobs", "1", "--out", str(out),
             "--no-progress", "--json"]
-    code, stdout, err = run(capsys, *base, "--grid", "batch_size=0,16", "--grid", "activation=tanh,relux")
+    code, stdout, err = run(capsys, *base, "--grid", "batch_size=0,16", "--grid", "lr=0.01,1e30")  # 1e30 diverges
     assert code == 0, err
     rows = json.loads(stdout)["results"]
-    assert sum("error" in r for r in rows) == 2 and all("test_mse" in r for r in rows if r["activation"] == "tanh")
+    assert sum("error" in r for r in rows) == 2 and all("test_mse" in r for r in rows if r["lr"] == 0.01)
+    assert all("epoch" in r["error"] or "diverged" in r["error"] for r in rows if r["lr"] == 1e30)
     assert {r["batch_size"] for r in rows} == {None, 16}  # 0 means the full batch, as with --batch-size
     code, _, err = run(capsys, *base[:-6], "--epochs", "3", "--jobs", "1", "--out", str(out), "--json",
-                       "--grid", "batch_size=0,16", "--grid", "activation=tanh,relux")
+                       "--grid", "batch_size=0,16", "--grid", "lr=0.01,1e30")
     assert code == 2 and "holds a sweep with other settings" in err
 
 

@@ -246,7 +246,7 @@ def test_loss_that_does_not_fit_the_output_is_refused():
         Trainer(MLP([4, 3, 2], output_activation="relu", seed=0), "cross_entropy")
     with pytest.raises(ValueError, match="accuracy is a classification metric"):
         fit(MLP([4, 3, 1], seed=0), np.zeros((3, 4)), np.zeros(3), loss="mse", metrics=["accuracy"])
-    with pytest.raises(ValueError, match="batch_size: expected a positive whole number"):
+    with pytest.raises(ValueError, match="batch_size: expected an integer >= 1"):
         fit(MLP([4, 3, 1], seed=0), np.zeros((3, 4)), np.zeros(3), batch_size=0)
 
 

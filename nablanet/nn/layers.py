@@ -443,7 +443,7 @@ class MLP(Sequential):
 
     def __init__(self, sizes, activation="relu", output_activation="identity", init="auto", bias_init="auto",
                  dropout=0.0, batch_norm=False, seed=None, dtype=np.float32):
-        sizes = V.Sizes(min_len=2, expected="a list of at least 2 positive whole numbers (inputs, ..., outputs)")(
+        sizes = V.Sizes(min_len=2, expected="at least 2 layer sizes (inputs, ..., outputs), all integers >= 1")(
             sizes, "MLP: sizes")
         dropout, batch_norm = V.probability(dropout, "MLP: dropout"), V.boolean(batch_norm, "MLP: batch_norm")
         n_hidden = len(sizes) - 2

@@ -121,6 +121,15 @@ class TerminateOnNaN(Callback):
                 f"lower the learning rate, scale the inputs, or clip the gradients (clip_norm)"
             )
 
+    def on_epoch_end(self, trainer, epoch, logs):
+        # the last update of an epoch can overflow the parameters after a finite cost
+        if not np.isfinite(trainer.get_flat_params()).all():
+            raise FloatingPointError(
+                f"the parameters became NaN or infinite at epoch {epoch + 1}, last batch; "
+                f"lower the learning rate, scale the inputs, or clip the gradients (clip_norm)"
+            )
+        return False
+
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.

@@ -29,6 +29,9 @@ def compute_metric(name, outputs, y, task):
     """``name`` of the model's ``outputs`` (after the output activation) against targets ``y``."""
     from sklearn import metrics as skm
 
+    if not np.isfinite(np.asarray(outputs, dtype=np.float64)).all():
+        raise FloatingPointError(f"the network's outputs are NaN or infinite, so {name} cannot be computed: "
+                                 f"training diverged; lower the learning rate, scale the inputs, or clip the gradients")
     if name == "accuracy":
         if task == "regression":
             raise ValueError("accuracy is a classification metric; use r2, mse or mae for regression")

@@ -74,6 +74,7 @@ def save(trainer, path):
         "rng_type": type(trainer.rng.bit_generator).__name__,
         "history": trainer.history.history,
         "callbacks": trainer.callback_state,
+        "solver": trainer.history.solver,
     }
     arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), "params": trainer.get_flat_params()}
     for slot in trainer.optimizer.slots:
@@ -337,4 +338,8 @@ def _build(path, meta, headers, reader, loss, Trainer):
     if not isinstance(callbacks, dict):
         raise _fail(path, f"the metadata 'callbacks' must map names to states, got {type(callbacks).__name__}")
     trainer.callback_state = callbacks
+    solver = meta.get("solver")
+    if solver is not None and not isinstance(solver, (str, dict)):
+        raise _fail(path, f"the metadata 'solver' must be a description, got {type(solver).__name__}")
+    trainer.history.solver = solver
     return trainer

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import numpy as anp
+from . import validate as V
 from .autodiff import grad, tree_flatten, tree_unflatten
 
 __all__ = [
@@ -90,11 +91,17 @@ def two_parameters(model, X, y, loss, first, second, params=None):
     leaves, tree = tree_flatten(base)
     leaves = [np.asarray(p, dtype=np.float64) for p in leaves]
     picks = []
-    for name, (leaf, idx) in (("first", first), ("second", second)):
+    for name, pick in (("first", first), ("second", second)):
+        if (not isinstance(pick, (tuple, list)) or len(pick) != 2
+                or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in pick)):
+            raise V.InvalidValueError(f"{name}: expected a pair of integers (leaf, flat_index), got {pick!r}")
+        leaf, idx = (int(k) for k in pick)
         if not 0 <= leaf < len(leaves) or not 0 <= idx < leaves[leaf].size:
             raise ValueError(f"{name}=({leaf}, {idx}) is not a parameter of a model with leaves of sizes "
                              f"{[p.size for p in leaves]}")
         picks.append((leaf, idx))
+    if picks[0] == picks[1]:
+        raise V.InvalidValueError(f"first and second are the same parameter {picks[0]}; choose two different ones")
     from .train import prepare_data
 
     X, y = prepare_data(model, loss, X, y, where="two_parameters")
@@ -196,13 +203,25 @@ def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=8, seed=0):
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
     specs = DEFAULT_OPTIMIZERS if optimizers is None else optimizers
+    batch_size = V.positive_int(batch_size, "batch_size")
+    V.Seed(allow_generator=False)(seed, "seed")
     n = getattr(J, "n_samples", None)
     dJ = grad(J)
     paths = {}
-    for label, (name, hyper, minibatch) in specs.items():
+    for label, spec in specs.items():
+        where = f"optimizers[{label!r}]"
+        if not (isinstance(spec, (tuple, list)) and len(spec) == 3 and isinstance(spec[1], dict)):
+            raise V.InvalidValueError(f"{where}: expected (name, hyperparameters, minibatch) as in "
+                                      f"DEFAULT_OPTIMIZERS, got {spec!r}")
+        name, hyper, minibatch = spec
         if minibatch and not n:
             raise ValueError(f"{label}: minibatches need a cost with n_samples (from single_neuron or two_parameters)")
-        opt = get_optimizer(name, **hyper)
+        if minibatch and batch_size > n:
+            raise V.InvalidValueError(f"batch_size {batch_size} exceeds the {n} samples of the cost ({where})")
+        try:
+            opt = get_optimizer(name, **hyper)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{where}: {e}") from None
         theta = start.copy()
         state = opt.init([theta])
         rng = np.random.default_rng(seed)
@@ -218,7 +237,7 @@ def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=8, seed=0):
             opt.step([theta], [np.asarray(g, dtype=np.float64)], state)
             points.append(theta.copy())
             costs.append(float(J(theta)))
-        paths[label] = Path(label, np.array(points), np.array(costs), float(hyper.get("lr", np.nan)),
+        paths[label] = Path(label, np.array(points), np.array(costs), float(opt.lr(0)) if opt.lr is not None else np.nan,
                             batch_size if minibatch else None)
     return paths
 
@@ -237,6 +256,7 @@ class LossPlane:
     trajectory: np.ndarray | None = None
     directions: tuple = field(default=(), repr=False)
     kind: str = "random"
+    center: float | None = None  # J(theta*), evaluated at theta* itself (the grid need not pass through it)
 
     def __repr__(self):
         return (f"LossPlane({self.kind} directions, {self.cost.shape[1]}x{self.cost.shape[0]} grid, J in "
@@ -244,6 +264,9 @@ class LossPlane:
 
     @property
     def center_cost(self):
+        """J(theta*), the cost at the centre of the plane."""
+        if self.center is not None:
+            return float(self.center)
         i = int(np.argmin(np.abs(self.beta)))
         j = int(np.argmin(np.abs(self.alpha)))
         return float(self.cost[i, j])
@@ -274,7 +297,8 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
     ``trajectory`` is an optional list of parameter pytrees recorded during
     training; each is projected onto the two directions (least squares, since
     the directions need not be orthogonal).  ``span`` sets the half-width of the
-    grid in units of the directions, ``n`` its points per side.
+    grid in units of the directions, ``n`` (>= 2) its points per side; ``center_cost`` is J at
+    ``params`` itself, whether or not the grid passes through it.
 
     ``directions="pca"`` takes instead the two principal directions of the
     trajectory's steps away from ``params`` (Li et al., section 7): random
@@ -286,25 +310,46 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
         raise ValueError(f"directions must be 'random' or 'pca', got {directions!r}")
     if directions == "pca" and (trajectory is None or len(trajectory) < 3):
         raise ValueError("directions='pca' needs a trajectory of at least 3 recorded parameter sets")
+    n = V.Whole(2)(n, "n")
+    span = V.Number(0, low_open=True)(span, "span")
+    seed = V.Seed(allow_generator=False)(seed, "seed")
     from .losses import get_loss
 
     loss = get_loss(loss)
     base = model.params if params is None else params
     leaves, tree = tree_flatten(base)
     leaves = [np.asarray(p, dtype=np.float64) for p in leaves]
+    center = np.concatenate([c.ravel() for c in leaves])
+    snaps = None
+    if trajectory is not None:
+        snaps = []
+        for k, snap in enumerate(trajectory):
+            flat = np.concatenate([np.asarray(q, dtype=np.float64).ravel() for q in tree_flatten(snap)[0]])
+            if flat.shape != center.shape:
+                raise V.InvalidValueError(f"trajectory[{k}] holds {flat.size} parameters, the model {center.size}; "
+                                          f"record snapshots of this model's params")
+            snaps.append(flat)
+        snaps = np.array(snaps).reshape(len(snaps), center.size)
     rng = np.random.default_rng(seed)
     if directions == "random":
         d1 = _filter_normalized(leaves, rng)
         d2 = _filter_normalized(leaves, rng)
+        f1, f2 = (np.concatenate([u.ravel() for u in d]) for d in (d1, d2))
+        n1, n2 = np.linalg.norm(f1), np.linalg.norm(f2)
+        if n1 == 0 or n2 == 0 or abs(f1 @ f2) >= (1 - 1e-9) * n1 * n2:
+            raise V.InvalidValueError(
+                "the two filter-normalized random directions are parallel (or zero): the model has too few weight "
+                "filters to span a plane; draw two chosen parameters with two_parameters, or use directions='pca'")
     else:
-        center = np.concatenate([c.ravel() for c in leaves])
-        steps = np.stack([np.concatenate([np.asarray(q, dtype=np.float64).ravel() for q in tree_flatten(snap)[0]])
-                          for snap in trajectory]) - center
+        steps = snaps - center
         _, _, Vt = np.linalg.svd(steps - steps.mean(axis=0), full_matrices=False)
         split = np.cumsum([c.size for c in leaves])[:-1]
         d1 = [u.reshape(c.shape) for u, c in zip(np.split(Vt[0], split), leaves)]
         d2 = [u.reshape(c.shape) for u, c in zip(np.split(Vt[1], split), leaves)]
-        reach = np.abs(steps @ Vt[:2].T).max()
+        reach = np.abs(steps @ Vt[:2].T).max() if Vt.shape[0] >= 2 else 0.0
+        if not reach > 0:
+            raise V.InvalidValueError("directions='pca': the trajectory never moves away from the parameters, "
+                                      "so it has no principal directions")
         span = span * 1.2 * reach
     from .train import prepare_data
 
@@ -316,13 +361,9 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
         for j, av in enumerate(alpha):
             p = [c + av * u + bv * v for c, u, v in zip(leaves, d1, d2)]
             cost[i, j] = float(loss(model.apply(tree_unflatten(tree, p), X, logits=True), y))
+    at_center = float(loss(model.apply(tree_unflatten(tree, leaves), X, logits=True), y))
     proj = None
-    if trajectory is not None:
+    if snaps is not None:
         A = np.stack([np.concatenate([u.ravel() for u in d1]), np.concatenate([v.ravel() for v in d2])], axis=1)
-        center = np.concatenate([c.ravel() for c in leaves])
-        rows = []
-        for snap in trajectory:
-            flat = np.concatenate([np.asarray(q, dtype=np.float64).ravel() for q in tree_flatten(snap)[0]])
-            rows.append(np.linalg.lstsq(A, flat - center, rcond=None)[0])
-        proj = np.array(rows)
-    return LossPlane(alpha, beta, cost, proj, (d1, d2), directions)
+        proj = np.linalg.lstsq(A, (snaps - center).T, rcond=None)[0].T
+    return LossPlane(alpha, beta, cost, proj, (d1, d2), directions, at_center)

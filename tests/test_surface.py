@@ -172,3 +172,92 @@ def test_cli_surface_bad_flags_one_line(argv, words, tmp_path, capsys):
     assert main(["surface", "--out", str(tmp_path / "x"), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0], err
+
+
+# -- review of issue 13: inputs a student would give ----------------------------------------------
+
+
+def _small_net():
+    from nablanet.nn import MLP
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (30, 2))
+    y = X[:, :1] * X[:, 1:]
+    return MLP([2, 4, 1], activation="tanh", seed=0, dtype=np.float64), X, y
+
+
+def test_loss_plane_center_cost_is_j_at_theta_star_for_any_grid_size():
+    model, X, y = _small_net()
+    full = float(nb.losses.get_loss("mse")(model.apply(model.params, X, logits=True), y))
+    for n in (2, 4, 20):  # even grids have no point at theta*; the centre is still J(theta*)
+        assert surface.loss_plane(model, X, y, "mse", n=n).center_cost == pytest.approx(full, rel=1e-12), n
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"n": 1}, "n: expected an integer >= 2"),
+    ({"n": 0}, "n: expected an integer >= 2"),
+    ({"n": 2.5}, "n: expected an integer"),
+    ({"span": -1.0}, "span: expected a number > 0"),
+    ({"span": float("nan")}, "span: expected a number > 0"),
+    ({"seed": -1}, "seed"),
+])
+def test_loss_plane_refuses_bad_grid_settings_naming_them(kw, words):
+    model, X, y = _small_net()
+    with pytest.raises(ValueError, match=words):
+        surface.loss_plane(model, X, y, "mse", **kw)
+
+
+def test_loss_plane_refuses_a_degenerate_plane():
+    """A model with one weight has one filter: both filter-normalized directions are +-|w|, a line, not a plane."""
+    from nablanet.nn import MLP
+
+    model = MLP([1, 1], seed=0, dtype=np.float64)
+    X = np.linspace(-1, 1, 10)[:, None]
+    with pytest.raises(ValueError, match="parallel"):
+        surface.loss_plane(model, X, X, "mse", n=5)
+    still = [model.params] * 4  # a trajectory that never moves has no principal directions
+    with pytest.raises(ValueError, match="never moves"):
+        surface.loss_plane(model, X, X, "mse", n=5, trajectory=still, directions="pca")
+
+
+def test_loss_plane_trajectory_of_another_model_is_refused_by_index():
+    from nablanet.nn import MLP
+
+    model, X, y = _small_net()
+    other = MLP([2, 5, 1], seed=0, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"trajectory\[1\]"):
+        surface.loss_plane(model, X, y, "mse", n=3, trajectory=[model.params, other.params])
+
+
+def test_path_lr_is_the_optimizers_own_when_not_given(neuron):
+    J, _, _ = neuron
+    p = surface.optimizer_paths(J, [0.0, 0.0], {"Adam": ("adam", {}, False)}, steps=2)["Adam"]
+    from nablanet.optim import Adam
+
+    assert p.lr == Adam().lr(0) and np.isfinite(p.lr)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"batch_size": 0}, "batch_size: expected an integer >= 1"),
+    ({"batch_size": 2.5}, "batch_size: expected an integer"),
+    ({"batch_size": 41}, "batch_size 41 exceeds the 40 samples"),
+    ({"seed": -2}, "seed"),
+    ({"optimizers": {"S": "adam"}}, r"optimizers\['S'\]: expected \(name, hyperparameters, minibatch\)"),
+    ({"optimizers": {"S": ("nope", {}, False)}}, r"optimizers\['S'\]: unknown optimizer 'nope'"),
+])
+def test_optimizer_paths_refuses_bad_settings_naming_them(neuron, kw, words):
+    J, _, _ = neuron
+    kw = {"optimizers": {"SGD": ("sgd", {"lr": 1.0}, True)}, **kw}
+    with pytest.raises(ValueError, match=words):
+        surface.optimizer_paths(J, [0.0, 0.0], steps=2, **kw)
+
+
+@pytest.mark.parametrize("first, second, words", [
+    (0, (0, 1), "first: expected a pair"),
+    ((0, 1.5), (0, 1), "first: expected a pair"),
+    ((0, 1), (0, 1), "the same parameter"),
+])
+def test_two_parameters_refuses_bad_indices_naming_them(first, second, words):
+    model, X, y = _small_net()
+    with pytest.raises(ValueError, match=words):
+        surface.two_parameters(model, X, y, "mse", first, second)

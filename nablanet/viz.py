@@ -252,6 +252,39 @@ def graph(nodes, path=None, title="Computational graph"):
 # -- Cost surfaces and optimizer paths (nablanet.surface) -------------------------------------------
 
 
+def _grid(w, b, cost, names=("w", "b")):
+    """The axes and values of a cost grid, checked: 1-D axes of >= 2 finite points, ``cost`` of shape
+    ``(len(b), len(w))`` (matplotlib's layout, as :func:`nablanet.surface.cost_grid` makes it), finite."""
+    axes = []
+    for name, a in zip(names, (w, b)):
+        a = np.asarray(a, dtype=float)
+        if a.ndim != 1 or a.size < 2 or not np.all(np.isfinite(a)):
+            raise ValueError(f"{name}: expected a 1-D array of at least 2 finite numbers, got shape {a.shape}")
+        axes.append(a)
+    cost = np.asarray(cost, dtype=float)
+    want = (axes[1].size, axes[0].size)
+    if cost.shape != want:
+        raise ValueError(f"cost has shape {cost.shape}; expected (len({names[1]}), len({names[0]})) = {want}, "
+                         f"as surface.cost_grid({names[0]}, {names[1]}) returns it")
+    if not np.all(np.isfinite(cost)):
+        raise ValueError(f"cost holds values that are not finite ({int(np.sum(~np.isfinite(cost)))} of {cost.size}); "
+                         f"narrow the grid to where J is finite")
+    return axes[0], axes[1], cost
+
+
+def _levels(cost):
+    """Contour levels at the quantiles of J (so flat valleys and steep walls both show), or a band around a flat J."""
+    levels = np.unique(np.quantile(cost, np.linspace(0, 1, 25)))
+    if levels.size < 2:
+        c = float(levels[0])
+        levels = np.array([c - 0.5 * max(abs(c), 1e-12), c + 0.5 * max(abs(c), 1e-12)])
+    return levels
+
+
+def _path_label(p):
+    return f"{p.name}: {p.steps} steps, lr {p.lr:g}, final J {p.final_cost:.3g}"
+
+
 def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w, b) with -grad J and optimizer paths",
                  surface3d=True, every=3):
     """The notes' "gradient on a surface": J over a (w, b) grid as a contour map (left) and a 3-D
@@ -261,11 +294,10 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
     :func:`~nablanet.surface.descent_field`, ``paths`` from :func:`~nablanet.surface.optimizer_paths`.
     Arrows are drawn at every ``every``-th grid point. Returns the Figure.
     """
-    w, b, cost = np.asarray(w), np.asarray(b), np.asarray(cost)
+    w, b, cost = _grid(w, b, cost)
     fig = _figure((13 if surface3d else 7, 5.5))
     ax = fig.add_subplot(1, 2 if surface3d else 1, 1)
-    levels = np.quantile(cost, np.linspace(0, 1, 25))
-    cs = ax.contourf(w, b, cost, levels=np.unique(levels), cmap="viridis")
+    cs = ax.contourf(w, b, cost, levels=_levels(cost), cmap="viridis")
     fig.colorbar(cs, ax=ax, label="J(w, b)")
     if field is not None:
         u, v = field
@@ -275,7 +307,7 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
     for k, p in enumerate((paths or {}).values()):
         c = colors[k % len(colors)]
         ax.plot(p.points[:, 0], p.points[:, 1], "-", color=c, lw=1.6,
-                label=f"{p.name}: {p.steps} steps, lr {p.lr:g}, final J {p.final_cost:.3g}")
+                label=_path_label(p))
         ax.plot(*p.points[-1], "o", color=c, ms=5)
     if paths:
         start = next(iter(paths.values())).points[0]
@@ -298,10 +330,10 @@ def loss_plane(plane, path=None, title="Loss on a plane through the trained para
     training trajectory projected onto it. Returns the Figure."""
     fig = _figure((6.5, 5.5))
     ax = fig.add_subplot()
-    cost = plane.cost
-    levels = np.unique(np.quantile(cost, np.linspace(0, 1, 25)))
-    cs = ax.contourf(plane.alpha, plane.beta, cost, levels=levels, cmap="viridis")
-    ax.contour(plane.alpha, plane.beta, cost, levels=levels, colors="k", linewidths=0.3)
+    alpha, beta, cost = _grid(plane.alpha, plane.beta, plane.cost, names=("alpha", "beta"))
+    levels = _levels(cost)
+    cs = ax.contourf(alpha, beta, cost, levels=levels, cmap="viridis")
+    ax.contour(alpha, beta, cost, levels=levels, colors="k", linewidths=0.3)
     fig.colorbar(cs, ax=ax, label="J")
     if plane.trajectory is not None:
         t = plane.trajectory
@@ -321,11 +353,14 @@ def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w
     """
     from matplotlib.animation import FuncAnimation, PillowWriter
 
+    w, b, cost = _grid(w, b, cost)
+    if not paths:
+        raise ValueError("paths: expected at least one optimizer path (from surface.optimizer_paths), got none")
     fig = _figure((6.5, 5.5))
     ax = fig.add_subplot()
-    ax.contourf(w, b, cost, levels=np.unique(np.quantile(cost, np.linspace(0, 1, 25))), cmap="viridis")
+    ax.contourf(w, b, cost, levels=_levels(cost), cmap="viridis")
     ax.set(xlabel="w", ylabel="b", title=title)
-    lines = [ax.plot([], [], "-o", ms=2, lw=1.5, label=p.name)[0] for p in paths.values()]
+    lines = [ax.plot([], [], "-o", ms=2, lw=1.5, label=_path_label(p))[0] for p in paths.values()]
     ax.legend(fontsize=7, loc="upper right")
     n = max(p.steps for p in paths.values()) + 1
 

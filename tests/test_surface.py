@@ -261,3 +261,45 @@ def test_two_parameters_refuses_bad_indices_naming_them(first, second, words):
     model, X, y = _small_net()
     with pytest.raises(ValueError, match=words):
         surface.two_parameters(model, X, y, "mse", first, second)
+
+
+def test_plots_refuse_a_grid_that_does_not_match_naming_it(neuron, tmp_path):
+    from nablanet import viz
+
+    J, _, _ = neuron
+    w, b = np.linspace(-1, 1, 6), np.linspace(-1, 1, 5)
+    Z = surface.cost_grid(J, w, b)
+    with pytest.raises(ValueError, match=r"cost has shape \(6, 5\); expected \(len\(b\), len\(w\)\) = \(5, 6\)"):
+        viz.cost_surface(w, b, Z.T)
+    bad = Z.copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(ValueError, match="cost holds values that are not finite"):
+        viz.cost_surface(w, b, bad)
+    with pytest.raises(ValueError, match="w: .*at least 2"):
+        viz.cost_surface([0.5], b, Z[:, :1])
+    with pytest.raises(ValueError, match="paths: .*at least one"):
+        viz.animate_paths(w, b, Z, {}, tmp_path / "p.gif")
+
+
+def test_plots_draw_a_flat_cost(neuron):
+    """A dead ReLU neuron has the same J everywhere on its grid: a picture, not a crash in contourf."""
+    from nablanet import viz
+
+    J = surface.single_neuron([0.2, 0.5, 0.9], [0.1, 0.4, 0.2], activation="relu")
+    w, b = np.linspace(-3, -1, 5), np.linspace(-3, -1, 4)
+    Z = surface.cost_grid(J, w, b)
+    assert np.ptp(Z) == 0
+    assert viz.cost_surface(w, b, Z, surface.descent_field(J, w, b)).axes
+    plane = surface.LossPlane(w, w, np.ones((5, 5)))
+    assert viz.loss_plane(plane).axes
+
+
+def test_the_animation_legend_gives_steps_and_final_cost(neuron, tmp_path):
+    from nablanet import viz
+
+    J, _, _ = neuron
+    w, b = np.linspace(-4, 4, 6), np.linspace(-4, 4, 5)
+    paths = surface.optimizer_paths(J, [-3.0, 3.0], {"GD": ("sgd", {"lr": 1.0}, False)}, steps=4)
+    fig = viz.animate_paths(w, b, surface.cost_grid(J, w, b), paths, tmp_path / "p.gif", fps=4)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == [f"GD: 4 steps, lr 1, final J {paths['GD'].final_cost:.3g}"]

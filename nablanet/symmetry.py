@@ -73,12 +73,20 @@ def equal_weights(X, y, hidden=(4,), activation="tanh", loss="mse", output_activ
     """Train one network from constant weights (all equal to ``value``, zero biases) and one from
     random weights, full-batch gradient descent in float64; returns ``{"constant": run, "random": run}``.
     """
+    from . import validate as V
     from .nn import MLP, init
     from .train import fit
     from .train.callbacks import Callback
 
+    hidden = V.Sizes(min_len=1, low=2, expected="hidden layer sizes of at least 2 units each (one unit has no "
+                                                 "other to compare with)")(hidden, "hidden")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise V.InvalidValueError(f"X: expected a 2-D array (rows are samples), got shape {X.shape}")
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        raise V.InvalidValueError(f"y has {y.shape[0] if y.ndim else 0} rows, X has {X.shape[0]}; give one target "
+                                  f"per sample")
     sizes = [X.shape[1], *hidden, 1 if y.ndim == 1 or y.shape[1] == 1 else y.shape[1]]
     if output_activation == "softmax":
         sizes[-1] = int(np.max(y)) + 1

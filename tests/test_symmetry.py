@@ -49,3 +49,16 @@ def test_on_real_data_breast_cancer():
     runs = symmetry.equal_weights(X[:200], ds.y[:200].astype(float), hidden=(8,), activation="sigmoid",
                                   loss="binary_cross_entropy", output_activation="sigmoid", epochs=20, lr=0.5)
     assert runs["constant"].symmetric and not runs["random"].symmetric
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"hidden": ()}, "hidden: expected .*at least 2 units"),
+    ({"hidden": (4, 1)}, "hidden: expected .*at least 2 units"),
+    ({"X": np.linspace(-1, 1, 10)}, r"X: expected a 2-D array \(rows are samples\)"),
+    ({"y": np.zeros(7)}, "y has 7 rows, X has 10"),
+])
+def test_equal_weights_refuses_what_cannot_show_symmetry(kw, words):
+    """No hidden layer, or a layer of one unit, has no two units to compare: 'symmetric' would say nothing."""
+    args = {"X": np.random.default_rng(0).uniform(-1, 1, (10, 2)), "y": np.zeros(10), **kw}
+    with pytest.raises(ValueError, match=words):
+        symmetry.equal_weights(args.pop("X"), args.pop("y"), epochs=1, **args)

@@ -7,20 +7,10 @@ import sys
 import matplotlib
 import matplotlib.figure
 import numpy as np
+from png_files import PNG_MAGIC, png_title
 
 from nablanet import viz
 from nablanet.train.callbacks import History
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def png_title(path):
-    data = open(path, "rb").read()
-    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
-    i = data.find(b"tEXtTitle\x00")
-    assert i > 0, f"{path} carries no title"
-    n = int.from_bytes(data[i - 4:i], "big")
-    return data[i + 10:i + 4 + n].decode("latin-1")
 
 
 def history(metric="accuracy"):

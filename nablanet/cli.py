@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -21,6 +22,12 @@ from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoun
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # values such as "-3,4" (--start, --w-range) are numbers, not flags: argparse's own pattern knows only
+        # single negative numbers; no flag of nablanet starts with a digit, so this cannot hide one
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(,[-+]?[\d.eE+-]+)*$")
+
     def error(self, message):
         self.exit(2, f"nablanet: error: {message}\n")
 
@@ -57,6 +64,14 @@ def _names(valid, what):
         return text
 
     return parse
+
+
+def _range(text):
+    """Two finite numbers LO,HI with LO < HI, e.g. "-4,8"."""
+    lo, hi = _floats(2)(text)
+    if not lo < hi:
+        raise argparse.ArgumentTypeError(f"expected LO < HI, got {text!r}")
+    return [lo, hi]
 
 
 def _floats(n):
@@ -379,7 +394,8 @@ def cmd_surface(args):
     from .data import DATASETS, load_dataset
 
     out = args.out or os.path.join("runs", f"surface-{args.data}-{time.strftime('%Y%m%d-%H%M%S')}")
-    os.makedirs(out, exist_ok=True)
+    if args.plane and args.plane_data not in DATASETS:
+        raise ConfigError(f"--plane-data: unknown data set {args.plane_data!r}; choose from {', '.join(DATASETS)}")
     if args.data == "neuron":
         rng = np.random.default_rng(args.seed)
         x = rng.uniform(-1, 1, 60)
@@ -393,6 +409,7 @@ def cmd_surface(args):
                               f"{args.data} has {ds.X.shape[1]} features (use --plane for a network on it)")
         x, y = ds.X[:, 0], ds.y.astype(float)
     J = surface.single_neuron(x, y, activation=args.activation)
+    os.makedirs(out, exist_ok=True)
     start = np.array(args.start)
     w = np.linspace(min(args.w_range[0], start[0]), max(args.w_range[1], start[0]), args.grid)
     b = np.linspace(min(args.b_range[0], start[1]), max(args.b_range[1], start[1]), args.grid)
@@ -445,7 +462,9 @@ def _plane(args, out):
         callbacks=[Snapshot()])
     plane = surface.loss_plane(model, Xtr, ytr, loss, trajectory=snaps, n=21, seed=args.seed, directions=args.directions)
     viz.loss_plane(plane, path=os.path.join(out, "loss_plane.png"),
-                   title=f"{args.plane_data}: {'-'.join(map(str, model_sizes(model)))} network, J on a random plane")
+                   title=f"{args.plane_data}: {'-'.join(map(str, model_sizes(model)))} network, J on the plane of "
+                         + ("two filter-normalized random directions" if args.directions == "random"
+                            else "the trajectory's two principal directions"))
     return {"data": args.plane_data, "J_min": float(plane.cost.min()), "J_center": plane.center_cost}
 
 
@@ -546,9 +565,9 @@ def build_parser():
                                            "rmsprop, adam (default: all seven)")
     u.add_argument("--batch-size", dest="batch_size", type=_positive_int, default=8, metavar="N",
                    help="minibatch size of the sgd path (default: 8)")
-    u.add_argument("--w-range", dest="w_range", type=_floats(2), default=[-4.0, 8.0], metavar="LO,HI",
+    u.add_argument("--w-range", dest="w_range", type=_range, default=[-4.0, 8.0], metavar="LO,HI",
                    help="w axis of the grid (default: -4,8)")
-    u.add_argument("--b-range", dest="b_range", type=_floats(2), default=[-6.0, 5.0], metavar="LO,HI",
+    u.add_argument("--b-range", dest="b_range", type=_range, default=[-6.0, 5.0], metavar="LO,HI",
                    help="b axis of the grid (default: -6,5)")
     u.add_argument("--grid", type=_number(int, 5, 400), default=41, metavar="N", help="grid points per axis (default: 41)")
     u.add_argument("--gif", action="store_true", help="also write paths.gif, the paths step by step (default: off)")

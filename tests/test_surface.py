@@ -1,5 +1,7 @@
 """Cost surfaces and optimizer paths (nablanet.surface)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -165,6 +167,9 @@ def test_pca_plane_shows_the_trajectory_and_cli_surface_writes_its_files(tmp_pat
     (["--data", "franke"], "one feature"),
     (["--grid", "2"], "--grid"),
     (["--directions", "up"], "--directions"),
+    (["--w-range", "5,1"], "argument --w-range: expected LO < HI, got '5,1'"),
+    (["--b-range", "2,2"], "argument --b-range: expected LO < HI, got '2,2'"),
+    (["--plane", "4", "--plane-data", "nope"], "--plane-data: unknown data set 'nope'"),
 ])
 def test_cli_surface_bad_flags_one_line(argv, words, tmp_path, capsys):
     from nablanet.cli import main
@@ -303,3 +308,29 @@ def test_the_animation_legend_gives_steps_and_final_cost(neuron, tmp_path):
     fig = viz.animate_paths(w, b, surface.cost_grid(J, w, b), paths, tmp_path / "p.gif", fps=4)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == [f"GD: 4 steps, lr 1, final J {paths['GD'].final_cost:.3g}"]
+
+
+def test_cli_surface_reads_negative_numbers_and_leaves_nothing_behind_on_error(tmp_path, capsys):
+    """The help's own default, --start -3,4, reads as numbers (argparse took "-3,4" for a flag)."""
+    from nablanet.cli import main
+
+    out = tmp_path / "s"
+    assert main(["surface", "--out", str(out), "--start", "-2,-1", "--w-range", "-5,-1", "--grid", "5",
+                 "--steps", "2", "--optimizers", "gd", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["start"] == [-2.0, -1.0]
+    bad = tmp_path / "bad"
+    assert main(["surface", "--out", str(bad), "--data", "nope"]) == 2
+    assert not bad.exists()
+
+
+def test_cli_surface_names_the_plane_it_draws(tmp_path):
+    from png_files import png_title
+
+    from nablanet.cli import main
+
+    for kind, words in (("pca", "principal"), ("random", "random")):
+        out = tmp_path / kind
+        assert main(["surface", "--out", str(out), "--steps", "2", "--grid", "5", "--optimizers", "gd",
+                     "--plane", "3", "--plane-data", "runge", "--directions", kind]) == 0
+        assert words in png_title(out / "loss_plane.png"), png_title(out / "loss_plane.png")

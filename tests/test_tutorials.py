@@ -1,9 +1,10 @@
 """Every tutorial under docs/tutorials runs top to bottom in a real Jupyter kernel.
 
 The tutorials are jupytext percent scripts; each asserts its own key numbers
-inside, so a tutorial whose numbers drift fails here.  Time budget: each
-notebook must finish within ``BUDGET`` seconds on the CI machine (2 cores);
-together they take about a minute.
+inside, so a tutorial whose numbers drift fails here.  Time budget: no cell
+may run longer than ``BUDGET`` seconds (nbclient's timeout, a guard against a
+hang, not a measurement); on a 2-core machine each notebook takes well under
+a minute.
 """
 
 import pathlib

@@ -79,7 +79,8 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((512, 256))
 activations = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0)}
 schemes = {"normal(0.01)": initializers.normal(0.01), "normal(1)": initializers.normal(1.0),
-           "glorot_normal": initializers.glorot_normal, "he_normal": initializers.he_normal}
+           "glorot_normal": initializers.glorot_normal, "he_normal": initializers.he_normal,
+           "fan_in_uniform (default)": initializers.fan_in_uniform}
 stds = {}
 for act_name, act in activations.items():
     for name, scheme in schemes.items():
@@ -101,15 +102,21 @@ fig
 
 # %%
 for (act_name, name), s in stds.items():
-    print(f"{act_name:5s} {name:14s} layer 1: {s[0]:.3g}   layer 20: {s[-1]:.3g}")
+    print(f"{act_name:5s} {name:24s} layer 1: {s[0]:.3g}   layer 20: {s[-1]:.3g}")
 assert 0.1 < stds["relu", "he_normal"][-1] < 10        # He keeps ReLU signals at scale
 assert stds["relu", "normal(0.01)"][-1] < 1e-15        # too small: the signal vanishes
 assert stds["relu", "normal(1)"][-1] > 1e15            # too large: it explodes
 assert stds["tanh", "glorot_normal"][-1] > 0.05        # Glorot keeps tanh alive through depth
 assert stds["tanh", "normal(1)"][-1] > 0.9             # too large: tanh saturates at +-1
+# the default, Var W = 1/(3 n_in), is a third of what keeps a linear layer's scale and a sixth of He's
+assert stds["relu", "fan_in_uniform (default)"][-1] < 1e-5 * stds["relu", "he_normal"][-1]
 
 # %% [markdown]
 # Too small and the signal (and, in the backward sweep, the gradient) dies
 # out layer by layer; too large and tanh saturates, where its derivative is
-# zero. The fan-in scaled schemes keep it in between, which is why
-# `MLP(init="auto")` uses He for the ReLU family and Glorot otherwise.
+# zero. The fan-in scaled schemes keep it in between. nablanet's default,
+# `init="auto"` (PyTorch's too), draws $W \sim U(\pm 1/\sqrt{n_{in}})$, a variance
+# of $1/(3 n_{in})$: it wins on the course's shallow networks, but through 20
+# ReLU layers it shrinks the signal like any too-small scale. For a deep
+# network name the scheme: `MLP(..., init="he_uniform")` for the ReLU family,
+# `init="glorot_uniform"` for tanh and sigmoid (tutorial 5 does).

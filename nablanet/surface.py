@@ -192,8 +192,9 @@ def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=8, seed=0):
     ``optimizers`` maps a label to ``(name, hyperparameters, minibatch)`` as in
     :data:`DEFAULT_OPTIMIZERS` (the default).  Minibatch entries draw
     ``batch_size`` rows per step without replacement within an epoch (seeded by
-    ``seed``); the recorded cost is always the full-data J.  Returns a dict
-    label -> :class:`Path`.
+    ``seed``); the recorded cost is always the full-data J.  A path that
+    diverges stops at its first non-finite cost (fewer steps, final J inf or
+    nan).  Returns a dict label -> :class:`Path`.
     """
     from .optim import get_optimizer
 
@@ -227,16 +228,21 @@ def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=8, seed=0):
         rng = np.random.default_rng(seed)
         order, pos = np.arange(n or 0), n or 0
         points, costs = [theta.copy()], [float(J(theta))]
-        for _ in range(steps):
-            rows = None
-            if minibatch:
-                if pos + batch_size > n:
-                    order, pos = rng.permutation(n), 0
-                rows, pos = order[pos:pos + batch_size], pos + batch_size
-            g = dJ(theta, rows)
-            opt.step([theta], [np.asarray(g, dtype=np.float64)], state)
-            points.append(theta.copy())
-            costs.append(float(J(theta)))
+        # a learning rate too large for the surface diverges: the path stops at its first non-finite
+        # point (its final J says so) instead of stepping on through a flood of overflow warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for _ in range(steps):
+                if not (np.isfinite(costs[-1]) and np.all(np.isfinite(theta))):
+                    break
+                rows = None
+                if minibatch:
+                    if pos + batch_size > n:
+                        order, pos = rng.permutation(n), 0
+                    rows, pos = order[pos:pos + batch_size], pos + batch_size
+                g = dJ(theta) if rows is None else dJ(theta, rows)  # a cost written by hand may take theta alone
+                opt.step([theta], [np.asarray(g, dtype=np.float64)], state)
+                points.append(theta.copy())
+                costs.append(float(J(theta)))
         paths[label] = Path(label, np.array(points), np.array(costs), float(opt.lr(0)) if opt.lr is not None else np.nan,
                             batch_size if minibatch else None)
     return paths

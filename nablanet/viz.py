@@ -294,7 +294,18 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
     :func:`~nablanet.surface.descent_field`, ``paths`` from :func:`~nablanet.surface.optimizer_paths`.
     Arrows are drawn at every ``every``-th grid point. Returns the Figure.
     """
+    from . import validate as V
+
     w, b, cost = _grid(w, b, cost)
+    every = V.positive_int(every, "every")
+    if field is not None:
+        try:
+            u, v = (np.asarray(a, dtype=float) for a in field)
+        except (TypeError, ValueError):
+            u = v = None
+        if u is None or u.shape != cost.shape or v.shape != cost.shape:
+            raise ValueError(f"field: expected two arrays (u, v) of shape {cost.shape}, as "
+                             f"surface.descent_field(J, w, b) returns them")
     fig = _figure((13 if surface3d else 7, 5.5))
     ax = fig.add_subplot(1, 2 if surface3d else 1, 1)
     cs = ax.contourf(w, b, cost, levels=_levels(cost), cmap="viridis")
@@ -353,7 +364,10 @@ def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w
     """
     from matplotlib.animation import FuncAnimation, PillowWriter
 
+    from . import validate as V
+
     w, b, cost = _grid(w, b, cost)
+    fps = V.positive_number(fps, "fps")
     if not paths:
         raise ValueError("paths: expected at least one optimizer path (from surface.optimizer_paths), got none")
     fig = _figure((6.5, 5.5))

@@ -334,3 +334,46 @@ def test_cli_surface_names_the_plane_it_draws(tmp_path):
         assert main(["surface", "--out", str(out), "--steps", "2", "--grid", "5", "--optimizers", "gd",
                      "--plane", "3", "--plane-data", "runge", "--directions", kind]) == 0
         assert words in png_title(out / "loss_plane.png"), png_title(out / "loss_plane.png")
+
+
+def test_optimizer_paths_take_a_cost_written_by_hand():
+    """A student's own J(theta), without the rows argument, runs every full-batch optimizer."""
+    J = lambda t: (t[0] - 1.0) ** 2 + 10.0 * (t[1] + 2.0) ** 2  # noqa: E731
+    spec = {k: v for k, v in surface.DEFAULT_OPTIMIZERS.items() if not v[2]}
+    paths = surface.optimizer_paths(J, [0.0, 0.0], spec, steps=300)
+    assert paths["Adam"].final_cost < 1e-3
+    with pytest.raises(ValueError, match="n_samples"):
+        surface.optimizer_paths(J, [0.0, 0.0], steps=3)
+
+
+def test_plot_settings_are_checked(neuron, tmp_path):
+    from nablanet import viz
+
+    J, _, _ = neuron
+    w, b = np.linspace(-1, 1, 6), np.linspace(-1, 1, 5)
+    Z = surface.cost_grid(J, w, b)
+    u, v = surface.descent_field(J, w, b)
+    with pytest.raises(ValueError, match="every: expected an integer >= 1"):
+        viz.cost_surface(w, b, Z, (u, v), every=0)
+    with pytest.raises(ValueError, match=r"field: expected two arrays \(u, v\) of shape \(5, 6\)"):
+        viz.cost_surface(w, b, Z, (u.T, v.T))
+    paths = surface.optimizer_paths(J, [0.0, 0.0], {"GD": ("sgd", {"lr": 1.0}, False)}, steps=2)
+    with pytest.raises(ValueError, match="fps: expected a number > 0"):
+        viz.animate_paths(w, b, Z, paths, tmp_path / "p.gif", fps=0)
+
+
+def test_a_diverging_path_stops_quietly_and_still_draws(tmp_path):
+    import warnings
+
+    from nablanet import viz
+
+    J = lambda t: (t[0] - 1.0) ** 2 + 10.0 * (t[1] + 2.0) ** 2  # noqa: E731  (GD diverges for lr > 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = surface.optimizer_paths(J, [0.0, 0.0], {"GD": ("sgd", {"lr": 2.0}, False)}, steps=300)["GD"]
+        assert p.steps < 300 and not np.isfinite(p.final_cost)
+        assert np.all(np.isfinite(p.costs[:-1]))
+        w, b = np.linspace(-3, 3, 7), np.linspace(-4, 2, 7)
+        fig = viz.cost_surface(w, b, surface.cost_grid(J, w, b), paths={"GD": p}, path=tmp_path / "d.png")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[0] == f"GD: {p.steps} steps, lr 2, final J {p.final_cost:.3g}"

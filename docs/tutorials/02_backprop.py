@@ -117,5 +117,5 @@ assert fd_err < 1e-8
 # %% [markdown]
 # Three independent routes, one answer: the delta equations by hand, the
 # engine's reverse sweep, and finite differences (to their own accuracy of
-# about $\varepsilon^2$). `nablanet explain --network 2,3,2` prints the same
+# about $\varepsilon^2$). `nablanet explain --sizes 2,3,2` prints the same
 # walk-through for one sample from the command line.

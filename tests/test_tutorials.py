@@ -3,8 +3,8 @@
 The tutorials are jupytext percent scripts; each asserts its own key numbers
 inside, so a tutorial whose numbers drift fails here.  Time budget: no cell
 may run longer than ``BUDGET`` seconds (nbclient's timeout, a guard against a
-hang, not a measurement); on a 2-core machine each notebook takes well under
-a minute.
+hang, not a measurement); on a shared 2-core machine each notebook took under
+a minute (the project one longest, ~50 s) and all seven about two minutes.
 """
 
 import pathlib

@@ -67,6 +67,9 @@ def single_neuron(x, y, activation="sigmoid"):
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same length, got {x.size} and {y.size}")
     sigma = get_activation(activation)
+    if getattr(sigma, "name", None) == "softmax":
+        raise V.InvalidValueError("activation 'softmax' normalizes over the samples, not one neuron's z; "
+                                  "a single neuron takes an elementwise activation such as sigmoid or tanh")
 
     def J(theta, rows=None):
         xs, ys = (x, y) if rows is None else (x[rows], y[rows])

@@ -84,6 +84,12 @@ def test_minibatch_path_differs_from_full_batch_and_is_seeded(neuron):
     assert not np.allclose(a["SGD"].points, a["GD"].points)
 
 
+def test_single_neuron_refuses_softmax():
+    """softmax of one neuron's z over the samples is not a neuron: it normalizes across the data set."""
+    with pytest.raises(ValueError, match="activation 'softmax'"):
+        surface.single_neuron([0.1, 0.5, 0.9], [0.2, 0.3, 0.5], activation="softmax")
+
+
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="same length"):
         surface.single_neuron([1.0, 2.0], [1.0])

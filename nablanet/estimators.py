@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -68,6 +69,38 @@ def _is_full_batch(opt):
     if isinstance(opt, str):
         return opt.lower() in FULL_BATCH
     return isinstance(opt, FullBatchOptimizer)
+
+
+def _same(a, b):
+    """Whether two parameter values are the same setting (objects by identity, arrays and tuples by value)."""
+    if a is b:
+        return True
+    try:
+        if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
+            return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+# what the network is made of: a continued fit (warm_start, partial_fit) cannot change these
+_NETWORK_PARAMS = ("activation", "dropout", "batch_norm", "dtype")
+# how it is trained: a continued fit whose settings changed trains on with a new optimizer
+_TRAINING_PARAMS = ("loss", "optimizer", "learning_rate", "l1", "l2", "tol", "momentum", "nesterov", "betas", "eps",
+                    "weight_decay", "schedule")
+
+
+def _first_order(est):
+    """partial_fit is there only for the first-order optimizers (as scikit-learn's only for its stochastic solvers)."""
+    if _is_full_batch(est.optimizer):
+        raise AttributeError(f"partial_fit needs a first-order optimizer; {est.optimizer!r} is a full-batch method "
+                             f"(fit runs it to its own tolerance)")
+    return True
+
+
+def _n_outputs(classes):
+    """Output units of a classifier: one sigmoid unit for two classes, a softmax unit per class otherwise."""
+    return 1 if len(classes) == 2 else len(classes)
 
 
 def _check_activation(spec, where):
@@ -196,20 +229,60 @@ class _BaseNeuralNet(BaseEstimator):
         return sizes, dtype
 
     # ------------------------------------------------------------------ training
+    def _continues(self, incremental):
+        """Whether this fit continues the fitted network (``warm_start`` or ``partial_fit``)."""
+        return (incremental or self.warm_start) and hasattr(self, "trainer_")
+
+    def _settings(self, names, full_batch=True):
+        """The current values of these parameters (``tol`` is a training setting of the full-batch methods only)."""
+        return {k: getattr(self, k) for k in names if hasattr(self, k) and (k != "tol" or full_batch)}
+
+    def _check_continuation(self, n_features, sizes, n_outputs, incremental):
+        """Raise a clear error when a continued fit would need another network than the fitted one.
+
+        Called before any fitted attribute changes, so a refused call leaves the estimator as it was.
+        """
+        if not self._continues(incremental):
+            return
+        how = "partial_fit" if incremental else "warm_start"
+        need = [n_features, *sizes, n_outputs]
+        if self.model_.sizes != need:
+            raise ValueError(
+                f"{how} continues the fitted network {self.model_.sizes}, but these data and parameters need "
+                f"{need}; fit anew with warm_start=False"
+            )
+        built = self._built_network
+        for k, v in self._settings(_NETWORK_PARAMS).items():
+            if not _same(v, built[k]):
+                raise ValueError(
+                    f"{how} continues the fitted network, built with {k}={built[k]!r}, but {k} is now {v!r}; "
+                    f"set it back, or fit anew with warm_start=False"
+                )
+
+    def _make_trainer(self, model, loss, full_batch, seed):
+        lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
+        optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
+        if full_batch and isinstance(optimizer, str):
+            optimizer = get_optimizer(optimizer, tol=float(self.tol))
+        settings = {k: getattr(self, k) for k in ("momentum", "nesterov", "betas", "eps", "weight_decay")}
+        trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1),
+                          l2=float(self.l2), seed=seed, schedule=self.schedule, **settings)
+        self._built_training = self._settings(_TRAINING_PARAMS, full_batch)
+        return trainer
+
     def _fit_network(self, X, y, n_outputs, output_activation, loss, sizes, dtype, stratify=None, incremental=False):
         """Build (or, with ``warm_start`` or ``incremental``, reuse) ``model_`` and ``trainer_`` and train.
 
-        ``(X, y)`` are validated and encoded.  ``incremental`` is one epoch
-        for :meth:`partial_fit`, without a validation split or stopping rule.
+        ``(X, y)`` are validated and encoded, and :meth:`_check_continuation`
+        has passed.  ``incremental`` is one epoch for :meth:`partial_fit`,
+        without a validation split or stopping rule.  A continued fit whose
+        training settings (optimizer, rates, penalties, ...) changed since the
+        trainer was built goes on from the same network and history with a
+        new optimizer built from them (as scikit-learn's warm start does).
         """
-        reuse = (incremental or self.warm_start) and hasattr(self, "trainer_")
+        reuse = self._continues(incremental)
         rng = check_random_state(self.random_state)
         model_seed, trainer_seed, split_seed = (int(s) for s in rng.randint(0, np.iinfo(np.int32).max, size=3))
-        if reuse and self.model_.sizes != [X.shape[1], *sizes, n_outputs]:
-            raise ValueError(
-                f"warm_start/partial_fit continue the fitted network {self.model_.sizes}, but these data and "
-                f"parameters need {[X.shape[1], *sizes, n_outputs]}; fit anew with warm_start=False"
-            )
 
         X_train, y_train, validation = X, y, None
         if self.early_stopping and not incremental:
@@ -237,22 +310,23 @@ class _BaseNeuralNet(BaseEstimator):
             if n < 2:
                 raise ValueError(f"batch_norm=True needs at least 2 training samples; got {n} sample")
 
-        if reuse:
-            model, trainer = self.model_, self.trainer_
-        else:
+        if not reuse:
             model = MLP(
                 [X.shape[1], *sizes, n_outputs], activation=self.activation, output_activation=output_activation,
                 init=self.init, dropout=float(self.dropout), batch_norm=bool(self.batch_norm), seed=model_seed,
                 dtype=dtype,
             )
-            lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
-            optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
-            if full_batch and isinstance(optimizer, str):
-                optimizer = get_optimizer(optimizer, tol=float(self.tol))
-            settings = {k: getattr(self, k) for k in ("momentum", "nesterov", "betas", "eps", "weight_decay")}
-            trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1),
-                              l2=float(self.l2), seed=trainer_seed, schedule=self.schedule, **settings)
+            trainer = self._make_trainer(model, loss, full_batch, trainer_seed)
+            self._built_network = self._settings(_NETWORK_PARAMS)
             self.t_ = 0
+        else:
+            model, trainer = self.model_, self.trainer_
+            now = self._settings(_TRAINING_PARAMS, full_batch)
+            if now.keys() != self._built_training.keys() or any(not _same(v, self._built_training[k])
+                                                                 for k, v in now.items()):
+                old = trainer
+                trainer = self._make_trainer(model, loss, full_batch, trainer_seed)
+                trainer.history, trainer.epoch, trainer.rng = old.history, old.epoch, old.rng
         callbacks, metrics = [], []
         if not incremental:
             monitor = "val_loss" if self.early_stopping else "loss"
@@ -273,17 +347,18 @@ class _BaseNeuralNet(BaseEstimator):
         self.model_ = model
         self.trainer_ = trainer
         self.history_ = history
-        self.loss_curve_ = [float(v) for v in history["loss"]]
+        self.loss_curve_ = [float(v) for v in history["loss"]] if "loss" in history else []
         self.n_iter_ = len(history)
         self.t_ = getattr(self, "t_", 0) + n * (len(history) - before)
         if self.early_stopping and not incremental:
             key = f"val_{metrics[0]}"
-            self.validation_scores_ = [float(v) for v in history[key] if v is not None]
-            self.best_validation_score_ = max(self.validation_scores_)
+            self.validation_scores_ = [float(v) for v in history[key] if v is not None] if key in history else []
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
             self.best_loss_ = None
         else:
             self.validation_scores_ = self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_)
+            # a full-batch method that took no step (converged at the start) reports the cost where it stood
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else float(history.solver["value"])
         return self
 
     def _forward(self, X):
@@ -386,7 +461,11 @@ _PARAMS_DOC = """
     warm_start : bool, default=False
         ``fit`` continues from the previous fit's network and optimizer state
         instead of starting anew (the data must have the same features,
-        outputs and classes).
+        outputs and classes).  Training settings changed since (optimizer,
+        learning rate, penalties, ``tol`` of a full-batch method, ...) take
+        effect with a new optimizer state, as in scikit-learn; a changed
+        network (``activation``, ``dropout``, ``batch_norm``, ``dtype``) is
+        an error.  The same holds between ``partial_fit`` calls.
     random_state : int, numpy.random.RandomState or None, default=None
         Seeds the initial weights, the shuffling, dropout and the validation
         split.  An int gives the same fit every time.
@@ -510,15 +589,9 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         -------
         self : NeuralNetRegressor
         """
-        sizes, dtype = self._check_params()
-        if self.loss not in _REGRESSION_LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(_REGRESSION_LOSSES)}; got {self.loss!r}")
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32))
-        self._y_ndim = y.ndim
-        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
-        self.n_outputs_ = y2.shape[1]
-        return self._fit_network(X, y2, self.n_outputs_, "identity", self.loss, sizes, dtype)
+        return self._fit_regression(X, y, incremental=False)
 
+    @available_if(_first_order)
     def partial_fit(self, X, y):
         """Train one epoch on ``(X, y)``, continuing from the current network (built on the first call).
 
@@ -531,17 +604,23 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         -------
         self : NeuralNetRegressor
         """
+        return self._fit_regression(X, y, incremental=True)
+
+    def _fit_regression(self, X, y, incremental):
         sizes, dtype = self._check_params()
         if self.loss not in _REGRESSION_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(_REGRESSION_LOSSES)}; got {self.loss!r}")
-        first = not hasattr(self, "trainer_")
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32), reset=first)
+        continues = self._continues(incremental)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
+                             reset=not continues)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
-        if first:
+        if continues and y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} targets but the network was fitted with {self.n_outputs_}; "
+                             f"fit anew with warm_start=False")
+        self._check_continuation(X.shape[1], sizes, y2.shape[1], incremental)
+        if not continues:  # a continued fit keeps the shape of predict's output from the first
             self._y_ndim, self.n_outputs_ = y.ndim, y2.shape[1]
-        elif y2.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {y2.shape[1]} targets but the network was fitted with {self.n_outputs_}")
-        return self._fit_network(X, y2, self.n_outputs_, "identity", self.loss, sizes, dtype, incremental=True)
+        return self._fit_network(X, y2, self.n_outputs_, "identity", self.loss, sizes, dtype, incremental=incremental)
 
     def predict(self, X):
         """Predicted targets.
@@ -645,18 +724,21 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         self : NeuralNetClassifier
         """
         sizes, dtype = self._check_params()
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        continues = self._continues(False)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=not continues)
         check_classification_targets(y)
         classes = LabelEncoder().fit(y).classes_
-        if self.warm_start and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
+        if continues and not np.array_equal(classes, self.classes_):
             raise ValueError(
-                f"warm_start continues a network fitted on the classes {list(self.classes_)}, but y has the "
-                f"classes {list(classes)}; fit anew with warm_start=False"
+                f"warm_start continues a network fitted on the classes {self.classes_.tolist()}, but y has the "
+                f"classes {classes.tolist()}; fit anew with warm_start=False"
             )
+        self._check_continuation(X.shape[1], sizes, _n_outputs(classes), False)
         self.classes_ = classes
         codes, args = self._encode(y, dtype)
         return self._fit_network(X, *args, sizes, dtype, stratify=codes)
 
+    @available_if(_first_order)
     def partial_fit(self, X, y, classes=None):
         """Train one epoch on ``(X, y)``, continuing from the current network (built on the first call).
 
@@ -680,14 +762,18 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         if first:
             if classes is None:
                 raise ValueError("partial_fit needs classes= (every class the calls will see) on its first call")
-            self.classes_ = classes
         elif classes is not None and not np.array_equal(classes, self.classes_):
-            raise ValueError(f"classes={list(classes)} differs from the classes of the first call, {list(self.classes_)}")
+            raise ValueError(f"classes={classes.tolist()} differs from the classes of the first call, "
+                             f"{self.classes_.tolist()}")
+        else:
+            classes = self.classes_
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first)
         check_classification_targets(y)
-        unknown = np.setdiff1d(y, self.classes_)
+        unknown = np.setdiff1d(y, classes)
         if unknown.size:
-            raise ValueError(f"y has labels {list(unknown)} that are not among classes={list(self.classes_)}")
+            raise ValueError(f"y has labels {unknown.tolist()} that are not among classes={classes.tolist()}")
+        self._check_continuation(X.shape[1], sizes, _n_outputs(classes), True)
+        self.classes_ = classes
         _, args = self._encode(y, dtype)
         return self._fit_network(X, *args, sizes, dtype, incremental=True)
 

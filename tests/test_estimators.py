@@ -22,7 +22,12 @@ from nablanet.train import History, Trainer
 FAST = dict(hidden_layer_sizes=(16,), learning_rate=0.01, epochs=30)
 
 
-@parametrize_with_checks([NeuralNetRegressor(**FAST), NeuralNetClassifier(**FAST)])
+# and the full-batch methods (which have no partial_fit, as scikit-learn's lbfgs has none)
+FULL_BATCH = [NeuralNetRegressor(hidden_layer_sizes=(16,), optimizer="lbfgs", epochs=50),
+              NeuralNetClassifier(hidden_layer_sizes=(), optimizer="newton", epochs=20)]
+
+
+@parametrize_with_checks([NeuralNetRegressor(**FAST), NeuralNetClassifier(**FAST), *FULL_BATCH])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

@@ -48,8 +48,9 @@ def test_lbfgs_regressor_fits_runge():
     assert reg.best_loss_ == min(reg.loss_curve_) and reg.validation_scores_ is None
     back = pickle.loads(pickle.dumps(reg))
     np.testing.assert_array_equal(back.predict(Xt), reg.predict(Xt))
-    with pytest.raises(ValueError, match="partial_fit needs a first-order optimizer"):
+    with pytest.raises(AttributeError, match="partial_fit") as info:
         reg.partial_fit(X, y)
+    assert "partial_fit needs a first-order optimizer" in str(info.value.__cause__)
 
 
 def test_partial_fit_streams_batches_to_an_accurate_classifier():
@@ -129,3 +130,66 @@ def test_validation_scores_with_early_stopping(cancer):
     reg = NeuralNetRegressor(hidden_layer_sizes=(16,), activation="tanh", learning_rate=3e-2, epochs=60, tol=0.0,
                              early_stopping=True, random_state=0).fit(*runge(n=200, seed=0))
     assert len(reg.validation_scores_) == reg.n_iter_ and max(reg.validation_scores_) > 0.5  # R^2
+
+
+def test_warm_start_trains_with_the_settings_changed_since_the_last_fit(cancer):
+    """scikit-learn's warm_start uses the current alpha, solver and rates; a change is not silently ignored."""
+    X, y = cancer
+    est = NeuralNetClassifier(hidden_layer_sizes=(8,), epochs=3, warm_start=True, learning_rate=1e-3,
+                              n_iter_no_change=100, random_state=0).fit(X, y)
+    first = est.loss_curve_[-1]
+    est.set_params(l2=0.5, optimizer="sgd", learning_rate=0.05)
+    est.fit(X, y)
+    assert est.trainer_.l2 == 0.5 and type(est.trainer_.optimizer).__name__ == "SGD"
+    assert est.trainer_.optimizer.lr(0) == 0.05
+    assert est.n_iter_ == 6 and len(est.loss_curve_) == 6 and est.t_ == 6 * len(X)  # one run, continued
+    assert est.loss_curve_[3] > first  # the same network, now paying the L2 penalty
+    est.set_params(optimizer="lbfgs", learning_rate=None, l2=0.0, epochs=5)
+    est.fit(X, y)
+    assert est.history_.solver["method"] == "lbfgs" and est.n_iter_ == 6 + est.history_.solver["n_iter"]
+
+
+@pytest.mark.parametrize("change", [{"activation": "tanh"}, {"dropout": 0.5}, {"batch_norm": True},
+                                    {"dtype": "float64"}])
+def test_warm_start_refuses_a_changed_network(cancer, change):
+    X, y = cancer
+    est = NeuralNetClassifier(hidden_layer_sizes=(8,), epochs=2, warm_start=True, random_state=0).fit(X, y)
+    before = est.predict_proba(X)
+    est.set_params(**change)
+    with pytest.raises(ValueError, match=f"{next(iter(change))}.*warm_start=False"):
+        est.fit(X, y)
+    with pytest.raises(ValueError, match=next(iter(change))):
+        est.partial_fit(X, y)
+    np.testing.assert_array_equal(est.predict_proba(X), before)  # untouched
+
+
+def test_a_refused_continuation_leaves_the_fitted_estimator_as_it_was():
+    X, y = runge(n=60, seed=0)
+    reg = NeuralNetRegressor(hidden_layer_sizes=(4,), epochs=2, warm_start=True, random_state=0).fit(X, y)
+    before = reg.predict(X)
+    with pytest.raises(ValueError, match="network"):
+        reg.fit(X, np.c_[y, y])  # two targets: another network
+    with pytest.raises(ValueError, match="features"):
+        reg.fit(np.c_[X, X], y)
+    assert reg.n_outputs_ == 1 and reg.n_features_in_ == 1
+    np.testing.assert_array_equal(reg.predict(X), before)  # still 1-D, still the same network
+
+
+def test_a_full_batch_fit_that_needs_no_iteration(cancer):
+    """Started at the optimum by the standard of tol, a full-batch method takes no step: a fit all the same."""
+    X, y = cancer
+    est = NeuralNetClassifier(hidden_layer_sizes=(), optimizer="newton", tol=1e3, random_state=0).fit(X, y)
+    assert est.n_iter_ == 0 and est.loss_curve_ == [] and est.t_ == 0
+    assert est.best_loss_ == est.history_.solver["value"] and est.history_.solver["converged"]
+    assert est.predict(X).shape == y.shape
+
+
+def test_partial_fit_exists_only_for_first_order_optimizers():
+    """As scikit-learn's MLP (partial_fit only for its stochastic solvers): hasattr says so, and the checks skip it."""
+    for optimizer in ("lbfgs", "newton", "hessian_free", {"name": "lbfgs"}):
+        for est in (NeuralNetRegressor(optimizer=optimizer), NeuralNetClassifier(optimizer=optimizer)):
+            assert not hasattr(est, "partial_fit")
+            with pytest.raises(AttributeError, match="partial_fit") as info:
+                est.partial_fit  # noqa: B018 (the attribute access is what raises)
+            assert "needs a first-order optimizer" in str(info.value.__cause__)
+    assert hasattr(NeuralNetRegressor(optimizer="sgd"), "partial_fit")

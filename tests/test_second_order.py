@@ -87,6 +87,16 @@ def test_hessian_free_reaches_newtons_optimum(cancer, gauss_newton):
     assert h.solver["n_hvp"] <= h.solver["n_iter"] * 50 + 50
 
 
+def _sklearn_lbfgs_from(m, alpha, budget):
+    """scikit-learn's MLPRegressor(solver="lbfgs") set to start from the weights of ``m`` (through warm_start)."""
+    sk = MLPRegressor(hidden_layer_sizes=tuple(m.sizes[1:-1]), activation="tanh", solver="lbfgs", alpha=alpha,
+                      max_iter=budget, warm_start=True)
+    sk.coefs_ = [p["W"].copy() for p in m.params]
+    sk.intercepts_ = [p["b"].copy() for p in m.params]
+    sk.n_outputs_, sk.n_layers_, sk.out_activation_ = 1, len(m.sizes), "identity"
+    return sk
+
+
 def test_lbfgs_franke_no_worse_than_sklearn_lbfgs():
     """The README's network (2-64-64-1 tanh), the same penalty, iteration budget and starting weights.
 
@@ -100,11 +110,7 @@ def test_lbfgs_franke_no_worse_than_sklearn_lbfgs():
     ours, theirs = [], []
     for seed in range(5):
         m = MLP([2, 64, 64, 1], activation="tanh", seed=seed, dtype=np.float64)
-        sk = MLPRegressor(hidden_layer_sizes=(64, 64), activation="tanh", solver="lbfgs", alpha=alpha,
-                          max_iter=budget, warm_start=True)
-        sk.coefs_ = [p["W"].copy() for p in m.params]  # warm_start: scikit-learn starts from these
-        sk.intercepts_ = [p["b"].copy() for p in m.params]
-        sk.n_outputs_, sk.n_layers_, sk.out_activation_ = 1, 4, "identity"
+        sk = _sklearn_lbfgs_from(m, alpha, budget)
         h = fit(m, Xtr, ytr, optimizer="lbfgs", epochs=budget, l2=alpha / len(Xtr))
         assert h.solver["n_iter"] <= budget
         ours.append(np.mean((m.predict(Xte)[:, 0] - yte) ** 2))
@@ -114,6 +120,22 @@ def test_lbfgs_franke_no_worse_than_sklearn_lbfgs():
         theirs.append(np.mean((sk.predict(Xte) - yte) ** 2))
     assert np.mean(ours) <= 1.02 * np.mean(theirs)
     assert np.mean(ours) < 0.01  # and it learned the surface (the variance of y is about 0.08)
+
+
+def test_lbfgs_minimizes_sklearns_function_with_its_penalty():
+    """The penalty of the test above (alpha/n ~ 5e-7) is too weak to show a wrong translation of alpha; with
+    alpha = 1 both L-BFGS-B runs (scale-invariant, from the same weights) follow one path only if l2 = alpha / n
+    makes the same function: alpha / (2n) or no penalty parts them by more than 0.1 within 15 iterations."""
+    X, y = franke(n=200, seed=0)
+    m = MLP([2, 16, 16, 1], activation="tanh", seed=0, dtype=np.float64)
+    sk = _sklearn_lbfgs_from(m, 1.0, 15)
+    fit(m, X, y, optimizer="lbfgs", epochs=15, l2=1.0 / len(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk.fit(X, y)
+    for p, W, b in zip(m.params, sk.coefs_, sk.intercepts_):
+        np.testing.assert_allclose(p["W"], W, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(p["b"], b, rtol=0, atol=1e-9)
 
 
 def test_lbfgs_runge_to_1e_6():
@@ -249,3 +271,59 @@ def test_objective_of_any_function():
         x, info = method.minimize(rosen, x0, 500)
         np.testing.assert_allclose(x, np.ones(4), atol=1e-5)
         assert info["converged"], (method, info)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.Newton(damping=float("inf")), lambda: optim.Newton(l1_smoothing=float("inf")),
+    lambda: optim.HessianFree(damping=float("inf")), lambda: optim.HessianFree(cg_max_iter=True),
+    lambda: optim.HessianFree(gauss_newton="yes"), lambda: optim.LBFGS(ftol=float("inf")),
+    lambda: optim.LBFGS(history_size=True), lambda: optim.LBFGS(max_fun=2.0), lambda: optim.LBFGS(tol="x"),
+    lambda: optim.Newton(tol=None), lambda: optim.Newton(max_params=0),
+])
+def test_settings_checked_like_every_other_setting(make):
+    """One answer per kind of value (nablanet.validate): NaN/inf, booleans as counts, text as numbers refused."""
+    from nablanet.validate import NablanetError
+
+    with pytest.raises(NablanetError, match=r"^(lbfgs|newton|hessian_free) \w+: expected"):
+        make()
+
+
+@pytest.mark.parametrize("method", [optim.LBFGS(), optim.Newton(), optim.HessianFree()])
+def test_max_iter_is_a_count(method):
+    from nablanet.validate import NablanetError
+
+    obj = optim.Objective(lambda x: (x ** 2).sum())
+    for bad in (True, -1, 2.0, None):
+        with pytest.raises(NablanetError, match="max_iter"):
+            method.minimize(obj, np.ones(3), bad)
+    assert method.minimize(obj, np.ones(3), np.int64(0))[1]["n_iter"] == 0
+
+
+def test_newton_refuses_a_model_whose_hessian_is_too_large():
+    """n parameters make an n x n Hessian from n products: past max_params a clear error, not hours or an OOM."""
+    obj = optim.Objective(lambda x: (x ** 2).sum())
+    with pytest.raises(ValueError, match=r"20 parameters.*max_params=10.*hessian_free"):
+        optim.Newton(max_params=10).minimize(obj, np.ones(20), 5)
+    assert optim.Newton(max_params=20).minimize(obj, np.ones(20), 5)[1]["converged"]
+    X, y = franke(n=20, seed=0)
+    with pytest.raises(ValueError, match="5401 parameters"):  # the default limit, 5000, before any Hessian
+        fit(MLP([2, 100, 50, 1], seed=0), X, y, optimizer="newton", epochs=1)
+
+
+def test_hessian_free_uses_the_curvature_it_is_told_to():
+    """On logistic regression G = H, so reaching Newton's optimum cannot tell the two apart: count the products."""
+    import nablanet.numpy as anp
+
+    calls = {"gn": 0}
+    A = np.diag([1.0, 10.0, 100.0])
+
+    def gn(x, v):
+        calls["gn"] += 1
+        return A @ v
+
+    obj = optim.Objective(lambda x: 0.5 * anp.dot(x, anp.dot(A, x)), gauss_newton_product=gn)
+    x, info = optim.HessianFree(gauss_newton=True).minimize(obj, np.ones(3), 20)
+    assert info["converged"] and calls["gn"] == info["n_hvp"] > 0
+    calls["gn"] = 0
+    x, info = optim.HessianFree(gauss_newton=False).minimize(obj, np.ones(3), 20)
+    assert info["converged"] and calls["gn"] == 0 and info["n_hvp"] > 0

@@ -50,6 +50,7 @@ import math
 
 import numpy as np
 
+from .. import validate as V
 from ..autodiff.transforms import hessian, hvp, value_and_grad
 from .optimizers import Optimizer
 
@@ -123,10 +124,7 @@ class FullBatchOptimizer(Optimizer):
         self.lr = None
         self.clip_norm = None
         self._scratch = {}
-        tol = float(tol)
-        if not (math.isfinite(tol) and tol >= 0):
-            raise ValueError(f"{self.name}: tol must be a non-negative number, got {tol!r}")
-        self.tol = tol
+        self.tol = V.non_negative_number(tol, f"{self.name} tol")
         if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
             raise ValueError(f"{self.name}: dtype must be 'float32', 'float64' or None (the model's), got {dtype!r}")
         self.dtype = None if dtype is None else np.dtype(dtype).name
@@ -155,17 +153,53 @@ class FullBatchOptimizer(Optimizer):
         ``n_iter``, ``n_fev``, ``n_hvp``, ``stop_reason``, ``converged``,
         ``value``, ``grad_norm``.
         """
-        if not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-            raise ValueError(f"{self.name}: max_iter must be a non-negative integer, got {max_iter!r}")
+        max_iter = V.non_negative_int(max_iter, f"{self.name} max_iter")
         dtype = np.dtype(self.dtype) if self.dtype else np.asarray(x0).dtype
         x = np.array(x0, dtype=dtype, copy=True)
+        self.check_size(x.size)
         l1 = np.broadcast_to(np.asarray(objective.l1, dtype=dtype), x.shape)
         if (l1 < 0).any():
             raise ValueError(f"{self.name}: L1 strengths must be non-negative")
         objective.n_fev = objective.n_hvp = 0
-        x, info = self._run(objective, x, l1, int(max_iter), callback or (lambda *a: False))
+        x, info = self._run(objective, x, l1, max_iter, callback or (lambda *a: False))
         info.update(n_fev=objective.n_fev, n_hvp=objective.n_hvp)
         return x, info
+
+    def check_size(self, n_params):
+        """Raise a clear error when the method cannot take ``n_params`` parameters (the training loop asks first)."""
+
+    def _descend(self, F, x, max_iter, callback, step):
+        """The loop of the methods that step on the smoothed F: ``step(x, f, g, gnorm)`` returns the next
+        iterate, or None when its line search finds no decrease.
+
+        Stops when F or its gradient is not finite, at ``||grad F|| <= tol``,
+        after ``max_iter`` steps, when no step decreases F, or when the
+        callback asks; ``n_iter`` counts the steps taken.
+        """
+        f, g = F.value_and_grad(x)
+        gnorm = _norm(g)
+        k, reason = 0, "max_iter reached"
+        for k in range(max_iter + 1):
+            if not math.isfinite(f) or not np.isfinite(gnorm):
+                reason = "the cost or its gradient is not finite"
+                break
+            if gnorm <= self.tol:
+                reason = f"gradient norm {gnorm:.3g} <= tol"
+                break
+            if k == max_iter:
+                break
+            x_new = step(x, f, g, gnorm)
+            if x_new is None:
+                reason = "line search found no decrease (at the limit of precision)"
+                break
+            x = x_new
+            f, g = F.value_and_grad(x)
+            gnorm = _norm(g)
+            if callback(k, x, f, gnorm):
+                k += 1
+                reason = "stopped by a callback"
+                break
+        return x, {"n_iter": k, "stop_reason": reason, "converged": gnorm <= self.tol, "value": f, "grad_norm": gnorm}
 
 
 def _norm(g):
@@ -246,13 +280,9 @@ class LBFGS(FullBatchOptimizer):
         if lr is not None:
             raise ValueError("lbfgs takes no learning rate: its steps come from a line search")
         super().__init__(tol, dtype)
-        if not (isinstance(history_size, (int, np.integer)) and history_size >= 1):
-            raise ValueError(f"lbfgs: history_size must be a positive integer, got {history_size!r}")
-        if not (isinstance(max_fun, (int, np.integer)) and max_fun >= 1):
-            raise ValueError(f"lbfgs: max_fun must be a positive integer, got {max_fun!r}")
-        if not ftol >= 0:
-            raise ValueError(f"lbfgs: ftol must be non-negative, got {ftol!r}")
-        self.ftol, self.history_size, self.max_fun = float(ftol), int(history_size), int(max_fun)
+        self.ftol = V.non_negative_number(ftol, "lbfgs ftol")
+        self.history_size = V.positive_int(history_size, "lbfgs history_size")
+        self.max_fun = V.positive_int(max_fun, "lbfgs max_fun")
 
     def hyper(self):
         return {"tol": self.tol, "ftol": self.ftol, "history_size": self.history_size, "max_fun": self.max_fun,
@@ -349,21 +379,28 @@ class Newton(FullBatchOptimizer):
         of H, when the Cholesky factorization of H fails.
     l1_smoothing : float
         eps of the smoothed L1 term ``sqrt(x^2 + eps^2)``.
+    max_params : int
+        The most parameters it takes (5000 by default): the Hessian of n
+        parameters costs n Hessian-vector products and ``8 n^2`` bytes
+        (twice that while it is assembled), so past this a clear error
+        suggests ``hessian_free`` or ``lbfgs`` instead of hours of work or
+        running out of memory.
     dtype : {"float64", "float32", None}
     """
 
     name = "newton"
 
-    def __init__(self, tol=1e-10, damping=1e-8, l1_smoothing=1e-3, dtype="float64", lr=None):
+    def __init__(self, tol=1e-10, damping=1e-8, l1_smoothing=1e-3, max_params=5000, dtype="float64", lr=None):
         if lr is not None:
             raise ValueError("newton takes no learning rate: its steps come from a line search")
         super().__init__(tol, dtype)
-        if not damping > 0 or not l1_smoothing > 0:
-            raise ValueError(f"newton: damping and l1_smoothing must be positive, got {damping!r}, {l1_smoothing!r}")
-        self.damping, self.l1_smoothing = float(damping), float(l1_smoothing)
+        self.damping = V.positive_number(damping, "newton damping")
+        self.l1_smoothing = V.positive_number(l1_smoothing, "newton l1_smoothing")
+        self.max_params = V.positive_int(max_params, "newton max_params")
 
     def hyper(self):
-        return {"tol": self.tol, "damping": self.damping, "l1_smoothing": self.l1_smoothing, "dtype": self.dtype}
+        return {"tol": self.tol, "damping": self.damping, "l1_smoothing": self.l1_smoothing,
+                "max_params": self.max_params, "dtype": self.dtype}
 
     def _solve(self, H, g):
         """d with (H + mu I) d = -g: mu = 0 if H is positive definite, else the first that makes it so."""
@@ -380,36 +417,27 @@ class Newton(FullBatchOptimizer):
             return _solve_triangular(L.T, y, lower=False), mu
         raise np.linalg.LinAlgError("newton: the Hessian stays indefinite under any damping tried (NaN in it?)")
 
+    def check_size(self, n_params):
+        if n_params > self.max_params:
+            gb = 8 * n_params**2 / 1e9
+            raise ValueError(
+                f"newton: the model has {n_params} parameters, more than max_params={self.max_params}: its Hessian "
+                f"would take {gb:.3g} GB and {n_params} Hessian-vector products per iteration; use 'hessian_free' "
+                f"or 'lbfgs', or Newton(max_params={n_params}) to go on"
+            )
+
     def _run(self, obj, x, l1, max_iter, callback):
         F = _Smoothed(obj, l1, self.l1_smoothing)
-        f, g = F.value_and_grad(x)
-        gnorm = _norm(g)
-        k, reason = 0, "max_iter reached"
-        for k in range(max_iter + 1):
-            if not math.isfinite(f) or not np.isfinite(gnorm):
-                reason = "the cost or its gradient is not finite"
-                break
-            if gnorm <= self.tol:
-                reason = f"gradient norm {gnorm:.3g} <= tol"
-                break
-            if k == max_iter:
-                break
+
+        def step(x, f, g, gnorm):
             H = obj.hessian(x)
             if F.active:
                 H[np.diag_indices_from(H)] += F.diag(x)
             d, _ = self._solve(H, g)
             t, _ = _backtrack(F, x, f, g, d)
-            if t == 0.0:
-                reason = "line search found no decrease (at the limit of precision)"
-                break
-            x = x + t * d
-            f, g = F.value_and_grad(x)
-            gnorm = _norm(g)
-            if callback(k, x, f, gnorm):
-                k += 1
-                reason = "stopped by a callback"
-                break
-        return x, {"n_iter": k, "stop_reason": reason, "converged": gnorm <= self.tol, "value": f, "grad_norm": gnorm}
+            return None if t == 0.0 else x + t * d
+
+        return self._descend(F, x, max_iter, callback, step)
 
 
 def _solve_triangular(L, b, lower):
@@ -450,12 +478,10 @@ class HessianFree(FullBatchOptimizer):
         if lr is not None:
             raise ValueError("hessian_free takes no learning rate: its steps come from a line search")
         super().__init__(tol, dtype)
-        if not (isinstance(cg_max_iter, (int, np.integer)) and cg_max_iter >= 1):
-            raise ValueError(f"hessian_free: cg_max_iter must be a positive integer, got {cg_max_iter!r}")
-        if not damping >= 0 or not l1_smoothing > 0:
-            raise ValueError("hessian_free: damping must be non-negative and l1_smoothing positive")
-        self.gauss_newton, self.cg_max_iter = bool(gauss_newton), int(cg_max_iter)
-        self.damping, self.l1_smoothing = float(damping), float(l1_smoothing)
+        self.gauss_newton = V.boolean(gauss_newton, "hessian_free gauss_newton")
+        self.cg_max_iter = V.positive_int(cg_max_iter, "hessian_free cg_max_iter")
+        self.damping = V.non_negative_number(damping, "hessian_free damping")
+        self.l1_smoothing = V.positive_number(l1_smoothing, "hessian_free l1_smoothing")
 
     def hyper(self):
         return {"tol": self.tol, "gauss_newton": self.gauss_newton, "cg_max_iter": self.cg_max_iter,
@@ -490,21 +516,12 @@ class HessianFree(FullBatchOptimizer):
         if self.gauss_newton and obj.gauss_newton_product is None:
             raise ValueError("hessian_free: gauss_newton=True needs an objective with a Gauss-Newton product")
         lam = self.damping
-        f, g = F.value_and_grad(x)
-        gnorm = _norm(g)
-        k, reason = 0, "max_iter reached"
-        for k in range(max_iter + 1):
-            if not math.isfinite(f) or not np.isfinite(gnorm):
-                reason = "the cost or its gradient is not finite"
-                break
-            if gnorm <= self.tol:
-                reason = f"gradient norm {gnorm:.3g} <= tol"
-                break
-            if k == max_iter:
-                break
+
+        def step(x, f, g, gnorm):
+            nonlocal lam
             diag = F.diag(x) if F.active else None
 
-            def B(v, x=x, diag=diag, lam=lam):
+            def B(v, lam=lam):
                 out = product(x, v)
                 if diag is not None:
                     out = out + diag * v
@@ -521,21 +538,15 @@ class HessianFree(FullBatchOptimizer):
                 t, f_new = _backtrack(F, x, f, g, d)
                 predicted = 0.0
             if t == 0.0:
-                reason = "line search found no decrease (at the limit of precision)"
-                break
+                return None
             if t == 1.0 and predicted > 0:  # Levenberg-Marquardt: adapt lam by how well the model predicted
                 rho = (f - f_new) / predicted
                 lam = lam * 1.5 if rho < 0.25 else lam * (2.0 / 3.0) if rho > 0.75 else lam
             elif t < 1.0:
                 lam *= 1.5
-            x = x + t * d
-            f, g = F.value_and_grad(x)
-            gnorm = _norm(g)
-            if callback(k, x, f, gnorm):
-                k += 1
-                reason = "stopped by a callback"
-                break
-        return x, {"n_iter": k, "stop_reason": reason, "converged": gnorm <= self.tol, "value": f, "grad_norm": gnorm}
+            return x + t * d
+
+        return self._descend(F, x, max_iter, callback, step)
 
 
 FULL_BATCH = {"lbfgs": LBFGS, "newton": Newton, "hessian_free": HessianFree}

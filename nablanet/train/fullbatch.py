@@ -129,6 +129,7 @@ def run_full_batch(trainer, X, y, val, epochs, batch_size, metrics, callbacks, e
         )
     model = trainer.model
     dtype = np.dtype(method.dtype) if method.dtype else model.dtype
+    method.check_size(trainer.get_flat_params().size)  # before the objective, the callbacks, any work
     objective, theta0 = network_objective(model, trainer.loss, X, y, trainer.l1, trainer.l2, trainer.penalize_bias,
                                           dtype)
     batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]

@@ -383,3 +383,32 @@ def test_a_diverging_path_stops_quietly_and_still_draws(tmp_path):
         fig = viz.cost_surface(w, b, surface.cost_grid(J, w, b), paths={"GD": p}, path=tmp_path / "d.png")
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend[0] == f"GD: {p.steps} steps, lr 2, final J {p.final_cost:.3g}"
+
+
+def test_filter_normalization_follows_li_et_al_for_biases_and_batch_norm():
+    """Li et al. (2018): every filter (a unit's incoming weights, a column of W here) rescaled to the norm of that
+    filter of theta*; biases and batch-norm gamma/beta (1-D) get a zero direction; running statistics are state,
+    not parameters, and stay as trained."""
+    from nablanet.autodiff import tree_flatten
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, (48, 3))
+    y = np.sin(X[:, :1]) + X[:, 1:2] ** 2
+    model = MLP([3, 6, 5, 1], activation="tanh", batch_norm=True, dropout=0.2, seed=0, dtype=np.float64)
+    fit(model, X, y, loss="mse", epochs=3, batch_size=16, seed=0)
+    plane = surface.loss_plane(model, X, y, "mse", n=3)
+    leaves = tree_flatten(model.params)[0]
+    for d in plane.directions:
+        assert len(d) == len(leaves)
+        for p, u in zip(leaves, d):
+            p = np.asarray(p, dtype=np.float64)
+            if p.ndim == 1:
+                assert not np.any(u)
+            else:
+                np.testing.assert_allclose(np.linalg.norm(u, axis=0), np.linalg.norm(p, axis=0), rtol=1e-12)
+    assert sum(np.ndim(p) == 1 for p in leaves) >= 6  # three biases, two gammas, two betas
+    assert not np.allclose(plane.directions[0][0], plane.directions[1][0])
+    full = float(nb.losses.get_loss("mse")(model.apply(model.params, X, logits=True), y))
+    assert plane.center_cost == pytest.approx(full, rel=1e-12)  # evaluated with the running statistics

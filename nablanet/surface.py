@@ -189,13 +189,14 @@ DEFAULT_OPTIMIZERS = {
 }
 
 
-def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=8, seed=0):
+def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=None, seed=0):
     """Run each optimizer from ``start`` for ``steps`` steps on ``J`` and record its path.
 
     ``optimizers`` maps a label to ``(name, hyperparameters, minibatch)`` as in
     :data:`DEFAULT_OPTIMIZERS` (the default).  Minibatch entries draw
-    ``batch_size`` rows per step without replacement within an epoch (seeded by
-    ``seed``); the recorded cost is always the full-data J.  A path that
+    ``batch_size`` rows per step (default 8, or all of them when the data has
+    fewer; never more than the data has) without replacement within an epoch
+    (seeded by ``seed``); the recorded cost is always the full-data J.  A path that
     diverges stops at its first non-finite cost (fewer steps, final J inf or
     nan).  Returns a dict label -> :class:`Path`.
     """
@@ -207,9 +208,12 @@ def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=8, seed=0):
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
     specs = DEFAULT_OPTIMIZERS if optimizers is None else optimizers
-    batch_size = V.positive_int(batch_size, "batch_size")
+    given = batch_size is not None
+    batch_size = V.positive_int(batch_size, "batch_size") if given else 8
     V.Seed(allow_generator=False)(seed, "seed")
     n = getattr(J, "n_samples", None)
+    if n and not given:
+        batch_size = min(batch_size, n)
     dJ = grad(J)
     paths = {}
     for label, spec in specs.items():

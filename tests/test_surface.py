@@ -412,3 +412,9 @@ def test_filter_normalization_follows_li_et_al_for_biases_and_batch_norm():
     assert not np.allclose(plane.directions[0][0], plane.directions[1][0])
     full = float(nb.losses.get_loss("mse")(model.apply(model.params, X, logits=True), y))
     assert plane.center_cost == pytest.approx(full, rel=1e-12)  # evaluated with the running statistics
+
+
+def test_default_optimizers_run_on_data_smaller_than_a_minibatch():
+    J = surface.single_neuron([0.1, 0.5, 0.9], [0.2, 0.3, 0.5])
+    paths = surface.optimizer_paths(J, [1.0, 1.0], steps=3)
+    assert paths["SGD (minibatch)"].batch_size == 3 and len(paths) == len(surface.DEFAULT_OPTIMIZERS)

@@ -90,12 +90,19 @@ def test_a_figure_shows_itself_as_png_without_pyplot():
     assert data[:8] == PNG_MAGIC
 
 
-def test_plotting_changes_no_global_matplotlib_state():
+def test_plotting_changes_no_global_matplotlib_state(tmp_path):
     code = (
         "import sys, matplotlib, numpy as np\n"
         "backend = matplotlib.get_backend(); rc = dict(matplotlib.rcParams)\n"
         "from nablanet import viz\n"
         "viz.heatmap(np.eye(2), [1, 2], [3, 4]); viz.prediction_1d([0, 1], [0, 1], [0, 1])\n"
+        "from nablanet import surface\n"  # the surfaces too: a 3-D axes, contours, a GIF through Pillow
+        "J = surface.single_neuron([0.1, 0.5, 0.9], [0.2, 0.3, 0.5])\n"
+        "w, b = np.linspace(-2, 2, 5), np.linspace(-2, 2, 4)\n"
+        "Z = surface.cost_grid(J, w, b); paths = surface.optimizer_paths(J, [1.0, 1.0], steps=3)\n"
+        "viz.cost_surface(w, b, Z, surface.descent_field(J, w, b), paths)\n"
+        "viz.loss_plane(surface.LossPlane(w, w, np.outer(w, w) ** 2))\n"
+        f"viz.animate_paths(w, b, Z, paths, {str(tmp_path / 'p.gif')!r})\n"
         "assert matplotlib.get_backend() == backend, matplotlib.get_backend()\n"
         "assert dict(matplotlib.rcParams) == rc\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"

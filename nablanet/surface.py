@@ -117,7 +117,7 @@ def two_parameters(model, X, y, loss, first, second, params=None):
             flat = anp.reshape(leaves[leaf], (-1,)) * (1.0 - onehot) + theta[k] * onehot
             new[leaf] = anp.reshape(flat, leaves[leaf].shape)
         Xb, yb = (X, y) if rows is None else (X[rows], y[rows])
-        out = model.apply(tree_unflatten(tree, new), Xb, logits=True)
+        out = model.apply(tree_unflatten(tree, new), Xb, logits=loss.from_logits)
         return loss(out, yb)
 
     J.n_samples = X.shape[0]
@@ -373,8 +373,8 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
     for i, bv in enumerate(beta):
         for j, av in enumerate(alpha):
             p = [c + av * u + bv * v for c, u, v in zip(leaves, d1, d2)]
-            cost[i, j] = float(loss(model.apply(tree_unflatten(tree, p), X, logits=True), y))
-    at_center = float(loss(model.apply(tree_unflatten(tree, leaves), X, logits=True), y))
+            cost[i, j] = float(loss(model.apply(tree_unflatten(tree, p), X, logits=loss.from_logits), y))
+    at_center = float(loss(model.apply(tree_unflatten(tree, leaves), X, logits=loss.from_logits), y))
     proj = None
     if snaps is not None:
         A = np.stack([np.concatenate([u.ravel() for u in d1]), np.concatenate([v.ravel() for v in d2])], axis=1)

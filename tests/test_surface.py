@@ -418,3 +418,21 @@ def test_default_optimizers_run_on_data_smaller_than_a_minibatch():
     J = surface.single_neuron([0.1, 0.5, 0.9], [0.2, 0.3, 0.5])
     paths = surface.optimizer_paths(J, [1.0, 1.0], steps=3)
     assert paths["SGD (minibatch)"].batch_size == 3 and len(paths) == len(surface.DEFAULT_OPTIMIZERS)
+
+
+@pytest.mark.parametrize("output_activation, loss", [("sigmoid", "mse"), ("tanh", "half_sse"),
+                                                     ("sigmoid", "binary_cross_entropy"), ("identity", "mse")])
+def test_surfaces_of_a_network_are_its_training_cost(output_activation, loss):
+    """The notes' network ends in a sigmoid under a sum of squares: J is of a^L, not of z^L (only the costs that
+    work from logits take z^L). two_parameters and loss_plane must give what training and evaluate() give."""
+    from nablanet.nn import MLP
+    from nablanet.train import evaluate
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-1, 1, (30, 2))
+    y = (X[:, :1] * X[:, 1:] > 0).astype(float)
+    model = MLP([2, 4, 1], activation="tanh", output_activation=output_activation, seed=0, dtype=np.float64)
+    expected = evaluate(model, X, y, loss=loss)["loss"]
+    J = surface.two_parameters(model, X, y, loss, (0, 0), (2, 0))
+    assert J(J.start) == pytest.approx(expected, rel=1e-12)
+    assert surface.loss_plane(model, X, y, loss, n=3).center_cost == pytest.approx(expected, rel=1e-12)

@@ -368,6 +368,9 @@ def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w
 
     w, b, cost = _grid(w, b, cost)
     fps = V.positive_number(fps, "fps")
+    if not os.fspath(path).lower().endswith(".gif"):
+        raise ValueError(f"path: the animation is a GIF (matplotlib's Pillow writer); give a file name ending in "
+                         f".gif, got {os.fspath(path)!r}")
     if not paths:
         raise ValueError("paths: expected at least one optimizer path (from surface.optimizer_paths), got none")
     fig = _figure((6.5, 5.5))

@@ -366,6 +366,9 @@ def test_plot_settings_are_checked(neuron, tmp_path):
     paths = surface.optimizer_paths(J, [0.0, 0.0], {"GD": ("sgd", {"lr": 1.0}, False)}, steps=2)
     with pytest.raises(ValueError, match="fps: expected a number > 0"):
         viz.animate_paths(w, b, Z, paths, tmp_path / "p.gif", fps=0)
+    with pytest.raises(ValueError, match="path: the animation is a GIF"):
+        viz.animate_paths(w, b, Z, paths, tmp_path / "p.mp4")
+    assert not (tmp_path / "p.mp4").exists()
 
 
 def test_a_diverging_path_stops_quietly_and_still_draws(tmp_path):

@@ -253,13 +253,16 @@ def graph(nodes, path=None, title="Computational graph"):
 
 
 def _grid(w, b, cost, names=("w", "b")):
-    """The axes and values of a cost grid, checked: 1-D axes of >= 2 finite points, ``cost`` of shape
+    """The axes and values of a cost grid, checked: 1-D ordered axes of >= 2 finite points, ``cost`` of shape
     ``(len(b), len(w))`` (matplotlib's layout, as :func:`nablanet.surface.cost_grid` makes it), finite."""
     axes = []
     for name, a in zip(names, (w, b)):
         a = np.asarray(a, dtype=float)
         if a.ndim != 1 or a.size < 2 or not np.all(np.isfinite(a)):
             raise ValueError(f"{name}: expected a 1-D array of at least 2 finite numbers, got shape {a.shape}")
+        if not (np.all(np.diff(a) > 0) or np.all(np.diff(a) < 0)):
+            raise ValueError(f"{name}: expected grid coordinates in increasing (or decreasing) order, as "
+                             f"np.linspace gives them")
         axes.append(a)
     cost = np.asarray(cost, dtype=float)
     want = (axes[1].size, axes[0].size)

@@ -288,6 +288,10 @@ def test_plots_refuse_a_grid_that_does_not_match_naming_it(neuron, tmp_path):
         viz.cost_surface(w, b, bad)
     with pytest.raises(ValueError, match="w: .*at least 2"):
         viz.cost_surface([0.5], b, Z[:, :1])
+    shuffled = w[[0, 3, 1, 2, 5, 4]]
+    with pytest.raises(ValueError, match="w: expected grid coordinates in increasing"):
+        viz.cost_surface(shuffled, b, surface.cost_grid(J, shuffled, b))
+    assert viz.cost_surface(w[::-1], b, Z[:, ::-1], surface3d=False).axes  # decreasing is a grid too
     with pytest.raises(ValueError, match="paths: .*at least one"):
         viz.animate_paths(w, b, Z, {}, tmp_path / "p.gif")
 

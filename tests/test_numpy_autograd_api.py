@@ -111,3 +111,30 @@ def test_extend_argnum_forms():
     x, y = np.array([0.5, -1.0]), np.array([2.0, 3.0])
     check_grads(lambda x, y: scaled(x, y, scale=1.5), argnum=(0, 1))(x, y)
     np.testing.assert_allclose(nb.grad(lambda x: anp.sum(scaled(x, y, scale=2.0)))(x), 2.0 * y)
+
+
+def test_integer_casts_of_traced_values_like_autograd():
+    W = np.arange(20.0).reshape(5, 4) / 7.0
+    W[:, -1] = [0, 1, 2, 1, 0]
+
+    def fun(W):
+        idx = anp.int64(W[:, -1])  # an integer carries no derivative: a plain int64 array
+        assert not isinstance(idx, nb.extend.Tracer) and idx.dtype == np.int64 and idx.dtype == anp.int64
+        return anp.sum(W[:, :-1][idx] ** 2)
+
+    expected = np.zeros_like(W)
+    np.add.at(expected[:, :-1], [0, 1, 2, 1, 0], 2 * W[[0, 1, 2, 1, 0], :-1])
+    np.testing.assert_allclose(nb.grad(fun)(W), expected)
+    assert np.dtype(anp.int32) == np.int32 and np.zeros(2, anp.int64).dtype == np.int64
+    assert anp.int64(3) == 3 and anp.uint8([1.7, 2.2]).tolist() == [1, 2]
+
+
+def test_numpy_own_function_on_a_list_of_traced_values_says_what_to_write():
+    # NumPy converts the list itself before any dispatch, so nablanet cannot route it: one clear error
+    with pytest.raises(nb.NotDifferentiableError, match=r"np\.mean\(\[x, y\]\).*anp\.mean\(\[x, y\]\)"):
+        nb.grad(lambda x: np.mean([x, 2 * x]))(1.0)
+    with pytest.raises(nb.NotDifferentiableError, match=r"np\.float64\(x\)"):
+        nb.grad(lambda x: anp.sum(np.float64(x)))(np.ones(2))
+    # what the message suggests works, and so does NumPy's function on a stacked traced array
+    assert nb.grad(lambda x: anp.mean([x, 2 * x]))(1.0) == 1.5
+    assert nb.grad(lambda x: np.mean(anp.stack([x, 2 * x])))(1.0) == 1.5

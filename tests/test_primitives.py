@@ -717,6 +717,7 @@ COVERED = (
           "ptp gradient".split())
     | {"rollaxis", "linspace"}
     | {"tensordot", "kron", "cross"}  # checked in tests/test_linalg.py
+    | {"imag", "angle"}  # checked in tests/test_numpy_complex.py (with real, conj, abs at complex points)
 )
 NOT_FUNCTIONS = {"NotDifferentiableError", "Primitive", "Tracer", "getval"}
 

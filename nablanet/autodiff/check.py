@@ -18,23 +18,46 @@ class GradientCheckError(AssertionError):
 
 def _is_float_tree(x):
     leaves = tree_flatten(x)[0]
-    return bool(leaves) and all(np.result_type(v).kind == "f" for v in leaves)
+    return bool(leaves) and all(np.result_type(v).kind in "fc" for v in leaves)
 
 
 def _to64(x):
-    return tree_map(lambda v: np.asarray(v, dtype=np.float64) if np.result_type(v).kind == "f" else v, x)
+    def up(v):
+        kind = np.result_type(v).kind
+        return np.asarray(v, dtype=np.float64 if kind == "f" else np.complex128) if kind in "fc" else v
+
+    return tree_map(up, x)
 
 
 def _flat(tree):
+    """The leaves in one vector: float64, or complex128 when a leaf is complex."""
     leaves = tree_flatten(tree)[0]
     if not leaves:
         return np.zeros(0)
-    return np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in leaves])
+    dt = np.complex128 if any(np.result_type(v).kind == "c" for v in leaves) else np.float64
+    return np.concatenate([np.ravel(np.asarray(v, dtype=dt)) for v in leaves])
+
+
+def _real_view(v):
+    """A complex vector as its real and imaginary parts side by side (so both are compared)."""
+    v = np.atleast_1d(v)
+    return np.concatenate([v.real, v.imag]) if np.iscomplexobj(v) else v
+
+
+def _pair(a, b):
+    """Re(sum(a * b)): the real pairing of a cotangent with a tangent (autograd's convention)."""
+    return np.real(np.sum(a * b))
 
 
 def _random_like(tree, rng):
+    """A random direction like ``tree``: complex leaves move along their real and imaginary parts."""
     leaves, treedef = tree_flatten(tree)
-    return tree_unflatten(treedef, [rng.standard_normal(np.shape(v)) for v in leaves])
+
+    def one(v):
+        r = rng.standard_normal(np.shape(v))
+        return r + 1j * rng.standard_normal(np.shape(v)) if np.result_type(v).kind == "c" else r
+
+    return tree_unflatten(treedef, [one(v) for v in leaves])
 
 
 def _axpy(a, x, y):
@@ -42,7 +65,9 @@ def _axpy(a, x, y):
 
 
 def _compare(analytic, numeric, rtol, atol, report):
-    analytic, numeric = np.atleast_1d(analytic), np.atleast_1d(numeric)
+    if np.iscomplexobj(analytic) or np.iscomplexobj(numeric):  # compare real and imaginary parts
+        analytic, numeric = np.asarray(analytic, complex), np.asarray(numeric, complex)
+    analytic, numeric = _real_view(analytic), _real_view(numeric)
     err = np.abs(analytic - numeric)
     bad = err > atol + rtol * np.maximum(np.abs(analytic), np.abs(numeric))
     if np.any(bad) or not np.all(np.isfinite(analytic)):
@@ -59,11 +84,6 @@ def _compare(analytic, numeric, rtol, atol, report):
 
 def _check(f, args, order, modes, eps, rtol, atol, rng, name, chain):
     for i, x in enumerate(args):
-        if any(np.result_type(v).kind == "c" for v in tree_flatten(x)[0]):
-            raise TypeError(
-                f"check_grads: argument {i} of {name} is complex; nablanet differentiates "
-                f"real-valued computations only"
-            )
         if not _is_float_tree(x):
             continue
 
@@ -88,7 +108,7 @@ def _check(f, args, order, modes, eps, rtol, atol, rng, name, chain):
             out, vjp_fn = vjp(f_i, x)
             u = _random_like(out, rng)
             ct = vjp_fn(u)[0]
-            _compare(np.dot(_flat(ct), _flat(v)), np.dot(_flat(u), numeric), rtol, atol, where.format(_MODE_NAMES["rev"]))
+            _compare(_pair(_flat(ct), _flat(v)), _pair(_flat(u), numeric), rtol, atol, where.format(_MODE_NAMES["rev"]))
         if order > 1:
             for mode in modes:
                 if mode == "fwd":
@@ -153,10 +173,13 @@ def check_grads(f, *pos, order=2, modes=("fwd", "rev"), eps=1e-6, rtol=1e-5, ato
 def _check_grads(f, args, order=2, modes=("fwd", "rev"), eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
     """Check ``f``'s derivatives in both modes against central differences.
 
-    Every floating-point argument (converted to float64) is checked along a
-    random direction ``v``: forward mode compares ``J v`` with
+    Every floating-point argument (converted to float64, or complex128) is
+    checked along a random direction ``v`` (complex arguments along random real
+    and imaginary parts): forward mode compares ``J v`` with
     ``(f(x + eps v) - f(x - eps v)) / (2 eps)``, reverse mode compares
-    ``u . (J^T ...)`` pairs ``<vjp(u), v>`` with ``<u, J v>``.  With
+    ``u . (J^T ...)`` pairs ``Re<vjp(u), v>`` with ``Re<u, J v>`` (for
+    complex values this is autograd's convention: ``vjp(u)`` is the adjoint of
+    the real loss ``Re(sum(u * f(x)))``).  With
     ``order=k`` the derivative functions themselves are checked the same way,
     in every combination of modes, down to order ``k``.
 

@@ -243,9 +243,11 @@ class Tracer:
         raise NotDifferentiableError(
             "nablanet: a traced value was converted to a plain NumPy array "
             "(np.asarray/np.array, a NumPy function without a derivative rule, "
-            "or a plain array's own method such as ndarray.dot(traced), which "
-            "NumPy does not let nablanet see); use nablanet.numpy functions, "
-            "np.dot(a, x) or a @ x inside differentiated code"
+            "NumPy's own function on a list of traced values such as np.mean([x, y]) "
+            "(NumPy converts the list before nablanet can see it), a NumPy scalar type "
+            "such as np.float64(x), or a plain array's own method such as ndarray.dot(traced), "
+            "which NumPy does not let nablanet see); use nablanet.numpy functions "
+            "(anp.mean([x, y]), anp.int64(x)), np.dot(a, x) or a @ x inside differentiated code"
         )
 
     def __hash__(self):
@@ -467,10 +469,16 @@ def backward_pass(seeds, trace, record=None):
             continue
         vjps = prim.vjps
         ans, args, kw = node._value, node._args, node._kw
+        # A complex result of real arguments (x * 1j, fft(x)): a real argument's adjoint is the
+        # real part of the rule's contribution (autograd's convention, see _real_part).
+        dt = getattr(ans, "dtype", None)
+        cplx = dt.kind == "c" if dt is not None else isinstance(ans, complex)
         joint = vjps.get("argnums")
         if joint is not None:
             parents = node._parents
             for (_, parent), c in zip(parents, joint(tuple(i for i, _ in parents), ans, *args, **kw)(g)):
+                if cplx:
+                    c = _real_part(c, parent)
                 j = parent._idx
                 adj[j] = c if adj[j] is None else add_any(adj[j], c)
             continue
@@ -482,9 +490,29 @@ def backward_pass(seeds, trace, record=None):
                 c = vjps["*"](argnum, ans, *args, **kw)(g)
             else:
                 raise prim._missing("VJP", argnum)
+            if cplx:
+                c = _real_part(c, parent)
             j = parent._idx
             adj[j] = c if adj[j] is None else add_any(adj[j], c)
     return inputs
+
+
+def _is_complex(x):
+    dt = getattr(x, "dtype", None)
+    return dt.kind == "c" if dt is not None else isinstance(x, complex)
+
+
+def _real_part(c, parent):
+    """The contribution ``c`` to ``parent``, made real when ``parent`` holds a real value.
+
+    nablanet follows HIPS autograd's convention for complex numbers: the adjoint
+    of a complex value ``w = u + iv`` is ``dL/du - i dL/dv`` for a real-valued
+    ``L``, so a rule contributes ``g * dw/dx`` to argument ``x``, and for a real
+    ``x`` the derivative ``dL/dx`` is the real part of that product.
+    """
+    if _is_complex(c) and not _is_complex(parent._value):
+        return array_op("real")(c)
+    return c
 
 
 add_any = Primitive(np.add, "add_any")

@@ -50,27 +50,17 @@ def _dtype(x):
     return v.dtype if hasattr(v, "dtype") else np.result_type(v)
 
 
-_NO_COMPLEX = (
-    "nablanet differentiates real-valued computations only; carry a complex number "
-    "as two real arrays (its real and imaginary parts)"
-)
-
-
-def _refuse_complex(value, what):
-    """Complex numbers are refused wherever they meet a traced value, never silently dropped."""
-    dt = _dtype(value)
-    if dt.kind == "c":
-        raise TypeError(f"{what} is complex (dtype {dt}); {_NO_COMPLEX}")
+def _is_complex(x):
+    return _dtype(x).kind == "c"
 
 
 def _check_float(leaves, where, argnum):
     for x in leaves:
         dt = _dtype(x)
-        _refuse_complex(x, f"{where}: argument {argnum}")
         if dt.kind not in "fc":
             raise TypeError(
                 f"{where}: argument {argnum} has dtype {dt}; differentiation needs "
-                f"floating-point inputs (pass 3.0 rather than 3, or x.astype(float))"
+                f"floating-point (or complex) inputs (pass 3.0 rather than 3, or x.astype(float))"
             )
 
 
@@ -99,7 +89,8 @@ def _finish(g, x):
     """The adjoint of input ``x``: zeros if it got none, in ``x``'s dtype."""
     if g is None:
         return _zeros(x)
-    _refuse_complex(g, "the derivative with respect to a real input (a complex constant met a traced value)")
+    if _is_complex(g) and not _is_complex(x):  # the convention: a real input's derivative is real
+        g = array_op("real")(g)
     if isinstance(g, (np.ndarray, np.generic, CTracer)) and g.dtype != _dtype(x):
         return g.astype(_dtype(x))
     return g
@@ -123,9 +114,6 @@ def _vjp(fun, args, argnums, where, has_aux=False):
         out, aux = out
         aux = tree_map(lambda x: _unbox(x, trace), aux)
     out_leaves, out_def = tree_flatten(out)
-    for o in out_leaves:
-        if isinstance(o, RTracer) and o._trace is trace:
-            _refuse_complex(o, f"{where}: the output (a complex value met a traced value)")
     out_value = tree_unflatten(out_def, [_unbox(o, trace) for o in out_leaves])
 
     def vjp_fn(cotangent):
@@ -137,6 +125,8 @@ def _vjp(fun, args, argnums, where, has_aux=False):
             if _shape(g) != _shape(o):
                 raise ValueError(f"{where}: cotangent of shape {_shape(g)} for an output of shape {_shape(o)}")
             if isinstance(o, RTracer) and o._trace is trace:
+                if _is_complex(g) and not _is_complex(o):  # L = Re(g w) for a real output w
+                    g = array_op("real")(g)
                 seeds.append((o, g))
         adjoints = backward_pass(seeds, trace) if seeds else {}
         return tuple(
@@ -198,6 +188,14 @@ def value_and_grad(fun, argnums=0, has_aux=False, *, argnum=None):
 def grad(fun, argnums=0, has_aux=False, *, argnum=None):
     """The gradient of a scalar function, as a function of the same arguments.
 
+    Complex numbers follow HIPS autograd's convention.  For ``f(z) = u + iv``
+    with ``z = x + iy``, ``grad(f)(z) = du/dx - i du/dy`` (the imaginary part
+    ``v`` of the output is ignored).  So for a real loss of a complex parameter
+    a descent step is ``z - lr * conj(grad(f)(z))``; for a holomorphic ``f`` the
+    result is the complex derivative ``f'(z)``; and a real function of real
+    inputs that uses complex numbers inside (an FFT) gets the real gradient a
+    purely real implementation would give.  A real input's derivative is real.
+
     >>> import nablanet as nn, nablanet.numpy as anp
     >>> nn.grad(lambda x: anp.exp(x**2))(1.0)   # 2 x exp(x^2)
     np.float64(5.43656365691809)
@@ -253,6 +251,11 @@ def jvp(fun, primals, tangents):
         for x, v in zip(pl, tl):
             if _shape(v) != _shape(x):
                 raise ValueError(f"jvp: argument {i} has shape {_shape(x)} but its tangent has shape {_shape(v)}")
+            if _is_complex(v) and not _is_complex(x):
+                raise TypeError(
+                    f"jvp: the tangent of argument {i} is complex (dtype {_dtype(v)}) but the argument is "
+                    f"real (dtype {_dtype(x)}); a real input moves along real directions only"
+                )
             if not isinstance(v, Tracer):
                 v = np.asarray(v, dtype=_dtype(x))
             boxed.append(trace.new_input(_as_array(x), v))
@@ -262,8 +265,6 @@ def jvp(fun, primals, tangents):
     values, tans = [], []
     for o in leaves:
         if isinstance(o, FTracer) and o._trace is trace:
-            _refuse_complex(o, "jvp: the output (a complex value met a traced value)")
-            _refuse_complex(o._tangent, "jvp: the output's tangent (a complex constant met a traced value)")
             values.append(o._value)
             tans.append(o._tangent)
         else:
@@ -414,7 +415,12 @@ def deriv(fun, argnum=0):
 
 
 def holomorphic_grad(fun, argnum=0):
-    """autograd's ``holomorphic_grad``; nablanet's inputs are real, where it is :func:`grad`."""
+    """autograd's ``holomorphic_grad``: the complex derivative ``f'(z)`` of a holomorphic ``f``.
+
+    Under nablanet's (autograd's) convention :func:`grad` of a complex-valued
+    ``f`` differentiates its real part, ``du/dx - i du/dy``, which for a
+    holomorphic ``f`` is exactly ``f'(z)``.
+    """
     return grad(fun, argnum)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as _np
 
 from ..autodiff.core import NotDifferentiableError, Tracer, register_array_ops, register_tracer_methods
-from . import _arrays, _elementwise, _order, _primitives, _reductions, linalg
+from . import _arrays, _elementwise, _order, _primitives, _reductions, fft, linalg
 from ._primitives import (
     _contains_tracer,
     _nondiff,
@@ -67,7 +67,7 @@ _NONDIFF_NAMES = (
     "isclose allclose array_equal logical_and logical_or logical_not logical_xor any all "
     "argmax argmin argsort nonzero flatnonzero count_nonzero floor ceil round rint trunc "
     "floor_divide searchsorted digitize around fix signbit isneginf isposinf isreal iscomplex "
-    "isrealobj iscomplexobj isscalar array_equiv imag angle"
+    "isrealobj iscomplexobj isscalar array_equiv"
 ).split()
 for _name in _NONDIFF_NAMES:
     globals()[_name] = _nondiff(getattr(_np, _name))
@@ -93,6 +93,29 @@ for _name in ("shape", "ndim", "size", "result_type", "zeros_like", "ones_like",
 for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "invert"):  # & | ^ ~ on masks
     globals()[_name] = _nondiff(getattr(_np, _name))
     _NONDIFF_NAMES.append(_name)
+
+
+def _integer_type(t):
+    """``t`` (``numpy.int64``...) that also takes traced values, as autograd's ``np.int64(x)``.
+
+    An integer carries no derivative, so the cast returns NumPy's plain integer
+    result (recorded by a capture, so it is recomputed on every replay).  As a
+    dtype it is ``t`` itself: ``np.dtype(anp.int64) == np.int64``.
+    """
+    cast = _nondiff(t)
+
+    def __new__(cls, *args, **kwargs):
+        if args and _contains_tracer(args[:1]):
+            return cast(*args, **kwargs)
+        return t(*args, **kwargs)
+
+    return type(t.__name__, (t,), {"__new__": __new__, "__module__": __name__, "__doc__": t.__doc__})
+
+
+for _name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "intp", "uintp", "int_",
+              "bool_"):
+    if hasattr(_np, _name):
+        globals()[_name] = _integer_type(getattr(_np, _name))
 
 
 def _guard(fun, name):
@@ -133,6 +156,7 @@ for _np_name, _ours in _NUMPY_ALIASES.items():
     if hasattr(_np, _np_name):
         _DISPATCH[getattr(_np, _np_name)] = globals()[_ours]
 _DISPATCH.update(linalg._NUMPY_DISPATCH)  # np.linalg.inv(tracer) and friends
+_DISPATCH.update(fft._NUMPY_DISPATCH)  # np.fft.fft(tracer) and friends
 
 
 def _not_differentiable(func):
@@ -219,6 +243,10 @@ _methods = {
     "__array_function__": _array_function,
     "__array_ufunc__": _array_ufunc,
     "T": property(_T),
+    "real": property(lambda s: _primitives.real(s)),
+    "imag": property(lambda s: _primitives.imag(s)),
+    "conj": lambda s: _primitives.conj(s),
+    "conjugate": lambda s: _primitives.conj(s),
     "mT": property(lambda s: swapaxes(s, -1, -2)),
     "reshape": lambda s, *shape: reshape(s, shape[0] if len(shape) == 1 else shape),
     "transpose": lambda s, *axes: transpose(s, (axes[0] if len(axes) == 1 else axes) or None),
@@ -242,6 +270,6 @@ _methods = {
 # The engine knows nothing of NumPy's namespace: this layer plugs its operators,
 # methods and dispatch in through the engine's hook (as autograd's ArrayBox.register).
 register_tracer_methods(_methods)
-register_array_ops(stack=_primitives.stack, reshape=reshape, sum=sum, multiply=multiply)
+register_array_ops(stack=_primitives.stack, reshape=reshape, sum=sum, multiply=multiply, real=_primitives.real)
 
 __all__ = sorted(set(_DIFFERENTIABLE) | set(_NONDIFF_NAMES) | {"NotDifferentiableError"})

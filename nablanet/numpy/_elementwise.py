@@ -21,9 +21,9 @@ from ..autodiff.core import getval
 from ._primitives import (
     _bcast,
     _elementwise,
+    _over_nonzero,
     _shape,
     cos,
-    divide,
     exp2,
     multiply,
     primitive,
@@ -37,8 +37,6 @@ __all__ = [
     "arccosh",
     "arctan2",
     "cbrt",
-    "conj",
-    "conjugate",
     "deg2rad",
     "degrees",
     "fabs",
@@ -50,19 +48,8 @@ __all__ = [
     "positive",
     "rad2deg",
     "radians",
-    "real",
-    "real_if_close",
     "sinc",
 ]
-
-
-def _safe_divide(num, den):
-    """num / den where den != 0 and 0 where den == 0, with no NaN in either branch or its derivatives."""
-    d = getval(den)
-    if _np.all(d != 0):
-        return divide(num, den)
-    nz = d != 0
-    return where(nz, divide(num, where(nz, den, 1.0)), 0.0)
 
 
 def _binary(fun, name, dx, dy):
@@ -85,13 +72,13 @@ def _r2(x, y):
 
 arctan2 = _binary(
     _np.arctan2, "arctan2",
-    lambda ans, y, x: _safe_divide(x, _r2(x, y)),  # d/dy atan2(y, x) = x / (x^2 + y^2)
-    lambda ans, y, x: _safe_divide(-y, _r2(x, y)),
+    lambda ans, y, x: _over_nonzero(x, _r2(x, y)),  # d/dy atan2(y, x) = x / (x^2 + y^2)
+    lambda ans, y, x: _over_nonzero(-y, _r2(x, y)),
 )
 hypot = _binary(
     _np.hypot, "hypot",
-    lambda ans, x, y: _safe_divide(x, ans),
-    lambda ans, x, y: _safe_divide(y, ans),
+    lambda ans, x, y: _over_nonzero(x, ans),
+    lambda ans, x, y: _over_nonzero(y, ans),
 )
 logaddexp2 = _binary(
     _np.logaddexp2, "logaddexp2",
@@ -112,19 +99,14 @@ def _f_weight(x, y, greater):
 fmax = _binary(_np.fmax, "fmax", lambda ans, x, y: _f_weight(x, y, True), lambda ans, x, y: _f_weight(y, x, True))
 fmin = _binary(_np.fmin, "fmin", lambda ans, x, y: _f_weight(x, y, False), lambda ans, x, y: _f_weight(y, x, False))
 
-arccosh = _elementwise(_np.arccosh, lambda ans, x: 1.0 / sqrt(x * x - 1.0), "arccosh")
+# 1/sqrt(x - 1)/sqrt(x + 1), not 1/sqrt(x^2 - 1): the same for real x >= 1, and the principal branch for complex x
+arccosh = _elementwise(_np.arccosh, lambda ans, x: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)), "arccosh")
 cbrt = _elementwise(_np.cbrt, lambda ans, x: 1.0 / (3.0 * ans * ans), "cbrt")
 deg2rad = _elementwise(_np.deg2rad, lambda ans, x: math.pi / 180.0, "deg2rad")
 rad2deg = _elementwise(_np.rad2deg, lambda ans, x: 180.0 / math.pi, "rad2deg")
 radians, degrees = deg2rad, rad2deg
 fabs = _elementwise(_np.fabs, lambda ans, x: _np.sign(getval(x)), "fabs")  # sign(0) = 0: the subgradient at 0
 positive = _elementwise(_np.positive, lambda ans, x: 1.0, "positive")
-# nablanet's values are real (complex ones are refused), so these are the identity
-real = _elementwise(_np.real, lambda ans, x: 1.0, "real")
-conj = _elementwise(_np.conj, lambda ans, x: 1.0, "conj")
-conjugate = conj
-real_if_close = _elementwise(_np.real_if_close, lambda ans, x: 1.0, "real_if_close")
-
 _SERIES = 0.05  # |x| below this: sinc'(x) from its Taylor series (smooth through 0)
 
 

@@ -151,6 +151,8 @@ def _safe_log(x):
     if isinstance(x, (int, float)):  # a Python number stays one (a float32 y keeps its dtype)
         return math.log(x) if x > 0 else 0.0
     v = getval(x)
+    if _np.iscomplexobj(v):  # the principal log, defined off 0
+        return log(where(v == 0, 1.0, x)) if _np.any(v == 0) else log(x)
     return log(where(v > 0, x, 1.0)) if _np.any(v <= 0) else log(x)
 
 
@@ -300,9 +302,117 @@ log1p = _elementwise(_np.log1p, lambda ans, x: 1.0 / (x + 1.0), "log1p")
 sqrt = _elementwise(_np.sqrt, lambda ans, x: 0.5 / ans, "sqrt")
 square = _elementwise(_np.square, lambda ans, x: x * 2.0, "square")
 reciprocal = _elementwise(_np.reciprocal, lambda ans, x: -(ans * ans), "reciprocal")
-abs = _elementwise(_np.abs, lambda ans, x: _np.sign(getval(x)), "abs")
+
+# ---- complex numbers -----------------------------------------------------------
+#
+# HIPS autograd's convention: the adjoint of a complex w = u + iv is dL/du - i dL/dv
+# for a real-valued L.  A holomorphic f then has the same rules as a real one
+# (g * f'(z) in reverse, f'(z) dz in forward), so exp, sin, divide, matmul, solve...
+# need nothing more; the functions below are not holomorphic and carry their own.
+# A real argument of a complex result takes the real part of its contribution (the
+# engine does that, nablanet/autodiff/core.py).
+
+
+def _is_complex(x):
+    return _dtype(x).kind == "c"
+
+
+def _real(x):
+    return _np.real(x)
+
+
+def _imag(x):
+    return _np.imag(x)
+
+
+real = primitive(_real, "real")
+imag = primitive(_imag, "imag")
+conj = primitive(_np.conjugate, "conj")
+conjugate = conj
+# w = Re z: dL/dx = g, dL/dy = 0, so the adjoint is g.  w = Im z: dL/dy = g, adjoint -i g.
+real.defvjp(lambda ans, x: lambda g: g)
+real.defjvp(lambda g, ans, x: real(g))
+imag.defvjp(lambda ans, x: (lambda g: multiply(g, -1j)) if _is_complex(x) else (lambda g: _np.zeros(_shape(x), _dtype(x))))
+imag.defjvp(lambda g, ans, x: imag(g))
+conj.defvjp(lambda ans, x: lambda g: conj(g))
+conj.defjvp(lambda g, ans, x: conj(g))
+
+
+def _over_nonzero(num, den):
+    """num / den, and 0 where den == 0 (the subgradient chosen at z = 0; no NaN in any branch)."""
+    d = getval(den)
+    if _np.all(d != 0):
+        return divide(num, den)
+    nz = d != 0
+    return where(nz, divide(num, where(nz, den, 1.0)), 0.0)
+
+
+def _abs_vjp(ans, x):
+    if _is_complex(x):  # d|z| along dz is Re(conj(z) dz) / |z|: the adjoint g conj(z) / |z|
+        return lambda g: multiply(g, _over_nonzero(conj(x), ans))
+    return lambda g: g * _np.sign(getval(x))  # sign(0) = 0: the subgradient at 0
+
+
+def _abs_jvp(g, ans, x):
+    if _is_complex(x):
+        return _over_nonzero(real(multiply(g, conj(x))), ans)
+    return g * _np.sign(getval(x))
+
+
+abs = primitive(_np.abs, "abs")
+abs.defvjp(_abs_vjp)
+abs.defjvp(_abs_jvp)
 absolute = abs
-sign = _elementwise(_np.sign, lambda ans, x: _np.zeros_like(getval(x)), "sign")
+
+
+def _angle(z, deg=False):
+    return _np.angle(z, deg)
+
+
+def _abs2(x):
+    return real(multiply(x, conj(x)))
+
+
+def _angle_scale(deg):
+    return 180.0 / math.pi if deg else 1.0
+
+
+def _angle_vjp(ans, z, deg=False):
+    # angle = atan2(y, x): dL/dx = -g y / |z|^2, dL/dy = g x / |z|^2, i.e. the adjoint -i g conj(z) / |z|^2
+    if not _is_complex(z):  # 0 or pi: piecewise constant
+        return lambda g: _np.zeros(_shape(z), _dtype(z))
+    return lambda g: multiply(g, _over_nonzero(multiply(conj(z), -1j * _angle_scale(deg)), _abs2(z)))
+
+
+def _angle_jvp(g, ans, z, deg=False):
+    if not _is_complex(z):
+        return _np.zeros(_shape(ans), _dtype(ans))
+    return _over_nonzero(multiply(imag(multiply(conj(z), g)), _angle_scale(deg)), _abs2(z))
+
+
+angle = primitive(_angle, "angle")
+angle.defvjp(_angle_vjp)
+angle.defjvp(_angle_jvp)
+
+
+def _real_if_close(a, tol=100):
+    return _np.real_if_close(a, tol)
+
+
+real_if_close = primitive(_real_if_close, "real_if_close")
+real_if_close.defvjp(lambda ans, x, tol=100: lambda g: g)  # the real part, or the identity
+real_if_close.defjvp(lambda g, ans, x, tol=100: g if _is_complex(ans) else real(g))
+
+
+def _sign_slope(ans, x):
+    if _is_complex(x):
+        raise TypeError(
+            "nablanet.numpy.sign: sign(z) = z/|z| of a complex value has no rule; write x / abs(x)"
+        )
+    return _np.zeros_like(getval(x))
+
+
+sign = _elementwise(_np.sign, _sign_slope, "sign")
 sin = _elementwise(_np.sin, lambda ans, x: cos(x), "sin")
 cos = _elementwise(_np.cos, lambda ans, x: -sin(x), "cos")
 tan = _elementwise(_np.tan, lambda ans, x: ans * ans + 1.0, "tan")
@@ -335,9 +445,16 @@ def _astype(x, dtype):
     return _np.asarray(x).astype(dtype)
 
 
+def _cast(g, dtype):
+    """``g`` in ``dtype``; a complex ``g`` cast to a real dtype keeps its real part (the convention)."""
+    if _is_complex(g) and _np.dtype(dtype).kind != "c":
+        g = real(g)
+    return astype(g, dtype)
+
+
 astype = primitive(_astype, "astype")
-astype.defvjp(lambda ans, x, dtype: lambda g: astype(g, _dtype(x)))
-astype.defjvp(lambda g, ans, x, dtype: astype(g, dtype))
+astype.defvjp(lambda ans, x, dtype: lambda g: _cast(g, _dtype(x)))
+astype.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
 
 # ----------------------------------------------------------------------------
 # reductions
@@ -487,7 +604,8 @@ def var(a, axis=None, ddof=0, keepdims=False):
     """Variance over ``axis`` with ``ddof`` delta degrees of freedom."""
     a = _arraylike(a)
     d = subtract(a, mean(a, axis=axis, keepdims=True))
-    return divide(sum(square(d), axis=axis, keepdims=keepdims), _count(a, axis) - ddof)
+    sq = _abs2(d) if _is_complex(a) else square(d)  # NumPy: the mean of |d|^2, real also for complex a
+    return divide(sum(sq, axis=axis, keepdims=keepdims), _count(a, axis) - ddof)
 
 
 def _half_over(ans):

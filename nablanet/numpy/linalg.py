@@ -24,6 +24,7 @@ from ._primitives import (
     astype,
     broadcast_to,
     concatenate,
+    conj,
     divide,
     expand_dims,
     max,
@@ -35,6 +36,7 @@ from ._primitives import (
     primitive,
     prod,
     ravel,
+    real,
     reshape,
     squeeze,
     stack,
@@ -119,7 +121,9 @@ def inner(a, b):
 
 
 def vdot(a, b):
-    """Dot product of the flattened arrays."""
+    """Dot product of the flattened arrays; a complex ``a`` is conjugated first, as in NumPy."""
+    if _dtype(a).kind == "c":
+        a = conj(a)
     return sum(multiply(ravel(a), ravel(b)))
 
 
@@ -302,6 +306,15 @@ def _square(a, fname):
         raise ValueError(f"nablanet.numpy.linalg.{fname}: needs square matrices in the last two axes, got shape {shape}")
 
 
+def _real_only(a, fname):
+    """Complex traced input to a decomposition whose rules are written for real matrices: refused, named."""
+    if _traced(a) and _dtype(a).kind == "c":
+        raise TypeError(
+            f"nablanet.numpy.linalg.{fname}: complex (Hermitian/unitary) input has no derivative rule in "
+            f"nablanet yet (got dtype {_dtype(a)}); its rules are for real matrices"
+        )
+
+
 def _eye(n, like):
     return _np.eye(n, dtype=_np.result_type(_dtype(like), _np.float64) if _dtype(like).kind != "f" else _dtype(like))
 
@@ -444,7 +457,8 @@ def _inv_T_checked(a):
 
 _logabsdet_p = primitive(_logabsdet, "slogdet")
 _logabsdet_p.defvjp(lambda ans, a: lambda g: multiply(expand_dims(expand_dims(g, -1), -1), _inv_T_checked(a)))
-_logabsdet_p.defjvp(lambda g, ans, a: sum(multiply(_inv_T_checked(a), g), axis=(-2, -1)))
+# For complex a, logabsdet = Re(log det a): the same adjoint (autograd's convention), the real part of the tangent
+_logabsdet_p.defjvp(lambda g, ans, a: real(sum(multiply(_inv_T_checked(a), g), axis=(-2, -1))))
 
 
 def slogdet(a):
@@ -495,6 +509,7 @@ def cholesky(a):
     gradient returned is a symmetric matrix (autograd's and JAX's convention).
     """
     _square(a, "cholesky")
+    _real_only(a, "cholesky")
     return _cholesky_p(a)
 
 
@@ -562,6 +577,7 @@ def eigh(a, UPLO="L"):
     eigenvalue have no derivative, and what is returned for them is this convention.
     """
     _square(a, "eigh")
+    _real_only(a, "eigh")
     if not _traced(a):
         return _np.linalg.eigh(a, UPLO)
     w, v = _eigh_parts(_eigh_p(a, UPLO))
@@ -691,6 +707,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     shape = _shape(a)
     if len(shape) < 2:
         raise ValueError(f"nablanet.numpy.linalg.svd: needs a matrix (at least 2 dimensions), got shape {shape}")
+    _real_only(a, "svd")
     if not _traced(a):
         return _np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
     if not compute_uv:
@@ -792,6 +809,7 @@ def qr(a, mode="reduced"):
     shape = _shape(a)
     if len(shape) < 2:
         raise ValueError(f"nablanet.numpy.linalg.qr: needs a matrix (at least 2 dimensions), got shape {shape}")
+    _real_only(a, "qr")
     if not _traced(a):
         return _np.linalg.qr(a, mode=mode)
     m, n = shape[-2:]
@@ -850,6 +868,7 @@ def pinv(a, rcond=None, hermitian=False):
     """
     if len(_shape(a)) < 2:
         raise ValueError(f"nablanet.numpy.linalg.pinv: needs a matrix, got shape {_shape(a)}")
+    _real_only(a, "pinv")
     return _pinv_p(a, rcond, hermitian)
 
 
@@ -883,21 +902,29 @@ def matrix_power(a, n):
 
 
 def _l2(x, axis, keepdims):
-    return _np.sqrt(_np.sum(x * x, axis=axis, keepdims=keepdims))
+    sq = x.real * x.real + x.imag * x.imag if _np.iscomplexobj(x) else x * x
+    return _np.sqrt(_np.sum(sq, axis=axis, keepdims=keepdims))
 
 
 def _l2_ratio(ans, x, axis, keepdims):
-    """x / ||x|| with 0 where the norm is 0 (the subgradient chosen at zero)."""
+    """conj(x) / ||x|| with 0 where the norm is 0 (the subgradient chosen at zero)."""
     a = _keep(ans, _shape(x), axis, keepdims)
     zero = getval(a) == 0
+    if _dtype(x).kind == "c":
+        x = conj(x)
     return where(zero, 0.0, divide(x, where(zero, 1.0, a)))
+
+
+def _l2_jvp(g, ans, x, axis, keepdims):
+    t = multiply(g, _l2_ratio(ans, x, axis, keepdims))
+    return sum(real(t) if _dtype(x).kind == "c" else t, axis=axis, keepdims=keepdims)
 
 
 _l2_p = primitive(_l2, "norm")
 _l2_p.defvjp(
     lambda ans, x, axis, keepdims: lambda g: multiply(_keep(g, _shape(x), axis, keepdims), _l2_ratio(ans, x, axis, keepdims))
 )
-_l2_p.defjvp(lambda g, ans, x, axis, keepdims: sum(multiply(g, _l2_ratio(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims))
+_l2_p.defjvp(_l2_jvp)
 
 
 def _pnorm(x, p, axis, keepdims):

@@ -118,6 +118,34 @@ def _check_activation(spec, where):
     raise TypeError(f"{where} must be an activation name or a dict such as {{'name': 'elu', 'alpha': 0.5}}; got {spec!r}")
 
 
+class _NoImprovement(EarlyStopping):
+    """scikit-learn's MLP rule for ``n_iter_no_change`` (``patience``) and ``tol`` (``min_delta``).
+
+    An epoch counts when the monitored value misses the best so far by
+    ``tol``; training stops once more than ``patience`` epochs in a row have
+    counted.  The best is the best value seen, whatever the margin, so a cost
+    that falls by less than ``tol`` an epoch stops training, where the Keras
+    rule of :class:`~nablanet.train.EarlyStopping` (best moved only by
+    improvements of ``tol``) lets it run on.
+    """
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        v = logs.get(self.monitor)
+        if v is None:
+            return super().on_epoch_end(trainer, epoch, logs)  # its clear error
+        counts = not self._better(v)
+        if self.best is None or (v < self.best if self.mode == "min" else v > self.best):
+            self.best, self.best_epoch = v, epoch
+            if self.restore_best:
+                self._best_params = trainer.get_flat_params().copy()
+                self._best_state = tree_map(np.copy, trainer.model.state)
+        self.wait = self.wait + 1 if counts else 0
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+
 class _Checkpoint:
     """A trainer in flight through :mod:`pickle`: the bytes of a nablanet checkpoint."""
 
@@ -332,11 +360,11 @@ class _BaseNeuralNet(BaseEstimator):
             monitor = "val_loss" if self.early_stopping else "loss"
             if self.early_stopping:
                 metrics = ["accuracy"] if loss in ("bce", "cross_entropy") else ["r2"]
-                callbacks.append(EarlyStopping("val_loss", patience=int(self.n_iter_no_change), min_delta=float(self.tol),
-                                               restore_best=True))
+                callbacks.append(_NoImprovement("val_loss", patience=int(self.n_iter_no_change),
+                                                min_delta=float(self.tol), restore_best=True))
             elif not full_batch:
-                callbacks.append(EarlyStopping("loss", patience=int(self.n_iter_no_change), min_delta=float(self.tol),
-                                               restore_best=False))
+                callbacks.append(_NoImprovement("loss", patience=int(self.n_iter_no_change), min_delta=float(self.tol),
+                                                restore_best=False))
             if self.adaptive_learning_rate:
                 callbacks.append(ReduceLROnPlateau(monitor, factor=0.2, patience=2, min_delta=float(self.tol)))
         before = len(trainer.history)
@@ -439,16 +467,16 @@ _PARAMS_DOC = """
         Weight initializer; ``"auto"`` is U(+-1/sqrt(fan_in)) for weights and
         biases (see :mod:`nablanet.nn.init`).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training rows and stop when
-        their cost has not improved by ``tol`` for ``n_iter_no_change``
-        epochs; the parameters of the best epoch are restored.
+        Hold out ``validation_fraction`` of the training rows and stop by
+        ``n_iter_no_change`` and ``tol`` on their cost; the parameters of the
+        best epoch are restored.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping, in (0, 1).
     n_iter_no_change : int, default=10
-        Epochs without an improvement by ``tol`` before stopping: of the
-        validation cost with ``early_stopping``, else of the training cost
-        (as scikit-learn's; not used by the full-batch methods, which stop on
-        their own tolerance).
+        Training stops once more than ``n_iter_no_change`` epochs in a row
+        have missed the best cost so far by ``tol`` (scikit-learn's rule): the
+        validation cost with ``early_stopping``, else the training cost.  Not
+        used by the full-batch methods, which stop on their own tolerance.
     tol : float, default=1e-4
         The improvement that counts for ``n_iter_no_change`` and
         ``adaptive_learning_rate``; for ``"lbfgs"``, ``"newton"`` and

@@ -239,8 +239,14 @@ def test_early_stopping_stops_before_epochs(Est):
     assert len(est.loss_curve_) == est.n_iter_ == len(est.history_)
     val = est.history_["val_loss"]
     assert len(val) == est.n_iter_
-    # the stopping rule: the best validation cost came exactly `patience` epochs before the end
-    assert int(np.argmin(val)) == est.n_iter_ - 1 - 5
+    # scikit-learn's rule: the last epoch that beat the best so far by tol came n_iter_no_change + 1 epochs before
+    # the end (each later one missed it by tol, though one may still have set a new best by less)
+    best, last = np.inf, None
+    for i, v in enumerate(val):
+        if v < best - est.tol:
+            last = i
+        best = min(best, v)
+    assert last == est.n_iter_ - 1 - (5 + 1)
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])

@@ -101,12 +101,31 @@ def test_warm_start_continues_where_the_last_fit_stopped(cancer):
 
 
 def test_n_iter_no_change_and_tol_stop_on_the_training_cost(cancer):
+    """scikit-learn's rule: stop when more than n_iter_no_change epochs in a row miss the best by tol."""
+    from sklearn.neural_network import MLPClassifier
+
     X, y = cancer
-    # an improvement of 10 is never reached: training stops after the first epoch and n_iter_no_change more
-    est = NeuralNetClassifier(hidden_layer_sizes=(8,), epochs=100, n_iter_no_change=3, tol=10.0, random_state=0)
-    assert est.fit(X, y).n_iter_ == 4
+    # an improvement of 10 is never reached: every epoch after the first counts, on any data, in both libraries
+    for n in (1, 3):
+        est = NeuralNetClassifier(hidden_layer_sizes=(8,), epochs=100, n_iter_no_change=n, tol=10.0, random_state=0)
+        ref = MLPClassifier(hidden_layer_sizes=(8,), max_iter=100, n_iter_no_change=n, tol=10.0, random_state=0)
+        assert est.fit(X, y).n_iter_ == ref.fit(X, y).n_iter_ == n + 2
     est.set_params(tol=0.0, n_iter_no_change=100, epochs=12)
     assert est.fit(X, y).n_iter_ == 12
+
+
+def test_n_iter_no_change_measures_from_the_best_so_far():
+    """A cost that falls by less than tol each epoch counts every epoch (scikit-learn), even though it falls by
+    more than tol over several (the Keras rule, EarlyStopping's, would never stop it)."""
+    from nablanet.estimators import _NoImprovement
+
+    rule = _NoImprovement("loss", patience=2, min_delta=0.6, restore_best=False)
+    rule.on_train_begin(None)
+    stops = [rule.on_epoch_end(None, e, {"loss": v}) for e, v in enumerate([5.0, 4.5, 4.0, 3.5, 3.0, 2.5])]
+    assert stops == [False, False, False, True, True, True] and rule.best == 2.5
+    rule.on_train_begin(None)
+    stops = [rule.on_epoch_end(None, e, {"loss": v}) for e, v in enumerate([5.0, 4.9, 4.0, 3.9, 3.8, 3.0])]
+    assert not any(stops) and rule.best == 3.0  # improvements by more than tol reset the count
 
 
 def test_adaptive_learning_rate_divides_by_five_on_plateaus(cancer):

@@ -189,7 +189,8 @@ class Checkpoint(Callback):
     (both None: every epoch), and always at the start (so a run killed early can be resumed), at the end,
     and when training stops early or is interrupted between epochs.  An interrupt in the middle of an epoch
     leaves the last checkpoint as it is: a half-done epoch is never saved, so a resumed run is always
-    the run that was never stopped.
+    the run that was never stopped (with the full-batch ``lbfgs`` and ``hessian_free``, whose curvature
+    model a checkpoint does not hold, it goes on from the same parameters, not bit for bit).
     """
 
     def __init__(self, path, every=None, save_best_only=False, monitor="val_loss", mode="auto", seconds=None):

@@ -443,3 +443,16 @@ def test_surfaces_of_a_network_are_its_training_cost(output_activation, loss):
     J = surface.two_parameters(model, X, y, loss, (0, 0), (2, 0))
     assert J(J.start) == pytest.approx(expected, rel=1e-12)
     assert surface.loss_plane(model, X, y, loss, n=3).center_cost == pytest.approx(expected, rel=1e-12)
+
+
+def test_arrows_are_central_differences_of_the_plotted_grid_itself(neuron):
+    """On a grid fine enough, the arrows at its centre are -(central differences of cost_grid's own values), each
+    along its own axis: a transposed grid or field, or a sign slip, fails here."""
+    J, _, _ = neuron
+    h = 1e-5
+    for w0, b0 in ((0.7, -0.3), (-2.0, 1.5), (3.0, 2.0)):
+        w, b = w0 + h * np.arange(-1, 2), b0 + 2 * h * np.arange(-1, 2)
+        Z = surface.cost_grid(J, w, b)
+        u, v = surface.descent_field(J, w, b)
+        assert -u[1, 1] == pytest.approx((Z[1, 2] - Z[1, 0]) / (2 * h), rel=1e-6, abs=1e-10)
+        assert -v[1, 1] == pytest.approx((Z[2, 1] - Z[0, 1]) / (4 * h), rel=1e-6, abs=1e-10)

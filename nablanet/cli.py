@@ -390,6 +390,11 @@ def cmd_explain(args):
 def cmd_surface(args):
     """The notes' "gradient on a surface": J(w, b) of one neuron with -grad J and optimizer paths, and with
     ``--plane`` the loss of a trained network on a filter-normalized random plane."""
+    with _thread_limit(args, None):
+        _surface(args)
+
+
+def _surface(args):
     from . import surface, viz
     from .data import DATASETS, load_dataset
 

@@ -456,3 +456,16 @@ def test_arrows_are_central_differences_of_the_plotted_grid_itself(neuron):
         u, v = surface.descent_field(J, w, b)
         assert -u[1, 1] == pytest.approx((Z[1, 2] - Z[1, 0]) / (2 * h), rel=1e-6, abs=1e-10)
         assert -v[1, 1] == pytest.approx((Z[2, 1] - Z[0, 1]) / (4 * h), rel=1e-6, abs=1e-10)
+
+
+def test_cli_surface_honours_threads(tmp_path, monkeypatch):
+    """--threads is one of surface's flags: it limits the BLAS threads as in train (it was accepted and ignored)."""
+    import contextlib
+
+    from nablanet import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_thread_limit", lambda args, comm: seen.append(args.threads) or contextlib.nullcontext())
+    assert cli.main(["surface", "--out", str(tmp_path / "t"), "--threads", "1", "--steps", "2", "--grid", "5",
+                     "--optimizers", "gd"]) == 0
+    assert seen == [1]

@@ -469,3 +469,14 @@ def test_cli_surface_honours_threads(tmp_path, monkeypatch):
     assert cli.main(["surface", "--out", str(tmp_path / "t"), "--threads", "1", "--steps", "2", "--grid", "5",
                      "--optimizers", "gd"]) == 0
     assert seen == [1]
+
+
+def test_cli_surface_gif_has_a_frame_per_step(tmp_path):
+    from PIL import Image
+
+    from nablanet.cli import main
+
+    out = tmp_path / "g"
+    assert main(["surface", "--out", str(out), "--steps", "4", "--grid", "5", "--optimizers", "gd,adam", "--gif"]) == 0
+    with Image.open(out / "paths.gif") as im:
+        assert im.format == "GIF" and im.n_frames == 5  # the start and each of the 4 steps

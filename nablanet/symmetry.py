@@ -80,6 +80,7 @@ def equal_weights(X, y, hidden=(4,), activation="tanh", loss="mse", output_activ
 
     hidden = V.Sizes(min_len=1, low=2, expected="hidden layer sizes of at least 2 units each (one unit has no "
                                                  "other to compare with)")(hidden, "hidden")
+    value = V.finite_number(value, "value")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] == 0:

@@ -56,6 +56,7 @@ def test_on_real_data_breast_cancer():
     ({"hidden": (4, 1)}, "hidden: expected .*at least 2 units"),
     ({"X": np.linspace(-1, 1, 10)}, r"X: expected a 2-D array \(rows are samples\)"),
     ({"y": np.zeros(7)}, "y has 7 rows, X has 10"),
+    ({"value": float("nan")}, "value: expected a finite number, got nan"),  # not "lower the learning rate"
 ])
 def test_equal_weights_refuses_what_cannot_show_symmetry(kw, words):
     """No hidden layer, or a layer of one unit, has no two units to compare: 'symmetric' would say nothing."""

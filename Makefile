@@ -1,29 +1,46 @@
-# `make demo` and `make test` each do all set-up on a fresh machine.
-PYTHON ?= python3
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# `make demo` and `make test` each do all set-up on a fresh machine, in any order.
+# Two stamps in one .venv: the run-time install (numpy, scikit-learn, matplotlib, tqdm; what the demo
+# needs, ~250 MB) and the test extras on top of it (pytest, hypothesis, notebooks, autograd, PyTorch,
+# MPICH; ~1.4 GB). A stamp's name holds pyproject.toml's checksum, so editing it reinstalls.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+SUM     := $(shell cksum pyproject.toml | cut -d' ' -f1)
+RUNTIME := $(VENV)/.runtime-$(SUM)
+TESTENV := $(VENV)/.test-$(SUM)
+PIP     := $(PY) -m pip install --progress-bar on
 
 .PHONY: demo test lint bench docs clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,peers,mpi]"
-	rm -f $(VENV)/.installed-*
+$(PY):
+	@echo "==> creating the virtual environment $(VENV) ($(PYTHON))"
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME): pyproject.toml | $(PY)
+	@echo "==> installing nablanet and its run-time dependencies (numpy, scikit-learn, matplotlib, tqdm)"
+	$(PIP) -e .
+	rm -f $(VENV)/.runtime-* $(VENV)/.installed-*
 	touch $@
 
-demo: $(STAMP)
-	$(VENV)/bin/nablanet train --out runs/demo
+$(TESTENV): $(RUNTIME)
+	@echo "==> installing the test and peer extras (pytest, hypothesis, notebooks, autograd, PyTorch CPU, MPICH; ~1.2 GB)"
+	$(PIP) -e ".[dev,peers,mpi]"
+	rm -f $(VENV)/.test-*
+	touch $@
+
+demo: $(RUNTIME)
+	@echo "==> training the default network (64-64-10 on scikit-learn's digits) into runs/demo"
+	$(VENV)/bin/nablanet train --out runs/demo --overwrite
+	@echo "==> the lecture notes' two automatic-differentiation examples, forward and reverse mode"
 	$(PY) examples/notes_autodiff.py
 
-test: $(STAMP)
+test: $(TESTENV)
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(TESTENV)
 	$(VENV)/bin/ruff check nablanet tests benchmarks examples docs
 
-bench: $(STAMP)
+bench: $(TESTENV)
 	$(PY) -m pip install --quiet "jax[cpu]"
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_step.py
@@ -42,7 +59,7 @@ $(MATHJAX):
 	cp build/mathjax/package/es5/tex-mml-chtml.js docs/javascripts/mathjax/
 	cp -r build/mathjax/package/es5/output/chtml/fonts docs/javascripts/mathjax/output/chtml/
 
-docs: $(STAMP) $(MATHJAX)
+docs: $(TESTENV) $(MATHJAX)
 	$(PY) -m pip install --quiet -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 

@@ -115,8 +115,8 @@ def test_sweep_heatmap_best_and_resume(tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert len(res["results"]) == 4 and res["skipped"] == 0
     assert res["best"]["test_mse"] == min(r["test_mse"] for r in res["results"])
-    for m in ("test_mse", "test_r2", "test_loss"):  # one heatmap per metric
-        assert m in png_title(out / f"heatmap_{m}.png")
+    for m, label in (("test_mse", "test MSE"), ("test_r2", "test R²"), ("test_loss", "test cost")):  # one per metric
+        assert png_title(out / f"heatmap_{m}.png") == f"runge: {label}"  # a readable label, never the raw key
     assert len((out / "results.csv").read_text().splitlines()) == 5
     code, stdout, _ = run(capsys, *argv[:-1], "--json")
     again = json.loads(stdout)
@@ -130,7 +130,7 @@ def test_compare_regression_and_classification(tmp_path, capsys):
     names = [r["model"] for r in json.loads(stdout)["results"]]
     assert any("OLS" in n for n in names) and any("Ridge" in n for n in names) and any("Lasso" in n for n in names)
     assert any("scikit-learn MLP" in n for n in names)
-    assert "test_mse" in png_title(tmp_path / "c" / "compare.png")
+    assert png_title(tmp_path / "c" / "compare.png") == "franke: test MSE on the same test split"
     code, stdout, _ = run(capsys, "compare", "--data", "breast_cancer", "--epochs", "20", "--out", str(tmp_path / "d"))
     assert code == 0 and "logistic regression" in stdout
     try:
@@ -250,7 +250,7 @@ def test_sweep_one_axis_of_layer_sizes_with_seeds(tmp_path, capsys):
     res = json.loads(stdout)
     assert [r["hidden"] for r in res["results"]] == [[4], [8, 8]]
     assert res["plots"] == ["line_test_loss.png", "line_test_mse.png", "line_test_r2.png"]
-    assert "test_mse" in png_title(out / "line_test_mse.png")
+    assert png_title(out / "line_test_mse.png") == "runge: test MSE (mean over 3 seeds)"
     runs = {p.name: json.loads(p.read_text()) for p in (out / "points").iterdir()}
     assert len(runs) == 6  # 2 points x 3 seeds, each its own run
     for row in res["results"]:

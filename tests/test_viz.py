@@ -115,3 +115,55 @@ def test_plotting_changes_no_global_matplotlib_state(tmp_path):
 def test_heatmap_shows_missing_cells_as_a_dash():
     fig = viz.heatmap([[1.0, np.nan]], [1], ["a", "b"])
     assert "-" in [t.get_text() for t in fig.axes[0].texts]
+
+
+def _hard_cases():
+    """Figures with long titles, long tick labels, many classes and several panels, as run folders, sweeps and
+    comparisons draw them."""
+    long_rows = ["16", "32x32", "64x64x64", "128x128x128x128"]
+    return {
+        "curves": viz.learning_curves(history(), title="breast_cancer_with_a_long_name: learning curves"),
+        "curves1": viz.learning_curves({"epoch": [1, 2], "loss": [1e-5, 2e-6]}, title="runge: learning curves"),
+        "cm2": viz.confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0], title="breast_cancer: confusion matrix (test set)"),
+        "cm10": viz.confusion_matrix(np.arange(10), np.arange(10)[::-1]),
+        "cm_names": viz.confusion_matrix(["setosa", "versicolor"], ["setosa", "virginica_long_name"]),
+        "p1": viz.prediction_1d(np.linspace(-1, 1, 9), np.zeros(9), np.ones(9) * 1e4, title="runge: prediction (test set)"),
+        "p2": viz.prediction_2d(lambda P: 1e3 * P[:, 0], lambda P: P[:, 1], n=8, title="franke: prediction against truth"),
+        "hm": viz.heatmap(np.random.default_rng(0).random((4, 3)), long_rows, [1e-4, 1e-3, 1e-2], None, "hidden", "lr",
+                          "test_r2", title="franke: test R² (mean over 3 seeds), best over l2, dropout"),
+        "line": viz.line(long_rows, [0.1, 0.2, 0.3, 0.4], None, "hidden", "test_accuracy", spread=[0.01] * 4),
+        "bar": viz.bar_comparison(["Ridge (degree 5 features, alpha=0.0001 by leave-one-out CV)", "PyTorch MLP"],
+                                  [0.002, 0.008], None, "test_mse"),
+    }
+
+
+def test_nothing_is_cut_off_and_no_panel_runs_into_another(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    assert viz.learning_curves(history()).get_layout_engine() is None  # one layout pass: no engine
+    for name, fig in _hard_cases().items():
+        canvas = FigureCanvasAgg(fig)
+        fig.set_dpi(100)
+        canvas.draw()  # as the files are written: one draw at the figure's own size
+        r = canvas.get_renderer()
+        box = fig.bbox
+        tight = name == "bar"  # saved with a tight bounding box: cropped to what is drawn, whatever sticks out
+        drawn = [(f"panel {ax.get_title()!r}", ax.get_tightbbox(r)) for ax in fig.axes]  # ticks, labels, title
+        drawn += [(repr(t.get_text()), t.get_window_extent(r)) for t in fig.get_children()
+                  if isinstance(t, Text) and t.get_visible() and t.get_text()]  # the figure's own title
+        for what, e in [] if tight else drawn:
+            assert e.x0 >= box.x0 - 1 and e.x1 <= box.x1 + 1 and e.y0 >= box.y0 - 1 and e.y1 <= box.y1 + 1, \
+                f"{name}: {what} is cut off ({e} outside {box})"
+        axes = fig.axes
+        for i, a in enumerate(axes):
+            for b in axes[i + 1:]:
+                if a.get_label() == "<colorbar>" or b.get_label() == "<colorbar>":
+                    # a colour bar sits beside its own panel; only its labels must stay off the next panel
+                    bars = [x for x in (a, b) if x.get_label() == "<colorbar>"]
+                    other = [x for x in (a, b) if x.get_label() != "<colorbar>"]
+                    if not other or other[0].get_position().x0 < bars[0].get_position().x0:
+                        continue
+                    assert not _overlap(bars[0].get_tightbbox(r), other[0].get_tightbbox(r)), name
+                else:
+                    assert not _overlap(a.get_tightbbox(r), b.get_tightbbox(r)), f"{name}: panels overlap"

@@ -1,5 +1,10 @@
 """Overhead around training, measured as ratios (the machine is shared: medians of repeats).
 
+Besides wall time, each case reports CPU seconds (this process, and its worker processes): on a machine
+whose cores other jobs hold, the wall time of parallel work says little, while CPU seconds do not change
+with the load.  ``idle_estimate_2_over_1`` is what 2 workers would gain on 2 free cores: the one-process
+sweep's CPU time over the parallel one's critical path (the parent's own CPU time plus half the workers').
+
 1. Run folder: a 30-epoch breast-cancer fit through ``run_training`` (what
    ``nablanet train`` runs) with no folder, with a folder (configuration,
    metrics, checkpoints on the default cadence) and with its plots too.
@@ -23,14 +28,35 @@ import sys
 import tempfile
 import time
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
+
+def _cpu():
+    """CPU seconds (user + system) of this process and of its waited-for children."""
+    if resource is None:
+        return time.process_time(), 0.0
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+def measure(fn, repeats):
+    """Medians over ``repeats`` of wall seconds, this process's CPU seconds and its children's."""
+    wall, cpu, kids = [], [], []
+    for _ in range(repeats):
+        c0, t0 = _cpu(), time.perf_counter()
+        fn()
+        t1, c1 = time.perf_counter(), _cpu()
+        wall.append(t1 - t0)
+        cpu.append(c1[0] - c0[0])
+        kids.append(c1[1] - c0[1])
+    return statistics.median(wall), statistics.median(cpu), statistics.median(kids)
+
 
 def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return measure(fn, repeats)[0]
 
 
 def run_folder(repeats):
@@ -48,11 +74,12 @@ def run_folder(repeats):
             shutil.rmtree(d)
         return r
 
-    out["fit_seconds"] = median_time(lambda: run_training(cfg), repeats)
-    out["fit_with_folder_seconds"] = median_time(lambda: with_folder(False), repeats)
-    out["fit_with_folder_and_plots_seconds"] = median_time(lambda: with_folder(True), repeats)
+    for name, fn in (("fit", lambda: run_training(cfg)), ("fit_with_folder", lambda: with_folder(False)),
+                     ("fit_with_folder_and_plots", lambda: with_folder(True))):
+        out[f"{name}_seconds"], out[f"{name}_cpu_seconds"], _ = measure(fn, repeats)
     out["folder_overhead"] = out["fit_with_folder_seconds"] / out["fit_seconds"] - 1
     out["plots_overhead"] = out["fit_with_folder_and_plots_seconds"] / out["fit_seconds"] - 1
+    out["plots_cpu_seconds"] = out["fit_with_folder_and_plots_cpu_seconds"] - out["fit_with_folder_cpu_seconds"]
     return out
 
 
@@ -74,10 +101,15 @@ def parallel_sweep(repeats):
         finally:
             shutil.rmtree(d)
 
-    out = {"plain_loop_seconds": median_time(loop, repeats), "jobs1_seconds": median_time(lambda: swept(1), repeats),
-           "jobs2_seconds": median_time(lambda: swept(2), repeats)}
+    out = {}
+    for name, fn in (("plain_loop", loop), ("jobs1", lambda: swept(1)), ("jobs2", lambda: swept(2))):
+        out[f"{name}_seconds"], out[f"{name}_cpu_seconds"], kids = measure(fn, repeats)
+        if name == "jobs2":
+            out["jobs2_workers_cpu_seconds"] = kids
     out["speedup_2_over_1"] = out["jobs1_seconds"] / out["jobs2_seconds"]
     out["speedup_2_over_loop"] = out["plain_loop_seconds"] / out["jobs2_seconds"]
+    out["idle_estimate_2_over_1"] = out["jobs1_cpu_seconds"] / (out["jobs2_cpu_seconds"]
+                                                                + out["jobs2_workers_cpu_seconds"] / 2)
     return out
 
 
@@ -108,10 +140,11 @@ def main():
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     res = {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-           "load_average": os.getloadavg()[0], "run_folder": run_folder(a.repeats),
+           "load_average_before": os.getloadavg()[0], "run_folder": run_folder(a.repeats),
            "parallel_sweep": parallel_sweep(max(1, a.repeats // 2))}
     if not a.skip_mpi:
         res["mpi"] = mpi(max(1, a.repeats // 2))
+    res["load_average_after"] = os.getloadavg()[0]
     if a.json:
         print(json.dumps(res, indent=2))
         return

@@ -122,14 +122,15 @@ def _polynomial(ds, degree):
 
     from sklearn.preprocessing import PolynomialFeatures
 
-    if degree < 1:
-        raise ConfigError(f"degree must be at least 1, got {degree}")
-    poly = PolynomialFeatures(degree, include_bias=False).fit(ds.X)
-    if poly.n_output_features_ > 5000:
-        raise ConfigError(f"degree {degree} on {ds.X.shape[1]} features makes {poly.n_output_features_} columns; "
-                          f"use a lower degree")
-    test = None if ds.X_test is None else poly.transform(ds.X_test)
-    return dataclasses.replace(ds, X=poly.transform(ds.X), X_test=test), poly
+    from .data import design_matrix
+
+    try:
+        X = design_matrix(ds.X, degree, intercept=False)
+    except V.InvalidValueError as e:
+        raise ConfigError(str(e)) from None
+    test = None if ds.X_test is None else design_matrix(ds.X_test, degree, intercept=False)
+    # the same columns for new points, in front of the scaler (design_matrix is this transform, fitted)
+    return dataclasses.replace(ds, X=X, X_test=test), PolynomialFeatures(degree, include_bias=False).fit(ds.X[:1])
 
 
 def resolve(cfg, ds):
@@ -284,7 +285,7 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False):
 
 
 def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
-                 checkpoint_seconds=30.0, plots=True, overwrite=False):
+                 checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True):
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
@@ -297,6 +298,9 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     ``comm`` (a :class:`nablanet.distributed.Communicator`) trains
     data-parallel over MPI ranks; only rank 0 writes.  ``data`` is what
     ``_load_data`` returned for this configuration, when the caller has it already.
+    ``curves=False`` computes no per-epoch metrics on the training and test data (a sweep point reports only
+    its final test metrics; early stopping still watches its validation cost): the same training, bit for bit,
+    without the per-epoch evaluation.
     """
     from .train import Checkpoint, EarlyStopping, Trainer, load
 
@@ -339,7 +343,9 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
                                     seconds=checkpoint_seconds))
-    validation = {"validation_data": (Xte, yte)}  # curves on the test split, for looking at
+    validation = {"validation_data": (Xte, yte)} if curves else {}  # curves on the test split, for looking at
+    if not curves:
+        metrics = []
     if cfg["patience"]:
         # stopping chooses a model, so it must not look at the test split: it watches 10% of the training part
         callbacks.append(EarlyStopping("val_loss", patience=int(cfg["patience"])))
@@ -444,10 +450,32 @@ def _limit_worker_threads(threads):
 _WORKER_LIMITS = None
 
 
+_DATA_CACHE = {}  # data key -> what _load_data returned, in this process (a sweep's points share their data)
+_DATA_CACHE_BYTES = 512 * 2**20
+
+
+def _cached_data(cfg):
+    """``_load_data(cfg)``, loaded once per process for each data configuration (data set, size, noise, seed,
+    path, degree, split, scaling); the arrays are read-only, so no run can change another's data.  The
+    oldest entries go when they hold more than 512 MB together."""
+    raw = {**DEFAULTS, **cfg}
+    key = json.dumps([raw[k] for k in ("data", "n", "noise", "seed", "data_path", "degree", "test_size", "scale")],
+                     default=str)
+    if key not in _DATA_CACHE:
+        data = _load_data(raw)
+        for a in data[1:5]:
+            a.flags.writeable = False
+        _DATA_CACHE[key] = data
+        while len(_DATA_CACHE) > 1 and sum(a.nbytes for d in _DATA_CACHE.values() for a in d[1:5]) > _DATA_CACHE_BYTES:
+            del _DATA_CACHE[next(iter(_DATA_CACHE))]
+    return _DATA_CACHE[key]
+
+
 def _run_point(args):
     base, point = args
     try:
-        res = run_training({**base, **point})
+        cfg = {**base, **point}
+        res = run_training(cfg, data=_cached_data(cfg), curves=False)
         return {k: v for k, v in res.items() if k.startswith("test_") or k in ("epochs", "train_seconds")}
     except Exception as e:  # noqa: BLE001 - one bad point is reported in its row, the sweep goes on
         return {"error": " ".join(f"{type(e).__name__}: {e}".split())}
@@ -602,7 +630,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     process.  With ``comm`` (MPI), the ranks share the runs instead of local
     processes; rank 0 writes the tables and returns them, the other ranks return None.
     """
-    from . import viz
+    from . import viz  # noqa: F401 - matplotlib loaded once, here: forked workers draw the plots with it
     from .data import DATASETS
 
     if not grid:
@@ -676,53 +704,76 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                 if i % comm.size == comm.rank:
                     _write_point(pdir, r, {**r, **_run_point((base, r))})
         comm.barrier()
+        _DATA_CACHE.clear()
         if not comm.is_root:
             return None
         for r in todo:
             runs[_point_key(r)] = _read_point(os.path.join(pdir, _point_key(r) + ".json"), r, names)
         todo = []
     jobs = min(int(jobs or default_threads(1)), len(todo)) if todo else 0
-    if jobs == 1:  # one process: no pool to start, the same thread limit as one worker
-        from threadpoolctl import threadpool_limits
+    ex = None
+    try:
+        for r in todo:  # each data configuration split and scaled once, here; forked workers inherit it
+            try:
+                _cached_data({**base, **r})
+            except Exception:  # noqa: BLE001 - the point reports it in its row
+                pass
+        if jobs == 1:  # one process: no pool to start, the same thread limit as one worker
+            from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(threads or default_threads(1)):
-            for r in todo:
-                runs[_point_key(r)] = _write_point(pdir, r, {**r, **_run_point((base, r))})
-                if bar:
-                    bar.update(1)
-    elif jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+            with threadpool_limits(threads or default_threads(1)):
+                for r in todo:
+                    runs[_point_key(r)] = _write_point(pdir, r, {**r, **_run_point((base, r))})
+                    if bar:
+                        bar.update(1)
+        elif jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        # workers die with the sweep (kill -9 included); Ctrl-C or SIGTERM stops them before the sweep exits
-        ex = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
-                                 initargs=(os.getpid(), threads or default_threads(jobs)))
-        try:
+            import sklearn.metrics  # noqa: F401 - imported once here, not in every worker (they are forked from here)
+
+            from . import train  # noqa: F401
+
+            # workers die with the sweep (kill -9 included); Ctrl-C or SIGTERM stops them before the sweep exits
+            ex = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
+                                     initargs=(os.getpid(), threads or default_threads(jobs)))
             futures = {ex.submit(_run_point, (base, r)): r for r in todo}
             for fut in as_completed(futures):
                 r = futures[fut]
                 runs[_point_key(r)] = _write_point(pdir, r, {**r, **fut.result()})
                 if bar:
                     bar.update(1)
-        except BaseException:
+        if bar:
+            bar.close()
+        rows = _summarize(names, points, runs, seed_points)
+        cols = names + sorted({k for r in rows for k in r} - set(names))
+        atomic_write_text(os.path.join(out_dir, "results.csv"), _csv(rows, cols))
+        ok = [r for r in rows if metric in r]
+        if not ok:
+            first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")
+            raise ConfigError(f"no grid point finished with {metric}: {first}")
+        best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
+        metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
+        jobs_plots = [(out_dir, data, grid, names, ok, m, seeds) for m in metrics]
+        # one plot per metric: drawn by the workers side by side when there are workers, else here
+        plots = list(ex.map(_sweep_plot_job, jobs_plots)) if ex is not None else [_sweep_plot_job(a) for a in jobs_plots]
+    except BaseException:
+        if ex is not None:
             _stop_workers(ex)
-            raise
+        raise
+    finally:
+        _DATA_CACHE.clear()
+    if ex is not None:
         ex.shutdown()
-    if bar:
-        bar.close()
-    rows = _summarize(names, points, runs, seed_points)
-    cols = names + sorted({k for r in rows for k in r} - set(names))
-    atomic_write_text(os.path.join(out_dir, "results.csv"), _csv(rows, cols))
-    ok = [r for r in rows if metric in r]
-    if not ok:
-        first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")
-        raise ConfigError(f"no grid point finished with {metric}: {first}")
-    best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
-    metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
-    plots = [_sweep_plot(viz, out_dir, data, grid, names, ok, m, seeds) for m in metrics]
     result = {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped, "names": names,
               "seeds": seeds, "plots": plots}
     atomic_write_json(os.path.join(out_dir, "results.json"), {k: v for k, v in result.items() if k != "names"})
     return result
+
+
+def _sweep_plot_job(args):
+    from . import viz
+
+    return _sweep_plot(viz, *args)
 
 
 def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
@@ -739,7 +790,7 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         sd = [by[json.dumps(v)].get(metric + "_std", 0.0) for v in xs] if seeds > 1 else None
         fname = f"line_{metric}.png"
         with atomic_path(os.path.join(out_dir, fname)) as tmp:
-            viz.line(labels, ys, tmp, a, metric, spread=sd, title=f"{data}: {metric}{spread}")
+            viz.line(labels, ys, tmp, a, metric, spread=sd, title=f"{data}: {viz.metric_label(metric)}{spread}")
         return fname
     a, b = names[0], names[1]
     va, vb = [json.dumps(v) for v in grid[a]], [json.dumps(v) for v in grid[b]]
@@ -749,11 +800,12 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         cur = V[i, j]
         if np.isnan(cur) or (r[metric] > cur if mode == "max" else r[metric] < cur):
             V[i, j] = r[metric]
-    extra = f", best over {', '.join(names[2:])}" if len(names) > 2 else ""
+    extra = f", best over {', '.join(map(viz.metric_label, names[2:]))}" if len(names) > 2 else ""
     show = lambda vals: ["x".join(map(str, v)) if isinstance(v, list) else v for v in vals]
     fname = f"heatmap_{metric}.png"
     with atomic_path(os.path.join(out_dir, fname)) as tmp:
-        viz.heatmap(V, show(grid[a]), show(grid[b]), tmp, a, b, metric, title=f"{data}: {metric}{spread}{extra}")
+        viz.heatmap(V, show(grid[a]), show(grid[b]), tmp, a, b, metric,
+                    title=f"{data}: {viz.metric_label(metric)}{spread}{extra}")
     return fname
 
 
@@ -885,5 +937,5 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
         atomic_write_text(os.path.join(out_dir, "compare.csv"), _csv(rows, list(rows[0])))
         with atomic_path(os.path.join(out_dir, "compare.png")) as tmp:
             viz.bar_comparison([r["model"] for r in rows], [r[metric] for r in rows], tmp, metric,
-                               title=f"{cfg['data']}: {metric} on the same test split")
+                               title=f"{cfg['data']}: {viz.metric_label(metric)} on the same test split")
     return {"metric": metric, "results": rows, "skipped": skipped, "config": cfg}

@@ -491,3 +491,24 @@ def test_real_fashion_mnist_debian(monkeypatch):
     assert Xt.shape == (10000, 784) and np.bincount(yt).tolist() == [1000] * 10
     ds = nd.load_dataset("fashion_mnist", n=500)
     assert ds.X.shape == (500, 784) and ds.X_test.shape == (10000, 784) and ds.n_classes == 10
+
+
+def test_design_matrix_columns_and_ols_recovers_the_polynomial():
+    x = np.array([[2.0, 3.0], [-1.0, 0.5]])
+    M = nd.design_matrix(x, 3)
+    a, b = x[:, 0], x[:, 1]
+    expect = np.column_stack([np.ones(2), a, b, a**2, a * b, b**2, a**3, a**2 * b, a * b**2, b**3])
+    np.testing.assert_array_equal(M, expect)
+    np.testing.assert_array_equal(nd.design_matrix(x, 3, intercept=False), expect[:, 1:])
+    np.testing.assert_array_equal(nd.design_matrix([1.0, 2.0], 2), [[1, 1, 1], [1, 2, 4]])  # one feature, 1-d
+    # OLS on the design matrix finds the coefficients the data were made with (no noise), as does Ridge -> 0
+    X, y = nd.polynomial(n=50, coefs=(2.0, -1.0, 0.5, 0.25), seed=0)
+    beta = np.linalg.pinv(nd.design_matrix(X, 3)) @ y
+    np.testing.assert_allclose(beta, [2.0, -1.0, 0.5, 0.25], atol=1e-10)
+    D = nd.design_matrix(X, 3)
+    ridge = np.linalg.solve(D.T @ D + 1e-12 * np.eye(4), D.T @ y)
+    np.testing.assert_allclose(ridge, beta, atol=1e-8)
+    for bad, what in (((X, 0), "degree"), ((X, 2.5), "degree"), ((np.zeros((2, 40)), 4), "columns"),
+                      ((np.zeros((0, 2)), 2), "rows")):
+        with pytest.raises(ValueError, match=what):
+            nd.design_matrix(*bad)

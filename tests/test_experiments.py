@@ -97,3 +97,24 @@ def test_compare_without_torch_says_so(monkeypatch):
         res = compare({"data": "iris", "hidden": [8], "epochs": 3}, include=("torch",))
     assert [r["model"] for r in res["results"]][0].startswith("nablanet")
     assert len(res["skipped"]) == 1 and "pip install" in res["skipped"][0]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_sweep_point_is_the_run_it_stands_for_bit_for_bit(tmp_path, jobs):
+    """Sweep points train without per-epoch curves, on data split once per process (read-only): the same
+    network and test metrics as ``run_training`` of that point, exactly, in the sweep process and in workers."""
+    from nablanet import experiments as E
+
+    base = {"data": "breast_cancer", "hidden": [8], "epochs": 3, "dropout": 0.1, "seed": 3}
+    grid = {"lr": [1e-3, 1e-2], "batch_size": [16, 64]}
+    res = E.sweep(base, grid, tmp_path / f"s{jobs}", jobs=jobs)
+    assert E._DATA_CACHE == {}  # nothing kept after the sweep
+    for row in res["results"]:
+        alone = E.run_training({**base, "lr": row["lr"], "batch_size": row["batch_size"]})
+        for k in ("test_loss", "test_accuracy"):
+            assert row[k] == alone[k], (row, k)
+    data = E._cached_data(base)
+    assert not data[1].flags.writeable and E._cached_data(dict(base)) is data  # loaded once, not writable
+    with pytest.raises(ValueError):
+        data[1][0, 0] = 0.0
+    E._DATA_CACHE.clear()

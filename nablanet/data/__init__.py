@@ -1,5 +1,7 @@
-"""Data sets: synthetic (Franke, Runge, polynomial, logic gates), real (IDX/MNIST, scikit-learn's bundled sets), a registry."""
+"""Data sets: synthetic (Franke, Runge, polynomial, logic gates), real (IDX/MNIST, scikit-learn's bundled sets), a registry,
+and the polynomial design matrix for linear regression."""
 
+from .features import design_matrix
 from .real import (
     FASHION_MNIST_DEBIAN_DIR,
     MNIST_DEFAULT_DIR,
@@ -18,6 +20,7 @@ __all__ = [
     "MNIST_DEFAULT_DIR",
     "SKLEARN_DATASETS",
     "Dataset",
+    "design_matrix",
     "franke",
     "franke_function",
     "load_dataset",

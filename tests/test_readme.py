@@ -1,0 +1,37 @@
+"""The README's Python examples run as written: every ```python block, in order, in one namespace (as a reader
+pastes them into one session), in a fresh folder.  So the API tour cannot drift from the code."""
+
+import pathlib
+import re
+
+import matplotlib.figure
+import numpy as np
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks(text):
+    return re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+
+
+def test_every_python_example_in_the_readme_runs(tmp_path, monkeypatch):
+    blocks = python_blocks(README.read_text())
+    assert len(blocks) >= 8, "README.md lost its Python examples"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    ns = {"__name__": "__readme__"}
+    for i, code in enumerate(blocks, 1):
+        first = code.strip().splitlines()[0]
+        try:
+            exec(compile(code, f"README.md python block {i} ({first})", "exec"), ns)
+        except Exception as e:  # name the block, so a drifted example is found at once
+            raise AssertionError(f"README.md python block {i} ({first}) failed: {type(e).__name__}: {e}") from e
+    # what the tour says it shows
+    np.testing.assert_allclose(ns["params"]["w"], [1.0, -2.0, 0.5], atol=1e-6)
+    assert ns["history"]["val_accuracy"][-1] > 0.95
+    assert ns["D_train"].shape == (400, 21) and np.all(ns["D_train"][:, 0] == 1)
+    assert ns["test_mse"]["OLS"] < 0.02 and ns["test_mse"]["Ridge"] < 0.02  # noise 0.1: MSE near 0.01
+    assert ns["run"]["test_accuracy"] > 0.9 and (tmp_path / "runs" / "bc" / "learning_curves.png").exists()
+    assert ns["res"]["plots"] == ["heatmap_test_accuracy.png", "heatmap_test_loss.png"]
+    assert (tmp_path / "runs" / "bc-sweep" / "heatmap_test_accuracy.png").exists()
+    assert isinstance(ns["fig"], matplotlib.figure.Figure) and (tmp_path / "curves.png").exists()

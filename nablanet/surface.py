@@ -343,6 +343,11 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
                                           f"record snapshots of this model's params")
             snaps.append(flat)
         snaps = np.array(snaps).reshape(len(snaps), center.size)
+        if len(snaps) >= 2 and np.array_equal(snaps, np.broadcast_to(center, snaps.shape)):
+            raise V.InvalidValueError(
+                f"trajectory: all {len(snaps)} snapshots equal the parameters; training updates the parameter "
+                f"arrays in place, so record copies, e.g. [{{k: np.array(v) for k, v in p.items()}} for p in "
+                f"model.params]")
     rng = np.random.default_rng(seed)
     if directions == "random":
         d1 = _filter_normalized(leaves, rng)
@@ -355,14 +360,14 @@ def loss_plane(model, X, y, loss, params=None, trajectory=None, span=1.0, n=21, 
                 "filters to span a plane; draw two chosen parameters with two_parameters, or use directions='pca'")
     else:
         steps = snaps - center
-        _, _, Vt = np.linalg.svd(steps - steps.mean(axis=0), full_matrices=False)
+        _, S, Vt = np.linalg.svd(steps - steps.mean(axis=0), full_matrices=False)
+        if Vt.shape[0] < 2 or not S[0] > 0:
+            raise V.InvalidValueError("directions='pca': the trajectory never moves (its snapshots are one point), "
+                                      "so it has no principal directions")
         split = np.cumsum([c.size for c in leaves])[:-1]
         d1 = [u.reshape(c.shape) for u, c in zip(np.split(Vt[0], split), leaves)]
         d2 = [u.reshape(c.shape) for u, c in zip(np.split(Vt[1], split), leaves)]
-        reach = np.abs(steps @ Vt[:2].T).max() if Vt.shape[0] >= 2 else 0.0
-        if not reach > 0:
-            raise V.InvalidValueError("directions='pca': the trajectory never moves away from the parameters, "
-                                      "so it has no principal directions")
+        reach = np.abs(steps @ Vt[:2].T).max()
         span = span * 1.2 * reach
     from .train import prepare_data
 

@@ -226,9 +226,13 @@ def test_loss_plane_refuses_a_degenerate_plane():
     X = np.linspace(-1, 1, 10)[:, None]
     with pytest.raises(ValueError, match="parallel"):
         surface.loss_plane(model, X, X, "mse", n=5)
-    still = [model.params] * 4  # a trajectory that never moves has no principal directions
-    with pytest.raises(ValueError, match="never moves"):
-        surface.loss_plane(model, X, X, "mse", n=5, trajectory=still, directions="pca")
+    still = [model.params] * 4  # references to the arrays training updates in place, not copies
+    for kind in ("random", "pca"):
+        with pytest.raises(ValueError, match="trajectory: all 4 snapshots equal the parameters.*record copies"):
+            surface.loss_plane(model, X, X, "mse", n=5, trajectory=still, directions=kind)
+    elsewhere = [{k: v + 1.0 for k, v in p.items()} for p in model.params]
+    with pytest.raises(ValueError, match="never moves"):  # one point away from theta*: no principal directions
+        surface.loss_plane(model, X, X, "mse", n=5, trajectory=[elsewhere] * 3, directions="pca")
 
 
 def test_loss_plane_trajectory_of_another_model_is_refused_by_index():

@@ -336,6 +336,13 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                               seed=cfg["seed"], comm=comm)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        if getattr(trainer.optimizer, "full_batch", False):  # dropout, batch norm, size: refused before the folder
+            from .train.fullbatch import check_fits
+
+            try:
+                check_fits(trainer, len(Xtr), len(Xtr))
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
     root = trainer.is_root
     callbacks = []
     if out_dir and root:

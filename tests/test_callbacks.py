@@ -151,3 +151,25 @@ def test_reduce_lr_on_plateau_from_fit_improves_a_stalled_run(data):
              callbacks=[ReduceLROnPlateau("loss", factor=0.5, patience=2)])
     assert min(h2["lr"]) < 1.5
     assert h2["loss"][-1] < h1["loss"][-1]
+
+
+def test_csv_logger_rewrites_its_log_atomically_on_resume(tmp_path, data, monkeypatch):
+    """A resumed logger rewrites the log up to the checkpoint; stopped in the middle of that (a kill, Ctrl-C),
+    it leaves the old log whole, never a truncated one (nablanet.files.atomic_path)."""
+    X, y = data
+    path = tmp_path / "log.csv"
+    _trainer().fit(X, y, epochs=3, callbacks=[CSVLogger(path), Checkpoint(tmp_path / "ck.npz")])
+    before = path.read_text()
+    resumed = load(tmp_path / "ck.npz")
+
+    def interrupted(self, rows):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(csv.DictWriter, "writerows", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            resumed.fit(X, y, epochs=2, callbacks=[CSVLogger(path)])
+    assert path.read_text() == before
+    resumed.fit(X, y, epochs=2, callbacks=[CSVLogger(path)])
+    with open(path, newline="") as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3", "4", "5"]

@@ -349,3 +349,35 @@ def test_hessian_free_uses_the_curvature_it_is_told_to():
     calls["gn"] = 0
     x, info = optim.HessianFree(gauss_newton=False).minimize(obj, np.ones(3), 20)
     assert info["converged"] and calls["gn"] == 0 and info["n_hvp"] > 0
+
+
+def test_cli_trains_and_compares_with_the_full_batch_methods(tmp_path, capsys):
+    """`nablanet train --optimizer lbfgs|newton|hessian_free` and `compare`; a set-up a method cannot take is
+    refused with one line before any run folder is written."""
+    import json
+
+    from nablanet.cli import main
+
+    for method in ("lbfgs", "newton", "hessian_free"):
+        out = tmp_path / method
+        code = main(["train", "--data", "runge", "--n", "200", "--hidden", "8", "--activation", "tanh", "--optimizer",
+                     method, "--epochs", "20", "--out", str(out), "--no-progress", "--no-plots", "--json"])
+        got = json.loads(capsys.readouterr().out)
+        assert code == 0 and got["final"]["test_r2"] > 0.9, (method, got)
+        m = json.loads((out / "metrics.json").read_text())
+        assert 1 <= len(m["history"]["grad_norm"]) <= 20 and load(out / "checkpoint.npz").optimizer.name == method
+    for flags in (["--optimizer", "lbfgs", "--dropout", "0.2"], ["--optimizer", "newton", "--batch-norm"],
+                  ["--optimizer", "newton", "--hidden", "80,80"]):
+        out = tmp_path / "refused"
+        code = main(["train", "--data", "runge", "--n", "50", "--epochs", "2", "--out", str(out), "--no-progress",
+                     "--no-plots", *flags])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert not out.exists(), flags  # refused before the run folder
+    code = main(["compare", "--data", "franke", "--n", "200", "--optimizer", "lbfgs", "--epochs", "30",
+                 "--out", str(tmp_path / "cmp"), "--json"])
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert code == 0
+    ours = next(r for k, r in rows.items() if k.startswith("nablanet"))
+    sk = next(r for k, r in rows.items() if k.startswith("scikit-learn"))
+    assert ours["test_mse"] == pytest.approx(sk["test_mse"], rel=1e-3)  # the same start, function and budget

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import validate as V
 from ..autodiff.tree import tree_map
+from ..files import atomic_path
 
 __all__ = [
     "Callback", "History", "EarlyStopping", "Checkpoint", "ProgressBar", "TerminateOnNaN",
@@ -515,12 +516,15 @@ class CSVLogger(Callback):
                 rows = [r for r in rows if r["epoch"] and int(float(r["epoch"])) <= trainer.epoch]
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        self._file = open(path, "w", newline="")
-        if self._fields:
+        if self._fields:  # the rows kept, rewritten atomically: stopped halfway, the old log stays whole
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, self._fields, delimiter=self.separator, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            self._file = open(path, "a", newline="")
             self._writer = csv.DictWriter(self._file, self._fields, delimiter=self.separator, extrasaction="ignore")
-            self._writer.writeheader()
-            self._writer.writerows(rows)
-            self._file.flush()
+        else:
+            self._file = open(path, "w", newline="")
 
     def on_epoch_end(self, trainer, epoch, logs):
         import csv

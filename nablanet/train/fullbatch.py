@@ -32,14 +32,18 @@ from ..optim import Objective
 from .callbacks import Callback
 from .metrics import compute_metric
 
-__all__ = ["network_objective", "run_full_batch", "GAUSS_NEWTON_LOSSES"]
+__all__ = ["check_fits", "network_objective", "run_full_batch", "GAUSS_NEWTON_LOSSES"]
 
 # costs convex in the network's outputs: their Gauss-Newton matrix is positive semi-definite
 GAUSS_NEWTON_LOSSES = ("mse", "half_sse", "binary_cross_entropy", "cross_entropy")
 
 
-def check_fits(trainer, method, n_rows, batch_size):
-    """Raise a clear error where a full-batch method does not fit the training set-up."""
+def check_fits(trainer, n_rows, batch_size):
+    """Raise a clear error where the trainer's full-batch method does not fit the training set-up.
+
+    Called by the training loop before any work, and by the command line before it writes a run folder.
+    """
+    method = trainer.optimizer.name
     if batch_size < n_rows:
         raise ValueError(
             f"{method} is a full-batch method: it needs batch_size=None (all {n_rows} rows), got batch_size={batch_size}"
@@ -57,6 +61,12 @@ def check_fits(trainer, method, n_rows, batch_size):
                 f"{method} minimizes one fixed function, but batch normalization in training mode changes its "
                 f"running statistics every step; remove batch_norm or use a first-order optimizer"
             )
+    if getattr(trainer.optimizer, "gauss_newton", False) and trainer.loss.name not in GAUSS_NEWTON_LOSSES:
+        raise ValueError(
+            f"hessian_free(gauss_newton=True) needs a cost convex in the outputs ({', '.join(GAUSS_NEWTON_LOSSES)}); "
+            f"the loss is {trainer.loss.name!r}: use gauss_newton=False"
+        )
+    trainer.optimizer.check_size(trainer.get_flat_params().size)
 
 
 def network_objective(model, loss, X, y, l1=0.0, l2=0.0, penalize_bias=False, dtype=np.float64):
@@ -121,15 +131,9 @@ def run_full_batch(trainer, X, y, val, epochs, batch_size, metrics, callbacks, e
     trainer's history.
     """
     method = trainer.optimizer
-    check_fits(trainer, method.name, X.shape[0], batch_size)
-    if getattr(method, "gauss_newton", False) and trainer.loss.name not in GAUSS_NEWTON_LOSSES:
-        raise ValueError(
-            f"hessian_free(gauss_newton=True) needs a cost convex in the outputs ({', '.join(GAUSS_NEWTON_LOSSES)}); "
-            f"the loss is {trainer.loss.name!r}: use gauss_newton=False"
-        )
+    check_fits(trainer, X.shape[0], batch_size)  # before the objective, the callbacks, any work
     model = trainer.model
     dtype = np.dtype(method.dtype) if method.dtype else model.dtype
-    method.check_size(trainer.get_flat_params().size)  # before the objective, the callbacks, any work
     objective, theta0 = network_objective(model, trainer.loss, X, y, trainer.l1, trainer.l2, trainer.penalize_bias,
                                           dtype)
     batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]

@@ -70,8 +70,9 @@ class SymmetryRun:
 
 def equal_weights(X, y, hidden=(4,), activation="tanh", loss="mse", output_activation="identity",
                   value=0.5, epochs=50, lr=0.1, seed=0):
-    """Train one network from constant weights (all equal to ``value``, zero biases) and one from
-    random weights, full-batch gradient descent in float64; returns ``{"constant": run, "random": run}``.
+    """Train one network from constant weights (all equal to ``value``) and one from random weights
+    (nablanet's default draw), both with zero biases as in the notes, by full-batch gradient descent in
+    float64; returns ``{"constant": run, "random": run}``.
     """
     from . import validate as V
     from .nn import MLP, init
@@ -107,8 +108,10 @@ def equal_weights(X, y, hidden=(4,), activation="tanh", loss="mse", output_activ
 
     runs = {}
     for name, initializer in (("constant", init.constant(value)), ("random", "auto")):
+        # the notes' start: biases at zero in both runs, so that only the weights differ (random biases would
+        # break the tie by themselves)
         model = MLP(sizes, activation=activation, output_activation=output_activation, init=initializer,
-                    seed=seed, dtype=np.float64)
+                    bias_init="zeros", seed=seed, dtype=np.float64)
         rec = Record()
         rec.take(model)
         hist = fit(model, X, y, loss=loss, optimizer="sgd", lr=lr, epochs=epochs, batch_size=len(X), shuffle=False,

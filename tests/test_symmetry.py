@@ -63,3 +63,26 @@ def test_equal_weights_refuses_what_cannot_show_symmetry(kw, words):
     args = {"X": np.random.default_rng(0).uniform(-1, 1, (10, 2)), "y": np.zeros(10), **kw}
     with pytest.raises(ValueError, match=words):
         symmetry.equal_weights(args.pop("X"), args.pop("y"), epochs=1, **args)
+
+
+def test_random_weights_alone_break_the_tie_biases_start_at_zero(monkeypatch):
+    """The notes (004): random weights and zero biases. Random biases would break the tie by themselves, so the
+    random run must start its biases at zero for the demonstration to be about the weights."""
+    import nablanet.nn
+
+    made = []
+    real = nablanet.nn.MLP
+
+    def recording_mlp(*args, **kwargs):
+        m = real(*args, **kwargs)
+        made.append([{k: np.array(v) for k, v in p.items()} for p in m.params])
+        return m
+
+    monkeypatch.setattr(nablanet.nn, "MLP", recording_mlp)
+    X = np.random.default_rng(0).uniform(-1, 1, (20, 2))
+    runs = symmetry.equal_weights(X, X[:, 0] * X[:, 1], hidden=(3,), epochs=5)
+    constant, random = made
+    for start in (constant, random):
+        assert all(not np.any(p["b"]) for p in start)
+    assert np.ptp(random[0]["W"]) > 0.1 and not np.ptp(constant[0]["W"])
+    assert runs["constant"].symmetric and not runs["random"].symmetric

@@ -1,20 +1,26 @@
-"""Communication against compute per training step, for the benchmark networks.
+"""Communication against compute per training step, for the benchmark networks: one process against N ranks.
 
 Data-parallel training all-reduces one flat buffer per step: the gradient,
-4 bytes per parameter (float32), plus the cost.  This script measures the
-time of that ``Allreduce`` under ``mpiexec -n N`` for each network's size, and
-puts it beside the time of one training step of the whole global batch on one
-rank (from ``bench_step.py --json``, or measured here), so a user can see
-where adding ranks stops paying: once the all-reduce costs as much as the
-compute it removes.
+4 bytes per parameter (float32), plus the cost.  Under ``mpiexec -n N`` this
+script measures, for each network, the time of that ``Allreduce`` alone and of
+one whole data-parallel step (each rank differentiates its shard of the global
+batch, one Allreduce, the update), and puts them beside one step of the whole
+batch in one process (``--baseline``, the ``--json`` output of a run without
+``mpiexec``), so a user can see where adding ranks stops paying.  Every
+process limits its BLAS/OpenMP threads to its share of the cores
+(threadpoolctl; ``--threads`` overrides): one process gets all cores, each of
+N ranks on the machine a 1/N share.
 
-Run:  mpiexec -n 2 python benchmarks/bench_allreduce.py [--plot docs/images/mpi_comm_compute.png] [--json]
+Run:  python benchmarks/bench_allreduce.py --json > one.json
+      mpiexec -n 2 python benchmarks/bench_allreduce.py --baseline one.json [--plot docs/images/mpi_comm_compute.png] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import time
 
 import numpy as np
@@ -27,7 +33,9 @@ def n_params(sizes):
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def step_time(sizes, bs, reps=20):
+def step_time(sizes, bs, comm=None, reps=20):
+    """Median seconds of one training step on a global batch of ``bs`` rows; with ``comm`` (more than one rank)
+    each rank takes its shard and the step includes the Allreduce, as in ``nablanet train`` under mpiexec."""
     from nablanet.nn import MLP
     from nablanet.train import Trainer
 
@@ -35,67 +43,101 @@ def step_time(sizes, bs, reps=20):
     X = rng.standard_normal((bs, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], bs) if sizes[-1] > 1 else rng.standard_normal((bs, 1)).astype(np.float32)
     t = Trainer(MLP(sizes, output_activation="softmax" if sizes[-1] > 1 else "identity", seed=0),
-                "cross_entropy" if sizes[-1] > 1 else "mse", seed=0)
+                "cross_entropy" if sizes[-1] > 1 else "mse", seed=0, comm=comm)
+    if comm is not None:
+        lo, hi = comm.shard(0, bs)
+        X, y = X[lo:hi], y[lo:hi]
     for _ in range(3):
-        t.train_step(X, y)
-    t0 = time.perf_counter()
+        t.train_step(X, y, bs)
+    times = []
     for _ in range(reps):
-        t.train_step(X, y)
-    return (time.perf_counter() - t0) / reps
+        if comm is not None:
+            comm.barrier()
+        t0 = time.perf_counter()
+        t.train_step(X, y, bs)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def allreduce_time(comm, n):
+    buf = np.ones(n, np.float32)
+    for _ in range(5):
+        comm.allreduce_sum_(buf)
+    times = []
+    for _ in range(200 if n < 1e6 else 30):
+        comm.barrier()
+        t0 = time.perf_counter()
+        comm.allreduce_sum_(buf)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def plot(rows, ranks, path, note=""):
+    """Bars per network: one process, N ranks (whole step) and the Allreduce alone; object API, no pyplot."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    series = [("step_us_one_process", "one process: a step of the whole batch", "C0"),
+              ("step_us_ranks", f"{ranks} ranks: a step (each its shard + Allreduce)", "C1"),
+              ("allreduce_us", f"the Allreduce over {ranks} ranks alone (timed apart)", "C2")]
+    series = [s for s in series if all(r.get(s[0]) is not None for r in rows)]
+    w = 0.8 / len(series)
+    for k, (key, label, color) in enumerate(series):
+        ax.bar(x + (k - (len(series) - 1) / 2) * w, [r[key] for r in rows], w, label=label, color=color)
+    ax.set_yscale("log")
+    ax.set_xticks(x, [f"{r['net']} ({r['params']:,} parameters)\n{r['bytes_allreduced'] / 1024:,.0f} KiB a step"
+                      for r in rows], fontsize=8)
+    ax.set(ylabel="microseconds per training step (median)", title="Communication against compute per step" + note)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.savefig(path, dpi=100, metadata={"Title": "Communication against compute per step"})
 
 
 def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     from nablanet.distributed import get_comm
+    from nablanet.experiments import _ranks_on_this_node, default_threads
 
-    ap = argparse.ArgumentParser(description="all-reduce against compute per step")
+    ap = argparse.ArgumentParser(description="all-reduce against compute per step, one process against N ranks")
+    ap.add_argument("--baseline", help="--json output of a run without mpiexec (one process, all cores)")
+    ap.add_argument("--threads", type=int, help="BLAS threads per process (default: the cores / ranks here)")
     ap.add_argument("--plot")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     comm = get_comm()
-    threadpool_limits(1)
+    threads = args.threads or default_threads(_ranks_on_this_node(comm))
+    load = os.getloadavg()[0]
     rows = []
-    for net, (sizes, bs) in NETS.items():
-        n = n_params(sizes) + 1
-        buf = np.ones(n, np.float32)
-        for _ in range(5):
-            comm.allreduce_sum_(buf)
-        comm.barrier()
-        reps = 200 if n < 1e6 else 20
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            comm.allreduce_sum_(buf)
-        comm_s = (time.perf_counter() - t0) / reps
-        comp_s = step_time(sizes, bs) if comm.is_root else None
-        rows.append({"net": net, "params": n - 1, "bytes_allreduced": 4 * n, "allreduce_us": comm_s * 1e6,
-                     "step_us_one_rank": None if comp_s is None else comp_s * 1e6})
+    with threadpool_limits(threads):
+        for net, (sizes, bs) in NETS.items():
+            n = n_params(sizes) + 1
+            row = {"net": net, "params": n - 1, "bytes_allreduced": 4 * n}
+            if comm.size == 1:
+                row["step_us_one_process"] = step_time(sizes, bs) * 1e6
+            else:
+                row["allreduce_us"] = allreduce_time(comm, n) * 1e6
+                row["step_us_ranks"] = step_time(sizes, bs, comm) * 1e6
+            rows.append(row)
     if not comm.is_root:
         return
-    if args.json:
-        print(json.dumps({"ranks": comm.size, "rows": rows}, indent=2))
-    else:
-        print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}{'allreduce us':>14}{'step us (1 rank)':>18}")
+    if args.baseline:
+        base = {r["net"]: r for r in json.load(open(args.baseline))["rows"]}
         for r in rows:
-            print(f"{r['net']:<8}{r['params']:>12}{r['bytes_allreduced']:>12}{r['allreduce_us']:>14.1f}"
-                  f"{r['step_us_one_rank']:>18.1f}")
+            r["step_us_one_process"] = base[r["net"]]["step_us_one_process"]
+    out = {"ranks": comm.size, "threads_per_process": threads, "cores": os.cpu_count(),
+           "load_average": [load, os.getloadavg()[0]], "rows": rows}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        cols = [k for k in ("step_us_one_process", "step_us_ranks", "allreduce_us") if k in rows[0]]
+        print(f"{comm.size} process(es), {threads} thread(s) each, load average {load:.1f}")
+        print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}" + "".join(f"{c:>22}" for c in cols))
+        for r in rows:
+            print(f"{r['net']:<8}{r['params']:>12}{r['bytes_allreduced']:>12}" + "".join(f"{r[c]:>22.1f}" for c in cols))
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        x = np.arange(len(rows))
-        ax.bar(x - 0.2, [r["step_us_one_rank"] for r in rows], 0.4, label="compute: one step, whole batch, 1 rank")
-        ax.bar(x + 0.2, [r["allreduce_us"] for r in rows], 0.4, label=f"communication: Allreduce over {comm.size} ranks")
-        ax.set_yscale("log")
-        ax.set_xticks(x)
-        ax.set_xticklabels([f"{r['net']}\n{r['bytes_allreduced'] / 1024:.0f} KiB" for r in rows])
-        ax.set(ylabel="microseconds per step", xlabel="network (bytes all-reduced per step)",
-               title="Communication against compute per training step")
-        ax.legend(fontsize=8)
-        fig.savefig(args.plot, dpi=110, bbox_inches="tight", metadata={"Title": "Communication against compute"})
+        plot(rows, comm.size, args.plot, note=f"\n(2 cores shared with other jobs, load average {load:.0f})")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,11 @@ def two_parameters(model, X, y, loss, first, second, params=None):
 
     ``first`` and ``second`` index the flat list of the model's parameter leaves
     as ``(leaf, flat_index)``, e.g. ``(0, 3)`` for entry 3 of the first weight
-    matrix.  ``loss`` is a :mod:`nablanet.losses` name or loss object.
+    matrix; the leaves are ``nablanet.autodiff.tree_flatten(model.params)[0]``,
+    layer by layer (``W`` then ``b`` of a Dense layer), and the error for an
+    index out of range lists their sizes.  ``loss`` is a :mod:`nablanet.losses`
+    name or loss object; J is the cost training minimizes (of the output after
+    the output activation, or of the logits for costs that work from logits).
     """
     from .losses import get_loss
 
@@ -177,7 +181,7 @@ class Path:
 
 
 # name -> (optimizer name, hyperparameters, minibatch?)  The learning rates suit the notes' single
-# neuron on [0, 1] data; each optimizer gets its own, as the notes' comparison does.
+# neuron on data x in [-1, 1] (the tutorial's and the CLI's); each optimizer gets its own, as the notes' comparison does.
 DEFAULT_OPTIMIZERS = {
     "GD": ("sgd", {"lr": 2.0}, False),
     "SGD (minibatch)": ("sgd", {"lr": 2.0}, True),

@@ -14,6 +14,7 @@ from ..autodiff.core import getval
 from ._primitives import (
     _arraylike,
     _contains_tracer,
+    _plain_or,
     _shape,
     add,
     astype,
@@ -116,15 +117,11 @@ def _gather(x, fn, fill=None):
 
 def _plain_or_gather(npfun, zero_fill=False):
     """A differentiable version of NumPy's ``npfun`` (which only moves entries, or fills zeros)."""
-
-    def f(a, *args, **kwargs):
-        if not _contains_tracer(a):
-            return npfun(a, *args, **kwargs)
-        return _gather(a, lambda idx, k: npfun(idx, *args, **kwargs), [0.0] if zero_fill else None)
-
-    f.__name__ = npfun.__name__
-    f.__doc__ = f"``numpy.{npfun.__name__}``, differentiable: the entries it moves carry their derivatives."
-    return f
+    return _plain_or(
+        npfun,
+        lambda a, *args, **kwargs: _gather(a, lambda idx, k: npfun(idx, *args, **kwargs), [0.0] if zero_fill else None),
+        doc=f"``numpy.{npfun.__name__}``, differentiable: the entries it moves carry their derivatives.",
+    )
 
 
 tile = _plain_or_gather(_np.tile)
@@ -148,19 +145,14 @@ def diag(v, k=0):
 
 
 def _splitter(npfun):
-    def f(ary, indices_or_sections, *args, **kwargs):
-        if not _contains_tracer(ary):
-            return npfun(ary, indices_or_sections, *args, **kwargs)
-        ary = _arraylike(ary)
+    def traced(ary, indices_or_sections, *args, **kwargs):
         shape = _shape(ary)
         pieces = npfun(_np.arange(int(_np.prod(shape)), dtype=_np.intp).reshape(shape), indices_or_sections,
                        *args, **kwargs)
         flat = ravel(ary)
         return [getitem(flat, p) for p in pieces]
 
-    f.__name__ = npfun.__name__
-    f.__doc__ = f"``numpy.{npfun.__name__}``, differentiable in every piece."
-    return f
+    return _plain_or(npfun, traced, doc=f"``numpy.{npfun.__name__}``, differentiable in every piece.")
 
 
 split = _splitter(_np.split)

@@ -19,17 +19,15 @@ import numpy as _np
 
 from ..autodiff.core import getval
 from ._primitives import (
-    _bcast,
+    _binary,
     _elementwise,
     _over_nonzero,
-    _shape,
     cos,
     exp2,
     multiply,
     primitive,
     sqrt,
     subtract,
-    unbroadcast,
     where,
 )
 
@@ -50,20 +48,6 @@ __all__ = [
     "radians",
     "sinc",
 ]
-
-
-def _binary(fun, name, dx, dy):
-    """A binary elementwise primitive from its partial derivatives ``dx(ans, x, y)``, ``dy(ans, x, y)``."""
-    p = primitive(fun, name)
-    p.defvjp(
-        lambda ans, x, y: lambda g: unbroadcast(multiply(g, dx(ans, x, y)), _shape(x)),
-        lambda ans, x, y: lambda g: unbroadcast(multiply(g, dy(ans, x, y)), _shape(y)),
-    )
-    p.defjvp(
-        lambda g, ans, x, y: _bcast(multiply(g, dx(ans, x, y)), ans),
-        lambda g, ans, x, y: _bcast(multiply(g, dy(ans, x, y)), ans),
-    )
-    return p
 
 
 def _r2(x, y):

@@ -109,6 +109,41 @@ def _elementwise(fun, deriv, name=None):
     return p
 
 
+def _binary(fun, name, dx, dy):
+    """A binary elementwise primitive from its partials ``dx(ans, x, y)``, ``dy(ans, x, y)``.
+
+    Reverse mode sums each contribution back to its argument's shape
+    (:func:`unbroadcast`); forward mode broadcasts it up to the output's.
+    """
+    p = Primitive(fun, name)
+    p.defvjp(
+        lambda ans, x, y: lambda g: unbroadcast(multiply(g, dx(ans, x, y)), _shape(x)),
+        lambda ans, x, y: lambda g: unbroadcast(multiply(g, dy(ans, x, y)), _shape(y)),
+    )
+    p.defjvp(
+        lambda g, ans, x, y: _bcast(multiply(g, dx(ans, x, y)), ans),
+        lambda g, ans, x, y: _bcast(multiply(g, dy(ans, x, y)), ans),
+    )
+    return p
+
+
+def _plain_or(npfun, traced, name=None, doc=None):
+    """NumPy's ``npfun`` when the first argument holds no traced value, else ``traced``.
+
+    ``traced`` gets the first argument as an array (a list of traced values
+    stacked), and the other arguments as given.
+    """
+
+    def f(a, *args, **kwargs):
+        if not _contains_tracer(a):
+            return npfun(a, *args, **kwargs)
+        return traced(_arraylike(a), *args, **kwargs)
+
+    f.__name__ = f.__qualname__ = name or npfun.__name__
+    f.__doc__ = doc
+    return f
+
+
 # ----------------------------------------------------------------------------
 # binary elementwise
 # ----------------------------------------------------------------------------

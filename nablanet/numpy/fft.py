@@ -28,10 +28,9 @@ import numpy as _np
 
 from ._arrays import roll
 from ._primitives import (
-    _arraylike,
-    _contains_tracer,
     _dtype,
     _is_complex,
+    _plain_or,
     _shape,
     concatenate,
     conj,
@@ -143,16 +142,11 @@ _irfft_p.defjvp(lambda g, ans, x, n, axis, norm: _irfft_p(g, n, axis, norm))
 
 
 def _one_axis(prim_call, npfun, fname):
-    def f(a, n=None, axis=-1, norm=None):
-        if not _contains_tracer(a):
-            return npfun(a, n, axis, norm)
-        a = _arraylike(a)
-        ax = _axis(axis, len(_shape(a)), fname)
-        return prim_call(a, n, ax, _norm(norm, fname))
+    def traced(a, n=None, axis=-1, norm=None):
+        return prim_call(a, n, _axis(axis, len(_shape(a)), fname), _norm(norm, fname))
 
-    f.__name__ = fname
-    f.__doc__ = f"``numpy.fft.{fname}(a, n=None, axis=-1, norm=None)``, differentiable in both modes."
-    return f
+    return _plain_or(npfun, traced, fname,
+                     f"``numpy.fft.{fname}(a, n=None, axis=-1, norm=None)``, differentiable in both modes.")
 
 
 fft = _one_axis(
@@ -192,18 +186,12 @@ def _s_axes(a, s, axes, fname, last_halved=False):
 
 
 def _many_axes(fname, transform, default_axes=None):
-    npfun = getattr(_np.fft, fname)
-
-    def f(a, s=None, axes=default_axes, norm=None):
-        if not _contains_tracer(a):
-            return npfun(a, s, axes, norm)
-        a = _arraylike(a)
+    def traced(a, s=None, axes=default_axes, norm=None):
         s, axes = _s_axes(a, s, axes, fname, last_halved=fname.startswith("irfft"))
         return transform(a, s, axes, _norm(norm, fname)) if axes else a
 
-    f.__name__ = fname
-    f.__doc__ = f"``numpy.fft.{fname}``, differentiable in both modes (``s``, ``axes``, ``norm`` as NumPy's)."
-    return f
+    return _plain_or(getattr(_np.fft, fname), traced, fname,
+                     f"``numpy.fft.{fname}``, differentiable in both modes (``s``, ``axes``, ``norm`` as NumPy's).")
 
 
 def _rfftn(a, s, axes, norm):
@@ -230,21 +218,15 @@ irfft2 = _many_axes("irfft2", _irfftn, (-2, -1))
 
 
 def _shift(npfun, fname, sign):
-    def f(x, axes=None):
-        if not _contains_tracer(x):
-            return npfun(x, axes)
-        x = _arraylike(x)
+    def traced(x, axes=None):
         shape = _shape(x)
         if axes is None:
             axes = tuple(range(len(shape)))
         elif isinstance(axes, (int, _np.integer)):
             axes = (int(axes),)
-        shifts = tuple(sign * (shape[k] // 2) for k in axes)
-        return roll(x, shifts, tuple(axes))
+        return roll(x, tuple(sign * (shape[k] // 2) for k in axes), tuple(axes))
 
-    f.__name__ = fname
-    f.__doc__ = f"``numpy.fft.{fname}``: a roll by half of each axis, differentiable."
-    return f
+    return _plain_or(npfun, traced, fname, f"``numpy.fft.{fname}``: a roll by half of each axis, differentiable.")
 
 
 fftshift = _shift(_np.fft.fftshift, "fftshift", 1)

@@ -27,6 +27,7 @@ from ._primitives import (
     conj,
     divide,
     expand_dims,
+    imag,
     max,
     min,
     moveaxis,
@@ -50,8 +51,8 @@ from ._primitives import (
 
 # nablanet.numpy.linalg, as NumPy's numpy.linalg (other numpy.linalg names come from NumPy; see __getattr__).
 __all__ = [
-    "cholesky", "cond", "cross", "det", "eigh", "eigvalsh", "inv", "matrix_norm", "matrix_power", "matrix_transpose",
-    "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
+    "cholesky", "cond", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh", "inv", "matrix_norm", "matrix_power",
+    "matrix_transpose", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
 ]  # fmt: skip
 
 # Functions that belong at the top of nablanet.numpy (anp.matmul, anp.einsum...).
@@ -60,6 +61,16 @@ _TOP_LEVEL = ("matmul", "dot", "outer", "inner", "vdot", "einsum", "trace", "ten
 
 def _mT(x):
     return swapaxes(x, -1, -2)
+
+
+def _cj(x):
+    """conj(x) for complex x; real x unchanged (no extra step on the real path)."""
+    return conj(x) if _dtype(x).kind == "c" else x
+
+
+def _mH(x):
+    """The conjugate transpose of a stack of matrices (the transpose for real ones)."""
+    return _cj(_mT(x))
 
 
 def _matmul_vjp_a(ans, a, b):
@@ -292,6 +303,7 @@ def einsum(*operands, **kwargs):
 
 _SVDResult = type(_np.linalg.svd(_np.eye(2)))
 _EighResult = type(_np.linalg.eigh(_np.eye(2)))
+_EigResult = type(_np.linalg.eig(_np.eye(2)))
 _QRResult = type(_np.linalg.qr(_np.eye(2)))
 _SlogdetResult = type(_np.linalg.slogdet(_np.eye(2)))
 
@@ -612,7 +624,9 @@ def _svd_parts(ans, a, full_matrices):
     """U1 (m, k), s (k,), V1 (n, k), and the complements U2, V2 (None when empty)."""
     u, s, vh = _unpack(ans, _svd_shapes(a, full_matrices))
     k = _shape(s)[-1]
-    v = _mT(vh)
+    if _dtype(s).kind == "c":  # packed with complex U and V; the singular values are real
+        s = real(s)
+    v = _mH(vh)
     u1, v1 = u[..., :, :k], v[..., :, :k]
     u2 = u[..., :, k:] if _shape(u)[-1] > k else None
     v2 = v[..., :, k:] if _shape(v)[-1] > k else None
@@ -631,57 +645,74 @@ def _s_inverse(s):
     return _gap_inverse(s, scale)
 
 
+# The SVD of a complex matrix, A = U S V^H: with dP = U1^H dA V1, the rotations U1^H dU1 and
+# V1^H dV1 are skew-Hermitian; off the diagonal they are F o (dP S + S dP^H) and F o (S dP + dP^H S),
+# and on it only their difference is fixed, i Im(dP_ii) / s_i (the phase of a singular pair; the
+# gauge taken puts it on U, V1^H dV1 has a zero diagonal).  For real matrices the same formulas,
+# with ^H = ^T and no phase.  The VJP is the transpose of this map under Re(sum(G * dX)).
+
+
 def _svd_jvp(g, ans, a, full_matrices=True):
     m, n = _shape(a)[-2:]
     u1, s, v1, u2, v2 = _svd_parts(ans, a, full_matrices)
+    cplx = _dtype(a).kind == "c"
     F = _svd_F(s)
-    dp = matmul(_mT(u1), matmul(g, v1))
+    dp = matmul(_mH(u1), matmul(g, v1))
     ds = _mdiagonal(dp)
     srow = expand_dims(s, -2)  # s_j along columns
     dps = multiply(dp, srow)  # dP S
     sdp = multiply(dp, _mT(srow))  # S dP
-    du = matmul(u1, multiply(F, add(dps, _mT(dps))))
-    dv = matmul(v1, multiply(F, add(sdp, _mT(sdp))))
+    du = matmul(u1, multiply(F, add(dps, _mH(dps))))
+    dv = matmul(v1, multiply(F, add(sdp, _mH(sdp))))
     sinv = expand_dims(_s_inverse(s), -2)
+    if cplx:
+        du = add(du, multiply(u1, multiply(multiply(expand_dims(imag(ds), -2), sinv), 1j)))
+        ds = real(ds)
     if m > n:
-        du = add(du, multiply(subtract(matmul(g, v1), matmul(u1, matmul(_mT(u1), matmul(g, v1)))), sinv))
+        du = add(du, multiply(subtract(matmul(g, v1), matmul(u1, dp)), sinv))
     if n > m:
-        gtu = matmul(_mT(g), u1)
-        dv = add(dv, multiply(subtract(gtu, matmul(v1, matmul(_mT(v1), gtu))), sinv))
-    # complements (full_matrices): the gauge U2^T dU2 = 0, so dU2 = -U1 dU1^T U2
+        gtu = matmul(_mH(g), u1)
+        dv = add(dv, multiply(subtract(gtu, matmul(v1, matmul(_mH(v1), gtu))), sinv))
+    # complements (full_matrices): the gauge U2^H dU2 = 0, so dU2 = -U1 dU1^H U2
     if u2 is not None:
-        du = concatenate([du, negative(matmul(u1, matmul(_mT(du), u2)))], axis=-1)
+        du = concatenate([du, negative(matmul(u1, matmul(_mH(du), u2)))], axis=-1)
     if v2 is not None:
-        dv = concatenate([dv, negative(matmul(v1, matmul(_mT(dv), v2)))], axis=-1)
-    return _pack(du, ds, _mT(dv), nmat=(2, 1, 2))
+        dv = concatenate([dv, negative(matmul(v1, matmul(_mH(dv), v2)))], axis=-1)
+    return _pack(du, ds, _mH(dv), nmat=(2, 1, 2))
 
 
 def _svd_vjp(ans, a, full_matrices=True):
     m, n = _shape(a)[-2:]
     u1, s, v1, u2, v2 = _svd_parts(ans, a, full_matrices)
+    cplx = _dtype(a).kind == "c"
 
     def vjp(g):
         gu, gs, gvh = _unpack(g, _svd_shapes(a, full_matrices))
-        gv = _mT(gvh)
+        if cplx:
+            gs = real(gs)
+        gv = _mH(gvh)
         k = _shape(s)[-1]
         gu1, gv1 = gu[..., :, :k], gv[..., :, :k]
-        if u2 is not None:  # through dU2 = -U1 dU1^T U2
-            gu1 = subtract(gu1, matmul(u2, matmul(_mT(gu[..., :, k:]), u1)))
+        if u2 is not None:  # through dU2 = -U1 dU1^H U2
+            gu1 = subtract(gu1, matmul(_cj(u2), matmul(_mH(gu[..., :, k:]), _cj(u1))))
         if v2 is not None:
-            gv1 = subtract(gv1, matmul(v2, matmul(_mT(gv[..., :, k:]), v1)))
+            gv1 = subtract(gv1, matmul(_cj(v2), matmul(_mH(gv[..., :, k:]), _cj(v1))))
         F = _svd_F(s)
         srow = expand_dims(s, -2)
-        J = multiply(F, matmul(_mT(u1), gu1))
+        utg = matmul(_mT(u1), gu1)
+        J = multiply(F, utg)
         K = multiply(F, matmul(_mT(v1), gv1))
-        core = add(_mdiag(gs), add(multiply(add(J, _mT(J)), srow), multiply(_mT(srow), add(K, _mT(K)))))
-        out = matmul(u1, matmul(core, _mT(v1)))
+        core = add(_mdiag(gs), add(multiply(add(J, _mH(J)), srow), multiply(_mT(srow), add(K, _mH(K)))))
         sinv = expand_dims(_s_inverse(s), -2)
+        if cplx:  # the phase term i Im(dP_ii) / s_i
+            core = add(core, _mdiag(multiply(multiply(imag(_mdiagonal(utg)), sinv[..., 0, :]), 1j)))
+        out = matmul(_cj(u1), matmul(core, _mT(v1)))
         if m > n:
-            t = subtract(gu1, matmul(u1, matmul(_mT(u1), gu1)))
+            t = subtract(gu1, matmul(_cj(u1), utg))
             out = add(out, matmul(multiply(t, sinv), _mT(v1)))
         if n > m:
-            t = subtract(gv1, matmul(v1, matmul(_mT(v1), gv1)))
-            out = add(out, matmul(u1, _mT(multiply(t, sinv))))
+            t = subtract(gv1, matmul(_cj(v1), matmul(_mT(v1), gv1)))
+            out = add(out, matmul(_cj(u1), _mH(multiply(t, sinv))))
         return out
 
     return vjp
@@ -707,12 +738,14 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     shape = _shape(a)
     if len(shape) < 2:
         raise ValueError(f"nablanet.numpy.linalg.svd: needs a matrix (at least 2 dimensions), got shape {shape}")
-    _real_only(a, "svd")
     if not _traced(a):
         return _np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
     if not compute_uv:
-        return _unpack(_svd_p(a, False), _svd_shapes(a, False))[1]
+        s = _unpack(_svd_p(a, False), _svd_shapes(a, False))[1]
+        return real(s) if _dtype(s).kind == "c" else s
     u, s, vh = _unpack(_svd_p(a, bool(full_matrices)), _svd_shapes(a, bool(full_matrices)))
+    if _dtype(s).kind == "c":
+        s = real(s)
     return _SVDResult(u, s, vh)
 
 
@@ -823,6 +856,81 @@ def qr(a, mode="reduced"):
         raise ValueError(f"nablanet.numpy.linalg.qr: unknown mode {mode!r}")
     q, r = _unpack(_qr_p(a), _qr_shapes(a))
     return r if mode == "r" else _QRResult(q, r)
+
+
+# ---- eig -----------------------------------------------------------------------
+#
+# A = V diag(w) V^-1 with unit-norm columns of V (NumPy's), for any square matrix; w and V are
+# complex in general, also for real A.  With P = V^-1 dA V: dw = diag(P) and, before the
+# normalization, dV0 = V (F o P), F_ij = 1/(w_j - w_i) (0 at equal eigenvalues: the convention
+# of eigh); keeping |v_j| = 1 removes v_j Re(v_j^H dv_j).  The phase of each eigenvector is
+# NumPy's choice and has no derivative (functions of |V|, of w, or of V up to phase are exact).
+# All of it is holomorphic in A except the normalization, so the VJP is the transpose map.
+
+
+def _eig(a):
+    w, v = _np.linalg.eig(a)
+    return _np.concatenate([w, v.reshape(w.shape[:-1] + (-1,))], axis=-1)
+
+
+def _eig_parts(ans, a):
+    n = _shape(a)[-1]
+    return _unpack(ans, [(n,), (n, n)])
+
+
+def _eig_F(w):
+    diff = subtract(expand_dims(w, -2), expand_dims(w, -1))  # w_j - w_i
+    scale = _np.max(_np.abs(getval(w)), axis=-1, keepdims=True)[..., None]
+    return _gap_inverse(diff, scale)
+
+
+def _eig_jvp(g, ans, a):
+    w, v = _eig_parts(ans, a)
+    p = _solve_p(v, matmul(g, v))
+    dw = _mdiagonal(p)
+    dv = matmul(v, multiply(_eig_F(w), p))
+    dv = subtract(dv, multiply(v, expand_dims(real(_mdiagonal(matmul(_mH(v), dv))), -2)))
+    return _pack(dw, dv, nmat=(1, 2))
+
+
+def _eig_vjp(ans, a):
+    w, v = _eig_parts(ans, a)
+    n = _shape(a)[-1]
+
+    def vjp(g):
+        gw, gv = _unpack(g, [(n,), (n, n)])
+        gv = subtract(gv, multiply(_cj(v), expand_dims(real(_mdiagonal(matmul(_mT(v), gv))), -2)))
+        gp = add(_mdiag(gw), multiply(_eig_F(w), matmul(_mT(v), gv)))
+        return _solve_p(_mT(v), matmul(gp, _mT(v)))
+
+    return vjp
+
+
+_eig_p = primitive(_eig, "eig")
+_eig_p.defvjp(_eig_vjp)
+_eig_p.defjvp(_eig_jvp)
+
+
+def eig(a):
+    """Eigenvalues and unit-norm eigenvectors ``(w, V)`` of a square matrix, as ``numpy.linalg.eig``.
+
+    Differentiable for real and complex ``a`` where the eigenvalues are distinct
+    (coupling terms between numerically equal eigenvalues are set to 0, as in
+    :func:`eigh`).  Each eigenvector's phase (sign, for real ones) is NumPy's
+    choice and carries no derivative: ``w``, ``abs(V)`` and functions of V up to
+    the phase of its columns are exact.  The results are complex unless NumPy
+    returns real ones (a real matrix with real eigenvalues).
+    """
+    _square(a, "eig")
+    if not _traced(a):
+        return _np.linalg.eig(a)
+    w, v = _eig_parts(_eig_p(a), a)
+    return _EigResult(w, v)
+
+
+def eigvals(a):
+    """Eigenvalues of a square matrix (``eig(a)[0]``)."""
+    return _np.linalg.eigvals(a) if not _traced(a) else eig(a)[0]
 
 
 # ---- pinv ----------------------------------------------------------------------
@@ -1115,7 +1223,7 @@ def __getattr__(name):
 _NUMPY_DISPATCH = {
     getattr(_np.linalg, name): globals()[name]
     for name in (
-        "inv solve det slogdet cholesky eigh eigvalsh svd svdvals qr pinv matrix_power norm "
+        "inv solve det slogdet cholesky eig eigvals eigh eigvalsh svd svdvals qr pinv matrix_power norm "
         "vector_norm matrix_norm matrix_transpose vecdot multi_dot cond matrix_rank cross"
     ).split()
     if hasattr(_np.linalg, name)

@@ -41,39 +41,22 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _scipy(name):
-    f = getattr(_sp, name)
-    return f
-
-
 def _unary(name, deriv):
-    """Elementwise f with derivative ``deriv(ans, x)``."""
-    prim = Primitive(_scipy(name), name)
-    prim.defvjp(lambda ans, x: lambda g: multiply(g, deriv(ans, x)))
-    prim.defjvp(lambda g, ans, x: multiply(g, deriv(ans, x)))
-    return prim
+    """SciPy's elementwise ``name`` with derivative ``deriv(ans, x)``."""
+    return _p._elementwise(getattr(_sp, name), deriv, name)
 
 
 def _order_first(name, deriv):
     """f(n, x) with a constant order n and derivative ``deriv(ans, n, x)`` in x."""
-    prim = Primitive(_scipy(name), name)
+    prim = Primitive(getattr(_sp, name), name)
     prim.defvjp(None, lambda ans, n, x: lambda g: unbroadcast(multiply(g, deriv(ans, n, x)), _shape(x)))
     prim.defjvp(None, lambda g, ans, n, x: _bcast(multiply(g, deriv(ans, n, x)), ans))
     return prim
 
 
 def _binary(name, dx, dy):
-    """f(x, y) with partial derivatives ``dx(ans, x, y)`` and ``dy(ans, x, y)`` (broadcasting)."""
-    prim = Primitive(_scipy(name), name)
-    prim.defvjp(
-        lambda ans, x, y: lambda g: unbroadcast(multiply(g, dx(ans, x, y)), _shape(x)),
-        lambda ans, x, y: lambda g: unbroadcast(multiply(g, dy(ans, x, y)), _shape(y)),
-    )
-    prim.defjvp(
-        lambda g, ans, x, y: _bcast(multiply(g, dx(ans, x, y)), ans),
-        lambda g, ans, x, y: _bcast(multiply(g, dy(ans, x, y)), ans),
-    )
-    return prim
+    """SciPy's ``name(x, y)`` with partial derivatives ``dx(ans, x, y)`` and ``dy(ans, x, y)``."""
+    return _p._binary(getattr(_sp, name), name, dx, dy)
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)

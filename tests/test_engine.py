@@ -253,8 +253,8 @@ def test_jvp_shape_mismatch_raises():
 
 
 def test_unsupported_numpy_function_names_itself():
-    with pytest.raises(nb.NotDifferentiableError, match="linalg.*eigvals|eigvals.*not differentiable"):
-        nb.grad(lambda x: anp.sum(np.linalg.eigvals(x)))(np.eye(2))
+    with pytest.raises(nb.NotDifferentiableError, match="linalg.*lstsq|lstsq.*not differentiable"):
+        nb.grad(lambda x: anp.sum(np.linalg.lstsq(x, np.ones(2))[0]))(np.eye(2))
     with pytest.raises(nb.NotDifferentiableError, match="convolve"):
         nb.grad(lambda x: anp.sum(np.convolve(x, x)))(np.ones(3))
     with pytest.raises(nb.NotDifferentiableError, match="convolve.*not differentiable"):

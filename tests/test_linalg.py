@@ -18,6 +18,7 @@ import nablanet as nb
 import nablanet.numpy as anp
 from nablanet.autodiff.core import NotDifferentiableError, Tracer
 from nablanet.autodiff.tree import tree_flatten
+from tests.numpy_cases import both_modes_grad
 
 try:
     import autograd
@@ -342,3 +343,10 @@ def test_bad_input_is_named():
         nb.grad(lambda x: anp.linalg.norm(x, "nuc"))(np.ones(3))
     with pytest.raises(NotDifferentiableError, match="complete"):
         nb.grad(lambda x: anp.sum(anp.linalg.qr(x, mode="complete")[0]))(np.ones((3, 2)))
+
+
+def test_norm_of_a_list_of_traced_values():
+    # d/dx sqrt(x^2 + (x + 2)^2) at 0 is 2 / 2 = 1, in both modes
+    for g in both_modes_grad(lambda x: anp.linalg.norm([x, x + 2.0]), 0.0):
+        assert g == pytest.approx(1.0)
+    assert nb.grad(lambda x: anp.linalg.norm((x, 2 * x), 1))(1.5) == pytest.approx(3.0)

@@ -1,7 +1,8 @@
 """Complex numbers, with HIPS autograd's convention.
 
-For ``f(z) = u(x, y) + i v(x, y)`` with ``z = x + iy``, ``grad(f)(z) = du/dx - i du/dy``;
-forward mode pushes complex tangents ``dz = dx + i dy``.  These tests check both
+For a real ``f`` of ``z = x + iy``, ``grad(f)(z) = df/dx - i df/dy`` (``grad`` of a complex output
+is refused, as in autograd; ``holomorphic_grad(f)`` is ``grad`` of ``Re f``, ``f'(z)`` for a
+holomorphic ``f``); forward mode pushes complex tangents ``dz = dx + i dy``.  These tests check both
 against central differences taken along the real and the imaginary direction of
 every input entry (written out here, independently of ``check_grads``), then every
 rule that can meet a complex value with ``check_grads`` to second order, on scalar,
@@ -56,15 +57,23 @@ def test_grad_is_du_dx_minus_i_du_dy():
 
 def test_holomorphic_functions_give_the_complex_derivative():
     z = 0.3 - 0.7j
-    assert nb.grad(anp.exp)(z) == pytest.approx(np.exp(z))
-    assert nb.grad(lambda z: z**3)(z) == pytest.approx(3 * z**2)
+    assert nb.holomorphic_grad(anp.exp)(z) == pytest.approx(np.exp(z))
+    assert nb.holomorphic_grad(lambda z: z**3)(z) == pytest.approx(3 * z**2)
     assert nb.holomorphic_grad(anp.sin)(z) == pytest.approx(np.cos(z))
+    assert nb.holomorphic_grad(lambda x: x * C)(1.0 + 0j) == pytest.approx(C)
     assert nb.jvp(anp.log, (z,), (1j,))[1] == pytest.approx(1j / z)  # f'(z) dz
 
 
-def test_real_input_complex_output_follows_the_convention():
-    # the imaginary part of the output is ignored: d/dx Re(x (1 + 0.2i)) = 1 (the issue's example)
-    g = nb.grad(lambda x: x * C)(1.0)
+def test_grad_of_a_complex_output_is_refused_as_in_autograd():
+    # the issue's example: grad needs a real output (it used to return 1.0 silently)
+    with pytest.raises(TypeError, match=r"complex value \(dtype complex128\).*holomorphic_grad"):
+        nb.grad(lambda x: x * C)(1.0)
+    with pytest.raises(TypeError, match="holomorphic_grad"):
+        nb.value_and_grad(anp.exp)(1j)
+
+
+def test_real_input_complex_intermediate_follows_the_convention():
+    g = nb.grad(lambda x: anp.real(x * C))(1.0)  # the real part, explicitly
     assert g == 1.0 and np.isrealobj(g)
     g = nb.grad(lambda x: anp.abs(x * C))(1.0)
     assert g == pytest.approx(abs(C)) and np.isrealobj(g)
@@ -122,7 +131,7 @@ SCALAR_FUNS = {
 def test_grad_and_jvp_against_finite_differences(name, shape):
     f = SCALAR_FUNS[name]
     z = crandn(rng_for(name, shape), shape) + 0.5  # away from 0 and the branch cut of log/sqrt
-    g = nb.grad(f)(z)
+    g = nb.grad(lambda z: anp.real(f(z)))(z)  # grad needs a real output; fd_grad takes the real part too
     np.testing.assert_allclose(g, fd_grad(f, z), rtol=1e-6, atol=1e-7)
     for v in (np.ones(shape), 1j * np.ones(shape)):  # along the real, then the imaginary direction
         _, t = nb.jvp(f, (z,), (v + 0j,))
@@ -232,8 +241,9 @@ def test_linalg_with_complex_matrices(name, kinds):
 def test_det_gradient_is_the_cofactor_transposed_convention():
     a = crandn(rng_for("det"), (3, 3)) + 2 * np.eye(3)
     # holomorphic: the adjoint of det is det(a) inv(a)^T (transpose, not conjugate transpose)
-    np.testing.assert_allclose(nb.grad(anp.linalg.det)(a), np.linalg.det(a) * np.linalg.inv(a).T, rtol=1e-10)
-    np.testing.assert_allclose(nb.grad(lambda a: anp.linalg.det(a), )(a), fd_grad(np.linalg.det, a), rtol=1e-6)
+    np.testing.assert_allclose(nb.holomorphic_grad(anp.linalg.det)(a), np.linalg.det(a) * np.linalg.inv(a).T,
+                               rtol=1e-10)
+    np.testing.assert_allclose(nb.holomorphic_grad(anp.linalg.det)(a), fd_grad(np.linalg.det, a), rtol=1e-6)
 
 
 def test_jacobian_and_hessian_of_complex_functions():

@@ -174,7 +174,14 @@ def value_and_grad(fun, argnums=0, has_aux=False, *, argnum=None):
                 f"use jacobian, vjp or elementwise_grad for non-scalar outputs"
             )
         dt = _dtype(out)
-        if dt.kind not in "fc" and vjp_fn.traced:
+        if dt.kind == "c":  # autograd's rule: grad is for real-valued functions
+            vjp_fn.release()
+            raise TypeError(
+                f"grad: the function returned a complex value (dtype {dt}); grad needs a real scalar "
+                f"output. For the complex derivative f'(z) of a holomorphic function use holomorphic_grad; "
+                f"otherwise differentiate a real function of it (anp.real(f), anp.abs(f) ** 2)"
+            )
+        if dt.kind != "f" and vjp_fn.traced:
             raise TypeError(f"grad: the function returned dtype {dt}; it must return a float")
         # an output that does not depend on the inputs (a constant, a comparison) has gradient 0
         g = vjp_fn(np.ones(_shape(out), dt))
@@ -188,13 +195,13 @@ def value_and_grad(fun, argnums=0, has_aux=False, *, argnum=None):
 def grad(fun, argnums=0, has_aux=False, *, argnum=None):
     """The gradient of a scalar function, as a function of the same arguments.
 
-    Complex numbers follow HIPS autograd's convention.  For ``f(z) = u + iv``
-    with ``z = x + iy``, ``grad(f)(z) = du/dx - i du/dy`` (the imaginary part
-    ``v`` of the output is ignored).  So for a real loss of a complex parameter
-    a descent step is ``z - lr * conj(grad(f)(z))``; for a holomorphic ``f`` the
-    result is the complex derivative ``f'(z)``; and a real function of real
-    inputs that uses complex numbers inside (an FFT) gets the real gradient a
-    purely real implementation would give.  A real input's derivative is real.
+    ``f`` must return a real scalar (a complex one raises TypeError, as in
+    autograd).  Complex inputs follow HIPS autograd's convention: with
+    ``z = x + iy``, ``grad(f)(z) = df/dx - i df/dy``, so a descent step on a real
+    loss of a complex parameter is ``z - lr * conj(grad(f)(z))``.  A real
+    function of real inputs that uses complex numbers inside (an FFT) gets the
+    real gradient a purely real implementation would give.  For a holomorphic
+    ``f`` with complex values, :func:`holomorphic_grad` gives ``f'(z)``.
 
     >>> import nablanet as nn, nablanet.numpy as anp
     >>> nn.grad(lambda x: anp.exp(x**2))(1.0)   # 2 x exp(x^2)
@@ -417,11 +424,17 @@ def deriv(fun, argnum=0):
 def holomorphic_grad(fun, argnum=0):
     """autograd's ``holomorphic_grad``: the complex derivative ``f'(z)`` of a holomorphic ``f``.
 
-    Under nablanet's (autograd's) convention :func:`grad` of a complex-valued
-    ``f`` differentiates its real part, ``du/dx - i du/dy``, which for a
-    holomorphic ``f`` is exactly ``f'(z)``.
+    It is :func:`grad` of the real part ``u`` of ``f = u + iv``: ``du/dx - i du/dy``,
+    which for a holomorphic ``f`` is exactly ``f'(z)`` (Cauchy-Riemann).  For a
+    real input it is ``du/dx``.
     """
-    return grad(fun, argnum)
+    real = array_op("real")
+
+    @functools.wraps(fun)
+    def real_part(*args, **kwargs):
+        return real(fun(*args, **kwargs))
+
+    return grad(real_part, argnum)
 
 
 def grad_and_aux(fun, argnum=0):

@@ -15,6 +15,7 @@ import numpy as _np
 
 from ..autodiff.core import NotDifferentiableError, Tracer, getval
 from ._primitives import (
+    _arraylike,
     _dtype,
     _keep,
     _ndim,
@@ -1105,6 +1106,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     ``p`` gives zero entries derivative 0.  Matrix 2/-2/'nuc' norms go through
     :func:`svd` (see its conventions for repeated singular values).
     """
+    x = _arraylike(x)  # a list of traced values: norm([x, y])
     if not _traced(x):
         return _np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
     nd = _ndim(x)

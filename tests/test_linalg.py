@@ -308,12 +308,21 @@ def test_eigh_repeated_eigenvalues_give_finite_exact_spectral_derivatives():
     np.testing.assert_allclose(h, 0.0, atol=1e-12)  # sum w = trace: linear
 
 
-def test_eigh_and_cholesky_gradients_are_symmetric():
+def test_cholesky_gradients_are_symmetric_and_eigh_gradients_live_on_the_triangle_read():
     a = spd(rng_for("symg"), (4, 4))
     w = rng_for("w").standard_normal((4, 4))
-    for f in (lambda x: anp.sum(anp.linalg.cholesky(x) * w), lambda x: anp.sum(anp.linalg.eigh(x)[1] ** 3 * w)):
-        g = nb.grad(f)(a)
-        np.testing.assert_allclose(g, g.T, atol=1e-12)
+    g = nb.grad(lambda x: anp.sum(anp.linalg.cholesky(x) * w))(a)
+    np.testing.assert_allclose(g, g.T, atol=1e-12)
+    # eigh reads one triangle (as NumPy): its derivative is that of the function NumPy computes (autograd's)
+    f = lambda x, uplo: anp.sum(anp.linalg.eigh(x, uplo)[1] ** 3 * w)
+    for uplo, other in (("L", np.triu), ("U", np.tril)):
+        g = nb.grad(f)(a, uplo)
+        np.testing.assert_array_equal(other(g, 1 if uplo == "L" else -1), 0.0)
+        nb.check_grads(lambda x: f(x, uplo), (a + np.triu(w, 1),), order=2)  # not symmetric: one triangle counts
+        # along a symmetric direction it is the derivative of the symmetric matrix
+        d = w + w.T
+        _, t = nb.jvp(lambda x: f(x, uplo), (a,), (d,))
+        np.testing.assert_allclose(np.sum(g * d), t, rtol=1e-10)
 
 
 def test_cholesky_and_qr_tangents_keep_the_triangles():

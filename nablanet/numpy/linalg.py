@@ -550,13 +550,36 @@ def _eigh(a, UPLO="L"):
 
 
 def _eigh_parts(ans):
-    return ans[..., 0, :], ans[..., 1:, :]
+    w, v = ans[..., 0, :], ans[..., 1:, :]
+    return (real(w) if _dtype(w).kind == "c" else w), v
+
+
+def _triangle(n, UPLO, dtype):
+    """The strict triangle NumPy reads besides the diagonal (lower for 'L'), as a 0/1 mask."""
+    return (_np.tril if UPLO.upper() == "L" else _np.triu)(_np.ones((n, n), dtype), -1 if UPLO.upper() == "L" else 1)
+
+
+def _hermitian_from_triangle(g, UPLO):
+    """The Hermitian matrix NumPy's eigh sees in ``g``: its triangle, the real diagonal, the mirror."""
+    n = _shape(g)[-1]
+    t = multiply(g, _triangle(n, UPLO, _np.float64))
+    d = multiply(g, _np.eye(n))
+    return add(add(t, _mH(t)), real(d) if _dtype(g).kind == "c" else d)
+
+
+def _onto_triangle(G, UPLO):
+    """The adjoint of :func:`_hermitian_from_triangle`: tri(G + G^H) + Re diag(G)."""
+    n = _shape(G)[-1]
+    d = multiply(G, _np.eye(n))
+    return add(multiply(add(G, _mH(G)), _triangle(n, UPLO, _np.float64)), real(d) if _dtype(G).kind == "c" else d)
 
 
 def _eigh_jvp(g, ans, a, UPLO="L"):
     w, v = _eigh_parts(ans)
-    m = matmul(_mT(v), matmul(_sym(g), v))
+    m = matmul(_mH(v), matmul(_hermitian_from_triangle(g, UPLO), v))
     dw = _mdiagonal(m)
+    if _dtype(dw).kind == "c":
+        dw = real(dw)
     dv = matmul(v, multiply(_eigh_F(w), m))
     return concatenate([expand_dims(dw, -2), dv], axis=-2)
 
@@ -566,8 +589,10 @@ def _eigh_vjp(ans, a, UPLO="L"):
 
     def vjp(g):
         gw, gv = g[..., 0, :], g[..., 1:, :]
+        if _dtype(gw).kind == "c":
+            gw = real(gw)
         inner_ = add(_mdiag(gw), multiply(_eigh_F(w), matmul(_mT(v), gv)))
-        return _sym(matmul(v, matmul(inner_, _mT(v))))
+        return _onto_triangle(matmul(_cj(v), matmul(inner_, _mT(v))), UPLO)
 
     return vjp
 
@@ -580,9 +605,13 @@ _eigh_p.defjvp(_eigh_jvp)
 def eigh(a, UPLO="L"):
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix: ``(w, V)``.
 
-    Symmetric-input convention (as autograd and JAX): NumPy reads one triangle
-    (``UPLO``), and the derivative is that of a symmetric input, so only the
-    symmetric part of a perturbation counts and gradients are symmetric matrices.
+    Real symmetric or complex Hermitian.  NumPy reads one triangle (``UPLO``) and
+    the real part of the diagonal; the derivative is that of this function (as
+    autograd's): a perturbation of the other triangle changes nothing, and the
+    gradient lives on the triangle read (off-diagonal entries count twice, as
+    they stand for two).  For a symmetric perturbation it is the usual one.
+    The phase (sign) of each eigenvector is NumPy's choice and carries no
+    derivative: ``w``, ``abs(V)`` and functions of ``V`` up to it are exact.
     At repeated eigenvalues the eigenvectors are not unique: the coupling terms
     1/(w_j - w_i) between (numerically) equal eigenvalues are set to 0 (never
     inf or NaN).  Derivatives of symmetric functions of the eigenvalues (``sum(f(w))``,
@@ -590,7 +619,6 @@ def eigh(a, UPLO="L"):
     eigenvalue have no derivative, and what is returned for them is this convention.
     """
     _square(a, "eigh")
-    _real_only(a, "eigh")
     if not _traced(a):
         return _np.linalg.eigh(a, UPLO)
     w, v = _eigh_parts(_eigh_p(a, UPLO))

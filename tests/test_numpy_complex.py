@@ -410,3 +410,14 @@ def test_jit_captures_complex_code_and_the_real_parts_the_engine_takes():
     jg = nb.jit(nb.grad(g))
     for s in (1.0, 1.1):
         np.testing.assert_allclose(jg(z * s), nb.grad(g)(z * s), rtol=1e-12)
+
+
+def test_det_of_a_large_singular_complex_matrix():
+    # past the size where cofactors come from minors, the SVD: C = det(U) det(Vh) conj(U) diag(prod) conj(Vh)
+    rng = rng_for("bigdet")
+    a = crandn(rng, (26, 25)) @ crandn(rng, (25, 26)) / 7.0  # rank 25
+    g = nb.holomorphic_grad(anp.linalg.det)(a)
+    u, s, vh = np.linalg.svd(a)
+    expected = np.linalg.det(u) * np.linalg.det(vh) * np.prod(s[:-1]) * np.outer(np.conj(u[:, -1]), np.conj(vh[-1]))
+    np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    nb.check_grads(anp.linalg.det, (a,), order=1, rtol=1e-4)

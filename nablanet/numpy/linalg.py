@@ -439,7 +439,8 @@ def _cofactor(a):
     sign = _np.linalg.det(getval(u)) * _np.linalg.det(getval(vh))
     ex = [prod(concatenate([s[..., :i], s[..., i + 1 :]], axis=-1), axis=-1) for i in range(n)]
     others = stack(ex, axis=-1)
-    return multiply(matmul(multiply(u, expand_dims(others, -2)), vh), sign[..., None, None])
+    # C = det(A) A^-T = det(U) det(Vh) conj(U) diag(others) conj(Vh) (U, Vh unitary; conj is a no-op when real)
+    return multiply(matmul(multiply(_cj(u), expand_dims(others, -2)), _cj(vh)), sign[..., None, None])
 
 
 _det_p = primitive(_np.linalg.det, "det")

@@ -224,6 +224,11 @@ LINALG = {
     "det_batch": (lambda a, b: anp.linalg.det(a), [(2, 3, 3), (2,)]),
     "slogdet": (lambda a, b: anp.linalg.slogdet(a)[1], [(3, 3), (2,)]),
     "matrix_power": (lambda a, b: anp.linalg.matrix_power(a, -2), [(3, 3), (2,)]),
+    "pinv_square": (lambda a, b: anp.linalg.pinv(a), [(3, 3), (2,)]),
+    "pinv_tall": (lambda a, b: anp.linalg.pinv(b), [(3, 3), (4, 3)]),
+    "pinv_wide_batched": (lambda a, b: anp.linalg.pinv(b), [(3, 3), (2, 2, 3)]),
+    # a rank-2 3x3 matrix that stays rank 2 under any perturbation of b
+    "pinv_low_rank": (lambda a, b: anp.linalg.pinv(anp.matmul(anp.conj(anp.swapaxes(b, -1, -2)), b)), [(3, 3), (2, 3)]),
 }
 
 
@@ -361,7 +366,6 @@ def test_eig_of_a_real_matrix_gives_real_gradients_of_complex_eigenvalues():
 REFUSED = {
     "cholesky": (lambda a: anp.linalg.cholesky(a), "cholesky"),
     "qr": (lambda a: anp.linalg.qr(a)[1], "qr"),
-    "pinv": (lambda a: anp.linalg.pinv(a), "pinv"),
     "sign": (lambda a: anp.sign(a), "sign"),
 }
 

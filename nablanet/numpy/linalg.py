@@ -974,8 +974,8 @@ def _pinv_jvp(g, ans, a, rcond=None, hermitian=False):
     p = ans
     eye_m, eye_n = _eye(_shape(a)[-2], a), _eye(_shape(a)[-1], a)
     t1 = negative(matmul(p, matmul(g, p)))
-    t2 = matmul(matmul(p, _mT(p)), matmul(_mT(g), subtract(eye_m, matmul(a, p))))
-    t3 = matmul(subtract(eye_n, matmul(p, a)), matmul(_mT(g), matmul(_mT(p), p)))
+    t2 = matmul(matmul(p, _mH(p)), matmul(_mH(g), subtract(eye_m, matmul(a, p))))
+    t3 = matmul(subtract(eye_n, matmul(p, a)), matmul(_mH(g), matmul(_mH(p), p)))
     return add(t1, add(t2, t3))
 
 
@@ -984,9 +984,11 @@ def _pinv_vjp(ans, a, rcond=None, hermitian=False):
 
     def vjp(g):
         eye_m, eye_n = _eye(_shape(a)[-2], a), _eye(_shape(a)[-1], a)
+        # the transpose of the tangent map under Re(sum(G * dX)): the terms in dA^H conjugate
+        pc, ac = _cj(p), _cj(a)
         t1 = negative(matmul(_mT(p), matmul(g, _mT(p))))
-        t2 = matmul(subtract(eye_m, matmul(a, p)), matmul(_mT(g), matmul(p, _mT(p))))
-        t3 = matmul(matmul(_mT(p), p), matmul(_mT(g), subtract(eye_n, matmul(p, a))))
+        t2 = matmul(subtract(eye_m, matmul(ac, pc)), matmul(_mH(g), matmul(pc, _mT(p))))
+        t3 = matmul(matmul(_mT(p), pc), matmul(_mH(g), subtract(eye_n, matmul(pc, ac))))
         return unbroadcast(add(t1, add(t2, t3)), _shape(a))
 
     return vjp
@@ -1006,7 +1008,6 @@ def pinv(a, rcond=None, hermitian=False):
     """
     if len(_shape(a)) < 2:
         raise ValueError(f"nablanet.numpy.linalg.pinv: needs a matrix, got shape {_shape(a)}")
-    _real_only(a, "pinv")
     return _pinv_p(a, rcond, hermitian)
 
 

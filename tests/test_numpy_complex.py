@@ -352,6 +352,20 @@ def test_eigh_of_complex_matrices_reads_one_triangle(name, shape, uplo):
     nb.check_grads(lambda a: EIGH_FUNS[name](a, uplo), (a,), order=2)
 
 
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 4)], ids=str)
+def test_cholesky_of_hermitian_matrices(shape):
+    rng = rng_for("chol", shape)
+    b = crandn(rng, shape)
+    a = b @ np.conj(np.swapaxes(b, -1, -2)) + shape[-1] * np.eye(shape[-1]) + 0.1 * crandn(rng, shape)
+    herm = lambda x: (x + anp.conj(anp.swapaxes(x, -1, -2))) / 2
+    np.testing.assert_allclose(anp.linalg.cholesky(herm(a)), np.linalg.cholesky((a + np.conj(np.swapaxes(a, -1, -2))) / 2))
+    nb.check_grads(lambda x: anp.linalg.cholesky(herm(x)), (a,), order=2)
+    # Hermitian-input convention: only the Hermitian part of a perturbation counts; the gradient is Hermitian
+    h = herm(a)
+    g = nb.grad(lambda x: anp.sum(anp.abs(anp.linalg.cholesky(x)) ** 2 * np.arange(1.0, shape[-1] + 1)))(h)
+    np.testing.assert_allclose(g, np.conj(np.swapaxes(g, -1, -2)), atol=1e-12)
+
+
 def test_eig_of_a_real_matrix_gives_real_gradients_of_complex_eigenvalues():
     a = np.array([[0.0, -1.0], [1.0, 0.5]])  # eigenvalues 0.25 +- i sqrt(0.9375)
     g = nb.grad(lambda a: anp.sum(anp.imag(anp.linalg.eigvals(a)) ** 2))(a)
@@ -364,7 +378,6 @@ def test_eig_of_a_real_matrix_gives_real_gradients_of_complex_eigenvalues():
 # ---- still refused, with a TypeError naming it --------------------------------------
 
 REFUSED = {
-    "cholesky": (lambda a: anp.linalg.cholesky(a), "cholesky"),
     "qr": (lambda a: anp.linalg.qr(a)[1], "qr"),
     "sign": (lambda a: anp.sign(a), "sign"),
 }

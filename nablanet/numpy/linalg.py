@@ -495,17 +495,22 @@ def _phi(x):
     return multiply(x, (_np.tril(_np.ones((n, n))) - 0.5 * _np.eye(n)).astype(_dtype(x)))
 
 
+def _herm(x):
+    """The Hermitian part (x + x^H) / 2 (the symmetric part for real x)."""
+    return multiply(add(x, _mH(x)), 0.5)
+
+
 def _cholesky_jvp(g, ans, a):
-    # A = L L^T  =>  dL = L phi(L^-1 dA L^-T), with dA taken symmetric
-    z = _solve_p(ans, _sym(g))
-    return matmul(ans, _phi(_mT(_solve_p(ans, _mT(z)))))
+    # A = L L^H  =>  dL = L phi(L^-1 dA L^-H), with dA taken Hermitian (symmetric when real)
+    z = _solve_p(ans, _herm(g))
+    return matmul(ans, _phi(_mH(_solve_p(ans, _mH(z)))))
 
 
 def _cholesky_vjp(ans, a):
     def vjp(g):
         p = _phi(matmul(_mT(ans), g))
-        y = _mT(_solve_p(_mT(ans), _mT(p)))  # P L^-1
-        return _sym(_solve_p(_mT(ans), y))  # L^-T P L^-1, symmetric part
+        y = _mT(_solve_p(_mH(ans), _mT(p)))  # P conj(L)^-1
+        return _herm(_solve_p(_mT(ans), y))  # L^-T P conj(L)^-1, Hermitian part
 
     return vjp
 
@@ -516,14 +521,14 @@ _cholesky_p.defjvp(_cholesky_jvp)
 
 
 def cholesky(a):
-    """Lower Cholesky factor L of a symmetric positive-definite a (``a = L L^T``).
+    """Lower Cholesky factor L of a symmetric (Hermitian) positive-definite a (``a = L L^H``).
 
     Like NumPy, only the lower triangle of ``a`` is read.  The derivative is that of
-    the symmetric input: only the symmetric part of a perturbation counts, and the
-    gradient returned is a symmetric matrix (autograd's and JAX's convention).
+    the symmetric (Hermitian) input: only the symmetric (Hermitian) part of a
+    perturbation counts, and the gradient returned is a symmetric (Hermitian)
+    matrix (autograd's and JAX's convention).
     """
     _square(a, "cholesky")
-    _real_only(a, "cholesky")
     return _cholesky_p(a)
 
 

@@ -366,6 +366,24 @@ def test_cholesky_of_hermitian_matrices(shape):
     np.testing.assert_allclose(g, np.conj(np.swapaxes(g, -1, -2)), atol=1e-12)
 
 
+QR_FUNS = {
+    "q": lambda a: anp.linalg.qr(a)[0],
+    "r": lambda a: anp.linalg.qr(a)[1],
+    "mode_r": lambda a: anp.linalg.qr(a, mode="r"),
+    "both": lambda a: tuple(anp.linalg.qr(a)),
+}
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 3), (3, 5), (2, 4, 3)], ids=str)
+@pytest.mark.parametrize("name", sorted(QR_FUNS))
+def test_qr_of_complex_matrices(name, shape):
+    # LAPACK's R has a real diagonal, which fixes the phases: Q and R themselves are differentiable
+    a = crandn(rng_for("qr", name, shape), shape)
+    q, r = anp.linalg.qr(a)
+    np.testing.assert_allclose(np.imag(np.diagonal(r, axis1=-2, axis2=-1)), 0.0, atol=1e-12)
+    nb.check_grads(QR_FUNS[name], (a,), order=2)
+
+
 def test_eig_of_a_real_matrix_gives_real_gradients_of_complex_eigenvalues():
     a = np.array([[0.0, -1.0], [1.0, 0.5]])  # eigenvalues 0.25 +- i sqrt(0.9375)
     g = nb.grad(lambda a: anp.sum(anp.imag(anp.linalg.eigvals(a)) ** 2))(a)
@@ -378,7 +396,6 @@ def test_eig_of_a_real_matrix_gives_real_gradients_of_complex_eigenvalues():
 # ---- still refused, with a TypeError naming it --------------------------------------
 
 REFUSED = {
-    "qr": (lambda a: anp.linalg.qr(a)[1], "qr"),
     "sign": (lambda a: anp.sign(a), "sign"),
 }
 

@@ -319,15 +319,6 @@ def _square(a, fname):
         raise ValueError(f"nablanet.numpy.linalg.{fname}: needs square matrices in the last two axes, got shape {shape}")
 
 
-def _real_only(a, fname):
-    """Complex traced input to a decomposition whose rules are written for real matrices: refused, named."""
-    if _traced(a) and _dtype(a).kind == "c":
-        raise TypeError(
-            f"nablanet.numpy.linalg.{fname}: complex (Hermitian/unitary) input has no derivative rule in "
-            f"nablanet yet (got dtype {_dtype(a)}); its rules are for real matrices"
-        )
-
-
 def _eye(n, like):
     return _np.eye(n, dtype=_np.result_type(_dtype(like), _np.float64) if _dtype(like).kind != "f" else _dtype(like))
 
@@ -809,12 +800,24 @@ def _r_inv_right(x, r):
     return _mT(_solve_p(_mT(r), _mT(x)))
 
 
+def _phase_diag(x):
+    """i Im(diag(x)) as a diagonal matrix: the phases of a complex QR (R has a real diagonal)."""
+    return _mdiag(multiply(imag(_mdiagonal(x)), 1j))
+
+
 def _qr_square_jvp(dx, q, r):
-    """(dQ, dR) for X = Q R with R square (m >= n)."""
+    """(dQ, dR) for X = Q R with R square (m >= n).
+
+    Q^H dQ = Omega is skew-Hermitian and dR R^-1 upper triangular with a real
+    diagonal, so Omega is the strict lower part of M = Q^H dX R^-1 minus its
+    conjugate transpose, plus i Im(diag M) for complex X.
+    """
     dx_rinv = _r_inv_right(dx, r)
-    mm = matmul(_mT(q), dx_rinv)
+    mm = matmul(_mH(q), dx_rinv)
     low = _tril_strict(mm)
-    domega = subtract(low, _mT(low))
+    domega = subtract(low, _mH(low))
+    if _dtype(mm).kind == "c":
+        domega = add(domega, _phase_diag(mm))
     dq = add(matmul(q, subtract(domega, mm)), dx_rinv)
     dr = matmul(subtract(mm, domega), r)
     return dq, dr
@@ -827,8 +830,10 @@ def _tril_strict(x):
 
 def _qr_square_vjp(gq, gr, q, r):
     b = subtract(matmul(_mT(q), gq), matmul(gr, _mT(r)))
-    c = subtract(_tril_strict(subtract(b, _mT(b))), b)
-    return _mT(_solve_p(r, _mT(add(gq, matmul(q, c)))))  # (gQ + Q C) R^-T
+    c = subtract(_tril_strict(subtract(b, _mH(b))), b)
+    if _dtype(q).kind == "c":
+        c = add(c, _phase_diag(b))
+    return _mT(_solve_p(r, _mT(add(gq, matmul(_cj(q), c)))))  # (gQ + conj(Q) C) R^-T
 
 
 def _qr_jvp(g, ans, a):
@@ -840,7 +845,7 @@ def _qr_jvp(g, ans, a):
         r1 = r[..., :, :m]
         dq, dr1 = _qr_square_jvp(g[..., :, :m], q, r1)
         y, dy = a[..., :, m:], g[..., :, m:]
-        dr2 = add(matmul(_mT(dq), y), matmul(_mT(q), dy))
+        dr2 = add(matmul(_mH(dq), y), matmul(_mH(q), dy))
         dr = concatenate([dr1, dr2], axis=-1)
     return _pack(dq, dr, nmat=(2, 2))
 
@@ -855,8 +860,8 @@ def _qr_vjp(ans, a):
             return _qr_square_vjp(gq, gr, q, r)
         y = a[..., :, m:]
         gr1, gr2 = gr[..., :, :m], gr[..., :, m:]
-        gx = _qr_square_vjp(add(gq, matmul(y, _mT(gr2))), gr1, q, r[..., :, :m])
-        return concatenate([gx, matmul(q, gr2)], axis=-1)
+        gx = _qr_square_vjp(add(gq, matmul(_cj(y), _mH(gr2))), gr1, q, r[..., :, :m])
+        return concatenate([gx, matmul(_cj(q), gr2)], axis=-1)
 
     return vjp
 
@@ -877,7 +882,6 @@ def qr(a, mode="reduced"):
     shape = _shape(a)
     if len(shape) < 2:
         raise ValueError(f"nablanet.numpy.linalg.qr: needs a matrix (at least 2 dimensions), got shape {shape}")
-    _real_only(a, "qr")
     if not _traced(a):
         return _np.linalg.qr(a, mode=mode)
     m, n = shape[-2:]

@@ -639,8 +639,12 @@ def var(a, axis=None, ddof=0, keepdims=False):
     """Variance over ``axis`` with ``ddof`` delta degrees of freedom."""
     a = _arraylike(a)
     d = subtract(a, mean(a, axis=axis, keepdims=True))
-    sq = _abs2(d) if _is_complex(a) else square(d)  # NumPy: the mean of |d|^2, real also for complex a
-    return divide(sum(sq, axis=axis, keepdims=keepdims), _count(a, axis) - ddof)
+    return divide(sum(_sq_magnitude(d), axis=axis, keepdims=keepdims), _count(a, axis) - ddof)
+
+
+def _sq_magnitude(d):
+    """|d|^2: square(d) for real d, d conj(d) made real for complex d (as NumPy's var)."""
+    return _abs2(d) if _is_complex(d) else square(d)
 
 
 def _half_over(ans):

@@ -21,6 +21,7 @@ from ._primitives import (
     _axes,
     _contains_tracer,
     _shape,
+    _sq_magnitude,
     _std_sqrt,
     broadcast_to,
     concatenate,
@@ -33,7 +34,6 @@ from ._primitives import (
     prod,
     ravel,
     reshape,
-    square,
     stack,
     subtract,
     sum,
@@ -213,8 +213,10 @@ def nancumprod(a, axis=None, dtype=None, out=None):
 
 
 def _nan_count(a, axis, keepdims):
-    """How many entries are not NaN, in the input's floating dtype (float32 stays float32)."""
-    return _np.asarray(_np.sum(~_nan_mask(a), axis=axis, keepdims=keepdims), dtype=_np.result_type(getval(a), 0.0))
+    """How many entries are not NaN, in the input's real floating dtype (float32 stays float32, complex128
+    counts in float64, so nanvar of complex values is real as NumPy's)."""
+    dt = _np.finfo(_np.result_type(getval(a), 0.0)).dtype
+    return _np.asarray(_np.sum(~_nan_mask(a), axis=axis, keepdims=keepdims), dtype=dt)
 
 
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
@@ -231,7 +233,7 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
         return _np.nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
     a = _arraylike(a)
     d = _fill_nan(subtract(a, nanmean(a, axis=axis, keepdims=True)), 0.0)
-    return divide(sum(square(d), axis=axis, keepdims=keepdims), _nan_count(a, axis, keepdims) - ddof)
+    return divide(sum(_sq_magnitude(d), axis=axis, keepdims=keepdims), _nan_count(a, axis, keepdims) - ddof)
 
 
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):

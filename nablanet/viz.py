@@ -334,6 +334,17 @@ def _levels(cost):
     return levels
 
 
+def _paths(paths):
+    """Optimizer paths as a list: a dict label -> Path (what surface.optimizer_paths returns), or Paths."""
+    if paths is None:
+        return []
+    items = list(paths.values()) if isinstance(paths, dict) else list(paths) if hasattr(paths, "__iter__") else None
+    if items is None or not all(hasattr(p, "points") and hasattr(p, "costs") for p in items):
+        raise ValueError(f"paths: expected a dict of label -> Path (from surface.optimizer_paths) or a list of "
+                         f"Paths, got {type(paths).__name__}")
+    return items
+
+
 def _path_label(p):
     return f"{p.name}: {p.steps} steps, lr {p.lr:g}, final J {p.final_cost:.3g}"
 
@@ -351,6 +362,7 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
 
     w, b, cost = _grid(w, b, cost)
     every = V.positive_int(every, "every")
+    paths = _paths(paths)
     if field is not None:
         try:
             u, v = (np.asarray(a, dtype=float) for a in field)
@@ -368,13 +380,13 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
         s = slice(None, None, every)
         ax.quiver(w[s], b[s], u[s, s], v[s, s], color="white", alpha=0.7, angles="xy")
     colors = ["#e41a1c", "#ff7f00", "#ffff33", "#f781bf", "#a65628", "#984ea3", "#4daf4a", "#377eb8"]
-    for k, p in enumerate((paths or {}).values()):
+    for k, p in enumerate(paths):
         c = colors[k % len(colors)]
         ax.plot(p.points[:, 0], p.points[:, 1], "-", color=c, lw=1.6,
                 label=_path_label(p))
         ax.plot(*p.points[-1], "o", color=c, ms=5)
     if paths:
-        start = next(iter(paths.values())).points[0]
+        start = paths[0].points[0]
         ax.plot(*start, "k*", ms=12, label="start")
         ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
     ax.set(xlabel="w", ylabel="b", title="contours of J and -grad J", xlim=(w[0], w[-1]), ylim=(b[0], b[-1]))
@@ -382,7 +394,7 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
         ax3 = fig.add_subplot(1, 2, 2, projection="3d")
         Wg, Bg = np.meshgrid(w, b)
         ax3.plot_surface(Wg, Bg, cost, cmap="viridis", alpha=0.8, linewidth=0)
-        for k, p in enumerate((paths or {}).values()):
+        for k, p in enumerate(paths):
             ax3.plot(p.points[:, 0], p.points[:, 1], p.costs, color=colors[k % len(colors)], lw=1.6)
         ax3.set(xlabel="w", ylabel="b", zlabel="J", title="J(w, b)")
     fig.suptitle(title)
@@ -424,18 +436,19 @@ def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w
     if not os.fspath(path).lower().endswith(".gif"):
         raise ValueError(f"path: the animation is a GIF (matplotlib's Pillow writer); give a file name ending in "
                          f".gif, got {os.fspath(path)!r}")
+    paths = _paths(paths)
     if not paths:
         raise ValueError("paths: expected at least one optimizer path (from surface.optimizer_paths), got none")
     fig, title = _figure((6.5, 5.5), title=title, layout="constrained")
     ax = fig.add_subplot()
     ax.contourf(w, b, cost, levels=_levels(cost), cmap="viridis")
     ax.set(xlabel="w", ylabel="b", title=title)
-    lines = [ax.plot([], [], "-o", ms=2, lw=1.5, label=_path_label(p))[0] for p in paths.values()]
+    lines = [ax.plot([], [], "-o", ms=2, lw=1.5, label=_path_label(p))[0] for p in paths]
     ax.legend(fontsize=7, loc="upper right")
-    n = max(p.steps for p in paths.values()) + 1
+    n = max(p.steps for p in paths) + 1
 
     def frame(k):
-        for line, p in zip(lines, paths.values()):
+        for line, p in zip(lines, paths):
             line.set_data(p.points[: k + 1, 0], p.points[: k + 1, 1])
         return lines
 

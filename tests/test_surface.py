@@ -484,3 +484,19 @@ def test_cli_surface_gif_has_a_frame_per_step(tmp_path):
     assert main(["surface", "--out", str(out), "--steps", "4", "--grid", "5", "--optimizers", "gd,adam", "--gif"]) == 0
     with Image.open(out / "paths.gif") as im:
         assert im.format == "GIF" and im.n_frames == 5  # the start and each of the 4 steps
+
+
+def test_plots_take_paths_as_a_dict_or_a_list(neuron, tmp_path):
+    from nablanet import viz
+
+    J, _, _ = neuron
+    w, b = np.linspace(-4, 4, 6), np.linspace(-4, 4, 5)
+    Z = surface.cost_grid(J, w, b)
+    paths = surface.optimizer_paths(J, [-3.0, 3.0], {"GD": ("sgd", {"lr": 1.0}, False),
+                                                      "Adam": ("adam", {"lr": 0.1}, False)}, steps=3)
+    texts = lambda fig: [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # noqa: E731
+    assert texts(viz.cost_surface(w, b, Z, paths=[paths["Adam"]])) == texts(
+        viz.cost_surface(w, b, Z, paths={"Adam": paths["Adam"]}))
+    assert viz.animate_paths(w, b, Z, list(paths.values()), tmp_path / "l.gif", fps=4).axes
+    with pytest.raises(ValueError, match="paths: expected a dict of label -> Path"):
+        viz.cost_surface(w, b, Z, paths=paths["GD"])

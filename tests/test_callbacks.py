@@ -4,7 +4,6 @@ import csv
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from nablanet.data import franke
 from nablanet.nn import MLP
@@ -19,11 +18,7 @@ from nablanet.train import (
     load,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 import nablanet as nb
 from nablanet import optim
@@ -20,12 +19,7 @@ from nablanet.nn import MLP
 from nablanet.train import Checkpoint, EarlyStopping, Trainer, fit, load
 from nablanet.train.fullbatch import network_objective
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Small matrices: one BLAS thread is fastest, and immune to a busy machine's oversubscription."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -177,3 +177,37 @@ def test_pickles_folders_and_other_formats_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="folder"):
         load(tmp_path)
     assert issubclass(CheckpointError, FileFormatError) and issubclass(CheckpointError, ValueError)
+
+
+def test_load_reads_one_version_of_a_checkpoint_replaced_while_reading(tmp_path, monkeypatch):
+    """A training process renames a new checkpoint over the old one while another process loads it (the
+    fault test's poll loop, --resume while a run is saving): the reader sees the old file or the new one,
+    never the headers of one with the bytes of the other ('Bad CRC-32', or worse, a wrong array)."""
+    import os
+
+    from nablanet.train import checkpoint
+
+    def trainer(epochs):
+        tr = Trainer(MLP([3, 4, 1], seed=0, dtype=np.float64), "mse", "sgd", lr=0.1, seed=0)
+        X = np.random.default_rng(0).standard_normal((20, 3))
+        tr.fit(X, X[:, :1], epochs=epochs)
+        return tr
+
+    old, new = trainer(1), trainer(3)
+    path, newer = tmp_path / "checkpoint.npz", tmp_path / "newer.npz"
+    old.save(path)
+    new.save(newer)
+    real = zipfile.ZipFile
+    opened = []
+
+    def zip_file(file, *args, **kwargs):
+        z = real(file, *args, **kwargs)
+        if not opened:  # the writer's rename lands just after the reader first opened the file
+            opened.append(file)
+            os.replace(newer, path)
+        return z
+
+    monkeypatch.setattr(checkpoint.zipfile, "ZipFile", zip_file)
+    got = load(path)
+    assert got.epoch == old.epoch
+    np.testing.assert_array_equal(got.get_flat_params(), old.get_flat_params())

@@ -105,45 +105,49 @@ def _fail(path, problem):
     return CheckpointError(path, problem)
 
 
-def _entries(path):
-    """The arrays of the .npz at ``path``, read without unpickling, each header checked before its data is read."""
+def _open(path):
+    """The .npz at ``path`` as an open ZipFile: opened once, so a checkpoint renamed over it meanwhile is not mixed in."""
     try:
-        zf = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
         raise _fail(path, f"is not a nablanet checkpoint (not a readable .npz file: {e})") from None
-    with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        budget = max(64 << 20, _MAX_INFLATION * os.path.getsize(path))
-        claimed = 0
-        headers = {}
-        for info in infos:
-            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if name in headers:
-                raise _fail(path, f"is damaged: the entry {name!r} appears twice")
-            try:
-                with zf.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version not in _HEADER_READERS:
-                        raise ValueError(f"unsupported .npy format version {version}")
-                    shape, fortran, dtype = _HEADER_READERS[version](f)
-            except Exception as e:  # noqa: BLE001 - any failure to read a header is a damaged file
-                raise _fail(path, f"is not a nablanet checkpoint (entry {name!r} is not a readable array: "
-                                  f"{type(e).__name__}: {e})") from None
-            if dtype.hasobject or (dtype.kind not in _ARRAY_KINDS and not (name == "meta" and dtype.kind == "U")):
-                raise _fail(path, f"is not a nablanet checkpoint (entry {name!r} has dtype {dtype}; "
-                                  f"only numeric arrays are read, never pickled objects)")
-            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if nbytes > info.file_size:
-                raise _fail(path, f"is damaged: entry {name!r} claims shape {tuple(shape)} of {dtype} "
-                                  f"({nbytes} bytes) but holds {info.file_size}")
-            claimed += nbytes
-            if claimed > budget:
-                raise _fail(path, f"is damaged: its entries claim {claimed} bytes, more than a file of "
-                                  f"{os.path.getsize(path)} bytes can hold")
-            headers[name] = (info, tuple(shape), dtype)
-        if "meta" not in headers or "params" not in headers:
-            raise _fail(path, "is not a nablanet checkpoint (no 'meta' and 'params' entries)")
-        return headers
+
+
+def _entries(path, zf):
+    """The arrays of the open .npz ``zf``, read without unpickling, each header checked before its data is read."""
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    size = os.fstat(zf.fp.fileno()).st_size  # of the file opened, whatever is at path now
+    budget = max(64 << 20, _MAX_INFLATION * size)
+    claimed = 0
+    headers = {}
+    for info in infos:
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if name in headers:
+            raise _fail(path, f"is damaged: the entry {name!r} appears twice")
+        try:
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version not in _HEADER_READERS:
+                    raise ValueError(f"unsupported .npy format version {version}")
+                shape, fortran, dtype = _HEADER_READERS[version](f)
+        except Exception as e:  # noqa: BLE001 - any failure to read a header is a damaged file
+            raise _fail(path, f"is not a nablanet checkpoint (entry {name!r} is not a readable array: "
+                              f"{type(e).__name__}: {e})") from None
+        if dtype.hasobject or (dtype.kind not in _ARRAY_KINDS and not (name == "meta" and dtype.kind == "U")):
+            raise _fail(path, f"is not a nablanet checkpoint (entry {name!r} has dtype {dtype}; "
+                              f"only numeric arrays are read, never pickled objects)")
+        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if nbytes > info.file_size:
+            raise _fail(path, f"is damaged: entry {name!r} claims shape {tuple(shape)} of {dtype} "
+                              f"({nbytes} bytes) but holds {info.file_size}")
+        claimed += nbytes
+        if claimed > budget:
+            raise _fail(path, f"is damaged: its entries claim {claimed} bytes, more than a file of "
+                              f"{size} bytes can hold")
+        headers[name] = (info, tuple(shape), dtype)
+    if "meta" not in headers or "params" not in headers:
+        raise _fail(path, "is not a nablanet checkpoint (no 'meta' and 'params' entries)")
+    return headers
 
 
 def _read_entry(path, zf, info, name):
@@ -163,11 +167,12 @@ def _read(path):
         raise _fail(path, "is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise MissingFileError(f"no checkpoint at {path!r}")
-    headers = _entries(path)
+    zf = _open(path)
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise _fail(path, f"cannot be read ({e})") from None
+        headers = _entries(path, zf)
+    except BaseException:
+        zf.close()
+        raise
 
     def reader(name):
         return _read_entry(path, zf, headers[name][0], name)

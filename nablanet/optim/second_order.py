@@ -120,7 +120,9 @@ class FullBatchOptimizer(Optimizer):
     slots = ()
     name = ""
 
-    def __init__(self, tol, dtype="float64"):
+    def __init__(self, tol, dtype="float64", lr=None):
+        if lr is not None:
+            raise ValueError(f"{self.name} takes no learning rate: its steps come from a line search")
         self.lr = None
         self.clip_norm = None
         self._scratch = {}
@@ -277,9 +279,7 @@ class LBFGS(FullBatchOptimizer):
     name = "lbfgs"
 
     def __init__(self, tol=1e-7, ftol=0.0, history_size=10, max_fun=15000, dtype="float64", lr=None):
-        if lr is not None:
-            raise ValueError("lbfgs takes no learning rate: its steps come from a line search")
-        super().__init__(tol, dtype)
+        super().__init__(tol, dtype, lr)
         self.ftol = V.non_negative_number(ftol, "lbfgs ftol")
         self.history_size = V.positive_int(history_size, "lbfgs history_size")
         self.max_fun = V.positive_int(max_fun, "lbfgs max_fun")
@@ -391,9 +391,7 @@ class Newton(FullBatchOptimizer):
     name = "newton"
 
     def __init__(self, tol=1e-10, damping=1e-8, l1_smoothing=1e-3, max_params=5000, dtype="float64", lr=None):
-        if lr is not None:
-            raise ValueError("newton takes no learning rate: its steps come from a line search")
-        super().__init__(tol, dtype)
+        super().__init__(tol, dtype, lr)
         self.damping = V.positive_number(damping, "newton damping")
         self.l1_smoothing = V.positive_number(l1_smoothing, "newton l1_smoothing")
         self.max_params = V.positive_int(max_params, "newton max_params")
@@ -475,9 +473,7 @@ class HessianFree(FullBatchOptimizer):
 
     def __init__(self, tol=1e-8, gauss_newton=False, cg_max_iter=50, damping=1e-3, l1_smoothing=1e-3,
                  dtype="float64", lr=None):
-        if lr is not None:
-            raise ValueError("hessian_free takes no learning rate: its steps come from a line search")
-        super().__init__(tol, dtype)
+        super().__init__(tol, dtype, lr)
         self.gauss_newton = V.boolean(gauss_newton, "hessian_free gauss_newton")
         self.cg_max_iter = V.positive_int(cg_max_iter, "hessian_free cg_max_iter")
         self.damping = V.non_negative_number(damping, "hessian_free damping")

@@ -42,6 +42,9 @@ def _check_same_shape(name, y, t):
 
 def _mse(y, t):
     d = y - t
+    if type(d) is np.ndarray:
+        np.multiply(d, d, out=d)  # d * d in place
+        return _kernels.mean(d)
     return np.mean(d * d)
 
 
@@ -142,8 +145,8 @@ _onehot = NondiffPrimitive(_onehot, "onehot")  # labels may be an input of a cap
 def _softmax_ce(z, t):
     lse = _kernels.logsumexp(z, axis=1)
     if t.ndim == 1:  # integer class labels
-        return np.mean(lse - z[np.arange(z.shape[0]), t])
-    return np.mean(np.sum(t * (lse[:, None] - z), axis=1))
+        return _kernels.mean(lse - z[np.arange(z.shape[0]), t])
+    return _kernels.mean(np.sum(t * (lse[:, None] - z), axis=1))
 
 
 def _dce_dz(z, t):

@@ -1,61 +1,20 @@
-"""The automatic-differentiation engine: forward and reverse mode, any order."""
+"""The automatic-differentiation engine: forward and reverse mode, any order.
 
+The public names are those of its modules' ``__all__`` lists (the transforms,
+capture, the tape, pytrees) plus the primitive and tracer types; each list is
+written once, in its module.
+"""
+
+from . import transforms, tree
 from .capture import ConcretizationError, jit
 from .core import NotDifferentiableError, Primitive, Tracer, getval
 from .tape import Node, Tape, trace
-from .transforms import (
-    deriv,
-    elementwise_grad,
-    grad,
-    grad_and_aux,
-    hessian,
-    hessian_tensor_product,
-    hessian_vector_product,
-    holomorphic_grad,
-    hvp,
-    jacobian,
-    jvp,
-    make_hvp,
-    make_jvp,
-    make_vjp,
-    tensor_jacobian_product,
-    value_and_grad,
-    vector_jacobian_product,
-    vjp,
-)
-from .tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
+from .transforms import *  # noqa: F403 - re-exported; the list is transforms.__all__
+from .tree import *  # noqa: F403 - re-exported; the list is tree.__all__
 
 __all__ = [
-    "ConcretizationError",
-    "jit",
-    "Node",
-    "Tape",
-    "trace",
-    "deriv",
-    "grad_and_aux",
-    "hessian_tensor_product",
-    "hessian_vector_product",
-    "holomorphic_grad",
-    "make_hvp",
-    "make_jvp",
-    "make_vjp",
-    "tensor_jacobian_product",
-    "vector_jacobian_product",
-    "NotDifferentiableError",
-    "Primitive",
-    "Tracer",
-    "elementwise_grad",
-    "getval",
-    "grad",
-    "hessian",
-    "hvp",
-    "jacobian",
-    "jvp",
-    "tree_flatten",
-    "tree_leaves",
-    "tree_map",
-    "tree_structure",
-    "tree_unflatten",
-    "value_and_grad",
-    "vjp",
+    "ConcretizationError", "jit", "Node", "Tape", "trace",
+    "NotDifferentiableError", "Primitive", "Tracer", "getval",
+    *transforms.__all__,
+    *tree.__all__,
 ]

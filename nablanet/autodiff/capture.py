@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import numpy as np
 
 from .core import CTracer, Tracer, _levels, _unbox_in
-from .tree import tree_flatten, tree_unflatten
+from .tape import Node, NodeRef, Tape
+from .tree import _LEAF, tree_flatten, tree_unflatten
 
 __all__ = ["jit", "ConcretizationError", "Program"]
 
@@ -52,73 +54,82 @@ def _is_traced_leaf(x):
 
 
 class CaptureTrace:
-    """Records every primitive applied to its tracers as one step of a program."""
+    """Records every primitive applied to its tracers as one node of a :class:`~nablanet.autodiff.tape.Tape`.
+
+    ``nodes[k]`` is the value in slot ``k`` (the inputs first), in the public
+    tape's format: the primitive, its arguments with a
+    :class:`~nablanet.autodiff.tape.NodeRef` where a recorded value was read,
+    and the value.  ``checks`` are what a replay must verify besides: the
+    truth value of a value used in an ``if`` and the shape of a result whose
+    shape depends on the values, each as ``(position, kind, slot, expected)``,
+    checked before node ``position`` runs.
+    """
 
     records_nondiff = True
 
     def __init__(self, names):
         self.level = next(_levels)
-        self.ops = []  # ("call", prim, argspecs, kwspecs, slot) | ("guard", slot, outcome)
-        self.nslots = 0
+        self.nodes = []
+        self.checks = []
         self.names = names  # input slot -> a name such as "argument 0[1]['W']"
-        self.where = {}  # slot -> primitive name that computed it
         self.foreign = None  # a tracer of another trace that reached the program (not capturable)
 
     def new_input(self, value):
-        t = CTracer(value, self, self.nslots)
-        self.nslots += 1
-        return t
+        slot = len(self.nodes)
+        self.nodes.append(Node(slot, "input", None, (), (), {}, value))
+        return CTracer(value, self, slot)
 
     def unbox(self, x):
         return _unbox_in(x, self)
 
-    def _spec(self, a):
+    def _ref(self, a):
+        """``(argument as recorded, value)``: a NodeRef for one of this trace's values, else the constant."""
         if isinstance(a, Tracer):
             if a._trace is self:
-                return ("s", a._slot), a._value
+                return NodeRef(a._slot), a._value
             self.foreign = a
         elif type(a) is list or type(a) is tuple:  # e.g. a list of traced arrays given to a nondiff primitive
-            pairs = [self._spec(x) for x in a]
-            if any(p[0][0] != "c" for p in pairs):
-                return ("l", type(a), [p[0] for p in pairs]), type(a)(p[1] for p in pairs)
-        return ("c", a), a
+            pairs = [self._ref(x) for x in a]
+            if any(_has_ref(p[0]) for p in pairs):
+                return type(a)(p[0] for p in pairs), type(a)(p[1] for p in pairs)
+        return a, a
 
     def process(self, prim, args, kw, mixed):
-        specs, vals = [], []
-        for a in args:
-            s, v = self._spec(a)
-            specs.append(s)
+        refs, vals, parents = [], [], []
+        for i, a in enumerate(args):
+            r, v = self._ref(a)
+            refs.append(r)
             vals.append(v)
-        kwspecs, kwvals = {}, {}
+            if type(r) is NodeRef:
+                parents.append((i, r.id))
+        kwrefs, kwvals = {}, {}
         for k, a in kw.items():
-            kwspecs[k], kwvals[k] = self._spec(a)
+            kwrefs[k], kwvals[k] = self._ref(a)
         inner = any(isinstance(v, Tracer) for v in vals) or any(isinstance(v, Tracer) for v in kwvals.values())
         if inner:  # a tracer below the capture (the function closed over one): not capturable
             ans = prim(*vals, **kwvals)
         else:
             ans = prim.fun(*vals, **kwvals)
-        slot = self.nslots
-        self.nslots += 1
-        self.ops.append(("call", prim, specs, kwspecs, slot))
-        self.where[slot] = prim.name
+        slot = len(self.nodes)
+        self.nodes.append(Node(slot, prim.name, prim, tuple(parents), tuple(refs), kwrefs, ans))
         if prim.nondiff:
             # A result without derivative may have a shape that depends on the values (nonzero,
-            # unique...); later steps were recorded for this shape, so it is guarded.
+            # unique...); later steps were recorded for this shape, so it is checked.
             shape = _shapes(ans)
             if shape not in {_shapes(v) for v in vals if hasattr(v, "shape")}:
-                self.ops.append(("shape", slot, shape))
+                self.checks.append((slot + 1, "shape", slot, shape))
         return CTracer(ans, self, slot)
 
     def guard(self, t):
         outcome = bool(t._value)
-        self.ops.append(("guard", t._slot, outcome))
+        self.checks.append((len(self.nodes), "guard", t._slot, outcome))
         return outcome
 
     def describe(self, t):
         slot = t._slot
         if slot in self.names:
             return f"the traced input {self.names[slot]}"
-        return f"a traced value (the result of primitive '{self.where.get(slot, '?')}', shape {t.shape})"
+        return f"a traced value (the result of primitive '{self.nodes[slot].op}', shape {t.shape})"
 
     def concretization_error(self, t, what):
         return ConcretizationError(
@@ -127,6 +138,12 @@ class CaptureTrace:
             f"value into the program. Keep it an array (nablanet.numpy functions, anp.where instead "
             f"of an if on its elements), or pass it as a static argument (static_argnums)."
         )
+
+
+def _has_ref(x):
+    if type(x) is NodeRef:
+        return True
+    return (type(x) is list or type(x) is tuple) and any(_has_ref(v) for v in x)
 
 
 def _shapes(v):
@@ -148,99 +165,311 @@ def _inline(c):
     return None
 
 
-def _needs(spec, need):
-    if spec[0] == "s":
-        need.add(spec[1])
-    elif spec[0] == "l":
-        for x in spec[2]:
-            _needs(x, need)
+def _refs_in(x, out):
+    """Append the slot ids of the NodeRefs in an argument (also inside lists and tuples)."""
+    if type(x) is NodeRef:
+        out.append(x.id)
+    elif type(x) is list or type(x) is tuple:
+        for v in x:
+            _refs_in(v, out)
+    return out
+
+
+def _resolve(x, rep):
+    """An argument with every NodeRef replaced by the one of its representative slot."""
+    if type(x) is NodeRef:
+        r = rep[x.id]
+        return x if r == x.id else NodeRef(r)
+    if (type(x) is list or type(x) is tuple) and _has_ref(x):
+        return type(x)(_resolve(v, rep) for v in x)
+    return x
+
+
+def _cse_key(x):
+    """A hashable stand-in for an argument: slots by id, inline constants by text, others by identity."""
+    if type(x) is NodeRef:
+        return ("n", x.id)
+    if type(x) is list or type(x) is tuple:
+        return (type(x), tuple(_cse_key(v) for v in x))
+    text = _inline(x)
+    return ("t", type(x), text) if text is not None else ("c", id(x))
+
+
+_SCALARS = (np.generic, float, int, complex, bool)
+
+
+def _is_one(c):
+    """Whether ``c`` is a real constant 1 (a Python or NumPy number, or an array of ones)."""
+    if type(c) is float or type(c) is int:
+        return c == 1
+    if isinstance(c, (np.ndarray, np.generic)) and c.dtype.kind in "fiu" and np.size(c) <= 64:
+        return bool(np.all(c == 1))
+    return False
+
+
+def _pure(prim):
+    """Primitives whose calls may be merged when their arguments are the same (the library's and NumPy's)."""
+    fun = prim.fun
+    if isinstance(fun, np.ufunc):
+        return True
+    mod = getattr(fun, "__module__", None) or ""
+    return mod.startswith("nablanet.") or mod.startswith("numpy")
+
+
+def _meta(v):
+    """What a buffer for ``v`` must match: type, shape, dtype and memory layout (strides)."""
+    return (type(v), getattr(v, "shape", None), getattr(v, "dtype", None), getattr(v, "strides", None))
 
 
 class Program:
-    """One recorded program: straight-line NumPy calls compiled to a Python function.
+    """One recorded program, compiled to a Python function of straight-line NumPy calls.
+
+    The compiler reads the capture's tape (:class:`~nablanet.autodiff.tape.Tape`):
+
+    1. **Simplify.**  A product by a constant one that keeps the shape and
+       dtype is its other factor (``x * 1.0`` is ``x``, bit for bit); two
+       calls of the same library or NumPy function on the same arguments are
+       one (never a call that draws from a Generator); steps that neither an
+       output nor a check needs are dropped.
+    2. **Buffers.**  A step that can write its result into an array (a NumPy
+       ufunc, or a primitive with an ``into`` form, such as the fused dense
+       layer or ``sum``) gets a buffer allocated once for the program.  A
+       liveness analysis of the program hands a buffer to a later step once
+       nothing can read it any more: every value that may share its memory (a
+       view such as a transpose, or the result of a function that might
+       return its argument) is dead.  An elementwise ufunc writes over an
+       argument that dies at that step.  Values that may be returned to the
+       caller never live in buffers, so outputs are fresh arrays; inputs and
+       constants are never written.  With destinations (:meth:`Jitted.call_into`),
+       an output is written straight into the caller's array.
+    3. **Emit** one function (``s7 = matmul(s3, s5, out=b2)`` ...), which
+       builds the output pytree directly.
 
     Attributes
     ----------
     n_inputs : int
         Number of traced input leaves (the program's parameters).
     steps : list of str
-        The program as source lines (``s7 = matmul(s3, s5)``), for reading.
+        The program as source lines, for reading.
     source : str
         The whole compiled function.
+    buffers : list of numpy.ndarray
+        The buffers the program writes into.
     """
 
-    def __init__(self, trace, n_inputs, out_specs, out_def, rng_inputs):
-        self.n_inputs = n_inputs
+    def __init__(self, tape, checks, out_def, rng_inputs, dests=None):
+        nodes = tape.nodes
+        n_inputs = self.n_inputs = len(tape.inputs)
         self.out_def = out_def
-        ops = trace.ops
-        # Dead-step elimination: keep what the outputs and the guards need.
-        need = {s[1] for s in out_specs if s[0] == "s"}
-        keep = []
-        for op in reversed(ops):
-            if op[0] in ("guard", "shape"):
-                need.add(op[1])
-                keep.append(op)
-                continue
-            _, prim, specs, kwspecs, slot = op
-            if slot not in need:
-                continue
-            keep.append(op)
-            for s in list(specs) + list(kwspecs.values()):
-                _needs(s, need)
-        keep.reverse()
-        self.ops = keep
-        self.has_guards = any(op[0] != "call" for op in keep)
-        self.rng_inputs = rng_inputs if self.has_guards else ()
-        self.prims = [op[1] for op in keep if op[0] == "call"]
+        meta = [_meta(n.value) for n in nodes]
+        outputs = tape.outputs
+        out_consts = tree_flatten(tape.output_value)[0]
+        dests = dests or [None] * len(outputs)
+        rng_slots = {i for i in range(n_inputs) if meta[i][0] is np.random.Generator}
+
+        # 1. simplify: aliases (x * 1) and common subexpressions, then dead steps
+        rep = list(range(len(nodes)))
+        seen = {}
+        calls = []  # (node, args, kwargs) with arguments resolved to representatives
+        for node in nodes[n_inputs:]:
+            args = tuple(_resolve(a, rep) for a in node.args)
+            kwargs = {k: _resolve(v, rep) for k, v in node.kwargs.items()}
+            prim, slot = node.primitive, node.id
+            if prim.fun is np.multiply and len(args) == 2 and not kwargs:
+                for a, b in (args, args[::-1]):
+                    if type(a) is NodeRef and type(b) is not NodeRef and _is_one(b) and meta[a.id] == meta[slot] \
+                            and meta[slot][2] is not None and meta[slot][2].kind in "fiu":
+                        rep[slot] = a.id
+                        break
+                if rep[slot] != slot:
+                    continue
+            slots_read = _refs_in(args, [])
+            _refs_in(tuple(kwargs.values()), slots_read)
+            if _pure(prim) and not rng_slots.intersection(slots_read):
+                key = (id(prim.fun), _cse_key(args), tuple((k, _cse_key(v)) for k, v in kwargs.items()))
+                other = seen.get(key)
+                if other is not None and meta[other] == meta[slot]:
+                    rep[slot] = other
+                    continue
+                seen[key] = slot
+            calls.append((node, args, kwargs, slots_read))
+        out_slots = [None if o is None else rep[o] for o in outputs]
+        checks = [(pos, kind, rep[slot], expected) for pos, kind, slot, expected in checks]
+        need = {s for s in out_slots if s is not None} | {c[2] for c in checks}
+        kept = []
+        for call in reversed(calls):
+            if call[0].id in need:
+                kept.append(call)
+                need.update(call[3])
+        kept.reverse()
+        self.prims = [c[0].primitive for c in kept]
+
+        # 2. which steps write into an array, what may share memory with what, how long it lives
+        def writable(node, args, kwargs):
+            m = meta[node.id]
+            if m[0] is not np.ndarray or not m[1]:
+                return None
+            fun = node.primitive.fun
+            if isinstance(fun, np.ufunc):
+                if fun.nout == 1 and not kwargs and len(args) == fun.nin:
+                    return "ufunc" if fun.signature is None else "gufunc"
+                return None
+            return "into" if getattr(node.primitive, "into", None) is not None else None
+
+        kinds = {c[0].id: writable(*c[:3]) for c in kept}
+        n_out = {}
+        for s in out_slots:
+            if s is not None:
+                n_out[s] = n_out.get(s, 0) + 1
+        direct = {}  # slot -> output index whose destination it is written into
+        for k, (s, d) in enumerate(zip(out_slots, dests)):
+            if d is not None and s is not None and s >= n_inputs and kinds.get(s) and n_out[s] == 1:
+                if d.strides == meta[s][3]:  # else it is filled by a copy (a result keeps its own layout)
+                    direct[s] = k
+
+        def alias_sets(buffered):
+            al = {}
+            for node, _, _, read in kept:
+                s = node.id
+                if s in buffered:
+                    al[s] = frozenset((s,))
+                elif kinds[s] or isinstance(node.value, _SCALARS):
+                    al[s] = frozenset()  # a fresh array (a ufunc's or an into-capable primitive's result) or a number
+                else:  # it might return (a view of) any of its arguments
+                    al[s] = frozenset().union(*(al.get(r, frozenset()) for r in read))
+            return al
+
+        buffered = {s for s, k in kinds.items() if k and s not in direct}
+        al = alias_sets(buffered)
+        pinned = set()
+        for s, d in zip(out_slots, dests):
+            if s is not None and (d is None or s not in direct):
+                pinned |= al.get(s, frozenset())
+        buffered -= pinned
+        al = alias_sets(buffered)
+        last = {}
+        for pos, (_, _, _, read) in enumerate(kept):
+            for r in read:
+                for o in al.get(r, ()):
+                    last[o] = pos
+        check_at = {}
+        for pos, kind, slot, expected in checks:
+            check_at.setdefault(pos, []).append((kind, slot, expected))
+        order = {c[0].id: p for p, c in enumerate(kept)}
+        for pos, _, slot, _ in checks:  # a check reads its slot just before node `pos`
+            p = max([order[n] for n in order if n < pos], default=-1) + 1
+            for o in al.get(slot, ()):
+                last[o] = max(last.get(o, -1), p)
+        for s, d in zip(out_slots, dests):  # destinations filled by a copy read their slot at the end
+            if s is not None and d is not None and s not in direct:
+                for o in al.get(s, ()):
+                    last[o] = len(kept)
+        dies = {}
+        for o, p in last.items():
+            dies.setdefault(p, []).append(o)
+        free, buffers, target = {}, [], {}
+        for pos, (node, _, _, read) in enumerate(kept):
+            s = node.id
+            if s in buffered:
+                m = meta[s]
+                key = m[1:]
+                pick = None
+                if kinds[s] == "ufunc":  # elementwise: may overwrite an argument that dies here
+                    for r in read:
+                        if r in target and al.get(r) == frozenset((r,)) and last.get(r) == pos \
+                                and meta[r][1:] == key and target[r] is not None:
+                            pick = target[r]
+                            dies[pos].remove(r)
+                            break
+                if pick is None:
+                    pool = free.get(key)
+                    if pool:
+                        pick = pool.pop()
+                    else:
+                        pick = len(buffers)
+                        buffers.append(np.empty_like(node.value))  # the layout a fresh result has
+                target[s] = pick
+                if s not in last:  # written, never read (only returned through a view?): release now
+                    dies.setdefault(pos, []).append(s)
+            for o in dies.get(pos, ()):
+                if target.get(o) is not None:
+                    free.setdefault(meta[o][1:], []).append(target[o])
+        self.buffers = buffers
+
+        # 3. emit
         ns = {"_GuardFailed": _GuardFailed, "_shapes": _shapes}
         consts = {}
 
-        def ref(spec):
-            kind, v = spec[0], spec[1]
-            if kind == "s":
-                return f"s{v}"
-            if kind == "l":
-                items = "".join(ref(x) + ", " for x in spec[2])
-                return f"[{items}]" if v is list else f"({items})"
-            text = _inline(v)
+        def ref(x):
+            if type(x) is NodeRef:
+                return f"s{x.id}"
+            if (type(x) is list or type(x) is tuple) and _has_ref(x):
+                items = "".join(ref(v) + ", " for v in x)
+                return f"[{items}]" if type(x) is list else f"({items})"
+            text = _inline(x)
             if text is not None:
                 return text
-            key = id(v)
+            key = id(x)
             if key not in consts:
-                consts[key] = (f"c{len(consts)}", v)
+                consts[key] = (f"c{len(consts)}", x)
             return consts[key][0]
 
         funs = {}
+
+        def fname(fun, name):
+            if id(fun) not in funs:
+                funs[id(fun)] = (f"f{len(funs)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}", fun)
+            return funs[id(fun)][0]
+
+        dest_names = {}
+        for k, d in enumerate(dests):
+            if d is not None:
+                dest_names[k] = f"o{len(dest_names)}"
         lines = []
-        for op in keep:
-            if op[0] == "guard":
-                lines.append(f"if {'not ' if op[2] else ''}s{op[1]}: raise _GuardFailed({op[1]})")
-                continue
-            if op[0] == "shape":
-                lines.append(f"if _shapes(s{op[1]}) != {op[2]!r}: raise _GuardFailed({op[1]})")
-                continue
-            _, prim, specs, kwspecs, slot = op
-            fkey = id(prim.fun)
-            if fkey not in funs:
-                name = "".join(ch if ch.isalnum() else "_" for ch in prim.name)
-                funs[fkey] = (f"f{len(funs)}_{name}", prim.fun)
-            call = ", ".join([ref(s) for s in specs] + [f"{k}={ref(s)}" for k, s in kwspecs.items()])
-            lines.append(f"s{slot} = {funs[fkey][0]}({call})")
-        outs = []
-        for s in out_specs:
-            if s[0] == "s":
-                outs.append(f"s{s[1]}")
-            else:
-                text = _inline(s[1])
-                if text is not None:
-                    outs.append(text)
-                elif isinstance(s[1], np.ndarray):
-                    outs.append(f"{ref(s)}.copy()")  # a constant output: a fresh array per call
+
+        def emit_checks(pos):
+            for kind, slot, expected in check_at.get(pos, ()):
+                if kind == "guard":
+                    lines.append(f"if {'not ' if expected else ''}s{slot}: raise _GuardFailed({slot})")
                 else:
-                    outs.append(ref(s))
-        params = ", ".join(f"s{i}" for i in range(n_inputs))
+                    lines.append(f"if _shapes(s{slot}) != {expected!r}: raise _GuardFailed({slot})")
+
+        emitted = set()
+        for node, args, kwargs, _ in kept:
+            s = node.id
+            for pos in sorted(p for p in check_at if p <= s and p not in emitted):
+                emit_checks(pos)
+                emitted.add(pos)
+            prim = node.primitive
+            call = ", ".join([ref(a) for a in args] + [f"{k}={ref(v)}" for k, v in kwargs.items()])
+            dst = dest_names[direct[s]] if s in direct else (f"b{target[s]}" if s in buffered else None)
+            if dst is None:
+                lines.append(f"s{s} = {fname(prim.fun, prim.name)}({call})")
+            elif kinds[s] in ("ufunc", "gufunc"):
+                lines.append(f"s{s} = {fname(prim.fun, prim.name)}({call}, out={dst})")
+            else:
+                lines.append(f"s{s} = {fname(prim.into, prim.name + '_into')}({dst}, {call})")
+        for pos in sorted(p for p in check_at if p not in emitted):
+            emit_checks(pos)
+        tail = []
+        leaves = []
+        for k, (s, c) in enumerate(zip(out_slots, out_consts)):
+            if k in dest_names:
+                if s not in direct:
+                    tail.append(f"{dest_names[k]}[...] = {ref(c) if s is None else f's{s}'}")
+                leaves.append(dest_names[k])
+            elif s is not None:
+                leaves.append(f"s{s}")
+            else:
+                text = _inline(c)
+                leaves.append(text if text is not None else f"{ref(c)}.copy()" if isinstance(c, np.ndarray)
+                              else ref(c))
+        for k, b in enumerate(buffers):
+            ns[f"b{k}"] = b
+        result = _emit_tree(out_def, iter(leaves), lambda v: ref(v))
+        params = ", ".join([f"s{i}" for i in range(n_inputs)] + list(dest_names.values()))
         self.steps = lines
-        body = "\n".join("    " + ln for ln in lines + [f"return [{', '.join(outs)}]"])
+        body = "\n".join("    " + ln for ln in lines + tail + [f"return {result}"])
         self.source = f"def replay({params}):\n{body}\n"
         for name, v in funs.values():
             ns[name] = v
@@ -248,27 +477,99 @@ class Program:
             ns[name] = v
         exec(compile(self.source, "<nablanet.jit program>", "exec"), ns)  # noqa: S102 - generated from the recorded steps
         self.replay = ns["replay"]
+        self.rng_inputs = rng_inputs if check_at else ()
+        self.has_guards = bool(check_at)
+        self._lock = threading.Lock() if buffers else None
 
     def __len__(self):
         return len(self.prims)
 
     def __repr__(self):
-        return f"<nablanet.jit Program: {self.n_inputs} inputs, {len(self.prims)} steps>"
+        return (f"<nablanet.jit Program: {self.n_inputs} inputs, {len(self.prims)} steps, "
+                f"{len(self.buffers)} buffers>")
 
     def run(self, leaves):
-        if self.rng_inputs:
-            saved = [(leaves[i], leaves[i].bit_generator.state) for i in self.rng_inputs]
-            try:
-                return self.replay(*leaves)
-            except _GuardFailed:
-                for g, st in saved:  # the draws before the failed guard are undone
-                    g.bit_generator.state = st
-                raise
-        return self.replay(*leaves)
+        """Replay on the input leaves (and destinations); None if the program is busy (called re-entrantly)."""
+        lock = self._lock
+        if lock is not None and not lock.acquire(False):
+            return None
+        try:
+            if self.rng_inputs:
+                saved = [(leaves[i], leaves[i].bit_generator.state) for i in self.rng_inputs]
+                try:
+                    return self.replay(*leaves)
+                except _GuardFailed:
+                    for g, st in saved:  # the draws before the failed guard are undone
+                        g.bit_generator.state = st
+                    raise
+            return self.replay(*leaves)
+        finally:
+            if lock is not None:
+                lock.release()
 
 
-def _path(prefix, treedef, k):
-    return f"{prefix} leaf {k}"
+def _emit_tree(treedef, leaves, const):
+    """Source text building the pytree ``treedef`` around the leaf expressions."""
+    if treedef == _LEAF:
+        return next(leaves)
+    if treedef is None:
+        return "None"
+    t, keys, children = treedef
+    parts = [_emit_tree(c, leaves, const) for c in children]
+    if t is dict:
+        return "{" + "".join(f"{const(k)}: {p}, " for k, p in zip(keys, parts)) + "}"
+    if t is list:
+        return "[" + "".join(p + ", " for p in parts) + "]"
+    if t is tuple:
+        return "(" + "".join(p + ", " for p in parts) + ")"
+    return f"{const(t)}(" + "".join(p + ", " for p in parts) + ")"
+
+
+def _key(x, key, dyn):
+    """Append ``x``'s part of a call's signature to ``key`` and its traced leaves to ``dyn``.
+
+    The same walk as :func:`~nablanet.autodiff.tree.tree_flatten` (same leaf
+    order), written flat for speed.  False when a leaf is a tracer of an outer
+    transform (the call is then simply run).
+    """
+    t = type(x)
+    if t is np.ndarray:
+        key.append(x.shape)
+        key.append(x.dtype)
+        key.append(x.strides)  # the layout of fresh results follows the inputs' (and sums follow it)
+        dyn.append(x)
+    elif t is list or t is tuple:
+        key.append(t)
+        key.append(len(x))
+        for v in x:
+            if not _key(v, key, dyn):
+                return False
+    elif t is dict:
+        key.append(dict)
+        key.append(tuple(x))
+        for v in x.values():
+            if not _key(v, key, dyn):
+                return False
+    elif x is None:
+        key.append(None)
+    elif isinstance(x, Tracer):
+        return False
+    elif isinstance(x, tuple) and hasattr(x, "_fields"):
+        key.append(t)
+        key.append(len(x))
+        for v in x:
+            if not _key(v, key, dyn):
+                return False
+    elif _is_traced_leaf(x):
+        key.append((t, getattr(x, "shape", None), getattr(x, "dtype", None)))
+        dyn.append(x)
+    else:
+        try:
+            hash(x)
+            key.append((t, x))
+        except TypeError:
+            key.append((t, id(x)))
+    return True
 
 
 class Jitted:
@@ -281,11 +582,9 @@ class Jitted:
         self.traces = 0  # how many times the function was traced (for tests and benchmarks)
         functools.update_wrapper(self, fun)
 
-    def _split(self, args, kwargs):
-        """Flatten the call into (key, traced leaves, rebuild info), or None to call through."""
-        key = []
-        dyn = []
-        parts = []
+    def _signature(self, args, kwargs):
+        """``(key, traced leaves)`` of a call, or None when it is made on tracers of an outer transform."""
+        key, dyn = [], []
         static = self.static_argnums
         for i, a in enumerate(args):
             if i in static:
@@ -296,89 +595,84 @@ class Jitted:
                         f"nablanet.jit: static argument {i} of type {type(a).__name__} is not hashable"
                     ) from None
                 key.append(("static", a))
-                parts.append(None)
-                continue
-            leaves, treedef = tree_flatten(a)
-            key.append(treedef)
-            kinds = []
-            for x in leaves:
-                t = type(x)
-                if t is np.ndarray:
-                    key.append((x.shape, x.dtype))
-                    kinds.append(True)
-                    dyn.append(x)
-                elif isinstance(x, Tracer):
-                    return None
-                elif _is_traced_leaf(x):
-                    key.append((t, getattr(x, "shape", None), getattr(x, "dtype", None)))
-                    kinds.append(True)
-                    dyn.append(x)
-                else:
-                    try:
-                        hash(x)
-                        key.append((t, x))
-                    except TypeError:
-                        key.append((t, id(x)))
-                    kinds.append(False)
-            parts.append((treedef, leaves, kinds))
+            elif not _key(a, key, dyn):
+                return None
         if kwargs:
-            kl, kd = tree_flatten(kwargs)
-            for x in kl:
-                if isinstance(x, Tracer):
+            key.append(("kw", tuple(kwargs)))
+            for v in kwargs.values():
+                if not _key(v, key, dyn):
                     return None
-            key.append(("kw", kd))
-            kinds = []
-            for x in kl:
-                if _is_traced_leaf(x):
-                    key.append((type(x), getattr(x, "shape", None), getattr(x, "dtype", None)))
-                    kinds.append(True)
-                    dyn.append(x)
-                else:
-                    try:
-                        hash(x)
-                        key.append((type(x), x))
-                    except TypeError:
-                        key.append((type(x), id(x)))
-                    kinds.append(False)
-            parts.append(("kw", kd, kl, kinds))
-        return tuple(key), dyn, parts
+        return tuple(key), dyn
 
     def __call__(self, *args, **kwargs):
-        split = self._split(args, kwargs)
-        if split is None:  # called on tracers of a transform outside: just be f
+        sig = self._signature(args, kwargs)
+        if sig is None:  # called on tracers of a transform outside: just be f
             return self.fun(*args, **kwargs)
-        key, dyn, parts = split
+        return self._replay(sig[0], sig[1], args, kwargs, None)
+
+    def call_into(self, out, *args, **kwargs):
+        """Call, writing output leaves into the caller's arrays (an explicit opt-in for training loops).
+
+        ``out`` is a list with one entry per leaf of the result (in
+        ``tree_flatten`` order): an array of that leaf's shape and dtype to
+        write it into, or None for a fresh array.  The result is returned as
+        usual, those leaves being the given arrays.  The arrays must not
+        overlap the inputs.  A training loop uses it to get the gradients
+        straight in its flat gradient buffer.
+        """
+        sig = self._signature(args, kwargs)
+        if sig is None:
+            raise TypeError("nablanet.jit: call_into() needs concrete arguments, not traced values")
+        key, dyn = sig
+        tag = ["into"]
+        for d in out:
+            tag.append(None if d is None else (d.shape, d.dtype))
+        return self._replay(key + tuple(tag), dyn, args, kwargs, out)
+
+    def _replay(self, key, dyn, args, kwargs, out):
         programs = self._cache.get(key)
         if programs:
+            leaves = dyn if out is None else dyn + [d for d in out if d is not None]
             for k, prog in enumerate(programs):
                 try:
-                    out = prog.run(dyn)
+                    result = prog.run(leaves)
                 except _GuardFailed:
                     continue
+                if result is None:  # the program is running already (another thread, or re-entered): no buffers
+                    break
                 if k:  # the branch taken most recently is tried first next time
                     programs.insert(0, programs.pop(k))
-                return tree_unflatten(prog.out_def, out)
-        return self._trace(key, args, parts, dyn)
+                return result
+            else:
+                return self._trace(key, args, kwargs, out)
+            return self._copy_out(self.fun(*args, **kwargs), out)
+        return self._trace(key, args, kwargs, out)
 
-    def _trace(self, key, args, parts, dyn):
+    @staticmethod
+    def _copy_out(result, out):
+        if out is None:
+            return result
+        leaves, treedef = tree_flatten(result)
+        for k, d in enumerate(out):
+            if d is not None:
+                d[...] = leaves[k]
+                leaves[k] = d
+        return tree_unflatten(treedef, leaves)
+
+    def _trace(self, key, args, kwargs, out):
         names = {}
         trace = CaptureTrace(names)
+        static = self.static_argnums
         new_args = list(args)
-        kwargs = {}
         rng_inputs = []
         n = 0
-        for i, part in enumerate(parts):
-            if part is None:
-                continue
-            if part[0] == "kw":
-                _, kd, leaves, kinds = part
-                label = "keyword arguments"
-            else:
-                kd, leaves, kinds = part
-                label = f"argument {i}"
+
+        def box(tree, label):
+            nonlocal n
+            leaves, treedef = tree_flatten(tree)
             boxed = []
-            for j, (x, traced) in enumerate(zip(leaves, kinds)):
-                if traced:
+            for j, x in enumerate(leaves):
+                if type(x) is np.ndarray or (_is_traced_leaf(x) and not isinstance(x, Tracer)):
                     t = trace.new_input(x)
                     names[t._slot] = label if len(leaves) == 1 else f"{label} (leaf {j})"
                     if isinstance(x, np.random.Generator):
@@ -387,37 +681,48 @@ class Jitted:
                     boxed.append(t)
                 else:
                     boxed.append(x)
-            if part[0] == "kw":
-                kwargs = tree_unflatten(kd, boxed)
-            else:
-                new_args[i] = tree_unflatten(kd, boxed)
-        out = self.fun(*new_args, **kwargs)
+            return tree_unflatten(treedef, boxed)
+
+        for i, a in enumerate(args):
+            if i not in static:
+                new_args[i] = box(a, f"argument {i}")
+        new_kwargs = box(kwargs, "keyword arguments") if kwargs else {}
+        result = self.fun(*new_args, **new_kwargs)
         self.traces += 1
-        leaves, out_def = tree_flatten(out)
-        specs, values = [], []
+        leaves, out_def = tree_flatten(result)
+        outputs, values = [], []
         for o in leaves:
             if isinstance(o, Tracer):
                 if o._trace is trace:
-                    specs.append(("s", o._slot))
+                    outputs.append(o._slot)
                     values.append(o._value)
                     continue
                 trace.foreign = o
-            specs.append(("c", o))
+            outputs.append(None)
             values.append(o)
-        result = tree_unflatten(out_def, values)
+        value = tree_unflatten(out_def, values)
+        if out is not None:
+            if len(out) != len(values):
+                raise ValueError(f"nablanet.jit: call_into got {len(out)} destinations for {len(values)} output leaves")
+            for k, (d, v) in enumerate(zip(out, values)):
+                if d is not None and (d.shape != np.shape(v) or d.dtype != np.result_type(v)):
+                    raise ValueError(f"nablanet.jit: destination {k} has shape {d.shape} and dtype {d.dtype}, "
+                                     f"but that output has shape {np.shape(v)} and dtype {np.result_type(v)}")
+            value = self._copy_out(value, out)
         if trace.foreign is None:
-            prog = Program(trace, n, specs, out_def, tuple(rng_inputs))
+            tape = Tape(trace.nodes, list(range(n)), outputs, value, None, None)
+            prog = Program(tape, trace.checks, out_def, tuple(rng_inputs), out)
             self._cache.setdefault(key, []).insert(0, prog)
-        return result
+        return value
 
     def program(self, *args, **kwargs):
         """The :class:`Program` a call with these arguments replays (tracing it if needed)."""
-        split = self._split(args, kwargs)
-        if split is None:
+        sig = self._signature(args, kwargs)
+        if sig is None:
             raise TypeError("nablanet.jit: program() needs concrete arguments, not traced values")
-        key, dyn, parts = split
+        key, dyn = sig
         if key not in self._cache:
-            self._trace(key, args, parts, dyn)
+            self._trace(key, args, kwargs, None)
         for prog in self._cache.get(key, ()):
             try:
                 prog.run(dyn)

@@ -69,6 +69,12 @@ class Primitive:
     # traced values made into traced arrays, or None when there are none.
     lift = None
 
+    #: Optional ``into(out, *args, **kw)``: the same result as ``fun`` (bit for bit), computed
+    #: in the preallocated array ``out`` (of the result's shape, dtype and layout) and returned.
+    #: A captured program (:func:`nablanet.jit`) calls it with a buffer it reuses from call to
+    #: call; ``fun`` itself must then return a fresh array, never one of its arguments.
+    into = None
+
     def __init__(self, fun, name=None):
         self.fun = fun
         self.name = name or getattr(fun, "__name__", repr(fun))

@@ -111,6 +111,7 @@ def _user_activation(name, forward, deriv, compose, params):
 
 def _fused_dense(name, forward, deriv):
     identity = forward is _identity  # the library's identity only, never a user's function of that name
+    in_place = _IN_PLACE.get(forward)  # keyed by the function itself: a user's function is never taken for one
 
     def dense(x, W, b):
         z = x @ W
@@ -118,6 +119,14 @@ def _fused_dense(name, forward, deriv):
         return z if identity else forward(z)
 
     p = Primitive(dense, f"dense[{name}]")
+    if identity or in_place is not None:
+        def dense_into(out, x, W, b):
+            """``dense`` computed in ``out`` (a captured program's buffer, or the caller's array)."""
+            np.matmul(x, W, out=out)
+            out += b
+            return out if identity else in_place(out)
+
+        p.into = dense_into
 
     def vjp(argnums, a, x, W, b):
         def pull(g):
@@ -212,6 +221,14 @@ def _identity(z):
     return z
 
 
+def _relu(z):
+    return np.maximum(z, 0)
+
+
+# sigma computed over z's own memory, the same calls as the forward functions make
+_IN_PLACE = {_relu: lambda z: np.maximum(z, 0, out=z), np.tanh: lambda z: np.tanh(z, out=z)}
+
+
 def _one(a):
     return 1.0
 
@@ -230,7 +247,7 @@ def _build_unmarked(name, **params):
     if name == "tanh":
         return ActivationFunction("tanh", np.tanh, lambda a: 1.0 - a * a)
     if name == "relu":
-        return ActivationFunction("relu", lambda z: np.maximum(z, 0), lambda a: getval(a) > 0)
+        return ActivationFunction("relu", _relu, lambda a: getval(a) > 0)
     if name == "leaky_relu":
         alpha = float(params.get("alpha", 0.01))
         if alpha <= 0:

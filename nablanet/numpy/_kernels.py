@@ -21,26 +21,42 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["logsumexp", "softmax", "sigmoid", "softplus", "log_sigmoid"]
+__all__ = ["logsumexp", "softmax", "sigmoid", "softplus", "log_sigmoid", "mean"]
 
 
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis`` with the maximum subtracted first; all ``-inf`` gives ``-inf``."""
-    m = np.max(x, axis=axis, keepdims=True)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    # the ufuncs np.max, np.sum and np.squeeze call, without their wrappers (a training step calls this twice)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
     finite = np.isfinite(m)
-    if finite.all():  # the common case: the maximal term is exp(0) = 1, so the sum is >= 1
-        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    if np.logical_and.reduce(finite, axis=None):  # the common case: the maximal term is exp(0) = 1, so the sum is >= 1
+        e = x - m
+        np.exp(e, out=e)
+        out = np.add.reduce(e, axis=axis, keepdims=True)
+        np.log(out, out=out)
     else:  # -inf (no mass) or +inf slices: shift those by 0 instead; log(0) = -inf is right there
         m = np.where(finite, m, np.zeros_like(m))
         with np.errstate(divide="ignore"):
-            out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+            out = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True))
     out += m
-    return out if keepdims else np.squeeze(out, axis=axis)
+    return out if keepdims else out.squeeze(axis)
 
 
 def softmax(x, axis=-1):
     """``exp(x - logsumexp(x))`` along ``axis``: rows of probabilities summing to one."""
-    return np.exp(x - logsumexp(x, axis=axis, keepdims=True))
+    p = np.subtract(x, logsumexp(x, axis=axis, keepdims=True))
+    np.exp(p, out=p)
+    return p
+
+
+def mean(x):
+    """``np.mean(x)`` over all entries, the same bits; for float arrays without its wrappers."""
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize >= 4 and x.size:
+        s = np.add.reduce(x, axis=None)
+        return s.dtype.type(s / np.intp(x.size))  # np.mean divides by the count as np.intp, then casts back
+    return np.mean(x)
 
 
 def softplus(z):

@@ -497,10 +497,13 @@ astype.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
 
 
 def _sum(x, axis=None, keepdims=False):
+    if type(x) is _np.ndarray:  # what np.sum calls, without its wrappers
+        return _np.add.reduce(x, axis=axis, keepdims=keepdims)
     return _np.sum(x, axis=axis, keepdims=keepdims)
 
 
 _sum_p = primitive(_sum, "sum")
+_sum_p.into = lambda out, x, axis=None, keepdims=False: _np.add.reduce(x, axis=axis, out=out, keepdims=keepdims)
 _sum_p.defvjp(lambda ans, x, axis=None, keepdims=False: lambda g: broadcast_to(_keep(g, _shape(x), axis, keepdims), _shape(x)))
 _sum_p.defjvp(lambda g, ans, x, axis=None, keepdims=False: _sum_p(g, axis=axis, keepdims=keepdims))
 
@@ -511,10 +514,14 @@ def sum(a, axis=None, keepdims=False):
 
 
 def _amax(x, axis=None, keepdims=False):
+    if type(x) is _np.ndarray:
+        return _np.maximum.reduce(x, axis=axis, keepdims=keepdims)
     return _np.max(x, axis=axis, keepdims=keepdims)
 
 
 def _amin(x, axis=None, keepdims=False):
+    if type(x) is _np.ndarray:
+        return _np.minimum.reduce(x, axis=axis, keepdims=keepdims)
     return _np.min(x, axis=axis, keepdims=keepdims)
 
 
@@ -690,7 +697,7 @@ def reshape(a, shape):
 
 
 def _transpose(x, axes=None):
-    return _np.transpose(x, axes)
+    return x.transpose(axes) if type(x) is _np.ndarray else _np.transpose(x, axes)
 
 
 _transpose_p = primitive(_transpose, "transpose")

@@ -206,6 +206,7 @@ class Trainer:
         model.params = tree_unflatten(self._treedef, views)
         self._params_tree, self._pleaves = model.params, views
         self._gviews = gviews
+        self._dests = {}  # where a captured step writes its outputs (None: a fresh array), by number of state leaves
         self._state_def = tree_flatten(model.state)[1]
 
     def _connect(self):
@@ -313,9 +314,16 @@ class Trainer:
             self._state_def, self._steps = sdef, {}
         scaled = scale != 1.0
         args = (self._pleaves, sleaves, X, y, self.rng) + ((float(scale),) if scaled else ())
-        (cost, new_state), grads = self._step_fn(bool(penalize), scaled)(*args)
-        for gv, g in zip(self._gviews, grads):
-            gv[...] = g
+        fn = self._step_fn(bool(penalize), scaled)
+        if self.capture:  # the replay writes the gradients straight into the flat gradient buffer
+            dests = self._dests.get(len(sleaves))
+            if dests is None:
+                dests = self._dests[len(sleaves)] = [None] * (1 + len(sleaves)) + self._gviews
+            (cost, new_state), _ = fn.call_into(dests, *args)
+        else:
+            (cost, new_state), grads = fn(*args)
+            for gv, g in zip(self._gviews, grads):
+                gv[...] = g
         if new_state:
             model.state = tree_unflatten(sdef, new_state)
         return float(cost)

@@ -33,9 +33,9 @@ def logsumexp(x, axis=None, keepdims=False):
     finite = np.isfinite(m)
     if np.logical_and.reduce(finite, axis=None):  # the common case: the maximal term is exp(0) = 1, so the sum is >= 1
         e = x - m
-        np.exp(e, out=e)
+        e = np.exp(e, out=e) if type(e) is np.ndarray else np.exp(e)  # (0-d arrays give NumPy scalars)
         out = np.add.reduce(e, axis=axis, keepdims=True)
-        np.log(out, out=out)
+        out = np.log(out, out=out) if type(out) is np.ndarray else np.log(out)
     else:  # -inf (no mass) or +inf slices: shift those by 0 instead; log(0) = -inf is right there
         m = np.where(finite, m, np.zeros_like(m))
         with np.errstate(divide="ignore"):
@@ -47,8 +47,7 @@ def logsumexp(x, axis=None, keepdims=False):
 def softmax(x, axis=-1):
     """``exp(x - logsumexp(x))`` along ``axis``: rows of probabilities summing to one."""
     p = np.subtract(x, logsumexp(x, axis=axis, keepdims=True))
-    np.exp(p, out=p)
-    return p
+    return np.exp(p, out=p) if type(p) is np.ndarray else np.exp(p)
 
 
 def mean(x):

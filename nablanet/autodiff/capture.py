@@ -8,18 +8,21 @@ a program.  Because the derivative rules are written with primitives, when
 ``f`` is ``grad``/``value_and_grad``/``vjp``/``jvp``/``hessian`` of something
 the derivative sweeps run under the capture as well and are recorded too:
 the program is the forward pass *and* the backward pass, as plain NumPy
-calls.  Later calls with the same signature skip tracing, tapes and rules:
-the program is compiled once to a Python function of straight-line code
-(``s7 = matmul(s3, s5)`` ...) that is simply called.
+calls.  The record is a :class:`~nablanet.autodiff.tape.Tape` of
+:class:`~nablanet.autodiff.tape.Node` objects, the format of the public tape.
+Later calls with the same signature skip tracing, tapes and rules: the tape
+is compiled once (:class:`Program`) to a Python function of straight-line
+code (``s7 = matmul(s3, s5, out=b2)`` ...) that is simply called, writing
+into buffers it allocated once.
 
 Everything that does not depend on the inputs (closures, shapes, seeds of
 the backward sweep) is evaluated once while tracing and is a constant of the
 program; steps nothing needs are dropped.
 
-The signature of a call is the pytree structure of every argument, the shape
-and dtype of every array leaf, the type of every other traced leaf, and the
-value of every static argument and every Python ``int``/``bool``/``str``
-leaf.  See :func:`jit` for the contract.
+The signature of a call is the pytree structure of every argument, the
+shape, dtype and strides of every array leaf, the type of every other traced
+leaf, and the value of every static argument and every Python
+``int``/``bool``/``str`` leaf.  See :func:`jit` for the contract.
 """
 
 from __future__ import annotations
@@ -207,13 +210,18 @@ def _is_one(c):
     return False
 
 
-def _pure(prim):
-    """Primitives whose calls may be merged when their arguments are the same (the library's and NumPy's)."""
+_RANDOM = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
+
+
+def _pure(prim, args, kwargs):
+    """Whether two calls with the same arguments may be merged: NumPy's and the library's functions,
+    never one that draws random numbers (from NumPy's global state or a Generator it is given)."""
     fun = prim.fun
-    if isinstance(fun, np.ufunc):
-        return True
-    mod = getattr(fun, "__module__", None) or ""
-    return mod.startswith("nablanet.") or mod.startswith("numpy")
+    if not isinstance(fun, np.ufunc):
+        mod = getattr(fun, "__module__", None) or ""
+        if not (mod.startswith("nablanet.") or mod.startswith("numpy")) or mod.startswith("numpy.random"):
+            return False
+    return not any(isinstance(a, _RANDOM) for a in (*args, *kwargs.values()))
 
 
 def _meta(v):
@@ -285,7 +293,7 @@ class Program:
                     continue
             slots_read = _refs_in(args, [])
             _refs_in(tuple(kwargs.values()), slots_read)
-            if _pure(prim) and not rng_slots.intersection(slots_read):
+            if _pure(prim, args, kwargs) and not rng_slots.intersection(slots_read):
                 key = (id(prim.fun), _cse_key(args), tuple((k, _cse_key(v)) for k, v in kwargs.items()))
                 other = seen.get(key)
                 if other is not None and meta[other] == meta[slot]:
@@ -453,13 +461,18 @@ class Program:
             emit_checks(pos)
         tail = []
         leaves = []
+        returned = set()
         for k, (s, c) in enumerate(zip(out_slots, out_consts)):
             if k in dest_names:
                 if s not in direct:
                     tail.append(f"{dest_names[k]}[...] = {ref(c) if s is None else f's{s}'}")
                 leaves.append(dest_names[k])
             elif s is not None:
-                leaves.append(f"s{s}")
+                # a merged or dropped step (x * 1, a repeated call) must not hand the caller one array
+                # twice, or an input, where the function computed a new array
+                merged = s != outputs[k] and (s < n_inputs or s in returned) and isinstance(nodes[s].value, np.ndarray)
+                leaves.append(f"s{s}.copy()" if merged else f"s{s}")
+                returned.add(s)
             else:
                 text = _inline(c)
                 leaves.append(text if text is not None else f"{ref(c)}.copy()" if isinstance(c, np.ndarray)
@@ -780,7 +793,17 @@ def jit(fun, static_argnums=()):
       way is traced again (each branch is kept).  ``float()``, ``int()``,
       ``.item()``, ``np.asarray`` or indexing a NumPy array with a traced
       value raise :class:`ConcretizationError` naming the value.
-    * **Outputs are fresh arrays**, never overwritten by a later call.
+    * **Outputs are fresh arrays**, never overwritten by a later call; the
+      buffers a program reuses hold only values that cannot reach the
+      outputs, and inputs are never written.  ``call_into(out, *args)`` is
+      the opt-in exception: the output leaves given an array in ``out`` are
+      written into it (a training loop's flat gradient buffer).
+    * **Layout.**  Array leaves are keyed by their strides too: a result's
+      memory layout follows its inputs', and a later sum's rounding follows
+      that layout, so a transposed or sliced input traces its own program.
+    * **One call at a time.**  A program entered again while it runs (from
+      another thread, or from a primitive that calls the same jitted
+      function) runs ``fun`` itself instead of sharing its buffers.
     * **Composition.** ``jit(grad(f))`` captures both sweeps; ``grad(jit(f))``
       (a jitted function called on tracers of an outer transform) simply runs
       ``f`` under that transform; a jitted function called inside another's

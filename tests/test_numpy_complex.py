@@ -6,7 +6,7 @@ holomorphic ``f``); forward mode pushes complex tangents ``dz = dx + i dy``.  Th
 against central differences taken along the real and the imaginary direction of
 every input entry (written out here, independently of ``check_grads``), then every
 rule that can meet a complex value with ``check_grads`` to second order, on scalar,
-vector, matrix and broadcast shapes, and what is still refused.
+vector, matrix and broadcast shapes, and the refusals that remain (a complex tangent for a real input).
 """
 
 from __future__ import annotations
@@ -410,19 +410,18 @@ def test_eig_of_a_real_matrix_gives_real_gradients_of_complex_eigenvalues():
     np.testing.assert_allclose(np.linalg.eigvals(a), anp.linalg.eigvals(a))
 
 
-# ---- still refused, with a TypeError naming it --------------------------------------
+# ---- what is refused or plain --------------------------------------------------------
 
-REFUSED = {
-    "sign": (lambda a: anp.sign(a), "sign"),
-}
-
-
-@pytest.mark.parametrize("name", sorted(REFUSED))
-def test_still_refused_names_the_function(name):
-    f, fname = REFUSED[name]
-    a = np.eye(2) * (1 + 1j)
-    with pytest.raises(TypeError, match=fname):
-        nb.grad(lambda a: anp.sum(anp.abs(f(a))))(a)
+def test_sign_of_complex_values_is_z_over_abs_z():
+    z = np.array([1 + 2j, -0.5 + 0.1j, 0j, 3.0 + 0j])
+    np.testing.assert_allclose(anp.sign(z), np.sign(z))
+    traced, _ = nb.vjp(anp.sign, z)
+    np.testing.assert_allclose(traced, np.sign(z))
+    nb.check_grads(anp.sign, (z[:2],), order=2)
+    # the subgradient 0 at z = 0, never NaN
+    g = nb.grad(lambda z: anp.sum(anp.real(anp.sign(z)) + anp.imag(anp.sign(z))))(z)
+    assert np.all(np.isfinite(g)) and g[2] == 0
+    assert nb.grad(lambda x: anp.sign(x) * x)(-2.0) == -1.0  # real: piecewise constant
 
 
 def test_a_complex_tangent_for_a_real_input_is_refused():

@@ -439,15 +439,18 @@ real_if_close.defvjp(lambda ans, x, tol=100: lambda g: g)  # the real part, or t
 real_if_close.defjvp(lambda g, ans, x, tol=100: g if _is_complex(ans) else real(g))
 
 
-def _sign_slope(ans, x):
-    if _is_complex(x):
-        raise TypeError(
-            "nablanet.numpy.sign: sign(z) = z/|z| of a complex value has no rule; write x / abs(x)"
-        )
-    return _np.zeros_like(getval(x))
+_sign_real = _elementwise(_np.sign, lambda ans, x: _np.zeros_like(getval(x)), "sign")
 
 
-sign = _elementwise(_np.sign, _sign_slope, "sign")
+def sign(x):
+    """``numpy.sign``: piecewise constant for real x (derivative 0); ``z / |z|`` (0 at 0) for complex z.
+
+    NumPy 2's complex sign is ``z / |z|``, which is not constant: it is
+    differentiated as that quotient (with the subgradient 0 at ``z = 0``).
+    """
+    if isinstance(x, Tracer) and _is_complex(x):
+        return _over_nonzero(x, abs(x))
+    return _sign_real(x)
 sin = _elementwise(_np.sin, lambda ans, x: cos(x), "sin")
 cos = _elementwise(_np.cos, lambda ans, x: -sin(x), "cos")
 tan = _elementwise(_np.tan, lambda ans, x: ans * ans + 1.0, "tan")

@@ -127,7 +127,27 @@ class _NoImprovement(EarlyStopping):
     that falls by less than ``tol`` an epoch stops training, where the Keras
     rule of :class:`~nablanet.train.EarlyStopping` (best moved only by
     improvements of ``tol``) lets it run on.
+
+    With ``adaptive`` (scikit-learn's ``learning_rate="adaptive"``), where
+    the rule would stop, the learning rate is divided by 5 instead and the
+    count starts again; training stops when the rate is at most 1e-6.  The
+    division is a :class:`~nablanet.train.ReduceLROnPlateau`'s scale, so it
+    travels in checkpoints.
     """
+
+    def __init__(self, monitor, patience, min_delta, restore_best, adaptive=False):
+        super().__init__(monitor, patience=patience, min_delta=min_delta, restore_best=restore_best)
+        self.rate = ReduceLROnPlateau(monitor, factor=0.2, patience=1 << 30, min_delta=min_delta) if adaptive else None
+
+    def on_train_begin(self, trainer):
+        super().on_train_begin(trainer)
+        if self.rate is not None:
+            self.rate.on_train_begin(trainer)  # the scaled rate (the scale restored from a checkpoint)
+
+    def on_train_end(self, trainer):
+        super().on_train_end(trainer)
+        if self.rate is not None:
+            self.rate.on_train_end(trainer)
 
     def on_epoch_end(self, trainer, epoch, logs):
         v = logs.get(self.monitor)
@@ -141,6 +161,13 @@ class _NoImprovement(EarlyStopping):
                 self._best_state = tree_map(np.copy, trainer.model.state)
         self.wait = self.wait + 1 if counts else 0
         if self.wait > self.patience:
+            rate = self.rate
+            if rate is not None and trainer.optimizer.lr(max(trainer.opt_state["t"] - 1, 0)) > 1e-6:
+                rate.scale *= rate.factor
+                rate.reductions += 1
+                rate.save_state(trainer)
+                self.wait = 0
+                return False
             self.stopped_epoch = epoch
             return True
         return False
@@ -357,16 +384,14 @@ class _BaseNeuralNet(BaseEstimator):
                 trainer.history, trainer.epoch, trainer.rng = old.history, old.epoch, old.rng
         callbacks, metrics = [], []
         if not incremental:
-            monitor = "val_loss" if self.early_stopping else "loss"
+            adaptive = bool(self.adaptive_learning_rate)
             if self.early_stopping:
                 metrics = ["accuracy"] if loss in ("bce", "cross_entropy") else ["r2"]
                 callbacks.append(_NoImprovement("val_loss", patience=int(self.n_iter_no_change),
-                                                min_delta=float(self.tol), restore_best=True))
+                                                min_delta=float(self.tol), restore_best=True, adaptive=adaptive))
             elif not full_batch:
                 callbacks.append(_NoImprovement("loss", patience=int(self.n_iter_no_change), min_delta=float(self.tol),
-                                                restore_best=False))
-            if self.adaptive_learning_rate:
-                callbacks.append(ReduceLROnPlateau(monitor, factor=0.2, patience=2, min_delta=float(self.tol)))
+                                                restore_best=False, adaptive=adaptive))
         before = len(trainer.history)
         history = trainer.fit(
             X_train, y_train, epochs=1 if incremental else int(self.epochs), batch_size=batch_size, shuffle=True,
@@ -482,10 +507,11 @@ _PARAMS_DOC = """
         ``adaptive_learning_rate``; for ``"lbfgs"``, ``"newton"`` and
         ``"hessian_free"`` given by name, their gradient tolerance.
     adaptive_learning_rate : bool, default=False
-        Divide the learning rate by 5 each time the monitored cost fails to
-        improve by ``tol`` for 2 epochs (scikit-learn's
-        ``learning_rate="adaptive"``; a
-        :class:`~nablanet.train.ReduceLROnPlateau`).
+        Where ``n_iter_no_change`` and ``tol`` would stop training, divide
+        the learning rate by 5 and count again; stop when the rate is at
+        most 1e-6 (scikit-learn's ``learning_rate="adaptive"`` as its code
+        does it; the division is a :class:`~nablanet.train.ReduceLROnPlateau`
+        scale).
     warm_start : bool, default=False
         ``fit`` continues from the previous fit's network and optimizer state
         instead of starting anew (the data must have the same features,

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import numpy as anp
 from .autodiff.core import NondiffPrimitive, Primitive, getval
-from .nn.activations import sigmoid, softmax
+from .nn.activations import sigmoid
 from .numpy import _kernels
 
 __all__ = [
@@ -142,29 +142,40 @@ def _onehot(labels, k, dtype):
 _onehot = NondiffPrimitive(_onehot, "onehot")  # labels may be an input of a captured program
 
 
-def _softmax_ce(z, t):
-    lse = _kernels.logsumexp(z, axis=1)
+def _softmax_ce(z, t, lse):
+    """The cost from the logits and their row-wise log-sum-exp ``lse`` (kept as a column)."""
     if t.ndim == 1:  # integer class labels
-        return _kernels.mean(lse - z[np.arange(z.shape[0]), t])
-    return _kernels.mean(np.sum(t * (lse[:, None] - z), axis=1))
+        return _kernels.mean(lse[:, 0] - z[np.arange(z.shape[0]), t])
+    return _kernels.mean(np.sum(t * (lse - z), axis=1))
+
+
+# The cost takes its log-sum-exp as a value computed beside it (its derivative is in the rules, which
+# compute softmax(z) = exp(z - logsumexp(z)) differentiably): a captured program then computes the
+# log-sum-exp once for the cost and the sweep, instead of once inside each.
+_lse_value = NondiffPrimitive(lambda lse: lse, "lse_value")
+
+
+def _softmax_rows(z):
+    """softmax(z) along the rows, ``exp(z - logsumexp(z))`` (the bits of ``softmax(z, axis=1)``)."""
+    return anp.exp(z - anp.logsumexp(z, axis=1, keepdims=True))
 
 
 def _dce_dz(z, t):
     """n dC/dz = p - t for labels or rows summing to one; p sum(t) - t in general."""
     v = getval(t)
     if v.ndim == 1:
-        return softmax(z, axis=1) - _onehot(v, getval(z).shape[1], getval(z).dtype)
-    return softmax(z, axis=1) * anp.sum(t, axis=1, keepdims=True) - t
+        return _softmax_rows(z) - _onehot(v, getval(z).shape[1], getval(z).dtype)
+    return _softmax_rows(z) * anp.sum(t, axis=1, keepdims=True) - t
 
 
 _softmax_ce_p = Primitive(_softmax_ce, "softmax_cross_entropy")
 _softmax_ce_p.defvjp(
-    lambda ans, z, t: lambda g: g * (_dce_dz(z, t) * (1.0 / getval(z).shape[0])),
-    lambda ans, z, t: lambda g: g * ((z - anp.logsumexp(z, axis=1, keepdims=True)) * (-1.0 / getval(z).shape[0])),
+    lambda ans, z, t, lse: lambda g: g * (_dce_dz(z, t) * (1.0 / getval(z).shape[0])),
+    lambda ans, z, t, lse: lambda g: g * ((z - anp.logsumexp(z, axis=1, keepdims=True)) * (-1.0 / getval(z).shape[0])),
 )
 _softmax_ce_p.defjvp(
-    lambda g, ans, z, t: anp.sum(g * _dce_dz(z, t)) * (1.0 / getval(z).shape[0]),
-    lambda g, ans, z, t: anp.sum(g * (z - anp.logsumexp(z, axis=1, keepdims=True))) * (-1.0 / getval(z).shape[0]),
+    lambda g, ans, z, t, lse: anp.sum(g * _dce_dz(z, t)) * (1.0 / getval(z).shape[0]),
+    lambda g, ans, z, t, lse: anp.sum(g * (z - anp.logsumexp(z, axis=1, keepdims=True))) * (-1.0 / getval(z).shape[0]),
 )
 
 
@@ -182,7 +193,7 @@ def softmax_cross_entropy(z, t):
             raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {zs[1]}), got [{tv.min()}, {tv.max()}]")
     else:
         _check_same_shape("softmax_cross_entropy", z, t)
-    return _softmax_ce_p(z, t)
+    return _softmax_ce_p(z, t, _lse_value(anp.logsumexp(z, axis=1, keepdims=True)))
 
 
 # ------------------------------------------------------------------ registry

@@ -603,3 +603,16 @@ def test_draws_from_random_state_are_never_merged():
     assert names.count("permutation") == 2 and names.count("noisy") == 2
     a, b = jf(x)
     assert np.any(a != 0.0) and np.any(b != 0.0)
+
+
+def test_softmax_cross_entropy_computes_its_log_sum_exp_once_per_step():
+    """The cost's value and its p - t rule read one log-sum-exp node (merged in the captured program)."""
+    ce = nb.losses.LOSSES["cross_entropy"]
+    z, t = signed((6, 3), 1), np.array([0, 2, 1, 1, 0, 2])
+    jf = nb.jit(nb.value_and_grad(ce))
+    names = [p.name for p in jf.program(z, t).prims]
+    assert names.count("logsumexp") == 1 and "softmax" not in names
+    for z_ in (z, signed((6, 3), 2)):
+        assert_bits(jf(z_, t), nb.value_and_grad(ce)(z_, t))
+    nb.check_grads(lambda z: ce(z, t), (z,), order=2)
+    nb.check_grads(lambda z: ce(z, np.eye(3)[t] * 0.7 + 0.1), (z,), order=2)

@@ -168,3 +168,28 @@ def test_csv_logger_rewrites_its_log_atomically_on_resume(tmp_path, data, monkey
     resumed.fit(X, y, epochs=2, callbacks=[CSVLogger(path)])
     with open(path, newline="") as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3", "4", "5"]
+
+
+def test_two_callbacks_never_file_their_state_under_one_key(tmp_path, data):
+    """Two ReduceLROnPlateau in one run filed their state under one name: the second overwrote the first, and a
+    resumed run gave both the second's scale.  Now that is refused, and each given its own state_key resumes."""
+    X, y = data
+    with pytest.raises(ValueError, match="'ReduceLROnPlateau'.*state_key"):
+        _trainer().fit(X, y, epochs=1, callbacks=[ReduceLROnPlateau("loss"), ReduceLROnPlateau("loss", patience=3)])
+
+    def callbacks():
+        stall = iter([3.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+        slow, fast = ReduceLROnPlateau("loss", factor=0.5, patience=100), ReduceLROnPlateau("fake", factor=0.5,
+                                                                                           patience=1)
+        slow.state_key, fast.state_key = "slow", "fast"
+        feed = LambdaCallback(on_epoch_end=lambda tr, e, logs: logs.__setitem__("fake", next(stall)))
+        return [feed, slow, fast]
+
+    tr = _trainer()
+    cbs = callbacks()
+    tr.fit(X, y, epochs=3, callbacks=cbs + [Checkpoint(tmp_path / "ck.npz")])
+    assert tr.callback_state["slow"]["scale"] == 1.0 and tr.callback_state["fast"]["scale"] == 0.5
+    resumed = load(tmp_path / "ck.npz")
+    cbs2 = callbacks()
+    resumed.fit(X, y, epochs=1, callbacks=[cbs2[0], cbs2[1], cbs2[2]])
+    assert cbs2[1].scale == 1.0 and cbs2[2].scale < 1.0

@@ -398,9 +398,17 @@ class Trainer:
         # checkpoints save after the other callbacks have filed their state for the epoch
         callbacks = sorted(callbacks, key=lambda cb: isinstance(cb, Checkpoint))
         cbs = [TerminateOnNaN()] + list(callbacks) + ([ProgressBar(force=progress == "force")] if progress else [])
+        filed = {}
         for cb in cbs:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be nablanet Callbacks, got {type(cb).__name__}")
+            if type(cb).state_dict is not Callback.state_dict:  # resumable: its state is filed under its key
+                other = filed.setdefault(cb._key(), cb)
+                if other is not cb:
+                    raise ValueError(
+                        f"{type(other).__name__} and {type(cb).__name__} would both file their state under "
+                        f"{cb._key()!r} and resume with one another's; give each its own cb.state_key = '...'"
+                    )
         if getattr(self.optimizer, "full_batch", False):  # lbfgs, newton, hessian_free: one record per iteration
             from .fullbatch import run_full_batch
 

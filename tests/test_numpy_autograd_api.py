@@ -127,6 +127,7 @@ def test_integer_casts_of_traced_values_like_autograd():
     np.testing.assert_allclose(nb.grad(fun)(W), expected)
     assert np.dtype(anp.int32) == np.int32 and np.zeros(2, anp.int64).dtype == np.int64
     assert anp.int64(3) == 3 and anp.uint8([1.7, 2.2]).tolist() == [1, 2]
+    assert isinstance(np.int64(3), anp.int64) and issubclass(np.int32, anp.int32) and not isinstance(3.0, anp.int64)
 
 
 def test_numpy_own_function_on_a_list_of_traced_values_says_what_to_write():

@@ -109,7 +109,17 @@ def _integer_type(t):
             return cast(*args, **kwargs)
         return t(*args, **kwargs)
 
-    return type(t.__name__, (t,), {"__new__": __new__, "__module__": __name__, "__doc__": t.__doc__})
+    return _IntegerTypeMeta(t.__name__, (t,), {"__new__": __new__, "__module__": __name__, "__doc__": t.__doc__})
+
+
+class _IntegerTypeMeta(type):
+    """``isinstance(np.int64(3), anp.int64)`` holds as it did when anp.int64 was NumPy's own."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls.__mro__[1])
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, cls.__mro__[1])
 
 
 for _name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "intp", "uintp", "int_",

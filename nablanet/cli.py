@@ -19,17 +19,34 @@ import numpy as np
 
 from . import validate as V
 from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
+from .files import atomic_write_json
 
 
 class _Parser(argparse.ArgumentParser):
+    """Every mistake on the command line, in every subcommand, is one line on stderr and exit status 2.
+
+    Values are read by their flag's check (``type=``, built on nablanet.validate), which names what it
+    expected; a flag with ``choices=`` (and the subcommand itself) is answered the same way here, naming
+    the flag, the value and the choices; argparse's own messages (a missing value, an unknown flag) are
+    kept to one line, without the usage dump.
+    """
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # values such as "-3,4" (--start, --w-range) are numbers, not flags: argparse's own pattern knows only
         # single negative numbers; no flag of nablanet starts with a digit, so this cannot hide one
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(,[-+]?[\d.eE+-]+)*$")
 
+    def _check_value(self, action, value):
+        if action.choices is None or value in action.choices:
+            return
+        choices = ", ".join(map(str, action.choices))
+        if isinstance(action, argparse._SubParsersAction):
+            raise argparse.ArgumentError(None, f"unknown command {value!r}; choose from {choices}")
+        raise argparse.ArgumentError(action, f"expected one of {choices}, got {value!r}")
+
     def error(self, message):
-        self.exit(2, f"nablanet: error: {message}\n")
+        self.exit(2, f"nablanet: error: {' '.join(str(message).split())}\n")
 
 
 # --------------------------------------------------------------------------- flag values
@@ -79,14 +96,24 @@ def _floats(n):
 
     def parse(text):
         try:
-            vals = [float(v) for v in text.split(",")]
-        except ValueError:
+            vals = [V.finite_number.parse(v) for v in text.split(",")]
+        except V.InvalidValueError:
             vals = []
-        if len(vals) != n or not all(np.isfinite(vals)):
+        if len(vals) != n:
             raise argparse.ArgumentTypeError(f"expected {n} finite numbers separated by commas, got {text!r}")
         return vals
 
     return parse
+
+
+def _new_folder(name):
+    """The default output folder runs/NAME-DATE-TIME, with -2, -3, ... when one of that second exists already."""
+    base = os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out, k = base, 1
+    while os.path.exists(out):
+        k += 1
+        out = f"{base}-{k}"
+    return out
 
 
 def _activations():
@@ -128,7 +155,7 @@ def _add_training_flags(p):
                         "~/.nablanet/fashion_mnist, or $NABLANET_MNIST)")
     g.add_argument("--test-size", dest="test_size", type=_fraction,
                    help=f"fraction of rows held out as the test split (default: {d('test_size')})")
-    g.add_argument("--scale", choices=["standard", "minmax", "none"],
+    g.add_argument("--scale", type=V.flag(V.Choice(("standard", "minmax", "none"))), metavar="NAME",
                    help=f"feature scaling fitted on the training split (default: {d('scale')})")
     g.add_argument("--degree", type=_positive_int,
                    help="replace the features by their polynomial design matrix of this degree (x, y, x^2, xy, ...); "
@@ -182,9 +209,9 @@ def _add_training_flags(p):
 def _typed_from_settings(parser):
     """Every flag that sets a configuration key reads its value with that key's check (experiments.SETTINGS,
     built from nablanet.validate), as the TOML reader and sweep grids do; argparse names the flag in errors."""
-    for a in parser._actions:  # flags with their own type (built on nablanet.validate too) or choices keep them
-        if a.dest in SETTINGS and a.nargs != 0 and a.type is None and a.choices is None:
-            a.type = V.flag(SETTINGS[a.dest])
+    for a in parser._actions:  # flags with their own type (built on nablanet.validate too) keep it
+        if a.dest in SETTINGS and a.nargs != 0 and a.type is None:
+            a.type, a.choices = V.flag(SETTINGS[a.dest]), None  # choices= too: the setting's Choice reads them
 
 
 def _config_from(args):
@@ -276,7 +303,7 @@ def cmd_train(args):
             raise ConfigError(f"{args.resume!r} holds no checkpoint.npz to resume from")
         out = args.resume
     else:
-        out = args.out or os.path.join("runs", f"{cfg.get('data', DEFAULTS['data'])}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out = args.out or _new_folder(cfg.get("data", DEFAULTS["data"]))
     if comm is not None:  # one folder name for all ranks
         out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
@@ -299,22 +326,32 @@ def cmd_train(args):
     _emit(args, {"config": c, "final": final}, "\n".join(lines))
 
 
+def _grid_axis(item):
+    """One --grid NAME=V1,V2,... read at parse time: each value by the setting's own check, as its flag is."""
+    if "=" not in item:
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,..., got {item!r}")
+    name, vals = item.split("=", 1)
+    name = name.strip().replace("-", "_")
+    if name not in SETTINGS:
+        raise argparse.ArgumentTypeError(f"unknown setting {name!r}; choose from {', '.join(SETTINGS)}")
+    try:  # 16,32x32: hidden sizes
+        values = [SETTINGS[name].parse(v.strip(), name) for v in vals.split(",")]
+    except (V.InvalidValueError, V.InvalidTypeError, V.MissingFileError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    # the same meaning as the flags: batch size 0 is the full batch, scale none is no scaling
+    if name == "batch_size":
+        values = [None if v == 0 else v for v in values]
+    if name == "scale":
+        values = [None if v == "none" else v for v in values]
+    return name, values
+
+
 def _parse_grid(items):
     grid = {}
     for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--grid takes NAME=V1,V2,...; got {item!r}")
-        name, vals = item.split("=", 1)
-        name = name.strip().replace("-", "_")
-        if name not in SETTINGS:
-            raise ConfigError(f"--grid: unknown setting {name!r}; choose from {', '.join(SETTINGS)}")
-        # each value read by the setting's own check (nablanet.validate), as its flag is; 16,32x32: hidden sizes
-        values = [SETTINGS[name].parse(v.strip(), f"--grid {name}") for v in vals.split(",")]
-        # the same meaning as the flags: batch size 0 is the full batch, scale none is no scaling
-        if name == "batch_size":
-            values = [None if v == 0 else v for v in values]
-        if name == "scale":
-            values = [None if v == "none" else v for v in values]
+        name, values = item if isinstance(item, tuple) else _grid_axis(item)
+        if name in grid:
+            raise ConfigError(f"--grid: {name} is given twice; put all its values in one --grid {name}=V1,V2,...")
         grid[name] = values
     return grid
 
@@ -325,7 +362,7 @@ def cmd_sweep(args):
     cfg = _config_from(args)
     grid = _parse_grid(args.grid or [])
     comm = _comm(args)
-    out = args.out or os.path.join("runs", f"sweep-{cfg.get('data', DEFAULTS['data'])}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = args.out or _new_folder(f"sweep-{cfg.get('data', DEFAULTS['data'])}")
     if comm is not None:
         out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
@@ -351,7 +388,7 @@ def cmd_compare(args):
     from .experiments import compare
 
     cfg = _config_from(args)
-    out = args.out or os.path.join("runs", f"compare-{cfg.get('data', DEFAULTS['data'])}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = args.out or _new_folder(f"compare-{cfg.get('data', DEFAULTS['data'])}")
     import warnings
 
     with warnings.catch_warnings():
@@ -370,19 +407,12 @@ def cmd_explain(args):
 
     if args.expr is not None:
         graph = V.output_file(args.graph or "graph.png", "--graph")
-        try:
-            with np.errstate(over="raise", divide="raise", invalid="raise"):
-                text, rep = explain_expression(args.expr, args.at, graph_path=graph)
-        except (ArithmeticError, FloatingPointError) as e:
-            what = {OverflowError: "a value is too large for a float (overflow)",
-                    ZeroDivisionError: "a division by zero"}.get(type(e), f"no finite value ({e})")
-            raise ConfigError(f"--expr {args.expr!r} at x = {args.at:g}: {what}") from None
+        # every mode answers an overflow or invalid value with one ExpressionError (a ValueError): one line
+        text, rep = explain_expression(args.expr, args.at, graph_path=graph)
         _emit(args, {k: v for k, v in rep.items()}, text + f"\ngraph drawn to {graph}")
     else:
-        sizes = args.sizes or [2, 3, 2]
-        if len(sizes) < 2:
-            raise ConfigError("--sizes needs at least inputs and outputs, e.g. 2,3,2")
-        text, rep = explain_network(sizes, activation=args.activation or "sigmoid", seed=args.seed or 0)
+        text, rep = explain_network(args.sizes or [2, 3, 2], activation=args.activation or "sigmoid",
+                                    seed=args.seed or 0)
         rep = {k: v for k, v in rep.items() if k != "grads"}
         _emit(args, rep, text)
 
@@ -396,23 +426,20 @@ def cmd_surface(args):
 
 def _surface(args):
     from . import surface, viz
-    from .data import DATASETS, load_dataset
+    from .data import load_dataset
 
-    out = args.out or os.path.join("runs", f"surface-{args.data}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if args.plane and args.plane_data not in DATASETS:
-        raise ConfigError(f"--plane-data: unknown data set {args.plane_data!r}; choose from {', '.join(DATASETS)}")
+    out = args.out or _new_folder(f"surface-{args.data}")
     if args.data == "neuron":
         rng = np.random.default_rng(args.seed)
         x = rng.uniform(-1, 1, 60)
         y = 1 / (1 + np.exp(-(3 * x - 1))) + 0.01 * rng.standard_normal(60)
     else:
-        if args.data not in DATASETS:
-            raise ConfigError(f"--data: unknown data set {args.data!r}; choose neuron or one of {', '.join(DATASETS)}")
         ds = load_dataset(args.data, seed=args.seed)
         if ds.X.shape[1] != 1 or ds.y.ndim != 1:
             raise ConfigError(f"--data: a single neuron y = sigma(w x + b) needs one feature and one target; "
                               f"{args.data} has {ds.X.shape[1]} features (use --plane for a network on it)")
         x, y = ds.X[:, 0], ds.y.astype(float)
+    os.makedirs(out, exist_ok=True)
     J = surface.single_neuron(x, y, activation=args.activation)
     os.makedirs(out, exist_ok=True)
     start = np.array(args.start)
@@ -433,8 +460,7 @@ def _surface(args):
     if args.plane:
         doc["plane"] = _plane(args, out)
         files.append("loss_plane.png")
-    with open(os.path.join(out, "paths.json"), "w") as f:
-        json.dump(doc, f, indent=2)
+    atomic_write_json(os.path.join(out, "paths.json"), doc)
     text = "\n".join([f"J(w, b) = mean (sigma(w x + b) - y)^2 on {args.data}, from (w, b) = ({start[0]:g}, {start[1]:g})",
                       _table(rows, ["optimizer", "lr", "steps", "final_J", "w", "b"],
                              {"final_J": ".4g", "w": ".4f", "b": ".4f"}),
@@ -478,6 +504,8 @@ def model_sizes(model):
 
 
 def build_parser():
+    from .data import DATASETS
+
     p = _Parser(prog="nablanet", description="Feed-forward neural networks on an automatic-differentiation engine.")
     from . import __version__
 
@@ -516,7 +544,7 @@ def build_parser():
 
     s = sub.add_parser("sweep", help="a grid over one or more settings, in parallel, with line plots or heatmaps")
     _add_training_flags(s)
-    s.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
+    s.add_argument("--grid", action="append", metavar="NAME=V1,V2,...", type=_grid_axis,
                    help="a setting and its values; repeat for each axis, e.g. --grid lr=1e-4,1e-3,1e-2 "
                         "--grid hidden=16,32x32 (hidden sizes of several layers joined by x) (default: none; required)")
     s.add_argument("--seeds", type=_positive_int, metavar="N",
@@ -540,13 +568,15 @@ def build_parser():
     common(c, "folder for compare.csv/json/png (default: runs/compare-DATA-DATE-TIME)", progress=False)
     c.set_defaults(func=cmd_compare)
 
+    from .explain import SIZES as explain_sizes
+
     e = sub.add_parser("explain", help="forward and backward pass of a small network, or of an expression, "
                                        "number by number")
     e.add_argument("--expr", help='an expression in x, e.g. "sqrt(x**2 + exp(x**2))" (default: the network mode)')
     e.add_argument("--at", type=_number(float), default=1.0, help="the point x of --expr (default: 1.0)")
     e.add_argument("--graph", metavar="FILE.png", type=V.flag(V.output_file),
                    help="where to draw the graph of --expr (default: graph.png)")
-    e.add_argument("--sizes", type=V.flag(V.Sizes(min_len=2)), metavar="N,N,...",
+    e.add_argument("--sizes", type=V.flag(explain_sizes), metavar="N,N,...",
                    help="layer sizes of the network mode, inputs to outputs (default: 2,3,2)")
     e.add_argument("--activation", type=_names([a for a in _activations() if a != "softmax"], "activation"),
                    metavar="NAME", help="activation of the network mode (default: sigmoid)")
@@ -557,6 +587,7 @@ def build_parser():
     u = sub.add_parser("surface", help="the cost J(w, b) of one neuron as a surface, with -grad J and the paths of "
                                        "seven optimizers; --plane adds a network's loss on a random plane")
     u.add_argument("--data", default="neuron", metavar="NAME",
+                   type=V.flag(V.Choice(("neuron", *DATASETS), normalize=lambda s: s.lower().replace("-", "_"))),
                    help="x and y of the neuron: 'neuron' (60 points of sigma(3x - 1) + noise) or a one-feature "
                         "regression set such as runge (default: neuron)")
     u.add_argument("--activation", default="sigmoid", type=_names([a for a in _activations() if a != "softmax"],
@@ -583,7 +614,7 @@ def build_parser():
     u.add_argument("--directions", choices=["random", "pca"], default="random",
                    help="the plane of --plane: two filter-normalized random directions, or the two principal "
                         "directions of the training trajectory, which show the path itself (default: random)")
-    u.add_argument("--plane-data", dest="plane_data", default="franke", metavar="NAME",
+    u.add_argument("--plane-data", dest="plane_data", default="franke", metavar="NAME", type=V.flag(SETTINGS["data"]),
                    help="data set of --plane (default: franke)")
     u.add_argument("--seed", type=_count, default=0, help="seed of the data, the minibatches and the plane (default: 0)")
     common(u, "folder for cost_surface.png, paths.json (and paths.gif, loss_plane.png) "
@@ -599,8 +630,7 @@ def main(argv=None):
     except SystemExit as e:  # bad flags, --help, --version: argparse has printed its line
         return e.code
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        return _fail("give a command: train, sweep, compare, explain or surface (nablanet --help describes them)")
     previous = _on_sigterm_raise()
     try:
         args.func(args)

@@ -12,13 +12,48 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 import numpy as np
 
 from . import numpy as anp
+from . import validate as V
 from .autodiff.tape import NodeRef, trace
 
-__all__ = ["explain_network", "explain_expression", "ExpressionError"]
+__all__ = ["explain_network", "explain_expression", "ExpressionError", "MAX_UNITS", "SIZES"]
+
+#: The widest layer the network mode explains: it prints every number, and checks each one by central differences.
+MAX_UNITS = 64
+#: What the network mode's ``sizes`` accepts (the ``--sizes`` flag reads it too).
+SIZES = V.Sizes(min_len=2, high=MAX_UNITS,
+                expected=f"layer sizes like 2,3,2 (inputs to outputs, at most {MAX_UNITS} units each)")
+
+
+class ExpressionError(V.InvalidValueError):
+    """An expression or network that cannot be explained: syntax, a name that is not allowed, or no finite value."""
+
+
+def _finite(what):
+    """Run the explanation with NumPy's floating-point errors raised, each one said in one line naming ``what``.
+
+    Both modes, as a decorator: an overflow, a division by zero or an invalid value (NaN) anywhere in the
+    forward pass, the sweeps or the checks is an :class:`ExpressionError`, never a table of inf and nan.
+    """
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kw):
+            try:
+                with np.errstate(over="raise", divide="raise", invalid="raise"):
+                    return fn(*args, **kw)
+            except (ArithmeticError, FloatingPointError) as e:
+                why = {OverflowError: "a value is too large for a float (overflow)",
+                       ZeroDivisionError: "a division by zero"}.get(type(e), f"no finite value ({e})")
+                raise ExpressionError(f"{what(*args, **kw)}: {why}") from None
+
+        return run
+
+    return wrap
 
 
 def _fmt(a, width=10):
@@ -26,12 +61,29 @@ def _fmt(a, width=10):
     return "[" + " ".join(f"{v:{width}.6f}" for v in a.ravel()) + "]"
 
 
+def _network_name(sizes=(2, 3, 2), activation="sigmoid", seed=0):
+    return f"network {sizes!r} ({activation}, seed {seed!r})"
+
+
 def explain_network(sizes=(2, 3, 2), activation="sigmoid", seed=0):
     """Forward and backward pass of ``MLP(sizes)`` (sigmoid output, cost 1/2 sum (a - t)^2) on one sample.
 
     Returns ``(text, report)``; ``report["max_error"]`` is the largest
     difference between the delta-equation gradients and central differences.
+    ``sizes`` has at least two layers of at most :data:`MAX_UNITS` units (every
+    number is printed); a bad value raises a ``ValueError``/``TypeError`` naming
+    it, and a pass without a finite value raises :class:`ExpressionError`.
     """
+    from .nn.activations import ACTIVATIONS
+
+    sizes = SIZES(sizes, "sizes")
+    V.Choice([a for a in ACTIVATIONS if a != "softmax"])(activation, "activation")
+    seed = V.Seed(allow_generator=False)(seed, "seed")
+    return _explain_network(sizes, activation, seed)
+
+
+@_finite(_network_name)
+def _explain_network(sizes, activation, seed):
     from . import elementwise_grad, grad
     from .losses import half_sse
     from .nn import MLP, get_activation
@@ -95,15 +147,20 @@ def explain_network(sizes=(2, 3, 2), activation="sigmoid", seed=0):
 _FUNCS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "arctan", "sinh", "cosh", "log1p", "expm1", "abs", "square")
 
 
-class ExpressionError(ValueError):
-    """An expression that cannot be explained (syntax, or a name that is not allowed)."""
+#: The longest expression explained: every node is printed and drawn.
+MAX_EXPRESSION = 500
 
 
 def _parse(expr):
+    if len(expr) > MAX_EXPRESSION:
+        raise ExpressionError(f"expr: {len(expr)} characters; explain draws every node of the graph, so it "
+                              f"takes expressions of at most {MAX_EXPRESSION}")
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as e:
         raise ExpressionError(f"cannot parse {expr!r}: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"cannot parse {expr[:40]!r}...: nested too deeply") from None
     allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load, ast.Add, ast.Sub,
                ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
     for node in ast.walk(tree):
@@ -137,12 +194,23 @@ def explain_expression(expr, at, graph_path=None):
     Returns ``(text, report)`` with every node's value, tangent (forward mode,
     dx = 1) and adjoint (reverse mode, seed 1 at the output), the derivative
     from both modes and from central differences; draws the graph to
-    ``graph_path`` if given.
+    ``graph_path`` if given.  An expression without a finite value, tangent
+    or adjoint at ``at`` (overflow, division by zero, log of a negative
+    number) raises :class:`ExpressionError` naming it.
     """
+    if not isinstance(expr, str):
+        raise V.InvalidTypeError(f"expr: expected an expression in x as a string, got {expr!r}")
+    at = V.finite_number(at, "at")
+    if graph_path is not None:
+        graph_path = V.output_file(graph_path, "graph_path")
     code = _parse(expr)
+    return _explain_expression(expr, code, at, graph_path)
+
+
+@_finite(lambda expr, code, at, graph_path: f"{expr!r} at x = {at:g}")
+def _explain_expression(expr, code, x0, graph_path):
     env = {name: getattr(anp, name) for name in _FUNCS}
     f = lambda x: eval(code, {"__builtins__": {}}, {**env, "x": x})  # noqa: S307 - parsed against a whitelist
-    x0 = float(at)
     tape = trace(f, x0)
     if tape.outputs[0] is None:
         raise ExpressionError(f"{expr!r} does not depend on x")

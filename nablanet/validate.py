@@ -243,10 +243,11 @@ class Sizes(Check):
     Text separates the sizes by commas or ``x`` (``"64,32"``, ``"64x32"``).
     """
 
-    def __init__(self, min_len=0, low=1, expected=None):
-        self.min_len, self.item = min_len, Whole(low)
+    def __init__(self, min_len=0, low=1, expected=None, high=None):
+        self.min_len, self.item = min_len, Whole(low, high)
         self.expected = expected or (
-            "layer sizes like 64,32" + (f" (at least {min_len} of them)" if min_len else " (or none)"))
+            "layer sizes like 64,32" + (f" (at least {min_len} of them)" if min_len else " (or none)")
+            + (f", each at most {high}" if high is not None else ""))
 
     def __call__(self, value, name=None):
         value = _as_scalar(value)

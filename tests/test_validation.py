@@ -112,7 +112,7 @@ def test_toml_values_are_checked_like_flags_naming_file_key_value(tmp_path, caps
     (["sweep", "--metric", "test_acuracy", "--grid", "lr=0.1,0.2"], "--metric: expected one of"),
     (["sweep", "--data", "iris", "--metric", "test_mse", "--grid", "lr=0.1,0.2", "--epochs", "1"],
      "--metric: expected one of test_accuracy, test_loss, got 'test_mse'"),
-    (["sweep", "--data", "iris", "--grid", "lr=0.1,nan"], "--grid lr: expected a number > 0, got nan"),
+    (["sweep", "--data", "iris", "--grid", "lr=0.1,nan"], "argument --grid: lr: expected a number > 0, got nan"),
     (["sweep", "--data", "iris", "--grid", "loss=mse,cross_entropy", "--epochs", "1"],
      "grid point loss=mse: iris is a classification data set"),
 ])

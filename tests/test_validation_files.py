@@ -211,3 +211,70 @@ def test_load_reads_one_version_of_a_checkpoint_replaced_while_reading(tmp_path,
     got = load(path)
     assert got.epoch == old.epoch
     np.testing.assert_array_equal(got.get_flat_params(), old.get_flat_params())
+
+
+@pytest.fixture(scope="module")
+def with_callback_state(tmp_path_factory):
+    """A checkpoint carrying the states of ReduceLROnPlateau and LearningRateScheduler."""
+    from nablanet.train.callbacks import LearningRateScheduler, ReduceLROnPlateau
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = X.sum(1)
+    t = Trainer(MLP([3, 4, 1], seed=0), "mse", "sgd", seed=0)
+    t.fit(X, y, epochs=3, batch_size=20, callbacks=[LearningRateScheduler(lambda e: 0.01 / (1 + e)),
+                                                   ReduceLROnPlateau("loss", patience=1)])
+    path = tmp_path_factory.mktemp("cb") / "cb.npz"
+    t.save(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("key, field, value, message", [
+    ("ReduceLROnPlateau", "scale", "x", ": scale: expected a number in \\(0, 1\\], got 'x'"),
+    ("ReduceLROnPlateau", "scale", float("nan"), ": scale: expected a number in \\(0, 1\\], got nan"),
+    ("ReduceLROnPlateau", "wait", 2.5, ": wait: expected an integer >= 0"),
+    ("ReduceLROnPlateau", "best", float("inf"), ": best: expected a finite number or none"),
+    ("ReduceLROnPlateau", "reductions", -1, ": reductions: expected an integer >= 0, got -1"),
+    ("ReduceLROnPlateau", "wait", None, ": wait: expected an integer >= 0"),
+    ("ReduceLROnPlateau", None, [1, 2], "'ReduceLROnPlateau': expected a table of scale, best"),
+    ("ReduceLROnPlateau", "extra", 1, "; unknown extra"),
+    ("LearningRateScheduler", "lr", 0.0, "'LearningRateScheduler': lr: expected a number > 0, got 0.0"),
+    ("LearningRateScheduler", "lr", float("-inf"), "lr: expected a number > 0, got -inf"),
+])
+def test_callback_state_is_checked_against_its_schema_naming_file_and_key(tmp_path, with_callback_state, key, field,
+                                                                          value, message):
+    import re
+
+    good = _load_bytes(tmp_path, with_callback_state, "ok.npz")
+    assert set(good.callback_state) == {"ReduceLROnPlateau", "LearningRateScheduler"}
+    arrays = _entries(with_callback_state)
+    meta = json.loads(str(arrays["meta"]))
+    if field is None:
+        meta["callbacks"][key] = value
+    else:
+        meta["callbacks"][key][field] = value
+    arrays["meta"] = np.array(json.dumps(meta))
+    with pytest.raises(CheckpointError) as e:
+        _load_bytes(tmp_path, _pack(arrays))
+    text = str(e.value)
+    assert "c.npz" in text and key in text and "\n" not in text, text
+    assert re.search(message, text), text
+
+
+def test_a_missing_key_of_a_callback_state_is_named(tmp_path, with_callback_state):
+    arrays = _entries(with_callback_state)
+    meta = json.loads(str(arrays["meta"]))
+    del meta["callbacks"]["ReduceLROnPlateau"]["cooling"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="c.npz: .*'ReduceLROnPlateau': expected the keys .*; missing cooling"):
+        _load_bytes(tmp_path, _pack(arrays))
+
+
+def test_a_loaded_state_continues_the_callback(tmp_path, with_callback_state):
+    """The checked state is the state: a ReduceLROnPlateau given to the loaded trainer takes up its counters."""
+    from nablanet.train.callbacks import ReduceLROnPlateau
+
+    t = _load_bytes(tmp_path, with_callback_state, "ok.npz")
+    saved = t.callback_state["ReduceLROnPlateau"]
+    cb = ReduceLROnPlateau("loss", patience=1)
+    assert cb.restore_state(t) and cb.state_dict() == saved

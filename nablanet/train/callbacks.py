@@ -64,6 +64,10 @@ class History:
         return f"History({len(self)} epochs" + (f"; last epoch: {shown})" if shown else ")")
 
 
+#: Callbacks whose checkpointed state has a schema, by state key (filled as the classes are defined).
+STATE_SCHEMAS = {}
+
+
 class Callback:
     """Override what you need; return True from ``on_epoch_end`` to stop training.
 
@@ -75,9 +79,39 @@ class Callback:
     it in ``on_train_begin``) reads it back, so a new instance given to a
     loaded trainer continues where the old one stopped.  ``state_key`` names
     the entry (the class name unless given).
+
+    ``state_schema`` says what the state holds: a dict from each key to its
+    check (:mod:`nablanet.validate`, e.g. ``{"lr": V.positive_number}``).  A
+    class that declares one is registered under its key, and loading a
+    checkpoint checks that entry against it (every key present, no other,
+    each value of its kind: finite numbers, whole counts), so a damaged or
+    foreign state is one error naming the file and the key, not a crash
+    epochs later.
     """
 
     state_key = None
+    state_schema = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.__dict__.get("state_schema") is not None:
+            STATE_SCHEMAS[cls.state_key or cls.__name__] = cls
+
+    @classmethod
+    def check_state(cls, state, where=None):
+        """``state`` checked against ``state_schema`` (returned normalized); names ``where`` and the key."""
+        schema = cls.state_schema
+        if schema is None:
+            return state
+        name = where or f"{cls.state_key or cls.__name__} state"
+        if not isinstance(state, dict):
+            raise V.InvalidTypeError(f"{name}: expected a table of {', '.join(schema)}, got {state!r:.80}")
+        missing, extra = [k for k in schema if k not in state], sorted(str(k) for k in state if k not in schema)
+        if missing or extra:
+            raise V.InvalidValueError(f"{name}: expected the keys {', '.join(schema)}"
+                                      + (f"; missing {', '.join(missing)}" if missing else "")
+                                      + (f"; unknown {', '.join(extra)}" if extra else ""))
+        return {k: check(state[k], f"{name}: {k}") for k, check in schema.items()}
 
     def state_dict(self):
         return None
@@ -96,8 +130,9 @@ class Callback:
     def restore_state(self, trainer):
         state = getattr(trainer, "callback_state", {}).get(self._key())
         if state is not None:
-            self.load_state_dict(state)
+            self.load_state_dict(self.check_state(state))
         return state is not None
+
 
     def on_train_begin(self, trainer):
         pass
@@ -343,12 +378,18 @@ class ReduceLROnPlateau(Callback):
     checkpoints.
     """
 
+    state_schema = {"scale": V.Number(0, 1, low_open=True), "best": V.Optional(V.finite_number),
+                    "wait": V.non_negative_int, "cooling": V.non_negative_int, "reductions": V.non_negative_int}
+
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, cooldown=0, min_lr=0.0,
                  mode="auto"):
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
-        if int(patience) < 1 or int(cooldown) < 0 or min_lr < 0 or min_delta < 0:
-            raise ValueError("ReduceLROnPlateau: patience must be >= 1, cooldown, min_lr and min_delta >= 0")
+        factor = V.Number(0, 1, low_open=True, high_open=True)(factor, "ReduceLROnPlateau: factor")
+        patience = V.positive_int(patience, "ReduceLROnPlateau: patience")
+        cooldown = V.non_negative_int(cooldown, "ReduceLROnPlateau: cooldown")
+        min_lr = V.non_negative_number(min_lr, "ReduceLROnPlateau: min_lr")
+        min_delta = V.non_negative_number(min_delta, "ReduceLROnPlateau: min_delta")
+        if not isinstance(monitor, str):
+            raise V.InvalidTypeError(f"ReduceLROnPlateau: monitor: expected a name such as 'val_loss', got {monitor!r}")
         if mode == "auto":
             mode = "max" if any(k in monitor for k in ("accuracy", "r2")) else "min"
         if mode not in ("min", "max"):
@@ -420,6 +461,8 @@ class LearningRateScheduler(Callback):
             n = 1
         self.fn, self._two = fn, n >= 2
         self.lr = None
+
+    state_schema = {"lr": V.positive_number}
 
     def state_dict(self):
         return None if self.lr is None else {"lr": self.lr}

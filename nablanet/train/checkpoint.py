@@ -32,7 +32,7 @@ from ..validate import (
     non_negative_int,
     non_negative_number,
 )
-from .callbacks import History
+from .callbacks import STATE_SCHEMAS, History
 
 __all__ = ["save", "restore", "FORMAT", "CheckpointError", "BIT_GENERATORS"]
 
@@ -342,6 +342,12 @@ def _build(path, meta, headers, reader, loss, Trainer):
     callbacks = meta.get("callbacks", {})
     if not isinstance(callbacks, dict):
         raise _fail(path, f"the metadata 'callbacks' must map names to states, got {type(callbacks).__name__}")
+    for key, state in callbacks.items():  # each known callback's state against its own schema
+        if key in STATE_SCHEMAS:
+            try:
+                callbacks[key] = STATE_SCHEMAS[key].check_state(state, f"the metadata 'callbacks' entry {key!r}")
+            except (InvalidValueError, InvalidTypeError) as e:
+                raise _fail(path, str(e)) from None
     trainer.callback_state = callbacks
     solver = meta.get("solver")
     if solver is not None and not isinstance(solver, (str, dict)):

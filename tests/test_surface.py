@@ -175,7 +175,7 @@ def test_pca_plane_shows_the_trajectory_and_cli_surface_writes_its_files(tmp_pat
     (["--directions", "up"], "--directions"),
     (["--w-range", "5,1"], "argument --w-range: expected LO < HI, got '5,1'"),
     (["--b-range", "2,2"], "argument --b-range: expected LO < HI, got '2,2'"),
-    (["--plane", "4", "--plane-data", "nope"], "--plane-data: unknown data set 'nope'"),
+    (["--plane", "4", "--plane-data", "nope"], "argument --plane-data: expected a data set: franke"),
 ])
 def test_cli_surface_bad_flags_one_line(argv, words, tmp_path, capsys):
     from nablanet.cli import main

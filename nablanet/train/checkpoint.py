@@ -56,6 +56,7 @@ def save(trainer, path):
     The file is first written next to ``path`` and then renamed over it, so
     an interrupted save never leaves a half-written checkpoint behind.
     """
+    flat = trainer.get_flat_params()
     loss_name = trainer.loss.name
     if LOSSES.get(loss_name) is not trainer.loss:
         loss_name = None  # a custom callable: given again to load()
@@ -76,12 +77,16 @@ def save(trainer, path):
         "callbacks": trainer.callback_state,
         "solver": trainer.history.solver,
     }
-    arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), "params": trainer.get_flat_params()}
+    arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), "params": flat}
     for slot in trainer.optimizer.slots:
         arrays[f"opt/{slot}"] = trainer.opt_state[slot][0]
     state_leaves = tree_flatten(trainer.model.state)[0]
     for i, a in enumerate(state_leaves):
         arrays[f"state/{i}"] = a
+    for name, a in arrays.items():  # never a diverged model over the last good checkpoint (load refuses one)
+        if name != "meta" and a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise InvalidValueError(f"{os.fspath(path)}: not saved: {name} holds NaN or infinite values (training "
+                                    f"diverged); the previous checkpoint, if any, is kept")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
 
@@ -269,8 +274,10 @@ def restore(path, make_trainer, loss=None):
     """
     path = os.fspath(path)
     meta, headers, reader, zf = _read(path)
-    with zf:
+    try:
         return _build(path, meta, headers, reader, loss, make_trainer)
+    finally:
+        zf.close()
 
 
 def _build(path, meta, headers, reader, loss, Trainer):
@@ -322,12 +329,18 @@ def _build(path, meta, headers, reader, loss, Trainer):
     if trainer.get_flat_params().shape != pshape:  # the model is built from the same sizes we counted
         raise _fail(path, f"the model built from the metadata has {trainer.get_flat_params().size} parameters, "
                           f"the file {pshape}")
-    trainer.set_flat_params(reader("params"))
+    def finite(name):  # a diverged model is not a model: NaN or inf anywhere refuses the file
+        a = reader(name)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise _fail(path, f"entry {name!r} holds NaN or infinite values (saved from a diverged run?)")
+        return a
+
+    trainer.set_flat_params(finite("params"))
     for slot in trainer.optimizer.slots:
-        trainer.opt_state[slot][0][...] = reader(f"opt/{slot}")
+        trainer.opt_state[slot][0][...] = finite(f"opt/{slot}")
     trainer.opt_state["t"] = step
     leaves, treedef = tree_flatten(model.state)
-    arrays = [reader(f"state/{i}") for i in range(len(leaves))]
+    arrays = [finite(f"state/{i}") for i in range(len(leaves))]
     if any(a.shape != leaf.shape for a, leaf in zip(arrays, leaves)):
         raise _fail(path, "the running statistics do not fit the model")
     model.state = tree_unflatten(treedef, [a.astype(leaf.dtype) for a, leaf in zip(arrays, leaves)])

@@ -51,6 +51,12 @@ _REGRESSION_LOSSES = ("mse", "mae", "huber")
 _HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax")
 
 
+def _validate_data(*args, **kw):
+    """scikit-learn's input check, quietly: an inf in X is one ValueError, without NumPy's RuntimeWarning first."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return validate_data(*args, **kw)
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -428,7 +434,7 @@ class _BaseNeuralNet(BaseEstimator):
 
     def _validate_X_predict(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return _validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
@@ -665,7 +671,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         if self.loss not in _REGRESSION_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(_REGRESSION_LOSSES)}; got {self.loss!r}")
         continues = self._continues(incremental)
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
+        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
                              reset=not continues)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         if continues and y2.shape[1] != self.n_outputs_:
@@ -779,7 +785,7 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         """
         sizes, dtype = self._check_params()
         continues = self._continues(False)
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=not continues)
+        X, y = _validate_data(self, X, y, dtype=(np.float64, np.float32), reset=not continues)
         check_classification_targets(y)
         classes = LabelEncoder().fit(y).classes_
         if continues and not np.array_equal(classes, self.classes_):
@@ -821,7 +827,7 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
                              f"{self.classes_.tolist()}")
         else:
             classes = self.classes_
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first)
+        X, y = _validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first)
         check_classification_targets(y)
         unknown = np.setdiff1d(y, classes)
         if unknown.size:

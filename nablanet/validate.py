@@ -38,7 +38,7 @@ __all__ = [
     "positive_number", "non_negative_number", "finite_number", "probability", "open_fraction",
     "positive_int", "non_negative_int", "boolean", "sizes", "seed",
     "existing_file", "existing_dir", "output_dir", "output_file",
-    "flag", "check_settings",
+    "flag", "check_settings", "affordable", "physical_memory", "finite_array",
 ]
 
 
@@ -389,6 +389,50 @@ existing_file = Path("file")
 existing_dir = Path("dir")
 output_dir = Path("out_dir")
 output_file = Path("out_file")
+
+
+def finite_array(a, name, dtype=None):
+    """``a`` (an array of numbers) cast to ``dtype``, refused if any entry is NaN or infinite after the cast.
+
+    The one check of data arrays (training data, targets, inputs to predict): a value that is finite in
+    float64 but beyond float32's range (1e300 into a float32 model) is refused as well, naming where,
+    instead of becoming inf with a RuntimeWarning and training a NaN model.
+    """
+    a = np.asarray(a)
+    if dtype is not None and a.dtype != dtype:
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = a.astype(dtype)
+    else:
+        cast = a
+    if cast.dtype.kind in "fc" and not np.isfinite(cast).all():
+        bad = ~np.isfinite(cast)
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        first = a[where] if a.ndim else a[()]
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            raise InvalidValueError(f"{name} contains NaN or inf (first at index {where})")
+        raise InvalidValueError(f"{name} holds {_show(first)} at index {where}, beyond the range of "
+                                f"{np.dtype(dtype).name} (the model's dtype); scale the data or use float64")
+    return cast
+
+
+def physical_memory():
+    """Bytes of memory this machine has (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def affordable(n_values, itemsize, what):
+    """Refuse, before allocating, ``n_values`` numbers of ``itemsize`` bytes that exceed this machine's memory.
+
+    A size typed with a few zeros too many (a layer of 10**9 units) is one error naming ``what`` and the
+    bytes, instead of minutes of swapping or an out-of-memory kill.
+    """
+    need, have = int(n_values) * int(itemsize), physical_memory()
+    if have is not None and need > have:
+        raise InvalidValueError(f"{what} needs {need / 2**30:.1f} GiB for its numbers; this machine has "
+                                f"{have / 2**30:.1f} GiB")
 
 
 # --------------------------------------------------------------------------------------------- wiring

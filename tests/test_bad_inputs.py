@@ -144,3 +144,98 @@ def test_numbers_of_every_check_are_never_nan_or_inf():
         for bad in (float("nan"), float("inf"), -float("inf"), np.float32("nan")):
             with pytest.raises(V.InvalidValueError):
                 check(bad, "x")
+
+
+# ------------------------------------------------------------------------------------------- Python API
+
+
+def _xy():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    return X, X.sum(1)
+
+
+@pytest.mark.parametrize("which, value, error, message", [
+    ("X", lambda X: X * 1e300, V.InvalidValueError, "training data: X holds .* beyond the range of float32"),
+    ("y", lambda y: y * 1e300, V.InvalidValueError, "training data: y holds .* beyond the range of float32"),
+    ("X", lambda X: None, V.InvalidTypeError, "training data: X must be an array of rows"),
+    ("X", lambda X: 3.0, V.InvalidTypeError, "training data: X must be an array of rows"),
+    ("X", lambda X: np.where(X > 1, np.inf, X), V.InvalidValueError, "training data: X contains NaN or inf"),
+    ("y", lambda y: np.where(y > 1, np.nan, y), V.InvalidValueError, "training data: y contains NaN or inf"),
+])
+def test_fit_refuses_data_that_is_not_finite_in_the_models_dtype(which, value, error, message):
+    """Finite in float64 is not enough: 1e300 becomes inf in a float32 model, and is refused, not trained on."""
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    X, y = _xy()
+    X, y = (value(X), y) if which == "X" else (X, value(y))
+    with pytest.raises(error, match=message):
+        fit(MLP([3, 4, 1], seed=0), X, y, epochs=1)
+
+
+@pytest.mark.parametrize("X", [np.full((2, 3), np.inf), np.full((2, 3), 1e300), np.full((2, 3), np.nan)])
+def test_predict_refuses_inputs_without_a_finite_value_in_the_models_dtype(X):
+    from nablanet.nn import MLP
+
+    with pytest.raises(V.InvalidValueError, match="^X (contains NaN or inf|holds)"):
+        MLP([3, 4, 1], seed=0).predict(X)
+    assert np.isfinite(MLP([3, 4, 1], seed=0, dtype=np.float64).predict(np.full((2, 3), 1e30))).all()
+
+
+def test_sizes_beyond_the_machines_memory_are_refused_before_allocating():
+    from nablanet.data import load_dataset
+    from nablanet.nn import MLP, Dense
+
+    with pytest.raises(V.InvalidValueError, match=r"MLP\(\[3, 1000000000000, 1\]\) needs .* GiB .* this machine has"):
+        MLP([3, 10**12, 1])
+    with pytest.raises(V.InvalidValueError, match=r"Dense\(1000000000000 -> 2\) needs"):
+        Dense(10**12, 2)
+    with pytest.raises(V.InvalidValueError, match="runge with n=10000000000000 needs"):
+        load_dataset("runge", n=10**13)
+
+
+def test_trainer_and_checkpoint_paths_of_the_wrong_kind(tmp_path):
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer, load
+
+    with pytest.raises(V.InvalidTypeError, match="model: expected a nablanet network"):
+        Trainer(5, "mse")
+    t = Trainer(MLP([3, 4, 1], seed=0), "mse", seed=0)
+    with pytest.raises(V.InvalidValueError, match="is a folder; give a checkpoint file name"):
+        t.save(tmp_path)
+    for bad in (None, 5):
+        with pytest.raises(V.InvalidTypeError, match="checkpoint path: expected a file path"):
+            load(bad)
+        with pytest.raises(V.InvalidTypeError, match="checkpoint path: expected a file path"):
+            t.save(bad)
+
+
+def test_a_diverged_model_is_never_saved_and_never_loaded(tmp_path):
+    """The previous checkpoint stays; a file holding NaN parameters (written by hand) is refused, naming the entry."""
+    import json
+    import zipfile
+
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer, load
+    from nablanet.train.checkpoint import CheckpointError
+
+    X, y = _xy()
+    t = Trainer(MLP([3, 4, 1], seed=0), "mse", "adam", seed=0)
+    t.fit(X, y, epochs=1)
+    path = tmp_path / "c.npz"
+    t.save(path)
+    good = path.read_bytes()
+    flat = t.get_flat_params()
+    flat[0] = np.nan
+    t.set_flat_params(flat)
+    with pytest.raises(V.InvalidValueError, match="c.npz: not saved: params holds NaN or infinite values"):
+        t.save(path)
+    assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+    with zipfile.ZipFile(path) as z:
+        arrays = {n[:-4]: np.lib.format.read_array(z.open(n)) for n in z.namelist()}
+    arrays["opt/m"] = np.full_like(arrays["opt/m"], np.inf)
+    json.loads(str(arrays["meta"]))  # the rest is the good file
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(CheckpointError, match="bad.npz: entry 'opt/m' holds NaN or infinite values"):
+        load(tmp_path / "bad.npz")

@@ -200,6 +200,8 @@ def load_dataset(name, n=None, noise=0.0, seed=0, path=None):
     if key not in DATASETS:
         raise V.InvalidValueError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
     n = V.Optional(V.positive_int)(n, "n")
+    if n is not None:  # a synthetic set draws n rows of a few float64 columns: refused before, not after, swapping
+        V.affordable(n, 64, f"{key} with n={n}")
     noise = V.non_negative_number(noise, "noise")
     seed = V.seed(seed, "seed")
     loader, task, description = DATASETS[key]

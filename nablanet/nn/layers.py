@@ -79,6 +79,7 @@ class Dense(Layer):
 
     def __init__(self, n_in, n_out, activation=None, init="auto", bias_init="auto"):
         self.n_in, self.n_out = V.positive_int(n_in, "Dense: n_in"), V.positive_int(n_out, "Dense: n_out")
+        V.affordable((self.n_in + 1) * self.n_out, 8, f"Dense({self.n_in} -> {self.n_out})")
         self.activation = get_activation(activation)
         self.init_spec = "fan_in_uniform" if init == "auto" else init
         if bias_init == "auto":
@@ -394,7 +395,7 @@ class Sequential:
             X = X[:, None]
         if X.dtype.kind not in "biuf":
             raise TypeError(f"{where} must be numeric, got dtype {X.dtype}")
-        return X.astype(self.dtype, copy=False)
+        return V.finite_array(X, where, self.dtype)  # NaN, inf, or beyond the dtype's range: refused, named
 
     # -- configuration (for checkpoints)
     def config(self):
@@ -445,6 +446,7 @@ class MLP(Sequential):
                  dropout=0.0, batch_norm=False, seed=None, dtype=np.float32):
         sizes = V.Sizes(min_len=2, expected="at least 2 layer sizes (inputs, ..., outputs), all integers >= 1")(
             sizes, "MLP: sizes")
+        V.affordable(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), 8, f"MLP({sizes})")
         dropout, batch_norm = V.probability(dropout, "MLP: dropout"), V.boolean(batch_norm, "MLP: batch_norm")
         n_hidden = len(sizes) - 2
         acts = [activation] * n_hidden if isinstance(activation, (str, dict)) or activation is None else list(activation)

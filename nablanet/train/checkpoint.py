@@ -56,6 +56,10 @@ def save(trainer, path):
     The file is first written next to ``path`` and then renamed over it, so
     an interrupted save never leaves a half-written checkpoint behind.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"checkpoint path: expected a file path, got {path!r:.80}")
+    if os.path.isdir(path):
+        raise InvalidValueError(f"{os.fspath(path)}: is a folder; give a checkpoint file name (e.g. checkpoint.npz)")
     flat = trainer.get_flat_params()
     loss_name = trainer.loss.name
     if LOSSES.get(loss_name) is not trainer.loss:
@@ -167,6 +171,8 @@ def _read_entry(path, zf, info, name):
 
 def _read(path):
     """``(meta, headers, reader)``: the checked metadata, the array headers, and a function reading one entry."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"checkpoint path: expected a file path, got {path!r:.80}")
     path = os.fspath(path)
     if os.path.isdir(path):
         raise _fail(path, "is a folder, not a checkpoint file")
@@ -272,6 +278,8 @@ def restore(path, make_trainer, loss=None):
     against the file before anything is allocated.  Any problem with the file
     raises one :class:`CheckpointError` (a ``ValueError``) naming the file.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"checkpoint path: expected a file path, got {path!r:.80}")
     path = os.fspath(path)
     meta, headers, reader, zf = _read(path)
     try:

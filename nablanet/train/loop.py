@@ -24,7 +24,7 @@ from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..losses import get_loss, l1_penalty, l2_penalty
-from ..nn.layers import BatchNorm
+from ..nn.layers import BatchNorm, Sequential
 from ..optim import RUN_SCHEDULES, Optimizer, Schedule, for_run, get_optimizer
 from . import checkpoint
 from .callbacks import Callback, Checkpoint, History, ProgressBar, TerminateOnNaN
@@ -33,16 +33,14 @@ from .metrics import check_metric, compute_metric
 __all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data", "load"]
 
 
-def _check_finite(a, name):
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        bad = np.argwhere(~np.isfinite(a))[0]
-        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
 
 
 def prepare_data(model, loss, X, y, where="training data"):
     """Validated, converted copies of X and y (never modifies the caller's arrays)."""
     X = np.asarray(X)
     y = np.asarray(y)
+    if X.ndim == 0:
+        raise V.InvalidTypeError(f"{where}: X must be an array of rows (n_samples, n_features), got {X!r:.60}")
     if X.size == 0 or X.shape[0] == 0:
         raise ValueError(f"{where}: X is empty")
     if X.dtype.kind not in "biuf":
@@ -61,9 +59,8 @@ def prepare_data(model, loss, X, y, where="training data"):
         raise ValueError(f"{where}: X has {X.shape[0]} rows but y has {y.shape[0]}")
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{where}: y must be numeric, got dtype {y.dtype}")
-    _check_finite(X, f"{where}: X")
-    _check_finite(y, f"{where}: y")
-    X = X.astype(model.dtype, copy=False)
+    X = V.finite_array(X, f"{where}: X", model.dtype)  # finite in the model's dtype too
+    V.finite_array(y, f"{where}: y", model.dtype if y.dtype.kind == "f" else None)
     k = model.n_outputs
     if loss.name == "cross_entropy":
         if y.ndim == 1:
@@ -147,6 +144,9 @@ class Trainer:
                  capture=True, comm=None, schedule=None, **optimizer_settings):
         l1, l2 = V.non_negative_number(l1, "l1"), V.non_negative_number(l2, "l2")
         penalize_bias, seed = V.boolean(penalize_bias, "penalize_bias"), V.seed(seed, "seed")
+        if not isinstance(model, Sequential):
+            raise V.InvalidTypeError(f"model: expected a nablanet network (nablanet.nn.MLP or Sequential), "
+                                     f"got {type(model).__name__}")
         self.model = model
         self.loss = get_loss(loss)
         self._schedule = None

@@ -198,7 +198,7 @@ def _add_training_flags(p):
     g.add_argument("--epochs", type=_positive_int, help=f"passes over the training data (default: {d('epochs')})")
     g.add_argument("--batch-size", dest="batch_size", type=_count,
                    help=f"minibatch size; 0 = the full batch (gradient descent) (default: {d('batch_size')})")
-    g.add_argument("--seed", type=_count, help=f"seed of the data, split, initialization and shuffling "
+    g.add_argument("--seed", type=V.flag(SETTINGS["seed"]), help=f"seed of the data, split, initialization and shuffling "
                                                f"(default: {d('seed')})")
     g.add_argument("--patience", type=_positive_int,
                    help="stop early after this many epochs without improvement of the cost on 10%% of the "
@@ -241,7 +241,14 @@ def _read_toml(path):
         raise ConfigError(f"{path}: cannot read the configuration file ({e.strerror or e})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    doc = doc.get("train", doc)
+    if "train" in doc:  # a [train] table, and nothing beside it that would be silently ignored
+        others = sorted(k for k in doc if k != "train")
+        if others:
+            raise ConfigError(f"{path}: settings outside the [train] table ({', '.join(others)}) would be ignored; "
+                              f"put them in [train] or remove the table")
+        doc = doc["train"]
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{path}: train must be a table of settings ([train]), got {doc!r:.60}")
     return check_config(doc, where=path)  # each key checked as its flag is, naming the key, value and expectation
 
 
@@ -616,7 +623,8 @@ def build_parser():
                         "directions of the training trajectory, which show the path itself (default: random)")
     u.add_argument("--plane-data", dest="plane_data", default="franke", metavar="NAME", type=V.flag(SETTINGS["data"]),
                    help="data set of --plane (default: franke)")
-    u.add_argument("--seed", type=_count, default=0, help="seed of the data, the minibatches and the plane (default: 0)")
+    u.add_argument("--seed", type=V.flag(SETTINGS["seed"]), default=0,
+                   help="seed of the data, the minibatches and the plane (default: 0)")
     common(u, "folder for cost_surface.png, paths.json (and paths.gif, loss_plane.png) "
               "(default: runs/surface-DATA-DATE-TIME)", progress=False)
     u.set_defaults(func=cmd_surface)

@@ -69,7 +69,8 @@ def _settings():
         "momentum": V.probability, "nesterov": V.boolean, "l1": V.non_negative_number, "l2": V.non_negative_number,
         "epochs": V.positive_int, "batch_size": V.Optional(V.non_negative_int),  # 0: the full batch
         "dropout": V.probability, "batch_norm": V.boolean, "init": V.Choice(("auto",) + tuple(INITIALIZERS)),
-        "seed": V.Seed(allow_generator=False), "patience": V.Optional(V.positive_int),
+        "seed": V.Seed(allow_generator=False, high=2**32 - 1),  # it seeds scikit-learn's splits too
+        "patience": V.Optional(V.positive_int),
         "degree": V.Optional(V.positive_int),
     }
 

@@ -304,8 +304,8 @@ class Optional(Check):
 class Seed(Whole):
     """A random seed: None, a non-negative whole number, or (Python API) a ``numpy.random.Generator``."""
 
-    def __init__(self, allow_generator=True):
-        super().__init__(0, expected="an integer >= 0" + (
+    def __init__(self, allow_generator=True, high=None):
+        super().__init__(0, high, expected=(f"an integer in 0..{high}" if high is not None else "an integer >= 0") + (
             ", None or a numpy.random.Generator" if allow_generator else ""))
         self.allow_generator = allow_generator
 

@@ -239,3 +239,23 @@ def test_a_diverged_model_is_never_saved_and_never_loaded(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(CheckpointError, match="bad.npz: entry 'opt/m' holds NaN or infinite values"):
         load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train = 5\n", "c.toml: train must be a table of settings"),
+    ("epochs = 1\n[train]\nlr = 0.1\n", r"c.toml: settings outside the \[train\] table \(epochs\) would be ignored"),
+    ("[train]\nseed = 99999999999999999999\n", r"c.toml: setting seed: expected an integer in 0..4294967295"),
+])
+def test_toml_tables_are_read_whole_or_refused(tmp_path, monkeypatch, capsys, text, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(text)
+    assert main(["train", "--config", "c.toml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+
+
+def test_seeds_fit_every_consumer(capsys):
+    """A configuration's seed also seeds scikit-learn's splits, which take 0..2**32-1: refused up front, named."""
+    assert main(["train", "--seed", str(2**32)]) == 2
+    assert "argument --seed: expected an integer in 0..4294967295, got 4294967296" in capsys.readouterr().err

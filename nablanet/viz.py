@@ -28,6 +28,8 @@ import os
 import matplotlib.figure
 import numpy as np
 
+from . import validate as V
+
 __all__ = ["Figure", "learning_curves", "confusion_matrix", "prediction_1d", "prediction_2d", "heatmap", "line",
            "bar_comparison", "graph", "metric_label", "cost_surface", "loss_plane", "animate_paths"]
 
@@ -93,13 +95,37 @@ def _colorbar(fig, mappable, ax, label):
     return fig.colorbar(mappable, ax=ax, label=label, fraction=0.05, pad=0.03)
 
 
+def _points(name, a, ndim=1):
+    """``a`` as a float array of ``ndim`` dimensions with at least one entry, or one error naming it."""
+    try:
+        arr = np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        raise V.InvalidTypeError(f"{name}: expected numbers, got {a!r:.60}") from None
+    if ndim == 1:
+        arr = np.ravel(arr) if arr.ndim == 2 and 1 in arr.shape else arr
+    if arr.ndim != ndim or arr.size == 0:
+        raise V.InvalidValueError(f"{name}: expected a non-empty {ndim}-d array of numbers, got shape {arr.shape}")
+    return arr
+
+
+def _same_length(**arrays):
+    """Refuse arrays (or label lists) of different lengths, naming each with its length (zip would cut silently)."""
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise V.InvalidValueError("expected the same length: " + ", ".join(f"{k} has {n}" for k, n in lengths.items()))
+
+
 def _finish(fig, path, title, suptitle=False, tight=False):
     """Save ``fig`` to ``path`` (when given) as PNG with its title in the metadata; ``tight`` crops to what is drawn
     (a second layout pass, for figures whose labels have no bound, such as model names)."""
     if suptitle:
         fig.suptitle(title)
     if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise V.InvalidTypeError(f"path: expected a file path, got {path!r:.60}")
         path = os.fspath(path)
+        if os.path.isdir(path):
+            raise V.InvalidValueError(f"path: {path!r} is a folder; give a file name such as plot.png")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         fig.savefig(path, dpi=100, bbox_inches="tight" if tight or fig.get_layout_engine() else None, pad_inches=0.08,
                     metadata={"Title": " ".join((title or "").split()), "Software": "nablanet"})
@@ -120,6 +146,10 @@ def learning_curves(history, path=None, title="Learning curves", held_out="valid
         ``"validation"`` (data held out of training) or ``"test"``.
     """
     h = history.history if hasattr(history, "history") else history
+    if not isinstance(h, dict) or not isinstance(h.get("epoch"), list) or not isinstance(h.get("loss"), list) \
+            or not h["epoch"] or len(h["epoch"]) != len(h["loss"]):
+        raise V.InvalidValueError("history: expected a History (or dict of lists) with epochs: 'epoch' and 'loss' of "
+                                  "one length, at least one epoch")
     metrics = [k for k in h if k not in ("epoch", "loss", "val_loss", "lr", "time") and not k.startswith("val_")
                and any(v is not None for v in h[k])]
     fig, title = _figure((5.0 * (1 + len(metrics)), 3.8), ncols=1 + len(metrics), suptitle=bool(metrics), title=title)
@@ -166,7 +196,8 @@ def confusion_matrix(y_true, y_pred, path=None, labels=None, title="Confusion ma
 
 def prediction_1d(x, y_true, y_pred, path=None, title="Prediction against truth", xlabel="x", ylabel="y"):
     """A 1-d regression: the targets and the network's prediction against x (give x in the data's own units)."""
-    x = np.ravel(x)
+    x, y_true, y_pred = _points("x", x), _points("y_true", y_true), _points("y_pred", y_pred)
+    _same_length(x=x, y_true=y_true, y_pred=y_pred)
     order = np.argsort(x)
     fig, title = _figure((6, 4), title=title)
     ax = fig.add_subplot()
@@ -182,7 +213,15 @@ def prediction_2d(f_true, f_pred, path=None, title="Prediction against truth", n
 
     ``f_true`` and ``f_pred`` map an (m, 2) array of points to m values.
     """
-    (x0, x1), (y0, y1) = bounds
+    n = V.Whole(2, 1000)(n, "n")
+    if not (callable(f_true) and callable(f_pred)):
+        raise V.InvalidTypeError("f_true, f_pred: expected functions of an (m, 2) array of points")
+    try:
+        (x0, x1), (y0, y1) = [[V.finite_number(v, "bounds") for v in pair] for pair in bounds]
+    except (TypeError, ValueError):
+        raise V.InvalidValueError(f"bounds: expected ((x0, x1), (y0, y1)) with x0 < x1, y0 < y1, got {bounds!r:.60}") from None
+    if not (x0 < x1 and y0 < y1):
+        raise V.InvalidValueError(f"bounds: expected ((x0, x1), (y0, y1)) with x0 < x1, y0 < y1, got {bounds!r:.60}")
     xx, yy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     P = np.column_stack([xx.ravel(), yy.ravel()])
     zt = np.asarray(f_true(P)).reshape(n, n)
@@ -206,23 +245,26 @@ def prediction_2d(f_true, f_pred, path=None, title="Prediction against truth", n
 def heatmap(values, row_labels, col_labels, path=None, row_name="rows", col_name="columns", metric="value", title=None,
             fmt=".3g"):
     """The course's figure: a metric over a grid of two settings, every cell annotated (``nan`` shows as "-")."""
-    V = np.asarray(values, dtype=float)
+    values = _points("values", values, ndim=2)
+    if values.shape != (len(row_labels), len(col_labels)):
+        raise V.InvalidValueError(f"values: shape {values.shape} does not fit {len(row_labels)} row labels and "
+                                  f"{len(col_labels)} column labels")
     label = metric_label(metric)
     title = title or f"{label} over {metric_label(row_name)} and {metric_label(col_name)}"
     fig, title = _figure((3.2 + 1.0 * len(col_labels), 1.6 + 0.6 * len(row_labels)), colorbar=True, title=title,
                   ylabels=row_labels, xlabels=col_labels)
     ax = fig.add_subplot()
-    im = ax.imshow(V, cmap="viridis", aspect="auto")
+    im = ax.imshow(values, cmap="viridis", aspect="auto")
     _colorbar(fig, im, ax, label)
     ax.set(xticks=range(len(col_labels)), yticks=range(len(row_labels)), xticklabels=[str(c) for c in col_labels],
            yticklabels=[str(r) for r in row_labels], xlabel=metric_label(col_name), ylabel=metric_label(row_name),
            title=title)
-    finite = V[np.isfinite(V)]
+    finite = values[np.isfinite(values)]
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0
-    for i in range(V.shape[0]):
-        for j in range(V.shape[1]):
-            txt = "-" if not np.isfinite(V[i, j]) else format(V[i, j], fmt)
-            ax.text(j, i, txt, ha="center", va="center", color="white" if V[i, j] < mid else "black", fontsize=9)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            txt = "-" if not np.isfinite(values[i, j]) else format(values[i, j], fmt)
+            ax.text(j, i, txt, ha="center", va="center", color="white" if values[i, j] < mid else "black", fontsize=9)
     return _finish(fig, path, title)
 
 
@@ -232,7 +274,10 @@ def line(x_values, values, path=None, x_name="setting", metric="value", spread=N
     ``logx="auto"`` uses a log axis when the settings are positive numbers spanning more than a factor 20.
     """
     x = np.asarray(x_values)
-    y = np.asarray(values, dtype=float)
+    y = _points("values", values)
+    if x.ndim != 1:
+        raise V.InvalidValueError(f"x_values: expected a 1-d list of settings, got shape {x.shape}")
+    _same_length(x_values=x, values=y, **({} if spread is None else {"spread": np.ravel(spread)}))
     numeric = x.dtype.kind in "iuf"
     pos = np.arange(len(x)) if not numeric else x.astype(float)
     label = metric_label(metric)
@@ -254,6 +299,8 @@ def line(x_values, values, path=None, x_name="setting", metric="value", spread=N
 
 def bar_comparison(names, values, path=None, metric="value", title="Comparison on the same split"):
     """One bar per model for ``metric``."""
+    values = _points("values", values)
+    _same_length(names=list(names), values=values)
     fig, title = _figure((2.0 + 1.1 * len(names), 4), title=title)
     ax = fig.add_subplot()
     bars = ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
@@ -268,6 +315,13 @@ def bar_comparison(names, values, path=None, metric="value", title="Comparison o
 def graph(nodes, path=None, title="Computational graph"):
     """Draw a computational graph: ``nodes`` is a list of dicts with ``label``
     and ``parents`` (indices into the list), in evaluation order."""
+    if not isinstance(nodes, (list, tuple)) or not nodes:
+        raise V.InvalidValueError(f"nodes: expected a non-empty list of dicts with label and parents, got {nodes!r:.60}")
+    for i, nd in enumerate(nodes):
+        if not (isinstance(nd, dict) and "label" in nd and isinstance(nd.get("parents"), (list, tuple))
+                and all(isinstance(p, int) and 0 <= p < i for p in nd["parents"])):
+            raise V.InvalidValueError(f"nodes[{i}]: expected a dict with a label and parents (indices of earlier "
+                                      f"nodes), got {nd!r:.60}")
     depth = []
     for nd in nodes:
         depth.append(1 + max((depth[p] for p in nd["parents"]), default=-1))

@@ -259,3 +259,32 @@ def test_seeds_fit_every_consumer(capsys):
     """A configuration's seed also seeds scikit-learn's splits, which take 0..2**32-1: refused up front, named."""
     assert main(["train", "--seed", str(2**32)]) == 2
     assert "argument --seed: expected an integer in 0..4294967295, got 4294967296" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- plots
+
+_H = {"epoch": [1, 2], "loss": [1.0, 0.5]}
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda viz, d: viz.learning_curves({"epoch": [], "loss": []}), "history: expected a History"),
+    (lambda viz, d: viz.learning_curves(5), "history: expected a History"),
+    (lambda viz, d: viz.learning_curves(_H, d), "is a folder; give a file name"),
+    (lambda viz, d: viz.learning_curves(_H, 5), "path: expected a file path"),
+    (lambda viz, d: viz.prediction_1d([1, 2, 3], [1, 2], [1, 2, 3]), "same length: x has 3, y_true has 2"),
+    (lambda viz, d: viz.prediction_1d([], [], []), "x: expected a non-empty 1-d array"),
+    (lambda viz, d: viz.prediction_2d(np.sin, np.sin, n=10**5), "n: expected an integer in 2..1000"),
+    (lambda viz, d: viz.prediction_2d(5, 5), "f_true, f_pred: expected functions"),
+    (lambda viz, d: viz.prediction_2d(np.sin, np.sin, bounds=((1, 0), (0, 1))), "bounds: expected"),
+    (lambda viz, d: viz.heatmap(np.ones((2, 3)), ["a"], ["b"]), r"values: shape \(2, 3\) does not fit 1 row"),
+    (lambda viz, d: viz.line([1, 2], [1, 2, 3]), "same length: x_values has 2, values has 3"),
+    (lambda viz, d: viz.bar_comparison(["a"], [1, 2]), "same length: names has 1, values has 2"),
+    (lambda viz, d: viz.graph([{"label": "x", "parents": [3]}]), r"nodes\[0\]: expected a dict"),
+])
+def test_plots_refuse_bad_arguments_naming_them(call, message, tmp_path):
+    """Lengths that differ were cut by zip, a folder as path wrote a sibling file, n=10**5 allocated 75 GiB."""
+    from nablanet import viz
+
+    with pytest.raises((V.InvalidValueError, V.InvalidTypeError), match=message):
+        call(viz, tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -288,3 +288,17 @@ def test_plots_refuse_bad_arguments_naming_them(call, message, tmp_path):
     with pytest.raises((V.InvalidValueError, V.InvalidTypeError), match=message):
         call(viz, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_csv_log_is_one_error_naming_it(tmp_path):
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+    from nablanet.train.callbacks import CSVLogger
+
+    X, y = _xy()
+    t = Trainer(MLP([3, 4, 1], seed=0), "mse", seed=0)
+    log = tmp_path / "log.csv"
+    t.fit(X, y, epochs=2, callbacks=[CSVLogger(log)])
+    log.write_text("epoch,loss\nx,1\n")
+    with pytest.raises(V.FileFormatError, match="log.csv: damaged CSV log"):
+        t.fit(X, y, epochs=1, callbacks=[CSVLogger(log)])

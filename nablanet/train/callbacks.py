@@ -551,12 +551,16 @@ class CSVLogger(Callback):
         path = os.fspath(self.path)
         rows = []
         if (self.append or trainer.epoch > 0) and os.path.isfile(path) and os.path.getsize(path) > 0:
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f, delimiter=self.separator)
-                self._fields = reader.fieldnames
-                rows = list(reader)
-            if trainer.epoch > 0 and self._fields and "epoch" in self._fields:
-                rows = [r for r in rows if r["epoch"] and int(float(r["epoch"])) <= trainer.epoch]
+            try:
+                with open(path, newline="") as f:
+                    reader = csv.DictReader(f, delimiter=self.separator)
+                    self._fields = reader.fieldnames
+                    rows = list(reader)
+                if trainer.epoch > 0 and self._fields and "epoch" in self._fields:
+                    rows = [r for r in rows if r["epoch"] and int(float(r["epoch"])) <= trainer.epoch]
+            except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError) as e:
+                raise V.FileFormatError(path, f"damaged CSV log, cannot continue it ({type(e).__name__}: {e}); "
+                                              f"move it away to start a new one") from None
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         if self._fields:  # the rows kept, rewritten atomically: stopped halfway, the old log stays whole

@@ -322,6 +322,9 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     raw = {**DEFAULTS, **config}
     ds, Xtr, Xte, ytr, yte, scaler = data if data is not None else _load_data(raw)
     cfg = resolve(config, ds)
+    if cfg["patience"] and round(len(Xtr) * 0.1) < 2:  # before anything is written
+        raise ConfigError(f"patience watches 10% of the {len(Xtr)} training rows, fewer than 2; give more rows "
+                          f"(n) or leave out patience")
     metrics = ["accuracy"] if ds.task == "classification" else ["r2"]
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
     if resume is not None:

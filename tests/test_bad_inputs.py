@@ -302,3 +302,17 @@ def test_a_damaged_csv_log_is_one_error_naming_it(tmp_path):
     log.write_text("epoch,loss\nx,1\n")
     with pytest.raises(V.FileFormatError, match="log.csv: damaged CSV log"):
         t.fit(X, y, epochs=1, callbacks=[CSVLogger(log)])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "runge", "--n", "2"], "runge: 2 rows split with test_size=0.2 leave 1 for training and 1 for testing"),
+    (["--data", "iris", "--n", "3"], "iris: 3 rows split .* each side needs at least 2"),
+    (["--data", "runge", "--n", "20", "--test-size", "0.5", "--patience", "1"],
+     "patience watches 10% of the 10 training rows, fewer than 2"),
+])
+def test_too_few_rows_for_the_split_are_refused_before_anything_is_written(argv, message, tmp_path, capsys):
+    """A test split of one row made scikit-learn print UndefinedMetricWarnings and report a meaningless R²."""
+    assert main(["train", *argv, "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert not (tmp_path / "r").exists()

@@ -29,11 +29,13 @@ from .autodiff import (
 )
 from .autodiff.check import GradientCheckError, check_grads
 from .autodiff.transforms import (  # the names HIPS-autograd code calls  # noqa: F401
+    checkpoint,
     deriv,
     grad_and_aux,
     hessian_tensor_product,
     hessian_vector_product,
     holomorphic_grad,
+    make_ggnvp,
     make_hvp,
     make_jvp,
     make_vjp,

@@ -87,10 +87,13 @@ def test_numpy_random_is_numpy_random():
 
 
 @pytest.mark.parametrize("op", ["==", "!=", "<=", ">=", "<", ">"])
-def test_grad_of_a_comparison_is_zero(op):
+def test_grad_of_a_comparison_is_refused_and_its_derivative_inside_is_zero(op):
     f = eval(f"lambda x, y: x {op} y")
-    assert nb.grad(f)(0.7, 1.8) == 0.0
-    assert nb.grad(f, 1)(0.7, 1.8) == 0.0
+    with pytest.raises(TypeError, match="must return a float"):  # a bool has no gradient (autograd's TypeError)
+        nb.grad(f)(0.7, 1.8)
+    g = eval(f"lambda x, y: anp.sum((x {op} y) * 1.0)")  # a comparison inside a float computation
+    assert nb.grad(g)(0.7, 1.8) == 0.0
+    assert nb.grad(g, 1)(0.7, 1.8) == 0.0
 
 
 def test_grad_of_a_traced_integer_output_still_raises():
@@ -139,3 +142,141 @@ def test_numpy_own_function_on_a_list_of_traced_values_says_what_to_write():
     # what the message suggests works, and so does NumPy's function on a stacked traced array
     assert nb.grad(lambda x: anp.mean([x, 2 * x]))(1.0) == 1.5
     assert nb.grad(lambda x: np.mean(anp.stack([x, 2 * x])))(1.0) == 1.5
+
+
+# ---------------------------------------------------------------------------
+# Found by running HIPS autograd's own test suite against nablanet (issue 9 review).
+# ---------------------------------------------------------------------------
+
+
+def test_check_grads_second_order_checks_the_derivative_in_the_cotangent():
+    # foo is linear, so its VJP's own derivative is reached only through the cotangent g:
+    # a wrong rule there (bar's) went unnoticed at order 2 when g was held fixed.
+    bar = nb.extend.primitive(lambda x: x)
+    nb.extend.defvjp(bar, lambda ans, x: lambda g: g * 1.001)
+    nb.extend.defjvp(bar, lambda g, ans, x: g * 1.001)
+    foo = nb.extend.primitive(lambda x: x * 2.0)
+    foo.__name__ = "foo"
+    nb.extend.defvjp(foo, lambda ans, x: lambda g: bar(g) * 2)
+    nb.extend.defjvp(foo, lambda g, ans, x: bar(g) * 2)
+    with pytest.raises(nb.GradientCheckError, match=r"\(VJP\) check of vjp_foo failed"):
+        check_grads(foo, modes=["rev"])(1.0)
+    with pytest.raises(nb.GradientCheckError, match=r"\(JVP\) check of jvp_foo failed"):
+        check_grads(foo, modes=["fwd"])(1.0)
+    check_grads(foo, modes=["fwd", "rev"], order=1)(1.0)  # first order is right
+
+
+def test_check_grads_names_the_failed_check_as_autograd_does():
+    foo = nb.extend.primitive(lambda x: x * 2.0)
+    foo.__name__ = "foo"
+    nb.extend.defvjp(foo, lambda ans, x: lambda g: g * 2.001)
+    with pytest.raises(AssertionError, match=r"\(VJP\) check of foo failed.*reverse-mode \(VJP\).*argument 0"):
+        check_grads(foo, modes=["rev"])(1.0)
+
+
+def test_grad_refuses_an_output_that_is_not_a_float():
+    x = np.array([1.0, 2.0, 3.0])
+    for f in (lambda x: anp.allclose(x, (x * 3.0) / 3.0), lambda x: x[0] > 0, lambda x: 0):
+        with pytest.raises(TypeError, match="must return a float"):
+            nb.grad(f)(x)
+    assert np.array_equal(nb.grad(lambda x: 1.0)(x), np.zeros(3))  # a float constant: gradient 0
+
+
+def test_a_primitive_without_rules_raises_not_implemented_as_autograd():
+    f = nb.extend.primitive(lambda x: 2.0 * x)
+    with pytest.raises(NotImplementedError):
+        nb.grad(f)(1.0)
+    with pytest.raises(NotImplementedError):
+        nb.deriv(f)(1.0)
+    with pytest.raises(TypeError):  # still a TypeError as before
+        nb.grad(f)(1.0)
+
+
+def test_grad_names_its_result_as_autograd():
+    def foo(x):
+        """foo's doc"""
+        return x
+
+    assert nb.grad.__name__ == "grad"
+    assert nb.grad.__doc__.startswith("\n    Returns a function which")
+    assert nb.grad(foo, 1).__name__ == "grad_of_foo_wrt_argnum_1"
+    assert nb.grad(foo, 1).__doc__.startswith("    grad of function foo with")
+
+
+def test_make_ggnvp_is_jt_h_j_v():
+    rng = np.random.default_rng(0)
+    A, x, v = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=3)
+
+    def f(x):
+        return anp.tanh(anp.dot(A, x))
+
+    J = nb.jacobian(f)(x)
+    np.testing.assert_allclose(nb.make_ggnvp(f)(x)(v), J.T @ J @ v, rtol=1e-12)  # default g: H = I
+
+    def g(y):
+        return anp.sum(anp.exp(y))
+
+    H = np.diag(np.exp(f(x)))
+    np.testing.assert_allclose(nb.make_ggnvp(f, g)(x)(v), J.T @ H @ J @ v, rtol=1e-12)
+    check_grads(lambda x: nb.make_ggnvp(f, g)(x)(v), modes=["rev"], order=1)(x)
+
+
+def test_checkpoint_recomputes_and_differentiates_at_any_order():
+    calls = []
+
+    def block(a, w):
+        calls.append(1)
+        return anp.sin(a**2 * w + 1.0)
+
+    cblock = nb.checkpoint(block)
+    x, w = np.array([0.3, -0.8, 1.1]), 0.7
+
+    def loss(x, w, blk):
+        for _ in range(3):
+            x = blk(x, w)
+        return anp.sum(x**2)
+
+    calls.clear()
+    g = nb.grad(loss, (0, 1))(x, w, cblock)
+    assert len(calls) == 6  # three forward calls, three recomputes in the sweep
+    g_plain = nb.grad(loss, (0, 1))(x, w, block)
+    np.testing.assert_allclose(g[0], g_plain[0], rtol=1e-13)
+    np.testing.assert_allclose(g[1], g_plain[1], rtol=1e-13)
+    check_grads(lambda x, w: loss(x, w, cblock), (0, 1), order=2)(x, w)
+    np.testing.assert_allclose(nb.hessian(lambda x: loss(x, w, cblock))(x),
+                               nb.hessian(lambda x: loss(x, w, block))(x), rtol=1e-12)
+
+
+def test_where_takes_numpys_one_argument_and_keyword_forms():
+    c = [True, False, True]
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])
+    assert np.array_equal(anp.where(c)[0], [0, 2])
+    np.testing.assert_array_equal(anp.where(c, x, y=y), [1.0, 5.0, 3.0])
+    with pytest.raises(ValueError, match="both or neither"):
+        anp.where(np.array(c), x)
+    # a traced value passed by keyword reaches the rules (it was silently dropped: [1, 0, 1])
+    np.testing.assert_array_equal(nb.grad(lambda x: anp.sum(anp.where(c, x, y=x**2)))(x), [1.0, 4.0, 1.0])
+    assert nb.jvp(lambda x: anp.sum(anp.where(c, x, y=x**2)), (x,), (np.ones(3),))[1] == 6.0
+    check_grads(lambda x: anp.where(c, x, y=anp.sin(x)))(x)
+    with pytest.raises(nb.NotDifferentiableError, match="argument 2 of primitive 'clip'"):  # no rule: an error, not a 0
+        nb.grad(lambda x: anp.sum(anp.clip(x, 1.5, a_max=x * 0.9)))(x)
+
+
+def test_autograd_spellings_row_stack_and_linalg_helpers():
+    a, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    np.testing.assert_array_equal(anp.row_stack((a, b)), np.vstack((a, b)))
+    check_grads(lambda a: anp.row_stack((a, b)))(a)
+    m = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(anp.linalg.T(m), m.T)
+    np.testing.assert_allclose(anp.linalg._dot(anp.linalg.T(m), m), m.T @ m)
+    check_grads(lambda m: anp.linalg.pinv(anp.linalg._dot(anp.linalg.T(m), m) + np.eye(3)), order=1)(m)
+
+
+def test_scalar_close_and_check_equivalent():
+    from nablanet.test_util import check_equivalent, scalar_close
+
+    assert scalar_close(1.0, 1.0 + 1e-9) and not scalar_close(1.0, 1.1)
+    check_equivalent({"a": np.ones(2), "b": (1.0,)}, {"a": np.ones(2), "b": (1.0 + 1e-9,)})
+    for y in ({"a": np.ones(2), "b": (1.1,)}, {"a": np.ones(3), "b": (1.0,)}, {"a": np.ones(2)}):
+        with pytest.raises(AssertionError):
+            check_equivalent({"a": np.ones(2), "b": (1.0,)}, y)

@@ -471,3 +471,22 @@ def test_det_of_a_large_singular_complex_matrix():
     expected = np.linalg.det(u) * np.linalg.det(vh) * np.prod(s[:-1]) * np.outer(np.conj(u[:, -1]), np.conj(vh[-1]))
     np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
     nb.check_grads(anp.linalg.det, (a,), order=1, rtol=1e-4)
+
+
+def test_slogdet_sign_of_a_complex_matrix_is_differentiated():
+    # The sign of a complex determinant is its phase and moves with the matrix (it had a zero derivative).
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    nb.check_grads(lambda a: anp.linalg.slogdet(a)[0], (a,))
+    b = rng.normal(size=(2, 3, 3)) + 1j * rng.normal(size=(2, 3, 3))
+    nb.check_grads(lambda a: anp.linalg.slogdet(a)[0], (b,))
+    g = nb.grad(lambda a: anp.real(anp.linalg.slogdet(a)[0]))(a)
+    h = 1e-6
+    e = np.zeros((3, 3))
+    e[0, 1] = 1.0
+    s = lambda a: np.real(np.linalg.slogdet(a)[0])  # noqa: E731
+    fd = (s(a + h * e) - s(a - h * e)) / (2 * h) - 1j * (s(a + 1j * h * e) - s(a - 1j * h * e)) / (2 * h)
+    assert abs(g[0, 1] - fd) < 1e-6 and abs(fd) > 1e-3
+    real = rng.normal(size=(3, 3))  # a real matrix's sign stays a constant
+    assert nb.grad(lambda a: anp.linalg.slogdet(a)[0] * anp.sum(a))(real).tolist() == (
+        np.full((3, 3), np.linalg.slogdet(real)[0])).tolist()

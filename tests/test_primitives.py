@@ -718,6 +718,7 @@ COVERED = (
     | {"rollaxis", "linspace"}
     | {"tensordot", "kron", "cross"}  # checked in tests/test_linalg.py
     | {"imag", "angle"}  # checked in tests/test_numpy_complex.py (with real, conj, abs at complex points)
+    | {"row_stack"}  # checked in tests/test_numpy_autograd_api.py
 )
 NOT_FUNCTIONS = {"NotDifferentiableError", "Primitive", "Tracer", "getval"}
 

@@ -95,7 +95,7 @@ def _check(f, args, order, modes, eps, rtol, atol, rng, name, chain):
         v = _random_like(x, rng)
         numeric = (_flat(f_i(_axpy(eps, v, x))) - _flat(f_i(_axpy(-eps, v, x)))) / (2 * eps)
         where = (
-            f"check_grads: the {{}} derivative of {name} with respect to argument {i} "
+            f"check_grads: ({{}}) check of {name} failed: the {{}} derivative with respect to argument {i} "
             f"(shape {np.shape(x) if not isinstance(x, (dict, list, tuple)) else 'pytree'}) "
             f"disagrees with central differences"
             + (f" (order {len(chain) + 1}, differentiating: {' -> '.join(chain)})" if chain else "")
@@ -103,26 +103,36 @@ def _check(f, args, order, modes, eps, rtol, atol, rng, name, chain):
         u = None
         if "fwd" in modes:
             _, t = jvp(f_i, (x,), (v,))
-            _compare(_flat(t), numeric, rtol, atol, where.format(_MODE_NAMES["fwd"]))
+            _compare(_flat(t), numeric, rtol, atol, where.format("JVP", _MODE_NAMES["fwd"]))
         if "rev" in modes:
             out, vjp_fn = vjp(f_i, x)
             u = _random_like(out, rng)
             ct = vjp_fn(u)[0]
-            _compare(_pair(_flat(ct), _flat(v)), _pair(_flat(u), numeric), rtol, atol, where.format(_MODE_NAMES["rev"]))
+            _compare(_pair(_flat(ct), _flat(v)), _pair(_flat(u), numeric), rtol, atol, where.format("VJP", _MODE_NAMES["rev"]))
         if order > 1:
+            # As autograd's check: the derivative function (x, v) -> J v, or (x, u) -> u^T J, is
+            # checked with respect to x and to the tangent/cotangent too, so a rule whose own
+            # derivative in g is wrong (reached in second-order code whenever g depends on x)
+            # is caught even on a linear primitive.
             for mode in modes:
                 if mode == "fwd":
 
-                    def df(*a, i=i, v=v):
-                        return jvp(lambda xi: f(*a[:i], xi, *a[i + 1 :]), (a[i],), (v,))[1]
+                    def df(*a, i=i):
+                        *a, t = a
+                        return jvp(lambda xi: f(*a[:i], xi, *a[i + 1 :]), (a[i],), (t,))[1]
+
+                    extra, prefix = v, "jvp"
                 else:
                     if u is None:
                         u = _random_like(vjp(f_i, x)[0], rng)
 
-                    def df(*a, i=i, u=u):
-                        return vjp(lambda xi: f(*a[:i], xi, *a[i + 1 :]), a[i])[1](u)[0]
+                    def df(*a, i=i):
+                        *a, w = a
+                        return vjp(lambda xi: f(*a[:i], xi, *a[i + 1 :]), a[i])[1](w)[0]
 
-                _check(df, args, order - 1, modes, eps, rtol, atol, rng, name, chain + [_MODE_NAMES[mode]])
+                    extra, prefix = u, "vjp"
+                _check(df, list(args) + [extra], order - 1, modes, eps, rtol, atol, rng, f"{prefix}_{name}",
+                       chain + [_MODE_NAMES[mode]])
 
 
 def _is_argnum(a):

@@ -50,8 +50,12 @@ __all__ = [
 _levels = itertools.count(1)
 
 
-class NotDifferentiableError(TypeError):
-    """Raised when a traced value reaches a function that has no derivative rule."""
+class NotDifferentiableError(TypeError, NotImplementedError):
+    """Raised when a traced value reaches a function that has no derivative rule.
+
+    A ``TypeError`` (the value's type has no derivative there) and, as HIPS
+    autograd raises for a primitive without a rule, a ``NotImplementedError``.
+    """
 
 
 class Primitive:
@@ -86,6 +90,8 @@ class Primitive:
         self.__wrapped__ = fun
 
     def __call__(self, *args, **kw):
+        if kw and any(isinstance(v, Tracer) for v in kw.values()):
+            args, kw = self._positional(args, kw)
         top = None
         mixed = False
         for a in args:
@@ -110,6 +116,25 @@ class Primitive:
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+    def _positional(self, args, kw):
+        """A traced value passed by keyword: moved to its positional place (rules see positional arguments)."""
+        import inspect
+
+        try:
+            bound = inspect.signature(self.fun).bind(*args, **kw)
+        except (TypeError, ValueError):
+            bound = None
+        if bound is not None:
+            bound.apply_defaults()
+            args, kw = bound.args, bound.kwargs
+        traced = [k for k, v in kw.items() if isinstance(v, Tracer)]
+        if traced:
+            raise NotDifferentiableError(
+                f"nablanet: {self.name} got a traced value as keyword argument {traced[0]!r}, which its "
+                f"derivative rules cannot see; pass it positionally"
+            )
+        return args, kw
 
     def defvjp(self, *makers, argnums=None):
         """Set reverse-mode rules, one maker per positional argument."""

@@ -15,15 +15,28 @@ import functools
 
 import numpy as np
 
-from .core import CTracer, ForwardTrace, FTracer, ReverseTrace, RTracer, Tracer, array_op, backward_pass, getval
+from .core import (
+    CTracer,
+    ForwardTrace,
+    FTracer,
+    Primitive,
+    ReverseTrace,
+    RTracer,
+    Tracer,
+    array_op,
+    backward_pass,
+    getval,
+)
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 __all__ = [
+    "checkpoint",
     "deriv",
     "grad_and_aux",
     "hessian_tensor_product",
     "hessian_vector_product",
     "holomorphic_grad",
+    "make_ggnvp",
     "make_hvp",
     "make_jvp",
     "make_vjp",
@@ -181,9 +194,10 @@ def value_and_grad(fun, argnums=0, has_aux=False, *, argnum=None):
                 f"output. For the complex derivative f'(z) of a holomorphic function use holomorphic_grad; "
                 f"otherwise differentiate a real function of it (anp.real(f), anp.abs(f) ** 2)"
             )
-        if dt.kind != "f" and vjp_fn.traced:
+        if dt.kind != "f":  # a bool (a comparison, allclose) or an integer has no gradient, as in autograd
+            vjp_fn.release()
             raise TypeError(f"grad: the function returned dtype {dt}; it must return a float")
-        # an output that does not depend on the inputs (a constant, a comparison) has gradient 0
+        # a float output that does not depend on the inputs (a constant) has gradient 0
         g = vjp_fn(np.ones(_shape(out), dt))
         vjp_fn.release()
         g = g[0] if isinstance(argnums, int) else g
@@ -193,7 +207,9 @@ def value_and_grad(fun, argnums=0, has_aux=False, *, argnum=None):
 
 
 def grad(fun, argnums=0, has_aux=False, *, argnum=None):
-    """The gradient of a scalar function, as a function of the same arguments.
+    """
+    Returns a function which computes the gradient of scalar ``fun`` with respect
+    to argument ``argnums`` (an int, or a tuple giving a tuple of gradients).
 
     ``f`` must return a real scalar (a complex one raises TypeError, as in
     autograd).  Complex inputs follow HIPS autograd's convention: with
@@ -215,6 +231,12 @@ def grad(fun, argnums=0, has_aux=False, *, argnum=None):
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
+    name = getattr(fun, "__name__", "function")  # autograd's names, for tracebacks and introspection
+    grad_fun.__name__ = grad_fun.__qualname__ = f"grad_of_{name}_wrt_argnum_{argnums}"
+    grad_fun.__doc__ = (
+        f"    grad of function {name} with respect to argument number {argnums}; "
+        f"{name}'s docstring:\n{fun.__doc__ or ''}"
+    )
     return grad_fun
 
 
@@ -447,6 +469,45 @@ def make_hvp(fun, argnum=0):
     return make_vjp(grad(fun, argnum), argnum)
 
 
+def make_ggnvp(f, g=None, f_argnum=0):
+    """autograd's ``make_ggnvp``: ``make_ggnvp(f, g)(*args)(v)`` is ``J^T H_g J v``.
+
+    The generalized Gauss-Newton product of the composition ``g(f(x))``: ``J``
+    the Jacobian of ``f`` at ``x``, ``H_g`` the Hessian of the scalar ``g`` at
+    ``f(x)`` (by default ``g(y) = sum(y**2, axis=-1) / 2``, so ``H_g = I``).
+    One forward sweep of ``f`` for ``J v``, a Hessian-vector product of ``g``,
+    and ``f``'s reverse sweep, recorded once and reused for every ``v``.
+    """
+    asum = array_op("sum")
+    multiply = array_op("multiply")
+    if g is None:
+        def g(y):
+            return multiply(0.5, asum(multiply(y, y), axis=-1))
+
+    def maker(*args, **kwargs):
+        nums = _argnums(f_argnum, len(args), "make_ggnvp")
+
+        def f_i(*xs):
+            a = list(args)
+            for i, x in zip(nums, xs):
+                a[i] = x
+            return f(*a, **kwargs)
+
+        xs = tuple(args[i] for i in nums)
+        fx, f_vjp, _ = _vjp(f_i, xs, tuple(range(len(xs))), "make_ggnvp")
+        hvp_g = hessian_tensor_product(lambda y: asum(g(y)))
+        pick = _select(f_argnum)
+
+        def ggnvp(v):
+            vs = (v,) if isinstance(f_argnum, int) else tuple(v)
+            jv = jvp(f_i, xs, vs)[1]
+            return pick(f_vjp(hvp_g(fx, jv)))
+
+        return ggnvp
+
+    return maker
+
+
 def hessian_tensor_product(fun, argnum=0):
     """``(*args, v) -> H v`` (forward mode over reverse mode) for a scalar ``fun``."""
     g = grad(fun, argnum)
@@ -480,3 +541,43 @@ def tensor_jacobian_product(fun, argnum=0):
 
 
 vector_jacobian_product = tensor_jacobian_product
+
+
+def checkpoint(fun):
+    """autograd's ``checkpoint``: ``fun`` whose intermediate values are not kept for the reverse sweep.
+
+    The result behaves as ``fun`` in every transform, but a reverse sweep
+    records only its inputs and output; when the sweep reaches it, ``fun`` is
+    run again (recorded this time) and swept at once.  Memory falls from all of
+    ``fun``'s intermediates to its arguments, for one more forward pass.  Every
+    positional argument may be traced; ``fun`` returns one array.  The recompute
+    is itself differentiable, so checkpointed code works at any order and in
+    forward mode (where nothing is stored and ``fun`` runs as usual).
+    """
+    name = getattr(fun, "__name__", "function")
+
+    def _call(*args, **kwargs):
+        return fun(*args, **kwargs)
+
+    prim = Primitive(_call, f"checkpoint({name})")
+
+    def vjp_maker(argnums, ans, *args, **kwargs):
+        def back(g):
+            f = functools.partial(fun, **kwargs) if kwargs else fun
+            _, vjp_fn, _ = _vjp(f, args, tuple(argnums), "checkpoint")
+            contributions = vjp_fn(g)
+            vjp_fn.release()
+            return contributions
+
+        return back
+
+    def jvp_rule(argnum, g, ans, *args, **kwargs):
+        def f(xi):
+            return fun(*args[:argnum], xi, *args[argnum + 1 :], **kwargs)
+
+        return jvp(f, (args[argnum],), (g,))[1]
+
+    prim.defvjp_argnums(vjp_maker)
+    prim.jvps["*"] = jvp_rule
+    functools.update_wrapper(prim, fun)
+    return prim

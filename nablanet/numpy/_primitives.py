@@ -278,7 +278,14 @@ for _p, _gt in ((maximum, True), (minimum, False)):
     )
 
 
-def _where(condition, x, y):
+_NOT_GIVEN = object()
+
+
+def _where(condition, x=_NOT_GIVEN, y=_NOT_GIVEN):
+    if x is _NOT_GIVEN and y is _NOT_GIVEN:  # NumPy's one-argument form: the indices where condition holds
+        return _np.where(condition)
+    if x is _NOT_GIVEN or y is _NOT_GIVEN:
+        return _np.where(condition, *(() if x is _NOT_GIVEN else (x,)), *(() if y is _NOT_GIVEN else (y,)))
     return _np.where(condition, x, y)
 
 
@@ -835,6 +842,9 @@ def hstack(arrays):
 
 def vstack(arrays):
     return concatenate([atleast_2d(a) for a in arrays], axis=0)
+
+
+row_stack = vstack  # NumPy's older name (autograd's too)
 
 
 def _is_basic_index(idx):

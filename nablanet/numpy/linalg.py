@@ -64,6 +64,15 @@ def _mT(x):
     return swapaxes(x, -1, -2)
 
 
+# autograd.numpy.linalg's helpers, which code ported from autograd calls: the matrix
+# transpose of the last two axes and the batched matrix product.
+T = _mT
+
+
+def _dot(a, b):
+    return matmul(a, b)
+
+
 def _cj(x):
     """conj(x) for complex x; real x unchanged (no extra step on the real path)."""
     return conj(x) if _dtype(x).kind == "c" else x
@@ -466,15 +475,33 @@ _logabsdet_p.defvjp(lambda ans, a: lambda g: multiply(expand_dims(expand_dims(g,
 _logabsdet_p.defjvp(lambda g, ans, a: real(sum(multiply(_inv_T_checked(a), g), axis=(-2, -1))))
 
 
-def slogdet(a):
-    """``(sign, logabsdet)`` of det(a); ``d logabsdet = tr(inv(A) dA)``, the sign is constant.
+def _sign_of_det(a):
+    return _np.linalg.slogdet(a)[0]
 
-    At a singular matrix logabsdet is -inf and differentiating it raises ValueError.
+
+# For complex a the sign is the phase of det a, s = exp(i Im log det a): ds = s i Im tr(inv(A) dA).
+# Its adjoint (L = Re(g s)): i Im(g s) inv(A)^T.
+_sign_p = primitive(_sign_of_det, "slogdet")
+_sign_p.defjvp(lambda g, ans, a: multiply(ans, multiply(1j, imag(sum(multiply(_inv_T_checked(a), g), axis=(-2, -1))))))
+_sign_p.defvjp(
+    lambda ans, a: lambda g: multiply(
+        expand_dims(expand_dims(multiply(1j, imag(multiply(g, ans))), -1), -1), _inv_T_checked(a)
+    )
+)
+
+
+def slogdet(a):
+    """``(sign, logabsdet)`` of det(a); ``d logabsdet = Re tr(inv(A) dA)``.
+
+    A real matrix's sign is constant; a complex matrix's is the phase of its
+    determinant, ``d sign = sign * i Im tr(inv(A) dA)``.  At a singular matrix
+    logabsdet is -inf and differentiating either raises ValueError.
     """
     _square(a, "slogdet")
     if not _traced(a):
         return _np.linalg.slogdet(a)
-    return _SlogdetResult(_np.linalg.slogdet(getval(a))[0], _logabsdet_p(a))
+    sign = _sign_p(a) if _dtype(a).kind == "c" else _np.linalg.slogdet(getval(a))[0]
+    return _SlogdetResult(sign, _logabsdet_p(a))
 
 
 # ---- cholesky ----------------------------------------------------------------

@@ -50,6 +50,10 @@ CASES = {
     "betaln": (lambda s, a, b: s.betaln(a, b), [((3,), 0.5, 3), ((3,), 0.5, 3)], True),
     "xlogy": (lambda s, x, y: s.xlogy(x, y), [((2, 3), -1, 2), ((3,), 0.2, 2)], False),
     "xlog1py": (lambda s, x, y: s.xlog1py(x, y), [((3,), -1, 2), ((2, 3), -0.5, 2)], False),
+    # incomplete gamma and beta: derivatives in x (the shape parameters are constants, as in autograd)
+    "gammainc": (lambda s, x: s.gammainc(np.array([0.5, 1.7, 3.0, 6.0]), x), [((4,), 0.2, 5)], False),
+    "gammaincc": (lambda s, x: s.gammaincc(np.array([0.5, 1.7, 3.0, 6.0]), x), [((2, 4), 0.2, 5)], False),
+    "betainc": (lambda s, x: s.betainc(np.array([0.7, 2.0, 3.5]), 1.8, x), [((2, 3), 0.05, 0.95)], False),
     "ndtr": (lambda s, x: s.ndtr(x), [((4,), -3, 3)], False),
     "log_ndtr": (lambda s, x: s.log_ndtr(x), [((4,), -30, 3)], False),
     "ndtri": (lambda s, x: s.ndtri(x), [((4,), 0.05, 0.95)], False),

@@ -36,7 +36,7 @@ from ..numpy._primitives import (
 __all__ = [
     "erf", "erfc", "erfinv", "erfcinv", "expit", "logit", "logsumexp", "softmax", "log_softmax",
     "gamma", "gammaln", "gammasgn", "rgamma", "digamma", "psi", "polygamma", "multigammaln",
-    "beta", "betaln", "xlogy", "xlog1py", "ndtr", "log_ndtr", "ndtri",
+    "beta", "betaln", "betainc", "gammainc", "gammaincc", "xlogy", "xlog1py", "ndtr", "log_ndtr", "ndtri",
     "i0", "i1", "iv", "ive", "j0", "j1", "jv", "jn", "y0", "y1", "yv", "yn",
 ]  # fmt: skip
 
@@ -132,6 +132,28 @@ jv = _order_first("jv", lambda ans, v, x: multiply(0.5, subtract(jv(_np.subtract
 yv = _order_first("yv", lambda ans, v, x: multiply(0.5, subtract(yv(_np.subtract(v, 1), x), yv(_np.add(v, 1), x))))
 jn = _order_first("jn", lambda ans, n, x: multiply(0.5, subtract(jv(_np.subtract(n, 1), x), jv(_np.add(n, 1), x))))
 yn = _order_first("yn", lambda ans, n, x: multiply(0.5, subtract(yv(_np.subtract(n, 1), x), yv(_np.add(n, 1), x))))
+# ---- incomplete gamma and beta functions (derivatives in x; the shape parameters are constants) ---------
+
+
+def _gamma_density(a, x):
+    """x^(a-1) e^-x / Gamma(a), the derivative of the regularized lower incomplete gamma in x."""
+    return exp(subtract(subtract(xlogy(_np.subtract(a, 1.0), x), x), _sp.gammaln(a)))
+
+
+gammainc = _order_first("gammainc", lambda ans, a, x: _gamma_density(a, x))
+gammaincc = _order_first("gammaincc", lambda ans, a, x: negative(_gamma_density(a, x)))
+
+
+def _betainc_dx(a, b, x):
+    """x^(a-1) (1-x)^(b-1) / B(a, b), the derivative of the regularized incomplete beta in x."""
+    log_d = add(xlogy(_np.subtract(a, 1.0), x), xlog1py(_np.subtract(b, 1.0), negative(x)))
+    return exp(subtract(log_d, _sp.betaln(a, b)))
+
+
+betainc = Primitive(_sp.betainc, "betainc")
+betainc.defvjp(None, None, lambda ans, a, b, x: lambda g: unbroadcast(multiply(g, _betainc_dx(a, b, x)), _shape(x)))
+betainc.defjvp(None, None, lambda g, ans, a, b, x: _bcast(multiply(g, _betainc_dx(a, b, x)), ans))
+
 i0 = _unary("i0", lambda ans, x: i1(x))
 i1 = _unary("i1", lambda ans, x: multiply(0.5, add(i0(x), iv(2, x))))
 j0 = _unary("j0", lambda ans, x: negative(j1(x)))

@@ -4,8 +4,9 @@ import math
 
 from ... import numpy as anp
 from .. import special
+from ._scipy_names import scipy_fallback
 
-__all__ = ["logpdf", "pdf"]
+__all__ = ["logpdf", "pdf", "cdf"]
 
 
 def logpdf(x, df, loc=0.0, scale=1.0):
@@ -16,3 +17,11 @@ def logpdf(x, df, loc=0.0, scale=1.0):
 
 def pdf(x, df, loc=0.0, scale=1.0):
     return anp.exp(logpdf(x, df, loc, scale))
+
+
+def cdf(x, df, loc=0.0, scale=1.0):
+    """P(X <= x): the regularized lower incomplete gamma at (df/2, z/2); differentiable in x, loc, scale."""
+    return special.gammainc(anp.asarray(df) / 2.0, anp.maximum((x - loc) / scale, 0.0) / 2.0)
+
+
+__getattr__ = scipy_fallback("chi2")  # rvs, ppf...: SciPy's own (no derivative)

@@ -2,6 +2,7 @@
 
 from ... import numpy as anp
 from .. import special
+from ._scipy_names import scipy_fallback
 
 __all__ = ["logpdf", "pdf"]
 
@@ -16,3 +17,6 @@ def logpdf(x, alpha):
 
 def pdf(x, alpha):
     return anp.exp(logpdf(x, alpha))
+
+
+__getattr__ = scipy_fallback("dirichlet")  # rvs, ppf...: SciPy's own (no derivative)

@@ -2,8 +2,9 @@
 
 from ... import numpy as anp
 from .. import special
+from ._scipy_names import scipy_fallback
 
-__all__ = ["logpdf", "pdf"]
+__all__ = ["logpdf", "pdf", "cdf"]
 
 
 def logpdf(x, a, loc=0.0, scale=1.0):
@@ -13,3 +14,11 @@ def logpdf(x, a, loc=0.0, scale=1.0):
 
 def pdf(x, a, loc=0.0, scale=1.0):
     return anp.exp(logpdf(x, a, loc, scale))
+
+
+def cdf(x, a, loc=0.0, scale=1.0):
+    """P(X <= x): the regularized lower incomplete gamma at (a, z); differentiable in x, loc, scale."""
+    return special.gammainc(a, anp.maximum((x - loc) / scale, 0.0))
+
+
+__getattr__ = scipy_fallback("gamma")  # rvs, ppf...: SciPy's own (no derivative)

@@ -9,6 +9,7 @@ SciPy's.
 import math
 
 from ... import numpy as anp
+from ._scipy_names import scipy_fallback
 
 __all__ = ["logpdf", "pdf", "entropy"]
 
@@ -31,3 +32,6 @@ def entropy(mean=None, cov=1.0):
     cov = anp.atleast_2d(cov)
     d = cov.shape[-1]
     return 0.5 * (d * (1.0 + math.log(2.0 * math.pi)) + anp.linalg.slogdet(cov)[1])
+
+
+__getattr__ = scipy_fallback("multivariate_normal")  # rvs, ppf...: SciPy's own (no derivative)

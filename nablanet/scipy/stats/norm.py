@@ -4,6 +4,7 @@ import math
 
 from ... import numpy as anp
 from .. import special
+from ._scipy_names import scipy_fallback
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf"]
 
@@ -37,3 +38,6 @@ def logsf(x, loc=0.0, scale=1.0):
 
 def ppf(q, loc=0.0, scale=1.0):
     return loc + scale * special.ndtri(q)
+
+
+__getattr__ = scipy_fallback("norm")  # rvs, ppf...: SciPy's own (no derivative)

@@ -12,6 +12,7 @@ from ... import numpy as anp
 from ...autodiff.core import Primitive
 from ...numpy._primitives import _bcast, _shape, unbroadcast
 from .. import special
+from ._scipy_names import scipy_fallback
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf"]
 
@@ -60,3 +61,6 @@ def cdf(x, df, loc=0.0, scale=1.0):
 
 def logcdf(x, df, loc=0.0, scale=1.0):
     return anp.log(cdf(x, df, loc, scale))
+
+
+__getattr__ = scipy_fallback("t")  # rvs, ppf...: SciPy's own (no derivative)

@@ -130,3 +130,25 @@ def test_nan_conventions():
         np.testing.assert_array_equal(g, [0.0, 0.0, 0.0])
     # an all-NaN slice gives NaN, as NumPy's does
     assert np.isnan(nb.vjp(lambda x: anp.nanmax(x, axis=0), np.array([[np.nan, 1.0]]))[0][0])
+
+
+def test_reductions_take_numpys_other_keywords():
+    # dtype/where/initial/out were refused with TypeError even on plain arrays; NumPy's own now,
+    # and on traced values dtype casts while anything else is refused by name (never dropped)
+    a = np.arange(6.0).reshape(2, 3)
+    cases = [
+        lambda m: m.sum(a, dtype=np.float32), lambda m: m.sum(a, where=a > 1), lambda m: m.max(a, initial=10.0),
+        lambda m: m.min(a, axis=1, initial=-1.0, keepdims=True), lambda m: m.mean(a, where=a > 1),
+        lambda m: m.prod(a, dtype=int), lambda m: m.std(a, where=a > 1, ddof=1),
+        lambda m: m.var(a, axis=0, dtype=np.float32), lambda m: m.sum(a, axis=0, out=np.zeros(3)),
+    ]
+    for f in cases:
+        ours, theirs = f(anp), f(np)
+        assert type(ours) is type(theirs) and ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+    x = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_array_equal(nb.grad(lambda x: anp.sum(x**2, dtype=np.float64))(x), 2 * x)
+    assert nb.grad(lambda x: anp.mean(x, dtype=np.float32))(x).dtype == np.float64  # the input's dtype
+    for f in (lambda x: anp.sum(x, where=x > 0), lambda x: anp.max(x, initial=0.0)):
+        with pytest.raises(nb.NotDifferentiableError, match="not supported on traced values"):
+            nb.grad(f)(x)

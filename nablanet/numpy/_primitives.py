@@ -506,6 +506,23 @@ astype.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
 # ----------------------------------------------------------------------------
 
 
+def _numpy_keywords(name, np_fun, ours, a, extra, **kw):
+    """A reduction called with NumPy keywords nablanet's rules do not take (dtype, out, where, initial).
+
+    On plain values it is NumPy's function with them, exactly.  On a traced value
+    ``dtype`` casts the input first; any other keyword raises naming it (it is
+    never silently dropped).
+    """
+    if not _contains_tracer((a,) + tuple(extra.values())):
+        return np_fun(a, **kw, **extra)
+    dtype = extra.pop("dtype", None)
+    if extra:
+        raise NotDifferentiableError(
+            f"nablanet.numpy.{name}: keyword {next(iter(extra))!r} is not supported on traced values"
+        )
+    return ours(a if dtype is None else astype(_arraylike(a), dtype), **kw)
+
+
 def _sum(x, axis=None, keepdims=False):
     if type(x) is _np.ndarray:  # what np.sum calls, without its wrappers
         return _np.add.reduce(x, axis=axis, keepdims=keepdims)
@@ -518,8 +535,10 @@ _sum_p.defvjp(lambda ans, x, axis=None, keepdims=False: lambda g: broadcast_to(_
 _sum_p.defjvp(lambda g, ans, x, axis=None, keepdims=False: _sum_p(g, axis=axis, keepdims=keepdims))
 
 
-def sum(a, axis=None, keepdims=False):
+def sum(a, axis=None, keepdims=False, **numpy_keywords):
     """Sum of array elements over ``axis`` (all of them by default)."""
+    if numpy_keywords:
+        return _numpy_keywords("sum", _np.sum, sum, a, numpy_keywords, axis=axis, keepdims=keepdims)
     return _sum_p(a, axis=axis, keepdims=keepdims)
 
 
@@ -564,13 +583,17 @@ for _p in (_max_p, _min_p):
     )
 
 
-def max(a, axis=None, keepdims=False):
+def max(a, axis=None, keepdims=False, **numpy_keywords):
     """Maximum over ``axis``; ties share the gradient equally."""
+    if numpy_keywords:
+        return _numpy_keywords("max", _np.max, max, a, numpy_keywords, axis=axis, keepdims=keepdims)
     return _max_p(a, axis=axis, keepdims=keepdims)
 
 
-def min(a, axis=None, keepdims=False):
+def min(a, axis=None, keepdims=False, **numpy_keywords):
     """Minimum over ``axis``; ties share the gradient equally."""
+    if numpy_keywords:
+        return _numpy_keywords("min", _np.min, min, a, numpy_keywords, axis=axis, keepdims=keepdims)
     return _min_p(a, axis=axis, keepdims=keepdims)
 
 
@@ -614,8 +637,10 @@ _prod_p.defjvp(
 )
 
 
-def prod(a, axis=None, keepdims=False):
+def prod(a, axis=None, keepdims=False, **numpy_keywords):
     """Product over ``axis``; exact derivatives also where entries are zero."""
+    if numpy_keywords:
+        return _numpy_keywords("prod", _np.prod, prod, a, numpy_keywords, axis=axis, keepdims=keepdims)
     return _prod_p(a, axis=axis, keepdims=keepdims)
 
 
@@ -646,14 +671,18 @@ def _count(x, axis):
     return int(_np.prod([shape[a] for a in _axes(axis, len(shape))]))
 
 
-def mean(a, axis=None, keepdims=False):
+def mean(a, axis=None, keepdims=False, **numpy_keywords):
     """Arithmetic mean over ``axis``."""
+    if numpy_keywords:
+        return _numpy_keywords("mean", _np.mean, mean, a, numpy_keywords, axis=axis, keepdims=keepdims)
     a = _arraylike(a)
     return divide(sum(a, axis=axis, keepdims=keepdims), _count(a, axis))
 
 
-def var(a, axis=None, ddof=0, keepdims=False):
+def var(a, axis=None, ddof=0, keepdims=False, **numpy_keywords):
     """Variance over ``axis`` with ``ddof`` delta degrees of freedom."""
+    if numpy_keywords:
+        return _numpy_keywords("var", _np.var, var, a, numpy_keywords, axis=axis, ddof=ddof, keepdims=keepdims)
     a = _arraylike(a)
     d = subtract(a, mean(a, axis=axis, keepdims=True))
     return divide(sum(_sq_magnitude(d), axis=axis, keepdims=keepdims), _count(a, axis) - ddof)
@@ -678,12 +707,14 @@ def _half_over(ans):
 _std_sqrt = _elementwise(_np.sqrt, lambda ans, x: _half_over(ans), "std")
 
 
-def std(a, axis=None, ddof=0, keepdims=False):
+def std(a, axis=None, ddof=0, keepdims=False, **numpy_keywords):
     """Standard deviation, the square root of :func:`var`.
 
     Where the standard deviation is 0 (a single element, or all elements equal)
     its derivative is taken as 0 (a subgradient) rather than NaN.
     """
+    if numpy_keywords:
+        return _numpy_keywords("std", _np.std, std, a, numpy_keywords, axis=axis, ddof=ddof, keepdims=keepdims)
     return _std_sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
 
 

@@ -280,3 +280,23 @@ def test_scalar_close_and_check_equivalent():
     for y in ({"a": np.ones(2), "b": (1.1,)}, {"a": np.ones(3), "b": (1.0,)}, {"a": np.ones(2)}):
         with pytest.raises(AssertionError):
             check_equivalent({"a": np.ones(2), "b": (1.0,)}, y)
+
+
+def test_misc_flatten_round_trips_and_differentiates():
+    from nablanet.misc import flatten
+
+    r = np.random.default_rng(3).normal
+    x = (1.0, r(size=(2, 3)), [r(size=(1, 4)), {"x": 2.0, "y": r(size=(4, 2))}], ())
+    vec, unflatten = flatten(x)
+    assert vec.shape == (20,) and vec[0] == 1.0
+    np.testing.assert_array_equal(flatten(unflatten(vec))[0], vec)
+    assert unflatten(vec)[2][1]["y"].shape == (4, 2) and unflatten(vec)[3] == ()
+    assert flatten((1.0, 2j))[0].dtype == np.complex128
+    assert flatten(((), []))[0].shape == (0,)
+    # both directions inside differentiated code
+    g = nb.grad(lambda a, b: anp.sum(flatten([a, {"b": b}])[0] ** 2), (0, 1))(r(size=3), 2.0)
+    assert g[0].shape == (3,) and g[1] == 4.0
+    w = r(size=20)
+    check_grads(lambda v: anp.sum(unflatten(v)[1] * 3.0) + unflatten(v)[2][1]["x"] ** 2)(w)
+    with pytest.raises(ValueError, match="vector of 20 entries"):
+        unflatten(np.zeros(19))

@@ -23,7 +23,7 @@ import scipy.integrate as _si
 from .. import numpy as anp
 from ..autodiff.core import Primitive, getval
 from ..autodiff.transforms import vjp
-from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..misc import flatten
 
 __all__ = ["odeint"]
 
@@ -87,18 +87,9 @@ def odeint(func, y0, t, args=(), **kwargs):
     for k in ("full_output", "tfirst"):
         if kwargs.get(k):
             raise ValueError(f"odeint: {k}=True is not supported (the result must be the solution array)")
-    leaves, treedef = tree_flatten(tuple(args) if isinstance(args, (tuple, list)) else (args,))
-    shapes = [anp.shape(x) for x in leaves]
-    sizes = [int(_np.prod(s)) for s in shapes]
-    flat = anp.concatenate([anp.ravel(anp.asarray(x, dtype=float)) if not isinstance(x, anp.Tracer) else anp.ravel(x)
-                            for x in leaves]) if leaves else _np.zeros(0)
-
-    def unflatten(a):
-        out, start = [], 0
-        for shape, size in zip(shapes, sizes):
-            out.append(anp.reshape(a[start : start + size], shape))
-            start += size
-        return tuple(tree_unflatten(treedef, out))
+    flat, unflatten = flatten(tuple(args) if isinstance(args, (tuple, list)) else (args,))
+    if not isinstance(flat, anp.Tracer):
+        flat = _np.asarray(flat, dtype=float)  # integer arguments are constants too
 
     return _odeint(y0 if isinstance(y0, anp.Tracer) else _np.asarray(y0, dtype=float),
                    t if isinstance(t, anp.Tracer) else _np.asarray(t, dtype=float),

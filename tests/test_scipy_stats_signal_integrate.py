@@ -103,3 +103,23 @@ def test_odeint_gradient_of_a_linear_system_is_exact():
     np.testing.assert_allclose(g[1], -2.0 * 1.5 * np.exp(-0.7 * 2.0), rtol=1e-8)
     with pytest.raises(ValueError, match="1-D state"):
         odeint(lambda y, t: -y, np.ones((2, 2)), t)
+
+
+def test_mvn_allow_singular_is_honoured():
+    # allow_singular was accepted and ignored: a singular cov raised LinAlgError
+    import nablanet.scipy.stats.multivariate_normal as mvn
+
+    cov = np.zeros((4, 4))
+    cov[0, 0] = cov[1, 1] = 1.0
+    x, m = np.r_[R(size=2), 0.0, 0.0], np.r_[R(size=2), 0.0, 0.0]
+    np.testing.assert_allclose(mvn.logpdf(x, m, cov, allow_singular=True),
+                               ss.multivariate_normal.logpdf(x, m, cov, allow_singular=True), rtol=1e-12)
+    a = R(size=(4, 2))
+    X = R(size=(5, 2)) @ a.T
+    np.testing.assert_allclose(mvn.pdf(X, np.zeros(4), a @ a.T, allow_singular=True),
+                               ss.multivariate_normal.pdf(X, np.zeros(4), a @ a.T, allow_singular=True), rtol=1e-10)
+    nb.check_grads(lambda x, m: mvn.logpdf(anp.concatenate([x[:2], m[2:]]), m, cov, allow_singular=True), (x, m))
+    c = a @ a.T + np.diag([1.0, 2.0, 3.0, 4.0])  # distinct eigenvalues: exact in cov too, to order 2
+    nb.check_grads(lambda c: mvn.logpdf(X, None, 0.5 * (c + c.T), allow_singular=True), (c,))
+    with pytest.raises(np.linalg.LinAlgError):
+        mvn.logpdf(x, m, cov)  # without it, as SciPy, a singular cov is refused

@@ -47,6 +47,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
+    if name in ("tuple", "list", "dict", "isinstance"):  # autograd's `from autograd import tuple, isinstance`
+        from . import builtins
+
+        return getattr(builtins, name)
     # The network layers load on first use, so `import nablanet` stays light for engine users.
     if name in ("nn", "losses", "optim", "train", "init", "extend", "data", "estimators", "test_util"):
         import importlib

@@ -21,8 +21,13 @@ from .numpy._primitives import unbroadcast
 
 __all__ = [
     "primitive", "defvjp", "defvjp_argnums", "defjvp", "defvjp_argnum", "defjvp_argnum",
-    "Primitive", "Tracer", "getval", "unbroadcast", "NotDifferentiableError",
+    "Primitive", "Tracer", "getval", "isbox", "unbroadcast", "NotDifferentiableError",
 ]
+
+
+def isbox(x):
+    """Whether ``x`` is a traced value (autograd's name for its boxes)."""
+    return isinstance(x, Tracer)
 
 
 def primitive(fun):

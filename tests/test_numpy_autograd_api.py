@@ -300,3 +300,28 @@ def test_misc_flatten_round_trips_and_differentiates():
     check_grads(lambda v: anp.sum(unflatten(v)[1] * 3.0) + unflatten(v)[2][1]["x"] ** 2)(w)
     with pytest.raises(ValueError, match="vector of 20 entries"):
         unflatten(np.zeros(19))
+
+
+def test_builtins_isinstance_sees_through_traced_values():
+    from nablanet import dict as nb_dict  # autograd's spellings
+    from nablanet import isinstance as nb_isinstance
+    from nablanet import tuple as nb_tuple
+
+    seen = []
+
+    def f(x, y):
+        seen.append((nb_isinstance(x, np.ndarray), nb_isinstance(y, float), isinstance(x, np.ndarray)))
+        return anp.sum(x) * y
+
+    nb.grad(f, (0, 1))(np.zeros(2), 1.5)
+    nb.jvp(f, (np.zeros(2), 1.5), (np.ones(2), 1.0))
+    assert seen == [(True, True, False)] * 2  # the builtin sees a Tracer; nablanet.isinstance its value
+    assert nb_tuple is tuple and nb_dict is dict and nb_isinstance([], list) and not nb_isinstance((), list)
+
+
+def test_extend_isbox():
+    from nablanet.extend import isbox
+
+    seen = []
+    nb.grad(lambda x: seen.append(isbox(x)) or anp.sum(x))(np.ones(2))
+    assert seen == [True] and not isbox(np.ones(2))

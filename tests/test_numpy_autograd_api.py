@@ -325,3 +325,42 @@ def test_extend_isbox():
     seen = []
     nb.grad(lambda x: seen.append(isbox(x)) or anp.sum(x))(np.ones(2))
     assert seen == [True] and not isbox(np.ones(2))
+
+
+def _lists(x):
+    return [[x, 1.0], [2.0, x * 3.0]]
+
+
+LIST_CASES = {  # each takes its matrix/vector arguments as nested lists holding a traced value
+    "dot": lambda x, c: anp.dot(c(_lists(x)), c([1.0, x])),
+    "inner": lambda x, c: anp.inner(c([x, 1.0]), c([2.0, x])),
+    "vdot": lambda x, c: anp.vdot(c([x, 1.0]), c([2.0, x])),
+    "kron": lambda x, c: anp.kron(c(_lists(x)), c(_lists(x))),
+    "tensordot": lambda x, c: anp.tensordot(c(_lists(x)), c(_lists(x))),
+    "trace": lambda x, c: anp.trace(c(_lists(x))),
+    "cross": lambda x, c: anp.cross(c([x, 1.0, 2.0]), c([1.0, x, 0.0])),
+    "einsum": lambda x, c: anp.einsum("ij,jk", c(_lists(x)), c(_lists(x))),
+    "det": lambda x, c: anp.linalg.det(c(_lists(x))),
+    "inv": lambda x, c: anp.linalg.inv(c(_lists(x))),
+    "solve": lambda x, c: anp.linalg.solve(c(_lists(x)), c([1.0, x])),
+    "slogdet": lambda x, c: anp.linalg.slogdet(c(_lists(x)))[1],
+    "eigh": lambda x, c: anp.linalg.eigh(c([[4.0 + x, 1.0], [1.0, 3.0]]))[0],
+    "svd": lambda x, c: anp.linalg.svd(c(_lists(x)))[1],
+    "norm": lambda x, c: anp.linalg.norm(c(_lists(x))),
+    "matrix_power": lambda x, c: anp.linalg.matrix_power(c(_lists(x)), 3),
+    "pinv": lambda x, c: anp.linalg.pinv(c(_lists(x))),
+    "multi_dot": lambda x, c: anp.linalg.multi_dot([c(_lists(x)), c(_lists(x)), c([[1.0], [x]])]),
+    "operator": lambda x, c: (x * np.ones(2)) * c([x, 1.0]) + c([2.0, x]) @ (x * np.ones(2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIST_CASES))
+def test_lists_of_traced_values_where_numpy_takes_array_likes(name):
+    # these read shapes before their primitives ran, so a list holding a traced value raised
+    f = LIST_CASES[name]
+    as_array = lambda v: anp.array(v)  # noqa: E731
+    for mode in (nb.grad, lambda g: (lambda x: nb.jvp(g, (x,), (1.0,))[1])):
+        ours = mode(lambda x: anp.sum(f(x, lambda v: v)))(0.7)
+        ref = mode(lambda x: anp.sum(f(x, as_array)))(0.7)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+    check_grads(lambda x: f(x, lambda v: v))(0.7)

@@ -277,6 +277,25 @@ _methods = {
     "argmax": lambda s, axis=None: _argmax(s, axis),
     "argmin": lambda s, axis=None: _argmin(s, axis),
 }
+
+
+def _lifting_lists(op):
+    """A binary operator whose other operand may be a list holding traced values (x * [y, 1.0])."""
+
+    def lifted(s, o):
+        if type(o) is list or type(o) is tuple:
+            o = _primitives._arraylike(o)
+        return op(s, o)
+
+    return lifted
+
+
+for _name in ("add", "sub", "mul", "truediv", "mod", "floordiv", "divmod", "pow", "matmul", "lt", "le", "gt", "ge",
+              "eq", "ne", "and", "or", "xor"):
+    for _dunder in (f"__{_name}__", f"__r{_name}__"):
+        if _dunder in _methods:
+            _methods[_dunder] = _lifting_lists(_methods[_dunder])
+_methods["dot"] = _lifting_lists(_methods["dot"])
 # The engine knows nothing of NumPy's namespace: this layer plugs its operators,
 # methods and dispatch in through the engine's hook (as autograd's ArrayBox.register).
 register_tracer_methods(_methods)

@@ -41,7 +41,9 @@ def _ndim(x):
 
 def _dtype(x):
     v = getval(x)
-    return v.dtype if hasattr(v, "dtype") else _np.result_type(v)
+    if hasattr(v, "dtype"):
+        return v.dtype
+    return _np.asarray(v).dtype if isinstance(v, (list, tuple)) else _np.result_type(v)
 
 
 def primitive(fun, name=None):

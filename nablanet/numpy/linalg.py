@@ -9,13 +9,15 @@ at the top of :mod:`nablanet.numpy` (``anp.matmul``, ``anp.einsum``); the
 from __future__ import annotations
 
 import builtins
+import functools
 import string
 
 import numpy as _np
 
-from ..autodiff.core import NotDifferentiableError, Tracer, getval
+from ..autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
 from ._primitives import (
     _arraylike,
+    _contains_tracer,
     _dtype,
     _keep,
     _ndim,
@@ -1280,6 +1282,27 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     x = subtract(multiply(a1, b2), multiply(a2, b1))
     y = subtract(multiply(a2, b0), multiply(a0, b2))
     return moveaxis(stack([x, y, z], axis=-1), -1, axisc)
+
+
+def _lifting_lists(f):
+    """``f`` taking (nested) lists or tuples that hold traced values, as NumPy takes array-likes.
+
+    These functions read their arguments' shapes before any primitive sees them, so such a
+    list is stacked into a traced array first (plain lists are left to the function).
+    """
+
+    @functools.wraps(f)
+    def lifted(*args, **kwargs):
+        if builtins.any((type(a) is list or type(a) is tuple) and _contains_tracer(a) for a in args):
+            args = [_arraylike(a) if type(a) is list or type(a) is tuple else a for a in args]
+        return f(*args, **kwargs)
+
+    return lifted
+
+
+for _name in __all__ + list(_TOP_LEVEL):
+    if _name != "multi_dot" and not isinstance(globals()[_name], Primitive):  # multi_dot's list is of arrays
+        globals()[_name] = _lifting_lists(globals()[_name])
 
 
 def __getattr__(name):

@@ -123,3 +123,21 @@ def test_mvn_allow_singular_is_honoured():
     nb.check_grads(lambda c: mvn.logpdf(X, None, 0.5 * (c + c.T), allow_singular=True), (c,))
     with pytest.raises(np.linalg.LinAlgError):
         mvn.logpdf(x, m, cov)  # without it, as SciPy, a singular cov is refused
+
+
+def test_solve_banded_is_scipys_and_differentiates():
+    import scipy.linalg as sla
+
+    import nablanet.scipy.linalg as spla
+
+    for lu, n in [((1, 1), 5), ((2, 0), 4), ((0, 2), 6), ((1, 2), 3)]:
+        ab = R(size=(sum(lu) + 1, n))
+        ab[lu[1]] += 4.0  # a dominant diagonal
+        for b in (R(size=n), R(size=(n, 2))):
+            want = sla.solve_banded(lu, ab, b)
+            np.testing.assert_array_equal(spla.solve_banded(lu, ab, b), want)  # plain: SciPy's own
+            traced, _ = nb.vjp(lambda ab: spla.solve_banded(lu, ab, b), ab)
+            np.testing.assert_allclose(traced, want, rtol=1e-12)
+            nb.check_grads(lambda ab, b: spla.solve_banded(lu, ab, b), (ab, b))
+    with pytest.raises(ValueError, match="needs 3"):
+        nb.grad(lambda ab: anp.sum(spla.solve_banded((1, 1), ab, np.ones(3))))(np.ones((2, 3)))

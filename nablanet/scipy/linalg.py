@@ -1,4 +1,5 @@
-"""Differentiable ``scipy.linalg`` functions that NumPy lacks: ``solve_triangular``, ``solve_sylvester``, ``sqrtm``.
+"""Differentiable ``scipy.linalg`` functions that NumPy lacks: ``solve_triangular``, ``solve_banded``,
+``solve_sylvester``, ``sqrtm``.
 
 (``inv``, ``det``, ``solve``, ``svd``... are in :mod:`nablanet.numpy.linalg`.)
 Every rule is written with differentiable functions, so every order works.
@@ -11,7 +12,7 @@ from ..autodiff.core import Primitive, getval
 from ..numpy import _primitives as _p
 from ..numpy import linalg as _la
 
-__all__ = ["solve_triangular", "solve_sylvester", "sqrtm"]
+__all__ = ["solve_triangular", "solve_banded", "solve_sylvester", "sqrtm"]
 
 
 def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, **kwargs):
@@ -29,6 +30,29 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, **kwargs):
     elif trans not in (0, "N"):
         raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
     return _la.solve(t, b)
+
+
+def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_finite=True):
+    """Solve ``A x = b`` for A given by its diagonals in SciPy's banded layout, ``ab[u + i - j, j] = A[i, j]``.
+
+    On plain values it is SciPy's own.  With traced ``ab`` or ``b`` the band is
+    placed in a dense matrix and solved with :func:`nablanet.numpy.linalg.solve`
+    (the same values to rounding; ``O(n^3)`` rather than the band's ``O(n)``),
+    differentiable in both, to any order; entries of ``ab`` outside the band
+    are not read and get derivative 0.
+    """
+    if not _p._contains_tracer((ab, b)):
+        return _sla.solve_banded(l_and_u, ab, b, overwrite_ab=overwrite_ab, overwrite_b=overwrite_b,
+                                 check_finite=check_finite)
+    lower, upper = (int(k) for k in l_and_u)
+    rows, n = _p._shape(ab)
+    if rows != lower + upper + 1:
+        raise ValueError(f"solve_banded: ab has {rows} rows, but (l, u) = ({lower}, {upper}) needs {lower + upper + 1}")
+    i, j = _np.indices((n, n))
+    r = upper + i - j
+    inside = (r >= 0) & (r < rows)
+    dense = _p.where(inside, _p.getitem(ab, (_np.clip(r, 0, rows - 1), j)), 0.0)
+    return _la.solve(dense, b)
 
 
 def solve_sylvester(a, b, q):

@@ -268,3 +268,19 @@ def test_solve_sylvester_and_sqrtm():
         ours = nb.grad(lambda x: anp.sum(nla.sqrtm(x) * w))(spd)
         theirs = autograd.grad(lambda x: autograd.numpy.sum(agla.sqrtm(x) * w))(spd)
         np.testing.assert_allclose(ours, theirs, rtol=1e-8)
+
+
+def test_sqrtm_of_a_matrix_with_negative_eigenvalues_is_complex_as_scipys():
+    # it was refused with ValueError; SciPy (and autograd) return the complex principal root
+    import scipy.linalg as sla
+
+    import nablanet.scipy.linalg as nla
+
+    q = np.linalg.qr(draw("q", (3, 3), -1, 1))[0]
+    s = q @ np.diag([-1.5, 0.7, 2.0]) @ q.T
+    r = nla.sqrtm(s)
+    assert r.dtype == np.complex128
+    np.testing.assert_allclose(r, sla.sqrtm(s), rtol=1e-10)
+    nb.check_grads(lambda x: nla.sqrtm((x + x.T) / 2), (s,), order=2)
+    nb.check_grads(nla.sqrtm, (s + 1j * draw("i", (3, 3), -0.3, 0.3),), order=2)  # complex input too
+    assert nla.sqrtm(np.eye(2) * 4.0).dtype == np.float64  # a real root stays real

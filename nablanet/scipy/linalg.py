@@ -64,21 +64,20 @@ def solve_sylvester(a, b, q):
 
 def _sqrtm(a):
     s = _sla.sqrtm(a)
-    if _np.iscomplexobj(s):
-        if _np.any(_np.imag(s) != 0):
-            raise ValueError("nablanet.scipy.linalg.sqrtm: the square root is complex (a has negative eigenvalues)")
+    if _np.iscomplexobj(s) and not _np.iscomplexobj(a) and not _np.any(_np.imag(s)):
         s = _np.real(s)
-    return s
+    return s  # complex where the principal root is (negative eigenvalues), as SciPy's
 
 
 _sqrtm_p = Primitive(_sqrtm, "sqrtm")
-# S S = A  =>  S dS + dS S = dA (a Sylvester equation); its adjoint uses S^T
+# S S = A  =>  S dS + dS S = dA (a Sylvester equation); its adjoint uses S^T (sqrtm is holomorphic, so
+# for complex S the transposes, not conjugate transposes, are autograd's convention)
 _sqrtm_p.defjvp(lambda g, ans, a: solve_sylvester(ans, ans, g))
 _sqrtm_p.defvjp(lambda ans, a: lambda g: solve_sylvester(_p.transpose(ans), _p.transpose(ans), g))
 
 
 def sqrtm(a, disp=True, blocksize=64):
-    """The principal square root S of a matrix (``S @ S = a``), for matrices whose root is real."""
+    """The principal square root S of a matrix (``S @ S = a``); complex where it is (negative eigenvalues)."""
     shape = _p._shape(getval(a))
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"nablanet.scipy.linalg.sqrtm: needs one square matrix, got shape {shape}")

@@ -8,6 +8,7 @@ combinations with one clear sentence (:class:`ConfigError`).  The command line
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -368,6 +369,12 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                     metrics=metrics, progress=progress, **validation)
     except FloatingPointError as e:
         raise ConfigError(str(e)) from None
+    except (ValueError, TypeError):  # refused before the first epoch (batch sizes, a method's limits): no run
+        if out_dir and root and resume is None and trainer.epoch == 0:
+            for f in ("config.json", "checkpoint.npz"):  # what this call wrote; the folder stays usable
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(out_dir, f))
+        raise
     if out_dir and root and cfg["patience"]:
         trainer.save(os.path.join(out_dir, "checkpoint.npz"))  # the restored best epoch, the model reported
     seconds = time.perf_counter() - t0
@@ -516,6 +523,7 @@ SWEEP_METRICS = {"classification": ("test_accuracy", "test_loss"), "regression":
 def _check_sweep(base, grid, points):
     """Every setting, grid value and combination checked before any training (data loaded once per set)."""
     from .data import load_dataset
+    from .data.registry import check_split
 
     check_config(base, "sweep settings")
     for name, values in grid.items():
@@ -536,7 +544,8 @@ def _check_sweep(base, grid, points):
                 raise ConfigError(f"grid point {_point_key(p)}: {e}") from None
         try:
             resolve(cfg, loaded[key])
-        except ConfigError as e:
+            check_split(loaded[key], {**DEFAULTS, **cfg}["test_size"])
+        except (ConfigError, V.InvalidValueError) as e:
             raise ConfigError(f"grid point {_point_key(p)}: {e}") from None
     return {ds.task for ds in loaded.values()}
 

@@ -316,3 +316,24 @@ def test_too_few_rows_for_the_split_are_refused_before_anything_is_written(argv,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.search(message, err[0]), err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--data", "runge", "--n", "10", "--batch-norm", "--batch-size", "1"],
+    ["--data", "runge", "--n", "50", "--optimizer", "newton", "--hidden", "200,200"],
+])
+def test_a_run_refused_at_its_start_leaves_no_run_behind(argv, tmp_path, capsys):
+    """Refusals that only training itself can make (batch sizes, a method's limits) left config.json behind,
+    so the same command, corrected, was refused as 'already holds a run'."""
+    out = tmp_path / "r"
+    assert main(["train", *argv, "--epochs", "1", "--no-plots", "--out", str(out)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not out.exists() or list(out.iterdir()) == []
+    assert main(["train", "--data", "runge", "--n", "50", "--epochs", "1", "--no-plots", "--out", str(out)]) == 0
+
+
+def test_a_sweep_checks_every_points_split_before_training(tmp_path, capsys):
+    assert main(["sweep", "--data", "runge", "--grid", "n=2,100", "--epochs", "1", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "grid point n=2: runge: 2 rows split with test_size=0.2" in err[0], err
+    assert not (tmp_path / "s").exists()

@@ -226,6 +226,20 @@ def _make_scaler(scale):
     raise ValueError(f"scale must be 'standard', 'minmax' or None, got {scale!r}")
 
 
+def check_split(ds, test_size):
+    """Refuse a split of ``ds`` that leaves fewer than 2 rows on a side (one row has no spread: R², accuracy
+    and scaling mean nothing), naming the data set, the rows and ``test_size``; sets with their own test
+    split (MNIST) or none (the logic gates) always pass."""
+    if ds.X_test is not None or ds.name in _GATES:
+        return
+    n = len(ds.X)
+    n_test = test_size if isinstance(test_size, int) else int(np.ceil(test_size * n))  # scikit-learn's count
+    if n_test < 2 or n - n_test < 2:
+        raise V.InvalidValueError(f"{ds.name}: {n} rows split with test_size={test_size} leave {n - n_test} for "
+                                  f"training and {n_test} for testing; each side needs at least 2 (more rows, "
+                                  f"n, or another test_size)")
+
+
 def split_scale(ds, test_size=0.2, scale="standard", seed=0):
     """Split a :class:`Dataset` into train and test parts and scale the features.
 
@@ -272,12 +286,7 @@ def split_scale(ds, test_size=0.2, scale="standard", seed=0):
     elif ds.name in _GATES:
         X_train, X_test, y_train, y_test = ds.X.copy(), ds.X.copy(), ds.y.copy(), ds.y.copy()
     else:
-        n = len(ds.X)
-        n_test = test_size if isinstance(test_size, int) else int(np.ceil(test_size * n))  # scikit-learn's count
-        if n_test < 2 or n - n_test < 2:  # one row has no spread: R², accuracy curves and scaling mean nothing
-            raise V.InvalidValueError(f"{ds.name}: {n} rows split with test_size={test_size} leave {n - n_test} for "
-                                      f"training and {n_test} for testing; each side needs at least 2 (more rows, "
-                                      f"n, or another test_size)")
+        check_split(ds, test_size)
         parts = None
         if ds.task == "classification":
             try:

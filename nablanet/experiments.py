@@ -882,6 +882,10 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
             from sklearn.metrics import mean_squared_error, r2_score
 
             out = np.asarray(out, dtype=np.float64).reshape(np.shape(yte))
+            if not np.isfinite(out).all():  # a baseline that cannot fit (an ill-conditioned design): said, not a crash
+                rows.append({**row, "test_mse": float("nan"), "test_r2": float("nan"), "train_seconds": seconds,
+                             "note": "predictions are not finite (the fit is ill-conditioned; lower the degree)"})
+                return
             row.update(test_mse=float(mean_squared_error(yte, out)), test_r2=float(r2_score(yte, out)))
         rows.append({**row, "train_seconds": seconds, "note": note})
 

@@ -203,8 +203,9 @@ SWEEP_GRID = {"lr": [0.003, 0.03], "l2": [0.0, 0.001]}
 SWEEP = ["sweep", "--data", "runge", "--n", "100", "--hidden", "8", "--activation", "tanh", "--epochs", "8",
          "--batch-size", "8", "--grid", "lr=0.003,0.03", "--grid", "l2=0,0.001", "--jobs", "2", "--threads", "1",
          "--no-progress", "--json"]
-# a longer sweep for the signal tests: they stop it early, so its length costs nothing
-LONG_SWEEP = ["sweep", "--data", "runge", "--n", "200", "--hidden", "16", "--activation", "tanh", "--epochs", "25",
+# a long sweep for the signal tests (still running when the signal comes, however fast sweeps get): they stop
+# it early, so its length costs nothing
+LONG_SWEEP = ["sweep", "--data", "runge", "--n", "200", "--hidden", "16", "--activation", "tanh", "--epochs", "5000",
               "--batch-size", "8", "--grid", "lr=0.001,0.003,0.01,0.03", "--grid", "l2=0,0.001", "--jobs", "2",
               "--no-progress", "--json"]
 
@@ -248,6 +249,7 @@ def test_sweep_stopped_by_a_signal_stops_its_workers_with_one_line(tmp_path, sig
     p = _start(LONG_SWEEP + ["--out", "sw"], tmp_path)
     kids = _wait_for_workers(p)
     time.sleep(0.5)
+    assert p.poll() is None, "the sweep ended before the signal"
     p.send_signal(sig)
     _, err = p.communicate(timeout=30)
     assert p.returncode == code

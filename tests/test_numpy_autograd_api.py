@@ -364,3 +364,31 @@ def test_lists_of_traced_values_where_numpy_takes_array_likes(name):
         ref = mode(lambda x: anp.sum(f(x, as_array)))(0.7)
         np.testing.assert_allclose(ours, ref, rtol=1e-12)
     check_grads(lambda x: f(x, lambda v: v))(0.7)
+
+
+class _Labelled(np.lib.mixins.NDArrayOperatorsMixin):
+    """A foreign array container in the style of xarray's DataArray: NumPy's operator mixin and
+    an __array_ufunc__ that computes on .data and wraps the result."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = [i.data if isinstance(i, _Labelled) else i for i in inputs]
+        return _Labelled(getattr(ufunc, method)(*inputs, **kwargs))
+
+
+def test_a_foreign_array_container_wraps_the_traced_value():
+    # x * container gave a traced value holding the container ('RTracer' has no attribute 'data');
+    # the container now computes on its data with the traced value inside, as with autograd
+    base = np.array([1.0, 2.0, 3.0])
+    cases = [
+        (lambda x: anp.sum((x * _Labelled(base)).data), np.sum(base)),
+        (lambda x: anp.sum((_Labelled(base) * x).data), np.sum(base)),
+        (lambda x: anp.sum((x * (_Labelled(base) * x)).data), 2 * 2.0 * np.sum(base)),
+        (lambda x: anp.sum(np.abs(_Labelled(-base) * x).data), np.sum(base)),
+    ]
+    for f, want in cases:
+        assert nb.grad(f)(2.0) == want
+        check_grads(f)(2.0)
+    assert (2.0 * _Labelled(base)).data.tolist() == [2.0, 4.0, 6.0]  # plain values: unchanged

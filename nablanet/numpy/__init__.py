@@ -14,8 +14,11 @@ dtypes, ``zeros``, ``linspace``...) come from NumPy unchanged.
 
 from __future__ import annotations
 
+import builtins as _builtins
+
 import numpy as _np
 
+from ..autodiff import core as _core
 from ..autodiff.core import NotDifferentiableError, Tracer, register_array_ops, register_tracer_methods
 from . import _arrays, _elementwise, _order, _primitives, _reductions, fft, linalg
 from ._primitives import (
@@ -186,7 +189,15 @@ def _array_function(self, func, types, args, kwargs):
     return f(*args, **kwargs)
 
 
+def _foreign_container(o):
+    """An array container of another library (an xarray DataArray) that implements NumPy's ufunc protocol."""
+    return (not isinstance(o, (Tracer, _np.ndarray, _np.generic, list, tuple, float, int, complex))
+            and getattr(type(o), "__array_ufunc__", None) is not None)
+
+
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    if _builtins.any(_foreign_container(i) for i in inputs):
+        return NotImplemented  # the container applies the ufunc to its data, the traced value inside
     f = _DISPATCH.get(ufunc)
     if method != "__call__" or f is None or kwargs.get("out") is not None:
         raise _not_differentiable(ufunc if method == "__call__" else getattr(ufunc, method))
@@ -279,23 +290,52 @@ _methods = {
 }
 
 
-def _lifting_lists(op):
-    """A binary operator whose other operand may be a list holding traced values (x * [y, 1.0])."""
-
-    def lifted(s, o):
-        if type(o) is list or type(o) is tuple:
-            o = _primitives._arraylike(o)
-        return op(s, o)
-
-    return lifted
+_PLAIN_OPERANDS = {float, int, complex, bool, _np.ndarray, _np.float64, _np.float32, _np.complex128, _np.int64,
+                   *(t for t in vars(_core).values() if isinstance(t, type) and issubclass(t, Tracer))}
 
 
-for _name in ("add", "sub", "mul", "truediv", "mod", "floordiv", "divmod", "pow", "matmul", "lt", "le", "gt", "ge",
-              "eq", "ne", "and", "or", "xor"):
-    for _dunder in (f"__{_name}__", f"__r{_name}__"):
-        if _dunder in _methods:
-            _methods[_dunder] = _lifting_lists(_methods[_dunder])
-_methods["dot"] = _lifting_lists(_methods["dot"])
+def _other_operand(o):
+    """The other operand of a traced value's operator, when it is not a plain array, scalar or traced value:
+    a list holding traced values becomes a traced array (x * [y, 1.0]); a foreign array container (an
+    xarray DataArray) gets _FOREIGN, so the operator returns NotImplemented and the container computes on its
+    data with the traced value inside, as with autograd ((x * da).data is traced)."""
+    if type(o) is list or type(o) is tuple:
+        return _primitives._arraylike(o)
+    return _FOREIGN if _foreign_container(o) else o
+
+
+_FOREIGN = object()
+
+
+def _binary(fun, reflected=False):
+    if reflected:
+
+        def method(s, o):
+            if type(o) not in _PLAIN_OPERANDS:
+                o = _other_operand(o)
+                if o is _FOREIGN:
+                    return NotImplemented
+            return fun(o, s)
+
+    else:
+
+        def method(s, o):
+            if type(o) not in _PLAIN_OPERANDS:
+                o = _other_operand(o)
+                if o is _FOREIGN:
+                    return NotImplemented
+            return fun(s, o)
+
+    return method
+
+
+for _name, _fun in (("add", add), ("sub", subtract), ("mul", multiply), ("truediv", divide), ("mod", mod),
+                    ("floordiv", _fdiv), ("pow", power), ("matmul", matmul), ("and", _and), ("or", _or),
+                    ("xor", _xor)):
+    _methods[f"__{_name}__"], _methods[f"__r{_name}__"] = _binary(_fun), _binary(_fun, reflected=True)
+for _name, _fun in (("lt", _lt), ("le", _le), ("gt", _gt), ("ge", _ge), ("eq", _eq), ("ne", _ne)):
+    _methods[f"__{_name}__"] = _binary(_fun)
+_methods["dot"] = _binary(dot)
 # The engine knows nothing of NumPy's namespace: this layer plugs its operators,
 # methods and dispatch in through the engine's hook (as autograd's ArrayBox.register).
 register_tracer_methods(_methods)

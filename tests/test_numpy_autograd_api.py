@@ -392,3 +392,11 @@ def test_a_foreign_array_container_wraps_the_traced_value():
         assert nb.grad(f)(2.0) == want
         check_grads(f)(2.0)
     assert (2.0 * _Labelled(base)).data.tolist() == [2.0, 4.0, 6.0]  # plain values: unchanged
+
+
+def test_conversions_of_a_traced_value_name_the_conversion():
+    # complex(x), int(x) and x.item() were all reported as "float()"
+    for conv, what in ((float, r"float\(\)"), (int, r"int\(\)"), (complex, r"complex\(\)"),
+                       (lambda x: x.item(), r"\.item\(\)"), (lambda x: [0, 1][x], r"an index \(operator\.index\)")):
+        with pytest.raises(TypeError, match=f"nablanet: {what} of a traced value"):
+            nb.grad(lambda x, conv=conv: conv(x) * x)(1.0)

@@ -259,16 +259,18 @@ class Tracer:
     def __bool__(self):
         return bool(getval(self))
 
-    def __float__(self):
-        raise TypeError(
-            "nablanet: float() of a traced value would cut it out of the "
-            "derivative; keep it as an array inside differentiated code"
-        )
+    def _cut(what):
+        def refuse(self):
+            raise TypeError(
+                f"nablanet: {what} of a traced value would cut it out of the "
+                "derivative; keep it as an array inside differentiated code"
+            )
 
-    __int__ = __complex__ = __index__ = __float__
+        return refuse
 
-    def item(self):
-        return self.__float__()
+    __float__, __int__, __complex__ = _cut("float()"), _cut("int()"), _cut("complex()")
+    __index__, item = _cut("an index (operator.index)"), _cut(".item()")
+    del _cut
 
     def __array__(self, dtype=None, copy=None):
         raise NotDifferentiableError(

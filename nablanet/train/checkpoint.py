@@ -311,7 +311,8 @@ def _build(path, meta, headers, reader, loss, Trainer):
     if loss_name is not None and (not isinstance(loss_name, str) or loss_name not in LOSSES):
         raise _fail(path, f"unknown loss {loss_name!r}; known: {', '.join(sorted(LOSSES))}")
     if loss_name is None and loss is None:
-        raise ValueError(f"{path!r} was trained with a custom loss; pass it again: load(path, loss=fn)")
+        raise _fail(path, "it was trained with a custom loss, which a checkpoint cannot hold; "
+                          "pass the function again: load(path, loss=fn)")
     l1 = _meta_field(path, meta, "l1", non_negative_number)
     l2 = _meta_field(path, meta, "l2", non_negative_number)
     penalize_bias = _meta_field(path, meta, "penalize_bias", boolean)

@@ -42,7 +42,7 @@ from .autodiff.tree import tree_map
 from .nn import MLP
 from .nn.activations import ACTIVATIONS, get_activation
 from .nn.init import get_initializer
-from .optim import FULL_BATCH, OPTIMIZERS, FullBatchOptimizer, Optimizer, Schedule, get_optimizer
+from .optim import FULL_BATCH, OPTIMIZERS, FullBatchOptimizer, Optimizer, Schedule
 from .train import EarlyStopping, ReduceLROnPlateau, Trainer
 
 __all__ = ["NeuralNetRegressor", "NeuralNetClassifier"]
@@ -323,9 +323,11 @@ class _BaseNeuralNet(BaseEstimator):
     def _make_trainer(self, model, loss, full_batch, seed):
         lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
         optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
-        if full_batch and isinstance(optimizer, str):
-            optimizer = get_optimizer(optimizer, tol=float(self.tol))
         settings = {k: getattr(self, k) for k in ("momentum", "nesterov", "betas", "eps", "weight_decay")}
+        if full_batch and isinstance(optimizer, str):
+            # by name, so that a setting the method does not take is refused as in fit (not as a conflict with
+            # an Optimizer object the user never made)
+            settings["tol"] = float(self.tol)
         trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1),
                           l2=float(self.l2), seed=seed, schedule=self.schedule, **settings)
         self._built_training = self._settings(_TRAINING_PARAMS, full_batch)

@@ -137,3 +137,49 @@ def test_in_a_notebook_without_ipywidgets_progress_is_text_without_warnings(monk
     bar.close()
     assert type(bar).__module__ == "tqdm.std" and "2/2" in out.getvalue()
     assert not [w for w in recwarn if "IProgress" in str(w.message)]
+
+
+def test_reprs_and_summary_of_odd_models():
+    from nablanet.nn import Activation, Dense, Dropout, Sequential
+
+    # an activation with parameters reads as a call, not as the keys of its dict
+    assert "activation=elu(alpha=0.5)," in repr(MLP([2, 4, 1], activation={"name": "elu", "alpha": 0.5}))
+    mixed = MLP([2, 4, 3, 1], activation=["tanh", {"name": "elu", "alpha": 0.5}], batch_norm=True)
+    assert "activation=[tanh; elu(alpha=0.5)]" in repr(mixed)
+    assert repr(MLP([3, 1])).startswith("MLP(3 -> 1, output_activation=")  # no hidden layer, no hidden activation
+    # layers that keep the width (Dropout, Activation) before the first Dense: the input width is still known
+    for first in (Dropout(0.5), Activation("relu")):
+        s = Sequential(first, Dense(3, 2)).summary()
+        assert s.rows[0][1] == "(n, 3)" and "input (n, 3)" in s.footer and "None" not in str(s)
+    assert "None" not in str(Sequential(Activation("relu")).summary())
+
+
+def test_an_initializer_function_builds_a_network_and_is_refused_only_when_saved(tmp_path):
+    init = lambda shape, rng, dtype: np.full(shape, 0.25, dtype)  # noqa: E731
+    m = MLP([2, 4, 1], init=init, seed=0)  # the docstring's "str, dict or callable"
+    assert np.all(m.params[0]["W"] == 0.25) and "init=<lambda>" in repr(m)
+    t = Trainer(m)
+    t.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=1)
+    with pytest.raises(ValueError, match="custom initializer function cannot be saved"):
+        t.save(tmp_path / "c.npz")
+
+
+def test_a_full_batch_method_by_name_refuses_first_order_settings_as_fit_does(data):
+    X, y = data
+    for opt in ("lbfgs", "newton"):
+        # the estimator builds the method by name: the message must not speak of an Optimizer object the user never made
+        with pytest.raises(TypeError, match=f"'momentum' is not a setting of the {opt} optimizer"):
+            NeuralNetRegressor(optimizer=opt, momentum=0.5, epochs=2, hidden_layer_sizes=(4,)).fit(X, y)
+        with pytest.raises(ValueError, match=f"{opt} takes no learning rate or schedule .schedule='cosine'"):
+            fit(model(), X, y, optimizer=opt, schedule="cosine", epochs=2)
+        with pytest.raises(ValueError, match="schedule='cosine'"):
+            NeuralNetRegressor(optimizer=opt, schedule="cosine", epochs=2, hidden_layer_sizes=(4,)).fit(X, y)
+    est = NeuralNetRegressor(optimizer="lbfgs", tol=1e-9, epochs=2, hidden_layer_sizes=(4,)).fit(X, y)
+    assert est.trainer_.optimizer.tol == 1e-9
+
+
+def test_progress_takes_true_false_or_force(data):
+    X, y = data
+    for bad in ("yes", 1, None):
+        with pytest.raises(ValueError, match="progress: expected True, False or 'force'"):
+            fit(model(), X, y, epochs=1, progress=bad)

@@ -328,7 +328,9 @@ class Sequential:
     # -- shape facts
     @property
     def n_inputs(self):
-        return next(getattr(layer, "n_in", None) or getattr(layer, "n", None) for layer in self.layers)
+        """Features per row: the size of the first layer that has one (Dropout and Activation keep any width);
+        ``None`` for a model whose layers never fix it."""
+        return next((n for n in (getattr(la, "n_in", None) or getattr(la, "n", None) for la in self.layers) if n), None)
 
     @property
     def n_outputs(self):
@@ -353,13 +355,13 @@ class Sequential:
         Returns a :class:`ModelSummary`, which prints as a text table (and shows
         as an HTML table in a notebook); its ``rows`` hold the same facts.
         """
-        rows, width = [], self.n_inputs
+        rows, width = [], self.n_inputs or "?"
         for layer, p in zip(self.layers, self.params):
             width = getattr(layer, "n_out", None) or getattr(layer, "n", None) or width
             shapes = ", ".join(f"{k} {'x'.join(str(d) for d in np.shape(v))}" for k, v in p.items())
             rows.append((repr(layer), f"(n, {width})", shapes or "-", int(sum(np.size(v) for v in p.values()))))
         n_bytes = self.n_params * self.dtype.itemsize
-        foot = (f"input (n, {self.n_inputs}), output activation {self.output_activation.name}; "
+        foot = (f"input (n, {self.n_inputs or '?'}), output activation {self.output_activation.name}; "
                 f"{self.n_params:,} parameters ({self.dtype.name}, {n_bytes / 1024:.1f} KiB)")
         return ModelSummary(type(self).__name__, rows, foot)
 
@@ -467,18 +469,30 @@ class MLP(Sequential):
         self.sizes = sizes
         self._cfg = {
             "type": "MLP", "sizes": sizes, "activation": activation if isinstance(activation, (str, dict)) else acts,
-            "output_activation": output_activation, "init": initializer_config(init) if init != "auto" else "auto",
-            "bias_init": initializer_config(bias_init), "dropout": float(dropout), "batch_norm": bool(batch_norm),
+            "output_activation": output_activation, "init": init, "bias_init": bias_init, "dropout": float(dropout),
+            "batch_norm": bool(batch_norm),
             "seed": seed if isinstance(seed, (int, np.integer)) or seed is None else None, "dtype": np.dtype(dtype).name,
         }
         super().__init__(*layers, output_activation=output_activation, seed=seed, dtype=dtype)
 
     def __repr__(self):
         c = self._cfg
-        act = c["activation"] if isinstance(c["activation"], str) else ",".join(map(str, c["activation"]))
-        extra = "".join(f", {k}={c[k]}" for k in ("init", "dropout", "batch_norm") if c[k] not in ("auto", 0.0, False))
-        return (f"MLP({' -> '.join(map(str, self.sizes))}, activation={act}, "
+        # the hidden layers' activations: in the Activation layers with batch normalization, else in the Dense ones
+        acts = ([la.activation for la in self.layers if isinstance(la, Activation)] if c["batch_norm"]
+                else [la.activation for la in self.layers if isinstance(la, Dense)][:-1])
+        names = [f"{a.name}({', '.join(f'{k}={v}' for k, v in a.params.items())})" if a.params else a.name for a in acts]
+        act = (f"activation={names[0] if len(set(names)) == 1 else '[' + '; '.join(names) + ']'}, "
+               if names else "")
+        init = c["init"] if isinstance(c["init"], str) else getattr(c["init"], "__name__", repr(c["init"]))
+        extra = "".join(f", {k}={v}" for k, v in (("init", init), ("dropout", c["dropout"]), ("batch_norm", c["batch_norm"]))
+                        if v not in ("auto", 0.0, False))
+        return (f"MLP({' -> '.join(map(str, self.sizes))}, {act}"
                 f"output_activation={self.output_activation.name}{extra}; {self.n_params:,} parameters)")
 
     def config(self):
-        return dict(self._cfg)
+        """The JSON-able description a checkpoint holds (a custom initializer function cannot be saved: refused here,
+        not when the network is built)."""
+        c = dict(self._cfg)
+        c["init"] = initializer_config(c["init"]) if c["init"] != "auto" else "auto"
+        c["bias_init"] = initializer_config(c["bias_init"])
+        return c

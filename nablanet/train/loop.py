@@ -25,7 +25,7 @@ from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm, Sequential
-from ..optim import RUN_SCHEDULES, Optimizer, Schedule, for_run, get_optimizer
+from ..optim import RUN_SCHEDULES, FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer
 from . import checkpoint
 from .callbacks import Callback, Checkpoint, History, ProgressBar, TerminateOnNaN
 from .metrics import check_metric, compute_metric
@@ -163,6 +163,9 @@ class Trainer:
                 raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(RUN_SCHEDULES)} or give a Schedule")
             self._schedule = schedule
         self.optimizer = get_optimizer(optimizer, lr=lr, **optimizer_settings)
+        if self._schedule is not None and isinstance(self.optimizer, FullBatchOptimizer):
+            raise ValueError(f"{self.optimizer.name} takes no learning rate or schedule (schedule={schedule!r} was "
+                             f"given): its steps come from a line search")
         self._base_lr = self.optimizer.lr
         if l1 < 0 or l2 < 0:
             raise ValueError(f"penalty strengths must be non-negative, got l1={l1}, l2={l2}")
@@ -364,6 +367,8 @@ class Trainer:
         epochs = V.non_negative_int(epochs, "epochs")
         batch_size = V.Optional(V.positive_int)(batch_size, "batch_size")
         shuffle = V.boolean(shuffle, "shuffle")
+        if not (isinstance(progress, (bool, np.bool_)) or progress == "force"):
+            raise V.InvalidValueError(f"progress: expected True, False or 'force', got {progress!r:.60}")
         if validation_split is not None and validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:

@@ -118,3 +118,15 @@ def test_a_sweep_point_is_the_run_it_stands_for_bit_for_bit(tmp_path, jobs):
     with pytest.raises(ValueError):
         data[1][0, 0] = 0.0
     E._DATA_CACHE.clear()
+
+
+def test_the_pytorch_peer_leaves_the_callers_torch_state_alone():
+    """compare() from a notebook: torch's global RNG and thread count are as they were (manual_seed reset them)."""
+    import torch
+
+    X, y = _data("classification", n=40)
+    model = MLP([3, 4, 1], activation="tanh", output_activation="sigmoid", seed=0)
+    torch.manual_seed(1234)
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    pytorch.train(model, "bce", optim.Adam(0.01), X, y, task="classification", epochs=2, batch_size=8, l2=0.0, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state) and torch.get_num_threads() == threads

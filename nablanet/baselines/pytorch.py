@@ -128,8 +128,8 @@ def train(model, loss, optimizer, X, y, *, task, epochs, batch_size=None, l1=0.0
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
+    try:  # the seed goes to a forked generator: the caller's torch RNG is as it was (a notebook's draws unchanged)
+        with threadpool_limits(1), torch.random.fork_rng(devices=[]):
             return _train(torch, model, loss, optimizer, X, y, task, int(epochs), batch_size, float(l1), float(l2),
                           int(seed))
     finally:

@@ -147,6 +147,11 @@ def resolve(cfg, ds):
         if "lr" in given or cfg["schedule"] != "constant":
             raise ConfigError(f"{cfg['optimizer']} takes no learning rate or schedule: its steps come from a line search")
         cfg["batch_size"] = None
+    if cfg["optimizer"] not in ("sgd", "gd") and (cfg["momentum"] or cfg["nesterov"]):
+        # as fit(optimizer="adam", momentum=0.9) does: a setting the optimizer would never read is not dropped silently
+        given_ = ", ".join(f"{k}={cfg[k]}" for k in ("momentum", "nesterov") if cfg[k])
+        raise ConfigError(f"{given_} is a setting of sgd and gd; optimizer {cfg['optimizer']} does not take it "
+                          f"(leave it out, or use optimizer sgd)")
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")

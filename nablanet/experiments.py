@@ -815,7 +815,8 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         sd = [by[json.dumps(v)].get(metric + "_std", 0.0) for v in xs] if seeds > 1 else None
         fname = f"line_{metric}.png"
         with atomic_path(os.path.join(out_dir, fname)) as tmp:
-            viz.line(labels, ys, tmp, a, metric, spread=sd, title=f"{data}: {viz.metric_label(metric)}{spread}")
+            viz.line(labels, ys, tmp, a, metric, spread=sd, title=f"{data}: {viz.metric_label(metric)}{spread}",
+                     spread_label=f"± standard deviation over {seeds} seeds")
         return fname
     a, b = names[0], names[1]
     va, vb = [json.dumps(v) for v in grid[a]], [json.dumps(v) for v in grid[b]]

@@ -268,8 +268,10 @@ def heatmap(values, row_labels, col_labels, path=None, row_name="rows", col_name
     return _finish(fig, path, title)
 
 
-def line(x_values, values, path=None, x_name="setting", metric="value", spread=None, title=None, logx="auto"):
-    """A metric along one setting (a 1-d sweep), with an optional band of +-``spread`` (e.g. over seeds).
+def line(x_values, values, path=None, x_name="setting", metric="value", spread=None, title=None, logx="auto",
+         spread_label="± spread"):
+    """A metric along one setting (a 1-d sweep), with an optional band of +-``spread`` (e.g. over seeds), named in
+    the legend by ``spread_label`` (a sweep says what it is: "± standard deviation over 3 seeds").
 
     ``logx="auto"`` uses a log axis when the settings are positive numbers spanning more than a factor 20.
     """
@@ -287,7 +289,7 @@ def line(x_values, values, path=None, x_name="setting", metric="value", spread=N
     ax.plot(pos, y, marker="o")
     if spread is not None:
         s = np.asarray(spread, dtype=float)
-        ax.fill_between(pos, y - s, y + s, alpha=0.25, label="± spread")
+        ax.fill_between(pos, y - s, y + s, alpha=0.25, label=str(spread_label))
         ax.legend()
     if not numeric:
         ax.set_xticks(pos, [str(v) for v in x])

@@ -167,3 +167,22 @@ def test_nothing_is_cut_off_and_no_panel_runs_into_another(tmp_path):
                     assert not _overlap(bars[0].get_tightbbox(r), other[0].get_tightbbox(r)), name
                 else:
                     assert not _overlap(a.get_tightbbox(r), b.get_tightbbox(r)), f"{name}: panels overlap"
+
+
+def test_a_seeded_sweep_says_what_its_band_is(tmp_path):
+    """The band of a 1-d sweep over seeds is the standard deviation; its legend says so (it said '± spread')."""
+    from nablanet import experiments
+
+    drawn = []
+
+    class Spy:
+        metric_label = staticmethod(viz.metric_label)
+
+        def line(self, *a, **k):
+            drawn.append(viz.line(*a, **k))
+            return drawn[-1]
+
+    rows = [{"lr": 0.1, "test_mse": 1.0, "test_mse_std": 0.1}, {"lr": 0.01, "test_mse": 2.0, "test_mse_std": 0.2}]
+    experiments._sweep_plot(Spy(), str(tmp_path), "runge", {"lr": [0.1, 0.01]}, ["lr"], rows, "test_mse", 3)
+    texts = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
+    assert texts == ["± standard deviation over 3 seeds"]

@@ -183,3 +183,8 @@ def test_progress_takes_true_false_or_force(data):
     for bad in ("yes", 1, None):
         with pytest.raises(ValueError, match="progress: expected True, False or 'force'"):
             fit(model(), X, y, epochs=1, progress=bad)
+
+
+def test_a_trainer_with_a_named_schedule_says_so_in_its_repr():
+    r = repr(Trainer(model(), optimizer="sgd", lr=0.1, schedule="cosine", l2=1e-3))
+    assert "SGD(lr=0.1" in r and ", schedule=cosine, l2=0.001," in r  # it read as a constant rate of 0.1

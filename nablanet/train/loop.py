@@ -183,7 +183,8 @@ class Trainer:
         self._epochs_planned = 0
 
     def __repr__(self):
-        pen = "".join(f", {k}={v:g}" for k, v in (("l1", self.l1), ("l2", self.l2)) if v)
+        pen = f", schedule={self._schedule}" if self._schedule is not None else ""  # the object shows its base rate
+        pen += "".join(f", {k}={v:g}" for k, v in (("l1", self.l1), ("l2", self.l2)) if v)
         last = self.history.last()
         tail = f", last loss={last['loss']:.4g}" if last.get("loss") is not None else ""
         return (f"Trainer({self.model!r}, loss={self.loss.name}, optimizer={self.optimizer!r}{pen}, "

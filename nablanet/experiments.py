@@ -871,6 +871,9 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
     from .train.metrics import to_labels
 
     raw = {**DEFAULTS, **config}
+    if raw.get("patience"):  # the peers cannot stop early: the same budget means the same epochs on the same rows
+        raise ConfigError(f"compare trains every network for the same epochs on the same rows; patience="
+                          f"{raw['patience']} would stop nablanet's early on 90% of them: leave out patience")
     data = _load_data(raw)
     ds, Xtr, Xte, ytr, yte, _ = data
     cfg = resolve(config, ds)

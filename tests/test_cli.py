@@ -89,6 +89,7 @@ def test_resume_continues_exactly(tmp_path, capsys):
         (["train", "--optimizer", "adam", "--momentum", "0.9"], "momentum=0.9 is a setting of sgd and gd; optimizer adam"),
         (["train", "--optimizer", "rmsprop", "--nesterov"], "nesterov=True is a setting of sgd and gd; optimizer rmsprop"),
         (["sweep", "--grid", "optimizer=sgd,adam", "--momentum", "0.9"], "grid point optimizer=adam: momentum=0.9"),
+        (["compare", "--data", "runge", "--patience", "3"], "compare trains every network for the same epochs.*patience=3"),
         (["sweep"], "needs a grid"),
         (["sweep", "--grid", "lr=1e-3", "--grid", "bogus=1,2"], "unknown setting 'bogus'; choose from data, .*hidden"),
         (["sweep", "--grid", "seed=1,2", "--seeds", "3"], "either a grid over seed or seeds"),

@@ -278,6 +278,16 @@ class _BaseNeuralNet(BaseEstimator):
         V.boolean(self.warm_start, "warm_start")
         if self.adaptive_learning_rate and _is_full_batch(self.optimizer):
             raise ValueError(f"adaptive_learning_rate needs a first-order optimizer; {self.optimizer!r} has no learning rate")
+        scheduled = self.schedule not in (None, "constant") or isinstance(self.learning_rate, Schedule) or (
+            isinstance(self.optimizer, Optimizer) and isinstance(getattr(self.optimizer, "lr", None), Schedule))
+        if self.adaptive_learning_rate and scheduled:
+            # two rules for one rate (scikit-learn's learning_rate takes one of them): the division by 5 and the
+            # schedule would compound, with no word
+            given = (f"schedule={self.schedule!r}" if self.schedule not in (None, "constant") else
+                     f"learning_rate={self.learning_rate!r}" if isinstance(self.learning_rate, Schedule) else
+                     f"optimizer={self.optimizer!r}")
+            raise ValueError(f"adaptive_learning_rate=True is a schedule of its own, and {given} was given as well; "
+                             f"choose one")
 
         try:
             if self.dtype is None:

@@ -188,3 +188,14 @@ def test_progress_takes_true_false_or_force(data):
 def test_a_trainer_with_a_named_schedule_says_so_in_its_repr():
     r = repr(Trainer(model(), optimizer="sgd", lr=0.1, schedule="cosine", l2=1e-3))
     assert "SGD(lr=0.1" in r and ", schedule=cosine, l2=0.001," in r  # it read as a constant rate of 0.1
+
+
+def test_adaptive_learning_rate_and_a_schedule_are_one_error_naming_both(data):
+    X, y = data
+    kw = dict(adaptive_learning_rate=True, epochs=2, hidden_layer_sizes=(4,))
+    for extra, named in ((dict(schedule="cosine"), "schedule='cosine'"),
+                         (dict(optimizer=optim.SGD(optim.cosine(0.1, 100))), r"optimizer=SGD\(lr=cosine"),
+                         (dict(learning_rate=optim.cosine(0.1, 100)), r"learning_rate=cosine")):
+        with pytest.raises(ValueError, match=f"adaptive_learning_rate=True is a schedule of its own, and {named}"):
+            NeuralNetRegressor(**kw, **extra).fit(X, y)
+    NeuralNetRegressor(**kw).fit(X, y)  # alone it trains

@@ -137,8 +137,9 @@ def learning_curves(history, path=None, title="Learning curves", held_out="valid
 
     Parameters
     ----------
-    history : nablanet.train.History or dict of lists
-        Needs ``epoch`` and ``loss``; ``val_*`` columns are the held-out curves.
+    history : nablanet.train.History or dict of lists (or arrays)
+        Needs ``loss``; ``epoch`` is 1, 2, ... when left out (a Keras ``history.history`` has none); ``val_*``
+        columns are the held-out curves.
     path : str or os.PathLike, optional
         Save the figure there as PNG.
     held_out : str
@@ -146,10 +147,13 @@ def learning_curves(history, path=None, title="Learning curves", held_out="valid
         ``"validation"`` (data held out of training) or ``"test"``.
     """
     h = history.history if hasattr(history, "history") else history
-    if not isinstance(h, dict) or not isinstance(h.get("epoch"), list) or not isinstance(h.get("loss"), list) \
-            or not h["epoch"] or len(h["epoch"]) != len(h["loss"]):
-        raise V.InvalidValueError("history: expected a History (or dict of lists) with epochs: 'epoch' and 'loss' of "
-                                  "one length, at least one epoch")
+    columns = isinstance(h, dict) and all(isinstance(v, (list, tuple, np.ndarray)) for v in h.values())
+    if not columns or "loss" not in h or len(h["loss"]) == 0:
+        raise V.InvalidValueError("history: expected a History (or dict of lists) with a 'loss' column of at least "
+                                  "one epoch")
+    h = {k: list(v) for k, v in h.items()}
+    h.setdefault("epoch", list(range(1, len(h["loss"]) + 1)))
+    _same_length(**{f"history[{k!r}]": v for k, v in h.items()})
     metrics = [k for k in h if k not in ("epoch", "loss", "val_loss", "lr", "time") and not k.startswith("val_")
                and any(v is not None for v in h[k])]
     fig, title = _figure((5.0 * (1 + len(metrics)), 3.8), ncols=1 + len(metrics), suptitle=bool(metrics), title=title)

@@ -7,6 +7,7 @@ import sys
 import matplotlib
 import matplotlib.figure
 import numpy as np
+import pytest
 from png_files import PNG_MAGIC, png_title
 
 from nablanet import viz
@@ -186,3 +187,13 @@ def test_a_seeded_sweep_says_what_its_band_is(tmp_path):
     experiments._sweep_plot(Spy(), str(tmp_path), "runge", {"lr": [0.1, 0.01]}, ["lr"], rows, "test_mse", 3)
     texts = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
     assert texts == ["± standard deviation over 3 seeds"]
+
+
+def test_learning_curves_of_a_plain_dict_of_columns():
+    """A dict of lists or arrays without 'epoch' (Keras' history.history) is drawn over epochs 1, 2, ...; columns of
+    different lengths are refused naming them (matplotlib's 'x and y must have same first dimension' before)."""
+    fig = viz.learning_curves({"loss": np.array([1.0, 0.5, 0.25]), "val_loss": [1.1, 0.6, 0.3]})
+    assert list(fig.axes[0].lines[0].get_xdata()) == [1, 2, 3]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["training", "validation"]
+    with pytest.raises(ValueError, match=r"history\['val_loss'\] has 2"):
+        viz.learning_curves({"loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.6]})

@@ -199,3 +199,16 @@ def test_adaptive_learning_rate_and_a_schedule_are_one_error_naming_both(data):
         with pytest.raises(ValueError, match=f"adaptive_learning_rate=True is a schedule of its own, and {named}"):
             NeuralNetRegressor(**kw, **extra).fit(X, y)
     NeuralNetRegressor(**kw).fit(X, y)  # alone it trains
+
+
+def test_an_optimizer_dict_and_the_same_setting_beside_it_is_an_error_naming_both(data):
+    X, y = data
+    # the keyword silently won over the dict's value
+    with pytest.raises(ValueError, match=r"optimizer=\{'name': 'adam', 'lr': 0.01\} sets lr, and lr=0.001 was given"):
+        fit(model(), X, y, optimizer={"name": "adam", "lr": 1e-2}, lr=1e-3, epochs=1)
+    with pytest.raises(ValueError, match="sets momentum, and momentum=0.9"):
+        Trainer(model(), optimizer={"name": "sgd", "momentum": 0.5}, momentum=0.9)
+    with pytest.raises(ValueError, match="sets lr, and lr=0.1"):
+        NeuralNetRegressor(optimizer={"name": "sgd", "lr": 0.5}, learning_rate=0.1, epochs=1).fit(X, y)
+    t = Trainer(model(), optimizer={"name": "sgd", "momentum": 0.9}, lr=0.05, momentum=0.9)  # the same value twice
+    assert (t.optimizer.lr(0), t.optimizer.momentum) == (0.05, 0.9)

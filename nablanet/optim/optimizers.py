@@ -289,6 +289,13 @@ def settings(name):
     return [p for p in inspect.signature(OPTIMIZERS[name.lower()]).parameters]
 
 
+def _equal(a, b):
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
 def get_optimizer(spec, **kwargs):
     """An optimizer from a name (``"adam"``) and its settings by keyword (``lr``, ``momentum``,
     ``betas=(b1, b2)`` or ``beta1``/``beta2``, ``eps``, ``weight_decay``...), or a config dict.
@@ -309,6 +316,10 @@ def get_optimizer(spec, **kwargs):
     if isinstance(spec, dict):
         spec = dict(spec)
         name = spec.pop("name")
+        clash = [k for k, v in kwargs.items() if k in spec and not (spec[k] is v or _equal(spec[k], v))]
+        if clash:  # one value for one setting: neither silently wins
+            raise ValueError(f"optimizer={ {'name': name, **spec}!r} sets {', '.join(clash)}, and "
+                             f"{', '.join(f'{k}={kwargs[k]!r}' for k in clash)} was given as well; give each setting once")
         spec.update(kwargs)
         return get_optimizer(name, **spec)
     if isinstance(spec, str):

@@ -90,6 +90,20 @@ def _figure(figsize, ncols=1, colorbar=False, suptitle=False, title="", ylabels=
     return fig, "\n".join(lines)
 
 
+# Optimizer paths drawn over viridis contours: each line has a dark outline, so that no colour melts into the
+# background (Set1's yellow vanished on viridis' yellow, where the paths start; its green and blue on the green/blue).
+_PATH_COLORS = ["#e41a1c", "#ff7f00", "#ffff33", "#f781bf", "#a65628", "#984ea3", "#4daf4a", "#377eb8"]
+
+
+def _outline():
+    from matplotlib import patheffects
+
+    return [patheffects.Stroke(linewidth=3.0, foreground="black", alpha=0.7), patheffects.Normal()]
+
+
+_OUTLINE = _outline()
+
+
 def _colorbar(fig, mappable, ax, label):
     """A colour bar in the panel's own slot (a thin strip on its right); its ticks and label use the gap after it."""
     return fig.colorbar(mappable, ax=ax, label=label, fraction=0.05, pad=0.03)
@@ -439,11 +453,11 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
         u, v = field
         s = slice(None, None, every)
         ax.quiver(w[s], b[s], u[s, s], v[s, s], color="white", alpha=0.7, angles="xy")
-    colors = ["#e41a1c", "#ff7f00", "#ffff33", "#f781bf", "#a65628", "#984ea3", "#4daf4a", "#377eb8"]
+    colors = _PATH_COLORS
     for k, p in enumerate(paths):
         c = colors[k % len(colors)]
-        ax.plot(p.points[:, 0], p.points[:, 1], "-", color=c, lw=1.6,
-                label=_path_label(p))
+        ax.plot(p.points[:, 0], p.points[:, 1], "-", color=c, lw=1.6, label=_path_label(p),
+                path_effects=_OUTLINE)
         ax.plot(*p.points[-1], "o", color=c, ms=5)
     if paths:
         start = paths[0].points[0]
@@ -503,7 +517,8 @@ def animate_paths(w, b, cost, paths, path, fps=12, title="Optimizer paths on J(w
     ax = fig.add_subplot()
     ax.contourf(w, b, cost, levels=_levels(cost), cmap="viridis")
     ax.set(xlabel="w", ylabel="b", title=title)
-    lines = [ax.plot([], [], "-o", ms=2, lw=1.5, label=_path_label(p))[0] for p in paths]
+    lines = [ax.plot([], [], "-o", ms=2, lw=1.5, label=_path_label(p), color=_PATH_COLORS[k % len(_PATH_COLORS)],
+                     path_effects=_OUTLINE)[0] for k, p in enumerate(paths)]
     ax.legend(fontsize=7, loc="upper right")
     n = max(p.steps for p in paths) + 1
 

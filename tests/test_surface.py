@@ -500,3 +500,19 @@ def test_plots_take_paths_as_a_dict_or_a_list(neuron, tmp_path):
     assert viz.animate_paths(w, b, Z, list(paths.values()), tmp_path / "l.gif", fps=4).axes
     with pytest.raises(ValueError, match="paths: expected a dict of label -> Path"):
         viz.cost_surface(w, b, Z, paths=paths["GD"])
+
+
+def test_every_optimizer_path_is_outlined_so_no_colour_melts_into_the_contours(neuron):
+    """Set1's yellow path vanished on viridis' yellow where the paths start (and its green/blue on green/blue)."""
+    from matplotlib import patheffects
+
+    from nablanet import viz
+
+    J, _, _ = neuron
+    w, b = np.linspace(-4, 6, 11), np.linspace(-5, 4, 9)
+    paths = surface.optimizer_paths(J, [-3.0, 3.0], steps=5)
+    fig = viz.cost_surface(w, b, surface.cost_grid(J, w, b), None, paths, surface3d=False)
+    drawn = [ln for ln in fig.axes[0].lines if ln.get_label() in {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
+             and ln.get_label() != "start"]
+    assert len(drawn) == len(paths)
+    assert all(any(isinstance(e, patheffects.Stroke) for e in ln.get_path_effects()) for ln in drawn)

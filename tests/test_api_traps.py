@@ -212,3 +212,11 @@ def test_an_optimizer_dict_and_the_same_setting_beside_it_is_an_error_naming_bot
         NeuralNetRegressor(optimizer={"name": "sgd", "lr": 0.5}, learning_rate=0.1, epochs=1).fit(X, y)
     t = Trainer(model(), optimizer={"name": "sgd", "momentum": 0.9}, lr=0.05, momentum=0.9)  # the same value twice
     assert (t.optimizer.lr(0), t.optimizer.momentum) == (0.05, 0.9)
+
+
+def test_betas_given_to_an_optimizer_without_them_are_named_as_given(data):
+    X, y = data
+    with pytest.raises(TypeError, match=r"^'betas' is not a setting of the sgd optimizer .*; betas belongs to adam"):
+        fit(model(), X, y, optimizer="sgd", betas=(0.9, 0.99), epochs=1)  # it spoke of 'beta1', 'beta2'
+    with pytest.raises(TypeError, match=r"^'momentum', 'rho' are not settings of the adam optimizer"):
+        fit(model(), X, y, optimizer="adam", momentum=0.9, rho=0.9, epochs=1)

@@ -326,7 +326,8 @@ def get_optimizer(spec, **kwargs):
         key = spec.lower()
         if key not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {spec!r}; choose from {', '.join(OPTIMIZERS)}")
-        if "betas" in kwargs:
+        betas_given = "betas" in kwargs
+        if betas_given:
             betas = kwargs.pop("betas")
             try:
                 kwargs["beta1"], kwargs["beta2"] = betas
@@ -336,8 +337,12 @@ def get_optimizer(spec, **kwargs):
         unknown = [k for k in kwargs if k not in allowed]
         if unknown:
             owners = {k: [n for n in OPTIMIZERS if n != "gd" and k in settings(n)] for k in unknown}
+            if betas_given and {"beta1", "beta2"} <= set(unknown):  # named as the caller wrote them
+                owners = {("betas" if k == "beta1" else k): v for k, v in owners.items() if k != "beta2"}
+            names = list(owners)
             hint = "; ".join(f"{k} belongs to {', '.join(v)}" for k, v in owners.items() if v)
-            raise TypeError(f"{', '.join(repr(k) for k in unknown)} is not a setting of the {key} optimizer "
+            what = "is not a setting" if len(names) == 1 else "are not settings"
+            raise TypeError(f"{', '.join(repr(k) for k in names)} {what} of the {key} optimizer "
                             f"(its settings: {', '.join(allowed)}){'; ' + hint if hint else ''}")
         if "lr" in kwargs and isinstance(kwargs["lr"], dict):
             kwargs["lr"] = get_schedule(kwargs["lr"])

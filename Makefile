@@ -1,6 +1,6 @@
 # `make demo` and `make test` each do all set-up on a fresh machine, in any order.
 # Two stamps in one .venv: the run-time install (numpy, scikit-learn, matplotlib, tqdm; what the demo
-# needs, ~250 MB) and the test extras on top of it (pytest, hypothesis, notebooks, autograd, PyTorch,
+# needs, ~400 MB) and the test extras on top of it (pytest, hypothesis, notebooks, autograd, PyTorch,
 # MPICH; ~1.4 GB). A stamp's name holds pyproject.toml's checksum, so editing it reinstalls.
 PYTHON  ?= python3
 VENV    := .venv
@@ -23,7 +23,7 @@ $(RUNTIME): pyproject.toml | $(PY)
 	touch $@
 
 $(TESTENV): $(RUNTIME)
-	@echo "==> installing the test and peer extras (pytest, hypothesis, notebooks, autograd, PyTorch CPU, MPICH; ~1.2 GB)"
+	@echo "==> installing the test and peer extras (pytest, hypothesis, notebooks, autograd, PyTorch CPU, MPICH; ~1.4 GB more)"
 	$(PIP) -e ".[dev,peers,mpi]"
 	rm -f $(VENV)/.test-*
 	touch $@

@@ -1,5 +1,6 @@
 """Layers, activations, initializers: gradients against the engine and central differences."""
 
+import math
 import warnings
 
 import numpy as np
@@ -483,3 +484,64 @@ def test_normalize_is_the_composition_as_one_primitive(axis):
                                nb.grad(lambda x: anp.sum(ref(x) * R))(x), rtol=1e-10, atol=1e-13)
     nb.check_grads(lambda x: normalize(x, axis), (x,), order=2)
     assert normalize(x.astype(np.float32), axis).dtype == np.float32
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_normalize_fast_rule_is_the_differentiable_one_to_every_order(axis):
+    """The first-order rule reads the saved statistics (one node); it equals the rule written with
+    differentiable functions to rounding, and its own rules give exact second and third derivatives."""
+    from nablanet.nn.functional import _inv_std, _jac_fun, moments, normalize
+
+    rng = _rng(15)
+    x = rng.standard_normal((7, 5)) * [1, 5, 0.2, 3, 1] + [3, -1, 10, 0, 2]
+    R = rng.standard_normal(x.shape)
+    # the rule on the same point: the fast map from the saved statistics against the formula
+    st, xhat = moments(x, axis), normalize(x, axis)
+    mean = lambda v: anp.mean(v, axis=axis, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(_jac_fun(R, xhat, x, st, axis, 1e-5),
+                               _inv_std(x, axis, 1e-5) * (R - mean(R) - xhat * mean(R * xhat)), rtol=1e-15, atol=1e-15)
+
+    def ref(x):  # the composition, every step differentiated by the engine (its own rounding of the statistics)
+        return (x - anp.mean(x, axis=axis, keepdims=True)) * _inv_std(x, axis, 1e-5)
+
+    for f in (lambda v: anp.sum(v * R), lambda v: anp.sum(anp.tanh(v) * R)):
+        np.testing.assert_allclose(nb.grad(lambda x: f(normalize(x, axis)))(x), nb.grad(lambda x: f(ref(x)))(x),
+                                   rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(nb.hessian(lambda x: f(normalize(x, axis)))(x),
+                                   nb.hessian(lambda x: f(ref(x)))(x), rtol=1e-11, atol=1e-12)
+    nb.check_grads(lambda x: normalize(x, axis), (x,), order=3)
+    nb.check_grads(lambda x: normalize(x, axis), (x[:2],), order=2)  # two samples: the smallest batch
+
+
+def test_normalize_step_computes_the_statistics_once():
+    """A captured first-order step of batch normalization: the statistics once, the backward pass one node."""
+    from nablanet.nn.functional import normalize
+
+    rng = _rng(16)
+    x = rng.standard_normal((9, 4))
+    R = rng.standard_normal(x.shape)
+    step = nb.jit(nb.value_and_grad(lambda x: anp.sum(anp.tanh(normalize(x, 0)) * R)))
+    names = [p.name for p in step.program(x).prims]
+    assert names.count("moments") == 1 and names.count("normalize_jacobian") == 1, names
+    assert names.count("sum") == 1 and not {"sqrt", "mean", "divide"} & set(names), names  # the sum is the loss
+    v, g = step(x)
+    v0, g0 = nb.value_and_grad(lambda x: anp.sum(anp.tanh(normalize(x, 0)) * R))(x)
+    assert v == v0 and np.array_equal(g, g0)
+
+
+def test_gelu_computes_erf_once_and_is_the_composition():
+    from nablanet.scipy.special import erf
+
+    gelu = get_activation("gelu")
+    ref = lambda z: 0.5 * z * (1.0 + erf(z * (1.0 / math.sqrt(2.0))))  # noqa: E731
+    z = _rng(17).standard_normal((6, 5)) * 3
+    for dt in (np.float64, np.float32):
+        np.testing.assert_array_equal(gelu(z.astype(dt)), ref(z.astype(dt)))  # the same bits
+        assert gelu(z.astype(dt)).dtype == dt
+    d1, d1r = nb.elementwise_grad(gelu)(z), nb.elementwise_grad(ref)(z)
+    np.testing.assert_allclose(d1, d1r, rtol=1e-13)
+    np.testing.assert_allclose(nb.elementwise_grad(nb.elementwise_grad(gelu))(z),
+                               nb.elementwise_grad(nb.elementwise_grad(ref))(z), rtol=1e-13, atol=1e-15)
+    nb.check_grads(gelu, (z,), order=3)
+    names = [p.name for p in nb.jit(nb.grad(lambda z: anp.sum(gelu(z)))).program(z).prims]
+    assert names.count("gelu_cdf") == 1 and "erf" not in names and "exp" not in names, names

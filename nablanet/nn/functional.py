@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autodiff.core import Primitive, Tracer, getval
+from ..autodiff.core import NondiffPrimitive, Primitive, Tracer, getval
 
-__all__ = ["dropout_mask", "normalize", "stop_gradient"]
+__all__ = ["dropout_mask", "moments", "normalize", "stop_gradient"]
 
 
 def _zeros_like(g):
@@ -69,14 +69,77 @@ def dropout_mask(x, rng, p):
 
 
 # ------------------------------------------------------------------ normalization, fused
+#
+# xhat = (x - mean) / sqrt(var + eps) along an axis is three primitives, so that a first-order
+# step (the captured training step) does a handful of NumPy calls and never recomputes the
+# statistics, while every order of derivative stays exact:
+#
+# * ``_moments`` computes [mean, var, sqrt(var + eps)] once (stacked on a new first axis, kept
+#   dimensions).  It carries no derivative: it is a value the two others read, never a path
+#   along which derivatives flow (batch normalization's running statistics read it too).
+# * ``_normalize_p(x, st)`` is xhat; its derivative with respect to x is the whole Jacobian
+#   (through the statistics as well), ``J t = s (t - mean(t) - xhat mean(t xhat))`` with
+#   s = 1/sqrt(var + eps).  J is symmetric, so one map serves both modes:
+# * ``_normalize_jac_p(t, xhat, x, st)`` applies it in ~7 NumPy calls from the saved statistics;
+#   its own rules (for second and higher orders) are written with differentiable functions of
+#   (t, xhat, x), s recomputed from x, so derivatives of derivatives are those of the formula.
 
 
-def _normalize(x, axis, eps):
+def _kept_shape(x, axis):
+    shape = list(x.shape)
+    shape[axis] = 1
+    return tuple(shape)
+
+
+def _moments_into(out, x, axis, eps):
     n = x.shape[axis]
-    d = x - np.sum(x, axis=axis, keepdims=True) * (1.0 / n)
-    var = np.sum(d * d, axis=axis, keepdims=True) * (1.0 / n)
-    var += eps
-    return d / np.sqrt(var, out=var)
+    mean, var, std = out[0], out[1], out[2]
+    np.sum(x, axis=axis, keepdims=True, out=mean)
+    mean *= 1.0 / n
+    d = np.subtract(x, mean)
+    np.multiply(d, d, out=d)
+    np.sum(d, axis=axis, keepdims=True, out=var)
+    var *= 1.0 / n
+    np.add(var, eps, out=std)
+    np.sqrt(std, out=std)
+    return out
+
+
+def _moments_fun(x, axis, eps):
+    """``[mean, var, sqrt(var + eps)]`` of ``x`` along ``axis`` (the biased variance), kept dimensions, stacked."""
+    return _moments_into(np.empty((3,) + _kept_shape(x, axis), x.dtype), x, axis, eps)
+
+
+_moments = NondiffPrimitive(_moments_fun, "moments")
+_moments.into = _moments_into
+
+
+def _normalize_into(out, x, st, axis, eps):
+    np.subtract(x, st[0], out=out)
+    return np.divide(out, st[2], out=out)
+
+
+def _normalize_fun(x, st, axis, eps):
+    return _normalize_into(np.empty(x.shape, np.result_type(x, st)), x, st, axis, eps)
+
+
+def _jac_into(out, t, xhat, x, st, axis, eps):
+    n = xhat.shape[axis]
+    np.multiply(t, xhat, out=out)
+    c = np.sum(out, axis=axis, keepdims=True)
+    c *= 1.0 / n  # mean(t xhat)
+    m = np.sum(t, axis=axis, keepdims=True)
+    m *= 1.0 / n  # mean(t)
+    np.multiply(xhat, c, out=out)
+    np.add(out, m, out=out)
+    np.subtract(t, out, out=out)
+    return np.divide(out, st[2], out=out)
+
+
+def _jac_fun(t, xhat, x, st, axis, eps):
+    """``(t - mean(t) - xhat mean(t xhat)) / sqrt(var + eps)``: the normalization's Jacobian applied to ``t``."""
+    shape = np.broadcast_shapes(np.shape(t), xhat.shape)
+    return _jac_into(np.empty(shape, np.result_type(t, xhat, st)), t, xhat, x, st, axis, eps)
 
 
 def _inv_std(x, axis, eps):
@@ -87,27 +150,77 @@ def _inv_std(x, axis, eps):
     return 1.0 / anp.sqrt(anp.mean(d * d, axis=axis, keepdims=True) + eps)
 
 
-def _normalize_rule(ans, x, axis, eps):
-    """The Jacobian of xhat = (x - mean) / sqrt(var + eps) along ``axis`` is symmetric:
-    ``J t = inv (t - mean(t) - xhat mean(t xhat))``; the same map serves both modes."""
+def _mean(v, axis):
     from .. import numpy as anp
 
-    inv = _inv_std(x, axis, eps)
-    return lambda t: inv * (t - anp.mean(t, axis=axis, keepdims=True)
-                            - ans * anp.mean(t * ans, axis=axis, keepdims=True))
+    return anp.mean(v, axis=axis, keepdims=True)
 
 
-_normalize_p = Primitive(_normalize, "normalize")
-_normalize_p.defvjp(lambda ans, x, axis, eps: _normalize_rule(ans, x, axis, eps))
-_normalize_p.defjvp(lambda t, ans, x, axis, eps: _normalize_rule(ans, x, axis, eps)(t))
+_normalize_p = Primitive(_normalize_fun, "normalize")
+_normalize_p.into = _normalize_into
+_normalize_p.defvjp(lambda ans, x, st, axis, eps: lambda g: _normalize_jac_p(g, ans, x, st, axis, eps))
+_normalize_p.defjvp(lambda t, ans, x, st, axis, eps: _normalize_jac_p(t, ans, x, st, axis, eps))
+
+# F = s(x) (t - mean(t) - a mean(t a)) with a = xhat: linear and symmetric in t; in a,
+# dF = -s (da mean(t a) + a mean(t da)); in x (through s alone, ds = -s^2 mean(a dx)), dF = -s mean(a dx) F.
+_normalize_jac_p = Primitive(_jac_fun, "normalize_jacobian")
+_normalize_jac_p.into = _jac_into
+_normalize_jac_p.defvjp(
+    lambda F, t, a, x, st, axis, eps: lambda u: _normalize_jac_p(u, a, x, st, axis, eps),
+    lambda F, t, a, x, st, axis, eps: lambda u: -_inv_std(x, axis, eps) * (u * _mean(t * a, axis)
+                                                                           + t * _mean(u * a, axis)),
+    lambda F, t, a, x, st, axis, eps: lambda u: -_inv_std(x, axis, eps) * a * _mean(u * F, axis),
+)
+_normalize_jac_p.defjvp(
+    lambda dt, F, t, a, x, st, axis, eps: _normalize_jac_p(dt, a, x, st, axis, eps),
+    lambda da, F, t, a, x, st, axis, eps: -_inv_std(x, axis, eps) * (da * _mean(t * a, axis)
+                                                                     + a * _mean(t * da, axis)),
+    lambda dx, F, t, a, x, st, axis, eps: -_inv_std(x, axis, eps) * _mean(a * dx, axis) * F,
+)
 
 
-def normalize(x, axis, eps=1e-5):
-    """``(x - mean) / sqrt(var + eps)`` along ``axis`` (the biased variance), as one primitive.
+def moments(x, axis, eps=1e-5):
+    """``[mean, var, sqrt(var + eps)]`` along ``axis`` with kept dimensions, stacked on a new first axis,
+    as a value without derivative (what :func:`normalize` computes once and its rules reuse)."""
+    return _moments(x, int(axis), float(eps))
+
+
+def normalize(x, axis, eps=1e-5, stats=None):
+    """``(x - mean) / sqrt(var + eps)`` along ``axis`` (the biased variance), differentiable to any order.
 
     Batch normalization in training is ``axis=0`` (over the samples), layer
-    normalization ``axis=1`` (over the features of each sample).  One node:
-    its backward rule is ``inv (g - mean(g) - xhat mean(g xhat))`` instead of
-    the dozens of steps of the composition.
+    normalization ``axis=1`` (over the features of each sample).  The
+    statistics are computed once (``stats``, from :func:`moments` of the same
+    ``x``, ``axis`` and ``eps``, when the caller needs them too); the backward
+    rule ``(g - mean(g) - xhat mean(g xhat)) / sqrt(var + eps)`` is one node
+    that reuses them, instead of the dozens of steps of the composition.
     """
-    return _normalize_p(x, int(axis), float(eps))
+    axis, eps = int(axis), float(eps)
+    if stats is None:
+        stats = _moments(x, axis, eps)
+    return _normalize_p(x, stats, axis, eps)
+
+
+def _running_average_into(out, avg, st, row, momentum, scale):
+    stat = st[row].reshape(np.shape(avg))
+    if scale != 1.0:
+        stat = stat * scale
+    np.multiply(momentum, avg, out=out)
+    out += (1 - momentum) * stat
+    return out
+
+
+def _running_average(avg, st, row, momentum, scale):
+    """``momentum avg + (1 - momentum) (scale st[row])``, the row's kept axis dropped (bits of the composition)."""
+    return _running_average_into(np.empty(np.shape(avg), np.result_type(avg, st)), avg, st, row, momentum, scale)
+
+
+_running_average_p = NondiffPrimitive(_running_average, "running_average")
+_running_average_p.into = _running_average_into
+
+
+def running_average(avg, st, row, momentum, scale=1.0):
+    """The running average ``avg`` updated with row ``row`` of the :func:`moments` ``st`` (times ``scale``,
+    such as n/(n-1) for the unbiased variance): ``momentum avg + (1 - momentum) scale st[row]``, a value
+    without derivative, as batch normalization keeps its running statistics."""
+    return _running_average_p(avg, st, int(row), float(momentum), float(scale))

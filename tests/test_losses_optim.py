@@ -179,6 +179,45 @@ def test_adam_and_adamw():
     np.testing.assert_allclose(_run(optim.AdamW(lr=0.01, weight_decay=0.1))[0], _adam_by_hand(wd=0.1), rtol=1e-12)
 
 
+def test_adam_in_place_is_the_textbook_formula_over_many_steps():
+    """The in-place update (scaled slots, one folded step size, scratch buffers) is Kingma & Ba's
+    formula to rounding, over many steps and gradients of very different scales."""
+    rng = np.random.default_rng(3)
+    b1, b2, eps, lr = 0.9, 0.999, 1e-8, 0.01
+    x0 = rng.standard_normal(200)
+    opt = optim.Adam(lr=lr, beta1=b1, beta2=b2, eps=eps)
+    x, st = x0.copy(), opt.init([x0])
+    xr, m, v = x0.copy(), 0.0, 0.0
+    for t in range(1, 61):
+        g = rng.standard_normal(200) * 10.0 ** rng.uniform(-6, 3, 200)
+        opt.step([x], [g], st)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        xr = xr - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        np.testing.assert_allclose(x - x0, xr - x0, rtol=1e-13, atol=1e-15, err_msg=f"step {t}")
+
+
+@pytest.mark.parametrize("make", [lambda: optim.SGD(lr=0.1), lambda: optim.SGD(lr=0.1, momentum=0.9),
+                                  lambda: optim.SGD(lr=0.1, momentum=0.9, nesterov=True),
+                                  lambda: optim.Adagrad(), lambda: optim.RMSprop(), lambda: optim.Adam(),
+                                  lambda: optim.AdamW()])
+def test_in_place_step_allocates_nothing_the_size_of_the_parameters(make):
+    import tracemalloc
+
+    p, g = np.ones(250_000), np.full(250_000, 0.5)  # 2 MB each
+    opt = make()
+    st = opt.init([p])
+    opt.step([p], [g], st)  # the scratch buffers are made once
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            opt.step([p], [g], st)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000, f"{type(opt).__name__}: {peak} bytes allocated in a step"
+
+
 def test_optimizers_against_torch():
     torch = pytest.importorskip("torch")
     cases = [

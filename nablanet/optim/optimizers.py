@@ -166,7 +166,9 @@ class SGD(Optimizer):
 
     def _update(self, p, g, slots, lr, t):
         if not self.momentum:
-            p -= lr * g
+            d = self._tmp(p)  # lr g in the scratch buffer: no temporary the size of the parameters
+            np.multiply(g, lr, out=d)
+            p -= d
             return
         (v,) = slots
         v *= self.momentum

@@ -94,11 +94,11 @@ def _kept_shape(x, axis):
 def _moments_into(out, x, axis, eps):
     n = x.shape[axis]
     mean, var, std = out[0], out[1], out[2]
-    np.sum(x, axis=axis, keepdims=True, out=mean)
+    np.add.reduce(x, axis=axis, keepdims=True, out=mean)  # np.sum's bits, without its wrapper
     mean *= 1.0 / n
     d = np.subtract(x, mean)
     np.multiply(d, d, out=d)
-    np.sum(d, axis=axis, keepdims=True, out=var)
+    np.add.reduce(d, axis=axis, keepdims=True, out=var)
     var *= 1.0 / n
     np.add(var, eps, out=std)
     np.sqrt(std, out=std)
@@ -126,9 +126,9 @@ def _normalize_fun(x, st, axis, eps):
 def _jac_into(out, t, xhat, x, st, axis, eps):
     n = xhat.shape[axis]
     np.multiply(t, xhat, out=out)
-    c = np.sum(out, axis=axis, keepdims=True)
+    c = np.add.reduce(out, axis=axis, keepdims=True)
     c *= 1.0 / n  # mean(t xhat)
-    m = np.sum(t, axis=axis, keepdims=True)
+    m = np.add.reduce(t, axis=axis, keepdims=True)
     m *= 1.0 / n  # mean(t)
     np.multiply(xhat, c, out=out)
     np.add(out, m, out=out)
@@ -139,6 +139,8 @@ def _jac_into(out, t, xhat, x, st, axis, eps):
 def _jac_fun(t, xhat, x, st, axis, eps):
     """``(t - mean(t) - xhat mean(t xhat)) / sqrt(var + eps)``: the normalization's Jacobian applied to ``t``."""
     shape = np.broadcast_shapes(np.shape(t), xhat.shape)
+    if np.shape(t) != shape:
+        t = np.broadcast_to(t, shape)
     return _jac_into(np.empty(shape, np.result_type(t, xhat, st)), t, xhat, x, st, axis, eps)
 
 
@@ -201,22 +203,14 @@ def normalize(x, axis, eps=1e-5, stats=None):
     return _normalize_p(x, stats, axis, eps)
 
 
-def _running_average_into(out, avg, st, row, momentum, scale):
-    stat = st[row].reshape(np.shape(avg))
-    if scale != 1.0:
-        stat = stat * scale
-    np.multiply(momentum, avg, out=out)
-    out += (1 - momentum) * stat
+def _running_average(avg, st, row, momentum, scale):
+    """``momentum avg + ((1 - momentum) scale) st[row]``, the row's kept axis dropped: three NumPy calls."""
+    out = np.multiply(momentum, avg)
+    out += st[row].reshape(np.shape(avg)) * ((1 - momentum) * scale)
     return out
 
 
-def _running_average(avg, st, row, momentum, scale):
-    """``momentum avg + (1 - momentum) (scale st[row])``, the row's kept axis dropped (bits of the composition)."""
-    return _running_average_into(np.empty(np.shape(avg), np.result_type(avg, st)), avg, st, row, momentum, scale)
-
-
 _running_average_p = NondiffPrimitive(_running_average, "running_average")
-_running_average_p.into = _running_average_into
 
 
 def running_average(avg, st, row, momentum, scale=1.0):

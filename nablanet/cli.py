@@ -177,8 +177,9 @@ def _add_training_flags(p):
                         f"{', '.join(INITIALIZERS)} (default: {d('init')})")
     g.add_argument("--dropout", type=_probability, help=f"dropout probability after each hidden layer "
                                                         f"(default: {d('dropout')})")
-    g.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=None,
-                   help="batch normalization before each hidden activation (default: off)")
+    g.add_argument("--batch-norm", dest="batch_norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch normalization before each hidden activation; --no-batch-norm turns off a TOML's "
+                        "(default: off)")
     g = p.add_argument_group("training")
     g.add_argument("--loss", choices=["auto", *LOSSES], metavar="NAME",
                    help=f"cost, one of {', '.join(LOSSES)}; auto = mse for regression, bce for two classes, "
@@ -190,8 +191,8 @@ def _add_training_flags(p):
                    help=f"learning-rate schedule over the run, one of {', '.join(SCHEDULES)} "
                         f"(default: {d('schedule')})")
     g.add_argument("--momentum", type=_probability, help=f"momentum of sgd/gd, in [0, 1) (default: {d('momentum')})")
-    g.add_argument("--nesterov", action="store_true", default=None,
-                   help="Nesterov momentum (sgd/gd with --momentum) (default: off)")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum (sgd/gd with --momentum); --no-nesterov turns off a TOML's (default: off)")
     g.add_argument("--l1", type=_nonnegative, help=f"L1 penalty l1*sum|W| on the weights (default: {d('l1')})")
     g.add_argument("--l2", type=_nonnegative, help=f"L2 penalty l2*sum(W^2) on the weights, added to the mean "
                                                    f"cost (default: {d('l2')})")

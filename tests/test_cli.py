@@ -46,6 +46,18 @@ def test_train_json_and_toml_config(tmp_path, capsys):
     assert "prediction" in png_title(tmp_path / "r" / "prediction.png")
 
 
+def test_flags_turn_off_a_tomls_switches(tmp_path, capsys):
+    """'flags win' over TOML for the on/off settings too (--batch-norm and --nesterov could only switch on)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('data = "runge"\nn = 100\nhidden = [4]\nepochs = 1\noptimizer = "sgd"\nmomentum = 0.9\n'
+                   'nesterov = true\nbatch_norm = true\n')
+    code, stdout, err = run(capsys, "train", "--config", str(cfg), "--no-nesterov", "--no-batch-norm",
+                            "--out", str(tmp_path / "r"), "--json", "--no-plots")
+    assert code == 0, err
+    doc = json.loads(stdout)["config"]
+    assert doc["nesterov"] is False and doc["batch_norm"] is False
+
+
 def test_train_franke_draws_the_surface(tmp_path, capsys):
     code, _, _ = run(capsys, "train", "--data", "franke", "--n", "300", "--hidden", "8", "--epochs", "2",
                      "--out", str(tmp_path / "f"), "--no-progress")

@@ -35,7 +35,8 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         # values such as "-3,4" (--start, --w-range) are numbers, not flags: argparse's own pattern knows only
         # single negative numbers; no flag of nablanet starts with a digit, so this cannot hide one
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(,[-+]?[\d.eE+-]+)*$")
+        self._negative_number_matcher = re.compile(
+            r"^-((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|(?i:inf|infinity|nan))(,[-+]?[\w.+-]+)*$")
 
     def _check_value(self, action, value):
         if action.choices is None or value in action.choices:

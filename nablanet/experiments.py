@@ -335,6 +335,14 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
     if resume is not None:
         trainer = load(os.path.join(resume, "checkpoint.npz"))
+        # config.json and the checkpoint must describe one network: the data and schedule come from the one, the
+        # weights from the other, and a mismatch would train a model its run folder misdescribes
+        want, have = _model(cfg, Xtr.shape[1]).config(), trainer.model.config()
+        differ = [k for k in want if k != "seed" and want[k] != have.get(k)]
+        if differ:
+            raise V.FileFormatError(os.path.join(resume, "config.json"), "describes another network than "
+                                    "checkpoint.npz (" + "; ".join(f"{k}: {want[k]!r} here, {have.get(k)!r} in the "
+                                                                   f"checkpoint" for k in differ) + ")")
         trainer.comm = comm
         trainer._connect()  # rank 0's state on every rank
         # the schedule for the configured length (it may have grown); slots and step count carry on

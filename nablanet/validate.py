@@ -38,7 +38,7 @@ __all__ = [
     "positive_number", "non_negative_number", "finite_number", "probability", "open_fraction",
     "positive_int", "non_negative_int", "boolean", "sizes", "seed",
     "existing_file", "existing_dir", "output_dir", "output_file",
-    "flag", "check_settings", "affordable", "physical_memory", "finite_array",
+    "flag", "check_settings", "affordable", "physical_memory", "finite_array", "as_array",
 ]
 
 
@@ -120,6 +120,27 @@ def _as_scalar(value):
     return value
 
 
+def _plain_text(text):
+    """``text`` stripped, refused (ValueError) unless written in plain ASCII without underscores.
+
+    Python's ``int``/``float`` read "1_0" as 10 and Arabic-Indic or full-width digits as numbers; a flag or
+    grid value written that way is a typo or a pasted glyph, never silently taken as a different number.
+    """
+    s = str(text).strip()
+    if not s.isascii() or "_" in s:
+        raise ValueError(s)
+    return s
+
+
+def as_array(value, name):
+    """``numpy.asarray(value)``; a value NumPy cannot make an array of (ragged lists) is one error naming ``name``."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        why = "rows of different lengths" if "inhomogeneous" in str(e) else str(e).split(". ")[0]
+        raise InvalidValueError(f"{name} cannot be made an array ({why})") from None
+
+
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
@@ -152,14 +173,17 @@ class Number(Check):
         value = _as_scalar(value)
         if not _is_real(value):
             raise self.bad(value, name, InvalidTypeError)
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an integer beyond any float (10**400): not a finite number
+            raise self.bad(value, name) from None
         if not math.isfinite(v) or not self._in_range(v):
             raise self.bad(value, name)
         return v
 
     def parse(self, text, name=None):
         try:
-            value = float(str(text).strip())
+            value = float(_plain_text(text))
         except ValueError:
             raise self.bad(text, name) from None
         return self(value, name)
@@ -196,7 +220,7 @@ class Whole(Check):
 
     def parse(self, text, name=None):
         try:
-            value = int(str(text).strip())
+            value = int(_plain_text(text))
         except ValueError:
             raise self.bad(text, name) from None
         return self(value, name)

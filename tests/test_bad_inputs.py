@@ -337,3 +337,86 @@ def test_a_sweep_checks_every_points_split_before_training(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "grid point n=2: runge: 2 rows split with test_size=0.2" in err[0], err
     assert not (tmp_path / "s").exists()
+
+
+# --------------------------------------------------------------------------- found by the hostile review
+
+
+@pytest.mark.parametrize("check", [V.positive_number, V.non_negative_number, V.finite_number, V.probability])
+def test_an_integer_beyond_any_float_is_an_invalid_value_not_an_overflow(check):
+    with pytest.raises(V.InvalidValueError, match="lr: expected"):
+        check(10**400, "lr")  # float(10**400) raises OverflowError, which is not a ValueError
+
+
+def test_fit_with_an_integer_learning_rate_beyond_any_float_is_one_value_error():
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    X, y = _xy()
+    with pytest.raises(ValueError, match="expected"):
+        fit(MLP([X.shape[1], 3, 1]), X, y, lr=10**400, epochs=1)
+
+
+@pytest.mark.parametrize("text", ["1_0", "\u0663", "\uff11\uff10", "1_0.5", "\u0661e1"])
+@pytest.mark.parametrize("check", [V.positive_int, V.positive_number, V.sizes])
+def test_numbers_in_text_are_plain_ascii_never_read_by_pythons_extended_syntax(check, text):
+    # int("1_0") is 10 and int("\u0663") is 3 in Python: a typo or a pasted glyph must not become another number
+    with pytest.raises((V.InvalidValueError, V.InvalidTypeError)):
+        check.parse(text, "n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--lr", "-inf"], "argument --lr: expected a number > 0, got -inf"),
+    (["train", "--noise", "-nan"], "argument --noise: expected a number >= 0, got nan"),
+    (["surface", "--start", "-inf,3"], "argument --start: expected 2 finite numbers"),
+    (["train", "--n", "1_0"], "argument --n: expected an integer >= 1, got '1_0'"),
+])
+def test_negative_infinity_and_odd_numerals_are_values_named_by_their_flag(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize("make", [lambda: [[1.0, 2.0], [1.0]], lambda: [[1.0, [2.0]], [3.0, 4.0]]])
+def test_ragged_data_is_one_error_naming_it(make):
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    model = MLP([2, 3, 1])
+    with pytest.raises(V.InvalidValueError, match="training data: X cannot be made an array"):
+        fit(model, make(), [1.0, 2.0], epochs=1)
+    with pytest.raises(V.InvalidValueError, match="X cannot be made an array"):
+        model.predict(make())
+    with pytest.raises(V.InvalidValueError, match="training data: y cannot be made an array"):
+        fit(model, [[1.0, 2.0], [3.0, 4.0]], [[1.0], [2.0, 3.0]], epochs=1)
+
+
+def test_a_huge_polynomial_degree_is_counted_before_scikit_learn_builds_anything(tmp_path, capsys):
+    from nablanet.data import design_matrix
+
+    with pytest.raises(V.InvalidValueError, match="degree 10000000000000000000000 on 2 features makes .* columns"):
+        design_matrix(np.ones((3, 2)), 10**22)
+    assert main(["train", "--data", "franke", "--n", "40", "--degree", "99999999999999999999999",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "degree 99999999999999999999999 on 2 features makes" in err and "use a lower degree" in err, err
+
+
+def test_resume_refuses_a_config_json_that_describes_another_network_than_the_checkpoint(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    base = ["train", "--data", "franke", "--n", "40", "--hidden", "2", "--no-plots", "--no-progress"]
+    assert main(base + ["--epochs", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-plots"]) == 0  # the untouched folder resumes
+    capsys.readouterr()
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["hidden"] = [5]  # edited by hand: the weights in checkpoint.npz are of a 2-unit network
+    (run / "config.json").write_text(json.dumps(cfg))
+    before = (run / "checkpoint.npz").read_bytes()
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "config.json: describes another network than checkpoint.npz" in err
+    assert "[2, 5, 1] here, [2, 2, 1] in the checkpoint" in err, err
+    assert (run / "checkpoint.npz").read_bytes() == before

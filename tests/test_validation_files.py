@@ -278,3 +278,14 @@ def test_a_loaded_state_continues_the_callback(tmp_path, with_callback_state):
     saved = t.callback_state["ReduceLROnPlateau"]
     cb = ReduceLROnPlateau("loss", patience=1)
     assert cb.restore_state(t) and cb.state_dict() == saved
+
+
+@pytest.mark.parametrize("column", [["x", 0.5], [None, {"a": 1}], [True], [[1.0]]])
+def test_history_records_that_are_not_numbers_are_refused(tmp_path, good, column):
+    # a history of strings loaded and training appended numbers after them: metrics.csv and the plots then broke
+    arrays = _entries(good)
+    meta = json.loads(str(arrays["meta"]))
+    meta["history"]["loss"] = column
+    arrays["meta"] = np.array(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="'history' entry 'loss' must hold numbers"):
+        _load_bytes(tmp_path, _pack(arrays))

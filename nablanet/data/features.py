@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import validate as V
@@ -50,8 +52,11 @@ def design_matrix(X, degree, intercept=True):
         X = X[:, None]
     if X.ndim != 2 or X.shape[0] == 0:
         raise V.InvalidValueError(f"design_matrix: X must be a 1-d or 2-d array with rows, got shape {X.shape}")
-    poly = PolynomialFeatures(degree, include_bias=intercept).fit(X[:1])
-    if poly.n_output_features_ > MAX_COLUMNS:
-        raise V.InvalidValueError(f"degree {degree} on {X.shape[1]} features makes {poly.n_output_features_} "
+    # counted before scikit-learn builds anything: every monomial of total degree 0..degree in d features
+    columns = math.comb(X.shape[1] + degree, min(X.shape[1], degree)) - (not intercept)
+    if columns > MAX_COLUMNS:
+        shown = columns if columns < 10**15 else f"{float(columns):.3g}"
+        raise V.InvalidValueError(f"degree {degree} on {X.shape[1]} features makes {shown} "
                                   f"columns (at most {MAX_COLUMNS}); use a lower degree")
+    poly = PolynomialFeatures(degree, include_bias=intercept).fit(X[:1])
     return poly.transform(X)

@@ -396,7 +396,7 @@ class Sequential:
     __call__ = predict
 
     def _as_input(self, X, where="X"):
-        X = np.asarray(X)
+        X = V.as_array(X, where)
         if X.ndim == 1 and self.n_inputs == 1:
             X = X[:, None]
         if X.dtype.kind not in "biuf":

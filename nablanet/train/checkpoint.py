@@ -322,6 +322,11 @@ def _build(path, meta, headers, reader, loss, Trainer):
     history = meta.get("history")
     if not (isinstance(history, dict) and all(isinstance(k, str) and isinstance(v, list) for k, v in history.items())):
         raise _fail(path, f"the metadata 'history' must map names to lists, got {type(history).__name__}")
+    for key, col in history.items():  # per-epoch records are numbers (None where an epoch has no value)
+        bad = next((v for v in col if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))),
+                   None)
+        if bad is not None:
+            raise _fail(path, f"the metadata 'history' entry {key!r} must hold numbers, got {bad!r:.60}")
     opt_cfg = meta.get("optimizer")
     if not isinstance(opt_cfg, dict) or not isinstance(opt_cfg.get("name"), str) or opt_cfg["name"] not in OPTIMIZERS:
         raise _fail(path, f"the metadata 'optimizer' must name one of {', '.join(OPTIMIZERS)}")

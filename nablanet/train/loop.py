@@ -37,8 +37,8 @@ __all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data", "load"]
 
 def prepare_data(model, loss, X, y, where="training data"):
     """Validated, converted copies of X and y (never modifies the caller's arrays)."""
-    X = np.asarray(X)
-    y = np.asarray(y)
+    X = V.as_array(X, f"{where}: X")
+    y = V.as_array(y, f"{where}: y")
     if X.ndim == 0:
         raise V.InvalidTypeError(f"{where}: X must be an array of rows (n_samples, n_features), got {X!r:.60}")
     if X.size == 0 or X.shape[0] == 0:

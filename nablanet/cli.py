@@ -89,6 +89,8 @@ def _range(text):
     lo, hi = _floats(2)(text)
     if not lo < hi:
         raise argparse.ArgumentTypeError(f"expected LO < HI, got {text!r}")
+    if not np.isfinite(hi - lo):  # -1e308,1e308: the grid's spacing would overflow
+        raise argparse.ArgumentTypeError(f"expected a range whose width HI - LO is a finite number, got {text!r}")
     return [lo, hi]
 
 

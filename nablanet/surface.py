@@ -212,6 +212,9 @@ def optimizer_paths(J, start, optimizers=None, steps=100, batch_size=None, seed=
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
     specs = DEFAULT_OPTIMIZERS if optimizers is None else optimizers
+    # every step's (w, b) is kept, for each path: refused before the first step when it cannot fit
+    V.affordable((int(steps) + 1) * 2 * max(len(specs), 1) if hasattr(specs, "__len__") else 0, 8,
+                 f"optimizer paths of {steps} steps")
     given = batch_size is not None
     batch_size = V.positive_int(batch_size, "batch_size") if given else 8
     V.Seed(allow_generator=False)(seed, "seed")

@@ -420,3 +420,13 @@ def test_resume_refuses_a_config_json_that_describes_another_network_than_the_ch
     assert len(err.strip().splitlines()) == 1 and "config.json: describes another network than checkpoint.npz" in err
     assert "[2, 5, 1] here, [2, 2, 1] in the checkpoint" in err, err
     assert (run / "checkpoint.npz").read_bytes() == before
+
+
+def test_surface_refuses_paths_that_cannot_fit_and_ranges_whose_width_overflows(tmp_path, capsys):
+    # --steps 10**11 ran for hours keeping every point; -1e308,1e308 flooded RuntimeWarnings before its error
+    assert main(["surface", "--steps", "100000000000", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "optimizer paths of 100000000000 steps needs" in err, err
+    assert main(["surface", "--w-range", "-1e308,1e308", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "argument --w-range: expected a range whose width" in err, err

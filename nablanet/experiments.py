@@ -382,7 +382,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                     metrics=metrics, progress=progress, **validation)
     except FloatingPointError as e:
         raise ConfigError(str(e)) from None
-    except (ValueError, TypeError):  # refused before the first epoch (batch sizes, a method's limits): no run
+    except (ValueError, TypeError, OSError):  # refused or failed (a full disk) before the first epoch: no run
         if out_dir and root and resume is None and trainer.epoch == 0:
             for f in ("config.json", "checkpoint.npz"):  # what this call wrote; the folder stays usable
                 with contextlib.suppress(OSError):

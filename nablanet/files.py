@@ -57,9 +57,11 @@ def atomic_path(path):
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(folder)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not e.filename and e.errno:  # a full disk says nothing of which file
+            raise OSError(e.errno, e.strerror or str(e), path) from None
         raise
 
 

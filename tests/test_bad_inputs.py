@@ -5,6 +5,7 @@ shared checks of nablanet.validate); these tests walk the whole surface rather t
 """
 
 import argparse
+import os
 import re
 
 import numpy as np
@@ -430,3 +431,25 @@ def test_surface_refuses_paths_that_cannot_fit_and_ranges_whose_width_overflows(
     assert main(["surface", "--w-range", "-1e308,1e308", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "argument --w-range: expected a range whose width" in err, err
+
+
+def test_a_full_disk_at_the_first_checkpoint_names_the_file_and_leaves_no_run_behind(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import nablanet.train.checkpoint as ckpt
+
+    real = ckpt.np.savez
+
+    def full(*a, **k):  # what a write to a full disk raises: no file name
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", "franke", "--n", "40", "--hidden", "2", "--epochs", "1", "--no-plots",
+            "--out", str(out)]
+    monkeypatch.setattr(ckpt.np, "savez", full)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "checkpoint.npz: No space left on device" in err, err
+    assert not [f for f in os.listdir(out) if f != "metrics.csv"], os.listdir(out)  # no config without a checkpoint
+    monkeypatch.setattr(ckpt.np, "savez", real)
+    assert main(argv) == 0, capsys.readouterr().err  # the same command, once there is room, is not 'already a run'

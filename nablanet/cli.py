@@ -19,7 +19,7 @@ import numpy as np
 
 from . import validate as V
 from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
-from .files import atomic_write_json
+from .files import atomic_write_json, remove_stale_temps
 
 
 class _Parser(argparse.ArgumentParser):
@@ -418,6 +418,7 @@ def cmd_explain(args):
 
     if args.expr is not None:
         graph = V.output_file(args.graph or "graph.png", "--graph")
+        remove_stale_temps(os.path.dirname(os.path.abspath(graph)))  # an interrupted earlier drawing's
         # every mode answers an overflow or invalid value with one ExpressionError (a ValueError): one line
         text, rep = explain_expression(args.expr, args.at, graph_path=graph)
         _emit(args, {k: v for k, v in rep.items()}, text + f"\ngraph drawn to {graph}")
@@ -451,6 +452,7 @@ def _surface(args):
                               f"{args.data} has {ds.X.shape[1]} features (use --plane for a network on it)")
         x, y = ds.X[:, 0], ds.y.astype(float)
     os.makedirs(out, exist_ok=True)
+    remove_stale_temps(out)  # what an interrupted earlier run into this folder left
     J = surface.single_neuron(x, y, activation=args.activation)
     os.makedirs(out, exist_ok=True)
     start = np.array(args.start)

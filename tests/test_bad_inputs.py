@@ -453,3 +453,14 @@ def test_a_full_disk_at_the_first_checkpoint_names_the_file_and_leaves_no_run_be
     assert not [f for f in os.listdir(out) if f != "metrics.csv"], os.listdir(out)  # no config without a checkpoint
     monkeypatch.setattr(ckpt.np, "savez", real)
     assert main(argv) == 0, capsys.readouterr().err  # the same command, once there is room, is not 'already a run'
+
+
+def test_surface_and_explain_remove_the_temporary_files_an_interrupted_earlier_run_left(tmp_path, capsys):
+    stale = [tmp_path / "s" / ".nablanet-tmp-0123456789ab-paths.json", tmp_path / ".nablanet-tmp-0123456789ab-g.png"]
+    stale[0].parent.mkdir()
+    for f in stale:
+        f.write_bytes(b"half a file")
+    assert main(["surface", "--steps", "2", "--grid", "5", "--optimizers", "gd", "--out", str(tmp_path / "s")]) == 0
+    assert main(["explain", "--expr", "x**2", "--graph", str(tmp_path / "g.png")]) == 0
+    capsys.readouterr()
+    assert not any(f.exists() for f in stale)

@@ -418,6 +418,12 @@ def cmd_explain(args):
 
     if args.expr is not None:
         graph = V.output_file(args.graph or "graph.png", "--graph")
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        if os.path.splitext(graph)[1].lower().lstrip(".") not in kinds:
+            raise ConfigError(f"--graph {graph!r}: matplotlib cannot write this kind of file; "
+                              f"end the name with one of .{', .'.join(sorted(kinds))}")
         remove_stale_temps(os.path.dirname(os.path.abspath(graph)))  # an interrupted earlier drawing's
         # every mode answers an overflow or invalid value with one ExpressionError (a ValueError): one line
         text, rep = explain_expression(args.expr, args.at, graph_path=graph)

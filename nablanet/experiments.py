@@ -540,8 +540,14 @@ def _check_sweep(base, grid, points):
 
     check_config(base, "sweep settings")
     for name, values in grid.items():
+        seen = set()
         for v in values:
             SETTINGS[name](v, f"grid {name}")
+            key = json.dumps(v, default=str)
+            if key in seen:
+                raise ConfigError(f"grid {name}: the value {v!r} is given twice (each point would be trained twice "
+                                  f"and reported once); give each value once")
+            seen.add(key)
     loaded = {}
     for p in points:
         cfg = check_config({**base, **p})

@@ -56,6 +56,7 @@ def test_every_flag_refuses_a_bad_value_in_one_line_naming_flag_and_value(comman
     (["train", "--lr"], "argument --lr: expected one argument"),
     (["train", "--epochs", "3", "--nosuch", "1"], "unrecognized arguments: --nosuch 1"),
     (["explain", "--sizes", "2,1000,2"], "argument --sizes: .*at most 64 units each.*, got '2,1000,2'"),
+    (["explain", "--expr", "x**2", "--at", "1", "--graph", "g.txt"], "--graph 'g.txt': matplotlib cannot write.*\\.png"),
 ])
 def test_parser_errors_are_one_line_naming_flag_value_and_choices(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -464,3 +465,15 @@ def test_surface_and_explain_remove_the_temporary_files_an_interrupted_earlier_r
     assert main(["explain", "--expr", "x**2", "--graph", str(tmp_path / "g.png")]) == 0
     capsys.readouterr()
     assert not any(f.exists() for f in stale)
+
+
+def test_a_sweep_value_given_twice_is_refused_before_training(tmp_path, capsys):
+    """Each grid value once: lr=0.1,0.1 trained the point twice and reported it once (CLI and Python alike)."""
+    from nablanet.experiments import ConfigError, sweep
+
+    assert main(["sweep", "--grid", "lr=0.1,0.01,0.1", "--epochs", "1", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "grid lr: the value 0.1 is given twice" in err[0], err
+    assert not (tmp_path / "s" / "points").exists() or not any((tmp_path / "s" / "points").iterdir())
+    with pytest.raises(ConfigError, match=r"grid hidden: the value \[16\] is given twice"):
+        sweep({"epochs": 1}, {"hidden": [[16], [16]]}, str(tmp_path / "t"))

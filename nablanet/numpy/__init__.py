@@ -131,26 +131,10 @@ for _name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "u
         globals()[_name] = _integer_type(getattr(_np, _name))
 
 
-def _guard(fun, name):
-    """A NumPy function without a rule: exactly NumPy's on plain values, an error on traced ones."""
-
-    def guarded(*args, **kwargs):
-        if _contains_tracer(args) or _contains_tracer(tuple(kwargs.values())):
-            raise NotDifferentiableError(
-                f"nablanet.numpy: numpy.{name} is not differentiable in nablanet "
-                f"(it was called on a traced value)"
-            )
-        return fun(*args, **kwargs)
-
-    guarded.__name__ = name
-    guarded.__doc__ = fun.__doc__
-    return guarded
-
-
 def __getattr__(name):
     obj = getattr(_np, name)
     if callable(obj) and not isinstance(obj, type):
-        obj = _guard(obj, name)
+        obj = _primitives._guard_plain(obj, name, f"nablanet.numpy: numpy.{name}")
     globals()[name] = obj
     return obj
 

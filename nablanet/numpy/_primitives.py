@@ -46,6 +46,20 @@ def _dtype(x):
     return _np.asarray(v).dtype if isinstance(v, (list, tuple)) else _np.result_type(v)
 
 
+def _guard_plain(fun, name, label):
+    """A function without a derivative rule: exactly ``fun`` on plain values, a NotDifferentiableError
+    naming it (``label``) when a traced value is among its arguments (nested lists and tuples included)."""
+
+    def guarded(*args, **kwargs):
+        if _contains_tracer(args) or _contains_tracer(tuple(kwargs.values())):
+            raise NotDifferentiableError(f"{label} is not differentiable in nablanet (it was called on a traced value)")
+        return fun(*args, **kwargs)
+
+    guarded.__name__ = name
+    guarded.__doc__ = fun.__doc__
+    return guarded
+
+
 def primitive(fun, name=None):
     return Primitive(fun, name)
 

@@ -6,8 +6,7 @@ NotDifferentiableError naming them (they have no derivative rule here).
 
 from __future__ import annotations
 
-from ...autodiff.core import NotDifferentiableError
-from ...numpy._primitives import _contains_tracer
+from ...numpy._primitives import _guard_plain
 
 
 def scipy_fallback(dist):
@@ -21,17 +20,6 @@ def scipy_fallback(dist):
         obj = getattr(getattr(scipy.stats, dist), name)
         if not callable(obj):
             return obj
-
-        def guarded(*args, **kwargs):
-            if _contains_tracer(args) or _contains_tracer(tuple(kwargs.values())):
-                raise NotDifferentiableError(
-                    f"nablanet.scipy.stats: scipy.stats.{dist}.{name} is not differentiable in nablanet "
-                    f"(it was called on a traced value)"
-                )
-            return obj(*args, **kwargs)
-
-        guarded.__name__ = name
-        guarded.__doc__ = obj.__doc__
-        return guarded
+        return _guard_plain(obj, name, f"nablanet.scipy.stats: scipy.stats.{dist}.{name}")
 
     return __getattr__

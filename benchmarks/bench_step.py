@@ -71,7 +71,7 @@ def make_nablanet(sizes, bs, kind, model="plain"):
     if model == "ln_gelu":
         layers = []
         for a, b in zip(sizes[:-2], sizes[1:-1]):
-            layers += [Dense(a, b), LayerNorm(b), Activation("gelu")]
+            layers += [Dense(a, b), LayerNorm(b), Activation("gelu_tanh")]  # as PyTorch's GELU(approximate="tanh")
         m = Sequential(*layers, Dense(sizes[-2], sizes[-1]), output_activation=out, seed=0)
     else:
         bn = model == "dropout_bn"

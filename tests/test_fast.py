@@ -60,15 +60,17 @@ def test_captured_step_equals_engine(act, loss, out, k, onehot):
     _assert_same(*_both(make, loss, X, y, l2=1e-3, l1=1e-4))
 
 
-@pytest.mark.parametrize("model", ["dropout", "batch_norm", "dropout+batch_norm", "layer_norm+gelu", "custom"])
+@pytest.mark.parametrize("model", ["dropout", "batch_norm", "dropout+batch_norm", "layer_norm+gelu", "layer_norm+gelu_tanh",
+                                   "custom"])
 @pytest.mark.parametrize("loss", ["mse", "huber", "mae"])
 def test_every_model_and_loss_is_captured(model, loss):
     """The layers and costs that used to leave the fast path: one program, the engine's numbers."""
     X, y = _data("mse", 2, np.random.default_rng(1), n=9)
 
     def make():
-        if model == "layer_norm+gelu":
-            return Sequential(Dense(4, 6), LayerNorm(6), Activation("gelu"), Dense(6, 2), seed=2, dtype=np.float64)
+        if model.startswith("layer_norm+"):
+            return Sequential(Dense(4, 6), LayerNorm(6), Activation(model[11:]), Dropout(0.2), Dense(6, 2), seed=2,
+                              dtype=np.float64)
         if model == "custom":
             return Sequential(Dense(4, 6, "silu"), Dropout(0.3), Dense(6, 5), BatchNorm(5), Activation("tanh"),
                               Dense(5, 2, "elu"), output_activation="tanh", seed=2, dtype=np.float64)

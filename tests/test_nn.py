@@ -545,3 +545,101 @@ def test_gelu_computes_erf_once_and_is_the_composition():
     nb.check_grads(gelu, (z,), order=3)
     names = [p.name for p in nb.jit(nb.grad(lambda z: anp.sum(gelu(z)))).program(z).prims]
     assert names.count("gelu_cdf") == 1 and "erf" not in names and "exp" not in names, names
+
+
+def test_gelu_tanh_computes_tanh_once_and_is_the_composition():
+    """The tanh form is z * gate with the gate computed once and a derivative of one node: the composition's
+    bits forward (float64 and float32), its derivatives to rounding, every order exact (at 0 and in the tails)."""
+    gelu = get_activation("gelu_tanh")
+    c = math.sqrt(2.0 / math.pi)
+    ref = lambda z: 0.5 * z * (1.0 + anp.tanh(c * (z + 0.044715 * z * z * z)))  # noqa: E731
+    z = np.concatenate([_rng(18).standard_normal(27) * 3, [0.0, -12.0, 12.0]]).reshape(6, 5)
+    for dt in (np.float64, np.float32):
+        np.testing.assert_array_equal(gelu(z.astype(dt)), ref(z.astype(dt)))  # the same bits
+        assert gelu(z.astype(dt)).dtype == dt
+    d1 = nb.elementwise_grad(gelu)
+    np.testing.assert_allclose(d1(z), nb.elementwise_grad(ref)(z), rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(nb.elementwise_grad(d1)(z), nb.elementwise_grad(nb.elementwise_grad(ref))(z),
+                               rtol=1e-12, atol=1e-15)
+    nb.check_grads(gelu, (z,), order=3)
+    nb.check_grads(lambda z, w: gelu(z * w), (z, z[:1] * 0.5 + 1.0), order=2)  # through a broadcast product
+    names = [p.name for p in nb.jit(nb.grad(lambda z: anp.sum(gelu(z)))).program(z).prims]
+    assert names.count("gelu_tanh_gate") == 1 and names.count("gelu_tanh_derivative") == 1, names
+    assert "tanh" not in names and "power" not in names, names
+
+
+@pytest.mark.parametrize("shape,axis", [((7, 5), 0), ((7, 5), 1), ((2, 5), 0), ((6, 1), 1), ((3, 4, 5), 1),
+                                        ((3, 4, 5), 2), ((7, 5), -1)])
+def test_moments_and_normalize_on_every_layout(shape, axis):
+    """The statistics are the biased mean and variance whether taken as BLAS products (matrices) or as NumPy
+    reductions (other arrays), in float64 and float32; normalize's derivatives are exact on each layout."""
+    from nablanet.nn.functional import moments, normalize
+
+    rng = _rng(19)
+    x = rng.standard_normal(shape) * 3 + 1
+    for dt, tol in ((np.float64, 1e-13), (np.float32, 2e-6)):
+        st = moments(x.astype(dt), axis)
+        assert st.dtype == dt and st.shape == (3,) + tuple(1 if i == axis % len(shape) else n
+                                                           for i, n in enumerate(shape))
+        np.testing.assert_allclose(st[0], x.mean(axis, keepdims=True), rtol=tol, atol=tol)
+        np.testing.assert_allclose(st[1], x.var(axis, keepdims=True), rtol=tol, atol=tol)
+        np.testing.assert_allclose(st[2], np.sqrt(x.var(axis, keepdims=True) + 1e-5), rtol=tol)
+    nb.check_grads(lambda x: normalize(x, axis), (x,), order=2)
+    R = rng.standard_normal(shape[-1])  # an adjoint broadcast along the leading axes
+    nb.check_grads(lambda x: anp.sum(normalize(x, axis) * R), (x,), order=2)
+
+
+def test_normalize_jacobian_with_a_broadcast_adjoint_and_mixed_dtypes():
+    from nablanet.nn.functional import _inv_std, _jac_fun, moments, normalize
+
+    x = _rng(20).standard_normal((6, 4)) * 2
+    for axis in (0, 1):
+        st, xhat = moments(x, axis), normalize(x, axis)
+        t = np.arange(4.0)  # broadcast over the rows
+        mean = lambda v: np.mean(v, axis=axis, keepdims=True)  # noqa: E731
+        want = _inv_std(x, axis, 1e-5) * (t - mean(np.broadcast_to(t, x.shape)) - xhat * mean(t * xhat))
+        np.testing.assert_allclose(_jac_fun(t, xhat, x, st, axis, 1e-5), want, rtol=1e-14, atol=1e-15)
+        # a float64 adjoint on float32 statistics: NumPy's reductions, the wider dtype
+        x32 = x.astype(np.float32)
+        got = _jac_fun(np.ones(x.shape), normalize(x32, axis), x32, moments(x32, axis), axis, 1e-5)
+        assert got.dtype == np.float64 and np.abs(got).max() < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_dropout_mask_in_a_buffer_is_the_drawn_mask(dtype):
+    """The mask a captured program draws into its buffer is the one the engine draws: uniforms of the dtype
+    (float64 for float16) from the same state, kept where >= p, scaled by 1/(1-p)."""
+    from nablanet.nn.functional import _dropout_mask_p, _mask_into, dropout_mask
+
+    x = np.ones((40, 30), dtype)
+    got = dropout_mask(x, _rng(21), 0.25)
+    u = _rng(21).random(x.shape, dtype=dtype if dtype != np.float16 else np.float64)
+    np.testing.assert_array_equal(got, np.multiply(u >= 0.25, 1.0 / 0.75, dtype=dtype))
+    assert got.dtype == dtype
+    out = np.full(x.shape, np.nan, dtype)
+    assert _mask_into(out, _rng(21), x.shape, 0.25, np.dtype(dtype)) is out
+    np.testing.assert_array_equal(out, got)
+    assert _dropout_mask_p.into is _mask_into
+    # in a captured step the draw is a buffered step, new at every replay and the engine's bits
+    W = _rng(22).standard_normal((30, 2)).astype(dtype)
+    f = lambda W, rng: anp.sum((x * dropout_mask(x, rng, 0.25)) @ W)  # noqa: E731
+    step = nb.jit(nb.value_and_grad(f))
+    r1, r2 = _rng(23), _rng(23)
+    for _ in range(3):
+        (v, g), (v0, g0) = step(W, r1), nb.value_and_grad(f)(W, r2)
+        assert v == v0 and np.array_equal(g, g0)
+    assert step.traces == 1
+    if dtype != np.float16:
+        assert "dropout_mask_into" in step.program(W, r1).source
+
+
+def test_an_activation_layer_writes_into_a_buffer_of_the_captured_step():
+    """ReLU after batch normalization (its own layer) is computed into a buffer of the program, the engine's bits."""
+    m = MLP([4, 6, 2], batch_norm=True, seed=0, dtype=np.float64)
+    X = _rng(24).standard_normal((8, 4))
+    f = lambda p: anp.sum(m.apply(p, X, train=True) ** 2)  # noqa: E731
+    step = nb.jit(nb.value_and_grad(f))
+    v, g = step(m.params)
+    v0, g0 = nb.value_and_grad(f)(m.params)
+    assert v == v0 and all(np.array_equal(a[k], b[k]) for a, b in zip(g, g0) for k in a)
+    assert "relu_into(b" in step.program(m.params).source

@@ -15,8 +15,9 @@ whose reverse-mode rule is the notes' delta equations, computed once per layer::
     dC/db = sum of delta over the rows
 
 GELU (``"gelu"``, the exact ``z Phi(z) = z (1 + erf(z / sqrt 2)) / 2``; ``"gelu_tanh"``,
-the tanh approximation) and SiLU need z itself, so they are compositions of
-differentiable functions and a dense layer computes them unfused.
+the tanh approximation) and SiLU need z itself, so a dense layer computes them
+unfused; each GELU is ``z * gate(z)`` with the gate (erf or tanh) computed once
+per step and a derivative of one node.
 The values of sigmoid, softplus, softmax and log-sigmoid come from the one
 module of stable kernels, :mod:`nablanet.numpy._kernels`, so z = +-1000
 neither overflows nor warns.
@@ -78,6 +79,9 @@ class ActivationFunction:
         p = Primitive(forward, name)
         p.defvjp(lambda ans, z: lambda g: g * deriv(ans))
         p.defjvp(lambda g, ans, z: g * deriv(ans))
+        into = _INTO.get(forward)  # keyed by the function itself: a user's function is never taken for one
+        if into is not None:
+            p.into = into  # a captured program writes sigma(z) into a buffer
         self.prim = p
         self.dense = _fused_dense(name, forward, deriv)
 
@@ -111,7 +115,7 @@ def _user_activation(name, forward, deriv, compose, params):
 
 def _fused_dense(name, forward, deriv):
     identity = forward is _identity  # the library's identity only, never a user's function of that name
-    in_place = _IN_PLACE.get(forward)  # keyed by the function itself: a user's function is never taken for one
+    into = _INTO.get(forward)  # keyed by the function itself: a user's function is never taken for one
 
     def dense(x, W, b):
         z = x @ W
@@ -119,12 +123,12 @@ def _fused_dense(name, forward, deriv):
         return z if identity else forward(z)
 
     p = Primitive(dense, f"dense[{name}]")
-    if identity or in_place is not None:
+    if identity or into is not None:
         def dense_into(out, x, W, b):
             """``dense`` computed in ``out`` (a captured program's buffer, or the caller's array)."""
             np.matmul(x, W, out=out)
             out += b
-            return out if identity else in_place(out)
+            return out if identity else into(out, out)
 
         p.into = dense_into
 
@@ -175,12 +179,41 @@ def _elu_deriv(alpha):
     return lambda a: anp.where(getval(a) > 0, 1.0, a + alpha)
 
 
-# GELU = z Phi(z) as two primitives, so that a step computes erf once: ``_gelu_cdf`` is Phi(z), a
-# value without derivative that the forward and the derivative both read, and ``_gelu_p(z, Phi)``
-# is z Phi with derivative Phi + z phi(z) (``_gelu_deriv_p``, ~6 NumPy calls), whose own rule
-# phi (2 - z^2) is written with differentiable functions, so every order is exact.
+# GELU, exact (``z Phi(z)``) or in the tanh form (``z (1 + tanh(u)) / 2``, u = c (z + 0.044715 z^3)),
+# is z g(z) for a gate g, built as three primitives (``_gated``) so that a step computes the gate
+# (erf or tanh) once: the gate is a value without derivative that the forward and the derivative
+# both read, ``z * gate`` is the activation with derivative ``g + z g'`` (one node, computed in
+# place from z and the gate), and that node's own rule (the second derivative) is written with
+# differentiable functions, so every order is exact.
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_TANH_C = math.sqrt(2.0 / math.pi)
+_TANH_A = 0.044715
+
+
+def _gated(name, gate_into, deriv_into, second, gate_name, deriv_name):
+    """``z -> z * gate(z)`` from the gate computed into an array, the derivative ``(z, gate) -> g + z g'``
+    computed into an array, and the second derivative written with differentiable functions of z."""
+    def gate_fun(z):
+        return gate_into(np.empty(np.shape(z), np.result_type(z, 1.0)), z)
+
+    def deriv_fun(z, gate):
+        return deriv_into(np.empty(np.broadcast_shapes(np.shape(z), np.shape(gate)), np.result_type(z, gate)), z, gate)
+
+    gate_p = NondiffPrimitive(gate_fun, gate_name)
+    gate_p.into = gate_into
+    deriv_p = Primitive(deriv_fun, deriv_name)
+    deriv_p.into = deriv_into
+    deriv_p.defvjp(lambda ans, z, gate: lambda g: g * second(z))
+    deriv_p.defjvp(lambda t, ans, z, gate: t * second(z))
+    prod_p = Primitive(np.multiply, name)  # z * gate: a ufunc, so a captured program writes it into a buffer
+    prod_p.defvjp(lambda ans, z, gate: lambda g: g * deriv_p(z, gate))
+    prod_p.defjvp(lambda t, ans, z, gate: t * deriv_p(z, gate))
+
+    def act(z):
+        return prod_p(z, gate_p(z))
+
+    return act
 
 
 def _gelu_cdf_into(out, z):
@@ -193,11 +226,8 @@ def _gelu_cdf_into(out, z):
     return out
 
 
-def _gelu_cdf_fun(z):
-    return _gelu_cdf_into(np.empty(np.shape(z), np.result_type(z, 1.0)), z)
-
-
 def _gelu_deriv_into(out, z, cdf):
+    """GELU's derivative ``Phi(z) + z phi(z)`` from ``cdf`` = Phi(z)."""
     np.multiply(z, z, out=out)
     out *= -0.5
     np.exp(out, out=out)
@@ -207,31 +237,51 @@ def _gelu_deriv_into(out, z, cdf):
     return out
 
 
-def _gelu_deriv_fun(z, cdf):
-    """GELU's derivative ``Phi(z) + z phi(z)`` from ``cdf`` = Phi(z)."""
-    return _gelu_deriv_into(np.empty(np.broadcast_shapes(np.shape(z), np.shape(cdf)), np.result_type(z, cdf)), z, cdf)
+def _gelu_second(z):
+    """phi(z) (2 - z^2)."""
+    return anp.exp(-0.5 * z * z) * (_INV_SQRT2PI * (2.0 - z * z))
 
 
-_gelu_cdf = NondiffPrimitive(_gelu_cdf_fun, "gelu_cdf")
-_gelu_cdf.into = _gelu_cdf_into
-_gelu_deriv_p = Primitive(_gelu_deriv_fun, "gelu_derivative")
-_gelu_deriv_p.into = _gelu_deriv_into
-_gelu_second = lambda z: anp.exp(-0.5 * z * z) * (_INV_SQRT2PI * (2.0 - z * z))  # noqa: E731 - phi(z) (2 - z^2)
-_gelu_deriv_p.defvjp(lambda ans, z, cdf: lambda g: g * _gelu_second(z))
-_gelu_deriv_p.defjvp(lambda t, ans, z, cdf: t * _gelu_second(z))
-_gelu_p = Primitive(np.multiply, "gelu")  # z Phi(z): a ufunc, so a captured program writes it into a buffer
-_gelu_p.defvjp(lambda ans, z, cdf: lambda g: g * _gelu_deriv_p(z, cdf))
-_gelu_p.defjvp(lambda t, ans, z, cdf: t * _gelu_deriv_p(z, cdf))
+def _gelu_tanh_gate_into(out, z):
+    """``(1 + tanh(c (z + 0.044715 z^3))) / 2``, the products in the order the composition makes them."""
+    np.multiply(z, _TANH_A, out=out)
+    out *= z
+    out *= z
+    out += z
+    out *= _TANH_C
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
-def _gelu(z):
-    """``z Phi(z) = z (1 + erf(z / sqrt 2)) / 2``."""
-    return _gelu_p(z, _gelu_cdf(z))
+def _gelu_tanh_deriv_into(out, z, gate):
+    """``g + z g'`` from the gate g = (1 + tanh u) / 2: g' = (1 - tanh^2 u) u' / 2 = 2 g (1 - g) u',
+    with u' = c (1 + 3 * 0.044715 z^2)."""
+    np.multiply(z, z, out=out)
+    out *= 3.0 * _TANH_A * _TANH_C
+    out += _TANH_C
+    out *= z  # z u'
+    h = np.subtract(1.0, gate)
+    h *= gate  # g (1 - g)
+    out *= h
+    out *= 2.0
+    out += gate
+    return out
 
 
-def _gelu_tanh(z):
-    c = math.sqrt(2.0 / math.pi)
-    return 0.5 * z * (1.0 + anp.tanh(c * (z + 0.044715 * z * z * z)))
+def _gelu_tanh_second(z):
+    """(1 - t^2) (u' - z t u'^2 + z u''/2) with t = tanh u, written with differentiable functions."""
+    u1 = _TANH_C * (1.0 + 3.0 * _TANH_A * z * z)
+    t = anp.tanh(_TANH_C * (z + _TANH_A * z * z * z))
+    return (1.0 - t * t) * (u1 - z * t * u1 * u1 + (3.0 * _TANH_A * _TANH_C) * z * z)
+
+
+_gelu = _gated("gelu", _gelu_cdf_into, _gelu_deriv_into, _gelu_second, "gelu_cdf", "gelu_derivative")
+_gelu.__doc__ = "``z Phi(z) = z (1 + erf(z / sqrt 2)) / 2``."
+_gelu_tanh = _gated("gelu_tanh", _gelu_tanh_gate_into, _gelu_tanh_deriv_into, _gelu_tanh_second, "gelu_tanh_gate",
+                    "gelu_tanh_derivative")
+_gelu_tanh.__doc__ = "``z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) / 2``."
 
 
 def _silu(z):
@@ -273,8 +323,8 @@ def _relu(z):
     return np.maximum(z, 0)
 
 
-# sigma computed over z's own memory, the same calls as the forward functions make
-_IN_PLACE = {_relu: lambda z: np.maximum(z, 0, out=z), np.tanh: lambda z: np.tanh(z, out=z)}
+# sigma(z) written into an array (which may be z's own memory), the same calls as the forward functions make
+_INTO = {_relu: lambda out, z: np.maximum(z, 0, out=out), np.tanh: lambda out, z: np.tanh(z, out=out)}
 
 
 def _one(a):

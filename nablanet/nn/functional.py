@@ -17,6 +17,8 @@ first step's values in as constants.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..autodiff.core import NondiffPrimitive, Primitive, Tracer, getval
@@ -42,16 +44,30 @@ def stop_gradient(x):
     return _stop_gradient_p(x)
 
 
+def _mask_into(out, rng, shape, p, dtype):
+    """The mask drawn into ``out`` (of ``shape`` and ``dtype``): uniforms, then 0 or 1/(1-p) over them, in place."""
+    if out.dtype not in (np.float32, np.float64):  # Generator.random draws float32 and float64 only
+        out[...] = _mask(rng, shape, p, dtype)
+        return out
+    rng.random(dtype=out.dtype, out=out)
+    np.greater_equal(out, p, out=out)  # each unit kept with probability 1 - p (1.0, else 0.0) ...
+    out *= 1.0 / (1.0 - p)  # ... and scaled so that E[mask] = 1
+    return out
+
+
 def _mask(rng, shape, p, dtype):
-    u = rng.random(shape, dtype=dtype if dtype in (np.float32, np.float64) else np.float64)
-    keep = u >= p  # each unit kept with probability 1 - p ...
-    return np.multiply(keep, 1.0 / (1.0 - p), dtype=dtype)  # ... and scaled so that E[mask] = 1
+    if dtype in (np.float32, np.float64):
+        return _mask_into(np.empty(shape, dtype), rng, shape, p, dtype)
+    keep = rng.random(shape) >= p
+    return np.multiply(keep, 1.0 / (1.0 - p), dtype=dtype)
 
 
 # No derivative rules: the mask is a function of the random state alone, and nothing
 # differentiates with respect to a Generator.  When the Generator is an input of a
-# captured program it is a traced value, so the draw is a recorded step, made anew per replay.
+# captured program it is a traced value, so the draw is a recorded step, made anew per replay
+# (into a buffer of the program: no temporaries).
 _dropout_mask_p = Primitive(_mask, "dropout_mask")
+_dropout_mask_p.into = _mask_into
 
 
 def dropout_mask(x, rng, p):
@@ -91,15 +107,44 @@ def _kept_shape(x, axis):
     return tuple(shape)
 
 
+@functools.lru_cache(maxsize=32)
+def _mean_weights(n, dtype):
+    """``n`` weights 1/n of ``dtype`` (read-only): a mean along an axis of a matrix is one BLAS product with them."""
+    w = np.full(n, 1.0 / n, dtype)
+    w.flags.writeable = False
+    return w
+
+
+def _blas_axis(a, axis):
+    """Whether means along ``axis`` of ``a`` are taken as matrix-vector products (a float32 or float64
+    matrix): one BLAS call each, where a NumPy reduction along an axis and the scaling are two slower ones."""
+    return a.ndim == 2 and a.size and a.dtype.char in "fd" and axis in (0, 1, -1, -2)
+
+
+def _axis_mean(a, axis, out=None):
+    """The mean of the matrix ``a`` along ``axis`` as one BLAS product, a 1-d array (written into ``out``)."""
+    w = _mean_weights(a.shape[axis], a.dtype)
+    if axis % 2 == 0:
+        return w.dot(a) if out is None else np.dot(w, a, out=out)
+    return a.dot(w) if out is None else np.dot(a, w, out=out)
+
+
 def _moments_into(out, x, axis, eps):
     n = x.shape[axis]
     mean, var, std = out[0], out[1], out[2]
-    np.add.reduce(x, axis=axis, keepdims=True, out=mean)  # np.sum's bits, without its wrapper
-    mean *= 1.0 / n
-    d = np.subtract(x, mean)
-    np.multiply(d, d, out=d)
-    np.add.reduce(d, axis=axis, keepdims=True, out=var)
-    var *= 1.0 / n
+    if _blas_axis(x, axis) and out.dtype == x.dtype:
+        row = (0, slice(None)) if axis % 2 == 0 else (slice(None), 0)  # the kept axis dropped: a contiguous vector
+        _axis_mean(x, axis, mean[row])
+        d = np.subtract(x, mean)
+        np.multiply(d, d, out=d)
+        _axis_mean(d, axis, var[row])
+    else:
+        np.add.reduce(x, axis=axis, keepdims=True, out=mean)  # np.sum's bits, without its wrapper
+        mean *= 1.0 / n
+        d = np.subtract(x, mean)
+        np.multiply(d, d, out=d)
+        np.add.reduce(d, axis=axis, keepdims=True, out=var)
+        var *= 1.0 / n
     np.add(var, eps, out=std)
     np.sqrt(std, out=std)
     return out
@@ -126,10 +171,15 @@ def _normalize_fun(x, st, axis, eps):
 def _jac_into(out, t, xhat, x, st, axis, eps):
     n = xhat.shape[axis]
     np.multiply(t, xhat, out=out)
-    c = np.add.reduce(out, axis=axis, keepdims=True)
-    c *= 1.0 / n  # mean(t xhat)
-    m = np.add.reduce(t, axis=axis, keepdims=True)
-    m *= 1.0 / n  # mean(t)
+    if _blas_axis(out, axis) and t.dtype == out.dtype:
+        c, m = _axis_mean(out, axis), _axis_mean(t, axis)  # mean(t xhat), mean(t)
+        if axis % 2:
+            c, m = c[:, None], m[:, None]
+    else:
+        c = np.add.reduce(out, axis=axis, keepdims=True)
+        c *= 1.0 / n  # mean(t xhat)
+        m = np.add.reduce(t, axis=axis, keepdims=True)
+        m *= 1.0 / n  # mean(t)
     np.multiply(xhat, c, out=out)
     np.add(out, m, out=out)
     np.subtract(t, out, out=out)

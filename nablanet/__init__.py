@@ -32,6 +32,7 @@ from .autodiff.transforms import (  # the names HIPS-autograd code calls  # noqa
     checkpoint,
     deriv,
     grad_and_aux,
+    grad_named,
     hessian_tensor_product,
     hessian_vector_product,
     holomorphic_grad,
@@ -39,6 +40,7 @@ from .autodiff.transforms import (  # the names HIPS-autograd code calls  # noqa
     make_hvp,
     make_jvp,
     make_vjp,
+    multigrad_dict,
     tensor_jacobian_product,
     vector_jacobian_product,
 )

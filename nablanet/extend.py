@@ -16,12 +16,17 @@ respect to it then raises).  Write the rules with ``nablanet.numpy`` functions
 and they can be differentiated again.
 """
 
+import numpy as np
+
+from . import numpy as anp
 from .autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
+from .autodiff.tree import tree_flatten, tree_unflatten
 from .numpy._primitives import unbroadcast
 
 __all__ = [
     "primitive", "defvjp", "defvjp_argnums", "defjvp", "defvjp_argnum", "defjvp_argnum",
     "Primitive", "Tracer", "getval", "isbox", "unbroadcast", "NotDifferentiableError",
+    "vspace", "VSpace", "ArrayVSpace", "ComplexArrayVSpace", "ContainerVSpace",
 ]
 
 
@@ -65,3 +70,283 @@ def defvjp_argnum(fun, maker):
 def defjvp_argnum(fun, maker):
     """autograd's form: one maker for every argument, ``maker(argnum, g, ans, args, kwargs) -> tangent contribution``."""
     _require_primitive(fun, "defjvp_argnum").jvps["*"] = lambda argnum, g, ans, *args, **kw: maker(argnum, g, ans, args, kw)
+
+
+# ----------------------------------------------------------------------------
+# Vector spaces (autograd's ``vspace``)
+# ----------------------------------------------------------------------------
+
+
+class VSpace:
+    """The real vector space a value lives in: the home of gradients and tangents of that value.
+
+    ``vspace(x)`` gives it for a float or complex array or scalar, or for a
+    pytree (dicts, lists, tuples, namedtuples) of them; two values are in the
+    same space when their structure, shapes and dtypes agree (``==``).  The
+    methods are HIPS autograd's:
+
+    * vectors of the space: :meth:`zeros`, :meth:`ones` (the sum of the basis),
+      :meth:`standard_basis` (``size`` vectors, orthonormal under
+      :meth:`inner_prod`), :meth:`randn`, :meth:`examples`;
+    * arithmetic, differentiable in every vector argument (they are built from
+      ``nablanet.numpy`` operations): :meth:`add`, :meth:`scalar_mul`,
+      :meth:`inner_prod`, :meth:`covector`; :meth:`mut_add` adds in place
+      into a plain array when it can;
+    * coordinates: :meth:`flatten` is the real vector ``c`` with
+      ``x = sum(c[k] * basis[k])``, so ``inner_prod(x, y) == flatten(x) @ flatten(y)``.
+
+    A complex array of ``n`` entries is a real space of dimension ``2n``
+    (each entry's real and imaginary parts); its inner product is
+    ``Re(sum(conj(x) * y))`` and its covector is ``conj(x)``, autograd's
+    convention for complex gradients.
+
+    >>> import numpy as np
+    >>> vs = vspace({"W": np.zeros((2, 2)), "b": 0.0})
+    >>> vs.size, vs == vspace({"W": np.ones((2, 2)), "b": 1.0})
+    (5, True)
+    >>> vs.inner_prod(vs.ones(), vs.ones())
+    5.0
+    """
+
+    #: type -> ``maker(value) -> VSpace``; see :meth:`register`.
+    mappings = {}
+    iscomplex = False
+
+    def __init__(self, value):
+        pass
+
+    @classmethod
+    def register(cls, value_type, vspace_maker=None):
+        """Make ``vspace(x)`` for ``type(x) is value_type`` return ``vspace_maker(x)`` (by default ``cls(x)``)."""
+        VSpace.mappings[value_type] = vspace_maker or cls
+
+    def examples(self, n=3, rng=None):
+        """Vectors to test a function of this space on: ``zeros()``, ``ones()`` and ``n`` from ``randn``."""
+        return [self.zeros(), self.ones(), *(self.randn(rng) for _ in range(n))]
+
+    def mut_add(self, x_prev, x_new):
+        """``x_prev + x_new``, written into ``x_prev`` when it is a writable plain array (``None`` is zeros)."""
+        if x_prev is None:
+            return self.add(self.zeros(), x_new)
+        return self._mut_add(x_prev, x_new)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def _check(self, x, where):
+        vs = vspace(x)
+        if vs != self:
+            raise ValueError(f"VSpace.{where}: {vs!r} is not {self!r}")
+
+
+def _conj(x):
+    return x.conj() if isinstance(x, Tracer) else np.conj(x)
+
+
+class ArrayVSpace(VSpace):
+    """The space of real (float) arrays of one shape and dtype; scalars are 0-d arrays."""
+
+    def __init__(self, value):
+        self.shape = tuple(value.shape) if hasattr(value, "shape") else ()
+        self.dtype = value.dtype if hasattr(value, "dtype") else np.result_type(value)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and (self.shape, self.dtype) == (other.shape, other.dtype)
+
+    def __hash__(self):
+        return hash((type(self), self.shape, self.dtype))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype})"
+
+    def zeros(self):
+        return np.zeros(self.shape, self.dtype)
+
+    def ones(self):
+        return np.ones(self.shape, self.dtype)
+
+    def standard_basis(self):
+        for idx in np.ndindex(*self.shape):
+            e = self.zeros()
+            e[idx] = 1
+            yield e
+
+    def randn(self, rng=None):
+        """A standard normal vector, from ``rng`` (a ``np.random.Generator``) or NumPy's global generator."""
+        draw = np.random.standard_normal if rng is None else rng.standard_normal
+        return np.asarray(draw(self.shape)).astype(self.dtype)
+
+    def add(self, x, y):
+        return x + y
+
+    def _mut_add(self, x, y):
+        if type(x) is np.ndarray and x.flags.writeable and not isinstance(y, Tracer):
+            x += y
+            return x
+        return x + y
+
+    def scalar_mul(self, x, a):
+        return x * a
+
+    def inner_prod(self, x, y):
+        return anp.sum(x * y)
+
+    def covector(self, x):
+        return x
+
+    def flatten(self, x):
+        return anp.ravel(x)
+
+
+class ComplexArrayVSpace(ArrayVSpace):
+    """The space of complex arrays of one shape and dtype: a real space of twice as many dimensions."""
+
+    iscomplex = True
+
+    @property
+    def size(self):
+        return 2 * int(np.prod(self.shape))
+
+    def ones(self):
+        return np.full(self.shape, 1 + 1j, self.dtype)
+
+    def standard_basis(self):
+        for idx in np.ndindex(*self.shape):
+            for unit in (1, 1j):
+                e = self.zeros()
+                e[idx] = unit
+                yield e
+
+    def randn(self, rng=None):
+        return super().randn(rng) + 1j * super().randn(rng)
+
+    def inner_prod(self, x, y):
+        return anp.real(anp.sum(_conj(x) * y))
+
+    def covector(self, x):
+        return _conj(x)
+
+    def flatten(self, x):
+        return anp.ravel(anp.stack([anp.real(x), anp.imag(x)], axis=-1))
+
+
+class ContainerVSpace(VSpace):
+    """The direct sum of the spaces of a pytree's leaves (dicts, lists, tuples, namedtuples)."""
+
+    def __init__(self, value):
+        leaves, self.treedef = tree_flatten(value)
+        self.spaces = tuple(vspace(v) for v in leaves)
+
+    @property
+    def size(self):
+        return sum(s.size for s in self.spaces)
+
+    @property
+    def shape(self):
+        """The structure with each leaf's space in its place (autograd's ``ContainerVSpace.shape``)."""
+        return tree_unflatten(self.treedef, list(self.spaces))
+
+    @property
+    def iscomplex(self):
+        return any(s.iscomplex for s in self.spaces)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and (self.treedef, self.spaces) == (other.treedef, other.spaces)
+
+    def __hash__(self):
+        return hash((self.treedef, self.spaces))
+
+    def __repr__(self):
+        return f"ContainerVSpace({self.shape!r})"
+
+    def _leaves(self, x, where):
+        leaves, treedef = tree_flatten(x)
+        if treedef != self.treedef:
+            raise ValueError(f"VSpace.{where}: a value of structure {treedef} is not in {self!r}")
+        return leaves
+
+    def _build(self, leaves):
+        return tree_unflatten(self.treedef, list(leaves))
+
+    def _map(self, where, method, *xs):
+        per_arg = [self._leaves(x, where) for x in xs]
+        return self._build(getattr(s, method)(*vals) for s, *vals in zip(self.spaces, *per_arg))
+
+    def zeros(self):
+        return self._build(s.zeros() for s in self.spaces)
+
+    def ones(self):
+        return self._build(s.ones() for s in self.spaces)
+
+    def randn(self, rng=None):
+        return self._build(s.randn(rng) for s in self.spaces)
+
+    def standard_basis(self):
+        zeros = [s.zeros() for s in self.spaces]
+        for k, s in enumerate(self.spaces):
+            for e in s.standard_basis():
+                yield self._build(zeros[:k] + [e] + zeros[k + 1:])
+
+    def add(self, x, y):
+        return self._map("add", "add", x, y)
+
+    def _mut_add(self, x, y):
+        return self._map("mut_add", "mut_add", x, y)
+
+    def scalar_mul(self, x, a):
+        return self._build(s.scalar_mul(v, a) for s, v in zip(self.spaces, self._leaves(x, "scalar_mul")))
+
+    def covector(self, x):
+        return self._map("covector", "covector", x)
+
+    def inner_prod(self, x, y):
+        terms = [s.inner_prod(a, b) for s, a, b in
+                 zip(self.spaces, self._leaves(x, "inner_prod"), self._leaves(y, "inner_prod"))]
+        return sum(terms[1:], terms[0]) if terms else 0.0
+
+    def flatten(self, x):
+        parts = [s.flatten(v) for s, v in zip(self.spaces, self._leaves(x, "flatten"))]
+        return anp.concatenate(parts) if parts else np.zeros(0)
+
+
+_FLOAT_SCALARS = (float, np.float16, np.float32, np.float64, np.longdouble)
+_COMPLEX_SCALARS = (complex, np.complex64, np.complex128, np.clongdouble)
+
+
+def vspace(value):
+    """The :class:`VSpace` of ``value``: a float or complex array or scalar, or a pytree of them.
+
+    Traced values are in the space of the value they stand for.  Integer and
+    boolean values are in no vector space (they have no derivative); nor are
+    other objects unless their type was given one with :meth:`VSpace.register`.
+    """
+    maker = VSpace.mappings.get(type(value))
+    if maker is not None:
+        return maker(value)
+    if type(value) is np.ndarray or isinstance(value, Tracer):
+        kind = value.dtype.kind
+        if kind == "c":
+            return ComplexArrayVSpace(value)
+        if kind == "f":
+            return ArrayVSpace(value)
+    elif isinstance(value, _COMPLEX_SCALARS):
+        return ComplexArrayVSpace(value)
+    elif isinstance(value, _FLOAT_SCALARS):
+        return ArrayVSpace(value)
+    elif isinstance(value, (dict, list, tuple)):
+        return ContainerVSpace(value)
+    raise TypeError(
+        f"vspace: no vector space for a value of type {type(value).__name__}"
+        + (f" (dtype {value.dtype})" if hasattr(value, "dtype") else "")
+        + ": gradients live in spaces of float or complex arrays and scalars and of dicts, lists and tuples "
+        "of them; give another type one with VSpace.register"
+    )
+

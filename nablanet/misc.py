@@ -1,4 +1,8 @@
-"""``flatten``: a pytree of arrays as one vector and back, differentiably (HIPS autograd's ``autograd.misc.flatten``).
+"""HIPS autograd's ``autograd.misc``: ``flatten`` and ``const_graph``.
+
+``flatten`` gives a pytree of arrays as one vector and back, differentiably;
+``const_graph`` records a function once and replays the record (it is
+:func:`nablanet.jit` with some arguments fixed).
 
 >>> import numpy as np
 >>> from nablanet.misc import flatten
@@ -11,12 +15,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as _np
 
 from . import numpy as anp
+from .autodiff.capture import jit
 from .autodiff.tree import tree_flatten, tree_unflatten
 
-__all__ = ["flatten"]
+__all__ = ["flatten", "const_graph"]
 
 
 def flatten(value):
@@ -42,3 +49,30 @@ def flatten(value):
         return tree_unflatten(treedef, [anp.reshape(v[a:b], s) for a, b, s in zip(starts, ends, shapes)])
 
     return vector, unflatten
+
+
+def const_graph(fun, *args, **kwargs):
+    """``fun`` with ``args``/``kwargs`` fixed, recorded on its first call and replayed after (autograd's name).
+
+    The arguments given here come first, as with :func:`functools.partial`;
+    they are constants of the record, so the work that depends only on them
+    is done once, while recording.  The returned function takes the remaining
+    positional arguments; its first call runs ``fun`` (tracing it), later
+    calls replay the recorded NumPy calls without running ``fun``'s Python
+    code.  It is :func:`nablanet.jit` of that partial function, with jit's
+    contract: a call with new shapes or dtypes records once more, and Python
+    control flow on the inputs is guarded, never replayed stale.
+
+    >>> import nablanet as nb, nablanet.numpy as anp
+    >>> f = const_graph(lambda w, x: anp.tanh(w * x), 2.0)
+    >>> float(f(0.25)) == float(anp.tanh(0.5))
+    True
+
+    The result is a :class:`~nablanet.autodiff.capture.Jitted`: ``.traces``
+    counts the recordings and ``.program(*rest)`` shows one.
+    """
+
+    def call(*rest):
+        return fun(*args, *rest, **kwargs)
+
+    return jit(functools.update_wrapper(call, fun))

@@ -36,8 +36,10 @@ __all__ = [
     "hessian_tensor_product",
     "hessian_vector_product",
     "holomorphic_grad",
+    "grad_named",
     "make_ggnvp",
     "make_hvp",
+    "multigrad_dict",
     "make_jvp",
     "make_vjp",
     "tensor_jacobian_product",
@@ -457,6 +459,41 @@ def holomorphic_grad(fun, argnum=0):
         return real(fun(*args, **kwargs))
 
     return grad(real_part, argnum)
+
+
+def grad_named(fun, argname):
+    """autograd's ``grad_named``: :func:`grad` with respect to the parameter of ``fun`` called ``argname``."""
+    import inspect
+
+    params = [p.name for p in inspect.signature(fun).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if argname not in params:
+        raise ValueError(f"grad_named: {getattr(fun, '__name__', fun)!r} has no positional parameter "
+                         f"{argname!r} (it has {params})")
+    return grad(fun, params.index(argname))
+
+
+def multigrad_dict(fun):
+    """autograd's ``multigrad_dict``: the gradient with respect to every argument, as ``{name: gradient}``.
+
+    The arguments are bound to ``fun``'s parameters (defaults included); a
+    ``*args`` parameter's gradient is a tuple, a ``**kwargs`` parameter's a dict.
+    """
+    import inspect
+
+    sig = inspect.signature(fun)
+
+    def gradfun(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+
+        def of_dict(arguments):
+            rebound = inspect.BoundArguments(sig, arguments)
+            return fun(*rebound.args, **rebound.kwargs)
+
+        return grad(of_dict)(dict(bound.arguments))
+
+    return gradfun
 
 
 def grad_and_aux(fun, argnum=0):

@@ -14,17 +14,22 @@ and a JVP maker is ``(g, ans, *args, **kwargs) -> contribution to the output's
 tangent``.  ``None`` leaves an argument without a rule (differentiating with
 respect to it then raises).  Write the rules with ``nablanet.numpy`` functions
 and they can be differentiated again.
+
+``vspace(x)`` is the vector space of a value (autograd's): zeros, ones, a
+standard basis, random vectors and differentiable arithmetic for arrays and
+pytrees of them, to write rules and tests that work for any argument type.
 """
 
 import numpy as np
 
 from . import numpy as anp
-from .autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
+from .autodiff.core import NondiffPrimitive, NotDifferentiableError, Primitive, Tracer, getval
 from .autodiff.tree import tree_flatten, tree_unflatten
 from .numpy._primitives import unbroadcast
 
 __all__ = [
-    "primitive", "defvjp", "defvjp_argnums", "defjvp", "defvjp_argnum", "defjvp_argnum",
+    "primitive", "defvjp", "defvjp_argnums", "defjvp", "defvjp_argnum", "defjvp_argnum", "defjvp_argnums",
+    "def_linear", "notrace_primitive", "Box",
     "Primitive", "Tracer", "getval", "isbox", "unbroadcast", "NotDifferentiableError",
     "vspace", "VSpace", "ArrayVSpace", "ComplexArrayVSpace", "ContainerVSpace",
 ]
@@ -52,8 +57,54 @@ def defvjp_argnums(fun, maker):
 
 
 def defjvp(fun, *makers, argnums=None):
-    """Attach forward-mode rules to primitive ``fun``, one maker per positional argument."""
-    _require_primitive(fun, "defjvp").defjvp(*makers, argnums=argnums)
+    """Attach forward-mode rules to primitive ``fun``, one maker per positional argument.
+
+    A maker may be ``"same"`` (autograd's spelling) for an argument ``fun`` is
+    linear in: the tangent is ``fun`` itself with the tangent in that argument's place.
+    """
+    prim = _require_primitive(fun, "defjvp")
+    nums = range(len(makers)) if argnums is None else argnums
+    prim.defjvp(*(_jvp_maker(prim, i, m) for i, m in zip(nums, makers)), argnums=argnums)
+
+
+def _jvp_maker(prim, argnum, maker):
+    if isinstance(maker, str):
+        if maker != "same":
+            raise ValueError(f"defjvp: {maker!r} for argument {argnum} of {prim.name} is not a rule; give a "
+                             f"function (g, ans, *args) -> tangent, 'same' for an argument it is linear in, or None")
+        return lambda g, ans, *args, **kw: _linear_in(prim, argnum, g, args, kw)
+    return maker
+
+
+def _linear_in(prim, argnum, g, args, kw):
+    return prim(*args[:argnum], g, *args[argnum + 1:], **kw)
+
+
+def def_linear(fun):
+    """Declare primitive ``fun`` linear in each argument (multilinear), which gives all its forward-mode rules:
+    the tangent from argument ``i`` is ``fun`` with the tangent in place of argument ``i`` (autograd's ``def_linear``).
+    Its reverse-mode rules are still given with :func:`defvjp`."""
+    prim = _require_primitive(fun, "def_linear")
+    prim.jvps["*"] = lambda argnum, g, ans, *args, **kw: _linear_in(prim, argnum, g, args, kw)
+
+
+def defjvp_argnums(fun, maker):
+    """autograd's form: one forward-mode rule for all arguments, ``maker(argnums, gs, ans, args, kwargs) -> tangent``
+    for the tangents ``gs`` of the arguments numbered ``argnums``.  A tangent is linear in the input tangents, so
+    nablanet asks it one argument at a time (``argnums`` of length one) and adds the results."""
+    _require_primitive(fun, "defjvp_argnums").jvps["*"] = \
+        lambda argnum, g, ans, *args, **kw: maker((argnum,), (g,), ans, args, kw)
+
+
+def notrace_primitive(fun):
+    """``fun`` as a function whose result carries no derivative (autograd's ``notrace_primitive``): traced
+    arguments are replaced by their values, as for comparisons and ``argmax``; a :func:`nablanet.jit`
+    capture still records the call, so it is recomputed on every replay."""
+    return NondiffPrimitive(fun)
+
+
+#: autograd's name for a traced value's class (``isinstance(x, Box)`` is :func:`isbox`).
+Box = Tracer
 
 
 def _require_primitive(fun, where):
@@ -104,7 +155,7 @@ class VSpace:
     >>> vs = vspace({"W": np.zeros((2, 2)), "b": 0.0})
     >>> vs.size, vs == vspace({"W": np.ones((2, 2)), "b": 1.0})
     (5, True)
-    >>> vs.inner_prod(vs.ones(), vs.ones())
+    >>> float(vs.inner_prod(vs.ones(), vs.ones()))
     5.0
     """
 
@@ -132,11 +183,6 @@ class VSpace:
 
     def __ne__(self, other):
         return not self == other
-
-    def _check(self, x, where):
-        vs = vspace(x)
-        if vs != self:
-            raise ValueError(f"VSpace.{where}: {vs!r} is not {self!r}")
 
 
 def _conj(x):

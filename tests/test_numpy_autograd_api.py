@@ -460,3 +460,40 @@ def test_grad_named_and_multigrad_dict():
     agnp = pytest.importorskip("autograd.numpy")
     assert nb.grad_named(lambda x, y: anp.sin(x) * y**2, "x")(0.3, 1.7) == \
         autograd.grad_named(lambda x, y: agnp.sin(x) * y**2, "x")(0.3, 1.7)
+
+
+def test_extend_same_def_linear_defjvp_argnums_and_notrace_like_autograd():
+    from nablanet.extend import Box, def_linear, defjvp, defjvp_argnums, defvjp, notrace_primitive, primitive
+
+    @primitive
+    def scale_rows(x, w):  # linear in x and in w (bilinear)
+        return x * w[:, None]
+
+    defvjp(scale_rows, lambda ans, x, w: lambda g: g * w[:, None], lambda ans, x, w: lambda g: anp.sum(g * x, 1))
+    defjvp(scale_rows, "same", "same")  # autograd's spelling for "linear in this argument"
+    x, w = np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.5, -2.0])
+    check_grads(scale_rows, modes=["fwd", "rev"], order=2)(x, w)
+
+    @primitive
+    def scale_rows2(x, w):
+        return x * w[:, None]
+
+    defvjp(scale_rows2, lambda ans, x, w: lambda g: g * w[:, None], lambda ans, x, w: lambda g: anp.sum(g * x, 1))
+    def_linear(scale_rows2)
+    check_grads(scale_rows2, modes=["fwd", "rev"], order=2)(x, w)
+
+    @primitive
+    def cube(x):
+        return x**3
+
+    defvjp(cube, lambda ans, x: lambda g: 3 * g * x**2)
+    defjvp_argnums(cube, lambda argnums, gs, ans, args, kwargs: 3 * gs[0] * args[0] ** 2)
+    check_grads(cube, modes=["fwd", "rev"], order=2)(np.array([0.3, -1.2]))
+    with pytest.raises(ValueError, match="'linear' for argument 0 of cube is not a rule"):
+        defjvp(cube, "linear")
+
+    seen = []
+    peek = notrace_primitive(lambda v: seen.append(type(v)) or float(np.sum(v)))
+    assert nb.grad(lambda v: anp.sum(v**2) * peek(v))(np.ones(3)).tolist() == [6.0, 6.0, 6.0]
+    assert seen == [np.ndarray] and Box is nb.extend.Tracer
+    assert nb.grad(lambda v: seen.append(isinstance(v, Box)) or anp.sum(v))(1.0) == 1.0 and seen[-1] is True

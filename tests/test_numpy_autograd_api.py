@@ -497,3 +497,77 @@ def test_extend_same_def_linear_defjvp_argnums_and_notrace_like_autograd():
     assert nb.grad(lambda v: anp.sum(v**2) * peek(v))(np.ones(3)).tolist() == [6.0, 6.0, 6.0]
     assert seen == [np.ndarray] and Box is nb.extend.Tracer
     assert nb.grad(lambda v: seen.append(isinstance(v, Box)) or anp.sum(v))(1.0) == 1.0 and seen[-1] is True
+
+
+@pytest.mark.parametrize("name, settings", [("adam", {"step_size": 0.01}), ("rmsprop", {"step_size": 0.01}),
+                                            ("sgd", {"step_size": 0.01, "mass": 0.9}), ("sgd", {"step_size": 0.01, "mass": 0.0})])
+def test_misc_optimizers_take_autograds_steps(name, settings):
+    from nablanet.misc import optimizers
+
+    rng = np.random.default_rng(4)
+    A, b = rng.normal(size=(6, 3)), rng.normal(size=6)
+
+    def loss(p, i, np_=anp):
+        return np_.sum((np_.dot(A, p["w"]) + p["c"] - b) ** 2) + 0.1 * np_.sum(np_.sin(p["w"])) * (1 + i % 2)
+
+    x0 = {"w": np.zeros(3), "c": 0.5}
+    seen = []
+    out = getattr(optimizers, name)(nb.grad(loss), x0, callback=lambda x, i, g: seen.append((x, i, g)),
+                                    num_iters=150, **settings)
+    assert set(out) == {"w", "c"} and out["w"].shape == (3,) and np.shape(out["c"]) == ()
+    assert [i for _, i, _ in seen] == list(range(150)) and x0["w"].tolist() == [0.0, 0.0, 0.0]
+    assert not np.array_equal(seen[3][0]["w"], seen[4][0]["w"])  # each iteration's x is its own array
+    np.testing.assert_allclose(seen[7][2]["w"], nb.grad(loss)(seen[7][0], 7)["w"], rtol=1e-15)
+    assert loss(out, 0) < 0.5 * loss(x0, 0)
+    autograd = pytest.importorskip("autograd")
+    agnp = pytest.importorskip("autograd.numpy")
+    ag_opt = pytest.importorskip("autograd.misc.optimizers")
+    theirs = getattr(ag_opt, name)(autograd.grad(lambda p, i: loss(p, i, agnp)), x0, num_iters=150, **settings)
+    np.testing.assert_allclose(out["w"], theirs["w"], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(out["c"], theirs["c"], rtol=1e-11, atol=1e-13)
+
+
+def test_misc_optimizers_refuse_bad_settings_by_name():
+    from nablanet.misc.optimizers import adam, sgd
+
+    g = nb.grad(lambda x, i: anp.sum(x**2))
+    with pytest.raises(ValueError, match="mass"):
+        sgd(g, np.ones(2), mass=1.0)
+    with pytest.raises(ValueError, match="step_size"):
+        adam(g, np.ones(2), step_size=-0.1)
+    with pytest.raises(ValueError, match="num_iters"):
+        adam(g, np.ones(2), num_iters=-1)
+    with pytest.raises(ValueError, match=r"grad\(x, 0\) has 1 entries for 2 parameters"):
+        adam(lambda x, i: 1.0, np.ones(2))
+    assert adam(g, np.ones(2), num_iters=0).tolist() == [1.0, 1.0]
+
+
+def test_misc_fixed_point_is_differentiated_implicitly_in_both_modes():
+    from nablanet.misc.fixed_points import fixed_point
+
+    def newton_root(p):  # x -> x - (x^2 - p["s"]) / (2x), scaled: its fixed point is sqrt(s)
+        return lambda x: 0.5 * (x + p["s"] / x) * p["k"] + (1 - p["k"]) * x
+
+    dist = lambda x, y: anp.max(anp.abs(x - y))  # noqa: E731
+
+    def root(s, k=1.0, x0=1.0):
+        return fixed_point(newton_root, {"s": s, "k": k}, x0 * anp.ones_like(s), dist, 1e-14)
+
+    for s in [2.0, np.array([0.5, 3.0, 10.0]), np.array([[1.0, 4.0]])]:
+        np.testing.assert_allclose(root(s), np.sqrt(s), rtol=1e-13)
+        check_grads(root, modes=["fwd", "rev"], order=2)(s)
+        check_grads(lambda k: root(s, k), modes=["fwd", "rev"], order=1)(0.8)  # the fixed point does not move
+    np.testing.assert_allclose(nb.elementwise_grad(root)(np.array([4.0, 9.0])), [0.25, 1 / 6], rtol=1e-12)
+    np.testing.assert_allclose(nb.grad(lambda s: root(s, x0=2.0))(4.0), 0.25, rtol=1e-12)  # x0 is the fixed point
+    # the reverse sweep does not record the iterations: one node, whatever the iteration count
+    calls = []
+    slow = lambda p: lambda x: calls.append(None) or 0.5 * x + 0.5 * p  # noqa: E731  (x* = p, 40+ iterations)
+    assert abs(nb.grad(lambda p: fixed_point(slow, p, 0.0, dist, 1e-14))(3.0) - 1.0) < 1e-12
+    tape = nb.autodiff.trace(lambda p: fixed_point(slow, p, 0.0, dist, 1e-14), 3.0)
+    assert len(calls) > 80 and [n.op for n in tape] == ["input", "fixed_point"]
+    autograd = pytest.importorskip("autograd")  # and autograd's value
+    agnp = pytest.importorskip("autograd.numpy")
+    ag_fp = pytest.importorskip("autograd.misc.fixed_points").fixed_point
+    ag_dist = lambda x, y: agnp.max(agnp.abs(x - y))  # noqa: E731
+    theirs = autograd.grad(lambda s: ag_fp(newton_root, {"s": s, "k": 0.9}, 1.0, ag_dist, 1e-14))(3.0)
+    assert abs(nb.grad(lambda s: root(s, 0.9))(3.0) - theirs) < 1e-13

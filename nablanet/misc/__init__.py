@@ -1,8 +1,9 @@
-"""HIPS autograd's ``autograd.misc``: ``flatten`` and ``const_graph``.
+"""HIPS autograd's ``autograd.misc``: ``flatten``, ``const_graph`` and ``misc.optimizers``.
 
 ``flatten`` gives a pytree of arrays as one vector and back, differentiably;
 ``const_graph`` records a function once and replays the record (it is
-:func:`nablanet.jit` with some arguments fixed).
+:func:`nablanet.jit` with some arguments fixed); :mod:`nablanet.misc.optimizers`
+has autograd's optimization loops ``sgd``, ``rmsprop`` and ``adam``.
 
 >>> import numpy as np
 >>> from nablanet.misc import flatten
@@ -19,9 +20,9 @@ import functools
 
 import numpy as _np
 
-from . import numpy as anp
-from .autodiff.capture import jit
-from .autodiff.tree import tree_flatten, tree_unflatten
+from .. import numpy as anp
+from ..autodiff.capture import jit
+from ..autodiff.tree import tree_flatten, tree_unflatten
 
 __all__ = ["flatten", "const_graph"]
 

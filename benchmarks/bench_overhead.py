@@ -4,6 +4,9 @@ Besides wall time, each case reports CPU seconds (this process, and its worker p
 whose cores other jobs hold, the wall time of parallel work says little, while CPU seconds do not change
 with the load.  ``idle_estimate_2_over_1`` is what 2 workers would gain on 2 free cores: the one-process
 sweep's CPU time over the parallel one's critical path (the parent's own CPU time plus half the workers').
+Each sweep is followed by half a second idle; ``*_cpu_seconds_after`` is this process's CPU time in it
+(a sweep with workers restores this process's BLAS limits at its end, which restarts the BLAS threads the
+fork stopped; they busy-wait before they sleep).
 
 1. Run folder: a 30-epoch breast-cancer fit through ``run_training`` (what
    ``nablanet train`` runs) with no folder, with a folder (configuration,
@@ -42,8 +45,12 @@ def _cpu():
     return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def measure(fn, repeats):
-    """Medians over ``repeats`` of wall seconds, this process's CPU seconds and its children's."""
+def measure(fn, repeats, settle=0.0, after=None):
+    """Medians over ``repeats`` of wall seconds, this process's CPU seconds and its children's.
+
+    With ``settle``, each call is followed by that many idle seconds, so what it leaves running (BLAS
+    threads busy-waiting before they sleep) does not slow the next call; the CPU seconds this process
+    spends in them are appended to the list ``after``."""
     wall, cpu, kids = [], [], []
     for _ in range(repeats):
         c0, t0 = _cpu(), time.perf_counter()
@@ -52,6 +59,10 @@ def measure(fn, repeats):
         wall.append(t1 - t0)
         cpu.append(c1[0] - c0[0])
         kids.append(c1[1] - c0[1])
+        if settle:
+            time.sleep(settle)
+            if after is not None:
+                after.append(_cpu()[0] - c1[0])
     return statistics.median(wall), statistics.median(cpu), statistics.median(kids)
 
 
@@ -103,7 +114,9 @@ def parallel_sweep(repeats):
 
     out = {}
     for name, fn in (("plain_loop", loop), ("jobs1", lambda: swept(1)), ("jobs2", lambda: swept(2))):
-        out[f"{name}_seconds"], out[f"{name}_cpu_seconds"], kids = measure(fn, repeats)
+        after = []
+        out[f"{name}_seconds"], out[f"{name}_cpu_seconds"], kids = measure(fn, repeats, settle=0.5, after=after)
+        out[f"{name}_cpu_seconds_after"] = statistics.median(after)
         if name == "jobs2":
             out["jobs2_workers_cpu_seconds"] = kids
     out["speedup_2_over_1"] = out["jobs1_seconds"] / out["jobs2_seconds"]

@@ -470,12 +470,48 @@ def default_threads(processes):
     return max(1, cores // max(1, int(processes)))
 
 
-def _limit_worker_threads(threads):
-    """Pool initializer: this worker's BLAS and OpenMP pools get ``threads`` threads for its whole life."""
+#: The environment variables that set the thread pools of BLAS and OpenMP libraries loaded after them.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def limit_threads_for_workers(threads):
+    """BLAS/OpenMP limited to ``threads`` threads in this process and in the processes it starts inside.
+
+    Worker processes inherit the limit instead of setting it themselves: a forked worker holds a copy of
+    the limits set here (threadpoolctl), a spawned one reads them from the environment (``THREAD_ENV``)
+    when it loads NumPy.  Setting them in the worker would cost it a tenth of a second: the fork stops
+    OpenBLAS's thread pool (its ``pthread_atfork`` handler), and ``openblas_set_num_threads`` in the child
+    starts it again, threads that busy-wait ~0.1 s of CPU before they sleep, on the cores the workers
+    need.  The environment and the limits are restored on exit.
+    """
     from threadpoolctl import threadpool_limits
 
+    old = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update({k: str(int(threads)) for k in THREAD_ENV})
+    try:
+        with threadpool_limits(int(threads)):
+            yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _limit_worker_threads(threads, forked):
+    """Pool initializer: this worker's BLAS and OpenMP pools get ``threads`` threads for its whole life.
+
+    A worker ``forked`` inside :func:`limit_threads_for_workers` already has them, and is left alone (see
+    there why); one started otherwise sets them where the environment did not."""
+    if forked:
+        return
+    from threadpoolctl import threadpool_info, threadpool_limits
+
     global _WORKER_LIMITS
-    _WORKER_LIMITS = threadpool_limits(threads)  # kept alive: the limit lasts as long as the worker
+    if any(lib["num_threads"] != threads for lib in threadpool_info()):
+        _WORKER_LIMITS = threadpool_limits(threads)  # kept alive: the limit lasts as long as the worker
 
 
 _WORKER_LIMITS = None
@@ -569,7 +605,7 @@ def _check_sweep(base, grid, points):
     return {ds.task for ds in loaded.values()}
 
 
-def _worker_init(parent_pid, threads):
+def _worker_init(parent_pid, threads, forked):
     """Runs first in every sweep worker: it dies with the sweep, whatever kills the sweep.
 
     On Linux the kernel sends the worker SIGKILL when its parent dies
@@ -600,7 +636,7 @@ def _worker_init(parent_pid, threads):
                 os._exit(1)
 
     threading.Thread(target=watchdog, name="nablanet-watchdog", daemon=True).start()
-    _limit_worker_threads(threads)
+    _limit_worker_threads(threads, forked)
 
 
 def _stop_workers(ex):
@@ -751,6 +787,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         todo = []
     jobs = min(int(jobs or default_threads(1)), len(todo)) if todo else 0
     ex = None
+    limits = contextlib.ExitStack()
     try:
         for r in todo:  # each data configuration split and scaled once, here; forked workers inherit it
             try:
@@ -766,15 +803,21 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                     if bar:
                         bar.update(1)
         elif jobs > 1:
+            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             import sklearn.metrics  # noqa: F401 - imported once here, not in every worker (they are forked from here)
 
             from . import train  # noqa: F401
 
+            per_worker = threads or default_threads(jobs)
+            # the workers inherit the limit (see limit_threads_for_workers); this process keeps it until they are
+            # done: restoring it sooner would restart its own BLAS threads, stopped by the fork, to spin beside them
+            limits.enter_context(limit_threads_for_workers(per_worker))
             # workers die with the sweep (kill -9 included); Ctrl-C or SIGTERM stops them before the sweep exits
-            ex = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
-                                     initargs=(os.getpid(), threads or default_threads(jobs)))
+            ctx = multiprocessing.get_context()
+            ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                     initargs=(os.getpid(), per_worker, ctx.get_start_method() == "fork"))
             futures = {ex.submit(_run_point, (base, r)): r for r in todo}
             for fut in as_completed(futures):
                 r = futures[fut]
@@ -798,11 +841,13 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     except BaseException:
         if ex is not None:
             _stop_workers(ex)
+        limits.close()
         raise
     finally:
         _DATA_CACHE.clear()
     if ex is not None:
         ex.shutdown()
+    limits.close()
     result = {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped, "names": names,
               "seeds": seeds, "plots": plots}
     atomic_write_json(os.path.join(out_dir, "results.json"), {k: v for k, v in result.items() if k != "names"})

@@ -49,7 +49,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    if name in ("tuple", "list", "dict", "isinstance"):  # autograd's `from autograd import tuple, isinstance`
+    if name in ("tuple", "list", "dict", "isinstance", "type"):  # autograd's `from autograd import tuple, isinstance`
         from . import builtins
 
         return getattr(builtins, name)

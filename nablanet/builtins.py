@@ -1,9 +1,9 @@
 """HIPS autograd's ``autograd.builtins`` names, for code ported from it.
 
 nablanet differentiates through Python's own containers (they are pytrees), so
-``tuple``, ``list`` and ``dict`` are Python's.  ``isinstance`` looks through
-traced values at what they stand for: a traced array is an ``np.ndarray``, a
-traced scalar an ``np.float64``, as autograd's does.
+``tuple``, ``list`` and ``dict`` are Python's.  ``isinstance`` and ``type`` look
+through traced values at what they stand for: a traced array is an
+``np.ndarray``, a traced scalar an ``np.float64``, as autograd's do.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import builtins as _builtins
 
 from .autodiff.core import Tracer
 
-__all__ = ["tuple", "list", "dict", "isinstance"]
+__all__ = ["tuple", "list", "dict", "isinstance", "type"]
 
 tuple = _builtins.tuple
 list = _builtins.list
@@ -24,3 +24,12 @@ def isinstance(x, classinfo):
     while _builtins.isinstance(x, Tracer):
         x = x._value
     return _builtins.isinstance(x, classinfo)
+
+
+def type(x, *rest):
+    """``builtins.type`` of the value under any traced wrappers (the three-argument form is Python's)."""
+    if rest:
+        return _builtins.type(x, *rest)
+    while _builtins.isinstance(x, Tracer):
+        x = x._value
+    return _builtins.type(x)

@@ -319,6 +319,21 @@ def test_builtins_isinstance_sees_through_traced_values():
     assert nb_tuple is tuple and nb_dict is dict and nb_isinstance([], list) and not nb_isinstance((), list)
 
 
+def test_builtins_type_sees_through_traced_values():
+    from nablanet import type as nb_type  # autograd's `from autograd.builtins import type`
+
+    seen = []
+
+    def f(x, y):
+        seen.append((nb_type(x), nb_type(y), type(x) is np.ndarray))
+        return anp.sum(x) * y
+
+    nb.grad(f, (0, 1))(np.zeros(2), 1.5)
+    nb.grad(nb.grad(lambda y: f(np.ones(2), y)))(2.0)
+    assert seen[0] == (np.ndarray, np.float64, False) and seen[1][:2] == (np.ndarray, np.float64)
+    assert nb_type("C", (), {"k": 1}).k == 1 and nb_type(3) is int
+
+
 def test_extend_isbox():
     from nablanet.extend import isbox
 

@@ -3,7 +3,8 @@
 ``flatten`` gives a pytree of arrays as one vector and back, differentiably;
 ``const_graph`` records a function once and replays the record (it is
 :func:`nablanet.jit` with some arguments fixed); :mod:`nablanet.misc.optimizers`
-has autograd's optimization loops ``sgd``, ``rmsprop`` and ``adam``.
+has autograd's optimization loops ``sgd``, ``rmsprop`` and ``adam``, and
+:mod:`nablanet.misc.fixed_points` its implicitly differentiated ``fixed_point``.
 
 >>> import numpy as np
 >>> from nablanet.misc import flatten

@@ -586,3 +586,32 @@ def test_misc_fixed_point_is_differentiated_implicitly_in_both_modes():
     ag_dist = lambda x, y: agnp.max(agnp.abs(x - y))  # noqa: E731
     theirs = autograd.grad(lambda s: ag_fp(newton_root, {"s": s, "k": 0.9}, 1.0, ag_dist, 1e-14))(3.0)
     assert abs(nb.grad(lambda s: root(s, 0.9))(3.0) - theirs) < 1e-13
+
+
+def test_misc_flatten_orders_dict_entries_as_autograd_and_flatten_func():
+    from nablanet.misc import flatten, flatten_func
+
+    r = np.random.default_rng(8).normal
+    x = {"w": r(size=3), "b": 1.5, "a": [2.0, {"z": r(size=(2, 2)), "c": 3.0}], "m": (r(size=2),)}
+    vec, unflatten = flatten(x)
+    want = np.concatenate([[2.0, 3.0], x["a"][1]["z"].ravel(), [1.5], x["m"][0], x["w"]])  # keys sorted, at depth
+    np.testing.assert_array_equal(vec, want)
+    back = unflatten(vec)
+    assert list(back) == ["w", "b", "a", "m"] and list(back["a"][1]) == ["z", "c"]  # the original key order
+    assert nb.tree_map(np.array_equal, back, x) == nb.tree_map(lambda a, b: True, x, x)
+    np.testing.assert_array_equal(flatten({1: 2.0, "a": np.array([3.0, 4.0])})[0], [2.0, 3.0, 4.0])  # unsortable
+    g = nb.grad(lambda v: anp.sum(unflatten(v)["w"] ** 2) + unflatten(v)["a"][1]["c"])(vec)
+    np.testing.assert_array_equal(g, np.concatenate([[0.0, 1.0], np.zeros(7), 2 * x["w"]]))
+
+    def f(p, k):
+        return {"y": anp.tanh(p["w"]) * k, "s": anp.sum(p["a"][1]["z"]) * p["b"]}
+
+    flat_f, unflatten_f, flat_x = flatten_func(f, x)
+    np.testing.assert_array_equal(flat_x, vec)
+    out = flat_f(vec, 2.0)
+    np.testing.assert_allclose(out, np.concatenate([[np.sum(x["a"][1]["z"]) * 1.5], 2.0 * np.tanh(x["w"])]))
+    check_grads(lambda v: flat_f(v, 2.0), modes=["fwd", "rev"], order=2)(vec)
+    ag_flatten = pytest.importorskip("autograd.misc.flatten")  # autograd's own vectors, entry for entry
+    np.testing.assert_array_equal(ag_flatten.flatten(x)[0], vec)
+    ag_f, _, ag_x = ag_flatten.flatten_func(lambda p, k: {"y": np.tanh(p["w"]) * k, "s": 0.0}, x)
+    np.testing.assert_array_equal(ag_x, flat_x)

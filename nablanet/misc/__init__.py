@@ -1,4 +1,4 @@
-"""HIPS autograd's ``autograd.misc``: ``flatten``, ``const_graph`` and ``misc.optimizers``.
+"""HIPS autograd's ``autograd.misc``: ``flatten``, ``flatten_func``, ``const_graph`` and ``misc.optimizers``.
 
 ``flatten`` gives a pytree of arrays as one vector and back, differentiably;
 ``const_graph`` records a function once and replays the record (it is
@@ -25,7 +25,7 @@ from .. import numpy as anp
 from ..autodiff.capture import jit
 from ..autodiff.tree import tree_flatten, tree_unflatten
 
-__all__ = ["flatten", "const_graph"]
+__all__ = ["flatten", "flatten_func", "const_graph"]
 
 
 def flatten(value):
@@ -36,21 +36,58 @@ def flatten(value):
     function of the tree can be written as a function of the vector (an
     optimizer's flat parameters, an ODE's arguments) and vice versa.  A
     complex leaf makes the vector complex; a tree without leaves gives an
-    empty vector.
+    empty vector.  In the vector a dict's entries come in sorted key order,
+    as autograd's ``flatten`` puts them (in insertion order when the keys do
+    not sort), so the vector is autograd's entry for entry; ``unflatten``
+    gives the dicts back with their keys in the original order.
     """
     leaves, treedef = tree_flatten(value)
-    shapes = [anp.shape(x) for x in leaves]
+    # the vector's order: the leaves' numbers read from a copy of the tree with its dicts' keys sorted
+    order = tree_flatten(_keys_sorted(tree_unflatten(treedef, list(range(len(leaves))))))[0]
+    shapes = [anp.shape(leaves[i]) for i in order]
     ends = _np.cumsum([int(_np.prod(s)) for s in shapes]).tolist()
-    vector = anp.concatenate([anp.ravel(x) for x in leaves]) if leaves else _np.zeros(0)
+    vector = anp.concatenate([anp.ravel(leaves[i]) for i in order]) if leaves else _np.zeros(0)
 
     def unflatten(v):
         if anp.shape(v) != (ends[-1] if ends else 0,):
             raise ValueError(f"unflatten: expected a vector of {ends[-1] if ends else 0} entries, got shape "
                              f"{anp.shape(v)}")
         starts = [0] + ends[:-1]
-        return tree_unflatten(treedef, [anp.reshape(v[a:b], s) for a, b, s in zip(starts, ends, shapes)])
+        out = [None] * len(order)
+        for i, a, b, shape in zip(order, starts, ends, shapes):
+            out[i] = anp.reshape(v[a:b], shape)
+        return tree_unflatten(treedef, out)  # the dicts' keys in their original order
 
     return vector, unflatten
+
+
+def _keys_sorted(tree):
+    """``tree`` with each dict's entries in sorted key order (when its keys sort)."""
+    t = type(tree)
+    if t is dict:
+        keys = list(tree)
+        try:
+            keys.sort()
+        except TypeError:  # keys of mixed types: insertion order
+            pass
+        return {k: _keys_sorted(tree[k]) for k in keys}
+    if t is list or t is tuple:
+        return t(_keys_sorted(x) for x in tree)
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # namedtuple
+        return t(*(_keys_sorted(x) for x in tree))
+    return tree
+
+
+def flatten_func(func, example):
+    """``(flat_func, unflatten, flat_example)``: ``func`` of a pytree shaped like ``example`` as a function of
+    one vector returning one vector (autograd's ``flatten_func``): ``flat_func(v, *args)`` is
+    ``flatten(func(unflatten(v), *args))[0]``, differentiable like ``func``."""
+    flat_example, unflatten = flatten(example)
+
+    def flat_func(v, *args):
+        return flatten(func(unflatten(v), *args))[0]
+
+    return flat_func, unflatten, flat_example
 
 
 def const_graph(fun, *args, **kwargs):

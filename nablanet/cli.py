@@ -298,6 +298,20 @@ def _thread_limit(args, comm):
     return threadpool_limits(args.threads or default_threads(1 if comm is None else _ranks_on_this_node(comm)))
 
 
+def _communication_note(ranks, fraction):
+    """A note when the ranks spent so much of the training communicating that one process would have been
+    faster, else None.
+
+    One process computes what the ranks computed, each rank's share of the time outside communication
+    (1 - ``fraction`` on average), at most: ``ranks * (1 - fraction)`` of the time taken, less than all of
+    it once ``fraction`` exceeds ``1 - 1 / ranks`` (a half for 2 ranks)."""
+    if ranks < 2 or fraction is None or fraction <= 1 - 1 / ranks:
+        return None
+    return (f"nablanet: note: the {ranks} ranks spent {fraction:.0%} of the training in collective communication "
+            f"(waiting for each other included), so one process would have been faster: each step computes too "
+            f"little to share (or the cores are busy); run it without mpiexec")
+
+
 def cmd_train(args):
     from .experiments import run_training
 
@@ -319,6 +333,9 @@ def cmd_train(args):
         out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     with _thread_limit(args, comm):
+        from threadpoolctl import threadpool_info
+
+        threads = max((lib["num_threads"] for lib in threadpool_info()), default=None)  # as the libraries say
         res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm,
                            checkpoint_every=args.checkpoint_every,
                            checkpoint_seconds=30.0 if args.checkpoint_seconds is None else args.checkpoint_seconds,
@@ -327,13 +344,18 @@ def cmd_train(args):
         return
     c = res["config"]
     final = {k: v for k, v in res.items() if k not in ("config", "trainer")}
+    final["threads_per_process"] = threads
+    note = _communication_note(res["ranks"], res.get("communication_fraction"))
+    if note:
+        print(note, file=sys.stderr)
     arch = "-".join(map(str, [res["trainer"].model.n_inputs] + c["hidden"] + [c["n_outputs"]]))
     lines = [f"trained {arch} ({c['activation']}, output {c['output_activation']}) on {c['data']} with {c['loss']}, "
              f"{c['optimizer']} lr={c['lr']:g}, {res['epochs']} epochs in {res['train_seconds']:.2f} s",
              _table([{"metric": k, "value": v} for k, v in final.items() if k.startswith("test_")], ["metric", "value"],
                     {"value": ".5f"}),
              f"run folder: {out}  (config.json, metrics.csv, metrics.json, checkpoint.npz, plots)"
-             + (f"; data-parallel over {res['ranks']} MPI ranks" if res["ranks"] > 1 else "")]
+             + (f"; data-parallel over {res['ranks']} MPI ranks, {threads} BLAS thread(s) each" if res["ranks"] > 1
+                else "")]
     _emit(args, {"config": c, "final": final}, "\n".join(lines))
 
 

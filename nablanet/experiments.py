@@ -376,6 +376,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         callbacks.append(EarlyStopping("val_loss", patience=int(cfg["patience"])))
         validation = {"validation_split": 0.1}
     remaining = int(cfg["epochs"]) - trainer.epoch
+    comm_seconds = comm.seconds if comm is not None else 0.0
     t0 = time.perf_counter()
     try:
         trainer.fit(Xtr, ytr, epochs=max(remaining, 0), batch_size=cfg["batch_size"], callbacks=callbacks,
@@ -393,6 +394,9 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     seconds = time.perf_counter() - t0
     result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
               "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
+    if comm is not None and comm.size > 1:  # the ranks' mean share of the training spent communicating
+        share = (comm.seconds - comm_seconds) / seconds if seconds > 0 else 0.0
+        result["communication_fraction"] = comm.comm.allreduce(min(share, 1.0)) / comm.size
     if out_dir and root:
         write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler, plots=plots)
     if out_dir:

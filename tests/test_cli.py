@@ -343,3 +343,16 @@ def test_every_command_the_tutorials_and_the_readme_quote_parses():
             build_parser().parse_args(shlex.split(cmd.strip().rstrip(".,;:)")))
         except SystemExit:
             raise AssertionError(f"{where} quotes a command the parser refuses: nablanet {cmd}") from None
+
+
+@pytest.mark.parametrize("ranks,fraction,noted", [(1, 0.9, False), (2, None, False), (2, 0.45, False),
+                                                  (2, 0.55, True), (4, 0.7, False), (4, 0.8, True)])
+def test_the_note_that_ranks_lost_to_communication(ranks, fraction, noted):
+    """Under mpiexec, train notes that one process would have been faster exactly when the ranks' mean share of
+    time outside communication, times the ranks, is under the whole time: fraction > 1 - 1/ranks."""
+    from nablanet.cli import _communication_note
+
+    note = _communication_note(ranks, fraction)
+    assert (note is not None) == noted
+    if noted:
+        assert f"{fraction:.0%}" in note and f"the {ranks} ranks" in note and "without mpiexec" in note

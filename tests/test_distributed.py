@@ -84,11 +84,18 @@ def test_cli_train_under_mpiexec_writes_once(tmp_path):
                      "--out", str(run), "--json"], tmp_path)
     docs = [json.loads(out)]  # exactly one JSON document: rank 1 prints nothing
     assert docs[0]["final"]["ranks"] == 2 and docs[0]["final"]["epochs"] == 3
+    from nablanet.experiments import default_threads
+
+    # each rank limits BLAS/OpenMP to its share of the cores, as the libraries report it during the training
+    assert docs[0]["final"]["threads_per_process"] == default_threads(2)
+    assert 0 <= docs[0]["final"]["communication_fraction"] <= 1
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.npz", "config.json", "confusion_matrix.png",
                                                     "learning_curves.png", "metrics.csv", "metrics.json"]
     # resuming broadcasts rank 0's checkpoint and continues
-    out = mpirun(2, ["-m", "nablanet.cli", "train", "--resume", str(run), "--epochs", "5", "--json"], tmp_path)
+    out = mpirun(2, ["-m", "nablanet.cli", "train", "--resume", str(run), "--epochs", "5", "--threads", "3", "--json"],
+                 tmp_path)
     assert json.loads(out)["final"]["epochs"] == 5
+    assert json.loads(out)["final"]["threads_per_process"] == 3  # --threads overrides the share
 
 
 def test_sweep_over_ranks_equals_local_sweep(tmp_path):

@@ -16,6 +16,7 @@ MPICH, both from PyPI).
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -52,6 +53,13 @@ class Communicator:
     ----------
     comm : mpi4py communicator, optional
         ``MPI.COMM_WORLD`` by default.
+
+    Attributes
+    ----------
+    seconds : float
+        Wall seconds this rank has spent in the collective operations below, waiting for the other
+        ranks included: what communication costs a data-parallel training (``run_training`` reports it
+        as a fraction of the training).
     """
 
     def __init__(self, comm=None):
@@ -60,6 +68,7 @@ class Communicator:
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        self.seconds = 0.0
 
     def __repr__(self):
         return f"Communicator(rank {self.rank} of {self.size})"
@@ -77,7 +86,9 @@ class Communicator:
 
     def allreduce_sum_(self, buf):
         """Sum ``buf`` (a contiguous array) over the ranks, in place: one Allreduce."""
+        t0 = time.perf_counter()
         self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
+        self.seconds += time.perf_counter() - t0
         return buf
 
     def allreduce_sum(self, x):
@@ -91,14 +102,21 @@ class Communicator:
 
     def bcast_(self, buf, root=0):
         """Overwrite ``buf`` on every rank with rank ``root``'s, in place."""
+        t0 = time.perf_counter()
         self.comm.Bcast(buf, root=root)
+        self.seconds += time.perf_counter() - t0
         return buf
 
     def bcast_object(self, obj, root=0):
-        return self.comm.bcast(obj, root=root)
+        t0 = time.perf_counter()
+        obj = self.comm.bcast(obj, root=root)
+        self.seconds += time.perf_counter() - t0
+        return obj
 
     def barrier(self):
+        t0 = time.perf_counter()
         self.comm.Barrier()
+        self.seconds += time.perf_counter() - t0
 
 
 def get_comm(comm=None):

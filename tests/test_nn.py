@@ -643,3 +643,40 @@ def test_an_activation_layer_writes_into_a_buffer_of_the_captured_step():
     v0, g0 = nb.value_and_grad(f)(m.params)
     assert v == v0 and all(np.array_equal(a[k], b[k]) for a, b in zip(g, g0) for k in a)
     assert "relu_into(b" in step.program(m.params).source
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (2, 3), (6, 1)])
+def test_batch_normalize_is_the_composition_with_one_backward_node(shape):
+    """gamma xhat + beta over the rows as one primitive: the composition's bits forward, its derivatives (in x,
+    gamma and beta, both modes, to third order), and a captured step whose backward pass for x is one node
+    reading the gradients of gamma and beta (the statistics and xhat once)."""
+    from nablanet.nn.functional import batch_normalize, normalize
+
+    rng = _rng(25)
+    x = rng.standard_normal(shape) * 3 + 1
+    x[:, -1] = 2.0 + 1e-4 * np.arange(shape[0])  # a nearly constant column: var << eps
+    gamma, beta = rng.uniform(0.5, 2, shape[1]), rng.standard_normal(shape[1])
+    ref = lambda x, g, b: normalize(x, 0) * g + b  # noqa: E731
+    for dt in (np.float64, np.float32):
+        args = [v.astype(dt) for v in (x, gamma, beta)]
+        np.testing.assert_array_equal(batch_normalize(*args), ref(*args))
+        assert batch_normalize(*args).dtype == dt
+    R = rng.standard_normal(shape)
+    cost = lambda h: lambda x, g, b: anp.sum(anp.tanh(h(x, g, b)) * R)  # noqa: E731
+    for a, b in zip(nb.grad(cost(batch_normalize), argnums=(0, 1, 2))(x, gamma, beta),
+                    nb.grad(cost(ref), argnums=(0, 1, 2))(x, gamma, beta)):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+    for i in (0, 1):
+        h = lambda v: cost(batch_normalize)(*[v if j == i else w for j, w in enumerate((x, gamma, beta))])  # noqa: E731
+        hr = lambda v: cost(ref)(*[v if j == i else w for j, w in enumerate((x, gamma, beta))])  # noqa: E731
+        v0 = (x, gamma)[i]
+        np.testing.assert_allclose(nb.hessian(h)(v0), nb.hessian(hr)(v0), rtol=1e-9, atol=1e-10)
+    nb.check_grads(batch_normalize, (x, gamma, beta), order=3 if shape == (7, 5) else 2)
+    nb.check_grads(lambda x, g, b: batch_normalize(x, g, b) * R[0], (x, gamma, beta), order=2)  # a broadcast adjoint
+    step = nb.jit(nb.value_and_grad(cost(batch_normalize), argnums=(0, 1, 2)))
+    names = [p.name for p in step.program(x, gamma, beta).prims]
+    assert names.count("normalize") == 1 and names.count("moments") == 1 and names.count("batch_norm_dx") == 1
+    assert "normalize_jacobian" not in names, names
+    v, g = step(x, gamma, beta)
+    v0, g0 = nb.value_and_grad(cost(batch_normalize), argnums=(0, 1, 2))(x, gamma, beta)
+    assert v == v0 and all(np.array_equal(a, b) for a, b in zip(g, g0))

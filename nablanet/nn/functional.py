@@ -13,6 +13,9 @@ first step's values in as constants.
 * :func:`stop_gradient` is the identity with a zero derivative: batch
   normalization returns its updated running statistics through it, as
   auxiliary outputs that carry no gradient.
+* :func:`moments`, :func:`normalize` and :func:`batch_normalize` are the
+  normalizations as a few fused primitives (the statistics once, each
+  backward rule one node), exact to every order of derivative.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 
 from ..autodiff.core import NondiffPrimitive, Primitive, Tracer, getval
 
-__all__ = ["dropout_mask", "moments", "normalize", "stop_gradient"]
+__all__ = ["batch_normalize", "dropout_mask", "moments", "normalize", "stop_gradient"]
 
 
 def _zeros_like(g):
@@ -168,22 +171,32 @@ def _normalize_fun(x, st, axis, eps):
     return _normalize_into(np.empty(x.shape, np.result_type(x, st)), x, st, axis, eps)
 
 
-def _jac_into(out, t, xhat, x, st, axis, eps):
+def _jac_into(out, t, xhat, x, st, axis, eps, scale=None, sums=None):
+    """``(t - mean(t) - xhat mean(t xhat)) / sqrt(var + eps)`` into ``out``, times ``scale`` (a factor constant
+    along ``axis``, one multiply with ``scale / sqrt(var + eps)``); ``sums = (sum(t xhat), sum(t))`` along
+    ``axis`` (that axis dropped) when the caller has them, instead of taking them again."""
     n = xhat.shape[axis]
-    np.multiply(t, xhat, out=out)
-    if _blas_axis(out, axis) and t.dtype == out.dtype:
-        c, m = _axis_mean(out, axis), _axis_mean(t, axis)  # mean(t xhat), mean(t)
-        if axis % 2:
-            c, m = c[:, None], m[:, None]
+    if sums is not None:
+        c, m = sums[0] * (1.0 / n), sums[1] * (1.0 / n)
+        if c.ndim < xhat.ndim:
+            c, m = c.reshape(_kept_shape(xhat, axis)), m.reshape(_kept_shape(xhat, axis))
     else:
-        c = np.add.reduce(out, axis=axis, keepdims=True)
-        c *= 1.0 / n  # mean(t xhat)
-        m = np.add.reduce(t, axis=axis, keepdims=True)
-        m *= 1.0 / n  # mean(t)
+        np.multiply(t, xhat, out=out)
+        if _blas_axis(out, axis) and t.dtype == out.dtype:
+            c, m = _axis_mean(out, axis), _axis_mean(t, axis)  # mean(t xhat), mean(t)
+            if axis % 2:
+                c, m = c[:, None], m[:, None]
+        else:
+            c = np.add.reduce(out, axis=axis, keepdims=True)
+            c *= 1.0 / n  # mean(t xhat)
+            m = np.add.reduce(t, axis=axis, keepdims=True)
+            m *= 1.0 / n  # mean(t)
     np.multiply(xhat, c, out=out)
     np.add(out, m, out=out)
     np.subtract(t, out, out=out)
-    return np.divide(out, st[2], out=out)
+    if scale is None:
+        return np.divide(out, st[2], out=out)
+    return np.multiply(out, np.divide(scale, st[2]), out=out)
 
 
 def _jac_fun(t, xhat, x, st, axis, eps):
@@ -251,6 +264,134 @@ def normalize(x, axis, eps=1e-5, stats=None):
     if stats is None:
         stats = _moments(x, axis, eps)
     return _normalize_p(x, stats, axis, eps)
+
+
+# ------------------------------------------------------------------ batch normalization's affine step, fused
+#
+# y = gamma xhat + beta over the rows (axis 0; gamma and beta one per column) is one primitive,
+# ``_bn_affine_p(x, xhat, st, gamma, beta, eps)``, so that its reverse rule shares the two column
+# sums of the backward pass: dbeta = sum(g), dgamma = sum(g xhat), and
+#     dx = gamma s (g - dbeta/n - xhat dgamma/n)          (s = 1/sqrt(var + eps)),
+# one node (``_bn_dx_p``: the normalization's Jacobian kernel given the two sums and the factor
+# gamma, constant along the rows), where the composition multiplies g by gamma and the
+# normalization's rule takes two more means.  xhat comes in as a value without derivative (``_normalize_value``, the
+# normalization's own function): the x argument carries the whole derivative, through xhat too.
+# The rules read xhat again through ``normalize`` (differentiable; a captured program merges the
+# two calls), and ``_bn_dx_p``'s own rules are those of ``_normalize_jacobian(gamma g, xhat, x)``
+# (its sums, functions of g and xhat alone, get none), so every order stays exact.
+
+_normalize_value = NondiffPrimitive(_normalize_fun, "normalize")
+_normalize_value.into = _normalize_into
+
+
+def _bn_affine_into(out, x, a, st, gamma, beta, eps):
+    np.multiply(a, gamma, out=out)
+    return np.add(out, beta, out=out)
+
+
+def _bn_affine_fun(x, a, st, gamma, beta, eps):
+    """``xhat * gamma + beta`` (the same bits as the two products)."""
+    return _bn_affine_into(np.empty(np.broadcast_shapes(a.shape, np.shape(gamma), np.shape(beta)),
+                                    np.result_type(a, gamma, beta)), x, a, st, gamma, beta, eps)
+
+
+def _bn_dx_into(out, g, a, x, st, gamma, gg, gb, eps):
+    return _jac_into(out, g, a, x, st, 0, eps, scale=gamma, sums=(gg, gb))
+
+
+def _bn_dx_fun(g, a, x, st, gamma, gg, gb, eps):
+    """``gamma s (g - gb/n - a gg/n)``: batch normalization's dx from the column sums gg = sum(g a), gb = sum(g)."""
+    shape = np.broadcast_shapes(np.shape(g), a.shape)
+    if np.shape(g) != shape:
+        g = np.broadcast_to(g, shape)
+    return _bn_dx_into(np.empty(shape, np.result_type(g, a, st, gamma)), g, a, x, st, gamma, gg, gb, eps)
+
+
+def _colsum(v):
+    from .. import numpy as anp
+
+    return anp.sum(v, axis=0)
+
+
+def _no_derivative(v):
+    return lambda u: np.zeros(np.shape(getval(v)), np.result_type(getval(v)))
+
+
+_bn_dx_p = Primitive(_bn_dx_fun, "batch_norm_dx")
+_bn_dx_p.into = _bn_dx_into
+_bn_dx_p.defvjp(
+    lambda F, g, a, x, st, gamma, gg, gb, eps: lambda u: gamma * _normalize_jac_p(u, a, x, st, 0, eps),
+    lambda F, g, a, x, st, gamma, gg, gb, eps: lambda u: -_inv_std(x, 0, eps) * (u * _mean(g * gamma * a, 0)
+                                                                                 + g * gamma * _mean(u * a, 0)),
+    lambda F, g, a, x, st, gamma, gg, gb, eps: lambda u: -_inv_std(x, 0, eps) * a * _mean(u * F, 0),
+    None,
+    lambda F, g, a, x, st, gamma, gg, gb, eps: lambda u: _colsum(u * _normalize_jac_p(g, a, x, st, 0, eps)),
+    lambda F, g, a, x, st, gamma, gg, gb, eps: _no_derivative(gg),
+    lambda F, g, a, x, st, gamma, gg, gb, eps: _no_derivative(gb),
+)
+_bn_dx_p.defjvp(
+    lambda dg, F, g, a, x, st, gamma, gg, gb, eps: gamma * _normalize_jac_p(dg, a, x, st, 0, eps),
+    lambda da, F, g, a, x, st, gamma, gg, gb, eps: -_inv_std(x, 0, eps) * (da * _mean(g * gamma * a, 0)
+                                                                           + a * _mean(g * gamma * da, 0)),
+    lambda dx, F, g, a, x, st, gamma, gg, gb, eps: -_inv_std(x, 0, eps) * _mean(a * dx, 0) * F,
+    None,
+    lambda dgam, F, g, a, x, st, gamma, gg, gb, eps: dgam * _normalize_jac_p(g, a, x, st, 0, eps),
+    lambda dv, F, g, a, x, st, gamma, gg, gb, eps: np.zeros(np.shape(getval(F)), np.result_type(getval(F))),
+    lambda dv, F, g, a, x, st, gamma, gg, gb, eps: np.zeros(np.shape(getval(F)), np.result_type(getval(F))),
+)
+
+
+def _bn_affine_vjp(argnums, y, x, a, st, gamma, beta, eps):
+    def pull(g):
+        xhat = normalize(x, 0, eps, stats=st)  # the forward's xhat, differentiable (one call in a captured step)
+        gb = _colsum(g) if 0 in argnums or 4 in argnums else None
+        gg = _colsum(g * xhat) if 0 in argnums or 3 in argnums else None
+        out = []
+        for i in argnums:
+            if i == 0:
+                out.append(_bn_dx_p(g, xhat, x, st, gamma, gg, gb, eps))
+            elif i == 3:
+                out.append(gg)
+            elif i == 4:
+                out.append(gb)
+            else:
+                raise _bn_affine_p._missing("VJP", i)
+        return out
+
+    return pull
+
+
+def _bn_affine_jvp_beta(t, y, x, a, st, gamma, beta, eps):
+    from ..numpy._primitives import _bcast
+
+    return _bcast(t, y)
+
+
+_bn_affine_p = Primitive(_bn_affine_fun, "batch_norm_affine")
+_bn_affine_p.into = _bn_affine_into
+_bn_affine_p.defvjp_argnums(_bn_affine_vjp)
+_bn_affine_p.defjvp(
+    lambda t, y, x, a, st, gamma, beta, eps: gamma * _normalize_jac_p(t, normalize(x, 0, eps, stats=st), x, st, 0, eps),
+    None,
+    None,
+    lambda t, y, x, a, st, gamma, beta, eps: normalize(x, 0, eps, stats=st) * t,
+    _bn_affine_jvp_beta,
+)
+
+
+def batch_normalize(x, gamma, beta, eps=1e-5, stats=None):
+    """``gamma (x - mean) / sqrt(var + eps) + beta`` over the rows of the matrix ``x`` (the biased variance;
+    ``gamma`` and ``beta`` one per column), differentiable to any order in ``x``, ``gamma`` and ``beta``.
+
+    The same values as ``normalize(x, 0, eps) * gamma + beta``, bit for bit; its reverse rule is one node
+    for ``dx`` that reuses the column sums ``sum(g)`` and ``sum(g xhat)`` (the gradients of ``beta`` and
+    ``gamma``) instead of taking them again.  ``stats``: :func:`moments` of ``x`` along axis 0, when the
+    caller needs them too (batch normalization's running averages).
+    """
+    eps = float(eps)
+    if stats is None:
+        stats = _moments(x, 0, eps)
+    return _bn_affine_p(x, _normalize_value(x, stats, 0, eps), stats, gamma, beta, eps)
 
 
 def _running_average(avg, st, row, momentum, scale):

@@ -25,7 +25,7 @@ from .. import numpy as anp
 from .. import validate as V
 from ..autodiff.core import getval
 from .activations import get_activation
-from .functional import dropout_mask, moments, normalize, running_average, stop_gradient
+from .functional import batch_normalize, dropout_mask, moments, normalize, running_average, stop_gradient
 from .init import fan_in_uniform, get_initializer, initializer_config
 
 __all__ = ["Layer", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Activation", "Sequential", "MLP", "ModelSummary",
@@ -198,11 +198,11 @@ class BatchNorm(Layer):
                 # the batch statistics, computed once: the normalization and its backward rule (the
                 # batch-norm backward pass, one primitive) read them, and so do the running averages
                 st = moments(x, 0, self.eps)
-                xhat = normalize(x, 0, self.eps, stats=st)
                 m = self.momentum
                 state = {"mean": running_average(state["mean"], st, 0, m, 1.0),
                          "var": running_average(state["var"], st, 1, m, n / (n - 1))}
-                return xhat * params["gamma"] + params["beta"], state
+                # gamma xhat + beta with one backward node that reuses the gradients of gamma and beta
+                return batch_normalize(x, params["gamma"], params["beta"], self.eps, stats=st), state
             else:  # sums over every rank's shard: the statistics of the global batch
                 total = lambda v: reduce(anp.sum(v, axis=0))
                 # the global count, computed from x so that a replay recounts it for every batch

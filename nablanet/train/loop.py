@@ -212,6 +212,7 @@ class Trainer:
         self._gviews = gviews
         self._dests = {}  # where a captured step writes its outputs (None: a fresh array), by number of state leaves
         self._state_def = tree_flatten(model.state)[1]
+        self._state_tree = self._sleaves = None  # the running statistics the last step set, and their leaves
 
     def _connect(self):
         """Data-parallel set-up: the same parameters on every rank; global batch statistics.
@@ -313,9 +314,12 @@ class Trainer:
         if model.params is not self._params_tree:  # parameters replaced from outside: re-read them
             self._pleaves = tree_flatten(model.params)[0]
             self._params_tree = model.params
-        sleaves, sdef = tree_flatten(model.state)
-        if sdef != self._state_def:
-            self._state_def, self._steps = sdef, {}
+        if model.state is self._state_tree:  # the tree the last step set: its leaves are known
+            sleaves, sdef = self._sleaves, self._state_def
+        else:  # replaced from outside (or the first step): read it
+            sleaves, sdef = tree_flatten(model.state)
+            if sdef != self._state_def:
+                self._state_def, self._steps = sdef, {}
         scaled = scale != 1.0
         args = (self._pleaves, sleaves, X, y, self.rng) + ((float(scale),) if scaled else ())
         fn = self._step_fn(bool(penalize), scaled)
@@ -329,7 +333,8 @@ class Trainer:
             for gv, g in zip(self._gviews, grads):
                 gv[...] = g
         if new_state:
-            model.state = tree_unflatten(sdef, new_state)
+            model.state = self._state_tree = tree_unflatten(sdef, new_state)
+            self._sleaves = new_state
         return float(cost)
 
     def train_step(self, X, y, n_global=None):

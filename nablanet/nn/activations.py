@@ -259,13 +259,12 @@ def _gelu_tanh_deriv_into(out, z, gate):
     """``g + z g'`` from the gate g = (1 + tanh u) / 2: g' = (1 - tanh^2 u) u' / 2 = 2 g (1 - g) u',
     with u' = c (1 + 3 * 0.044715 z^2)."""
     np.multiply(z, z, out=out)
-    out *= 3.0 * _TANH_A * _TANH_C
-    out += _TANH_C
-    out *= z  # z u'
+    out *= 6.0 * _TANH_A * _TANH_C
+    out += 2.0 * _TANH_C
+    out *= z  # 2 z u'
     h = np.subtract(1.0, gate)
     h *= gate  # g (1 - g)
     out *= h
-    out *= 2.0
     out += gate
     return out
 

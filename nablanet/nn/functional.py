@@ -178,7 +178,7 @@ def _jac_into(out, t, xhat, x, st, axis, eps, scale=None, sums=None):
     n = xhat.shape[axis]
     if sums is not None:
         c, m = sums[0] * (1.0 / n), sums[1] * (1.0 / n)
-        if c.ndim < xhat.ndim:
+        if axis % xhat.ndim:  # (without the leading axis they broadcast as they are)
             c, m = c.reshape(_kept_shape(xhat, axis)), m.reshape(_kept_shape(xhat, axis))
     else:
         np.multiply(t, xhat, out=out)
@@ -296,7 +296,7 @@ def _bn_affine_fun(x, a, st, gamma, beta, eps):
 
 
 def _bn_dx_into(out, g, a, x, st, gamma, gg, gb, eps):
-    return _jac_into(out, g, a, x, st, 0, eps, scale=gamma, sums=(gg, gb))
+    return _jac_into(out, g, a, x, st, 0, eps, gamma, (gg, gb))
 
 
 def _bn_dx_fun(g, a, x, st, gamma, gg, gb, eps):

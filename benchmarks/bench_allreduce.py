@@ -34,8 +34,11 @@ def n_params(sizes):
 
 
 def step_time(sizes, bs, comm=None, reps=20):
-    """Median seconds of one training step on a global batch of ``bs`` rows; with ``comm`` (more than one rank)
-    each rank takes its shard and the step includes the Allreduce, as in ``nablanet train`` under mpiexec."""
+    """Seconds of one training step on a global batch of ``bs`` rows: the median of ``reps`` steps, each
+    started together on every rank (a barrier before it), and the mean over ``reps`` steps in a row, as a
+    training takes them (a rank that falls behind makes the others wait in the next Allreduce).  With
+    ``comm`` (more than one rank) each rank takes its shard and the step includes the Allreduce, as in
+    ``nablanet train`` under mpiexec."""
     from nablanet.nn import MLP
     from nablanet.train import Trainer
 
@@ -56,7 +59,14 @@ def step_time(sizes, bs, comm=None, reps=20):
         t0 = time.perf_counter()
         t.train_step(X, y, bs)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    if comm is not None:
+        comm.barrier()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        t.train_step(X, y, bs)
+    if comm is not None:
+        comm.barrier()
+    return statistics.median(times), (time.perf_counter() - t0) / reps
 
 
 def allreduce_time(comm, n):
@@ -114,28 +124,33 @@ def main(argv=None):
         for net, (sizes, bs) in NETS.items():
             n = n_params(sizes) + 1
             row = {"net": net, "params": n - 1, "bytes_allreduced": 4 * n}
+            reps = 200 if n < 1e5 else 20
             if comm.size == 1:
-                row["step_us_one_process"] = step_time(sizes, bs) * 1e6
+                med, mean = step_time(sizes, bs, reps=reps)
+                row["step_us_one_process"], row["step_us_one_process_in_a_row"] = med * 1e6, mean * 1e6
             else:
                 row["allreduce_us"] = allreduce_time(comm, n) * 1e6
-                row["step_us_ranks"] = step_time(sizes, bs, comm) * 1e6
+                med, mean = step_time(sizes, bs, comm, reps=reps)
+                row["step_us_ranks"], row["step_us_ranks_in_a_row"] = med * 1e6, mean * 1e6
             rows.append(row)
     if not comm.is_root:
         return
     if args.baseline:
         base = {r["net"]: r for r in json.load(open(args.baseline))["rows"]}
         for r in rows:
-            r["step_us_one_process"] = base[r["net"]]["step_us_one_process"]
+            for k in ("step_us_one_process", "step_us_one_process_in_a_row"):
+                r[k] = base[r["net"]].get(k)
     out = {"ranks": comm.size, "threads_per_process": threads, "cores": os.cpu_count(),
            "load_average": [load, os.getloadavg()[0]], "rows": rows}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        cols = [k for k in ("step_us_one_process", "step_us_ranks", "allreduce_us") if k in rows[0]]
+        cols = [k for k in ("step_us_one_process", "step_us_one_process_in_a_row", "step_us_ranks",
+                            "step_us_ranks_in_a_row", "allreduce_us") if rows[0].get(k) is not None]
         print(f"{comm.size} process(es), {threads} thread(s) each, load average {load:.1f}")
-        print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}" + "".join(f"{c:>22}" for c in cols))
+        print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}" + "".join(f"{c:>30}" for c in cols))
         for r in rows:
-            print(f"{r['net']:<8}{r['params']:>12}{r['bytes_allreduced']:>12}" + "".join(f"{r[c]:>22.1f}" for c in cols))
+            print(f"{r['net']:<8}{r['params']:>12}{r['bytes_allreduced']:>12}" + "".join(f"{r[c]:>30.1f}" for c in cols))
     if args.plot:
         plot(rows, comm.size, args.plot, note=f"\n(2 cores shared with other jobs, load average {load:.0f})")
 

@@ -105,3 +105,19 @@ def test_a_spawned_worker_gets_the_limit_too(how, monkeypatch):
     else:
         with ProcessPoolExecutor(1, mp_context=ctx, initializer=E._limit_worker_threads, initargs=(1, False)) as ex:
             assert ex.submit(_blas_threads).result(timeout=120) == [1]
+
+
+def test_workers_take_the_longest_points_first(tmp_path, monkeypatch):
+    """Points are handed to the workers by their estimated cost (epochs, steps, rows times weights), longest
+    first, so the sweep does not end waiting for a long point started last; the rows stay in grid order."""
+    log = tmp_path / "points.jsonl"
+    _record_points(monkeypatch, log)
+    grid = {"epochs": [1, 6], "hidden": [[2], [64, 64]]}
+    res = E.sweep({"data": "breast_cancer"}, grid, tmp_path / "s", jobs=2)
+    started = [(r["point"]["epochs"], tuple(r["point"]["hidden"])) for r in _records(log)]
+    # two workers take the first two at once, then the others as they free up
+    assert set(started[:2]) == {(6, (64, 64)), (6, (2,))} and set(started[2:]) == {(1, (64, 64)), (1, (2,))}, started
+    assert [(r["epochs"], r["hidden"]) for r in res["results"]] == [(1, [2]), (1, [64, 64]), (6, [2]), (6, [64, 64])]
+    cost = lambda e, h: E._point_cost({"data": "breast_cancer", "epochs": e, "hidden": list(h)})  # noqa: E731
+    assert cost(6, (64, 64)) > cost(6, (2,)) > cost(1, (64, 64)) > cost(1, (2,)) > 0
+    E._DATA_CACHE.clear()

@@ -218,6 +218,91 @@ def test_in_place_step_allocates_nothing_the_size_of_the_parameters(make):
     assert peak < 100_000, f"{type(opt).__name__}: {peak} bytes allocated in a step"
 
 
+_ALL_OPTIMIZERS = [
+    lambda: optim.SGD(lr=0.1), lambda: optim.SGD(lr=0.1, momentum=0.9),
+    lambda: optim.SGD(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01),
+    lambda: optim.Adagrad(lr=0.1, weight_decay=0.1), lambda: optim.RMSprop(lr=0.01, rho=0.8),
+    lambda: optim.Adam(lr=0.01), lambda: optim.Adam(lr=0.01, weight_decay=0.05, clip_norm=3.0),
+    lambda: optim.Adam(lr=optim.cosine(0.01, 10), beta1=0.5, beta2=0.9, eps=1e-3),
+    lambda: optim.AdamW(lr=0.01, weight_decay=0.2),
+]
+
+
+def _steps(opt, x0, grads, chunk_bytes, monkeypatch):
+    monkeypatch.setattr(optim.optimizers, "CHUNK_BYTES", chunk_bytes)
+    x = x0.copy()
+    st = opt.init([x])
+    for g in grads:
+        opt.step([x], [g], st)
+    return x, st
+
+
+@pytest.mark.parametrize("make", _ALL_OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 13, 64, 1001])
+def test_a_chunked_update_is_the_whole_array_update_to_the_bit(make, dtype, n, monkeypatch):
+    """Large arrays are updated in chunks (all passes over one chunk, then the next); chunks of 16 bytes
+    here, on sizes that are no multiple of a chunk, give the same bits as one update of the whole array."""
+    rng = np.random.default_rng(n)
+    x0 = rng.standard_normal(n).astype(dtype)
+    grads = [(rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 2, n)).astype(dtype) for _ in range(4)]
+    whole, st_whole = _steps(make(), x0, grads, 1 << 40, monkeypatch)
+    chunked, st_chunked = _steps(make(), x0, grads, 16, monkeypatch)
+    assert chunked.dtype == dtype
+    np.testing.assert_array_equal(chunked, whole)
+    assert st_chunked["t"] == st_whole["t"] == 4
+    for slot in make().slots:
+        np.testing.assert_array_equal(st_chunked[slot][0], st_whole[slot][0])
+    assert not np.array_equal(whole, x0)
+
+
+@pytest.mark.parametrize("make", _ALL_OPTIMIZERS)
+def test_arrays_that_are_not_contiguous_are_updated_whole(make, monkeypatch):
+    """A parameter that is a strided view is not cut into chunks (its flat form would be a copy): it gets
+    the update a contiguous copy gets, written through the view."""
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((40, 6))
+    grads = [rng.standard_normal((6, 20)) for _ in range(3)]
+    expected, _ = _steps(make(), np.ascontiguousarray(base[::2].T), grads, 1 << 40, monkeypatch)
+    monkeypatch.setattr(optim.optimizers, "CHUNK_BYTES", 16)
+    x = base[::2].T  # (6, 20), neither C- nor F-contiguous; its gradient and slots are
+    opt = make()
+    st = opt.init([np.ascontiguousarray(x)])
+    for g in grads:
+        opt.step([x], [g], st)
+    np.testing.assert_array_equal(x, expected)
+    np.testing.assert_array_equal(base[::2].T, expected)  # written through the view
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_takes_the_factors_as_numpy_casts_python_floats(dtype):
+    """Adam's factors are 0-d arrays of the parameters' dtype; the update is the same bits as the passes
+    written with Python floats (which NumPy casts to the arrays' dtype)."""
+    rng = np.random.default_rng(5)
+    x0 = rng.standard_normal(257).astype(dtype)
+    opt = optim.Adam(lr=0.003, beta1=0.85, beta2=0.995, eps=1e-6)
+    x, st = x0.copy(), opt.init([x0])
+    xr, m, v, d = x0.copy(), np.zeros_like(x0), np.zeros_like(x0), np.empty_like(x0)
+    for t in range(1, 6):
+        g = (rng.standard_normal(257) * 10.0 ** rng.uniform(-3, 1, 257)).astype(dtype)
+        opt.step([x], [g], st)
+        c = math.sqrt((1 - 0.995) / (1 - 0.995**t))
+        k = 0.003 * (1 - 0.85) / ((1 - 0.85**t) * c)
+        m *= 0.85
+        m += g
+        np.multiply(g, g, out=d)
+        v *= 0.995
+        v += d
+        np.sqrt(v, out=d)
+        d += 1e-6 / c
+        np.divide(m, d, out=d)
+        d *= k
+        xr -= d
+        np.testing.assert_array_equal(x, xr, err_msg=f"step {t}")
+    np.testing.assert_array_equal(st["m"][0], m)
+    np.testing.assert_array_equal(st["v"][0], v)
+
+
 def test_optimizers_against_torch():
     torch = pytest.importorskip("torch")
     cases = [

@@ -71,6 +71,28 @@ def test_activation_stable_at_large_z(name):
         assert a.dtype == dt and g.dtype == dt
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 128), (3, 50, 40), (5000,), (4, 3)])
+def test_relu_is_numpys_maximum_with_zero_to_the_bit(dtype, shape):
+    """Large float arrays take max(z, 0) against a row of zeros (NumPy's loop with a scalar is slower): the
+    same bits as np.maximum(z, 0), NaN, infinities and signed zeros included, in the forward, in place in
+    the fused dense layer, and in its result type."""
+    relu = get_activation("relu")
+    z = _rng(2).standard_normal(shape).astype(dtype)
+    flat = z.reshape(-1)
+    flat[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, -np.nan]
+    expected = np.maximum(z, 0)
+    got = relu(z)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
+    if z.ndim == 2:
+        W, b = _rng(3).standard_normal((shape[1], 7)).astype(dtype), _rng(4).standard_normal(7).astype(dtype)
+        out = np.empty((shape[0], 7), dtype)
+        relu.dense.into(out, z, W, b)
+        np.testing.assert_array_equal(out.view(np.uint8), np.maximum(z @ W + b, 0).view(np.uint8))
+    assert np.array_equal(relu(np.arange(-3, 4)), [0, 0, 0, 0, 1, 2, 3])
+
+
 def test_activation_limits():
     z = np.array([-1000.0, 1000.0])
     np.testing.assert_array_equal(get_activation("sigmoid")(z), [0.0, 1.0])

@@ -133,18 +133,41 @@ def binary_cross_entropy(z, t):
 
 # ------------------------------------------------------------------ softmax cross-entropy from logits (fused)
 
-def _onehot(labels, k, dtype):
-    out = np.zeros((labels.shape[0], k), dtype=dtype)
-    out[np.arange(labels.shape[0]), labels] = 1
+_UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
+
+
+def _check_labels(labels, k):
+    """Raise unless every integer label lies in [0, k): one reduction (negative labels, seen as unsigned
+    integers of their width, are larger than any k)."""
+    if labels.size:
+        u = _UNSIGNED.get(labels.dtype)
+        if np.maximum.reduce(labels if u is None else labels.view(u), axis=None) >= k:
+            raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {k}), got [{labels.min()}, {labels.max()}]")
+
+
+def _minus_onehot_into(out, p, labels):
+    """``p - onehot(labels)`` in ``out``: 1 taken off each row's entry at its label (the other entries are
+    ``p``'s, as ``p - 0`` is)."""
+    if out is not p:
+        np.copyto(out, p)
+    out[np.arange(labels.shape[0]), labels] -= 1
     return out
 
 
-_onehot = NondiffPrimitive(_onehot, "onehot")  # labels may be an input of a captured program
+# p - onehot(labels), differentiable in p (its derivative is the identity): one step of a captured
+# program writing into a buffer, instead of a one-hot array made and subtracted at every replay.
+_minus_onehot = Primitive(lambda p, labels: _minus_onehot_into(np.array(p, copy=True), p, labels), "minus_onehot")
+_minus_onehot.into = _minus_onehot_into
+_minus_onehot.defvjp(lambda ans, p, labels: lambda g: g)
+_minus_onehot.defjvp(lambda g, ans, p, labels: g)
 
 
 def _softmax_ce(z, t, lse):
-    """The cost from the logits and their row-wise log-sum-exp ``lse`` (kept as a column)."""
+    """The cost from the logits and their row-wise log-sum-exp ``lse`` (kept as a column).  Integer labels
+    are checked here, in the primitive, so that a captured program checks them at every replay without a
+    guard of its own."""
     if t.ndim == 1:  # integer class labels
+        _check_labels(t, z.shape[1])
         return _kernels.mean(lse[:, 0] - z[np.arange(z.shape[0]), t])
     return _kernels.mean(np.sum(t * (lse - z), axis=1))
 
@@ -164,7 +187,7 @@ def _dce_dz(z, t):
     """n dC/dz = p - t for labels or rows summing to one; p sum(t) - t in general."""
     v = getval(t)
     if v.ndim == 1:
-        return _softmax_rows(z) - _onehot(v, getval(z).shape[1], getval(z).dtype)
+        return _minus_onehot(_softmax_rows(z), v)
     return _softmax_rows(z) * anp.sum(t, axis=1, keepdims=True) - t
 
 
@@ -189,8 +212,7 @@ def softmax_cross_entropy(z, t):
             raise TypeError("softmax_cross_entropy: 1-d targets must be integer class labels")
         if len(tv) != zs[0]:
             raise ValueError(f"softmax_cross_entropy: {zs[0]} rows of logits but {len(tv)} labels")
-        if len(tv) and (tv.min() < 0 or tv.max() >= zs[1]):
-            raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {zs[1]}), got [{tv.min()}, {tv.max()}]")
+        # their range is checked by the cost's primitive (at every replay of a captured program too)
     else:
         _check_same_shape("softmax_cross_entropy", z, t)
     return _softmax_ce_p(z, t, _lse_value(anp.logsumexp(z, axis=1, keepdims=True)))

@@ -49,6 +49,37 @@ def test_cross_entropy_gradients_are_p_minus_t():
     np.testing.assert_allclose(nb.grad(lambda z: L.binary_cross_entropy(z, BIN))(Z), (S - BIN) / 18, atol=1e-16)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_captured_cross_entropy_checks_its_labels_at_every_replay(dtype):
+    """The softmax cross-entropy's rule subtracts 1 at each label in one step (no one-hot array), and its
+    primitive checks the labels' range: a captured program has neither a one-hot step nor guards, gives
+    the engine's cost and gradient to the bit, and a replay with a label out of range (negative, or k)
+    raises the loss's error instead of indexing the wrong entry."""
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((40, 5)).astype(dtype)
+    f = nb.value_and_grad(L.softmax_cross_entropy)
+    step = nb.jit(f)
+    for labels in (rng.integers(0, 5, 40), rng.integers(0, 5, 40).astype(np.int32), rng.integers(0, 5, 40)):
+        cost, g = step(z, labels)
+        cost0, g0 = f(z, labels)
+        assert cost == cost0 and g.dtype == dtype
+        np.testing.assert_array_equal(g, g0)
+        p = np.exp(z - z.max(1, keepdims=True))
+        np.testing.assert_allclose(g, (p / p.sum(1, keepdims=True) - np.eye(5)[labels]) / 40, atol=1e-7)
+    prog = step.program(z, labels)
+    assert "onehot(" not in prog.source and "raise" not in prog.source and step.traces == 2  # int64 and int32
+    for bad, got in ((-1, "-1, 4"), (5, "0, 5")):
+        wrong = labels.copy()
+        wrong[7] = bad
+        wrong[0], wrong[1] = 0, 4
+        with pytest.raises(ValueError, match=f"labels must lie in \\[0, 5\\), got \\[{got}\\]"):
+            step(z, wrong)
+        with pytest.raises(ValueError, match="labels must lie in"):
+            f(z, wrong)
+    assert step.traces == 2
+    np.testing.assert_array_equal(step(z, labels)[1], g0)  # and the program still runs
+
+
 def test_cross_entropies_stable_from_logits():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -336,6 +336,32 @@ def test_kernels_at_the_edges():
     np.testing.assert_allclose(K.logsumexp(np.stack([mid, -mid]), axis=0), np.log(np.exp(mid) + np.exp(-mid)), rtol=1e-14)
 
 
+@pytest.mark.parametrize("shape", [(128, 10), (33, 2), (16, 16), (20, 17), (5, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_of_short_rows_is_the_row_maximum_formula_to_the_bit(shape, dtype):
+    """Short rows take their maxima as the columns of a transposed copy: the same values, so the same
+    log-sum-exp bits as the formula with np.max along the rows, infinite and NaN rows included."""
+    from nablanet.numpy import _kernels as K
+
+    x = _rng(7).standard_normal(shape).astype(dtype) * 30
+    x[1] = -np.inf
+    x[2, 0] = np.inf
+    x[3, -1] = np.nan
+    m = np.max(x, axis=1, keepdims=True)
+    np.testing.assert_array_equal(K._row_max(x), m)
+    np.testing.assert_array_equal(K._row_max(np.asfortranarray(x)), m)
+    fin = np.isfinite(m)
+    mm = np.where(fin, m, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.log(np.sum(np.exp(x - mm), axis=1, keepdims=True)) + mm
+    got = K.logsumexp(x, axis=1, keepdims=True)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(K.logsumexp(x, axis=-1), expected[:, 0])
+    ok = np.ones(shape[0], bool)
+    ok[1:4] = False
+    np.testing.assert_array_equal(K.logsumexp(x[ok], axis=1), np.log(np.sum(np.exp(x[ok] - m[ok]), axis=1)) + m[ok, 0])
+
+
 def test_the_activations_and_the_primitive_use_the_kernels():
     from nablanet.numpy import _kernels as K
 

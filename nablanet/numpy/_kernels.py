@@ -29,7 +29,7 @@ def logsumexp(x, axis=None, keepdims=False):
     if type(x) is not np.ndarray:
         x = np.asarray(x)
     # the ufuncs np.max, np.sum and np.squeeze call, without their wrappers (a training step calls this twice)
-    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    m = _row_max(x) if axis in (1, -1) and x.ndim == 2 else np.maximum.reduce(x, axis=axis, keepdims=True)
     finite = np.isfinite(m)
     if np.logical_and.reduce(finite, axis=None):  # the common case: the maximal term is exp(0) = 1, so the sum is >= 1
         e = x - m
@@ -42,6 +42,16 @@ def logsumexp(x, axis=None, keepdims=False):
             out = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True))
     out += m
     return out if keepdims else out.squeeze(axis)
+
+
+def _row_max(x):
+    """``np.maximum.reduce(x, axis=1, keepdims=True)`` of a 2-d array, the same values.  Short rows (the
+    logits of a few classes) are reduced as the columns of a transposed copy: NumPy reduces each short row
+    in a loop of its own (6.7 us for 128 rows of 10, against 1.8 us for the copy and its column maxima)."""
+    n, k = x.shape
+    if k > 16 or n < 16 or x.dtype.kind != "f":
+        return np.maximum.reduce(x, axis=1, keepdims=True)
+    return np.maximum.reduce(np.ascontiguousarray(x.T), axis=0).reshape(n, 1)
 
 
 def softmax(x, axis=-1):

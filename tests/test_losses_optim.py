@@ -305,10 +305,13 @@ def test_arrays_that_are_not_contiguous_are_updated_whole(make, monkeypatch):
     np.testing.assert_array_equal(base[::2].T, expected)  # written through the view
 
 
+@pytest.mark.parametrize("chunk_bytes", [64, 1 << 40])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_takes_the_factors_as_numpy_casts_python_floats(dtype):
-    """Adam's factors are 0-d arrays of the parameters' dtype; the update is the same bits as the passes
-    written with Python floats (which NumPy casts to the arrays' dtype)."""
+def test_adam_takes_the_factors_as_numpy_casts_python_floats(dtype, chunk_bytes, monkeypatch):
+    """Adam's factors are 0-d arrays of the parameters' dtype when it runs in chunks, Python floats when it
+    updates whole arrays; either way the update is the same bits as the passes written with Python floats
+    (which NumPy casts to the arrays' dtype)."""
+    monkeypatch.setattr(optim.optimizers, "CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(5)
     x0 = rng.standard_normal(257).astype(dtype)
     opt = optim.Adam(lr=0.003, beta1=0.85, beta2=0.995, eps=1e-6)

@@ -26,12 +26,12 @@ AdamW       x <- x (1 - eta lambda), then Adam   (decoupled weight decay, Loshch
 ``clip_norm`` rescales the whole gradient when its global 2-norm exceeds it.
 
 Every update is elementwise, a few NumPy calls each one pass over memory.  A
-large array (such as the training's flat buffer) is updated in chunks of
-``CHUNK_BYTES`` per array, all passes over one chunk before the next, so that
-the parameters, gradient, slots and scratch of a chunk stay in a core's L2
-cache between passes instead of each pass streaming the whole arrays from
-memory; the operations are correctly rounded, so the result is the same to
-the bit as one update of the whole array.
+large array (the training's flat buffer of a model with 0.5M+ float32
+parameters) is updated in chunks of ``CHUNK_BYTES`` per array, all passes over
+one chunk before the next, so that the parameters, gradient, slots and scratch
+of a chunk stay in a core's L2 cache between passes instead of each pass
+streaming the whole arrays from memory; the operations are correctly rounded,
+so the result is the same to the bit as one update of the whole array.
 """
 
 from __future__ import annotations
@@ -47,22 +47,24 @@ from .schedules import Schedule, get_schedule
 
 __all__ = ["Optimizer", "SGD", "GD", "Adagrad", "RMSprop", "Adam", "AdamW", "get_optimizer", "OPTIMIZERS"]
 
-# Bytes of each array per chunk of an update: the parameters, gradient, slots and scratch of one chunk
-# (5 arrays for Adam) fit a 1 MiB L2 cache.  Measured on the 784-1024-1024-10 step (1.8M parameters,
-# benchmarks/bench_step.py): Adam in the training loop 2.5-2.7 ms in whole-array passes, 2.1-2.3 ms
-# in chunks of 128-256 KiB, slower again below 64 KiB (the per-call cost of NumPy).
+# Bytes of each array per chunk of an update, and the size from which an array is cut into chunks.
+# Measured in the training loop of benchmarks/bench_step.py (1 thread, 1 MiB of L2 per core): Adam on
+# the 784-1024-1024-10 network's 1.8M parameters (7.3 MB per array) takes 9-11% less time in chunks of
+# 128-256 KiB than in whole-array passes, 8% more in chunks of 64 KiB (NumPy's per-call cost); on
+# 784-128-64-10's 109,386 (437 KB per array, the arrays in L3 anyway) two chunks took 13% more.
 CHUNK_BYTES = 1 << 18
+CHUNK_FROM = 8  # chunks: arrays of fewer than CHUNK_FROM * CHUNK_BYTES bytes are updated whole
 
 
 def _chunks(p, g, slots):
-    """``(p, g, slots)`` as consecutive pieces of at most ``CHUNK_BYTES`` each (views), or whole.
+    """``(p, g, slots)`` as consecutive pieces of ``CHUNK_BYTES`` each (views; the last one shorter), or whole.
 
-    Only arrays of one shape, all C-contiguous, are cut (their flat views are
-    views); anything else, or an array under 1.5 chunks, is one piece.
+    Only large arrays of one shape, all C-contiguous, are cut (their flat views
+    are views); anything else is one piece.
     """
     size = CHUNK_BYTES // p.itemsize
     n = p.size
-    if n < size + size // 2 or type(g) is not np.ndarray or g.shape != p.shape or not p.flags.c_contiguous \
+    if n < CHUNK_FROM * size or type(g) is not np.ndarray or g.shape != p.shape or not p.flags.c_contiguous \
             or not g.flags.c_contiguous or any(s.shape != p.shape or not s.flags.c_contiguous for s in slots):
         return ((p, g, slots),)
     pf, gf, sf = p.reshape(-1), g.reshape(-1), [s.reshape(-1) for s in slots]
@@ -133,10 +135,14 @@ class Optimizer:
         wd = self.weight_decay if self._coupled_decay else 0.0
         for i, (p, g) in enumerate(zip(params, grads)):
             slots = [state[s][i] for s in self.slots]
-            # the factors may be 0-d arrays of the parameters' dtype only where every array they scale has it
-            same = p.dtype.kind == "f" and all(type(s) is np.ndarray and s.dtype == p.dtype for s in slots)
-            coef = self._coefficients(lr, t, p.dtype if same else None)
-            for pc, gc, sc in _chunks(p, g, slots):
+            pieces = _chunks(p, g, slots)
+            # In chunks (many calls) the factors are 0-d arrays of the arrays' dtype, when every array they
+            # scale has it: the value NumPy casts a Python float to, and a ufunc call with one costs half
+            # as much (0.2 against 0.5 us).  Whole, Python floats (making the arrays costs more).
+            dtype = p.dtype if len(pieces) > 1 and p.dtype.kind == "f" and all(s.dtype == p.dtype for s in slots) \
+                else None
+            coef = self._coefficients(lr, t, dtype)
+            for pc, gc, sc in pieces:
                 if wd:
                     d = self._tmp(pc, 1)
                     np.multiply(pc, wd, out=d)
@@ -156,8 +162,8 @@ class Optimizer:
 
     def _coefficients(self, lr, t, dtype):
         """What :meth:`_update` needs of the step ``t`` and its learning rate ``lr``, computed once per
-        parameter array (an update may be applied to it in chunks).  ``dtype`` is the dtype of the
-        parameters and of every slot, or None when they differ."""
+        parameter array (an update may be applied to it in chunks).  ``dtype``, when not None, is the
+        dtype of the parameters and of every slot, to give the factors (see :func:`_factors`)."""
         return lr
 
     def _update(self, p, g, slots, coef):
@@ -303,8 +309,6 @@ class Adam(Optimizer):
         # c = sqrt((1 - b2) / (1 - b2^t)) the step is Adam's exactly:
         #   lr/(1 - b1^t) m / (sqrt(v)/sqrt(1 - b2^t) + eps) = k m_s / (sqrt(v_s) + eps/c),
         #   k = lr (1 - b1) / ((1 - b1^t) c)
-        # The factors are 0-d arrays of the arrays' dtype: the values NumPy casts a Python float to, and
-        # a ufunc call with one costs half as much (0.2 against 0.5 us; the update may run in chunks).
         b1, b2 = self.beta1, self.beta2
         c = math.sqrt((1.0 - b2) / (1.0 - b2**t))
         k = lr * (1.0 - b1) / ((1.0 - b1**t) * c)

@@ -318,17 +318,24 @@ def _identity(z):
     return z
 
 
-def _relu(z, out=None):
-    """``max(z, 0)``.  For a float array of some size the 0 is a row of zeros broadcast along the last
-    axis, the same bits: NumPy's ``maximum`` with a scalar operand runs a loop 2-3x slower than with two
-    arrays (89 against 31 us on a 256x1024 float32 block, 6.3 against 3.6 on 128x128; NumPy 2.4)."""
+def _relu(z):
+    """``max(z, 0)``; see :func:`_relu_into`."""
     if type(z) is np.ndarray and z.size >= 4096 and z.dtype.kind == "f":
+        return np.maximum(z, np.zeros(z.shape[-1], z.dtype))
+    return np.maximum(z, 0)
+
+
+def _relu_into(out, z):
+    """``max(z, 0)`` in ``out``.  For a float array of some size the 0 is a row of zeros broadcast along
+    the last axis, the same bits: NumPy's ``maximum`` with a scalar operand runs a loop 2-3x slower than
+    with two arrays (89 against 31 us on a 256x1024 float32 block, 6.3 against 3.6 on 128x128; NumPy 2.4)."""
+    if z.size >= 4096 and z.dtype.kind == "f":
         return np.maximum(z, np.zeros(z.shape[-1], z.dtype), out=out)
     return np.maximum(z, 0, out=out)
 
 
 # sigma(z) written into an array (which may be z's own memory), the same calls as the forward functions make
-_INTO = {_relu: lambda out, z: _relu(z, out=out), np.tanh: lambda out, z: np.tanh(z, out=out)}
+_INTO = {_relu: _relu_into, np.tanh: lambda out, z: np.tanh(z, out=out)}
 
 
 def _one(a):

@@ -135,7 +135,7 @@ class Optimizer:
         wd = self.weight_decay if self._coupled_decay else 0.0
         for i, (p, g) in enumerate(zip(params, grads)):
             slots = [state[s][i] for s in self.slots]
-            pieces = _chunks(p, g, slots)
+            pieces = ((p, g, slots),) if p.size < CHUNK_FROM * CHUNK_BYTES // p.itemsize else _chunks(p, g, slots)
             # In chunks (many calls) the factors are 0-d arrays of the arrays' dtype, when every array they
             # scale has it: the value NumPy casts a Python float to, and a ufunc call with one costs half
             # as much (0.2 against 0.5 us).  Whole, Python floats (making the arrays costs more).

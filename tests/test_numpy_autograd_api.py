@@ -615,3 +615,58 @@ def test_misc_flatten_orders_dict_entries_as_autograd_and_flatten_func():
     np.testing.assert_array_equal(ag_flatten.flatten(x)[0], vec)
     ag_f, _, ag_x = ag_flatten.flatten_func(lambda p, k: {"y": np.tanh(p["w"]) * k, "s": 0.0}, x)
     np.testing.assert_array_equal(ag_x, flat_x)
+
+
+def test_misc_fixed_point_never_returns_a_diverged_or_unconverged_iterate():
+    from nablanet.misc.fixed_points import MAX_ITER, FixedPointError, fixed_point
+
+    dist = lambda x, y: anp.max(anp.abs(x - y))  # noqa: E731
+    # iterates growing without bound: inf then NaN distances, an error (it returned [inf, inf])
+    with pytest.raises(FixedPointError, match="diverged: distance.* is (inf|nan) after"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            fixed_point(lambda a: lambda x: 2.0 * x + a, np.ones(2), np.ones(2), dist, 1e-8)
+    with pytest.raises(FixedPointError, match="diverged"):  # Python floats overflow with an error instead
+        fixed_point(lambda a: lambda x: 2.0 * x + a, 1.0, 1.0, lambda x, y: (x - y) ** 2, 1e-8)
+    with pytest.raises(FixedPointError, match=r"diverged: distance\(x, x_prev\) is nan after 2 steps"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fixed_point(lambda a: lambda x: a * np.log(x), 1.0, np.array(0.5), dist, 1e-8)  # log of a negative
+    # a map that is not a contraction and stays bounded (x -> a - x oscillates): it looped forever
+    with pytest.raises(FixedPointError, match=f"did not converge: .* after {MAX_ITER} steps.*max_iter="):
+        fixed_point(lambda a: lambda x: a - x, 1.0, 0.0, dist, 1e-8)
+    slow = lambda a: lambda x: 0.999 * x + a  # noqa: E731  (x* = 1000 a, some 20,000 steps)
+    with pytest.raises(FixedPointError, match="after 50 steps"):
+        fixed_point(slow, 1.0, 0.0, dist, 1e-10, max_iter=50)
+    assert abs(fixed_point(slow, 1.0, 0.0, dist, 1e-10, max_iter=10**5) - 1000.0) < 1e-6
+    assert abs(nb.grad(lambda a: fixed_point(slow, a, 0.0, dist, 1e-10, max_iter=10**5))(1.0) - 1000.0) < 1e-6
+    # the forward iteration converges at once (x0 is the fixed point) but the derivative's does not (df/dx = 2)
+    expanding = lambda a: lambda x: 2.0 * x - a  # noqa: E731
+    with pytest.raises(FixedPointError, match="reverse-mode derivative's iteration .* diverged"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            nb.grad(lambda a: fixed_point(expanding, a, 1.0, dist, 1e-8))(1.0)
+    with pytest.raises(FixedPointError, match="forward-mode derivative's iteration .* diverged"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            nb.jvp(lambda a: fixed_point(expanding, a, 1.0, dist, 1e-8), (1.0,), (1.0,))
+    # bad settings, named
+    with pytest.raises(ValueError, match=r"distance\(x, x_prev\) returned an array of shape \(2,\)"):
+        fixed_point(lambda a: lambda x: 0.5 * x + a, np.ones(2), np.zeros(2), lambda x, y: abs(x - y), 1e-8)
+    with pytest.raises(ValueError, match="fixed_point: tol"):
+        fixed_point(lambda a: lambda x: 0.5 * x, 1.0, 1.0, dist, -1.0)
+
+
+def test_misc_fixed_point_started_from_its_argument_like_autograd():
+    # x* does not depend on the start: a start computed from a contributes zero (autograd's None rule); it raised
+    from nablanet.misc.fixed_points import fixed_point
+
+    newton = lambda a: lambda x: 0.5 * (x + a / x)  # noqa: E731
+    dist = lambda x, y: anp.max(anp.abs(x - y))  # noqa: E731
+
+    def root(a):
+        return fixed_point(newton, a, 2.0 * a, dist, 1e-14)
+
+    a = np.array([0.5, 4.0, 9.0])
+    np.testing.assert_allclose(nb.elementwise_grad(root)(a), 0.5 / np.sqrt(a), rtol=1e-12)
+    check_grads(root, modes=["fwd", "rev"], order=2)(a)
+    autograd = pytest.importorskip("autograd")
+    ag_fp = pytest.importorskip("autograd.misc.fixed_points").fixed_point
+    assert abs(nb.grad(root)(4.0) - autograd.grad(lambda a: ag_fp(newton, a, 2.0 * a, lambda x, y: abs(x - y),
+                                                                  1e-14))(4.0)) < 1e-13

@@ -7,7 +7,15 @@ by the implicit function theorem the adjoint ``w`` of ``x*`` solves
 ``w = g + (df/dx)^T w`` and the tangent ``t`` solves ``t = (df/dx) t + (df/da) da``,
 each itself found as a fixed point (with the same ``distance`` and ``tol``),
 so memory does not grow with the iteration count.  It converges where the
-forward iteration does (``df/dx`` a contraction at ``x*``).
+forward iteration does (``df/dx`` a contraction at ``x*``).  The fixed point
+does not depend on the start ``x0`` (its derivative there is zero, as in
+autograd), so ``x0`` may be computed from ``a``.
+
+An iteration that does not converge is an error, never a result:
+:class:`FixedPointError` when ``distance`` becomes infinite or NaN (the
+iterates diverged) or is still above ``tol`` after ``max_iter`` steps (an
+extra keyword, autograd has none: its loop runs forever), for the forward
+iteration and for the derivative's.  ``distance`` must return one number.
 
 >>> import nablanet as nb
 >>> newton_sqrt = lambda a: lambda x: 0.5 * (x + a / x)
@@ -20,22 +28,62 @@ forward iteration does (``df/dx`` a contraction at ``x*``).
 
 from __future__ import annotations
 
+import math
+
+from .. import validate as V
 from ..autodiff.core import Primitive
 from ..autodiff.transforms import jvp, vjp
 from ..extend import vspace
 
-__all__ = ["fixed_point"]
+__all__ = ["fixed_point", "FixedPointError"]
+
+#: the iterations allowed by default (``max_iter=``)
+MAX_ITER = 10_000
 
 
-def _iterate(f, a, x0, distance, tol):
-    step = f(a)
-    x, x_prev = step(x0), x0
-    while distance(x, x_prev) > tol:
-        x, x_prev = step(x), x
-    return x
+class FixedPointError(V.NablanetError, ArithmeticError):
+    """A fixed-point iteration diverged (infinite or NaN distance) or did not reach ``tol`` in ``max_iter`` steps."""
+
+
+def _iterate(f, a, x0, distance, tol, max_iter=MAX_ITER):
+    tol = V.non_negative_number(tol, "fixed_point: tol")
+    max_iter = V.positive_int(max_iter, "fixed_point: max_iter")
+    step, done = f(a), 0
+    try:
+        x, x_prev = step(x0), x0
+        for done in range(1, max_iter + 1):
+            d = distance(x, x_prev)
+            shape = d.shape if hasattr(d, "shape") else ()
+            if shape != ():
+                raise V.InvalidValueError(
+                    f"fixed_point: distance(x, x_prev) returned an array of shape {shape}; it must return one "
+                    f"number, e.g. anp.max(anp.abs(x - x_prev))")
+            if d <= tol:
+                return x
+            if not d < math.inf:
+                raise FixedPointError(
+                    f"fixed_point: {_what(f)} diverged: distance(x, x_prev) is {float(d)} after {done} steps "
+                    f"(the map is not a contraction there: its iterates grew without bound or became NaN)")
+            if done < max_iter:
+                x, x_prev = step(x), x
+    except OverflowError as e:  # Python floats overflow with an error where arrays become inf
+        raise FixedPointError(f"fixed_point: {_what(f)} diverged: its iterates overflowed after {done} steps "
+                              f"(the map is not a contraction there)") from e
+    raise FixedPointError(
+        f"fixed_point: {_what(f)} did not converge: distance(x, x_prev) = {float(d):.3g} > tol = {tol:.3g} after "
+        f"{max_iter} steps; the map may not be a contraction (oscillating or wandering iterates), or it converges "
+        f"slowly: pass max_iter= to allow more steps")
 
 
 fixed_point = Primitive(_iterate, "fixed_point")
+
+
+def _what(f):
+    if f is _adjoint_step:
+        return "the reverse-mode derivative's iteration (w = g + (df/dx)^T w at the fixed point)"
+    if f is _tangent_step:
+        return "the forward-mode derivative's iteration (t = (df/dx) t + (df/da) da at the fixed point)"
+    return f"the iteration x <- f(a)(x) of f = {getattr(f, '__qualname__', f)!r}"
 
 
 def _adjoint_step(params):
@@ -51,20 +99,21 @@ def _tangent_step(params):
     return lambda t: vs.add(jvp(f(a), (x_star,), (t,))[1], t_a)
 
 
-def _vjp_a(ans, f, a, x0, distance, tol):
+def _vjp_a(ans, f, a, x0, distance, tol, **kw):
     _, vjp_a = vjp(lambda a_: f(a_)(ans), a)
 
     def back(g):
-        w = fixed_point(_adjoint_step, (f, a, ans, g), vspace(ans).zeros(), distance, tol)
+        w = fixed_point(_adjoint_step, (f, a, ans, g), vspace(ans).zeros(), distance, tol, **kw)
         return vjp_a(w)[0]
 
     return back
 
 
-def _jvp_a(da, ans, f, a, x0, distance, tol):
+def _jvp_a(da, ans, f, a, x0, distance, tol, **kw):
     t_a = jvp(lambda a_: f(a_)(ans), (a,), (da,))[1]
-    return fixed_point(_tangent_step, (f, a, ans, t_a), vspace(ans).zeros(), distance, tol)
+    return fixed_point(_tangent_step, (f, a, ans, t_a), vspace(ans).zeros(), distance, tol, **kw)
 
 
-fixed_point.defvjp(None, _vjp_a)
-fixed_point.defjvp(None, _jvp_a)
+# x* does not move with the start x0 (autograd's None rule: a zero derivative)
+fixed_point.defvjp(None, _vjp_a, lambda ans, f, a, x0, *rest, **kw: lambda g: vspace(x0).zeros())
+fixed_point.defjvp(None, _jvp_a, lambda g, ans, *args, **kw: vspace(ans).zeros())

@@ -51,9 +51,10 @@ def defvjp(fun, *makers, argnums=None):
 
 
 def defvjp_argnums(fun, maker):
-    """One reverse-mode rule for all arguments: ``maker(argnums, ans, *args)`` returns
-    ``g -> contributions``, one per argument number in ``argnums``."""
-    _require_primitive(fun, "defvjp_argnums").defvjp_argnums(maker)
+    """autograd's form: one reverse-mode rule for all arguments, ``maker(argnums, ans, args, kwargs)`` returns
+    ``g -> contributions``, one per argument number in ``argnums`` (the arguments being differentiated)."""
+    _require_primitive(fun, "defvjp_argnums").defvjp_argnums(
+        lambda argnums, ans, *args, **kw: maker(argnums, ans, args, kw))
 
 
 def defjvp(fun, *makers, argnums=None):

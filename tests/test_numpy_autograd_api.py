@@ -116,6 +116,42 @@ def test_extend_argnum_forms():
     np.testing.assert_allclose(nb.grad(lambda x: anp.sum(scaled(x, y, scale=2.0)))(x), 2.0 * y)
 
 
+def test_extend_defvjp_argnums_takes_autograds_form():
+    # autograd's maker is (argnums, ans, args, kwargs); nablanet.extend spread the arguments (an IndexError)
+    from nablanet.extend import defjvp, defvjp_argnums, primitive
+
+    @primitive
+    def scaled_mul(x, y, scale=1.0):
+        return scale * x * y
+
+    seen = []
+
+    def vjps(argnums, ans, args, kwargs):
+        seen.append(tuple(argnums))
+        x, y = args
+        s = kwargs.get("scale", 1.0)
+        return lambda g: [g * s * (y if n == 0 else x) for n in argnums]
+
+    defvjp_argnums(scaled_mul, vjps)
+    defjvp(scaled_mul, lambda g, ans, x, y, scale=1.0: g * scale * y, lambda g, ans, x, y, scale=1.0: g * scale * x)
+    x, y = np.array([0.5, -1.5]), np.array([2.0, 0.25])
+    assert nb.grad(lambda a, b: anp.sum(scaled_mul(a, b, scale=3.0)), argnums=(0, 1))(x, y)[1].tolist() == \
+        (3.0 * x).tolist()
+    assert seen[-1] == (0, 1)
+    check_grads(lambda a, b: scaled_mul(a, b, scale=3.0), modes=["fwd", "rev"], order=2)(x, y)
+    autograd = pytest.importorskip("autograd")
+    agx = pytest.importorskip("autograd.extend")
+    agnp = pytest.importorskip("autograd.numpy")
+
+    @agx.primitive
+    def ag_scaled_mul(x, y, scale=1.0):
+        return scale * x * y
+
+    agx.defvjp_argnums(ag_scaled_mul, vjps)  # the same maker, in both libraries
+    assert np.array_equal(autograd.grad(lambda a: agnp.sum(ag_scaled_mul(a, y, scale=3.0)))(x),
+                          nb.grad(lambda a: anp.sum(scaled_mul(a, y, scale=3.0)))(x))
+
+
 def test_integer_casts_of_traced_values_like_autograd():
     W = np.arange(20.0).reshape(5, 4) / 7.0
     W[:, -1] = [0, 1, 2, 1, 0]

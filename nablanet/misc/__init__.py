@@ -96,7 +96,8 @@ def const_graph(fun, *args, **kwargs):
     The arguments given here come first, as with :func:`functools.partial`;
     they are constants of the record, so the work that depends only on them
     is done once, while recording.  The returned function takes the remaining
-    positional arguments; its first call runs ``fun`` (tracing it), later
+    arguments (keywords given to it join or replace the fixed ones, as with
+    ``partial``; autograd's takes none); its first call runs ``fun`` (tracing it), later
     calls replay the recorded NumPy calls without running ``fun``'s Python
     code.  It is :func:`nablanet.jit` of that partial function, with jit's
     contract: a call with new shapes or dtypes records once more, and Python
@@ -111,7 +112,7 @@ def const_graph(fun, *args, **kwargs):
     counts the recordings and ``.program(*rest)`` shows one.
     """
 
-    def call(*rest):
-        return fun(*args, *rest, **kwargs)
+    def call(*rest, **more):
+        return fun(*args, *rest, **({**kwargs, **more} if more else kwargs))
 
     return jit(functools.update_wrapper(call, fun))

@@ -420,12 +420,14 @@ class ReverseTrace:
     def process(self, prim, args, kw, mixed):
         vals = list(args)
         parents = []
-        for i, a in enumerate(args):
+        i = 0
+        for a in args:
             if isinstance(a, Tracer) and a._trace is self:
                 v = vals[i] = a._value
                 parents.append((i, a))
                 if isinstance(v, Tracer):
                     mixed = True
+            i += 1
         # Lower-level tracers among the values: let their traces see the call.
         if mixed:
             ans = prim(*vals, **kw)
@@ -505,29 +507,44 @@ def backward_pass(seeds, trace, record=None):
         # A complex result of real arguments (x * 1j, fft(x)): a real argument's adjoint is the
         # real part of the rule's contribution (autograd's convention, see _real_part).
         dt = getattr(ans, "dtype", None)
-        cplx = dt.kind == "c" if dt is not None else isinstance(ans, complex)
-        joint = vjps.get("argnums")
-        if joint is not None:
+        cplx = dt is not _FLOAT64 and (dt.kind == "c" if dt is not None else isinstance(ans, complex))
+        if "argnums" in vjps:
             parents = node._parents
-            for (_, parent), c in zip(parents, joint(tuple(i for i, _ in parents), ans, *args, **kw)(g)):
+            joint = vjps["argnums"](tuple(i for i, _ in parents), ans, *args, **kw)(g)
+            for (_, parent), c in zip(parents, joint):
                 if cplx:
                     c = _real_part(c, parent)
                 j = parent._idx
                 adj[j] = c if adj[j] is None else add_any(adj[j], c)
             continue
+        nargs = -1 if kw else len(args)
         for argnum, parent in node._parents:
             maker = vjps.get(argnum)
-            if maker is not None:
-                c = maker(ans, *args, **kw)(g) if kw else maker(ans, *args)(g)
-            elif "*" in vjps:  # one rule for any number of arguments
-                c = vjps["*"](argnum, ans, *args, **kw)(g)
+            if maker is None:
+                if "*" not in vjps:
+                    raise prim._missing("VJP", argnum)
+                c = vjps["*"](argnum, ans, *args, **kw)(g)  # one rule for any number of arguments
+            # maker(ans, *args, **kw)(g); spelt out for one and two arguments, which Python calls faster
+            elif nargs == 1:
+                c = maker(ans, args[0])(g)
+            elif nargs == 2:
+                c = maker(ans, args[0], args[1])(g)
             else:
-                raise prim._missing("VJP", argnum)
+                c = maker(ans, *args, **kw)(g)
             if cplx:
                 c = _real_part(c, parent)
             j = parent._idx
-            adj[j] = c if adj[j] is None else add_any(adj[j], c)
+            a = adj[j]
+            if a is None:
+                adj[j] = c
+            elif type(a) is _ndarray and type(c) is _ndarray:
+                adj[j] = _np_add(a, c)  # what add_any computes on plain arrays, without its scan for tracers
+            else:
+                adj[j] = add_any(a, c)
     return inputs
+
+
+_ndarray, _np_add, _FLOAT64 = np.ndarray, np.add, np.dtype(np.float64)
 
 
 def _is_complex(x):

@@ -292,6 +292,8 @@ _FOREIGN = object()
 
 
 def _binary(fun, reflected=False):
+    # ``call(fun, a, b)`` is ``fun(a, b)``, without the lookup of ``__call__`` on every operator
+    call = type(fun).__call__
     if reflected:
 
         def method(s, o):
@@ -299,7 +301,7 @@ def _binary(fun, reflected=False):
                 o = _other_operand(o)
                 if o is _FOREIGN:
                     return NotImplemented
-            return fun(o, s)
+            return call(fun, o, s)
 
     else:
 
@@ -308,7 +310,7 @@ def _binary(fun, reflected=False):
                 o = _other_operand(o)
                 if o is _FOREIGN:
                     return NotImplemented
-            return fun(s, o)
+            return call(fun, s, o)
 
     return method
 

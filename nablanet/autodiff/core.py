@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _levels = itertools.count(1)
+_new = object.__new__
 
 
 class NotDifferentiableError(TypeError, NotImplementedError):
@@ -374,20 +375,12 @@ class CTracer(Tracer):
 
 
 class RTracer(Tracer):
-    """A reverse-mode tracer; it is also the node recorded on its trace's tape."""
+    """A reverse-mode tracer; it is also the node recorded on its trace's tape.
+
+    Made by its :class:`ReverseTrace` (``_node``), which sets every slot and appends it to the tape.
+    """
 
     __slots__ = ("_prim", "_args", "_kw", "_parents", "_idx")
-
-    def __init__(self, value, trace, prim, args, kw, parents):
-        self._value = value
-        self._trace = trace
-        self._prim = prim
-        self._args = args
-        self._kw = kw
-        self._parents = parents
-        tape = trace.tape
-        self._idx = len(tape)
-        tape.append(self)
 
 
 class FTracer(Tracer):
@@ -412,7 +405,22 @@ class ReverseTrace:
         self.tape = []
 
     def new_input(self, value):
-        return RTracer(value, self, None, (), None, ())
+        return self._node(value, None, (), None, ())
+
+    def _node(self, value, prim, args, kw, parents):
+        """A new node on the tape: ``value``, computed by ``prim`` from ``args``; ``parents`` are
+        ``(position, tracer)`` for the arguments that are this trace's tracers."""
+        t = _new(RTracer)
+        t._value = value
+        t._trace = self
+        t._prim = prim
+        t._args = args
+        t._kw = kw
+        t._parents = parents
+        tape = self.tape
+        t._idx = len(tape)
+        tape.append(t)
+        return t
 
     def unbox(self, x):
         return _unbox_in(x, self)
@@ -433,7 +441,18 @@ class ReverseTrace:
             ans = prim(*vals, **kw)
         else:
             ans = prim.fun(*vals, **kw) if kw else prim.fun(*vals)
-        return RTracer(ans, self, prim, vals, kw, parents)
+        # self._node(ans, prim, vals, kw, parents), written out: one Python call less per operation
+        t = _new(RTracer)
+        t._value = ans
+        t._trace = self
+        t._prim = prim
+        t._args = vals
+        t._kw = kw
+        t._parents = parents
+        tape = self.tape
+        t._idx = len(tape)
+        tape.append(t)
+        return t
 
 
 class ForwardTrace:

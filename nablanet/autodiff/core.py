@@ -377,10 +377,29 @@ class CTracer(Tracer):
 class RTracer(Tracer):
     """A reverse-mode tracer; it is also the node recorded on its trace's tape.
 
-    Made by its :class:`ReverseTrace` (``_node``), which sets every slot and appends it to the tape.
+    Made by its :class:`ReverseTrace` (``_node``), which sets every slot and appends it to the tape:
+    ``_args`` holds the values the primitive ``_prim`` was called with (``_kw`` its keywords),
+    ``_in`` the arguments as they were passed, and ``_pos`` the positions in ``_in`` of this
+    trace's tracers (the node's parents).  Nothing is allocated for the parents: ``_in`` is the
+    call's own tuple and ``_pos`` a tuple shared by all nodes with the same positions, because
+    every object that outlives the call is one more for the garbage collector to count and scan.
     """
 
-    __slots__ = ("_prim", "_args", "_kw", "_parents", "_idx")
+    __slots__ = ("_prim", "_args", "_kw", "_in", "_pos", "_idx")
+
+    @property
+    def _parents(self):
+        """``(position, tracer)`` for each parent."""
+        return tuple((i, self._in[i]) for i in self._pos)
+
+
+# _POSITIONS[m]: the positions of the bits set in m, for m < 256 (a node's parents among its first
+# eight arguments); _positions(m) for more.
+_POSITIONS = [tuple(k for k in range(8) if m >> k & 1) for m in range(256)]
+
+
+def _positions(m):
+    return tuple(k for k in range(m.bit_length()) if m >> k & 1)
 
 
 class FTracer(Tracer):
@@ -405,18 +424,18 @@ class ReverseTrace:
         self.tape = []
 
     def new_input(self, value):
-        return self._node(value, None, (), None, ())
+        return self._node(value, None, (), None, (), ())
 
-    def _node(self, value, prim, args, kw, parents):
-        """A new node on the tape: ``value``, computed by ``prim`` from ``args``; ``parents`` are
-        ``(position, tracer)`` for the arguments that are this trace's tracers."""
+    def _node(self, value, prim, args, kw, inp, pos):
+        """A new node on the tape (see :class:`RTracer` for the fields)."""
         t = _new(RTracer)
         t._value = value
         t._trace = self
         t._prim = prim
         t._args = args
         t._kw = kw
-        t._parents = parents
+        t._in = inp
+        t._pos = pos
         tape = self.tape
         t._idx = len(tape)
         tape.append(t)
@@ -427,12 +446,12 @@ class ReverseTrace:
 
     def process(self, prim, args, kw, mixed):
         vals = list(args)
-        parents = []
+        m = 0  # bit i set: argument i is this trace's tracer
         i = 0
         for a in args:
             if isinstance(a, Tracer) and a._trace is self:
                 v = vals[i] = a._value
-                parents.append((i, a))
+                m |= 1 << i
                 if isinstance(v, Tracer):
                     mixed = True
             i += 1
@@ -441,14 +460,15 @@ class ReverseTrace:
             ans = prim(*vals, **kw)
         else:
             ans = prim.fun(*vals, **kw) if kw else prim.fun(*vals)
-        # self._node(ans, prim, vals, kw, parents), written out: one Python call less per operation
+        # self._node(ans, prim, vals, kw, args, positions), written out: one Python call less per operation
         t = _new(RTracer)
         t._value = ans
         t._trace = self
         t._prim = prim
         t._args = vals
         t._kw = kw
-        t._parents = parents
+        t._in = args
+        t._pos = _POSITIONS[m] if m < 256 else _positions(m)
         tape = self.tape
         t._idx = len(tape)
         tape.append(t)
@@ -527,17 +547,19 @@ def backward_pass(seeds, trace, record=None):
         # real part of the rule's contribution (autograd's convention, see _real_part).
         dt = getattr(ans, "dtype", None)
         cplx = dt is not _FLOAT64 and (dt.kind == "c" if dt is not None else isinstance(ans, complex))
+        pos, inp = node._pos, node._in
         if "argnums" in vjps:
-            parents = node._parents
-            joint = vjps["argnums"](tuple(i for i, _ in parents), ans, *args, **kw)(g)
-            for (_, parent), c in zip(parents, joint):
+            joint = vjps["argnums"](pos, ans, *args, **kw)(g)
+            for argnum, c in zip(pos, joint):
+                parent = inp[argnum]
                 if cplx:
                     c = _real_part(c, parent)
                 j = parent._idx
                 adj[j] = c if adj[j] is None else add_any(adj[j], c)
             continue
         nargs = -1 if kw else len(args)
-        for argnum, parent in node._parents:
+        for argnum in pos:
+            parent = inp[argnum]
             maker = vjps.get(argnum)
             if maker is None:
                 if "*" not in vjps:

@@ -466,7 +466,7 @@ class ReverseTrace:
         t._trace = self
         t._prim = prim
         t._args = vals
-        t._kw = kw
+        t._kw = kw or None
         t._in = args
         t._pos = _POSITIONS[m] if m < 256 else _positions(m)
         tape = self.tape
@@ -542,7 +542,7 @@ def backward_pass(seeds, trace, record=None):
             inputs[node] = g
             continue
         vjps = prim.vjps
-        ans, args, kw = node._value, node._args, node._kw
+        ans, args, kw = node._value, node._args, node._kw or _NO_KW
         # A complex result of real arguments (x * 1j, fft(x)): a real argument's adjoint is the
         # real part of the rule's contribution (autograd's convention, see _real_part).
         dt = getattr(ans, "dtype", None)
@@ -585,7 +585,7 @@ def backward_pass(seeds, trace, record=None):
     return inputs
 
 
-_ndarray, _np_add, _FLOAT64 = np.ndarray, np.add, np.dtype(np.float64)
+_ndarray, _np_add, _FLOAT64, _NO_KW = np.ndarray, np.add, np.dtype(np.float64), {}
 
 
 def _is_complex(x):

@@ -449,7 +449,7 @@ class ReverseTrace:
         m = 0  # bit i set: argument i is this trace's tracer
         i = 0
         for a in args:
-            if isinstance(a, Tracer) and a._trace is self:
+            if type(a) is RTracer and a._trace is self:  # this trace makes RTracers only (no subclass)
                 v = vals[i] = a._value
                 m |= 1 << i
                 if isinstance(v, Tracer):

@@ -164,11 +164,37 @@ def _plain_or(npfun, traced, name=None, doc=None):
 # binary elementwise
 # ----------------------------------------------------------------------------
 
+# add's and multiply's reverse rules are the most frequent; they test unbroadcast's first case
+# (the contribution already has the argument's shape) themselves, saving a Python call per use:
+# ``c if getattr(c, "shape", None) == shape else unbroadcast(c, shape)`` is ``unbroadcast(c, shape)``.
+
+
+def _add_vjp_x(ans, x, y):
+    return lambda g: g if getattr(g, "shape", None) == x.shape else unbroadcast(g, x.shape)
+
+
+def _add_vjp_y(ans, x, y):
+    return lambda g: g if getattr(g, "shape", None) == y.shape else unbroadcast(g, y.shape)
+
+
+def _multiply_vjp_x(ans, x, y):
+    def vjp(g):
+        c = g * y
+        return c if getattr(c, "shape", None) == x.shape else unbroadcast(c, x.shape)
+
+    return vjp
+
+
+def _multiply_vjp_y(ans, x, y):
+    def vjp(g):
+        c = x * g
+        return c if getattr(c, "shape", None) == y.shape else unbroadcast(c, y.shape)
+
+    return vjp
+
+
 add = primitive(_np.add, "add")
-add.defvjp(
-    lambda ans, x, y: lambda g: unbroadcast(g, x.shape),
-    lambda ans, x, y: lambda g: unbroadcast(g, y.shape),
-)
+add.defvjp(_add_vjp_x, _add_vjp_y)
 add.defjvp(lambda g, ans, x, y: _bcast(g, ans), lambda g, ans, x, y: _bcast(g, ans))
 
 subtract = primitive(_np.subtract, "subtract")
@@ -179,10 +205,7 @@ subtract.defvjp(
 subtract.defjvp(lambda g, ans, x, y: _bcast(g, ans), lambda g, ans, x, y: _bcast(-g, ans))
 
 multiply = primitive(_np.multiply, "multiply")
-multiply.defvjp(
-    lambda ans, x, y: lambda g: unbroadcast(g * y, x.shape),
-    lambda ans, x, y: lambda g: unbroadcast(x * g, y.shape),
-)
+multiply.defvjp(_multiply_vjp_x, _multiply_vjp_y)
 multiply.defjvp(lambda g, ans, x, y: _bcast(g * y, ans), lambda g, ans, x, y: _bcast(x * g, ans))
 
 divide = primitive(_np.divide, "divide")

@@ -720,3 +720,27 @@ def test_misc_fixed_point_started_from_its_argument_like_autograd():
     ag_fp = pytest.importorskip("autograd.misc.fixed_points").fixed_point
     assert abs(nb.grad(root)(4.0) - autograd.grad(lambda a: ag_fp(newton, a, 2.0 * a, lambda x, y: abs(x - y),
                                                                   1e-14))(4.0)) < 1e-13
+
+
+def test_misc_optimizers_refuse_a_gradient_of_another_structure_and_name_their_settings():
+    from nablanet.misc.optimizers import adam, rmsprop, sgd
+
+    x0 = {"a": np.ones(2), "b": np.ones(3)}
+    # the same number of entries arranged otherwise: it was applied to the wrong parameters without a word
+    for wrong in [{"a": np.ones(3), "b": np.ones(2)}, {"a": np.ones(2), "c": np.ones(3)}, [np.ones(3), np.ones(2)]]:
+        with pytest.raises(ValueError, match=r"sgd: grad\(x, 0\) returned a tree of another structure than x"):
+            sgd(lambda x, i, w=wrong: w, x0, num_iters=1)
+    # what matches entry for entry is taken: dict keys in another order, a tuple for a list, one flat vector
+    out = sgd(lambda x, i: {"b": np.full(3, 2.0), "a": np.ones(2)}, x0, num_iters=1, mass=0.0, step_size=0.5)
+    assert out["a"].tolist() == [0.5, 0.5] and out["b"].tolist() == [0.0, 0.0, 0.0]
+    assert sgd(lambda x, i: (1.0, 2.0), [1.0, 1.0], num_iters=1, mass=0.0)[1] == 0.8
+    assert sgd(lambda x, i: np.array([1.0, 2.0]), [1.0, 1.0], num_iters=1, mass=0.0)[1] == 0.8
+    # settings named as the caller wrote them (it said "beta1", "eps")
+    g = lambda x, i: x  # noqa: E731
+    for call, name in [(lambda: adam(g, np.ones(2), b1=2.0), "adam: b1"), (lambda: adam(g, np.ones(2), b2=-1), "adam: b2"),
+                       (lambda: adam(g, np.ones(2), eps=0.0), "adam: eps"),
+                       (lambda: rmsprop(g, np.ones(2), eps=-1.0), "rmsprop: eps")]:
+        with pytest.raises(ValueError, match=name):
+            call()
+    with pytest.raises(TypeError, match="sgd: x0 has complex128 entries; the optimizers take real parameters"):
+        sgd(g, np.ones(2) * 1j)  # it said "params: leaf 0 is not numeric"

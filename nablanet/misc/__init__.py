@@ -41,9 +41,16 @@ def flatten(value):
     not sort), so the vector is autograd's entry for entry; ``unflatten``
     gives the dicts back with their keys in the original order.
     """
+    return _flatten(value)[:2]
+
+
+def _flatten(value):
+    """``(vector, unflatten, layout)``: :func:`flatten`'s pair and what two trees must share for one's vector to
+    be read with the other's ``unflatten``: the nesting in vector order (lists and tuples alike, dict keys
+    sorted) and the size of each leaf."""
     leaves, treedef = tree_flatten(value)
     # the vector's order: the leaves' numbers read from a copy of the tree with its dicts' keys sorted
-    order = tree_flatten(_keys_sorted(tree_unflatten(treedef, list(range(len(leaves))))))[0]
+    order, sorted_def = tree_flatten(_keys_sorted(tree_unflatten(treedef, list(range(len(leaves))))))
     shapes = [anp.shape(leaves[i]) for i in order]
     ends = _np.cumsum([int(_np.prod(s)) for s in shapes]).tolist()
     vector = anp.concatenate([anp.ravel(leaves[i]) for i in order]) if leaves else _np.zeros(0)
@@ -58,7 +65,15 @@ def flatten(value):
             out[i] = anp.reshape(v[a:b], shape)
         return tree_unflatten(treedef, out)  # the dicts' keys in their original order
 
-    return vector, unflatten
+    return vector, unflatten, (_nesting(sorted_def), tuple(ends))
+
+
+def _nesting(treedef):
+    """A treedef with every sequence (list, tuple, namedtuple) as a list."""
+    if type(treedef) is not tuple:
+        return treedef
+    t, keys, children = treedef
+    return (dict if t is dict else list, keys, tuple(_nesting(c) for c in children))
 
 
 def _keys_sorted(tree):

@@ -31,23 +31,31 @@ import numpy as np
 
 from .. import validate as V
 from ..optim.optimizers import SGD, Adam, RMSprop
-from . import flatten
+from . import _flatten
 
 __all__ = ["sgd", "rmsprop", "adam"]
 
 
 def _run(opt, grad, x0, callback, num_iters, where, state_start=None):
     num_iters = V.non_negative_int(num_iters, f"{where}: num_iters")
-    x, unflatten = flatten(x0)
+    x, unflatten, layout = _flatten(x0)
+    if x.dtype.kind not in "biuf":
+        raise V.InvalidTypeError(f"{where}: x0 has {x.dtype} entries; the optimizers take real parameters "
+                                 f"(give a complex parameter as its real and imaginary parts)")
     x = np.array(x, dtype=np.result_type(x, np.float64) if x.dtype.kind in "biu" else x.dtype, copy=True)
     state = opt.init([x])
     if state_start:
         state_start(state)
     for i in range(num_iters):
-        g = np.asarray(flatten(grad(unflatten(x), i))[0], dtype=x.dtype)
+        g, _, g_layout = _flatten(grad(unflatten(x), i))
+        g = np.asarray(g, dtype=x.dtype)
         if g.shape != x.shape:
             raise ValueError(f"{where}: grad(x, {i}) has {g.size} entries for {x.size} parameters; it must return "
                              f"a gradient of x's structure")
+        if g_layout != layout and len(g_layout[1]) > 1:  # one flat array of the right size is taken as it is
+            raise ValueError(f"{where}: grad(x, {i}) returned a tree of another structure than x (its nesting, dict "
+                             f"keys or leaf sizes differ), so its entries would be matched to the wrong parameters; "
+                             f"it must return a gradient of x's structure")
         if callback:
             callback(unflatten(x), i, unflatten(g))
         x = x.copy()  # the callback may keep the last one
@@ -65,7 +73,7 @@ def sgd(grad, x, callback=None, num_iters=200, step_size=0.1, mass=0.9):
 def rmsprop(grad, x, callback=None, num_iters=100, step_size=0.1, gamma=0.9, eps=1e-8):
     """RMSprop: steps scaled by a running root mean square of the gradient (decay ``gamma``)."""
     opt = RMSprop(lr=V.positive_number(step_size, "rmsprop: step_size"), rho=V.probability(gamma, "rmsprop: gamma"),
-                  eps=eps)
+                  eps=V.positive_number(eps, "rmsprop: eps"))
 
     def start_at_ones(state):
         for s in state["mean_sq"]:
@@ -76,5 +84,6 @@ def rmsprop(grad, x, callback=None, num_iters=100, step_size=0.1, gamma=0.9, eps
 
 def adam(grad, x, callback=None, num_iters=100, step_size=0.001, b1=0.9, b2=0.999, eps=1e-8):
     """Adam (Kingma & Ba 2015) with autograd's defaults."""
-    opt = Adam(lr=V.positive_number(step_size, "adam: step_size"), beta1=b1, beta2=b2, eps=eps)
+    opt = Adam(lr=V.positive_number(step_size, "adam: step_size"), beta1=V.probability(b1, "adam: b1"),
+               beta2=V.probability(b2, "adam: b2"), eps=V.positive_number(eps, "adam: eps"))
     return _run(opt, grad, x, callback, num_iters, "adam")

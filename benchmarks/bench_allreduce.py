@@ -89,9 +89,12 @@ def plot(rows, ranks, path, note=""):
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(rows))
-    series = [("step_us_one_process", "one process: a step of the whole batch", "C0"),
-              ("step_us_ranks", f"{ranks} ranks: a step (each its shard + Allreduce)", "C1"),
-              ("allreduce_us", f"the Allreduce over {ranks} ranks alone (timed apart)", "C2")]
+    in_a_row = all(r.get("step_us_ranks_in_a_row") is not None and r.get("step_us_one_process_in_a_row")
+                   is not None for r in rows)  # steps as a training takes them, waits included
+    tail = "_in_a_row" if in_a_row else ""
+    series = [("step_us_one_process" + tail, "one process: a step of the whole batch", "C0"),
+              ("step_us_ranks" + tail, f"{ranks} ranks: a step (each its shard + Allreduce)", "C1"),
+              ("allreduce_us", f"the Allreduce over {ranks} ranks alone (timed apart, median)", "C2")]
     series = [s for s in series if all(r.get(s[0]) is not None for r in rows)]
     w = 0.8 / len(series)
     for k, (key, label, color) in enumerate(series):
@@ -99,7 +102,8 @@ def plot(rows, ranks, path, note=""):
     ax.set_yscale("log")
     ax.set_xticks(x, [f"{r['net']} ({r['params']:,} parameters)\n{r['bytes_allreduced'] / 1024:,.0f} KiB a step"
                       for r in rows], fontsize=8)
-    ax.set(ylabel="microseconds per training step (median)", title="Communication against compute per step" + note)
+    ax.set(ylabel="microseconds per training step" + (" (steps in a row)" if in_a_row else " (median)"),
+           title="Communication against compute per step" + note)
     ax.legend(fontsize=8, loc="upper left")
     fig.savefig(path, dpi=100, metadata={"Title": "Communication against compute per step"})
 

@@ -553,7 +553,10 @@ def _point_cost(cfg):
     except Exception:  # noqa: BLE001 - the point reports it in its row
         return 0.0
     n, d = Xtr.shape
-    outs = 1 if np.ndim(ytr) == 1 and not np.issubdtype(ytr.dtype, np.integer) else max(2, int(np.max(ytr)) + 1)
+    if np.ndim(ytr) == 2:  # regression with several outputs
+        outs = ytr.shape[1]
+    else:  # class labels: one output per class; one regression output
+        outs = max(2, int(np.max(ytr)) + 1) if np.issubdtype(ytr.dtype, np.integer) and len(ytr) else 1
     hidden = raw["hidden"] if isinstance(raw["hidden"], (list, tuple)) else [raw["hidden"]]
     sizes = [d, *map(int, hidden), outs]
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))

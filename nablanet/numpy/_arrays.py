@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as _np
 
-from ..autodiff.core import getval
+from ..autodiff.core import Tracer, getval
 from ._primitives import (
     _arraylike,
     _contains_tracer,
+    _nondiff,
     _plain_or,
     _shape,
     add,
@@ -53,19 +54,35 @@ def _along_index(indices, axis, shape):
     return tuple(grid)
 
 
+def _indices(indices):
+    """Entry numbers as an array; a captured one (computed from the inputs under nablanet.jit) stays traced."""
+    return indices if isinstance(indices, Tracer) else _np.asarray(indices)
+
+
+def _axis_index(indices, axis):
+    """The index that reads ``indices`` along ``axis``."""
+    return (slice(None),) * axis + (indices,)
+
+
+# Built as recorded steps, so that an index computed from a captured input is one traced value (the index of
+# the getitem and of its adjoint's untake), never a tuple holding one that a plain call would convert.
+_along_index_p = _nondiff(_along_index)
+_axis_index_p = _nondiff(_axis_index)
+
+
 def take_along_axis(arr, indices, axis=-1):
     """``numpy.take_along_axis``: pick ``indices`` along ``axis`` (repeated picks add up in the gradient)."""
     if not _contains_tracer(arr):
         return _np.take_along_axis(arr, indices, axis=axis)
     arr = _arraylike(arr)
-    indices = _np.asarray(indices)
+    indices = _indices(indices)
     if axis is None:
         arr, axis = ravel(arr), 0
     if indices.ndim != len(_shape(arr)):
         raise ValueError(
             f"take_along_axis: indices have {indices.ndim} dimensions but the array has {len(_shape(arr))}"
         )
-    return getitem(arr, _along_index(indices, axis, _shape(arr)))
+    return getitem(arr, _along_index_p(indices, axis, _shape(arr)))
 
 
 def take(a, indices, axis=None, out=None, mode="raise"):
@@ -75,10 +92,10 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if out is not None or mode != "raise":
         raise NotImplementedError("nablanet.numpy.take on traced values supports neither out= nor mode=")
     a = _arraylike(a)
-    indices = _np.asarray(indices)
+    indices = _indices(indices)
     if axis is None:
         return getitem(ravel(a), indices)
-    return getitem(a, (slice(None),) * (axis % len(_shape(a))) + (indices,))
+    return getitem(a, _axis_index_p(indices, axis % len(_shape(a))))
 
 
 def append(arr, values, axis=None):

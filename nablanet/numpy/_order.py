@@ -22,6 +22,7 @@ from ._primitives import (
     _arraylike,
     _axes,
     _contains_tracer,
+    _nondiff,
     _shape,
     add,
     getitem,
@@ -34,6 +35,12 @@ from ._primitives import (
 
 __all__ = ["sort", "partition", "unique", "quantile", "percentile", "median"]
 
+# The orders as primitives without derivative: a capture (nablanet.jit) records them, so a replay sorts its
+# own input (NumPy's functions called on a capture tracer raised ConcretizationError).
+_argsort = _nondiff(_np.argsort)
+_argpartition = _nondiff(_np.argpartition)
+_unique = _nondiff(_np.unique)
+
 
 def sort(a, axis=-1, kind=None, order=None):
     """Sorted copy of ``a`` along ``axis`` (flattened when ``axis=None``); ties keep input order."""
@@ -42,7 +49,7 @@ def sort(a, axis=-1, kind=None, order=None):
     a = _arraylike(a)
     if axis is None:
         a, axis = ravel(a), 0
-    return take_along_axis(a, _np.argsort(getval(a), axis=axis, kind="stable"), axis)
+    return take_along_axis(a, _argsort(getval(a), axis=axis, kind="stable"), axis)
 
 
 def partition(a, kth, axis=-1, kind="introselect", order=None):
@@ -52,7 +59,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     a = _arraylike(a)
     if axis is None:
         a, axis = ravel(a), 0
-    return take_along_axis(a, _np.argpartition(getval(a), kth, axis=axis), axis)
+    return take_along_axis(a, _argpartition(getval(a), kth, axis=axis), axis)
 
 
 def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *, equal_nan=True):
@@ -60,7 +67,7 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     if not _contains_tracer(ar):
         return _np.unique(ar, return_index, return_inverse, return_counts, axis, equal_nan=equal_nan)
     ar = _arraylike(ar)
-    res = _np.unique(getval(ar), True, return_inverse, return_counts, axis, equal_nan=equal_nan)
+    res = _unique(getval(ar), True, return_inverse, return_counts, axis, equal_nan=equal_nan)
     values = take(ar, res[1], axis=axis)
     extra = [res[1]] if return_index else []
     extra += list(res[2:])

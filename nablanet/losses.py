@@ -204,6 +204,8 @@ _softmax_ce_p.defjvp(
 
 def softmax_cross_entropy(z, t):
     """Cross-entropy of ``softmax(z)`` (rows of logits) against integer labels or one-hot/probability rows."""
+    if type(t) is list or type(t) is tuple:  # labels or rows written out (an AttributeError before)
+        t = np.asarray(t)
     zs, tv = np.shape(getval(z)), getval(t)
     if len(zs) != 2:
         raise ValueError(f"softmax_cross_entropy: logits must be (n_samples, n_classes), got shape {zs}")

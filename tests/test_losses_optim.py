@@ -115,6 +115,10 @@ def test_loss_input_errors():
         L.mse(Z, T[:, 0])
     with pytest.raises(ValueError, match="labels must lie in \\[0, 3\\)"):
         L.softmax_cross_entropy(Z, np.array([0, 1, 2, 3, 0, 1]))
+    with pytest.raises(ValueError, match="labels must lie in \\[0, 3\\), got \\[-1, 2\\]"):
+        L.softmax_cross_entropy(Z, [0, 1, 2, -1, 0, 1])
+    assert L.softmax_cross_entropy(Z, list(LABELS)) == L.softmax_cross_entropy(Z, LABELS)
+    assert L.softmax_cross_entropy(Z, tuple(map(tuple, PROBS))) == L.softmax_cross_entropy(Z, PROBS)
     with pytest.raises(TypeError, match="integer class labels"):
         L.softmax_cross_entropy(Z, np.zeros(6))
     with pytest.raises(ValueError, match="unknown loss"):

@@ -20,11 +20,13 @@ standard basis, random vectors and differentiable arithmetic for arrays and
 pytrees of them, to write rules and tests that work for any argument type.
 """
 
+import collections
+
 import numpy as np
 
 from . import numpy as anp
 from .autodiff.core import NondiffPrimitive, NotDifferentiableError, Primitive, Tracer, getval
-from .autodiff.tree import tree_flatten, tree_unflatten
+from .autodiff.tree import _LEAF, tree_flatten, tree_unflatten
 from .numpy._primitives import unbroadcast
 
 __all__ = [
@@ -134,8 +136,9 @@ class VSpace:
 
     ``vspace(x)`` gives it for a float or complex array or scalar, or for a
     pytree (dicts, lists, tuples, namedtuples) of them; two values are in the
-    same space when their structure, shapes and dtypes agree (``==``).  The
-    methods are HIPS autograd's:
+    same space when their structure, shapes and dtypes agree (``==``; a dict's
+    entries in another key order are the same space, as in autograd, and the
+    methods take them).  The methods are HIPS autograd's:
 
     * vectors of the space: :meth:`zeros`, :meth:`ones` (the sum of the basis),
       :meth:`standard_basis` (``size`` vectors, orthonormal under
@@ -290,7 +293,7 @@ class ContainerVSpace(VSpace):
 
     def __init__(self, value):
         leaves, self.treedef = tree_flatten(value)
-        self.spaces = tuple(vspace(v) for v in leaves)
+        self.spaces = tuple(_leaf_vspace(v, self.treedef, k) for k, v in enumerate(leaves))
 
     @property
     def size(self):
@@ -306,18 +309,26 @@ class ContainerVSpace(VSpace):
         return any(s.iscomplex for s in self.spaces)
 
     def __eq__(self, other):
-        return type(self) is type(other) and (self.treedef, self.spaces) == (other.treedef, other.spaces)
+        if type(self) is not type(other):
+            return False
+        if self.treedef == other.treedef:
+            return self.spaces == other.spaces
+        # a dict is a set of entries: the same keys in another order are the same space (as in autograd)
+        spaces, treedef = tree_flatten(_align(tree_unflatten(other.treedef, list(other.spaces)), self.treedef))
+        return treedef == self.treedef and tuple(spaces) == self.spaces
 
-    def __hash__(self):
-        return hash((self.treedef, self.spaces))
+    def __hash__(self):  # the same for dicts written in another key order
+        return hash((len(self.spaces), frozenset(collections.Counter(self.spaces).items())))
 
     def __repr__(self):
         return f"ContainerVSpace({self.shape!r})"
 
     def _leaves(self, x, where):
         leaves, treedef = tree_flatten(x)
-        if treedef != self.treedef:
-            raise ValueError(f"VSpace.{where}: a value of structure {treedef} is not in {self!r}")
+        if treedef != self.treedef:  # dicts with their keys in another order are read in this space's order
+            leaves, treedef = tree_flatten(_align(x, self.treedef))
+            if treedef != self.treedef:
+                raise ValueError(f"VSpace.{where}: a value of structure {treedef} is not in {self!r}")
         return leaves
 
     def _build(self, leaves):
@@ -362,6 +373,53 @@ class ContainerVSpace(VSpace):
     def flatten(self, x):
         parts = [s.flatten(v) for s, v in zip(self.spaces, self._leaves(x, "flatten"))]
         return anp.concatenate(parts) if parts else np.zeros(0)
+
+
+def _align(x, treedef):
+    """``x`` with each dict's entries in ``treedef``'s key order where it has the same keys (else as it is)."""
+    if type(treedef) is not tuple:
+        return x
+    t, keys, children = treedef
+    if t is dict:
+        if type(x) is not dict or len(x) != len(keys) or any(k not in x for k in keys):
+            return x
+        return {k: _align(x[k], c) for k, c in zip(keys, children)}
+    if type(x) is not t or len(x) != len(children):
+        return x
+    items = [_align(v, c) for v, c in zip(x, children)]
+    return t(items) if t is list or t is tuple else t(*items)
+
+
+def _leaf_vspace(value, treedef, k):
+    """The space of leaf ``k`` of a tree; an error names where the leaf is."""
+    try:
+        return vspace(value)
+    except TypeError as e:
+        raise TypeError(f"vspace: leaf {_leaf_path(treedef, k)} of the tree: {str(e).removeprefix('vspace: ')}") \
+            from None
+
+
+def _leaf_path(treedef, k):
+    """The index path (``['w'][1]``) of leaf number ``k`` in a treedef."""
+    path, seen = [], [0]
+
+    def walk(node, trail):
+        if node == _LEAF:
+            if seen[0] == k:
+                path.extend(trail)
+                return True
+            seen[0] += 1
+            return False
+        if node is None:
+            return False
+        t, keys, children = node
+        for i, c in enumerate(children):
+            if walk(c, trail + [f"[{keys[i]!r}]" if t is dict else f"[{i}]"]):
+                return True
+        return False
+
+    walk(treedef, [])
+    return "".join(path)
 
 
 _FLOAT_SCALARS = (float, np.float16, np.float32, np.float64, np.longdouble)

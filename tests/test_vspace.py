@@ -112,7 +112,8 @@ def test_spaces_compare_by_structure_shape_and_dtype():
     assert isinstance(vspace(np.zeros(3, complex)), ComplexArrayVSpace)
     assert vspace(1.0) == vspace(np.zeros(())) and vspace(1j) == vspace(np.zeros((), complex))
     assert vspace([1.0, 2.0]) != vspace((1.0, 2.0)) != vspace({"a": 1.0, "b": 2.0})
-    assert vspace({"a": 1.0, "b": 2.0}) != vspace({"b": 1.0, "a": 2.0})  # keys in order are the structure
+    assert vspace({"a": 1.0, "b": 2.0}) == vspace({"b": 1.0, "a": 2.0})  # a dict's key order aside, as autograd's
+    assert vspace({"a": 1.0, "b": 2.0}) != vspace({"a": 1.0, "c": 2.0})
     assert len({vspace(np.zeros(3)), vspace(np.ones(3)), vspace([1.0]), vspace([2.0])}) == 2
     vs = vspace({"W": np.zeros((2, 2)), "b": [0.0]})
     assert isinstance(vs, ContainerVSpace) and vs.shape == {"W": vspace(np.zeros((2, 2))), "b": [vspace(0.0)]}
@@ -193,3 +194,27 @@ def test_register_gives_a_type_a_space():
     finally:
         del VSpace.mappings[Celsius]
     assert list(itertools.islice(vspace(np.zeros(2)).standard_basis(), 1))[0].tolist() == [1.0, 0.0]
+
+
+def test_a_dict_is_the_same_space_whatever_its_key_order_as_in_autograd():
+    # the same keys in another order made another space: ==, add and inner_prod refused the value
+    vs = vspace({"a": 1.0, "b": {"c": np.ones(2), "d": 2.0}})
+    other = {"b": {"d": 3.0, "c": np.array([1.0, -2.0])}, "a": 5.0}
+    assert vs == vspace(other) and hash(vs) == hash(vspace(other)) and len({vs, vspace(other)}) == 1
+    total = vs.add(other, vs.ones())
+    assert list(total) == ["a", "b"] and list(total["b"]) == ["c", "d"]  # in the space's own order
+    assert total["a"] == 6.0 and total["b"]["c"].tolist() == [2.0, -1.0] and total["b"]["d"] == 4.0
+    assert vs.inner_prod(other, vs.ones()) == 5.0 + 3.0 + 1.0 - 2.0
+    assert vs.flatten(other).tolist() == [5.0, 1.0, -2.0, 3.0]
+    assert vs != vspace({"a": 1.0, "b": {"e": np.ones(2), "d": 2.0}}) and vs != vspace({"a": 1.0, "b": [np.ones(2), 2.0]})
+    with pytest.raises(ValueError, match="is not in ContainerVSpace"):
+        vs.add({"a": 1.0, "b": {"e": np.ones(2), "d": 2.0}}, vs.ones())
+    agx = pytest.importorskip("autograd.extend")
+    assert agx.vspace({"a": 1.0, "b": 2.0}) == agx.vspace({"b": 2.0, "a": 1.0})  # autograd's answer
+
+
+def test_a_leaf_without_a_space_is_named_by_its_place_in_the_tree():
+    for tree, where in [({"w": [np.ones(2), np.arange(3)]}, r"leaf \['w'\]\[1\]"), ([1.0, (2.0, "x")], r"leaf \[1\]\[1\]"),
+                        (Pair(1.0, {3: True}), r"leaf \[1\]\[3\]")]:
+        with pytest.raises(TypeError, match=where + " of the tree: no vector space for a value of type"):
+            vspace(tree)

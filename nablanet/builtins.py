@@ -2,8 +2,10 @@
 
 nablanet differentiates through Python's own containers (they are pytrees), so
 ``tuple``, ``list`` and ``dict`` are Python's.  ``isinstance`` and ``type`` look
-through traced values at what they stand for: a traced array is an
-``np.ndarray``, a traced scalar an ``np.float64``, as autograd's do.
+through traced values at what they stand for, as autograd's do: a traced array
+is an ``np.ndarray``.  One difference: a Python ``float`` argument is traced
+as an ``np.float64``, so ``type`` gives ``np.float64`` where autograd's gives
+``float`` (``isinstance(x, float)`` holds in both: ``np.float64`` is a float).
 """
 
 from __future__ import annotations

@@ -142,3 +142,18 @@ def test_compare_without_torch_says_so_in_one_line():
     lines = [ln for ln in out.stderr.splitlines() if "PyTorch" in ln]
     assert len(lines) == 1 and "torch is not installed" in lines[0] and "pip install" in lines[0], out.stderr
     assert "PyTorch" not in out.stdout and "nablanet MLP" in out.stdout
+
+
+def test_the_autograd_compatibility_modules_stay_below_the_networks():
+    # nablanet.misc (optimizers over nablanet.optim, fixed points), extend, builtins and differential_operators are
+    # engine-level: importing them must not pull in the networks, training, data or experiments
+    out = _run(
+        "import nablanet.misc, nablanet.misc.optimizers, nablanet.misc.fixed_points, nablanet.extend\n"
+        "import nablanet.builtins, nablanet.differential_operators\n"
+        "high = ('nablanet.nn', 'nablanet.train', 'nablanet.data', 'nablanet.experiments', 'nablanet.cli')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(high)))\n"
+    )
+    assert out.stdout.strip() == "[]"
+    graph = _import_graph(_modules())
+    for m in ("nablanet.misc", "nablanet.misc.optimizers", "nablanet.misc.fixed_points", "nablanet.extend"):
+        assert not any(d.startswith(("nablanet.nn", "nablanet.train")) for d in graph[m]), (m, graph[m])

@@ -701,6 +701,11 @@ def test_misc_fixed_point_never_returns_a_diverged_or_unconverged_iterate():
         fixed_point(lambda a: lambda x: 0.5 * x + a, np.ones(2), np.zeros(2), lambda x, y: abs(x - y), 1e-8)
     with pytest.raises(ValueError, match="fixed_point: tol"):
         fixed_point(lambda a: lambda x: 0.5 * x, 1.0, 1.0, dist, -1.0)
+    # one number in an array of shape (1,) is a distance, as before
+    half = lambda a: lambda x: 0.5 * x + a  # noqa: E731
+    assert abs(fixed_point(half, np.ones(1), np.zeros(1), lambda x, y: abs(x - y), 1e-12)[0] - 2.0) < 1e-11
+    assert abs(nb.grad(lambda a: fixed_point(half, a, np.zeros(1), lambda x, y: abs(x - y), 1e-12)[0])(np.ones(1))[0]
+               - 2.0) < 1e-11
 
 
 def test_misc_fixed_point_started_from_its_argument_like_autograd():

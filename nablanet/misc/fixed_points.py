@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+from .. import numpy as anp
 from .. import validate as V
 from ..autodiff.core import Primitive
 from ..autodiff.transforms import jvp, vjp
@@ -55,9 +56,11 @@ def _iterate(f, a, x0, distance, tol, max_iter=MAX_ITER):
             d = distance(x, x_prev)
             shape = d.shape if hasattr(d, "shape") else ()
             if shape != ():
-                raise V.InvalidValueError(
-                    f"fixed_point: distance(x, x_prev) returned an array of shape {shape}; it must return one "
-                    f"number, e.g. anp.max(anp.abs(x - x_prev))")
+                if math.prod(shape) != 1:
+                    raise V.InvalidValueError(
+                        f"fixed_point: distance(x, x_prev) returned an array of shape {shape}; it must return one "
+                        f"number, e.g. anp.max(anp.abs(x - x_prev))")
+                d = anp.reshape(d, ())  # one number in an array of shape (1,) or (1, 1)
             if d <= tol:
                 return x
             if not d < math.inf:

@@ -446,8 +446,14 @@ def vspace(value):
         return ComplexArrayVSpace(value)
     elif isinstance(value, _FLOAT_SCALARS):
         return ArrayVSpace(value)
-    elif isinstance(value, (dict, list, tuple)):
-        return ContainerVSpace(value)
+    elif type(value) in (dict, list, tuple) or (isinstance(value, tuple) and hasattr(value, "_fields")):
+        return ContainerVSpace(value)  # the containers of nablanet's pytrees
+    elif isinstance(value, (dict, list, tuple)):  # a subclass (OrderedDict...) is a leaf of a pytree: it recursed
+        base = next(t for t in (dict, list, tuple) if isinstance(value, t)).__name__
+        raise TypeError(
+            f"vspace: no vector space for a value of type {type(value).__name__}, a subclass of {base}: gradients "
+            f"live in plain dicts, lists, tuples and namedtuples (give {base}(value) instead), or register the "
+            f"type with VSpace.register")
     raise TypeError(
         f"vspace: no vector space for a value of type {type(value).__name__}"
         + (f" (dtype {value.dtype})" if hasattr(value, "dtype") else "")

@@ -218,3 +218,15 @@ def test_a_leaf_without_a_space_is_named_by_its_place_in_the_tree():
                         (Pair(1.0, {3: True}), r"leaf \[1\]\[3\]")]:
         with pytest.raises(TypeError, match=where + " of the tree: no vector space for a value of type"):
             vspace(tree)
+
+
+def test_a_container_subclass_is_refused_by_name_not_by_recursion():
+    # an OrderedDict (a pytree leaf) was given a ContainerVSpace whose one leaf was itself: RecursionError
+    class Row(list):
+        pass
+
+    for value, base in [(collections.OrderedDict(a=1.0), "dict"), (collections.defaultdict(float, a=1.0), "dict"),
+                        (Row([1.0]), "list"), ({"x": collections.OrderedDict(a=1.0)}, "dict")]:
+        with pytest.raises(TypeError, match=f"a subclass of {base}: .*give {base}\\(value\\) instead"):
+            vspace(value)
+    assert vspace(Pair(1.0, [2.0])).size == 2  # namedtuples are containers

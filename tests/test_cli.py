@@ -356,3 +356,20 @@ def test_the_note_that_ranks_lost_to_communication(ranks, fraction, noted):
     assert (note is not None) == noted
     if noted:
         assert f"{fraction:.0%}" in note and f"the {ranks} ranks" in note and "without mpiexec" in note
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.8])
+def test_train_prints_the_communication_note_only_when_ranks_lost(tmp_path, capsys, monkeypatch, fraction):
+    """The note reaches stderr (stdout keeps the result) when the measured share calls for it, not otherwise."""
+    from nablanet import experiments
+
+    real = experiments.run_training
+
+    def as_two_ranks(*args, **kw):  # the share two ranks would have measured
+        return {**real(*args, **kw), "ranks": 2, "communication_fraction": fraction}
+
+    monkeypatch.setattr(experiments, "run_training", as_two_ranks)
+    code, out, err = run(capsys, "train", "--data", "iris", "--hidden", "4", "--epochs", "1", "--no-plots",
+                         "--out", str(tmp_path / "r"), "--no-progress")
+    assert code == 0 and "data-parallel over 2 MPI ranks" in out
+    assert ("one process would have been faster" in err) == (fraction > 0.5) and "faster" not in out

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import numpy as anp
 from .autodiff.core import NondiffPrimitive, NotDifferentiableError, Primitive, Tracer, getval
-from .autodiff.tree import _LEAF, tree_flatten, tree_unflatten
+from .autodiff.tree import _leaf_path, tree_flatten, tree_unflatten
 from .numpy._primitives import unbroadcast
 
 __all__ = [
@@ -397,29 +397,6 @@ def _leaf_vspace(value, treedef, k):
     except TypeError as e:
         raise TypeError(f"vspace: leaf {_leaf_path(treedef, k)} of the tree: {str(e).removeprefix('vspace: ')}") \
             from None
-
-
-def _leaf_path(treedef, k):
-    """The index path (``['w'][1]``) of leaf number ``k`` in a treedef."""
-    path, seen = [], [0]
-
-    def walk(node, trail):
-        if node == _LEAF:
-            if seen[0] == k:
-                path.extend(trail)
-                return True
-            seen[0] += 1
-            return False
-        if node is None:
-            return False
-        t, keys, children = node
-        for i, c in enumerate(children):
-            if walk(c, trail + [f"[{keys[i]!r}]" if t is dict else f"[{i}]"]):
-                return True
-        return False
-
-    walk(treedef, [])
-    return "".join(path)
 
 
 _FLOAT_SCALARS = (float, np.float16, np.float32, np.float64, np.longdouble)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import pytest
 
@@ -636,6 +638,20 @@ def test_misc_fixed_point_is_differentiated_implicitly_in_both_modes():
     ag_dist = lambda x, y: agnp.max(agnp.abs(x - y))  # noqa: E731
     theirs = autograd.grad(lambda s: ag_fp(newton_root, {"s": s, "k": 0.9}, 1.0, ag_dist, 1e-14))(3.0)
     assert abs(nb.grad(lambda s: root(s, 0.9))(3.0) - theirs) < 1e-13
+
+
+def test_misc_flatten_refuses_a_leaf_that_is_not_numbers_by_its_place():
+    # a string leaf made every number a string (['1.0', '1.0', 'x']); an OrderedDict or a set an object array
+    from nablanet.misc import flatten
+
+    for tree, where, what in [([np.ones(2), [1.0, "x"]], r"\[1\]\[1\]", "a str"),
+                              ({"a": collections.OrderedDict(b=1.0)}, r"\['a'\]", "an? OrderedDict"),
+                              ({"a": {1, 2}}, r"\['a'\]", "a set"),
+                              (np.array(["a"]), r"\(the value itself\)", "a ndarray of dtype <U1")]:
+        with pytest.raises(TypeError, match=f"flatten: leaf {where} \\({what}\\) is not a number"):
+            flatten(tree)
+    vec = flatten({"i": np.arange(2), "b": True, "c": 1j})[0]  # numbers of any kind are taken, as autograd takes them
+    assert vec.tolist() == [1.0, 1j, 0.0, 1.0]
 
 
 def test_misc_flatten_orders_dict_entries_as_autograd_and_flatten_func():

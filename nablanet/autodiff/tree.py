@@ -59,6 +59,29 @@ def tree_unflatten(treedef, leaves):
     return out
 
 
+def _leaf_path(treedef, k):
+    """The index path (``['w'][1]``) of leaf number ``k`` in a treedef."""
+    path, seen = [], [0]
+
+    def walk(node, trail):
+        if node == _LEAF:
+            if seen[0] == k:
+                path.extend(trail)
+                return True
+            seen[0] += 1
+            return False
+        if node is None:
+            return False
+        t, keys, children = node
+        for i, c in enumerate(children):
+            if walk(c, trail + [f"[{keys[i]!r}]" if t is dict else f"[{i}]"]):
+                return True
+        return False
+
+    walk(treedef, [])
+    return "".join(path)
+
+
 def tree_leaves(tree):
     return tree_flatten(tree)[0]
 

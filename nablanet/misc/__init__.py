@@ -23,7 +23,7 @@ import numpy as _np
 
 from .. import numpy as anp
 from ..autodiff.capture import jit
-from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..autodiff.tree import _leaf_path, tree_flatten, tree_unflatten
 
 __all__ = ["flatten", "flatten_func", "const_graph"]
 
@@ -49,6 +49,11 @@ def _flatten(value):
     be read with the other's ``unflatten``: the nesting in vector order (lists and tuples alike, dict keys
     sorted) and the size of each leaf."""
     leaves, treedef = tree_flatten(value)
+    for k, leaf in enumerate(leaves):
+        if type(leaf) not in _NUMBERS and _kind(leaf) not in "biufc":
+            raise TypeError(f"flatten: leaf {_leaf_path(treedef, k) or '(the value itself)'} (a "
+                            f"{type(leaf).__name__}{_dtype_note(leaf)}) is not a number or an array of numbers; "
+                            f"the containers flatten reads are dicts, lists, tuples and namedtuples")
     # the vector's order: the leaves' numbers read from a copy of the tree with its dicts' keys sorted
     order, sorted_def = tree_flatten(_keys_sorted(tree_unflatten(treedef, list(range(len(leaves))))))
     shapes = [anp.shape(leaves[i]) for i in order]
@@ -66,6 +71,19 @@ def _flatten(value):
         return tree_unflatten(treedef, out)  # the dicts' keys in their original order
 
     return vector, unflatten, (_nesting(sorted_def), tuple(ends))
+
+
+_NUMBERS = (float, int, complex, bool)
+
+
+def _kind(leaf):
+    dtype = getattr(leaf, "dtype", None)
+    return dtype.kind if isinstance(dtype, _np.dtype) else _np.asarray(leaf).dtype.kind
+
+
+def _dtype_note(leaf):
+    dtype = getattr(leaf, "dtype", None)
+    return f" of dtype {dtype}" if isinstance(dtype, _np.dtype) else ""
 
 
 def _nesting(treedef):

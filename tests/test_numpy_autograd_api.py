@@ -765,3 +765,16 @@ def test_misc_optimizers_refuse_a_gradient_of_another_structure_and_name_their_s
             call()
     with pytest.raises(TypeError, match="sgd: x0 has complex128 entries; the optimizers take real parameters"):
         sgd(g, np.ones(2) * 1j)  # it said "params: leaf 0 is not numeric"
+
+
+def test_misc_optimizers_say_they_cannot_be_differentiated():
+    # autograd's loops can be; nablanet's run nablanet.optim's in-place updates. It said "step_size: expected a
+    # number > 0, got Tracer(...)", or a NumPy-conversion error not naming the optimizer
+    from nablanet.misc.optimizers import adam, rmsprop, sgd
+
+    g = lambda x, i: 2.0 * x  # noqa: E731
+    for call, name in [(lambda s: sgd(g, np.ones(2), num_iters=3, step_size=s), "sgd: step_size"),
+                       (lambda s: adam(g, np.ones(2), num_iters=3, b1=s), "adam: b1"),
+                       (lambda s: rmsprop(g, {"w": s * np.ones(2)}, num_iters=3), "rmsprop: x")]:
+        with pytest.raises(nb.extend.NotDifferentiableError, match=f"{name} is a traced value.*cannot be differentiated"):
+            nb.grad(lambda s: anp.sum(call(s)))(0.1)

@@ -6,7 +6,9 @@ Each is ``opt(grad, x0, callback=None, num_iters=..., step_size=..., ...)``:
 each step, and the parameters after ``num_iters`` steps are returned (in
 ``x0``'s structure, scalars as 0-d arrays).  The parameters are handled as one
 vector (:func:`nablanet.misc.flatten`), as autograd does, and each iteration's
-``x`` is a new array, so a callback may keep it.
+``x`` is a new array, so a callback may keep it.  Unlike autograd's, the
+loops cannot be differentiated (with respect to ``x0`` or a setting, for
+meta-optimization): a traced argument is an error naming it.
 
 >>> import numpy as np, nablanet as nb
 >>> from nablanet.misc.optimizers import adam
@@ -30,10 +32,24 @@ from __future__ import annotations
 import numpy as np
 
 from .. import validate as V
+from ..autodiff.core import NotDifferentiableError, Tracer
+from ..autodiff.tree import tree_leaves
 from ..optim.optimizers import SGD, Adam, RMSprop
 from . import _flatten
 
 __all__ = ["sgd", "rmsprop", "adam"]
+
+
+def _untraced(where, x, **settings):
+    """Refuse traced arguments by name: the loops are not differentiable (autograd's are)."""
+    traced = [name for name, v in settings.items() if isinstance(v, Tracer)]
+    if any(isinstance(leaf, Tracer) for leaf in tree_leaves(x)):
+        traced.insert(0, "x")
+    if traced:
+        raise NotDifferentiableError(
+            f"{where}: {traced[0]} is a traced value, but nablanet.misc.optimizers run nablanet.optim's in-place "
+            f"updates and cannot be differentiated (autograd's can); for meta-optimization write the loop with "
+            f"nablanet.numpy operations")
 
 
 def _run(opt, grad, x0, callback, num_iters, where, state_start=None):
@@ -65,6 +81,7 @@ def _run(opt, grad, x0, callback, num_iters, where, state_start=None):
 
 def sgd(grad, x, callback=None, num_iters=200, step_size=0.1, mass=0.9):
     """Gradient descent with autograd's damped momentum ``mass`` (0 is plain gradient descent)."""
+    _untraced("sgd", x, step_size=step_size, mass=mass)
     step_size = V.positive_number(step_size, "sgd: step_size")
     mass = float(V.probability(mass, "sgd: mass"))  # [0, 1): at 1 the velocity never leaves zero
     return _run(SGD(lr=step_size * (1.0 - mass), momentum=mass), grad, x, callback, num_iters, "sgd")
@@ -72,6 +89,7 @@ def sgd(grad, x, callback=None, num_iters=200, step_size=0.1, mass=0.9):
 
 def rmsprop(grad, x, callback=None, num_iters=100, step_size=0.1, gamma=0.9, eps=1e-8):
     """RMSprop: steps scaled by a running root mean square of the gradient (decay ``gamma``)."""
+    _untraced("rmsprop", x, step_size=step_size, gamma=gamma, eps=eps)
     opt = RMSprop(lr=V.positive_number(step_size, "rmsprop: step_size"), rho=V.probability(gamma, "rmsprop: gamma"),
                   eps=V.positive_number(eps, "rmsprop: eps"))
 
@@ -84,6 +102,7 @@ def rmsprop(grad, x, callback=None, num_iters=100, step_size=0.1, gamma=0.9, eps
 
 def adam(grad, x, callback=None, num_iters=100, step_size=0.001, b1=0.9, b2=0.999, eps=1e-8):
     """Adam (Kingma & Ba 2015) with autograd's defaults."""
+    _untraced("adam", x, step_size=step_size, b1=b1, b2=b2, eps=eps)
     opt = Adam(lr=V.positive_number(step_size, "adam: step_size"), beta1=V.probability(b1, "adam: b1"),
                beta2=V.probability(b2, "adam: b2"), eps=V.positive_number(eps, "adam: eps"))
     return _run(opt, grad, x, callback, num_iters, "adam")

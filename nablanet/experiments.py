@@ -579,6 +579,13 @@ def _write_point(pdir, p, res):
     return res
 
 
+def _run_and_write_point(args):
+    """Train one point and write its record to ``pdir`` where it runs (a worker's write is off the sweep
+    process's path); returns the record."""
+    pdir, base, point = args
+    return _write_point(pdir, point, {**point, **_run_point((base, point))})
+
+
 def _read_point(path, point, names):
     """A finished point's record, checked: the grid values it was run with and numbers for its results."""
     rec = read_json(path, "sweep point", expect=dict)
@@ -803,7 +810,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         with threadpool_limits(threads or default_threads(_ranks_on_this_node(comm))):
             for i, r in enumerate(todo):
                 if i % comm.size == comm.rank:
-                    _write_point(pdir, r, {**r, **_run_point((base, r))})
+                    _run_and_write_point((pdir, base, r))
         comm.barrier()
         _DATA_CACHE.clear()
         if not comm.is_root:
@@ -825,7 +832,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
 
             with threadpool_limits(threads or default_threads(1)):
                 for r in todo:
-                    runs[_point_key(r)] = _write_point(pdir, r, {**r, **_run_point((base, r))})
+                    runs[_point_key(r)] = _run_and_write_point((pdir, base, r))
                     if bar:
                         bar.update(1)
         elif jobs > 1:
@@ -846,26 +853,29 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                                      initargs=(os.getpid(), per_worker, ctx.get_start_method() == "fork"))
             # the longest points first: the last to finish are short ones, and no worker idles long at the end
             order = sorted(todo, key=lambda r: -_point_cost({**base, **r}))
-            futures = {ex.submit(_run_point, (base, r)): r for r in order}
+            futures = {ex.submit(_run_and_write_point, (pdir, base, r)): r for r in order}
             for fut in as_completed(futures):
-                r = futures[fut]
-                runs[_point_key(r)] = _write_point(pdir, r, {**r, **fut.result()})
+                runs[_point_key(futures[fut])] = fut.result()
                 if bar:
                     bar.update(1)
         if bar:
             bar.close()
         rows = _summarize(names, points, runs, seed_points)
         cols = names + sorted({k for r in rows for k in r} - set(names))
-        atomic_write_text(os.path.join(out_dir, "results.csv"), _csv(rows, cols))
+        table = os.path.join(out_dir, "results.csv")
         ok = [r for r in rows if metric in r]
         if not ok:
+            atomic_write_text(table, _csv(rows, cols))
             first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")
             raise ConfigError(f"no grid point finished with {metric}: {first}")
         best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
         metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
         jobs_plots = [(out_dir, data, grid, names, ok, m, seeds) for m in metrics]
-        # one plot per metric: drawn by the workers side by side when there are workers, else here
-        plots = list(ex.map(_sweep_plot_job, jobs_plots)) if ex is not None else [_sweep_plot_job(a) for a in jobs_plots]
+        # one plot per metric: drawn by the workers side by side (while this process writes the table) when
+        # there are workers, else here
+        drawing = [ex.submit(_sweep_plot_job, a) for a in jobs_plots] if ex is not None else None
+        atomic_write_text(table, _csv(rows, cols))
+        plots = [f.result() for f in drawing] if drawing is not None else [_sweep_plot_job(a) for a in jobs_plots]
     except BaseException:
         if ex is not None:
             _stop_workers(ex)

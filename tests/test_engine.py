@@ -238,6 +238,13 @@ def test_integer_input_raises_clear_error():
         nb.grad(lambda x: x * 2.0)(np.arange(3))
     with pytest.raises(TypeError, match="floating-point"):
         nb.grad(lambda x: x**2)(3)
+    # an integer leaf of a pytree argument is named by its place (it said "argument 0", the whole dict)
+    with pytest.raises(TypeError, match=r"grad: argument 0\['n'\] has dtype int64"):
+        nb.grad(lambda d: d["x"] ** d["n"])({"x": 2.0, "n": 3})
+    with pytest.raises(TypeError, match=r"multigrad_dict|grad: argument 0\['n'\] has dtype int64"):
+        nb.multigrad_dict(lambda x, n: x**n)(2.0, 3)
+    with pytest.raises(TypeError, match=r"jvp: argument 0\[1\] has dtype int64"):
+        nb.jvp(lambda p: p[1] * 1.0, ([1.0, np.arange(2)],), ([1.0, np.arange(2)],))
     with pytest.raises(TypeError, match="floating-point"):
         nb.jvp(lambda x: x, (np.arange(2),), (np.ones(2),))
 

@@ -27,7 +27,7 @@ from .core import (
     backward_pass,
     getval,
 )
-from .tree import tree_flatten, tree_map, tree_unflatten
+from .tree import _leaf_path, tree_flatten, tree_map, tree_unflatten
 
 __all__ = [
     "checkpoint",
@@ -69,12 +69,13 @@ def _is_complex(x):
     return _dtype(x).kind == "c"
 
 
-def _check_float(leaves, where, argnum):
-    for x in leaves:
+def _check_float(leaves, where, argnum, treedef=None):
+    for k, x in enumerate(leaves):
         dt = _dtype(x)
         if dt.kind not in "fc":
+            at = _leaf_path(treedef, k) if treedef is not None else ""  # the leaf of a pytree argument: ['n']
             raise TypeError(
-                f"{where}: argument {argnum} has dtype {dt}; differentiation needs "
+                f"{where}: argument {argnum}{at} has dtype {dt}; differentiation needs "
                 f"floating-point (or complex) inputs (pass 3.0 rather than 3, or x.astype(float))"
             )
 
@@ -117,7 +118,7 @@ def _vjp(fun, args, argnums, where, has_aux=False):
     inputs = []
     for i in argnums:
         leaves, treedef = tree_flatten(args[i])
-        _check_float(leaves, where, i)
+        _check_float(leaves, where, i, treedef)
         boxed = [trace.new_input(_as_array(x)) for x in leaves]
         inputs.append((treedef, boxed, leaves))
         args[i] = tree_unflatten(treedef, boxed)
@@ -277,7 +278,7 @@ def jvp(fun, primals, tangents):
         tl, tdef = tree_flatten(t)
         if pdef != tdef:
             raise ValueError(f"jvp: the tangent of argument {i} does not match its primal's structure")
-        _check_float(pl, "jvp", i)
+        _check_float(pl, "jvp", i, pdef)
         boxed = []
         for x, v in zip(pl, tl):
             if _shape(v) != _shape(x):

@@ -363,3 +363,31 @@ def test_prod_derivatives_at_zeros():
         np.testing.assert_allclose(nb.jvp(lambda x: anp.prod(x, axis=axis), (X,), (np.ones_like(X),))[1],
                                    nb.jacobian(lambda x: anp.prod(x, axis=axis))(X).reshape(np.size(np.prod(X, axis)), -1).sum(1)
                                    .reshape(np.shape(np.prod(X, axis))))
+
+
+# ---------------------------------------------------------------- the gradient belongs to the caller
+
+
+def test_gradient_leaves_are_distinct_writable_arrays():
+    # add's rule hands its cotangent to both arguments: two leaves of the gradient were one array,
+    # so an in-place step on one (g["a"] *= lr) changed the other; a sum's gradient was a read-only
+    # broadcast view (g *= 2 raised).  autograd returns separate, writable arrays.
+    x, y = np.array([0.3, -1.2, 2.0]), np.array([1.1, 0.4, -0.7])
+    want = 1 - np.tanh(x + y) ** 2
+
+    def f(p):
+        return anp.sum(anp.tanh(p["a"] + p["b"]))
+
+    two = nb.grad(lambda a, b: f({"a": a, "b": b}), argnums=(0, 1))(x, y)
+    _, vg = nb.value_and_grad(f)({"a": x, "b": y})
+    for g in (nb.grad(f)({"a": x, "b": y}), dict(zip("ab", two)), vg,
+              dict(zip("ab", nb.vjp(lambda a, b: anp.tanh(a + b), x, y)[1](np.ones(3))))):
+        assert not np.shares_memory(g["a"], g["b"])
+        g["a"] *= 2.0
+        np.testing.assert_allclose(g["a"], 2 * want, rtol=1e-15)
+        np.testing.assert_allclose(g["b"], want, rtol=1e-15)
+    for fun in (anp.sum, anp.mean, lambda a: anp.sum(a + 1.0)):
+        g = nb.grad(fun)(np.ones((2, 3)))
+        ref = g.copy()
+        g[0, 0] += 1.0  # one entry, not every entry of a broadcast
+        assert g.flags.writeable and g[0, 0] == ref[0, 0] + 1.0 and np.all(g.ravel()[1:] == ref.ravel()[1:])

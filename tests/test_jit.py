@@ -327,6 +327,18 @@ def test_outputs_are_fresh_arrays():
     assert_same(b[0], np.full(3, 10.0))
 
 
+def test_the_tracing_calls_constant_output_is_not_the_programs_constant():
+    # the gradient of sum(2 x) does not depend on x: a constant of the program.  The tracing call
+    # returned that very array, so a caller's in-place step on it (g *= lr) changed every later call.
+    for fun, want in ((lambda x: anp.sum(x * 2.0), np.full(3, 2.0)), (anp.sum, np.ones(3))):
+        jg = nb.jit(nb.grad(fun))
+        g = jg(np.zeros(3))  # the tracing call
+        assert_same(g, want)
+        g *= 5.0
+        assert_same(jg(np.ones(3)), want)
+        assert_same(jg(np.ones(3)), want)
+
+
 def test_program_is_straight_line_and_drops_dead_steps():
     def f(x):
         unused = anp.exp(x) * 3  # noqa: F841

@@ -271,7 +271,9 @@ class Program:
         self.out_def = out_def
         meta = [_meta(n.value) for n in nodes]
         outputs = tape.outputs
-        out_consts = tree_flatten(tape.output_value)[0]
+        # an output that is a constant: the program keeps its own copy (the tracing call hands the
+        # caller the array itself, which the caller may write into) and returns a copy of it per call
+        out_consts = [c.copy() if isinstance(c, np.ndarray) else c for c in tree_flatten(tape.output_value)[0]]
         dests = dests or [None] * len(outputs)
         rng_slots = {i for i in range(n_inputs) if meta[i][0] is np.random.Generator}
 

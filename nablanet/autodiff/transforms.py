@@ -112,6 +112,17 @@ def _finish(g, x):
     return g
 
 
+def _own(g, owned):
+    """``g`` as an array of the caller's own: a copy when it is read-only (a broadcast view, as a sum's
+    rule gives) or already handed out for another input (add's rule gives its cotangent to both
+    arguments), so an in-place step on one gradient leaf changes no other, as in autograd."""
+    if type(g) is np.ndarray:
+        if not g.flags.writeable or id(g) in owned:
+            g = g.copy()
+        owned.add(id(g))
+    return g
+
+
 def _vjp(fun, args, argnums, where, has_aux=False):
     trace = ReverseTrace()
     args = list(args)
@@ -145,8 +156,9 @@ def _vjp(fun, args, argnums, where, has_aux=False):
                     g = array_op("real")(g)
                 seeds.append((o, g))
         adjoints = backward_pass(seeds, trace) if seeds else {}
+        owned = set()
         return tuple(
-            tree_unflatten(treedef, [_finish(adjoints.get(b), x) for b, x in zip(boxed, leaves)])
+            tree_unflatten(treedef, [_own(_finish(adjoints.get(b), x), owned) for b, x in zip(boxed, leaves)])
             for treedef, boxed, leaves in inputs
         )
 

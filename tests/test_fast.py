@@ -152,3 +152,24 @@ def test_running_statistics_replaced_between_steps_are_read(capture):
     mom, batch_mean = m.layers[1].momentum, (X @ W + b).mean(0)
     np.testing.assert_allclose(m.state[1]["mean"], mom * kept[1]["mean"] + (1 - mom) * batch_mean, rtol=1e-12)
     assert not np.allclose(m.state[1]["mean"], mom * after[1]["mean"] + (1 - mom) * batch_mean, rtol=1e-6)
+
+
+@pytest.mark.parametrize("capture", [True, False])
+def test_running_statistics_replaced_inside_the_tree_are_read(capture):
+    """The step reads the model's state tree itself at every call: an entry replaced in place in the tree the
+    last step set (not only a new tree) is what the next step updates, and the same tree structure replays."""
+    X, y = _data("mse", 2, np.random.default_rng(6), n=9)
+    m = MLP([4, 5, 2], batch_norm=True, seed=0, dtype=np.float64)
+    t = Trainer(m, "mse", "sgd", lr=0.1, seed=0, capture=capture)
+    t.train_step(X, y)
+    t.train_step(X, y)
+    kept = [dict(s) for s in m.state]
+    t.train_step(X, y)
+    after = [dict(s) for s in m.state]
+    m.state[1]["mean"] = kept[1]["mean"]  # in place, in the tree the last step set
+    W, b = m.params[0]["W"].copy(), m.params[0]["b"].copy()
+    t.train_step(X, y)
+    mom, batch_mean = m.layers[1].momentum, (X @ W + b).mean(0)
+    np.testing.assert_allclose(m.state[1]["mean"], mom * kept[1]["mean"] + (1 - mom) * batch_mean, rtol=1e-12)
+    assert not np.allclose(m.state[1]["mean"], mom * after[1]["mean"] + (1 - mom) * batch_mean, rtol=1e-6)
+    assert sum(getattr(f, "traces", 0) for f in t._steps.values()) == (1 if capture else 0)

@@ -656,3 +656,187 @@ def test_softmax_cross_entropy_computes_its_log_sum_exp_once_per_step():
         assert_bits(jf(z_, t), nb.value_and_grad(ce)(z_, t))
     nb.check_grads(lambda z: ce(z, t), (z,), order=2)
     nb.check_grads(lambda z: ce(z, np.eye(3)[t] * 0.7 + 0.1), (z,), order=2)
+
+
+# ----------------------------------------------------------------------------
+# the fast path: a call with the signature of a recent one is matched leaf by leaf
+# ----------------------------------------------------------------------------
+
+
+def _alternate(f, *arg_sets, traces, jf=None, **jit_kw):
+    """Call ``jit(f)`` on the argument tuples twice over, in order then in reverse (so each signature is
+    matched both first and after another one), each result ``f``'s bit for bit; ``traces`` tracings in all."""
+    jf = jf or nb.jit(f, **jit_kw)
+    sets = list(arg_sets)
+    for args in sets + sets + sets[::-1] + sets:
+        assert_bits(jf(*args), f(*args))
+    assert jf.traces == traces
+    return jf
+
+
+def test_fast_path_same_shape_another_dtype():
+    f = lambda x: anp.sum(anp.sin(x) * x, axis=0)  # noqa: E731
+    x = signed((3, 4), 1)
+    _alternate(f, (x,), (x.astype(np.float32),), (x.astype(np.float16),), traces=3)
+    _alternate(nb.value_and_grad(lambda x: anp.sum(anp.sin(x) ** 2)), (x,), (x.astype(np.float32),), traces=2)
+
+
+def test_fast_path_same_structure_another_leaf_count_or_keys():
+    x, y, z = signed((3,), 1), signed((3,), 2), signed((3,), 3)
+    f = lambda ps: [anp.sin(p) for p in ps]  # noqa: E731
+    _alternate(f, ([x, y],), ([x, y, z],), ([x],), ([],), traces=4)
+    g = lambda d: {k: anp.sin(v) * (i + 1) for i, (k, v) in enumerate(d.items())}  # noqa: E731
+    _alternate(g, ({"a": x, "b": y},), ({"a": x, "c": y},), ({"b": y, "a": x},), ({"a": x, "b": y, "c": z},),
+               traces=4)
+    nested = lambda t: anp.sum(t[0][0]) * t[1]["w"]  # noqa: E731
+    _alternate(nested, (([x], {"w": y}),), (([x, z], {"w": y}),), (([x], {"w": y, "v": z}),), traces=3)
+
+
+def test_fast_path_list_tuple_namedtuple_none():
+    Pair = collections.namedtuple("Pair", "a b")
+    Other = collections.namedtuple("Other", "a b")
+    x, y = signed((3,), 1), signed((3,), 2)
+    f = lambda ps: type(ps)(*(anp.sin(p) for p in ps)) if hasattr(ps, "_fields") else type(ps)(anp.sin(p) for p in ps)  # noqa: E731
+    _alternate(f, ([x, y],), ((x, y),), (Pair(x, y),), (Other(x, y),), traces=4)
+    g = lambda a, b: anp.sin(a) if b is None else anp.sin(a) * b  # noqa: E731
+    _alternate(g, (x, None), (x, y), traces=2)
+
+
+def test_fast_path_python_scalars_numpy_scalars_and_0d_arrays():
+    """A Python float is weak in NumPy's promotion, a NumPy scalar or 0-d array is not: each its own program."""
+    x = signed((4,), 1).astype(np.float32)
+    f = lambda x, s: x * s  # noqa: E731
+    jf = _alternate(f, (x, 2.0), (x, np.array(2.0)), (x, np.float64(2.0)), (x, np.float32(2.0)), (x, 3.0 + 0j),
+                    traces=5)
+    assert jf(x, 2.5).dtype == np.float32 and jf(x, np.array(2.5)).dtype == np.float64 and jf.traces == 5
+    # a Python int and a bool are static (by value and type); a float is traced
+    _alternate(f, (x, 2), (x, 3), (x, True), (x, 1), (x, 1.0), traces=5)
+
+
+def test_fast_path_arrays_mutated_in_place():
+    f = nb.value_and_grad(lambda a: anp.sum(anp.sin(a) * anp.arange(6.0).reshape(a.shape)))
+    jf = nb.jit(f)
+    a = signed((6,), 1)
+    assert_bits(jf(a), f(a))
+    a[...] = signed((6,), 2)  # new values: the same program
+    assert_bits(jf(a), f(a))
+    assert jf.traces == 1
+    a.shape = (2, 3)  # a new shape on the same object: traced anew
+    assert_bits(jf(a), f(a))
+    assert jf.traces == 2
+    b = np.zeros(12)[::2]
+    b[...] = signed((6,), 3)
+    jf(b)
+    assert jf.traces == 3  # another layout
+    h = lambda a: a * 3 + 1  # noqa: E731
+    jh = nb.jit(h)
+    c = signed((6,), 4)
+    assert_bits(jh(c), h(c))
+    c.dtype = np.int64  # the same memory read as other numbers, same shape: traced anew, never the float program
+    assert_bits(jh(c), h(c))
+    assert jh.traces == 2
+
+
+def test_fast_path_memory_layouts_read_only_arrays_and_subclasses():
+    f = nb.value_and_grad(lambda x: anp.sum(anp.exp(x.T * 1.5).T * anp.sin(x)))
+    c = signed((5, 7), 1)
+    fortran = np.asfortranarray(signed((5, 7), 2))
+    sliced = signed((10, 7), 3)[::2]
+    ro = signed((5, 7), 4)
+    ro.setflags(write=False)
+    jf = _alternate(f, (c,), (fortran,), (sliced,), (ro,), traces=3)  # read-only C order: c's program
+    assert not ro.flags.writeable
+
+    class Sub(np.ndarray):
+        pass
+
+    sub = signed((5, 7), 5).view(Sub)
+    assert_bits(jf(sub), f(sub))
+    assert jf.traces == 4  # a subclass is keyed by its type
+    assert_bits(jf(c), f(c))
+    assert_bits(jf(sub), f(sub))
+    assert jf.traces == 4
+
+
+def test_fast_path_static_arguments_keywords_and_tracers():
+    def f(x, n, mode, scale=1.0):
+        for _ in range(n):
+            x = anp.sin(x) if mode == "sin" else anp.cos(x)
+        return x * scale
+
+    x = signed((3,), 1)
+    jf = _alternate(f, (x, 2, "sin"), (x, 3, "sin"), (x, 2, "cos"), traces=3, static_argnums=(1, 2))
+    with pytest.raises(TypeError, match="static argument 1 .* not hashable"):
+        jf(x, [2], "sin")
+    k = lambda x, **kw: f(x, 2, "sin", **kw)  # noqa: E731
+    jk = nb.jit(k)
+    for kw in ({}, {"scale": 2.0}, {"scale": np.float32(2.0)}, {}, {"scale": 3.0}):
+        assert_bits(jk(x, **kw), k(x, **kw))
+    assert jk.traces == 3
+    # a jitted function called on tracers of an outer transform is the function itself, fast path or not
+    g = nb.jit(lambda x: anp.sum(anp.sin(x) ** 2))
+    g(x)
+    g(x)
+    assert_bits(nb.grad(g)(x), nb.grad(lambda x: anp.sum(anp.sin(x) ** 2))(x))
+    with pytest.raises(TypeError, match="call_into.. needs concrete arguments"):
+        nb.grad(lambda x: g.call_into([None], x))(x)
+    assert g.traces == 1
+
+
+def test_fast_path_many_signatures_in_turn():
+    f = lambda x: anp.sum(anp.sin(x) * x)  # noqa: E731
+    xs = [(signed((n,), n),) for n in range(1, 8)]  # more signatures than the fast path holds
+    _alternate(f, *xs, traces=7)
+
+
+def test_fast_path_call_into_destinations():
+    jf = nb.jit(nb.value_and_grad(_mlp_loss))
+    eager = nb.value_and_grad(_mlp_loss)
+    params = _mlp_args(0)[0]
+    dests = [None] + [np.empty_like(p) for pair in params for p in pair]
+    for seed in (1, 2, 1):
+        args = _mlp_args(seed)
+        assert_bits(jf.call_into(dests, *args), eager(*args))
+    assert jf.traces == 1
+    args = _mlp_args(3)
+    f32 = [None] + [np.empty_like(p, dtype=np.float32) for pair in params for p in pair]
+    with pytest.raises(ValueError, match="destination 1 has shape"):
+        jf.call_into(f32, *args)
+    with pytest.raises(ValueError, match="4 destinations for 5 output leaves"):
+        jf.call_into(dests[:4], *args)
+    fewer = [None, None] + dests[2:]  # a leaf to a fresh array instead: its own program
+    value, grads = jf.call_into(fewer, *args)
+    assert_bits((value, grads), eager(*args))
+    assert nb.tree_flatten(grads)[0][0] is not dests[1]
+    as_tuple = tuple(dests)
+    assert_bits(jf.call_into(as_tuple, *args), eager(*args))
+    assert_bits(jf(*args), eager(*args))  # a plain call: fresh outputs
+    assert jf.traces == 5  # the two refused calls traced before refusing; the tuple replays the list's program
+    for d in (dests, fewer, as_tuple):
+        assert_bits(jf.call_into(d, *args), eager(*args))
+    assert jf.traces == 5
+
+
+def test_a_guard_before_any_draw_saves_no_generator_state():
+    """The Generators' states are saved for a replay only when a check can fail after a draw; either way a failed
+    guard leaves the stream where the function would."""
+    draw = NondiffPrimitive(lambda rng, x: rng.standard_normal(np.shape(x)), "draw")
+
+    def before(x, rng):
+        if anp.sum(x) > 0:
+            return x + draw(rng, x) * 2
+        return x - draw(rng, x)
+
+    def after(x, rng):
+        y = x + draw(rng, x)
+        if anp.sum(x) > 0:
+            return y * 2
+        return y
+
+    for f, saves in ((before, False), (after, True)):
+        jf = nb.jit(f)
+        r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+        for x in (np.ones(3), -np.ones(3), np.ones(3), -np.ones(3), np.ones(3)):
+            assert_bits(jf(x, r1), f(x, r2))
+        assert jf.traces == 2
+        assert bool(jf.program(np.ones(3), r1).rng_inputs) is saves

@@ -15,6 +15,12 @@ is compiled once (:class:`Program`) to a Python function of straight-line
 code (``s7 = matmul(s3, s5, out=b2)`` ...) that is simply called, writing
 into buffers it allocated once.
 
+A call with the signature of one of the last few calls is recognised
+without building its key: a check compiled for that signature compares the
+call's containers and leaves (types, shapes, dtypes, strides, static values)
+in straight-line code and returns the leaves to replay on; anything it does
+not recognise goes the general way (key, cache, trace).
+
 Everything that does not depend on the inputs (closures, shapes, seeds of
 the backward sweep) is evaluated once while tracing and is a constant of the
 program; steps nothing needs are dropped.
@@ -275,7 +281,7 @@ class Program:
         # caller the array itself, which the caller may write into) and returns a copy of it per call
         out_consts = [c.copy() if isinstance(c, np.ndarray) else c for c in tree_flatten(tape.output_value)[0]]
         dests = dests or [None] * len(outputs)
-        rng_slots = {i for i in range(n_inputs) if meta[i][0] is np.random.Generator}
+        rng_slots = {i for i in range(n_inputs) if issubclass(meta[i][0], np.random.Generator)}
 
         # 1. simplify: aliases (x * 1) and common subexpressions, then dead steps
         rep = list(range(len(nodes)))
@@ -445,11 +451,14 @@ class Program:
                     lines.append(f"if _shapes(s{slot}) != {expected!r}: raise _GuardFailed({slot})")
 
         emitted = set()
-        for node, args, kwargs, _ in kept:
+        drawn = undo = False  # a step has read a Generator input; a check follows such a step
+        for node, args, kwargs, read in kept:
             s = node.id
             for pos in sorted(p for p in check_at if p <= s and p not in emitted):
                 emit_checks(pos)
                 emitted.add(pos)
+                undo = undo or drawn
+            drawn = drawn or not rng_slots.isdisjoint(read)
             prim = node.primitive
             call = ", ".join([ref(a) for a in args] + [f"{k}={ref(v)}" for k, v in kwargs.items()])
             dst = dest_names[direct[s]] if s in direct else (f"b{target[s]}" if s in buffered else None)
@@ -461,6 +470,7 @@ class Program:
                 lines.append(f"s{s} = {fname(prim.into, prim.name + '_into')}({dst}, {call})")
         for pos in sorted(p for p in check_at if p not in emitted):
             emit_checks(pos)
+            undo = undo or drawn
         tail = []
         leaves = []
         returned = set()
@@ -492,7 +502,8 @@ class Program:
             ns[name] = v
         exec(compile(self.source, "<nablanet.jit program>", "exec"), ns)  # noqa: S102 - generated from the recorded steps
         self.replay = ns["replay"]
-        self.rng_inputs = rng_inputs if check_at else ()
+        # the Generators' states are saved before a replay only if a check can fail after a draw
+        self.rng_inputs = rng_inputs if undo else ()
         self.has_guards = bool(check_at)
         self._lock = threading.Lock() if buffers else None
 
@@ -587,13 +598,114 @@ def _key(x, key, dyn):
     return True
 
 
+def _compile_check(args, kwargs, static, out):
+    """A function that tells whether a call has the signature of this one, compiled once per signature.
+
+    ``check(args, kwargs, out)`` (``out`` None for a plain call) returns the
+    call's traced leaves, then its destinations, in the order :func:`_key`
+    lists them, when every part of the call's signature equals this call's;
+    else None.  It compares what :func:`_key` records, leaf by leaf, as
+    straight-line code without building or hashing a key: the type and
+    length of every container, a dict's keys in order, an array's exact
+    type, shape, dtype and strides, a traced scalar's type (shape and dtype
+    for NumPy scalars and array subclasses), a static leaf's type, hash and
+    value (the same object when unhashable), each destination's type, shape
+    and dtype.  It is never less strict than the key: a call it refuses
+    takes the general path, which finds, traces or raises as before.
+    """
+    ns = {"ndarray": np.ndarray}
+    lines, leaves, n_var = [], [], [0]
+
+    names = {}  # id -> name of a constant (the constants live in ns, so their ids stay theirs)
+
+    def name(v):
+        k = names.get(id(v))
+        if k is None:
+            k = names[id(v)] = f"k{len(ns)}"
+            ns[k] = v
+        return k
+
+    def var():
+        n_var[0] += 1
+        return f"v{n_var[0]}"
+
+    def unpack(src, count):
+        names = [var() for _ in range(count)]
+        if names:
+            lines.append(f"{', '.join(names)}, = {src}")
+        return names
+
+    def static_leaf(x, v):
+        try:
+            h = hash(x)
+        except TypeError:  # keyed by identity
+            lines.append(f"if {v} is not {name(x)}: return None")
+            return
+        k = name(x)
+        lines.append(f"if type({v}) is not {name(type(x))} or not ({v} is {k} or (hash({v}) == {h} and {v} == {k})):"
+                     f" return None")
+
+    def walk(x, v):
+        t = type(x)
+        if t is np.ndarray:
+            lines.append(f"if type({v}) is not ndarray or {v}.shape != {x.shape!r} or {v}.dtype != {name(x.dtype)}"
+                         f" or {v}.strides != {x.strides!r}: return None")
+            leaves.append(v)
+        elif t is list or t is tuple or (isinstance(x, tuple) and hasattr(x, "_fields")):
+            lines.append(f"if type({v}) is not {name(t)} or len({v}) != {len(x)}: return None")
+            for c, n in zip(x, unpack(v, len(x))):
+                walk(c, n)
+        elif t is dict:
+            lines.append(f"if type({v}) is not dict or tuple({v}) != {name(tuple(x))}: return None")
+            for c, n in zip(x.values(), unpack(f"{v}.values()", len(x))):
+                walk(c, n)
+        elif x is None:
+            lines.append(f"if {v} is not None: return None")
+        elif _is_traced_leaf(x):
+            if t is float or t is complex or t is np.random.Generator:
+                lines.append(f"if type({v}) is not {name(t)}: return None")
+            else:
+                lines.append(f"if type({v}) is not {name(t)} or getattr({v}, 'shape', None) != "
+                             f"{name(getattr(x, 'shape', None))} or getattr({v}, 'dtype', None) != "
+                             f"{name(getattr(x, 'dtype', None))}: return None")
+            leaves.append(v)
+        else:
+            static_leaf(x, v)
+
+    lines.append(f"if len(args) != {len(args)}: return None")
+    for i, (a, v) in enumerate(zip(args, unpack("args", len(args)))):
+        (static_leaf if i in static else walk)(a, v)
+    if kwargs:
+        lines.append(f"if tuple(kwargs) != {name(tuple(kwargs))}: return None")
+        for a, v in zip(kwargs.values(), unpack("kwargs.values()", len(kwargs))):
+            walk(a, v)
+    else:
+        lines.append("if kwargs: return None")
+    if out is not None:
+        lines.append(f"if type(out) is not list or len(out) != {len(out)}: return None")
+        for d, v in zip(out, unpack("out", len(out))):
+            if d is None:
+                lines.append(f"if {v} is not None: return None")
+            else:
+                lines.append(f"if type({v}) is not {name(type(d))} or {v}.shape != {d.shape!r} or {v}.dtype != "
+                             f"{name(d.dtype)}: return None")
+                leaves.append(v)
+    body = "\n".join("    " + ln for ln in lines + [f"return [{', '.join(leaves)}]"])
+    exec(compile(f"def check(args, kwargs, out):\n{body}\n", "<nablanet.jit signature check>", "exec"), ns)  # noqa: S102
+    return ns["check"]
+
+
 class Jitted:
     """A captured function; see :func:`jit`."""
 
     def __init__(self, fun, static_argnums=()):
         self.fun = fun
         self.static_argnums = frozenset(static_argnums)
-        self._cache = {}
+        self._cache = {}  # signature key -> programs (the branch taken most recently first)
+        # The fast path: (check, key, programs) of the signatures called most recently, per entry point
+        # (__call__, call_into); a check is compiled once per key and kept in _checks.
+        self._fast, self._fast_into = [], []
+        self._checks = {}
         self.traces = 0  # how many times the function was traced (for tests and benchmarks)
         functools.update_wrapper(self, fun)
 
@@ -620,10 +732,16 @@ class Jitted:
         return tuple(key), dyn
 
     def __call__(self, *args, **kwargs):
+        for entry in self._fast:  # a signature called recently: compared leaf by leaf, nothing hashed
+            leaves = entry[0](args, kwargs, None)
+            if leaves is not None:
+                return self._run(entry[2], entry[1], leaves, args, kwargs, None, self._fast, entry)
         sig = self._signature(args, kwargs)
         if sig is None:  # called on tracers of a transform outside: just be f
             return self.fun(*args, **kwargs)
-        return self._replay(sig[0], sig[1], args, kwargs, None)
+        result = self._replay(sig[0], sig[1], args, kwargs, None)
+        self._remember(self._fast, sig[0], args, kwargs, None)
+        return result
 
     def call_into(self, out, *args, **kwargs):
         """Call, writing output leaves into the caller's arrays (an explicit opt-in for training loops).
@@ -635,6 +753,10 @@ class Jitted:
         overlap the inputs.  A training loop uses it to get the gradients
         straight in its flat gradient buffer.
         """
+        for entry in self._fast_into:
+            leaves = entry[0](args, kwargs, out)
+            if leaves is not None:
+                return self._run(entry[2], entry[1], leaves, args, kwargs, out, self._fast_into, entry)
         sig = self._signature(args, kwargs)
         if sig is None:
             raise TypeError("nablanet.jit: call_into() needs concrete arguments, not traced values")
@@ -642,26 +764,60 @@ class Jitted:
         tag = ["into"]
         for d in out:
             tag.append(None if d is None else (d.shape, d.dtype))
-        return self._replay(key + tuple(tag), dyn, args, kwargs, out)
+        key = key + tuple(tag)
+        result = self._replay(key, dyn, args, kwargs, out)
+        self._remember(self._fast_into, key, args, kwargs, out)
+        return result
+
+    _N_FAST = 4  # signatures per entry point on the fast path
+
+    def _remember(self, fast, key, args, kwargs, out):
+        """Put the signature just called first on the fast path, once it has a program."""
+        programs = self._cache.get(key)
+        if not programs:  # not capturable (reads a tracer from outside): nothing to replay
+            return
+        entry = self._checks.get(key)
+        if entry is None or entry[2] is not programs:
+            entry = self._checks[key] = (_compile_check(args, kwargs, self.static_argnums, out), key, programs)
+        for k, e in enumerate(fast):
+            if e[1] == key:
+                del fast[k]
+                break
+        fast.insert(0, entry)
+        del fast[self._N_FAST:]
 
     def _replay(self, key, dyn, args, kwargs, out):
         programs = self._cache.get(key)
         if programs:
-            leaves = dyn if out is None else dyn + [d for d in out if d is not None]
-            for k, prog in enumerate(programs):
-                try:
-                    result = prog.run(leaves)
-                except _GuardFailed:
-                    continue
-                if result is None:  # the program is running already (another thread, or re-entered): no buffers
-                    break
-                if k:  # the branch taken most recently is tried first next time
-                    programs.insert(0, programs.pop(k))
-                return result
-            else:
-                return self._trace(key, args, kwargs, out)
-            return self._copy_out(self.fun(*args, **kwargs), out)
+            return self._run(programs, key, dyn if out is None else dyn + [d for d in out if d is not None],
+                             args, kwargs, out)
         return self._trace(key, args, kwargs, out)
+
+    def _run(self, programs, key, leaves, args, kwargs, out, fast=None, entry=None):
+        """Replay the first program whose checks pass; trace anew if none does.
+
+        Called from the fast path, ``entry`` (the signature that matched) goes first in ``fast``.
+        """
+        if fast is not None:
+            try:
+                if fast[0] is not entry:
+                    fast.remove(entry)
+                    fast.insert(0, entry)
+            except (IndexError, ValueError):  # moved by another thread meanwhile
+                pass
+        for k, prog in enumerate(programs):
+            try:
+                result = prog.run(leaves)
+            except _GuardFailed:
+                continue
+            if result is None:  # the program is running already (another thread, or re-entered): no buffers
+                break
+            if k:  # the branch taken most recently is tried first next time
+                programs.insert(0, programs.pop(k))
+            return result
+        else:
+            return self._trace(key, args, kwargs, out)
+        return self._copy_out(self.fun(*args, **kwargs), out)
 
     @staticmethod
     def _copy_out(result, out):

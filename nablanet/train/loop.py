@@ -211,8 +211,7 @@ class Trainer:
         self._params_tree, self._pleaves = model.params, views
         self._gviews = gviews
         self._dests = {}  # where a captured step writes its outputs (None: a fresh array), by number of state leaves
-        self._state_def = tree_flatten(model.state)[1]
-        self._state_tree = self._sleaves = None  # the running statistics the last step set, and their leaves
+        self._state_tree, self._n_state = None, 0  # the running statistics last seen, and how many leaves they have
 
     def _connect(self):
         """Data-parallel set-up: the same parameters on every rank; global batch statistics.
@@ -278,22 +277,22 @@ class Trainer:
         return (cost if scale == 1.0 else cost * scale), new_state
 
     def _step_fn(self, penalize, scaled):
-        """``value_and_grad`` of the objective on flat lists of leaves, captured with ``jit``.
+        """``value_and_grad`` of the objective, captured with ``jit``.
 
-        The function takes and returns lists of arrays (parameter leaves, state
-        leaves, gradient leaves), so a replay does no pytree work.  What the
+        The function takes the parameters as the list of the flat buffer's
+        views and returns their gradients as a list (written into the flat
+        gradient buffer); the running statistics go in and come out as the
+        model's state tree (the replay builds the new tree itself).  What the
         objective reads besides its arguments is part of the key: a changed
         penalty, loss or communicator never replays a stale program.
         """
         key = (penalize, scaled, self.capture, self.l1, self.l2, self.penalize_bias, self.loss, self._reduce)
         fn = self._steps.get(key)
         if fn is None:
-            pdef, sdef = self._treedef, self._state_def
+            pdef = self._treedef
 
-            def step(pleaves, sleaves, X, y, rng, scale=1.0):
-                params, state = tree_unflatten(pdef, pleaves), tree_unflatten(sdef, sleaves)
-                cost, new_state = self.objective(params, state, X, y, rng, scale, penalize)
-                return cost, tree_flatten(new_state)[0]
+            def step(pleaves, state, X, y, rng, scale=1.0):
+                return self.objective(tree_unflatten(pdef, pleaves), state, X, y, rng, scale, penalize)
 
             fn = value_and_grad(step if scaled else (lambda p, s, X, y, rng: step(p, s, X, y, rng)), has_aux=True)
             if self.capture:
@@ -314,27 +313,24 @@ class Trainer:
         if model.params is not self._params_tree:  # parameters replaced from outside: re-read them
             self._pleaves = tree_flatten(model.params)[0]
             self._params_tree = model.params
-        if model.state is self._state_tree:  # the tree the last step set: its leaves are known
-            sleaves, sdef = self._sleaves, self._state_def
-        else:  # replaced from outside (or the first step): read it
-            sleaves, sdef = tree_flatten(model.state)
-            if sdef != self._state_def:
-                self._state_def, self._steps = sdef, {}
+        state = model.state
+        if state is not self._state_tree:  # not the tree the last step set (the first step, or set from outside)
+            self._state_tree, self._n_state = state, len(tree_flatten(state)[0])
+        n_state = self._n_state
         scaled = scale != 1.0
-        args = (self._pleaves, sleaves, X, y, self.rng) + ((float(scale),) if scaled else ())
+        args = (self._pleaves, state, X, y, self.rng) + ((float(scale),) if scaled else ())
         fn = self._step_fn(bool(penalize), scaled)
         if self.capture:  # the replay writes the gradients straight into the flat gradient buffer
-            dests = self._dests.get(len(sleaves))
+            dests = self._dests.get(n_state)
             if dests is None:
-                dests = self._dests[len(sleaves)] = [None] * (1 + len(sleaves)) + self._gviews
+                dests = self._dests[n_state] = [None] * (1 + n_state) + self._gviews
             (cost, new_state), _ = fn.call_into(dests, *args)
         else:
             (cost, new_state), grads = fn(*args)
             for gv, g in zip(self._gviews, grads):
                 gv[...] = g
-        if new_state:
-            model.state = self._state_tree = tree_unflatten(sdef, new_state)
-            self._sleaves = new_state
+        if n_state:  # the running statistics the step computed are the model's state (same structure)
+            model.state = self._state_tree = new_state
         return float(cost)
 
     def train_step(self, X, y, n_global=None):

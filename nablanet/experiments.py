@@ -673,18 +673,24 @@ def _worker_init(parent_pid, threads, forked):
 
 
 def _stop_workers(ex):
-    """Stop a process pool now: terminate its workers, wait briefly, kill what is left."""
+    """Stop a process pool now: terminate its workers, wait briefly, kill what is left.  Returns the exit codes
+    of the workers that ended otherwise (a negative code: the signal that ended it), not stopped here."""
+    import signal
+
     procs = list((getattr(ex, "_processes", None) or {}).values())
     for p in procs:
         if p.is_alive():
             p.terminate()
     ex.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + 5.0
+    killed = []
     for p in procs:
         p.join(max(0.0, deadline - time.monotonic()))
         if p.is_alive():
             p.kill()
             p.join(1.0)
+            killed.append(p)
+    return [p.exitcode for p in procs if p not in killed and p.exitcode not in (None, 0, -signal.SIGTERM)]
 
 
 def default_metric(task):
@@ -748,6 +754,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
             raise ConfigError(f"cannot sweep over unknown setting {name!r}; choose from {', '.join(DEFAULTS)}")
         if not values:
             raise ConfigError(f"no values given for {name}")
+    jobs = V.Optional(V.positive_int)(jobs, "jobs")
+    threads = V.Optional(V.positive_int)(threads, "threads")
     seeds = int(seeds)
     if seeds < 1:
         raise ConfigError(f"seeds must be at least 1, got {seeds}")
@@ -818,7 +826,9 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         for r in todo:
             runs[_point_key(r)] = _read_point(os.path.join(pdir, _point_key(r) + ".json"), r, names)
         todo = []
-    jobs = min(int(jobs or default_threads(1)), len(todo)) if todo else 0
+    from concurrent.futures.process import BrokenProcessPool
+
+    jobs = min(jobs or default_threads(1), len(todo)) if todo else 0
     ex = None
     limits = contextlib.ExitStack()
     try:
@@ -876,10 +886,23 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         drawing = [ex.submit(_sweep_plot_job, a) for a in jobs_plots] if ex is not None else None
         atomic_write_text(table, _csv(rows, cols))
         plots = [f.result() for f in drawing] if drawing is not None else [_sweep_plot_job(a) for a in jobs_plots]
-    except BaseException:
-        if ex is not None:
-            _stop_workers(ex)
-        limits.close()
+    except BaseException as e:
+        try:
+            if ex is not None:
+                died = _stop_workers(ex)
+                # a worker stopped (or killed) in the middle of a write leaves its temporary file: removed here,
+                # the workers gone, so the folder holds only whole files
+                remove_stale_temps(pdir)
+                remove_stale_temps(out_dir)
+                if isinstance(e, BrokenProcessPool):
+                    done = sum(os.path.exists(os.path.join(pdir, _point_key(r) + ".json")) for r in runs_todo)
+                    how = ", ".join(f"exit code {c}" if c > 0 else f"killed by signal {-c}" for c in died)
+                    raise BrokenProcessPool(
+                        f"a sweep worker process died ({how or 'killed'}: out of memory, or a crash in native "
+                        f"code) while training; the {done} finished points are kept in {pdir}, and the same sweep "
+                        f"run again goes on from them") from e
+        finally:
+            limits.close()  # even when stopping the workers is interrupted (a second Ctrl-C)
         raise
     finally:
         _DATA_CACHE.clear()

@@ -529,6 +529,17 @@ def test_grad_named_and_multigrad_dict():
         autograd.grad_named(lambda x, y: agnp.sin(x) * y**2, "x")(0.3, 1.7)
 
 
+def test_grad_named_and_multigrad_dict_name_themselves_in_their_errors():
+    # a builtin without a signature gave inspect's "no signature found for builtin"; a missing argument Python's
+    # "missing a required argument: 'n'", neither naming the transform
+    with pytest.raises(TypeError, match=r"grad_named: the parameters of 'max' cannot be read .*grad\(fun, argnum\)"):
+        nb.grad_named(max, "a")
+    with pytest.raises(TypeError, match="multigrad_dict: the parameters of 'max' cannot be read"):
+        nb.multigrad_dict(max)
+    with pytest.raises(TypeError, match="multigrad_dict: '<lambda>' missing a required argument: 'n'"):
+        nb.multigrad_dict(lambda x, n: x * n)(2.0)
+
+
 def test_extend_same_def_linear_defjvp_argnums_and_notrace_like_autograd():
     from nablanet.extend import Box, def_linear, defjvp, defjvp_argnums, defvjp, notrace_primitive, primitive
 

@@ -9,6 +9,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from nablanet import experiments as E
+from nablanet.validate import NablanetError
 
 BASE = {"data": "breast_cancer", "hidden": [4], "epochs": 2}
 GRID = {"lr": [1e-3, 3e-3, 1e-2], "l2": [0.0, 1e-3]}  # 6 points
@@ -121,3 +122,74 @@ def test_workers_take_the_longest_points_first(tmp_path, monkeypatch):
     cost = lambda e, h: E._point_cost({"data": "breast_cancer", "epochs": e, "hidden": list(h)})  # noqa: E731
     assert cost(6, (64, 64)) > cost(6, (2,)) > cost(1, (64, 64)) > cost(1, (2,)) > 0
     E._DATA_CACHE.clear()
+
+
+@pytest.mark.parametrize("setting,value", [("jobs", -1), ("jobs", 0), ("threads", -2), ("threads", 0),
+                                           ("threads", 1.5)])
+def test_sweep_refuses_a_bad_worker_or_thread_count_before_any_training(tmp_path, setting, value):
+    """jobs=-1 ran no point and failed on a KeyError ('lr=0.001'); threads=-2 went into OMP_NUM_THREADS."""
+    with pytest.raises(NablanetError, match=setting):
+        E.sweep(BASE, {"lr": [1e-3, 1e-2]}, tmp_path / "s", **{setting: value})
+    assert not (tmp_path / "s" / "points").exists() or not os.listdir(tmp_path / "s" / "points")
+
+
+def _stray_then_die(monkeypatch, pdir, lr):
+    """The point ``lr`` dies in its worker (as the out-of-memory killer would end it) in the middle of writing a
+    file of the sweep folder."""
+    from nablanet.files import atomic_path
+
+    run = E._run_point
+
+    def _run_point(args):
+        if args[1]["lr"] == lr:
+            with atomic_path(os.path.join(pdir, "half.json")) as tmp:
+                with open(tmp, "w") as f:
+                    f.write('{"lr": ')
+                os._exit(3)
+        return run(args)
+
+    _run_point.__module__, _run_point.__qualname__ = run.__module__, run.__qualname__
+    monkeypatch.setattr(E, "_run_point", _run_point)
+
+
+def test_a_worker_that_dies_stops_the_sweep_with_one_clear_error_and_leaves_only_whole_files(tmp_path, monkeypatch):
+    """The error says a worker died and where the finished points are (it said "A process in the process pool
+    was terminated abruptly"); no worker is left, no temporary file, the thread limits are restored; the
+    sweep run again goes on from the finished points."""
+    import multiprocessing
+
+    out = tmp_path / "s"
+    _stray_then_die(monkeypatch, str(out / "points"), 2e-3)
+    env = {k: os.environ.get(k) for k in E.THREAD_ENV}
+    before = _limits()
+    grid = {"lr": [1e-3, 2e-3, 3e-3]}
+    with pytest.raises(RuntimeError, match=r"sweep worker .*died.*exit code 3.*points") as err:
+        E.sweep(BASE, grid, out, jobs=2)
+    assert str(out / "points") in str(err.value)
+    assert multiprocessing.active_children() == []
+    stray = [n for d in (out, out / "points") for n in os.listdir(d) if n.startswith(".nablanet-tmp-")]
+    assert stray == []
+    assert _limits(before) == before and {k: os.environ.get(k) for k in E.THREAD_ENV} == env
+    monkeypatch.undo()
+    res = E.sweep(BASE, grid, out, jobs=2)
+    assert [r["lr"] for r in res["results"]] == grid["lr"] and all("error" not in r for r in res["results"])
+
+
+def test_limits_restored_when_stopping_the_workers_is_interrupted(tmp_path, monkeypatch):
+    """A second Ctrl-C while the workers are being stopped: the environment and limits are still restored."""
+    env = {k: os.environ.get(k) for k in E.THREAD_ENV}
+    before = _limits()
+
+    def interrupted(*args):
+        raise KeyboardInterrupt  # in the sweep process: the first Ctrl-C, as a result arrives
+
+    def stop(ex, real=E._stop_workers):
+        real(ex)
+        raise KeyboardInterrupt  # the second one
+
+    monkeypatch.setattr(E, "_stop_workers", stop)
+    monkeypatch.setattr(E, "_summarize", interrupted)
+    with pytest.raises(KeyboardInterrupt) as err:  # kept, as a notebook keeps the last traceback (and its frames)
+        E.sweep(BASE, {"lr": [1e-3, 1e-2]}, tmp_path / "s", jobs=2)
+    assert _limits(before) == before and {k: os.environ.get(k) for k in E.THREAD_ENV} == env
+    assert err.value.__traceback__ is not None

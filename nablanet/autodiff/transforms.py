@@ -474,11 +474,20 @@ def holomorphic_grad(fun, argnum=0):
     return grad(real_part, argnum)
 
 
-def grad_named(fun, argname):
-    """autograd's ``grad_named``: :func:`grad` with respect to the parameter of ``fun`` called ``argname``."""
+def _signature(fun, where, instead):
+    """``inspect.signature(fun)``, or an error naming ``where`` for a function whose parameters cannot be read."""
     import inspect
 
-    params = [p.name for p in inspect.signature(fun).parameters.values()
+    try:
+        return inspect.signature(fun)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{where}: the parameters of {getattr(fun, '__name__', fun)!r} cannot be read ({e}); "
+                        f"name arguments by position with {instead}") from None
+
+
+def grad_named(fun, argname):
+    """autograd's ``grad_named``: :func:`grad` with respect to the parameter of ``fun`` called ``argname``."""
+    params = [p.name for p in _signature(fun, "grad_named", "grad(fun, argnum)").parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if argname not in params:
         raise ValueError(f"grad_named: {getattr(fun, '__name__', fun)!r} has no positional parameter "
@@ -494,10 +503,13 @@ def multigrad_dict(fun):
     """
     import inspect
 
-    sig = inspect.signature(fun)
+    sig = _signature(fun, "multigrad_dict", "grad(fun, argnums=(0, 1, ...))")
 
     def gradfun(*args, **kwargs):
-        bound = sig.bind(*args, **kwargs)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:  # Python's "missing a required argument: 'n'", naming no function
+            raise TypeError(f"multigrad_dict: {getattr(fun, '__name__', fun)!r} {e}") from None
         bound.apply_defaults()
 
         def of_dict(arguments):

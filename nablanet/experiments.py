@@ -609,14 +609,16 @@ def _check_sweep(base, grid, points):
 
     check_config(base, "sweep settings")
     for name, values in grid.items():
-        seen = set()
+        seen = {}
         for v in values:
             SETTINGS[name](v, f"grid {name}")
-            key = json.dumps(v, default=str)
+            key = _point_key({name: v})  # the name of the point's file: one file, one value
             if key in seen:
-                raise ConfigError(f"grid {name}: the value {v!r} is given twice (each point would be trained twice "
-                                  f"and reported once); give each value once")
-            seen.add(key)
+                same = f"the value {v!r} is given twice" if json.dumps(v, default=str) == json.dumps(
+                    seen[key], default=str) else f"the values {seen[key]!r} and {v!r} name one point ({key})"
+                raise ConfigError(f"grid {name}: {same} (each point would be trained twice and reported once); "
+                                  f"give each value once")
+            seen[key] = v
     loaded = {}
     for p in points:
         cfg = check_config({**base, **p})

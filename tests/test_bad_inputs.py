@@ -477,3 +477,14 @@ def test_a_sweep_value_given_twice_is_refused_before_training(tmp_path, capsys):
     assert not (tmp_path / "s" / "points").exists() or not any((tmp_path / "s" / "points").iterdir())
     with pytest.raises(ConfigError, match=r"grid hidden: the value \[16\] is given twice"):
         sweep({"epochs": 1}, {"hidden": [[16], [16]]}, str(tmp_path / "t"))
+
+
+def test_two_sweep_values_that_name_one_point_file_are_refused(tmp_path):
+    """'tanh, relu' and 'tanh,relu' are one point's file (activation=tanh,relu.json): the second row was a copy of
+    the first one's result (and two workers wrote the one file)."""
+    from nablanet.experiments import ConfigError, sweep
+
+    with pytest.raises(ConfigError, match=r"grid activation: the values 'tanh, relu' and 'tanh,relu' name one point"):
+        sweep({"epochs": 1, "hidden": [4, 4]}, {"activation": ["relu,tanh", "tanh, relu", "tanh,relu"]},
+              str(tmp_path / "s"))
+    assert not (tmp_path / "s" / "points").exists() or not any((tmp_path / "s" / "points").iterdir())

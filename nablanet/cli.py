@@ -398,6 +398,7 @@ def cmd_sweep(args):
     out = args.out or _new_folder(f"sweep-{cfg.get('data', DEFAULTS['data'])}")
     if comm is not None:
         out = comm.bcast_object(out)
+    args.out = out  # named by the line of a stopped sweep
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     res = sweep(cfg, grid, out, metric=args.metric, jobs=args.jobs, progress=progress, comm=comm,
                 seeds=args.seeds or 1, threads=args.threads)
@@ -665,6 +666,15 @@ def build_parser():
     return p
 
 
+def _how_to_go_on(args):
+    """What a stopped command leaves to go on from, for its one line."""
+    if args.func is cmd_train:
+        return "; a run continues from its last checkpoint with --resume"
+    if args.func is cmd_sweep and getattr(args, "out", None):
+        return f"; the finished points are kept: the same sweep with --out {args.out} goes on from them"
+    return ""
+
+
 def main(argv=None):
     parser = build_parser()
     try:
@@ -681,10 +691,10 @@ def main(argv=None):
     except (ConfigError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
         return _fail(e)
     except _Terminated:
-        print("nablanet: stopped (SIGTERM); a run continues from its last checkpoint with --resume", file=sys.stderr)
+        print(f"nablanet: stopped (SIGTERM){_how_to_go_on(args)}", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
-        print("nablanet: interrupted; a run continues from its last checkpoint with --resume", file=sys.stderr)
+        print(f"nablanet: interrupted{_how_to_go_on(args)}", file=sys.stderr)
         return 130
     except OSError as e:  # a path that cannot be read or written, a full disk, a closed pipe
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""

@@ -254,7 +254,11 @@ def test_sweep_stopped_by_a_signal_stops_its_workers_with_one_line(tmp_path, sig
     _, err = p.communicate(timeout=30)
     assert p.returncode == code
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    # how to go on: the same sweep in the same folder (a sweep has no --resume)
+    assert "the same sweep with --out sw goes on" in err and "--resume" not in err, err
     assert _gone(kids), "sweep workers outlived the stopped sweep"
+    # a worker stopped mid-write leaves no temporary file (a plot, a point record)
+    assert _temps(tmp_path / "sw") == [] and _temps(tmp_path / "sw" / "points") == []
 
 
 # --------------------------------------------------------------------------------------------- MPI

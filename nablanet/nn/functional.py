@@ -133,21 +133,30 @@ def _axis_mean(a, axis, out=None):
 
 
 def _moments_into(out, x, axis, eps):
+    """The statistics of the data shifted by its first sample along ``axis``, then in two passes: with
+    d = x - x_0, mean = x_0 + mean(d) and var = mean((d - mean(d))^2).  The sums run over values of the
+    size of the spread, not of the offset: a float32 batch of 4096 rows around 1e4 keeps its mean to
+    the rounding of the result and its variance to a few ulps (summing x itself lost 1e-2 of the mean,
+    and a constant column got a variance of ~1e-2 and |xhat| up to 1); a constant column is exactly
+    (mean 0, var 0, xhat 0)."""
     n = x.shape[axis]
     mean, var, std = out[0], out[1], out[2]
+    first = x[(slice(None),) * (axis % x.ndim) + (slice(0, 1),)] if n else np.zeros((), x.dtype)
+    d = np.subtract(x, first)
     if _blas_axis(x, axis) and out.dtype == x.dtype:
         row = (0, slice(None)) if axis % 2 == 0 else (slice(None), 0)  # the kept axis dropped: a contiguous vector
-        _axis_mean(x, axis, mean[row])
-        d = np.subtract(x, mean)
+        _axis_mean(d, axis, mean[row])
+        np.subtract(d, mean, out=d)
         np.multiply(d, d, out=d)
         _axis_mean(d, axis, var[row])
     else:
-        np.add.reduce(x, axis=axis, keepdims=True, out=mean)  # np.sum's bits, without its wrapper
+        np.add.reduce(d, axis=axis, keepdims=True, out=mean)  # np.sum's bits, without its wrapper
         mean *= 1.0 / n
-        d = np.subtract(x, mean)
+        np.subtract(d, mean, out=d)
         np.multiply(d, d, out=d)
         np.add.reduce(d, axis=axis, keepdims=True, out=var)
         var *= 1.0 / n
+    mean += first
     np.add(var, eps, out=std)
     np.sqrt(std, out=std)
     return out

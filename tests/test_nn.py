@@ -754,3 +754,19 @@ def test_moments_of_float32_data_with_a_large_offset_keep_their_digits(shape, ax
         y = batch_normalize(x, np.float32(2.0), np.float32(0.5))
         np.testing.assert_allclose(y, 2 * (x64 - mean) / np.sqrt(var + 1e-5) + 0.5, rtol=0, atol=1.2e-3)
         assert (y[const] == 0.5).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_tanh_derivatives_at_large_finite_z_are_its_limits(dtype):
+    """Where the gate saturates the first derivative is 1 (z > 0) or 0, the second 0, as the composition
+    and PyTorch's GELU(approximate='tanh') give: no power of z overflows into inf * 0 = nan (the fused
+    derivative did from |z| = 1.5e13 in float32); the values stay those of the formula."""
+    from nablanet.nn.activations import _gelu_tanh
+
+    z = np.array([-1e18, -1e14, -2e13, -1e10, -30.0, 30.0, 1e10, 2e13, 1e14, 1e18], dtype)
+    with np.errstate(over="ignore"):
+        d1 = nb.elementwise_grad(_gelu_tanh)(z)
+        d2 = nb.elementwise_grad(nb.elementwise_grad(_gelu_tanh))(z)
+        np.testing.assert_array_equal(_gelu_tanh(z), np.where(z > 0, z, 0.0).astype(dtype))
+    np.testing.assert_array_equal(d1, (z > 0).astype(dtype))
+    np.testing.assert_array_equal(d2, np.zeros_like(z))

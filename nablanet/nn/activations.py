@@ -257,14 +257,17 @@ def _gelu_tanh_gate_into(out, z):
 
 def _gelu_tanh_deriv_into(out, z, gate):
     """``g + z g'`` from the gate g = (1 + tanh u) / 2: g' = (1 - tanh^2 u) u' / 2 = 2 g (1 - g) u',
-    with u' = c (1 + 3 * 0.044715 z^2)."""
-    np.multiply(z, z, out=out)
-    out *= 6.0 * _TANH_A * _TANH_C
-    out += 2.0 * _TANH_C
-    out *= z  # 2 z u'
+    with u' = c (1 + 3 * 0.044715 z^2).  The factor g (1 - g) z comes first: it is 0 where the gate
+    saturates, so z^2 or z^3 never overflows (2c (z^2 + 3 * 0.044715 z^3) overflowed from |z| = 1.5e13
+    in float32, and inf * 0 made the derivative nan where it is 1 or 0)."""
     h = np.subtract(1.0, gate)
-    h *= gate  # g (1 - g)
-    out *= h
+    h *= gate
+    h *= z  # g (1 - g) z
+    np.multiply(h, z, out=out)
+    out *= z
+    out *= 3.0 * _TANH_A
+    out += h
+    out *= 2.0 * _TANH_C  # 2 g (1 - g) z u'
     out += gate
     return out
 
@@ -273,7 +276,9 @@ def _gelu_tanh_second(z):
     """(1 - t^2) (u' - z t u'^2 + z u''/2) with t = tanh u, written with differentiable functions."""
     u1 = _TANH_C * (1.0 + 3.0 * _TANH_A * z * z)
     t = anp.tanh(_TANH_C * (z + _TANH_A * z * z * z))
-    return (1.0 - t * t) * (u1 - z * t * u1 * u1 + (3.0 * _TANH_A * _TANH_C) * z * z)
+    q = 1.0 - t * t  # 0 where the gate saturates: the factor that every term takes first, so no power of z overflows
+    qz = q * z
+    return q * u1 - qz * t * u1 * u1 + (3.0 * _TANH_A * _TANH_C) * qz * z
 
 
 _gelu = _gated("gelu", _gelu_cdf_into, _gelu_deriv_into, _gelu_second, "gelu_cdf", "gelu_derivative")

@@ -770,3 +770,21 @@ def test_gelu_tanh_derivatives_at_large_finite_z_are_its_limits(dtype):
         np.testing.assert_array_equal(_gelu_tanh(z), np.where(z > 0, z, 0.0).astype(dtype))
     np.testing.assert_array_equal(d1, (z > 0).astype(dtype))
     np.testing.assert_array_equal(d2, np.zeros_like(z))
+
+
+@pytest.mark.parametrize("shape", [(), (1, 4), (4,)], ids=str)
+def test_batch_normalize_gradients_of_broadcast_gamma_and_beta_have_their_shapes(shape):
+    """gamma and beta as a scalar or a (1, c) row, broadcast over the columns: their gradients are those of
+    the composition normalize(x, 0) * gamma + beta, of their own shapes (the fused rule gave the column
+    sums, shape (c,), for a scalar gamma: c numbers where one, their sum, is the gradient)."""
+    from nablanet.nn.functional import batch_normalize, normalize
+
+    rng = _rng(41)
+    x, R = rng.standard_normal((7, 4)), rng.standard_normal((7, 4))
+    gamma, beta = rng.standard_normal(shape) + 1.5, rng.standard_normal(shape)
+    for i in (0, 1, 2):
+        got = nb.grad(lambda *a: anp.sum(batch_normalize(*a) * R), i)(x, gamma, beta)
+        want = nb.grad(lambda x, g, b: anp.sum((normalize(x, 0) * g + b) * R), i)(x, gamma, beta)
+        assert np.shape(got) == np.shape(want) == np.shape((x, gamma, beta)[i])
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+    nb.check_grads(batch_normalize, (x, gamma, beta), order=2)

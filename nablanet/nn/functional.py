@@ -322,6 +322,16 @@ def _colsum(v):
     return anp.sum(v, axis=0)
 
 
+def _sum_to(s, v):
+    """The column sum ``s`` (the output's shape without its leading axis) summed to the shape of ``v``, the
+    factor it is the gradient of (one per column as it is; a scalar or a (1, c) row broadcast too)."""
+    from ..numpy import reshape
+    from ..numpy._primitives import unbroadcast
+
+    shape = np.shape(getval(v))
+    return s if np.shape(getval(s)) == shape else unbroadcast(reshape(s, (1,) + np.shape(getval(s))), shape)
+
+
 def _no_derivative(v):
     return lambda u: np.zeros(np.shape(getval(v)), np.result_type(getval(v)))
 
@@ -360,9 +370,9 @@ def _bn_affine_vjp(argnums, y, x, a, st, gamma, beta, eps):
             if i == 0:
                 out.append(_bn_dx_p(g, xhat, x, st, gamma, gg, gb, eps))
             elif i == 3:
-                out.append(gg)
+                out.append(_sum_to(gg, gamma))
             elif i == 4:
-                out.append(gb)
+                out.append(_sum_to(gb, beta))
             else:
                 raise _bn_affine_p._missing("VJP", i)
         return out

@@ -317,6 +317,31 @@ def test_check_grads_catches_wrong_jvp():
     nb.check_grads(ls, (np.array([0.3, 1.2]),), order=1, modes=("rev",))
 
 
+def test_check_grads_catches_a_derivative_of_the_wrong_shape():
+    """A cotangent (tangent) of the wrong shape fails even when its pairing with the tangent (cotangent) is
+    right: a scalar argument broadcast over c columns whose rule returns the c column sums, unsummed."""
+    @primitive
+    def scale(x, s):
+        return x * s
+
+    defvjp(scale, lambda ans, x, s: lambda g: g * s, lambda ans, x, s: lambda g: np.sum(g * x, axis=0))
+    defjvp(scale, lambda g, ans, x, s: g * s, lambda g, ans, x, s: g * x)
+    x = np.array([[0.3, 1.2, -0.5], [2.0, 0.1, 0.7]])
+    with pytest.raises(nb.GradientCheckError, match=r"reverse-mode \(VJP\).*argument 1.*shapes \[\(3,\)\], "
+                                                     r"expected \[\(\)\]"):
+        nb.check_grads(scale, (x, np.float64(1.5)), order=1)
+
+    @primitive
+    def first_row(x):
+        return x[0]
+
+    defvjp(first_row, lambda ans, x: lambda g: np.zeros_like(x) + np.eye(len(x), 1)[:, 0][:, None] * g)
+    defjvp(first_row, lambda g, ans, x: g[:1])  # shape (1, c): the values of the row, one axis too many
+    with pytest.raises(nb.GradientCheckError, match=r"forward-mode \(JVP\).*shapes \[\(1, 3\)\], "
+                                                     r"expected \[\(3,\)\]"):
+        nb.check_grads(first_row, (x,), order=1)
+
+
 def test_check_grads_catches_wrong_second_derivative():
     @primitive
     def cube(x):

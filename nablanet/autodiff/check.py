@@ -44,6 +44,15 @@ def _real_view(v):
     return np.concatenate([v.real, v.imag]) if np.iscomplexobj(v) else v
 
 
+def _check_shapes(got, like, what, report):
+    """A derivative has the structure and leaf shapes of what it is the derivative of: ``_compare`` and ``_pair``
+    flatten and broadcast, so a cotangent of the wrong shape (c column sums for a scalar) would pass them."""
+    (gl, gd), (ll, ld) = tree_flatten(got), tree_flatten(like)
+    shapes, want = [np.shape(v) for v in gl], [np.shape(v) for v in ll]
+    if gd != ld or shapes != want:
+        raise GradientCheckError(f"{report}: the {what} has shapes {shapes}, expected {want}")
+
+
 def _pair(a, b):
     """Re(sum(a * b)): the real pairing of a cotangent with a tangent (autograd's convention)."""
     return np.real(np.sum(a * b))
@@ -102,12 +111,14 @@ def _check(f, args, order, modes, eps, rtol, atol, rng, name, chain):
         )
         u = None
         if "fwd" in modes:
-            _, t = jvp(f_i, (x,), (v,))
+            out, t = jvp(f_i, (x,), (v,))
+            _check_shapes(t, out, "tangent of the output", where.format("JVP", _MODE_NAMES["fwd"]))
             _compare(_flat(t), numeric, rtol, atol, where.format("JVP", _MODE_NAMES["fwd"]))
         if "rev" in modes:
             out, vjp_fn = vjp(f_i, x)
             u = _random_like(out, rng)
             ct = vjp_fn(u)[0]
+            _check_shapes(ct, x, "cotangent of the argument", where.format("VJP", _MODE_NAMES["rev"]))
             _compare(_pair(_flat(ct), _flat(v)), _pair(_flat(u), numeric), rtol, atol, where.format("VJP", _MODE_NAMES["rev"]))
         if order > 1:
             # As autograd's check: the derivative function (x, v) -> J v, or (x, u) -> u^T J, is

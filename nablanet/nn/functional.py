@@ -344,7 +344,8 @@ _bn_dx_p.defvjp(
                                                                                  + g * gamma * _mean(u * a, 0)),
     lambda F, g, a, x, st, gamma, gg, gb, eps: lambda u: -_inv_std(x, 0, eps) * a * _mean(u * F, 0),
     None,
-    lambda F, g, a, x, st, gamma, gg, gb, eps: lambda u: _colsum(u * _normalize_jac_p(g, a, x, st, 0, eps)),
+    lambda F, g, a, x, st, gamma, gg, gb, eps: lambda u: _sum_to(_colsum(u * _normalize_jac_p(g, a, x, st, 0, eps)),
+                                                                 gamma),
     lambda F, g, a, x, st, gamma, gg, gb, eps: _no_derivative(gg),
     lambda F, g, a, x, st, gamma, gg, gb, eps: _no_derivative(gb),
 )

@@ -563,7 +563,8 @@ def build_parser():
             q.add_argument("--mpi", action="store_true", help=mpi + " (default: off; on when started by mpiexec/srun)")
         q.add_argument("--threads", type=_positive_int, metavar="N",
                        help="BLAS/OpenMP threads per process (default: the cores divided among the processes "
-                            "of this run: MPI ranks on this machine, or sweep workers)")
+                            "of this run: MPI ranks on this machine, or sweep workers; at most OMP_NUM_THREADS, "
+                            "OPENBLAS_NUM_THREADS or MKL_NUM_THREADS when set)")
         q.add_argument("--json", action="store_true", help="print one JSON document (default: tables for people)")
 
     t = sub.add_parser("train", help="train a network and write a run folder")

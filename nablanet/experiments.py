@@ -468,14 +468,22 @@ def _point_key(point):
     return "_".join(f"{k}={v}" for k, v in point.items()).replace("/", "-").replace(" ", "")
 
 
-def default_threads(processes):
-    """BLAS/OpenMP threads for each of ``processes`` processes sharing this machine's cores (at least 1)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, int(processes)))
-
-
 #: The environment variables that set the thread pools of BLAS and OpenMP libraries loaded after them.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_threads(processes):
+    """BLAS/OpenMP threads for each of ``processes`` processes sharing this machine's cores (at least 1), and no
+    more than the environment asks for: the smallest of ``THREAD_ENV`` that is set (a batch script's
+    ``OMP_NUM_THREADS``, a shared machine's ``OPENBLAS_NUM_THREADS=1``)."""
+    share = max(1, _cores() // max(1, int(processes)))
+    asked = [int(v) for v in (os.environ.get(k, "").strip() for k in THREAD_ENV) if v.isdigit() and int(v) > 0]
+    return min([share, *asked])
 
 
 @contextlib.contextmanager
@@ -742,7 +750,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     (``heatmap_METRIC.png`` or ``line_METRIC.png``); returns the rows and the
     best point by ``metric``.  ``jobs`` worker processes (default: all cores)
     each limit BLAS/OpenMP to ``threads`` threads (default: the cores divided
-    among the workers) and train many points each; ``jobs=1`` trains in this
+    among the workers, at most what ``OMP_NUM_THREADS`` and the like ask for) and train many points each; ``jobs=1`` trains in this
     process.  With ``comm`` (MPI), the ranks share the runs instead of local
     processes; rank 0 writes the tables and returns them, the other ranks return None.
     """
@@ -830,7 +838,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         todo = []
     from concurrent.futures.process import BrokenProcessPool
 
-    jobs = min(jobs or default_threads(1), len(todo)) if todo else 0
+    jobs = min(jobs or _cores(), len(todo)) if todo else 0
     ex = None
     limits = contextlib.ExitStack()
     try:

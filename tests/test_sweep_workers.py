@@ -95,7 +95,7 @@ def test_a_spawned_worker_gets_the_limit_too(how, monkeypatch):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    if E.default_threads(1) < 2:
+    if E._cores() < 2:
         pytest.skip("one core: OpenBLAS would take 1 thread whatever the environment says")
     ctx = multiprocessing.get_context("spawn")
     for k in E.THREAD_ENV:
@@ -193,3 +193,25 @@ def test_limits_restored_when_stopping_the_workers_is_interrupted(tmp_path, monk
         E.sweep(BASE, {"lr": [1e-3, 1e-2]}, tmp_path / "s", jobs=2)
     assert _limits(before) == before and {k: os.environ.get(k) for k in E.THREAD_ENV} == env
     assert err.value.__traceback__ is not None
+
+
+def test_the_default_thread_limit_honours_the_environment(tmp_path, monkeypatch, capsys):
+    """OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS cap the default share of the cores (train and
+    sweep raised OPENBLAS_NUM_THREADS=1 to all the cores); --threads still overrides; the number of sweep
+    workers is still the cores."""
+    from nablanet.cli import main
+
+    for k in E.THREAD_ENV:
+        monkeypatch.delenv(k, raising=False)
+    share = E.default_threads(1)
+    assert share == E._cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(share + 5))
+    assert E.default_threads(1) == share  # the share, when the environment allows more
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert E.default_threads(1) == 1 and E.default_threads(4) == 1
+    args = ["train", "--data", "breast_cancer", "--hidden", "4", "--epochs", "1", "--no-plots", "--json"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert json.loads(capsys.readouterr().out)["final"]["threads_per_process"] == 1
+    if share > 1:
+        assert main(args + ["--out", str(tmp_path / "b"), "--threads", "2"]) == 0
+        assert json.loads(capsys.readouterr().out)["final"]["threads_per_process"] == 2

@@ -750,8 +750,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     (``heatmap_METRIC.png`` or ``line_METRIC.png``); returns the rows and the
     best point by ``metric``.  ``jobs`` worker processes (default: all cores)
     each limit BLAS/OpenMP to ``threads`` threads (default: the cores divided
-    among the workers, at most what ``OMP_NUM_THREADS`` and the like ask for) and train many points each; ``jobs=1`` trains in this
-    process.  With ``comm`` (MPI), the ranks share the runs instead of local
+    among the workers, at most what ``OMP_NUM_THREADS`` and the like ask for)
+    and train many points each; ``jobs=1`` trains in this process.  With ``comm`` (MPI), the ranks share the runs instead of local
     processes; rank 0 writes the tables and returns them, the other ranks return None.
     """
     from . import viz  # noqa: F401 - matplotlib loaded once, here: forked workers draw the plots with it

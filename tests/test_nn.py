@@ -408,6 +408,11 @@ def test_dropout_mask_is_drawn_from_the_rng_it_is_given():
     np.testing.assert_allclose(t, mask)
     with pytest.raises(TypeError, match="Generator"):
         nb.nn.functional.dropout_mask(x, 3, 0.5)
+    # p outside [0, 1): a clear error naming it (p = 1 was a ZeroDivisionError; p = 2 a mask of zeros,
+    # p = -0.5 every unit kept and scaled by 2/3, silently)
+    for p in (1.0, 2.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="dropout_mask: p"):
+            nb.nn.functional.dropout_mask(x, _rng(11), p)
 
 
 def test_dropout_keeps_the_dtype_and_the_rate():

@@ -24,6 +24,7 @@ import functools
 
 import numpy as np
 
+from .. import validate as V
 from ..autodiff.core import NondiffPrimitive, Primitive, Tracer, getval
 
 __all__ = ["batch_normalize", "dropout_mask", "moments", "normalize", "stop_gradient"]
@@ -83,6 +84,7 @@ def dropout_mask(x, rng, p):
     """
     if not isinstance(rng, (np.random.Generator, Tracer)):  # a captured program traces the Generator
         raise TypeError(f"dropout_mask: rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    p = V.probability(p, "dropout_mask: p")  # in [0, 1): p = 1 divided by zero, p > 1 or < 0 made nonsense masks
     v = getval(x)
     return _dropout_mask_p(rng, tuple(v.shape), float(p), np.dtype(v.dtype))
 

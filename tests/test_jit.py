@@ -840,3 +840,49 @@ def test_a_guard_before_any_draw_saves_no_generator_state():
             assert_bits(jf(x, r1), f(x, r2))
         assert jf.traces == 2
         assert bool(jf.program(np.ones(3), r1).rng_inputs) is saves
+
+
+def test_static_values_equal_but_of_another_type_or_zero_sign_are_other_signatures():
+    """1, 1.0, True and np.int64(1) are equal and hash alike, as are 0.0 and -0.0, but a function gives other
+    results for them: each traces its own program (the fast path refused them, then the key matched)."""
+    def f(x, n, z):
+        return x * n, x / z, type(n).__name__
+
+    x = np.arange(1.0, 4.0).astype(np.int32)
+    arg_sets = [(x, n, z) for n in (1, 1.0, True, np.int64(1), (1,), (1.0,)) for z in (0.0, -0.0)]
+    with np.errstate(divide="ignore"):
+        jf = _alternate(lambda x, n, z: f(x, n[0] if type(n) is tuple else n, z), *arg_sets, traces=12,
+                        static_argnums=(1, 2))
+        for z in (float("nan"), float("nan"), np.float64("nan")):  # NaN != NaN, but one NaN is like another
+            assert_bits(jf(x, 1, z), f(x, 1, z))
+    assert jf.traces == 14
+
+
+def test_dict_keys_equal_but_of_another_type_are_other_signatures():
+    def f(d):
+        return [(type(k).__name__, v * 2) for k, v in d.items()]
+
+    v = np.ones(2)
+    _alternate(f, ({1: v},), ({True: v},), ({1.0: v},), ({-0.0: v},), ({0.0: v},), ({"a": v},), ({("a", 1): v},),
+               ({("a", 1.0): v},), traces=8)
+
+
+def test_an_unhashable_static_leaf_is_never_matched_by_a_new_object_at_its_address():
+    """An unhashable leaf is keyed by identity; the key keeps the object alive, so a new object (other contents)
+    cannot take its id and replay its program."""
+    f = nb.jit(lambda x, s: x + len(s))
+    x = np.zeros(1)
+    for i in range(6):  # program() traces without the fast path; each set is freed before the next is made
+        s = set(range(i))
+        assert f.program(x, s).run([x])[0] == i
+        del s
+    assert f.traces == 6
+    for i in range(6):  # the same through calls
+        s = [set(range(i))]
+        assert_bits(f(x, s[0]), x + i)
+        del s
+    assert f.traces == 12
+    kept = {1, 2}
+    for _ in range(3):
+        assert_bits(f(x, kept), x + 2)
+    assert f.traces == 13

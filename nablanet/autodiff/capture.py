@@ -572,7 +572,7 @@ def _key(x, key, dyn):
                 return False
     elif t is dict:
         key.append(dict)
-        key.append(tuple(x))
+        key.append(_dict_keys(x))
         for v in x.values():
             if not _key(v, key, dyn):
                 return False
@@ -590,12 +590,66 @@ def _key(x, key, dyn):
         key.append((t, getattr(x, "shape", None), getattr(x, "dtype", None)))
         dyn.append(x)
     else:
-        try:
-            hash(x)
-            key.append((t, x))
-        except TypeError:
-            key.append((t, id(x)))
+        key.append(_static_key(x))
     return True
+
+
+class _Same:
+    """An unhashable static leaf in a signature: equal only to itself (by identity).
+
+    It holds the object, so while a cache entry is keyed by it the object lives
+    and its ``id`` cannot be reused by a new object with other contents.
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __eq__(self, other):
+        return type(other) is _Same and other.obj is self.obj
+
+
+def _static_key(x):
+    """A static value's part of a signature: equal for two values only when tracing cannot tell them apart.
+
+    ``==`` is not enough: ``1``, ``1.0``, ``True`` and ``np.int64(1)`` are
+    equal (and hash alike) but give results of other dtypes, ``0.0 == -0.0``
+    but ``1 / x`` differs, and NaN is unequal to itself.  So the key holds the
+    type (of every item of a tuple too) and a float's bits; an unhashable
+    value is keyed by identity (:class:`_Same`).
+    """
+    t = type(x)
+    if t is int or t is str or t is bool or x is None or t is bytes:
+        return (t, x)
+    if t is float:
+        return (t, x.hex())  # -0.0 is not 0.0; every NaN is the same key
+    if t is complex:
+        return (t, x.real.hex(), x.imag.hex())
+    if isinstance(x, np.generic):
+        return (t, x.dtype.str, x.tobytes())
+    if isinstance(x, tuple):
+        return (t, tuple(_static_key(v) for v in x))
+    if t is frozenset:
+        return (t, frozenset(_static_key(v) for v in x))
+    try:
+        hash(x)
+    except TypeError:
+        return _Same(x)
+    return (t, x)
+
+
+def _dict_keys(d):
+    """A dict's keys in a signature: the keys themselves when all are ``str``, else their :func:`_static_key`
+    (``{1: a}``, ``{1.0: a}`` and ``{True: a}`` are equal dicts, but the function sees other keys)."""
+    keys = tuple(d)
+    for k in keys:
+        if type(k) is not str:
+            return tuple(_static_key(k) for k in keys)
+    return keys
 
 
 def _compile_check(args, kwargs, static, out):
@@ -608,12 +662,12 @@ def _compile_check(args, kwargs, static, out):
     straight-line code without building or hashing a key: the type and
     length of every container, a dict's keys in order, an array's exact
     type, shape, dtype and strides, a traced scalar's type (shape and dtype
-    for NumPy scalars and array subclasses), a static leaf's type, hash and
-    value (the same object when unhashable), each destination's type, shape
+    for NumPy scalars and array subclasses), a static leaf's type and value
+    (:func:`_static_key`; the same object when unhashable), each destination's type, shape
     and dtype.  It is never less strict than the key: a call it refuses
     takes the general path, which finds, traces or raises as before.
     """
-    ns = {"ndarray": np.ndarray}
+    ns = {"ndarray": np.ndarray, "_static_key": _static_key, "_dict_keys": _dict_keys}
     lines, leaves, n_var = [], [], [0]
 
     names = {}  # id -> name of a constant (the constants live in ns, so their ids stay theirs)
@@ -636,14 +690,16 @@ def _compile_check(args, kwargs, static, out):
         return names
 
     def static_leaf(x, v):
-        try:
-            h = hash(x)
-        except TypeError:  # keyed by identity
+        t = type(x)
+        if t is int or t is str or t is bool or x is None:  # same type and equal: the same value
+            k = name(x)
+            lines.append(f"if type({v}) is not {name(t)} or not ({v} is {k} or {v} == {k}): return None")
+            return
+        sk = _static_key(x)
+        if type(sk) is _Same:  # keyed by identity (the check keeps the object alive)
             lines.append(f"if {v} is not {name(x)}: return None")
             return
-        k = name(x)
-        lines.append(f"if type({v}) is not {name(type(x))} or not ({v} is {k} or (hash({v}) == {h} and {v} == {k})):"
-                     f" return None")
+        lines.append(f"if type({v}) is not {name(t)} or _static_key({v}) != {name(sk)}: return None")
 
     def walk(x, v):
         t = type(x)
@@ -656,7 +712,9 @@ def _compile_check(args, kwargs, static, out):
             for c, n in zip(x, unpack(v, len(x))):
                 walk(c, n)
         elif t is dict:
-            lines.append(f"if type({v}) is not dict or tuple({v}) != {name(tuple(x))}: return None")
+            keys = _dict_keys(x)
+            got = f"tuple({v})" if all(type(k) is str for k in x) else f"_dict_keys({v})"
+            lines.append(f"if type({v}) is not dict or {got} != {name(keys)}: return None")
             for c, n in zip(x.values(), unpack(f"{v}.values()", len(x))):
                 walk(c, n)
         elif x is None:
@@ -721,7 +779,7 @@ class Jitted:
                     raise TypeError(
                         f"nablanet.jit: static argument {i} of type {type(a).__name__} is not hashable"
                     ) from None
-                key.append(("static", a))
+                key.append(("static", _static_key(a)))
             elif not _key(a, key, dyn):
                 return None
         if kwargs:
@@ -934,8 +992,10 @@ def jit(fun, static_argnums=()):
     * **Signature.** Traced inputs are the NumPy-array leaves (keyed by shape
       and dtype), NumPy scalars, Python ``float``/``complex`` leaves (keyed by
       type) and ``numpy.random.Generator`` leaves.  Python ``int``, ``bool``,
-      ``str``, ``None`` and other leaves are static: keyed by value (by
-      identity if unhashable) and frozen into the program.
+      ``str``, ``None`` and other leaves are static: keyed by type and value
+      (``1``, ``1.0``, ``True`` and ``np.int64(1)`` are four signatures, so
+      are ``0.0`` and ``-0.0``; by identity if unhashable) and frozen into
+      the program.
     * **Constants.** Arrays ``fun`` reads from closures or globals are
       constants of the program, read once while tracing: pass anything that
       changes between calls (parameters, data) as an argument.

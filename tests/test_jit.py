@@ -886,3 +886,14 @@ def test_an_unhashable_static_leaf_is_never_matched_by_a_new_object_at_its_addre
     for _ in range(3):
         assert_bits(f(x, kept), x + 2)
     assert f.traces == 13
+
+
+def test_deeply_nested_and_very_wide_pytrees():
+    """Outputs nested deeper than Python's parser takes brackets (it refused the program), 10000 leaves."""
+    deep = np.ones(2)
+    for level in range(300):
+        deep = [deep, {"k": (nb.tree_map(lambda x: x * level, deep),)}] if level % 60 == 0 else [deep]
+    f = lambda t: nb.tree_map(lambda x: anp.sin(x) * 2, t)  # noqa: E731
+    _alternate(f, (deep,), traces=1)
+    wide = {f"w{i}": np.full(2, float(i)) for i in range(10000)}
+    _alternate(f, (wide,), (deep,), traces=2, jf=nb.jit(f))

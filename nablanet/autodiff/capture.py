@@ -491,7 +491,11 @@ class Program:
                               else ref(c))
         for k, b in enumerate(buffers):
             ns[f"b{k}"] = b
-        result = _emit_tree(out_def, iter(leaves), lambda v: ref(v))
+        if _depth(out_def) < 64:
+            result = _emit_tree(out_def, iter(leaves), lambda v: ref(v))
+        else:  # Python's parser refuses ~200 nested brackets: the output is built around the leaves instead
+            ns["_tree_unflatten"], ns["_out_def"] = tree_unflatten, out_def
+            result = f"_tree_unflatten(_out_def, [{''.join(x + ', ' for x in leaves)}])"
         params = ", ".join([f"s{i}" for i in range(n_inputs)] + list(dest_names.values()))
         self.steps = lines
         body = "\n".join("    " + ln for ln in lines + tail + [f"return {result}"])
@@ -532,6 +536,13 @@ class Program:
         finally:
             if lock is not None:
                 lock.release()
+
+
+def _depth(treedef):
+    """How deep containers nest in ``treedef``."""
+    if treedef is None or treedef == _LEAF:
+        return 0
+    return 1 + max((_depth(c) for c in treedef[2]), default=0)
 
 
 def _emit_tree(treedef, leaves, const):

@@ -897,3 +897,18 @@ def test_deeply_nested_and_very_wide_pytrees():
     _alternate(f, (deep,), traces=1)
     wide = {f"w{i}": np.full(2, float(i)) for i in range(10000)}
     _alternate(f, (wide,), (deep,), traces=2, jf=nb.jit(f))
+
+
+def test_call_into_destinations_of_another_layout_trace_their_own_program():
+    """A program writes a result straight into a destination laid out as the result; a Fortran-order destination
+    of the same shape and dtype was written into by the C-order program (a matmul's rounding follows the layout of
+    its output), and its gradients differed from the engine's in the last bits."""
+    jf = nb.jit(nb.value_and_grad(_mlp_loss))
+    eager = nb.value_and_grad(_mlp_loss)
+    params = _mlp_args(0, n=300)[0]
+    c_order = [None] + [np.empty_like(p) for pair in params for p in pair]
+    f_order = [None] + [np.asfortranarray(np.empty_like(p)) for pair in params for p in pair]
+    for dests in (c_order, f_order, c_order, f_order):
+        args = _mlp_args(1, n=300)
+        assert_bits(jf.call_into(dests, *args), eager(*args))
+    assert jf.traces == 2

@@ -674,8 +674,8 @@ def _compile_check(args, kwargs, static, out):
     length of every container, a dict's keys in order, an array's exact
     type, shape, dtype and strides, a traced scalar's type (shape and dtype
     for NumPy scalars and array subclasses), a static leaf's type and value
-    (:func:`_static_key`; the same object when unhashable), each destination's type, shape
-    and dtype.  It is never less strict than the key: a call it refuses
+    (:func:`_static_key`; the same object when unhashable), each destination's type, shape,
+    dtype and strides.  It is never less strict than the key: a call it refuses
     takes the general path, which finds, traces or raises as before.
     """
     ns = {"ndarray": np.ndarray, "_static_key": _static_key, "_dict_keys": _dict_keys}
@@ -757,7 +757,7 @@ def _compile_check(args, kwargs, static, out):
                 lines.append(f"if {v} is not None: return None")
             else:
                 lines.append(f"if type({v}) is not {name(type(d))} or {v}.shape != {d.shape!r} or {v}.dtype != "
-                             f"{name(d.dtype)}: return None")
+                             f"{name(d.dtype)} or {v}.strides != {d.strides!r}: return None")
                 leaves.append(v)
     body = "\n".join("    " + ln for ln in lines + [f"return [{', '.join(leaves)}]"])
     exec(compile(f"def check(args, kwargs, out):\n{body}\n", "<nablanet.jit signature check>", "exec"), ns)  # noqa: S102
@@ -832,7 +832,9 @@ class Jitted:
         key, dyn = sig
         tag = ["into"]
         for d in out:
-            tag.append(None if d is None else (d.shape, d.dtype))
+            # the layout too: a program writes straight into a destination laid out as the result is (a matmul
+            # written into a Fortran-order array rounds otherwise), into others by a copy
+            tag.append(None if d is None else (d.shape, d.dtype, d.strides))
         key = key + tuple(tag)
         result = self._replay(key, dyn, args, kwargs, out)
         self._remember(self._fast_into, key, args, kwargs, out)

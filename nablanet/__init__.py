@@ -28,22 +28,7 @@ from .autodiff import (
     vjp,
 )
 from .autodiff.check import GradientCheckError, check_grads
-from .autodiff.transforms import (  # the names HIPS-autograd code calls  # noqa: F401
-    checkpoint,
-    deriv,
-    grad_and_aux,
-    grad_named,
-    hessian_tensor_product,
-    hessian_vector_product,
-    holomorphic_grad,
-    make_ggnvp,
-    make_hvp,
-    make_jvp,
-    make_vjp,
-    multigrad_dict,
-    tensor_jacobian_product,
-    vector_jacobian_product,
-)
+from .differential_operators import *  # noqa: F401,F403  (the names HIPS-autograd code calls)
 
 __version__ = "0.1.0"
 

@@ -291,11 +291,9 @@ def _comm(args):
 
 def _thread_limit(args, comm):
     """BLAS/OpenMP threads for this process: --threads, else its share of the cores (MPI ranks on this machine)."""
-    from threadpoolctl import threadpool_limits
+    from .experiments import thread_limit
 
-    from .experiments import _ranks_on_this_node, default_threads
-
-    return threadpool_limits(args.threads or default_threads(1 if comm is None else _ranks_on_this_node(comm)))
+    return thread_limit(args.threads, comm)
 
 
 def _communication_note(ranks, fraction):

@@ -486,6 +486,14 @@ def default_threads(processes):
     return min([share, *asked])
 
 
+def thread_limit(threads=None, comm=None):
+    """BLAS/OpenMP limited to ``threads`` in this process, else to its share of the cores (the MPI ranks of
+    ``comm`` on this machine, or this process alone): a threadpoolctl context."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads or default_threads(1 if comm is None else _ranks_on_this_node(comm)))
+
+
 @contextlib.contextmanager
 def limit_threads_for_workers(threads):
     """BLAS/OpenMP limited to ``threads`` threads in this process and in the processes it starts inside.
@@ -823,9 +831,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
 
         bar = progress_bar(len(runs_todo), desc="sweep", unit="run", initial=skipped)
     if comm is not None:  # MPI: rank r runs r, r + size, ...; rank 0 gathers from the files
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads or default_threads(_ranks_on_this_node(comm))):
+        with thread_limit(threads, comm):
             for i, r in enumerate(todo):
                 if i % comm.size == comm.rank:
                     _run_and_write_point((pdir, base, r))
@@ -848,9 +854,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
             except Exception:  # noqa: BLE001 - the point reports it in its row
                 pass
         if jobs == 1:  # one process: no pool to start, the same thread limit as one worker
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(threads or default_threads(1)):
+            with thread_limit(threads):
                 for r in todo:
                     runs[_point_key(r)] = _run_and_write_point((pdir, base, r))
                     if bar:

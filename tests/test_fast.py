@@ -134,30 +134,20 @@ def test_a_changed_penalty_is_never_replayed_stale():
     assert c1 == pytest.approx(c0 + 0.5 * sum(float((p["W"] ** 2).sum()) for p in m.params), rel=1e-12)
 
 
-@pytest.mark.parametrize("capture", [True, False])
-def test_running_statistics_replaced_between_steps_are_read(capture):
-    """The step keeps the leaves of the running statistics it set; a state put in their place from outside
-    (a checkpoint, a callback restoring the best epoch) is what the next step reads and updates."""
-    X, y = _data("mse", 2, np.random.default_rng(6), n=9)
-    m = MLP([4, 5, 2], batch_norm=True, seed=0, dtype=np.float64)
-    t = Trainer(m, "mse", "sgd", lr=0.1, seed=0, capture=capture)
-    t.train_step(X, y)
-    t.train_step(X, y)
-    kept = [dict(s) for s in m.state]
-    t.train_step(X, y)
-    after = [dict(s) for s in m.state]
+def _replace_by_a_new_tree(m, kept):
     m.state = [dict(s) for s in kept]  # back to the statistics of two steps ago, as a new tree
-    W, b = m.params[0]["W"].copy(), m.params[0]["b"].copy()
-    t.train_step(X, y)
-    mom, batch_mean = m.layers[1].momentum, (X @ W + b).mean(0)
-    np.testing.assert_allclose(m.state[1]["mean"], mom * kept[1]["mean"] + (1 - mom) * batch_mean, rtol=1e-12)
-    assert not np.allclose(m.state[1]["mean"], mom * after[1]["mean"] + (1 - mom) * batch_mean, rtol=1e-6)
 
 
+def _replace_an_entry_in_place(m, kept):
+    m.state[1]["mean"] = kept[1]["mean"]  # in place, in the tree the last step set
+
+
+@pytest.mark.parametrize("replace", [_replace_by_a_new_tree, _replace_an_entry_in_place])
 @pytest.mark.parametrize("capture", [True, False])
-def test_running_statistics_replaced_inside_the_tree_are_read(capture):
-    """The step reads the model's state tree itself at every call: an entry replaced in place in the tree the
-    last step set (not only a new tree) is what the next step updates, and the same tree structure replays."""
+def test_running_statistics_replaced_between_steps_are_read(capture, replace):
+    """The step reads the model's state tree at every call: running statistics put in place of the ones the
+    last step set (a new tree from a checkpoint or a callback restoring the best epoch, or one entry replaced
+    in the same tree) are what the next step reads and updates, and the same tree structure replays."""
     X, y = _data("mse", 2, np.random.default_rng(6), n=9)
     m = MLP([4, 5, 2], batch_norm=True, seed=0, dtype=np.float64)
     t = Trainer(m, "mse", "sgd", lr=0.1, seed=0, capture=capture)
@@ -166,7 +156,7 @@ def test_running_statistics_replaced_inside_the_tree_are_read(capture):
     kept = [dict(s) for s in m.state]
     t.train_step(X, y)
     after = [dict(s) for s in m.state]
-    m.state[1]["mean"] = kept[1]["mean"]  # in place, in the tree the last step set
+    replace(m, kept)
     W, b = m.params[0]["W"].copy(), m.params[0]["b"].copy()
     t.train_step(X, y)
     mom, batch_mean = m.layers[1].momentum, (X @ W + b).mean(0)

@@ -346,9 +346,15 @@ def cmd_train(args):
     note = _communication_note(res["ranks"], res.get("communication_fraction"))
     if note:
         print(note, file=sys.stderr)
+    from .optim import FULL_BATCH
+
     arch = "-".join(map(str, [res["trainer"].model.n_inputs] + c["hidden"] + [c["n_outputs"]]))
-    lines = [f"trained {arch} ({c['activation']}, output {c['output_activation']}) on {c['data']} with {c['loss']}, "
-             f"{c['optimizer']} lr={c['lr']:g}, {res['epochs']} epochs in {res['train_seconds']:.2f} s",
+    act = c["activation"] if c["hidden"] else "no hidden layer"
+    opt = c["optimizer"] if c["optimizer"] in FULL_BATCH else f"{c['optimizer']} lr={c['lr']:g}" + (
+        f" ({c['schedule']})" if c.get("schedule", "constant") != "constant" else "")
+    epochs = f"{res['epochs']} epoch" + ("" if res["epochs"] == 1 else "s")
+    lines = [f"trained {arch} ({act}, output {c['output_activation']}) on {c['data']} with {c['loss']}, "
+             f"{opt}, {epochs} in {res['train_seconds']:.2f} s",
              _table([{"metric": k, "value": v} for k, v in final.items() if k.startswith("test_")], ["metric", "value"],
                     {"value": ".5f"}),
              f"run folder: {out}  (config.json, metrics.csv, metrics.json, checkpoint.npz, plots)"

@@ -428,8 +428,7 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=Tr
     if ds.task == "classification":
         with atomic_path(os.path.join(out_dir, "confusion_matrix.png")) as tmp:
             viz.confusion_matrix(yte, to_labels(model.predict(Xte)), tmp, title=f"{cfg['data']}: confusion matrix (test set)")
-    elif Xte.shape[1] == 1:
-        x = Xte if scaler is None else scaler.inverse_transform(Xte)  # in the data's own units
+    elif (x := _raw_features(scaler, Xte)).shape[1] == 1:  # in the data's own units, also under --degree
         with atomic_path(os.path.join(out_dir, "prediction.png")) as tmp:
             viz.prediction_1d(x[:, 0], yte, model.predict(Xte), tmp, title=f"{cfg['data']}: prediction against truth (test set)")
     elif cfg["data"] in ("franke", "runge2d"):  # two raw features (before any polynomial design matrix)
@@ -440,6 +439,18 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=Tr
         with atomic_path(os.path.join(out_dir, "prediction.png")) as tmp:
             viz.prediction_2d(lambda P: f(P[:, 0], P[:, 1]), lambda P: model.predict(tr(P))[:, 0], tmp,
                               title=f"{cfg['data']}: prediction against truth")
+
+
+def _raw_features(scaler, X):
+    """The rows ``X`` as the network sees them (design matrix, scaling) back in the data's own features: what
+    ``_load_data``'s ``scaler`` (None, a scaler, or a Pipeline of the polynomial features and a scaler) undoes."""
+    if scaler is None:
+        return X
+    steps = getattr(scaler, "named_steps", {})
+    if "polynomial" not in steps:
+        return scaler.inverse_transform(X)
+    Z = steps["scale"].inverse_transform(X) if "scale" in steps else X
+    return Z[:, :steps["polynomial"].n_features_in_]  # a design matrix without its constant starts with the features
 
 
 def _csv(rows, fieldnames=None):

@@ -65,6 +65,32 @@ def test_train_franke_draws_the_surface(tmp_path, capsys):
     assert "franke" in png_title(tmp_path / "f" / "prediction.png")
 
 
+@pytest.mark.parametrize("extra", [[], ["--degree", "1"], ["--degree", "5", "--hidden", "none"],
+                                   ["--degree", "3", "--scale", "minmax"], ["--scale", "none", "--degree", "2"]])
+def test_the_runge_prediction_is_drawn_over_the_datas_own_x(tmp_path, capsys, monkeypatch, extra):
+    """One feature: the prediction plot's x axis is the data's x (not the scaled feature, not the design matrix),
+    also with --degree, where the run folder had no prediction plot (degree 1 ended on an AttributeError)."""
+    from nablanet import viz
+    from nablanet.data import load_dataset
+
+    drawn, draw = [], viz.prediction_1d
+
+    def spy(x, y, pred, *a, **k):
+        drawn.append((np.asarray(x), y, pred))
+        return draw(x, y, pred, *a, **k)
+
+    monkeypatch.setattr(viz, "prediction_1d", spy)
+    code, _, err = run(capsys, "train", "--data", "runge", "--n", "200", "--hidden", "4", "--epochs", "1",
+                       "--out", str(tmp_path / "r"), "--no-progress", *extra)
+    assert code == 0, err
+    assert len(drawn) == 1
+    x, y, pred = drawn[0]
+    raw = load_dataset("runge", n=200, seed=0).X[:, 0]
+    assert len(x) == 40 and np.abs(x[:, None] - raw[None, :]).min(axis=1).max() < 1e-5  # test rows, raw units
+    np.testing.assert_allclose(y, 1 / (1 + 25 * x**2), atol=1e-5)  # the truth at those x
+    assert np.shape(pred) in ((40,), (40, 1))
+
+
 def test_resume_continues_exactly(tmp_path, capsys):
     args = ["--data", "breast_cancer", "--hidden", "8", "--batch-size", "64", "--seed", "3", "--no-progress"]
     assert run(capsys, "train", *args, "--epochs", "4", "--out", str(tmp_path / "full"))[0] == 0
@@ -255,6 +281,23 @@ def test_linear_regression_on_polynomial_features_from_the_command_line(tmp_path
     from nablanet.train import load
 
     assert load(tmp_path / "lin" / "checkpoint.npz").model.n_inputs == 9  # x, y, x^2, xy, y^2, x^3, ...
+
+
+@pytest.mark.parametrize("argv,first_line", [
+    (["--hidden", "none", "--degree", "2", "--epochs", "1"],
+     "trained 5-1 (no hidden layer, output identity) on franke with mse, adam lr=0.003, 1 epoch in "),
+    (["--hidden", "4", "--optimizer", "lbfgs", "--epochs", "2"],
+     "trained 2-4-1 (relu, output identity) on franke with mse, lbfgs, 2 epochs in "),
+    (["--hidden", "4,3", "--activation", "tanh,relu", "--optimizer", "sgd", "--schedule", "cosine", "--epochs", "2"],
+     "trained 2-4-3-1 (tanh,relu, output identity) on franke with mse, sgd lr=0.003 (cosine), 2 epochs in "),
+])
+def test_the_summary_line_says_what_was_trained(tmp_path, capsys, argv, first_line):
+    """No activation for a network without hidden layers (it said relu for linear regression), no learning rate
+    for a full-batch method that has none (it said 'lbfgs lr=0.003'), the schedule when there is one."""
+    code, stdout, err = run(capsys, "train", "--data", "franke", "--n", "100", *argv, "--out", str(tmp_path / "r"),
+                            "--no-progress", "--no-plots")
+    assert code == 0, err
+    assert stdout.splitlines()[0].startswith(first_line), stdout
 
 
 def test_sweep_one_axis_of_layer_sizes_with_seeds(tmp_path, capsys):

@@ -35,3 +35,29 @@ def test_every_python_example_in_the_readme_runs(tmp_path, monkeypatch):
     assert ns["res"]["plots"] == ["heatmap_test_accuracy.png", "heatmap_test_loss.png"]
     assert (tmp_path / "runs" / "bc-sweep" / "heatmap_test_accuracy.png").exists()
     assert isinstance(ns["fig"], matplotlib.figure.Figure) and (tmp_path / "curves.png").exists()
+
+
+def test_the_readmes_nablanet_train_outputs_are_what_it_prints(tmp_path, capsys, monkeypatch):
+    """Each `$ nablanet train ...` quoted with its output in the README prints that output today: the summary line
+    (up to the time it took) and every test metric to the digits shown. The quoted outputs had drifted when the
+    defaults changed (lr=0.001 and 0.969 printed where the defaults give lr=0.003 and 0.975)."""
+    import shlex
+
+    from nablanet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runs = []
+    for block in re.findall(r"^```text\n(.*?)^```", README.read_text(), re.S | re.M):
+        for cmd, out in re.findall(r"^\$ (nablanet train[^\n]*)\n(.*?)(?=^\$ |\Z)", block, re.S | re.M):
+            runs.append((cmd, out))
+    assert len(runs) >= 2, "README.md lost its nablanet train examples"
+    for i, (cmd, out) in enumerate(runs):
+        assert main(shlex.split(cmd)[1:] + ["--out", str(tmp_path / f"r{i}"), "--no-plots", "--no-progress"]) == 0
+        printed = capsys.readouterr().out
+        quoted = dict(re.findall(r"^(test_\w+)\s+(\S+)$", out, re.M))
+        assert quoted, cmd
+        got = dict(re.findall(r"^(test_\w+)\s+(\S+)$", printed, re.M))
+        assert {k: got.get(k) for k in quoted} == quoted, (cmd, printed)
+        summary = [line for line in out.splitlines() if line.startswith("trained ")]
+        for line in summary:
+            assert printed.splitlines()[0].split(" in ")[0] == line.split(" in ")[0], (cmd, printed)

@@ -58,11 +58,14 @@ def measure(fn, repeats, settle=0.0, after=None):
         t1, c1 = time.perf_counter(), _cpu()
         wall.append(t1 - t0)
         cpu.append(c1[0] - c0[0])
-        kids.append(c1[1] - c0[1])
         if settle:
             time.sleep(settle)
+            c2 = _cpu()
             if after is not None:
-                after.append(_cpu()[0] - c1[0])
+                after.append(c2[0] - c1[0])
+            kids.append(c2[1] - c0[1])  # a sweep's workers are reaped after it returns: counted once they are
+        else:
+            kids.append(c1[1] - c0[1])
     return statistics.median(wall), statistics.median(cpu), statistics.median(kids)
 
 

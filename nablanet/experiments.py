@@ -906,11 +906,12 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
         metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
         jobs_plots = [(out_dir, data, grid, names, ok, m, seeds) for m in metrics]
-        # one plot per metric: drawn by the workers side by side (while this process writes the table) when
-        # there are workers, else here
-        drawing = [ex.submit(_sweep_plot_job, a) for a in jobs_plots] if ex is not None else None
+        # one plot per metric: with workers, they draw all but the last side by side while this process writes
+        # the table and draws the last (its matplotlib is warm; a worker's first figure costs more); else here
+        drawing = [ex.submit(_sweep_plot_job, a) for a in jobs_plots[:-1]] if ex is not None else []
         atomic_write_text(table, _csv(rows, cols))
-        plots = [f.result() for f in drawing] if drawing is not None else [_sweep_plot_job(a) for a in jobs_plots]
+        last = [_sweep_plot_job(a) for a in jobs_plots[len(drawing):]]
+        plots = [f.result() for f in drawing] + last
     except BaseException as e:
         try:
             if ex is not None:
@@ -932,8 +933,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     finally:
         _DATA_CACHE.clear()
     with limits:  # restored last: it restarts this process's BLAS threads, which busy-wait before they sleep
-        if ex is not None:
-            ex.shutdown()
+        if ex is not None:  # idle workers told to exit; the pool's own thread reaps them, the sweep does not wait
+            ex.shutdown(wait=False)
         result = {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped,
                   "names": names, "seeds": seeds, "plots": plots}
         atomic_write_json(os.path.join(out_dir, "results.json"), {k: v for k, v in result.items() if k != "names"})

@@ -215,3 +215,25 @@ def test_the_default_thread_limit_honours_the_environment(tmp_path, monkeypatch,
     if share > 1:
         assert main(args + ["--out", str(tmp_path / "b"), "--threads", "2"]) == 0
         assert json.loads(capsys.readouterr().out)["final"]["threads_per_process"] == 2
+
+
+@pytest.mark.parametrize("data,metrics", [("breast_cancer", ["test_accuracy", "test_loss"]),
+                                          ("franke", ["test_loss", "test_mse", "test_r2"])])
+def test_with_workers_every_metric_gets_its_plot_and_the_workers_are_reaped(tmp_path, data, metrics):
+    """With 2 workers the plots are drawn by them and by the sweep process (the last one): each metric's
+    heatmap is a whole PNG, the same files as ``jobs=1`` writes; the workers, told to exit without the sweep
+    waiting, are gone soon after it returns."""
+    import multiprocessing
+    import time
+
+    base = {"data": data, "hidden": [4], "epochs": 1, **({"n": 200} if data == "franke" else {})}
+    grid = {"lr": [1e-3, 1e-2], "l2": [0.0, 1e-3]}
+    res = {jobs: E.sweep(base, grid, tmp_path / str(jobs), jobs=jobs) for jobs in (1, 2)}
+    assert res[2]["plots"] == res[1]["plots"] == [f"heatmap_{m}.png" for m in metrics]
+    for name in res[2]["plots"]:
+        png = (tmp_path / "2" / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and png.endswith(b"IEND\xaeB`\x82")
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []

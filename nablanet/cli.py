@@ -159,7 +159,8 @@ def _add_training_flags(p):
     g.add_argument("--test-size", dest="test_size", type=_fraction,
                    help=f"fraction of rows held out as the test split (default: {d('test_size')})")
     g.add_argument("--scale", type=V.flag(V.Choice(("standard", "minmax", "none"))), metavar="NAME",
-                   help=f"feature scaling fitted on the training split (default: {d('scale')})")
+                   help=f"feature scaling fitted on the training split: standard (mean 0, std 1), minmax ([0, 1]) or none "
+                        f"(default: {d('scale')})")
     g.add_argument("--degree", type=_positive_int,
                    help="replace the features by their polynomial design matrix of this degree (x, y, x^2, xy, ...); "
                         "with --hidden none this is the course's OLS (and Ridge with --l2) by gradient descent "

@@ -91,6 +91,22 @@ def test_the_runge_prediction_is_drawn_over_the_datas_own_x(tmp_path, capsys, mo
     assert np.shape(pred) in ((40,), (40, 1))
 
 
+@pytest.mark.parametrize("extra,held_out", [([], "test"), (["--patience", "3"], "validation")])
+def test_the_run_folders_learning_curves_name_their_held_out_split(tmp_path, capsys, monkeypatch, extra, held_out):
+    """The curve beside training is the test split, or with --patience the 10% of the training part that early
+    stopping watches: the legend and the metric panel say which."""
+    from nablanet import viz
+
+    figs, draw = [], viz.learning_curves
+    monkeypatch.setattr(viz, "learning_curves", lambda *a, **k: figs.append(draw(*a, **k)) or figs[-1])
+    code, _, err = run(capsys, "train", "--data", "breast_cancer", "--hidden", "4", "--epochs", "4",
+                       "--out", str(tmp_path / "r"), "--no-progress", *extra)
+    assert code == 0, err
+    assert len(figs) == 1
+    for ax in figs[0].axes:
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training", held_out], ax.get_title()
+
+
 def test_resume_continues_exactly(tmp_path, capsys):
     args = ["--data", "breast_cancer", "--hidden", "8", "--batch-size", "64", "--seed", "3", "--no-progress"]
     assert run(capsys, "train", *args, "--epochs", "4", "--out", str(tmp_path / "full"))[0] == 0
@@ -118,7 +134,8 @@ def test_resume_continues_exactly(tmp_path, capsys):
         (["train", "--test-size", "1.5"], "argument --test-size: expected a number in \\(0, 1\\)"),
         (["train", "--loss", "foo"], "argument --loss: expected one of auto, mse, .*cross_entropy.*, got 'foo'$"),
         (["train", "--init", "foo"], "argument --init: unknown initializer 'foo'; choose from auto, .*he_uniform"),
-        (["train", "--data", "mnist"], "MNIST.*not found.*--data-path DIR"),
+        (["train", "--data", "mnist"],
+         r"MNIST.*not found; looked in: \S+ \(default\): no such directory\. To get it: .*--data-path DIR"),
         (["train", "--activation", "relux"], "unknown activation"),
         (["train", "--optimizer", "adamx"], "argument --optimizer: expected one of sgd, .*adam.*, got 'adamx'$"),
         (["train", "--config", "/nonexistent.toml"], "no configuration file"),
@@ -137,6 +154,8 @@ def test_resume_continues_exactly(tmp_path, capsys):
 )
 def test_bad_input_exits_2_with_one_line(argv, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no MNIST in ~/.nablanet or $NABLANET_MNIST, whatever this machine has
+    monkeypatch.delenv("NABLANET_MNIST", raising=False)
     code, _, err = run(capsys, *argv)
     assert code == 2
     lines = err.strip().splitlines()
@@ -266,6 +285,8 @@ def test_help_shows_a_text_and_the_default_of_every_flag():
             assert action.help, f"{name} {flag} has no help text"
             assert "default" in action.help or action.required, f"{name} {flag}: no default shown"
         assert "(default: digits)" in sub.format_help() or name in ("explain", "surface")
+    scale = next(a for a in subs.choices["train"]._actions if "--scale" in a.option_strings)
+    assert all(choice in scale.help for choice in ("standard", "minmax", "none"))  # the valid names, not only the default
 
 
 def test_linear_regression_on_polynomial_features_from_the_command_line(tmp_path, capsys):

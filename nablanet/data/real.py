@@ -280,7 +280,8 @@ def load_mnist(path=None, kind="train", fashion=False):
             f"t10k-labels-idx1-ubyte, gzipped or not) in {MNIST_DEFAULT_DIR} or another directory and pass "
             "path= or set $NABLANET_MNIST"
         )
-    raise FileNotFoundError(f"{label} ({kind}) not found; looked in:\n  " + "\n  ".join(looked) + f"\nTo get it: {how}.")
+    # ';' and '.' end the entries, so the message reads as sentences on one line too (the command line's form)
+    raise FileNotFoundError(f"{label} ({kind}) not found; looked in:\n  " + ";\n  ".join(looked) + f".\nTo get it: {how}.")
 
 
 def _load_pair(img_path, lab_path):

@@ -372,10 +372,14 @@ def _grid_axis(item):
     name = name.strip().replace("-", "_")
     if name not in SETTINGS:
         raise argparse.ArgumentTypeError(f"unknown setting {name!r}; choose from {', '.join(SETTINGS)}")
-    try:  # 16,32x32: hidden sizes
-        values = [SETTINGS[name].parse(v.strip(), name) for v in vals.split(",")]
+    # ',' separates the values, so one value's list is joined otherwise: 16,32x32 (layer sizes), tanh+relu,tanh
+    # (per-layer activations)
+    join = (lambda v: v.replace("+", ",")) if name == "activation" else (lambda v: v)
+    try:
+        values = [SETTINGS[name].parse(join(v.strip()), name) for v in vals.split(",")]
     except (V.InvalidValueError, V.InvalidTypeError, V.MissingFileError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        hint = " (in a --grid value, join one network's per-layer names with +: tanh+relu)" if name == "activation" else ""
+        raise argparse.ArgumentTypeError(str(e) + hint) from None
     # the same meaning as the flags: batch size 0 is the full batch, scale none is no scaling
     if name == "batch_size":
         values = [None if v == 0 else v for v in values]
@@ -594,7 +598,8 @@ def build_parser():
     _add_training_flags(s)
     s.add_argument("--grid", action="append", metavar="NAME=V1,V2,...", type=_grid_axis,
                    help="a setting and its values; repeat for each axis, e.g. --grid lr=1e-4,1e-3,1e-2 "
-                        "--grid hidden=16,32x32 (hidden sizes of several layers joined by x) (default: none; required)")
+                        "--grid hidden=16,32x32 (hidden sizes of several layers joined by x; per-layer activations by +, "
+                        "activation=tanh+relu,tanh) (default: none; required)")
     s.add_argument("--seeds", type=_positive_int, metavar="N",
                    help="train each point with N seeds (seed, seed+1, ...) and report the mean and standard "
                         "deviation (default: 1)")

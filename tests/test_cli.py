@@ -340,6 +340,19 @@ def test_sweep_one_axis_of_layer_sizes_with_seeds(tmp_path, capsys):
         assert row["test_mse_std"] > 0 and row["seeds"] == 3
 
 
+def test_sweep_axis_of_per_layer_activations(tmp_path, capsys):
+    """Per-layer activations as grid values: '+' joins one network's names (',' separates the values), as 'x' joins
+    layer sizes; there was no way to write one from the command line."""
+    out = tmp_path / "act"
+    code, stdout, err = run(capsys, "sweep", "--data", "runge", "--n", "100", "--hidden", "4,3", "--epochs", "2",
+                            "--grid", "activation=tanh+relu,tanh", "--jobs", "1", "--out", str(out), "--no-progress",
+                            "--json")
+    assert code == 0, err
+    assert [r["activation"] for r in json.loads(stdout)["results"]] == ["tanh,relu", "tanh"]
+    code, _, err = run(capsys, "sweep", "--grid", "activation=tanhxrelu", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "join one network's per-layer names with +" in err
+
+
 def test_sweep_folder_refused_only_for_settings_outside_the_grid(tmp_path, capsys):
     out = tmp_path / "sw"
     base = ["sweep", "--data", "runge", "--n", "100", "--hidden", "4", "--jobs", "1", "--out", str(out),

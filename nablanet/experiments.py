@@ -1053,7 +1053,11 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
 
     linear = []
     if classify:
-        linear.append(("logistic regression", linear_model.LogisticRegression(max_iter=5000), ""))
+        linear.append(("logistic regression (C=1)", linear_model.LogisticRegression(max_iter=5000), ""))
+        if not cfg["hidden"] and cfg["l2"] and not cfg["l1"]:  # mean cost + l2 |w|^2 == (C sum cost + |w|^2 / 2) / (C n)
+            C = 1 / (2 * len(Xtr) * cfg["l2"])
+            linear.append((f"logistic regression, the network's penalty (C = 1/(2 n l2) = {C:.4g})",
+                           linear_model.LogisticRegression(C=C, max_iter=5000), ""))
     else:
         deg = degree if degree is not None else (1 if cfg.get("degree") else 5)
         poly = (lambda m: make_pipeline(PolynomialFeatures(deg), m)) if deg > 1 else (lambda m: m)

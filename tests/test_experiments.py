@@ -91,6 +91,20 @@ def test_compare_linear_network_meets_its_closed_form():
     assert abs(ols["test_mse"] - ridge["test_mse"]) > 0.1 * ridge["test_mse"]  # the penalty matters here
 
 
+@pytest.mark.parametrize("data", ["breast_cancer", "iris"])
+def test_compare_logistic_regression_names_its_c_and_meets_the_networks_own_penalty(data):
+    """The logistic-regression row says its C (it was scikit-learn's C=1, unnamed); a network without hidden layers
+    and with l2 is logistic regression with C = 1/(2 n l2), and Newton's method on it lands on that row."""
+    res = compare({"data": data, "hidden": [], "optimizer": "newton", "epochs": 30, "l2": 1e-2}, include=())
+    rows = {r["model"]: r for r in res["results"]}
+    n = round(0.8 * {"breast_cancer": 569, "iris": 150}[data])
+    assert "logistic regression (C=1)" in rows
+    own = next(r for name, r in rows.items() if "network's penalty" in name)
+    assert f"C = 1/(2 n l2) = {1 / (2 * n * 1e-2):.4g}" in next(name for name in rows if "network's penalty" in name)
+    net = next(r for name, r in rows.items() if name.startswith("nablanet"))
+    assert net["test_accuracy"] == own["test_accuracy"]
+
+
 def test_compare_without_torch_says_so(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     with pytest.warns(UserWarning, match="torch is not installed"):

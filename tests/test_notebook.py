@@ -28,3 +28,8 @@ def test_a_notebook_fits_with_progress_and_shows_a_png_without_warnings(tmp_path
     assert "History(3 epochs" in str(nb.cells[1].outputs)
     progress = [o for o in nb.cells[1].outputs if o.get("output_type") in ("display_data", "stream")]
     assert progress  # a widget, or text on stdout without ipywidgets
+    try:
+        import ipywidgets  # noqa: F401  (the kernel runs this interpreter)
+    except ImportError:
+        return
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in progress), progress

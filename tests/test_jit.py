@@ -912,3 +912,36 @@ def test_call_into_destinations_of_another_layout_trace_their_own_program():
         args = _mlp_args(1, n=300)
         assert_bits(jf.call_into(dests, *args), eager(*args))
     assert jf.traces == 2
+
+
+def test_a_static_value_that_changes_every_call_keeps_a_bounded_cache_and_warns_once():
+    """A Python int (or any object that is not an array or a float) is a static leaf: a new value is a new
+    signature, traced anew. The cache kept every one (a loop passing its step count as an int, or a fresh
+    object each call, grew without bound); it keeps the newest ``max_signatures`` and says once why, with
+    what to do; results stay right, and a dropped signature is traced again."""
+    import warnings
+
+    class Scale:
+        def __init__(self, v):
+            self.v = v
+
+    x = np.arange(3.0)
+    f = nb.jit(lambda x, k: x * k + 1.0)
+    g = nb.jit(lambda x, s: x * s.v)
+    f.max_signatures = g.max_signatures = 8
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for k in range(20):
+            np.testing.assert_array_equal(f(x, k), x * k + 1.0)
+            np.testing.assert_array_equal(f.call_into([None], x, k), x * k + 1.0)
+            np.testing.assert_array_equal(g(x, Scale(k)), x * k)
+    for h in (f, g):
+        assert len(h._cache) <= 8 and len(h._checks) <= 8
+    msgs = [m for m in w if m.category is RuntimeWarning]
+    assert [str(m.message).count("np.asarray") for m in msgs] == [1, 1]  # once for each function
+    assert {m.filename for m in msgs} == {__file__}
+    traces = f.traces
+    np.testing.assert_array_equal(f(x, 0), np.ones(3))  # dropped long ago: traced again, right
+    assert f.traces == traces + 1
+    np.testing.assert_array_equal(f(x, 19), x * 19 + 1.0)  # still kept: replayed
+    assert f.traces == traces + 1

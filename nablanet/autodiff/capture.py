@@ -776,6 +776,7 @@ class Jitted:
         self._fast, self._fast_into = [], []
         self._checks = {}
         self.traces = 0  # how many times the function was traced (for tests and benchmarks)
+        self._warned = False
         functools.update_wrapper(self, fun)
 
     def _signature(self, args, kwargs):
@@ -841,6 +842,10 @@ class Jitted:
         return result
 
     _N_FAST = 4  # signatures per entry point on the fast path
+    #: Signatures (each with its programs and their buffers) a captured function keeps; beyond, the oldest
+    #: traced is dropped, with one warning: a value that changes from call to call in a static argument or
+    #: leaf (a Python int, an object) makes a new signature every call.
+    max_signatures = 128
 
     def _remember(self, fast, key, args, kwargs, out):
         """Put the signature just called first on the fast path, once it has a program."""
@@ -954,8 +959,28 @@ class Jitted:
         if trace.foreign is None:
             tape = Tape(trace.nodes, list(range(n)), outputs, value, None, None)
             prog = Program(tape, trace.checks, out_def, tuple(rng_inputs), out)
+            if key not in self._cache:
+                self._make_room()
             self._cache.setdefault(key, []).insert(0, prog)
         return value
+
+    def _make_room(self):
+        """Drop the oldest signatures until a new one fits in :attr:`max_signatures` (warning the first time)."""
+        while self._cache and len(self._cache) >= max(1, int(self.max_signatures)):
+            if not self._warned:
+                self._warned = True
+                import warnings
+
+                warnings.warn(
+                    f"{self!r} has been traced for more than {self.max_signatures} signatures (argument shapes, "
+                    f"dtypes, static values); the oldest programs are dropped. Every new value of a static "
+                    f"argument or leaf (a Python int, a string, an object other than an array or a float) traces "
+                    f"anew: pass values that change from call to call as arrays (np.asarray(k)).", RuntimeWarning, stacklevel=5)
+            old = next(iter(self._cache))
+            del self._cache[old]
+            self._checks.pop(old, None)
+            for fast in (self._fast, self._fast_into):
+                fast[:] = [e for e in fast if e[1] != old]
 
     def program(self, *args, **kwargs):
         """The :class:`Program` a call with these arguments replays (tracing it if needed)."""

@@ -294,8 +294,10 @@ class Sizes(Check):
         s = str(text).strip()
         if s.lower() in ("", "none", "0") and self.min_len == 0:
             return []  # no hidden layer
-        parts = [p for p in s.replace("x", ",").split(",") if p.strip()]
+        parts = s.replace("x", ",").split(",")  # an empty part (64,,32 or a lone ',') is a mistake, not a size
         try:
+            if not all(p.strip() for p in parts):
+                raise InvalidValueError("empty size")
             return self([self.item.parse(p) for p in parts], name)
         except (InvalidValueError, InvalidTypeError):
             raise self.bad(text, name) from None

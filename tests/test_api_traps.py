@@ -90,6 +90,13 @@ def test_reprs_say_what_the_object_is(data):
     assert "momentum=0.9" in repr(NeuralNetRegressor(momentum=0.9))
 
 
+def test_a_history_of_one_epoch_and_the_size_of_a_small_model_read_right():
+    h = fit(model(), np.zeros((4, 2)), np.zeros(4), epochs=1)
+    assert repr(h).startswith("History(1 epoch; last epoch: loss=")
+    assert "(float32, 16 bytes)" in str(MLP([3, 1], seed=0).summary())  # it said 0.0 KiB
+    assert "(float32, 7.1 MiB)" in str(MLP([784, 1024, 1024, 10], seed=0).summary())
+
+
 def test_summary_is_a_table_of_layers_shapes_and_counts():
     m = MLP([64, 32, 10], output_activation="softmax", batch_norm=True, seed=0)
     s = m.summary()

@@ -38,6 +38,19 @@ def test_each_kind_accepts_what_it_should_and_names_what_it_refuses(check, good,
             check(v, "x")
 
 
+@pytest.mark.parametrize("text, sizes", [("64,32", [64, 32]), ("16x32", [16, 32]), (" 8 ", [8]), ("none", []),
+                                         ("", []), ("0", [])])
+def test_layer_sizes_text_reads_each_size_once(text, sizes):
+    assert V.sizes.parse(text, "hidden") == sizes
+
+
+@pytest.mark.parametrize("text", [",", "x", "64,,32", "64,", "16xx32", ",64"])
+def test_layer_sizes_text_with_an_empty_size_is_refused(text):
+    """A stray comma or x was dropped: ',' or 'x' was no hidden layer at all (linear regression, silently)."""
+    with pytest.raises(V.InvalidValueError, match="hidden: expected layer sizes"):
+        V.sizes.parse(text, "hidden")
+
+
 def test_errors_are_value_or_type_errors_and_one_family():
     assert issubclass(V.InvalidValueError, ValueError) and issubclass(V.InvalidTypeError, TypeError)
     assert issubclass(V.ConfigError, V.NablanetError) and issubclass(V.FileFormatError, ValueError)

@@ -259,6 +259,13 @@ def layer_from_config(cfg):
     return _LAYERS[kind](**cfg)
 
 
+def _size(n_bytes):
+    """``16 bytes``, ``795.0 KiB``, ``7.1 MiB``: a model's memory as people read it."""
+    if n_bytes < 1024:
+        return f"{n_bytes} bytes"
+    return f"{n_bytes / 1024:.1f} KiB" if n_bytes < 1024**2 else f"{n_bytes / 1024**2:.1f} MiB"
+
+
 class ModelSummary:
     """A model's layers as a table; ``rows`` are ``(layer, output shape, parameter shapes, parameters)``."""
 
@@ -366,7 +373,7 @@ class Sequential:
             rows.append((repr(layer), f"(n, {width})", shapes or "-", int(sum(np.size(v) for v in p.values()))))
         n_bytes = self.n_params * self.dtype.itemsize
         foot = (f"input (n, {self.n_inputs or '?'}), output activation {self.output_activation.name}; "
-                f"{self.n_params:,} parameters ({self.dtype.name}, {n_bytes / 1024:.1f} KiB)")
+                f"{self.n_params:,} parameters ({self.dtype.name}, {_size(n_bytes)})")
         return ModelSummary(type(self).__name__, rows, foot)
 
     # -- the forward pass

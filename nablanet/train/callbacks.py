@@ -61,7 +61,7 @@ class History:
     def __repr__(self):
         last = {k: v for k, v in self.last().items() if k not in ("epoch", "time") and isinstance(v, (int, float))}
         shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items())
-        return f"History({len(self)} epochs" + (f"; last epoch: {shown})" if shown else ")")
+        return f"History({len(self)} epoch{'' if len(self) == 1 else 's'}" + (f"; last epoch: {shown})" if shown else ")")
 
 
 #: Callbacks whose checkpointed state has a schema, by state key (filled as the classes are defined).

@@ -49,7 +49,8 @@ def primitive(fun):
 
 def defvjp(fun, *makers, argnums=None):
     """Attach reverse-mode rules to primitive ``fun``, one maker per positional argument."""
-    _require_primitive(fun, "defvjp").defvjp(*makers, argnums=argnums)
+    # the class's method, not the instance's: a nablanet.core.primitive's own defvjp is autograd's deprecated form
+    Primitive.defvjp(_require_primitive(fun, "defvjp"), *makers, argnums=argnums)
 
 
 def defvjp_argnums(fun, maker):

@@ -150,6 +150,7 @@ def test_the_autograd_compatibility_modules_stay_below_the_networks():
     out = _run(
         "import nablanet.misc, nablanet.misc.optimizers, nablanet.misc.fixed_points, nablanet.extend\n"
         "import nablanet.builtins, nablanet.differential_operators\n"
+        "import nablanet.core, nablanet.tracer, nablanet.wrap_util, nablanet.util\n"
         "high = ('nablanet.nn', 'nablanet.train', 'nablanet.data', 'nablanet.experiments', 'nablanet.cli')\n"
         "print(sorted(m for m in sys.modules if m.startswith(high)))\n"
     )
@@ -157,3 +158,9 @@ def test_the_autograd_compatibility_modules_stay_below_the_networks():
     graph = _import_graph(_modules())
     for m in ("nablanet.misc", "nablanet.misc.optimizers", "nablanet.misc.fixed_points", "nablanet.extend"):
         assert not any(d.startswith(("nablanet.nn", "nablanet.train")) for d in graph[m]), (m, graph[m])
+    # autograd's layout (nablanet.core, .tracer, .wrap_util, .util) sits at the top: no library module imports it
+    # but the package's lazy attributes (nablanet.core, nablanet.primitive as in autograd's top level)
+    layout = {"nablanet.core", "nablanet.tracer", "nablanet.wrap_util", "nablanet.util"}
+    assert layout <= set(graph)
+    importers = {m: sorted(graph[m] & layout) for m in graph if m != "nablanet" and graph[m] & layout}
+    assert importers == {}, importers

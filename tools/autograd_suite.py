@@ -1,21 +1,29 @@
-"""Run HIPS autograd's own test suite against nablanet, through a module shim.
+"""Run HIPS autograd's own test suite against nablanet, in two modes: through a module shim, and renamed.
 
-autograd's tests (from its source distribution) are run with pytest, with ``import autograd`` served by
-``tools/autograd_shim.py`` (each ``autograd.X`` module is ``nablanet.X``; see that file's docstring), not by
-any installed autograd. The script prints the passed/failed/skipped figure and every failure, and compares
-the failures with ``EXPECTED_FAILURES`` below, the ones the README documents with their reasons.
+autograd's tests (from its source distribution) are run with pytest, in either or both of two modes:
+
+- ``shim``: ``import autograd`` is served by ``tools/autograd_shim.py``, a pure module mapping (``autograd`` is
+  ``nablanet``, each ``autograd.X`` module is ``nablanet.X``; see that file's docstring), never by any
+  installed autograd.
+- ``rename``: every word ``autograd`` in the test sources is replaced by ``nablanet`` (``from autograd.core
+  import make_vjp`` becomes ``from nablanet.core import make_vjp``), no shim: what an outside evaluator
+  mapping autograd to nablanet the simplest way runs. A run that imports autograd anyway fails.
+
+For each mode the script prints the passed/failed/skipped figure and every failure, and compares the failures
+with ``EXPECTED_FAILURES`` below, the ones the README documents with their reasons (the same in both modes).
 
 Run (from the repository root; ``make autograd-suite`` does the first):
 
-    python tools/autograd_suite.py                     # pip downloads the autograd 1.9.1 sdist to a temp dir
+    python tools/autograd_suite.py                     # both modes; pip downloads the autograd 1.9.1 sdist
+    python tools/autograd_suite.py --rename            # the rename mode only (--shim: the shim mode only)
     python tools/autograd_suite.py --sdist autograd-1.9.1.tar.gz
     python tools/autograd_suite.py --sdist path/to/autograd/tests     # an unpacked tests directory
     python tools/autograd_suite.py -- -k fft -x        # arguments after -- go to pytest
 
 Exit status: 0 when every failure is an expected one, 1 when a test fails unexpectedly, 2 when the suite
-could not be run (no sdist, the shim not the ``autograd`` imported, pytest itself failing). An expected
-failure that passes is reported (update the list and the README), not an error. The 13 tests of
-``test_ufunc_dispatch.py`` are skipped unless xarray is installed.
+could not be run (no sdist, the shim not the ``autograd`` imported, another nablanet than this checkout's,
+pytest itself failing). An expected failure that passes is reported (update the list and the README), not an
+error. The 13 tests of ``test_ufunc_dispatch.py`` are skipped unless xarray is installed.
 
 Not part of the nablanet package nor of ``make test``; it needs pytest and, without ``--sdist``, pip and
 access to the package index.
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,13 +46,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHIM = Path(__file__).resolve().with_name("autograd_shim.py")
 DEFAULT_VERSION = "1.9.1"
+MODES = ["shim", "rename"]
+WORD = re.compile(r"\bautograd\b")
 
 # pytest node id -> why it fails against nablanet (README, "autograd's own test suite").
 EXPECTED_FAILURES = {
-    "test_wrappers.py::test_deprecated_defgrad_wrapper": "pre-1.2 primitive.defgrad, not carried",
-    "test_wrappers.py::test_deprecated_defvjp_wrapper": "pre-1.2 defvjp(g, ans, vs, gvs, ...) form, not carried",
-    "test_wrappers.py::test_deprecated_defvjp_is_zero_wrapper": "pre-1.2 defvjp_is_zero, not carried",
-    "test_wrappers.py::test_deprecated_quick_grad_check_wrapper": "autograd.util.quick_grad_check, not carried",
     "test_wrappers.py::test_custom_where_dtypes[int-True-1-2]": "where on Python scalars returns NumPy's types",
     "test_wrappers.py::test_custom_where_dtypes[float-True-3.0-4.0]": "where on Python scalars returns NumPy's types",
     "test_wrappers.py::test_custom_where_dtypes[float-False-1-2.0]": "where on Python scalars returns NumPy's types",
@@ -51,28 +58,35 @@ EXPECTED_FAILURES = {
     "test_fft.py::test_rfftn_odd_not_implemented": "odd-length rfftn is computed (and differentiated), not refused",
 }
 
-# A pytest plugin loaded into the run (-p): refuses to start unless ``autograd`` is the shim, and records
-# each test's outcome, as JSON lines, in the file named by AGSUITE_REPORT.
+# A pytest plugin loaded into the run (-p): refuses to start unless nablanet is this checkout's and, in the shim
+# mode, ``autograd`` is the shim (that is, nablanet itself); in the rename mode, fails the run if anything
+# imported autograd. It records each test's outcome, as JSON lines, in the file named by AGSUITE_REPORT.
 PLUGIN = '''
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 _outcomes = {}
+_MODE = os.environ["AGSUITE_MODE"]
 
 
 def pytest_configure(config):
-    import autograd
-    import autograd.numpy
-
+    import nablanet
     import nablanet.numpy
 
-    shim = Path(os.environ["AGSUITE_SHIM"]).resolve()
-    where = Path(autograd.__file__).resolve().parent.parent
-    if where != shim or autograd.numpy is not nablanet.numpy:
-        raise pytest.UsageError(f"autograd was imported from {autograd.__file__}, not the shim in {shim}")
+    repo = Path(os.environ["AGSUITE_REPO"]).resolve()
+    if Path(nablanet.__file__).resolve().parent.parent != repo:
+        raise pytest.UsageError(f"nablanet was imported from {nablanet.__file__}, not from {repo}")
+    if _MODE == "shim":
+        import autograd
+        import autograd.numpy
+
+        if autograd is not nablanet or autograd.numpy is not nablanet.numpy:
+            raise pytest.UsageError(f"autograd was imported from {autograd.__file__}, not the shim in "
+                                    f"{os.environ['AGSUITE_SHIM']}")
 
 
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
@@ -106,6 +120,10 @@ def pytest_collectreport(report):
 
 
 def pytest_sessionfinish(session):
+    if _MODE == "rename":
+        leaked = sorted(m for m in sys.modules if m == "autograd" or m.startswith("autograd."))
+        if leaked:
+            _note("<rename: autograd imported>", "failed", "the renamed suite imported " + ", ".join(leaked))
     with open(os.environ["AGSUITE_REPORT"], "w") as out:
         for nodeid, (outcome, message) in _outcomes.items():
             out.write(json.dumps({"nodeid": nodeid, "outcome": outcome, "message": message}) + "\\n")
@@ -154,11 +172,74 @@ def unpack_tests(sdist: Path, dest: Path) -> tuple[Path, str]:
 
 
 def write_shim(dest: Path) -> Path:
-    """The shim package and the checking plugin in ``dest``, the directory to put first on PYTHONPATH."""
+    """The shim package in ``dest``, the directory to put first on PYTHONPATH."""
     (dest / "autograd").mkdir(parents=True)
     shutil.copyfile(SHIM, dest / "autograd" / "__init__.py")
-    (dest / "_agsuite_plugin.py").write_text(PLUGIN)
     return dest
+
+
+def rename_autograd(tests: Path) -> int:
+    """Replace the word ``autograd`` by ``nablanet`` in every .py file under ``tests``; the number of files changed."""
+    changed = 0
+    for path in sorted(tests.rglob("*.py")):
+        text = path.read_text()
+        renamed = WORD.sub("nablanet", text)
+        if renamed != text:
+            path.write_text(renamed)
+            changed += 1
+    return changed
+
+
+def run_mode(mode: str, tests_source: Path, label: str, tmp: Path, pytest_args: list[str]) -> list[dict]:
+    """Run autograd's tests (a copy of ``tests_source``) in ``mode``; each test's outcome."""
+    work = tmp / mode
+    tests = work / "tests"
+    shutil.copytree(tests_source, tests)
+    (work / "_agsuite_plugin.py").write_text(PLUGIN)
+    ini = work / "pytest.ini"  # autograd's own pytest settings need pytest-cov and xdist: not used
+    ini.write_text("[pytest]\n")
+    report = work / "outcomes.jsonl"
+    path = [str(work), str(REPO)]
+    env = dict(os.environ, AGSUITE_MODE=mode, AGSUITE_REPO=str(REPO), AGSUITE_REPORT=str(report))
+    if mode == "shim":
+        shim = write_shim(work / "shim")
+        path.insert(0, str(shim))
+        env["AGSUITE_SHIM"] = str(shim)
+        how = "import autograd served by the shim tools/autograd_shim.py"
+    else:
+        how = f"'autograd' renamed 'nablanet' in {rename_autograd(tests)} test files, no shim"
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    cmd = [sys.executable, "-m", "pytest", str(tests), "-c", str(ini), "--rootdir", str(tests),
+           "-p", "no:cacheprovider", "-p", "_agsuite_plugin", "-q", "--tb=no", "--no-header", *pytest_args]
+    print(f"\n==> [{mode}] {label} tests against nablanet ({REPO}): {how}", flush=True)
+    code = subprocess.run(cmd, cwd=work, env=env).returncode
+    if code not in (0, 1) or not report.exists():  # 0 all passed, 1 some failed; else pytest itself failed
+        fail(f"[{mode}] pytest exited with status {code} without running the suite")
+    return [json.loads(line) for line in report.read_text().splitlines()]
+
+
+def summarize(mode: str, label: str, outcomes: list[dict]) -> int:
+    """Print the figure and the failures of one mode; the number of unexpected failures."""
+    counts = Counter(o["outcome"] for o in outcomes)
+    failed = [o for o in outcomes if o["outcome"] == "failed"]
+    unexpected = [o for o in failed if o["nodeid"] not in EXPECTED_FAILURES]
+    ran = {o["nodeid"]: o["outcome"] for o in outcomes}
+    now_passing = [n for n in EXPECTED_FAILURES if ran.get(n) == "passed"]
+
+    print(f"\n[{mode}] {label} test suite against nablanet: {len(outcomes)} tests, {counts['passed']} passed, "
+          f"{counts['failed']} failed, {counts['skipped']} skipped")
+    for reason, n in Counter(o["message"] for o in outcomes if o["outcome"] == "skipped").most_common():
+        print(f"  skipped {n}: {reason}")
+    print(f"[{mode}] {len(failed)} failures ({len(failed) - len(unexpected)} expected):")
+    for o in failed:
+        why = EXPECTED_FAILURES.get(o["nodeid"])
+        tag = f"expected: {why}" if why else f"UNEXPECTED: {o['message']}"
+        print(f"  {o['nodeid']}  [{tag}]")
+    if now_passing:
+        print(f"[{mode}] expected to fail but passed (update EXPECTED_FAILURES and the README):")
+        for n in now_passing:
+            print(f"  {n}")
+    return len(unexpected)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +248,14 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: pip downloads the sdist of --version)")
     parser.add_argument("--version", default=DEFAULT_VERSION, help=f"autograd version to download "
                         f"(default {DEFAULT_VERSION}, the one EXPECTED_FAILURES is for)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--shim", dest="modes", action="store_const", const=["shim"],
+                      help="the shim mode only (import autograd served by tools/autograd_shim.py)")
+    only.add_argument("--rename", dest="modes", action="store_const", const=["rename"],
+                      help="the rename mode only ('autograd' renamed 'nablanet' in the test sources)")
     parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments (-k, -x, ...)")
     args = parser.parse_args(argv)
+    modes = args.modes or MODES
 
     with tempfile.TemporaryDirectory(prefix="agsuite-") as tmp_name:
         tmp = Path(tmp_name)
@@ -176,44 +263,17 @@ def main(argv: list[str] | None = None) -> int:
         if not sdist.exists():
             fail(f"--sdist {sdist}: no such file or directory")
         tests, label = unpack_tests(sdist, tmp / "tests")
-        shim = write_shim(tmp / "shim")
-        ini = tmp / "pytest.ini"  # autograd's own pytest settings need pytest-cov and xdist: not used
-        ini.write_text("[pytest]\n")
-        report = tmp / "outcomes.jsonl"
+        results = {mode: run_mode(mode, tests, label, tmp, args.pytest_args) for mode in modes}
 
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(shim), str(REPO)])
-        env["AGSUITE_SHIM"] = str(shim)
-        env["AGSUITE_REPORT"] = str(report)
-        cmd = [sys.executable, "-m", "pytest", str(tests), "-c", str(ini), "--rootdir", str(tests),
-               "-p", "no:cacheprovider", "-p", "_agsuite_plugin", "-q", "--tb=no", "--no-header", *args.pytest_args]
-        print(f"==> {label} tests ({sdist}) against nablanet ({REPO})", flush=True)
-        code = subprocess.run(cmd, cwd=tmp, env=env).returncode
-        if code not in (0, 1) or not report.exists():  # 0 all passed, 1 some failed; else pytest itself failed
-            fail(f"pytest exited with status {code} without running the suite")
-        outcomes = [json.loads(line) for line in report.read_text().splitlines()]
-
-    counts = Counter(o["outcome"] for o in outcomes)
-    failed = [o for o in outcomes if o["outcome"] == "failed"]
-    unexpected = [o for o in failed if o["nodeid"] not in EXPECTED_FAILURES]
-    ran = {o["nodeid"]: o["outcome"] for o in outcomes}
-    now_passing = [n for n in EXPECTED_FAILURES if ran.get(n) == "passed"]
-
-    print(f"\n{label} test suite against nablanet: {len(outcomes)} tests, {counts['passed']} passed, "
-          f"{counts['failed']} failed, {counts['skipped']} skipped")
-    for reason, n in Counter(o["message"] for o in outcomes if o["outcome"] == "skipped").most_common():
-        print(f"  skipped {n}: {reason}")
-    print(f"\n{len(failed)} failures ({len(failed) - len(unexpected)} expected):")
-    for o in failed:
-        why = EXPECTED_FAILURES.get(o["nodeid"])
-        tag = f"expected: {why}" if why else f"UNEXPECTED: {o['message']}"
-        print(f"  {o['nodeid']}  [{tag}]")
-    if now_passing:
-        print("\nexpected to fail but passed (update EXPECTED_FAILURES and the README):")
-        for n in now_passing:
-            print(f"  {n}")
-    if unexpected:
-        print(f"\n{len(unexpected)} unexpected failure(s)", file=sys.stderr)
+    unexpected = {mode: summarize(mode, label, outcomes) for mode, outcomes in results.items()}
+    if len(results) > 1:
+        print()
+        for mode, outcomes in results.items():
+            counts = Counter(o["outcome"] for o in outcomes)
+            print(f"{mode:>6}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped, "
+                  f"{unexpected[mode]} unexpected")
+    if any(unexpected.values()):
+        print(f"\nunexpected failure(s): {unexpected}", file=sys.stderr)
         return 1
     return 0
 

@@ -945,3 +945,23 @@ def test_a_static_value_that_changes_every_call_keeps_a_bounded_cache_and_warns_
     assert f.traces == traces + 1
     np.testing.assert_array_equal(f(x, 19), x * 19 + 1.0)  # still kept: replayed
     assert f.traces == traces + 1
+
+
+def test_programs_that_differ_only_in_a_float_share_one_compiled_source_and_keep_their_own_constant():
+    """A float constant is named in the generated source, not written into it, so functions traced alike but
+    for a penalty's weight (a sweep's points, a loop of fits) compile their program once; each replays with
+    its own value, bit for bit."""
+    x = np.linspace(-1.0, 1.0, 7)
+
+    def make(c):
+        return nb.jit(nb.value_and_grad(lambda w: anp.sum(anp.tanh(w * x) ** 2) + c * anp.sum(w * w)))
+
+    w = np.array([0.3, -0.2, 0.1, 0.5, -0.4, 0.2, 0.7])
+    fs = {c: make(c) for c in (0.0, 1e-3, 0.1, -2.5)}
+    for c, f in fs.items():
+        v, g = f(w)
+        v2, g2 = f(w)  # replayed
+        want_v, want_g = nb.value_and_grad(lambda w: anp.sum(anp.tanh(w * x) ** 2) + c * anp.sum(w * w))(w)
+        assert v2 == want_v and np.array_equal(g2, want_g), c
+    codes = {f.program(w).replay.__code__ for f in fs.values()}
+    assert len(codes) == 1

@@ -174,6 +174,23 @@ def _inline(c):
     return None
 
 
+_CODE = {}  # generated source -> its code object: programs and checks that differ only in constants share one
+_CODE_MAX = 512
+
+
+def _compiled(source, filename):
+    """``compile(source)``, once per distinct source (the names in it are bound by each ``exec``'s namespace)."""
+    code = _CODE.get(source)
+    if code is None:
+        while len(_CODE) >= _CODE_MAX:
+            try:
+                del _CODE[next(iter(_CODE))]
+            except (KeyError, RuntimeError, StopIteration):  # emptied or changed by another thread meanwhile
+                break
+        code = _CODE[source] = compile(source, filename, "exec")
+    return code
+
+
 def _refs_in(x, out):
     """Append the slot ids of the NodeRefs in an argument (also inside lists and tuples)."""
     if type(x) is NodeRef:
@@ -422,7 +439,9 @@ class Program:
             if (type(x) is list or type(x) is tuple) and _has_ref(x):
                 items = "".join(ref(v) + ", " for v in x)
                 return f"[{items}]" if type(x) is list else f"({items})"
-            text = _inline(x)
+            # a float is a named constant, not text: programs that differ in a penalty's weight or a batch's
+            # scale share one source, compiled once
+            text = _inline(x) if type(x) is not float else None
             if text is not None:
                 return text
             key = id(x)
@@ -504,7 +523,7 @@ class Program:
             ns[name] = v
         for name, v in consts.values():
             ns[name] = v
-        exec(compile(self.source, "<nablanet.jit program>", "exec"), ns)  # noqa: S102 - generated from the recorded steps
+        exec(_compiled(self.source, "<nablanet.jit program>"), ns)  # noqa: S102 - generated from the recorded steps
         self.replay = ns["replay"]
         # the Generators' states are saved before a replay only if a check can fail after a draw
         self.rng_inputs = rng_inputs if undo else ()
@@ -760,7 +779,7 @@ def _compile_check(args, kwargs, static, out):
                              f"{name(d.dtype)} or {v}.strides != {d.strides!r}: return None")
                 leaves.append(v)
     body = "\n".join("    " + ln for ln in lines + [f"return [{', '.join(leaves)}]"])
-    exec(compile(f"def check(args, kwargs, out):\n{body}\n", "<nablanet.jit signature check>", "exec"), ns)  # noqa: S102
+    exec(_compiled(f"def check(args, kwargs, out):\n{body}\n", "<nablanet.jit signature check>"), ns)  # noqa: S102
     return ns["check"]
 
 

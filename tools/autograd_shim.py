@@ -11,10 +11,8 @@ nablanet.scipy.stats.norm``), registered in ``sys.modules`` before any test impo
 autograd's layout itself (``core``, ``tracer``, ``wrap_util``, ``util`` included; see the README), so the
 same tests also run with ``autograd`` renamed ``nablanet`` in their text (``autograd_suite.py --rename``).
 
-Two of autograd's modules have no module of their own in nablanet: ``autograd.misc.flatten`` (the module of
-``flatten`` and ``flatten_func``) is ``nablanet.misc``, which holds both; and autograd's private numpy
-modules (``numpy_boxes``, ``numpy_vjps``, ...) and ``misc.tracers``, which its tests do not import, are
-left unmapped.
+autograd's private numpy modules (``numpy_boxes``, ``numpy_vjps``, ...), which its tests do not import, have
+no counterpart and are left unmapped.
 """
 
 import importlib
@@ -22,17 +20,16 @@ import sys
 
 import nablanet
 
-# autograd 1.9.1's modules (its package layout, minus the private ones) -> the nablanet module serving each.
-_EXCEPTIONS = {"autograd.misc.flatten": "nablanet.misc"}
+# autograd 1.9.1's modules (its package layout, minus the private ones), each served by nablanet's of that name.
 AUTOGRAD_MODULES = [
     "builtins", "core", "differential_operators", "extend", "test_util", "tracer", "util", "wrap_util",
-    "misc", "misc.fixed_points", "misc.flatten", "misc.optimizers",
+    "misc", "misc.fixed_points", "misc.flatten", "misc.optimizers", "misc.tracers",
     "numpy", "numpy.fft", "numpy.linalg", "numpy.random",
     "scipy", "scipy.integrate", "scipy.linalg", "scipy.signal", "scipy.special",
     "scipy.stats", "scipy.stats.beta", "scipy.stats.chi2", "scipy.stats.dirichlet", "scipy.stats.gamma",
     "scipy.stats.multivariate_normal", "scipy.stats.norm", "scipy.stats.poisson", "scipy.stats.t",
 ]
-MODULES = {f"autograd.{m}": _EXCEPTIONS.get(f"autograd.{m}", f"nablanet.{m}") for m in AUTOGRAD_MODULES}
+MODULES = {f"autograd.{m}": f"nablanet.{m}" for m in AUTOGRAD_MODULES}
 
 for _ag_name, _nb_name in MODULES.items():
     sys.modules[_ag_name] = importlib.import_module(_nb_name)

@@ -35,7 +35,7 @@ from .. import validate as V
 from ..autodiff.core import NotDifferentiableError, Tracer
 from ..autodiff.tree import tree_leaves
 from ..optim.optimizers import SGD, Adam, RMSprop
-from . import _flatten
+from .flatten import _flatten
 
 __all__ = ["sgd", "rmsprop", "adam"]
 

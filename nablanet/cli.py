@@ -591,7 +591,7 @@ def build_parser():
                    help="also save a checkpoint every EPOCHS epochs (default: by time only, see --checkpoint-seconds)")
     t.add_argument("--checkpoint-seconds", dest="checkpoint_seconds", type=_nonnegative, metavar="S",
                    help="save a checkpoint when S seconds have passed since the last one; 0 = every epoch; always "
-                        "at the start, at the end and on an interrupt between epochs (default: 30)")
+                        "at the start, at the end and on Ctrl-C or SIGTERM (then the end of the last whole epoch) (default: 30)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sweep", help="a grid over one or more settings, in parallel, with line plots or heatmaps")

@@ -299,7 +299,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     as CSV and JSON, checkpoints, plots).  Checkpoints are written at the
     start, every ``checkpoint_every`` epochs and whenever ``checkpoint_seconds``
     have passed since the last one (0: every epoch), at the end, and on an
-    interrupt between epochs (:class:`nablanet.train.Checkpoint`).  ``plots=False``
+    interrupt, the end of the last whole epoch (:class:`nablanet.train.Checkpoint`).  ``plots=False``
     leaves out the PNG plots (they take longer than a small fit itself).  ``resume`` is a run
     folder to continue from its checkpoint up to the configured epochs.
     ``comm`` (a :class:`nablanet.distributed.Communicator`) trains

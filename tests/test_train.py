@@ -114,6 +114,40 @@ def test_checkpoint_resume_equals_unbroken_run(tmp_path):
     assert [f for f in os.listdir(path.parent) if f != "ckpt.npz"] == []  # no temporary files left behind
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, FloatingPointError])
+def test_an_interrupt_mid_epoch_saves_the_last_epochs_end_and_resumes_as_unbroken(tmp_path, stop):
+    """Checkpoints by time (none due within the hour) and an interrupt in the middle of epoch 6: the file holds the
+    end of epoch 5 (it held the start, epoch 0: everything since the last save was lost), and the run resumed from
+    it ends as the unbroken one, bit for bit (parameters, Adam's moments, running statistics, dropout's RNG,
+    the step schedule, the history, a resumable callback's state)."""
+    from nablanet.train import Callback, ReduceLROnPlateau
+
+    X, y = _small_problem()
+    full = _trainer()
+    full.fit(X, y, epochs=8, batch_size=16, callbacks=[ReduceLROnPlateau("loss", patience=1, factor=0.5)])
+
+    class Interrupt(Callback):
+        def on_batch_end(self, trainer, epoch, batch, loss):
+            if epoch == 5 and batch == 3:
+                raise stop("stopped")
+
+    path = tmp_path / "ckpt.npz"
+    broken = _trainer()
+    with pytest.raises(stop):
+        broken.fit(X, y, epochs=8, batch_size=16, callbacks=[Interrupt(), Checkpoint(path, seconds=3600),
+                                                            ReduceLROnPlateau("loss", patience=1, factor=0.5)])
+    resumed = load(path)
+    assert resumed.epoch == 5 and len(resumed.history) == 5
+    resumed.fit(X, y, epochs=3, batch_size=16, callbacks=[ReduceLROnPlateau("loss", patience=1, factor=0.5)])
+    assert np.array_equal(resumed.get_flat_params(), full.get_flat_params())
+    for s1, s2 in zip(resumed.model.state, full.model.state):
+        for k in s1:
+            assert np.array_equal(s1[k], s2[k])
+    assert resumed.history.history == {k: v for k, v in full.history.history.items() if k != "time"} | {
+        "time": resumed.history["time"]}
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
 def test_a_custom_loss_is_given_again_to_load(tmp_path):
     """A checkpoint stores a custom loss as null: load without it is one CheckpointError naming the file
     (the hypothesis test of damaged metadata found a ValueError outside the checkpoint errors); with it,

@@ -223,10 +223,12 @@ class Checkpoint(Callback):
 
     The cadence: every ``every`` epochs and/or whenever ``seconds`` have passed since the last save
     (both None: every epoch), and always at the start (so a run killed early can be resumed), at the end,
-    and when training stops early or is interrupted between epochs.  An interrupt in the middle of an epoch
-    leaves the last checkpoint as it is: a half-done epoch is never saved, so a resumed run is always
-    the run that was never stopped (with the full-batch ``lbfgs`` and ``hessian_free``, whose curvature
-    model a checkpoint does not hold, it goes on from the same parameters, not bit for bit).
+    and when training stops early or is interrupted (Ctrl-C, or SIGTERM on the command line).  A half-done
+    epoch is never saved: an interrupt in the middle of an epoch saves the state at the end of the epoch
+    before it (held in memory, a copy of the arrays, at each epoch's end that the cadence does not save), so
+    a resumed run is always the run that was never stopped (with the full-batch ``lbfgs`` and
+    ``hessian_free``, whose curvature model a checkpoint does not hold, it goes on from the same parameters,
+    not bit for bit).  A process killed outright (SIGKILL, power loss) resumes from the last file written.
     """
 
     def __init__(self, path, every=None, save_best_only=False, monitor="val_loss", mode="auto", seconds=None):
@@ -239,10 +241,10 @@ class Checkpoint(Callback):
 
     def _save(self, trainer):
         trainer.save(self.path)
-        self._saved_epoch, self._last = trainer.epoch, time.monotonic()
+        self._saved_epoch, self._last, self._boundary = trainer.epoch, time.monotonic(), None
 
     def on_train_begin(self, trainer):
-        self._saved_epoch, self._last = None, time.monotonic()
+        self._saved_epoch, self._last, self._boundary = None, time.monotonic(), None
         self._boundary_step = trainer.opt_state["t"]
         if self._tracker:
             self._tracker.on_train_begin(trainer)
@@ -259,12 +261,17 @@ class Checkpoint(Callback):
         elif (self.every is not None and (epoch + 1) % int(self.every) == 0) or (
                 self.seconds is not None and time.monotonic() - self._last >= self.seconds):
             self._save(trainer)
+        elif trainer.is_root:  # not saved: kept in memory, for an interrupt in the middle of the next epoch
+            self._boundary = trainer.snapshot()
         return False
 
     def on_train_end(self, trainer):
         at_boundary = trainer.opt_state["t"] == self._boundary_step  # no step since the last epoch ended
         if self._tracker is None and at_boundary and self._saved_epoch != trainer.epoch:
             self._save(trainer)
+        elif self._tracker is None and not at_boundary and self._boundary is not None:
+            trainer.save_snapshot(self._boundary, self.path)  # interrupted mid-epoch: the last epoch's end
+            self._saved_epoch, self._boundary = self._boundary[0]["epoch"], None
 
 
 def _in_notebook():

@@ -56,11 +56,39 @@ def save(trainer, path):
     The file is first written next to ``path`` and then renamed over it, so
     an interrupted save never leaves a half-written checkpoint behind.
     """
+    _check_path(path)
+    _write(path, _contents(trainer))
+
+
+def snapshot(trainer):
+    """What :func:`save` would write now, held in memory (the arrays copied, the history by its length) for
+    :func:`save_snapshot` to write later, as if it had been saved now: how :class:`Checkpoint` saves the state at
+    the last epoch boundary when training is interrupted in the middle of an epoch."""
+    meta, arrays = _contents(trainer, copy=True)
+    meta["history"] = {k: len(v) for k, v in meta["history"].items()}  # append-only: its length now is its state
+    return meta, arrays, trainer.history.history
+
+
+def save_snapshot(snap, path):
+    """Write a :func:`snapshot` to ``path`` (atomically, as :func:`save`)."""
+    meta, arrays, history = snap
+    _check_path(path)
+    _write(path, ({**meta, "history": {k: history[k][:n] for k, n in meta["history"].items()}}, arrays))
+
+
+def _check_path(path):
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidTypeError(f"checkpoint path: expected a file path, got {path!r:.80}")
     if os.path.isdir(path):
         raise InvalidValueError(f"{os.fspath(path)}: is a folder; give a checkpoint file name (e.g. checkpoint.npz)")
-    flat = trainer.get_flat_params()
+
+
+def _contents(trainer, copy=False):
+    """``(meta, arrays)`` of ``trainer``'s checkpoint; with ``copy`` nothing in them is shared with the trainer."""
+    import copy as copying
+
+    keep = (lambda a: np.array(a, copy=True)) if copy else (lambda a: a)
+    flat = keep(trainer.get_flat_params())
     loss_name = trainer.loss.name
     if LOSSES.get(loss_name) is not trainer.loss:
         loss_name = None  # a custom callable: given again to load()
@@ -81,12 +109,20 @@ def save(trainer, path):
         "callbacks": trainer.callback_state,
         "solver": trainer.history.solver,
     }
-    arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), "params": flat}
+    if copy:  # the configurations are built afresh by each call; the callbacks' filed states may be their own
+        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver")})
+    arrays = {"params": flat}
     for slot in trainer.optimizer.slots:
-        arrays[f"opt/{slot}"] = trainer.opt_state[slot][0]
+        arrays[f"opt/{slot}"] = keep(trainer.opt_state[slot][0])
     state_leaves = tree_flatten(trainer.model.state)[0]
     for i, a in enumerate(state_leaves):
-        arrays[f"state/{i}"] = a
+        arrays[f"state/{i}"] = keep(a)
+    return meta, arrays
+
+
+def _write(path, contents):
+    meta, arrays = contents
+    arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), **arrays}
     for name, a in arrays.items():  # never a diverged model over the last good checkpoint (load refuses one)
         if name != "meta" and a.dtype.kind == "f" and not np.isfinite(a).all():
             raise InvalidValueError(f"{os.fspath(path)}: not saved: {name} holds NaN or infinite values (training "

@@ -483,6 +483,15 @@ class Trainer:
         if self.is_root:
             checkpoint.save(self, path)
 
+    def snapshot(self):
+        """What :meth:`save` would write now, held in memory: see :func:`nablanet.train.checkpoint.snapshot`."""
+        return checkpoint.snapshot(self)
+
+    def save_snapshot(self, snap, path):
+        """Write a :meth:`snapshot` to ``path`` (atomically), as :meth:`save` would have when it was taken."""
+        if self.is_root:
+            checkpoint.save_snapshot(snap, path)
+
     @classmethod
     def load(cls, path, loss=None):
         """The trainer saved at ``path`` (see :func:`load`)."""

@@ -372,6 +372,9 @@ def _grid_axis(item):
     name = name.strip().replace("-", "_")
     if name not in SETTINGS:
         raise argparse.ArgumentTypeError(f"unknown setting {name!r}; choose from {', '.join(SETTINGS)}")
+    if any(not v.strip() for v in vals.split(",")):  # '16,,32' or '16,': a stray comma, not a value
+        raise argparse.ArgumentTypeError(f"{item} has an empty value (a stray comma); where you mean no hidden "
+                                         f"layer or no limit, write none")
     # ',' separates the values, so one value's list is joined otherwise: 16,32x32 (layer sizes), tanh+relu,tanh
     # (per-layer activations)
     join = (lambda v: v.replace("+", ",")) if name == "activation" else (lambda v: v)

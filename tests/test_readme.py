@@ -6,6 +6,7 @@ import re
 
 import matplotlib.figure
 import numpy as np
+import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -61,3 +62,30 @@ def test_the_readmes_nablanet_train_outputs_are_what_it_prints(tmp_path, capsys,
         summary = [line for line in out.splitlines() if line.startswith("trained ")]
         for line in summary:
             assert printed.splitlines()[0].split(" in ")[0] == line.split(" in ")[0], (cmd, printed)
+
+
+def test_the_readmes_nablanet_compare_tables_are_what_it_computes():
+    """Each `$ nablanet compare ...` table in the README: the nablanet network's row and the linear baselines' rows
+    (OLS, Ridge and Lasso with the alpha they name) are what compare computes today, to the digits shown. The peers'
+    rows are left out (they need PyTorch; tests/test_experiments.py holds them to nablanet's)."""
+    import shlex
+
+    from nablanet.cli import _config_from, build_parser
+    from nablanet.experiments import compare
+
+    tables = re.findall(r"^\$ (nablanet compare[^\n]*)\n(.*?)^```", README.read_text(), re.S | re.M)
+    assert len(tables) >= 2, "README.md lost its nablanet compare examples"
+    for cmd, out in tables:
+        args = build_parser().parse_args(shlex.split(cmd)[1:])
+        res = compare(_config_from(args), degree=args.linear_degree, include=())
+        got = {r["model"]: r for r in res["results"]}
+        header, *lines = [line for line in out.splitlines() if line.strip()]
+        cols = header.split()[1:]  # model, then the metric columns
+        for line in lines:
+            *name, values = re.match(r"^(.*?)\s{2,}(\S.*)$", line).groups()
+            if name[0].startswith(("scikit-learn", "PyTorch")):
+                continue
+            assert name[0] in got, (cmd, name[0], list(got))
+            for col, shown in zip(cols, values.split()):
+                if col != "train_seconds":
+                    assert got[name[0]][col] == pytest.approx(float(shown), rel=6e-4, abs=6e-5), (cmd, name[0], col)

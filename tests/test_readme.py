@@ -89,3 +89,25 @@ def test_the_readmes_nablanet_compare_tables_are_what_it_computes():
             for col, shown in zip(cols, values.split()):
                 if col != "train_seconds":
                     assert got[name[0]][col] == pytest.approx(float(shown), rel=6e-4, abs=6e-5), (cmd, name[0], col)
+
+
+def test_the_readmes_nablanet_sweep_outputs_are_what_it_prints(tmp_path, capsys, monkeypatch):
+    """Each `$ nablanet sweep ...` in the README prints the lines quoted under it (the table rows and the best point;
+    '...' stands for lines left out)."""
+    import shlex
+
+    from nablanet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runs = []
+    for block in re.findall(r"^```text\n(.*?)^```", README.read_text(), re.S | re.M):
+        runs += re.findall(r"^\$ (nablanet sweep[^\n]*)\n(.*?)(?=^\$ |\Z)", block, re.S | re.M)
+    assert len(runs) >= 2, "README.md lost its nablanet sweep examples"
+    for i, (cmd, out) in enumerate(runs):
+        argv = shlex.split(cmd)[1:] + ["--out", str(tmp_path / f"s{i}"), "--jobs", "1", "--no-progress"]
+        assert main(argv) == 0
+        printed = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+        quoted = [" ".join(line.split()) for line in out.splitlines() if line.strip() and line.strip() != "..."]
+        assert quoted, cmd
+        for line in quoted:
+            assert line in printed, (cmd, line, printed)

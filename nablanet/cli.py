@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from . import validate as V
+from .distributed import PARALLEL_MODES
 from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
 from .files import atomic_write_json, remove_stale_temps
 
@@ -297,18 +298,33 @@ def _thread_limit(args, comm):
     return thread_limit(args.threads, comm)
 
 
-def _communication_note(ranks, fraction):
-    """A note when the ranks spent so much of the training communicating that one process would have been
-    faster, else None.
+def _communication_note(ranks, fraction, mode="shard"):
+    """A note when ranks that shared the steps (``mode`` "shard") spent so much of the training communicating
+    that one process would have been faster, else None.
 
     One process computes what the ranks computed, each rank's share of the time outside communication
     (1 - ``fraction`` on average), at most: ``ranks * (1 - fraction)`` of the time taken, less than all of
-    it once ``fraction`` exceeds ``1 - 1 / ranks`` (a half for 2 ranks)."""
-    if ranks < 2 or fraction is None or fraction <= 1 - 1 / ranks:
+    it once ``fraction`` exceeds ``1 - 1 / ranks`` (a half for 2 ranks).  Replicated ranks ("replicate")
+    each compute every step and communicate once an epoch: one process is as fast, and the note is moot."""
+    if ranks < 2 or fraction is None or fraction <= 1 - 1 / ranks or mode == "replicate":
         return None
     return (f"nablanet: note: the {ranks} ranks spent {fraction:.0%} of the training in collective communication "
             f"(waiting for each other included), so one process would have been faster: each step computes too "
-            f"little to share (or the cores are busy); run it without mpiexec")
+            f"little to share (or the cores are busy); run it without mpiexec, or with --parallel replicate")
+
+
+def _parallel_note(res):
+    """What ``--parallel auto`` chose and why (the seconds per step it compared), else None."""
+    timing, mode = res.get("parallel_timing"), res.get("parallel")
+    if not timing or mode is None:
+        return None
+    whole, shard = (f"{timing[k] * 1e6:,.0f} µs" for k in ("replicate", "shard"))
+    why = (f"a step of the whole batch took {whole} on the slowest rank, a step of its shard with the Allreduce "
+           f"{shard}")
+    if mode == "replicate":
+        return (f"nablanet: note: --parallel auto chose replicate ({why}): every rank computes every step, as "
+                f"fast as one process and no faster; the ranks pay with larger batches or layers")
+    return f"nablanet: note: --parallel auto chose shard ({why})"
 
 
 def cmd_train(args):
@@ -338,15 +354,16 @@ def cmd_train(args):
         res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm,
                            checkpoint_every=args.checkpoint_every,
                            checkpoint_seconds=30.0 if args.checkpoint_seconds is None else args.checkpoint_seconds,
-                           plots=not args.no_plots, overwrite=args.overwrite)
+                           plots=not args.no_plots, overwrite=args.overwrite, parallel=args.parallel)
     if comm is not None and not comm.is_root:
         return
     c = res["config"]
     final = {k: v for k, v in res.items() if k not in ("config", "trainer")}
     final["threads_per_process"] = threads
-    note = _communication_note(res["ranks"], res.get("communication_fraction"))
-    if note:
-        print(note, file=sys.stderr)
+    for note in (_parallel_note(res), _communication_note(res["ranks"], res.get("communication_fraction"),
+                                                          res.get("parallel"))):
+        if note:
+            print(note, file=sys.stderr)
     from .optim import FULL_BATCH
 
     arch = "-".join(map(str, [res["trainer"].model.n_inputs] + c["hidden"] + [c["n_outputs"]]))
@@ -359,8 +376,8 @@ def cmd_train(args):
              _table([{"metric": k, "value": v} for k, v in final.items() if k.startswith("test_")], ["metric", "value"],
                     {"value": ".5f"}),
              f"run folder: {out}  (config.json, metrics.csv, metrics.json, checkpoint.npz, plots)"
-             + (f"; data-parallel over {res['ranks']} MPI ranks, {threads} BLAS thread(s) each" if res["ranks"] > 1
-                else "")]
+             + (f"; data-parallel over {res['ranks']} MPI ranks (parallel={res.get('parallel')}), {threads} BLAS "
+                f"thread(s) each" if res["ranks"] > 1 else "")]
     _emit(args, {"config": c, "final": final}, "\n".join(lines))
 
 
@@ -582,6 +599,12 @@ def build_parser():
     t = sub.add_parser("train", help="train a network and write a run folder")
     _add_training_flags(t)
     common(t, "run folder (default: runs/DATA-DATE-TIME)", mpi="train data-parallel over MPI ranks")
+    t.add_argument("--parallel", type=V.flag(V.Choice(PARALLEL_MODES)), metavar="MODE",
+                   help="how MPI ranks share the steps: shard = each rank its shard of every batch, one Allreduce "
+                        "per step; replicate = every rank the whole batch, no per-step communication (rank 0's "
+                        "state broadcast each epoch); auto = the faster of the two, timed on the first batch (so "
+                        "runs may differ in the last bits; name a mode for bitwise reproducibility); no effect "
+                        "without MPI (default: auto; on --resume, the mode the run used)")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (default: refuse, and offer --resume)")
     t.add_argument("--resume", metavar="RUN_DIR", type=V.flag(V.existing_dir),

@@ -292,7 +292,7 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False):
 
 
 def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
-                 checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True):
+                 checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True, parallel=None):
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
@@ -303,14 +303,18 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     leaves out the PNG plots (they take longer than a small fit itself).  ``resume`` is a run
     folder to continue from its checkpoint up to the configured epochs.
     ``comm`` (a :class:`nablanet.distributed.Communicator`) trains
-    data-parallel over MPI ranks; only rank 0 writes.  ``data`` is what
+    data-parallel over MPI ranks; only rank 0 writes; ``parallel`` is how (``"auto"``, ``"shard"``,
+    ``"replicate"``: see :mod:`nablanet.distributed`; None: auto, or on resume the mode the run used), and the
+    result's ``"parallel"`` says what the ranks did (None in one process).  ``data`` is what
     ``_load_data`` returned for this configuration, when the caller has it already.
     ``curves=False`` computes no per-epoch metrics on the training and test data (a sweep point reports only
     its final test metrics; early stopping still watches its validation cost): the same training, bit for bit,
     without the per-epoch evaluation.
     """
+    from .distributed import PARALLEL_MODES
     from .train import Checkpoint, EarlyStopping, Trainer, load
 
+    parallel = V.Optional(V.Choice(PARALLEL_MODES))(parallel, "parallel")
     if resume is not None:
         root_rank = comm is None or comm.is_root
         resume = prepare_run_folder(resume, resume=True) if root_rank else resume
@@ -344,6 +348,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                                     "checkpoint.npz (" + "; ".join(f"{k}: {want[k]!r} here, {have.get(k)!r} in the "
                                                                    f"checkpoint" for k in differ) + ")")
         trainer.comm = comm
+        if parallel is not None:  # else the mode the run recorded (auto: chosen at its first fit, and kept)
+            trainer.parallel = parallel
         trainer._connect()  # rank 0's state on every rank
         # the schedule for the configured length (it may have grown); slots and step count carry on
         trainer.optimizer.lr = _optimizer(cfg, n_batches).lr
@@ -351,7 +357,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         model = _model(cfg, Xtr.shape[1])
         try:
             trainer = Trainer(model, cfg["loss"], _optimizer(cfg, n_batches), l1=cfg["l1"], l2=cfg["l2"],
-                              seed=cfg["seed"], comm=comm)
+                              seed=cfg["seed"], comm=comm, parallel=parallel or "auto")
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if getattr(trainer.optimizer, "full_batch", False):  # dropout, batch norm, size: refused before the folder
@@ -397,6 +403,9 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     if comm is not None and comm.size > 1:  # the ranks' mean share of the training spent communicating
         share = (comm.seconds - comm_seconds) / seconds if seconds > 0 else 0.0
         result["communication_fraction"] = comm.comm.allreduce(min(share, 1.0)) / comm.size
+        if trainer.parallel_timing is not None:  # what the "auto" choice compared: seconds per step, slowest rank
+            result["parallel_timing"] = dict(trainer.parallel_timing)
+    result["parallel"] = trainer.parallel_mode if comm is not None and comm.size > 1 else None
     if out_dir and root:
         write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler, plots=plots)
     if out_dir:

@@ -111,7 +111,9 @@ def test_resume_continues_exactly(tmp_path, capsys):
     args = ["--data", "breast_cancer", "--hidden", "8", "--batch-size", "64", "--seed", "3", "--no-progress"]
     assert run(capsys, "train", *args, "--epochs", "4", "--out", str(tmp_path / "full"))[0] == 0
     assert run(capsys, "train", *args, "--epochs", "2", "--out", str(tmp_path / "half"))[0] == 0
-    code, stdout, err = run(capsys, "train", "--resume", str(tmp_path / "half"), "--epochs", "4", "--no-progress")
+    # (--parallel: how MPI ranks share the steps; accepted in one process, where it changes nothing)
+    code, stdout, err = run(capsys, "train", "--resume", str(tmp_path / "half"), "--epochs", "4", "--no-progress",
+                            "--parallel", "replicate")
     assert code == 0, err
     a, b = load(tmp_path / "full" / "checkpoint.npz"), load(tmp_path / "half" / "checkpoint.npz")
     assert a.epoch == b.epoch == 4
@@ -138,6 +140,7 @@ def test_resume_continues_exactly(tmp_path, capsys):
          r"MNIST.*not found; looked in: \S+ \(default\): no such directory\. To get it: .*--data-path DIR"),
         (["train", "--activation", "relux"], "unknown activation"),
         (["train", "--optimizer", "adamx"], "argument --optimizer: expected one of sgd, .*adam.*, got 'adamx'$"),
+        (["train", "--parallel", "fast"], "argument --parallel: expected one of auto, shard, replicate, got 'fast'$"),
         (["train", "--config", "/nonexistent.toml"], "no configuration file"),
         (["train", "--resume", "/nonexistent"], "no checkpoint.npz|--resume: no folder '/nonexistent'"),
         (["train", "--data", "mnist", "--data-path", "/nonexistent"], "looked|not found|No such|--data-path: no folder"),

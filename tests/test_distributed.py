@@ -21,8 +21,8 @@ if MPIEXEC is None:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def mpirun(n, args, cwd, timeout=180):
-    """Run under ``mpiexec -n n``; a hang fails the test instead of stalling CI."""
+def mpirun(n, args, cwd, timeout=180, stderr=False):
+    """Run under ``mpiexec -n n``; a hang fails the test instead of stalling CI.  The output (and the errors)."""
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
     try:
@@ -31,7 +31,7 @@ def mpirun(n, args, cwd, timeout=180):
     except subprocess.TimeoutExpired:
         pytest.fail(f"mpiexec -n {n} did not finish in {timeout} s (a deadlock?)")
     assert r.returncode == 0, r.stderr[-3000:]
-    return r.stdout
+    return (r.stdout, r.stderr) if stderr else r.stdout
 
 
 SCRIPT = textwrap.dedent("""
@@ -45,8 +45,9 @@ SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((102, 5)), rng.integers(0, 3, 102)
     m = MLP([5, 16, 3], output_activation="softmax", batch_norm=sys.argv[1] == "bn", seed=0, dtype=np.float64)
-    t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0, comm=comm)
+    t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0, comm=comm, parallel="shard")
     h = t.fit(X, y, epochs=4, batch_size=20)
+    assert t.parallel_mode == "shard" and t.parallel_timing is None
     if comm.is_root:
         np.save(sys.argv[2], t.get_flat_params())
         print(json.dumps({"world_size": comm.size, "loss": h["loss"]}))
@@ -79,11 +80,17 @@ def test_two_ranks_train_like_one(tmp_path, batch_norm):
 
 
 def test_cli_train_under_mpiexec_writes_once(tmp_path):
+    from nablanet.train import load
+
     run = tmp_path / "run"
-    out = mpirun(2, ["-m", "nablanet.cli", "train", "--data", "breast_cancer", "--hidden", "8", "--epochs", "3",
-                     "--out", str(run), "--json"], tmp_path)
+    args = ["-m", "nablanet.cli", "train", "--data", "breast_cancer", "--hidden", "8", "--dropout", "0.2", "--json"]
+    out, err = mpirun(2, [*args, "--epochs", "3", "--out", str(run)], tmp_path, stderr=True)
     docs = [json.loads(out)]  # exactly one JSON document: rank 1 prints nothing
     assert docs[0]["final"]["ranks"] == 2 and docs[0]["final"]["epochs"] == 3
+    mode = docs[0]["final"]["parallel"]  # what --parallel auto chose, said on stderr and kept in the checkpoint
+    assert mode in ("shard", "replicate") and set(docs[0]["final"]["parallel_timing"]) == {"shard", "replicate"}
+    assert err.count(f"--parallel auto chose {mode}") == 1
+    assert load(run / "checkpoint.npz").parallel_mode == mode
     from nablanet.experiments import default_threads
 
     # each rank limits BLAS/OpenMP to its share of the cores, as the libraries report it during the training
@@ -96,6 +103,13 @@ def test_cli_train_under_mpiexec_writes_once(tmp_path):
                  tmp_path)
     assert json.loads(out)["final"]["epochs"] == 5
     assert json.loads(out)["final"]["threads_per_process"] == 3  # --threads overrides the share
+    assert json.loads(out)["final"]["parallel"] == mode and "parallel_timing" not in json.loads(out)["final"]
+    # the resumed run continued in the mode it had chosen: bit for bit the run pinned to it from the start
+    mpirun(2, [*args, "--epochs", "5", "--parallel", mode, "--threads", "3", "--out", str(tmp_path / "pinned")],
+           tmp_path)
+    resumed, pinned = load(run / "checkpoint.npz"), load(tmp_path / "pinned" / "checkpoint.npz")
+    np.testing.assert_array_equal(resumed.get_flat_params(), pinned.get_flat_params())
+    assert resumed.parallel_mode == pinned.parallel_mode == mode and pinned.parallel == mode
 
 
 def test_sweep_over_ranks_equals_local_sweep(tmp_path):
@@ -141,7 +155,7 @@ def test_shards_cover_the_batch():
 
 
 COVERAGE = textwrap.dedent("""
-    import json
+    import json, sys
     import numpy as np
     from nablanet.distributed import get_comm
     from nablanet.nn import MLP
@@ -152,25 +166,126 @@ COVERAGE = textwrap.dedent("""
     y = np.arange(21) % 3
     seen = []
     t = Trainer(MLP([3, 8, 3], output_activation="softmax", dropout=0.3, batch_norm=True, seed=None),
-                "cross_entropy", seed=None, comm=comm)  # no seed: the ranks' generators differ from the start
+                "cross_entropy", seed=None, comm=comm, parallel=sys.argv[1])  # no seed: the ranks' generators differ
     step = t.train_step
     t.train_step = lambda Xb, yb, n: (seen.append(Xb[:, 0].astype(int).tolist()), step(Xb, yb, n))[1]
     X[:, 1:] = comm.bcast_object(X[:, 1:])  # the same data on every rank
     t.fit(X, y, epochs=3, batch_size=10)  # batches of 10, 11 (a last batch of 1 joins the one before)
     everything = comm.comm.gather(seen, root=0)
+    params = comm.comm.gather(t.get_flat_params().tolist(), root=0)
     if comm.is_root:
-        print(json.dumps({"world_size": comm.size, "seen": everything}))
+        print(json.dumps({"world_size": comm.size, "seen": everything, "mode": t.parallel_mode,
+                          "same_params": params[0] == params[1]}))
     """)
 
 
-def test_every_epoch_covers_each_row_once_and_small_batches_do_not_hang(tmp_path):
+@pytest.mark.parametrize("mode", ["shard", "replicate"])
+def test_every_epoch_covers_each_row_once_and_small_batches_do_not_hang(tmp_path, mode):
     script = tmp_path / "cover.py"
     script.write_text(COVERAGE)
-    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=120).strip().splitlines()[-1])
-    assert doc["world_size"] == 2
+    doc = json.loads(mpirun(2, [str(script), mode], tmp_path, timeout=120).strip().splitlines()[-1])
+    assert doc["world_size"] == 2 and doc["mode"] == mode
+    assert doc["same_params"]  # dropout included: replicated ranks draw rank 0's masks (its generator, broadcast)
     per_rank = doc["seen"]
     steps = len(per_rank[0])
     assert steps == len(per_rank[1]) == 6  # 2 batches per epoch, 3 epochs, on both ranks
     for epoch in range(3):
-        rows = [r for rank in per_rank for batch in rank[2 * epoch:2 * epoch + 2] for r in batch]
-        assert sorted(rows) == list(range(21))
+        if mode == "shard":  # the ranks' shards partition the rows
+            rows = [r for rank in per_rank for batch in rank[2 * epoch:2 * epoch + 2] for r in batch]
+            assert sorted(rows) == list(range(21))
+        else:  # every rank every row, in the same batches
+            assert per_rank[0][2 * epoch:2 * epoch + 2] == per_rank[1][2 * epoch:2 * epoch + 2]
+            assert sorted(r for batch in per_rank[0][2 * epoch:2 * epoch + 2] for r in batch) == list(range(21))
+
+
+MODES = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Callback, Trainer
+
+    comm = get_comm()
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((90, 5)), rng.integers(0, 3, 90)
+    CASES = {"plain": (False, 0.0), "batch norm": (True, 0.0), "dropout": (False, 0.3), "both": (True, 0.3)}
+
+
+    class Perturb(Callback):  # rank 1's parameters knocked off mid-epoch: the epoch-end broadcast must undo it
+        costs = []  # of every step, on this rank
+
+        def on_batch_end(self, trainer, epoch, batch, cost):
+            self.costs.append(cost)
+            if comm.rank == 1 and epoch == 1 and batch == 1:
+                trainer.get_flat_params()[:] += 0.01
+
+
+    def train(case, comm=None, parallel="auto", callbacks=(), prefer=None):
+        bn, p = CASES[case]
+        m = MLP([5, 12, 3], output_activation="softmax", batch_norm=bn, dropout=p, seed=0, dtype=np.float64)
+        t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0, comm=comm, parallel=parallel)
+        if prefer is not None:  # the timing runs, then reports the mode asked for as the faster
+            real = t._time_modes
+            t._time_modes = lambda *a: {**real(*a), prefer: 0.0}
+        h = t.fit(X, y, epochs=3, batch_size=16, callbacks=callbacks)
+        state = np.concatenate([np.ravel(a) for s in m.state for a in s.values()] + [np.zeros(0)])
+        return t, np.concatenate([t.get_flat_params(), state, [h["loss"][-1]]])
+
+
+    def same_on_all_ranks(t, v):
+        got = comm.comm.allgather((t.parallel_mode, v.tobytes()))
+        return all(g == got[0] for g in got)
+
+
+    out = {}
+    for case in CASES:
+        one = train(case)[1]  # one process, in this process (the same BLAS threads as the ranks)
+        t, rep = train(case, comm, "replicate")
+        t2, rep_perturbed = train(case, comm, "replicate", [Perturb()])
+        costs = comm.comm.allgather(Perturb.costs)  # 6 steps an epoch
+        Perturb.costs = []
+        a, auto = train(case, comm, "auto")
+        pinned = train(case, comm, a.parallel_mode)[1]
+        b, auto_shard = train(case, comm, "auto", prefer="shard")
+        shard = train(case, comm, "shard")[1]
+        self_comm = get_comm(comm.MPI.COMM_SELF)  # one rank: the option has no effect
+        s1, solo = train(case, self_comm, "replicate")
+        solo_shard = train(case, self_comm, "shard")[1]
+        out[case] = {
+            "replicate_is_one_process": rep.tobytes() == one.tobytes(),
+            "replicate_close": float(np.max(np.abs(rep - one))),
+            "replicate_mode": t.parallel_mode, "replicate_agree": same_on_all_ranks(t, rep),
+            "perturbed_agree": same_on_all_ranks(t2, rep_perturbed),
+            "perturbed_is_unperturbed": rep_perturbed.tobytes() == rep.tobytes(),
+            "costs_after_perturbing_differ": costs[0][8:12] != costs[1][8:12],  # the rest of that epoch
+            "costs_next_epoch_agree": costs[0][12:] == costs[1][12:],  # parameters and optimizer slots restored
+            "auto_mode": a.parallel_mode, "auto_timing": a.parallel_timing, "auto_agree": same_on_all_ranks(a, auto),
+            "auto_is_pinned": auto.tobytes() == pinned.tobytes(),
+            "auto_shard_mode": b.parallel_mode, "auto_shard_is_shard": auto_shard.tobytes() == shard.tobytes(),
+            "one_rank_mode": s1.parallel_mode, "one_rank_unchanged": solo.tobytes() == solo_shard.tobytes(),
+        }
+    if comm.is_root:
+        print(json.dumps({"world_size": comm.size, "cases": out}))
+    """)
+
+
+def test_parallel_modes_replicate_auto_and_the_epoch_end_broadcast(tmp_path):
+    """replicate trains what one process trains (bit for bit here: the same program on the whole batch, with
+    the same random stream), with batch norm and dropout; a rank knocked off is brought back by rank 0's state at
+    the epoch's end; auto times both without changing anything (the run equals one pinned to its choice, whichever
+    it is) and every rank takes rank 0's choice; with one rank the option does nothing."""
+    script = tmp_path / "modes.py"
+    script.write_text(MODES)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=300).strip().splitlines()[-1])
+    assert doc["world_size"] == 2
+    for case, r in doc["cases"].items():
+        assert r["replicate_mode"] == "replicate" and r["replicate_agree"], case
+        assert r["replicate_close"] < 1e-12, case
+        assert r["replicate_is_one_process"], case
+        assert r["perturbed_agree"] and r["perturbed_is_unperturbed"], case
+        assert r["costs_after_perturbing_differ"] and r["costs_next_epoch_agree"], case
+        assert r["auto_mode"] in ("shard", "replicate") and r["auto_agree"], case
+        assert set(r["auto_timing"]) == {"shard", "replicate"} and all(v > 0 for v in r["auto_timing"].values())
+        assert r["auto_is_pinned"], case
+        assert r["auto_shard_mode"] == "shard" and r["auto_shard_is_shard"], case
+        assert r["one_rank_mode"] is None and r["one_rank_unchanged"], case

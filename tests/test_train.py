@@ -379,3 +379,28 @@ def test_checkpoint_cadence_start_every_and_end(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(X, y, epochs=5, batch_size=10, callbacks=[Interrupt(), Checkpoint(tmp_path / "c.npz", seconds=3600)])
     assert saves == []  # interrupted in the middle of an epoch: the half-done epoch is not saved
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_the_parallel_option_without_mpi_is_checked_and_changes_nothing(tmp_path, optimizer):
+    """``parallel`` chooses how MPI ranks share the steps (tests/test_distributed.py); in one process every
+    mode trains the same bits, full-batch methods included, and nothing is chosen or recorded."""
+    X, y = franke(80, noise=0.1, seed=0)
+    runs = {}
+    for mode in ("auto", "shard", "replicate"):
+        m = MLP([2, 8, 1], activation="tanh", seed=0, dtype=np.float64)
+        t = Trainer(m, "mse", optimizer, l2=1e-3, seed=0, parallel=mode)
+        t.fit(X, y, epochs=3, batch_size=None if optimizer == "lbfgs" else 16)
+        assert t.parallel_mode is None and t.parallel_timing is None
+        runs[mode] = t.get_flat_params().copy()
+        t.save(tmp_path / "c.npz")
+        assert (load(tmp_path / "c.npz").parallel, load(tmp_path / "c.npz").parallel_mode) == (mode, None)
+    np.testing.assert_array_equal(runs["auto"], runs["shard"])
+    np.testing.assert_array_equal(runs["auto"], runs["replicate"])
+    for bad in ("fastest", None, 2):
+        with pytest.raises((ValueError, TypeError), match="parallel: expected one of auto, shard, replicate"):
+            Trainer(MLP([2, 8, 1]), parallel=bad)
+    from nablanet.experiments import run_training
+
+    with pytest.raises(ValueError, match="parallel: expected one of auto, shard, replicate.*, got 'fastest'"):
+        run_training({"data": "runge", "epochs": 1}, parallel="fastest")

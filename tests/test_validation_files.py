@@ -289,3 +289,23 @@ def test_history_records_that_are_not_numbers_are_refused(tmp_path, good, column
     arrays["meta"] = np.array(json.dumps(meta))
     with pytest.raises(CheckpointError, match="'history' entry 'loss' must hold numbers"):
         _load_bytes(tmp_path, _pack(arrays))
+
+
+@pytest.mark.parametrize("key, value", [("parallel", "fastest"), ("parallel", None), ("parallel_mode", "auto"),
+                                        ("parallel_mode", 3)])
+def test_the_parallel_mode_of_a_checkpoint_is_checked(tmp_path, good, key, value):
+    arrays = _entries(good)
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["parallel"] == "auto" and meta["parallel_mode"] is None  # trained in one process
+    meta[key] = value
+    arrays["meta"] = np.array(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=f"metadata '{key}'"):
+        _load_bytes(tmp_path, _pack(arrays))
+    meta["parallel"], meta["parallel_mode"] = "auto", "replicate"  # what MPI ranks chose, kept for --resume
+    arrays["meta"] = np.array(json.dumps(meta))
+    t = _load_bytes(tmp_path, _pack(arrays))
+    assert (t.parallel, t.parallel_mode) == ("auto", "replicate")
+    del meta["parallel"], meta["parallel_mode"]  # a file from before the modes: auto, not chosen yet
+    arrays["meta"] = np.array(json.dumps(meta))
+    t = _load_bytes(tmp_path, _pack(arrays))
+    assert (t.parallel, t.parallel_mode) == ("auto", None)

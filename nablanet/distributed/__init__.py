@@ -1,13 +1,29 @@
 """Scale-out over MPI: data-parallel training and distributed sweeps.
 
 Launch with ``mpiexec -n N nablanet train ...`` (or ``srun``); every rank runs
-the same program on the same data.  Each global minibatch is split into N
-contiguous shards, one per rank; each rank computes the gradient of its shard,
-and one ``Allreduce`` over the flat gradient buffer sums the shard gradients
-weighted by their sizes, so every rank applies the same update to the same
-parameters (broadcast from rank 0 at the start and on resume).  Batch
-normalization sums its statistics over the global batch.  Only rank 0 writes
-checkpoints, metrics and plots.
+the same program on the same data, and the parameters are broadcast from rank 0
+at the start and on resume.  Two strategies (:data:`PARALLEL_MODES`,
+``Trainer(..., parallel=...)``, ``nablanet train --parallel``) train the same
+parameters as one process:
+
+``"shard"``
+    Each global minibatch is split into N contiguous shards, one per rank; each
+    rank computes the gradient of its shard, and one ``Allreduce`` over the flat
+    gradient buffer sums the shard gradients weighted by their sizes, so every
+    rank applies the same update.  Batch normalization sums its statistics over
+    the global batch.
+``"replicate"``
+    Every rank computes every step on the whole global batch, with the same
+    random stream (dropout masks), and no communication; rank 0's parameters
+    and optimizer state are broadcast at each epoch's end, so ranks that round
+    differently cannot drift apart.  As fast per step as one process.
+``"auto"`` (the default)
+    Before the first epoch, times both on the first global batch (the slowest
+    rank's median of a few gradient evaluations) and takes the faster: a choice
+    by timing, so two runs may differ in the last bits; name the mode for
+    bitwise reproducibility.  The choice is kept in checkpoints.
+
+Only rank 0 writes checkpoints, metrics and plots.
 
 Needs the optional extra ``mpi`` (``pip install "nablanet[mpi]"``: mpi4py and
 MPICH, both from PyPI).
@@ -22,7 +38,10 @@ import numpy as np
 
 from ..autodiff.core import Primitive
 
-__all__ = ["Communicator", "get_comm", "launched_under_mpi", "allreduce_sum", "MPI_INSTALL_HINT"]
+__all__ = ["Communicator", "get_comm", "launched_under_mpi", "allreduce_sum", "MPI_INSTALL_HINT", "PARALLEL_MODES"]
+
+#: How a trainer shares the steps among the ranks (see the module's documentation).
+PARALLEL_MODES = ("auto", "shard", "replicate")
 
 MPI_INSTALL_HINT = 'MPI needs mpi4py and an MPI library: pip install "nablanet[mpi]" (mpi4py and mpich from PyPI)'
 
@@ -99,6 +118,14 @@ class Communicator:
     def sum_over_ranks(self, x):
         """The differentiable sum of ``x`` over the ranks (its adjoint is the same sum)."""
         return allreduce_sum(x, self)
+
+    def max_over_ranks(self, values):
+        """The elementwise maximum of the float64 array ``values`` over the ranks, as a new array."""
+        out = np.array(values, dtype=np.float64, copy=True)
+        t0 = time.perf_counter()
+        self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.MAX)
+        self.seconds += time.perf_counter() - t0
+        return out
 
     def bcast_(self, buf, root=0):
         """Overwrite ``buf`` on every rank with rank ``root``'s, in place."""

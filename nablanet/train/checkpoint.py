@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 
 from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..distributed import PARALLEL_MODES
 from ..files import atomic_path
 from ..losses import LOSSES
 from ..nn.layers import Sequential
@@ -26,6 +27,7 @@ from ..validate import (
     InvalidTypeError,
     InvalidValueError,
     MissingFileError,
+    Optional,
     Sizes,
     Whole,
     boolean,
@@ -108,6 +110,8 @@ def _contents(trainer, copy=False):
         "history": trainer.history.history,
         "callbacks": trainer.callback_state,
         "solver": trainer.history.solver,
+        "parallel": trainer.parallel,  # what was asked, and what the ranks did (None: not over several ranks yet)
+        "parallel_mode": trainer.parallel_mode,
     }
     if copy:  # the configurations are built afresh by each call; the callbacks' filed states may be their own
         meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver")})
@@ -355,6 +359,10 @@ def _build(path, meta, headers, reader, loss, Trainer):
     epoch = _meta_field(path, meta, "epoch", non_negative_int)
     step = _meta_field(path, meta, "step", non_negative_int)
     rng_type = _meta_field(path, meta, "rng_type", Choice(BIT_GENERATORS))
+    # (files from before the data-parallel modes have neither: auto, not yet chosen)
+    parallel = _meta_field(path, {"parallel": "auto", **meta}, "parallel", Choice(PARALLEL_MODES))
+    parallel_mode = _meta_field(path, {"parallel_mode": None, **meta}, "parallel_mode",
+                                Optional(Choice(PARALLEL_MODES[1:])))
     history = meta.get("history")
     if not (isinstance(history, dict) and all(isinstance(k, str) and isinstance(v, list) for k, v in history.items())):
         raise _fail(path, f"the metadata 'history' must map names to lists, got {type(history).__name__}")
@@ -369,7 +377,7 @@ def _build(path, meta, headers, reader, loss, Trainer):
     try:  # only allow-listed constructors are reached from here; their own checks speak for bad values
         model = Sequential.from_config(meta["model"])
         trainer = Trainer(model, loss if loss is not None else loss_name, get_optimizer(opt_cfg),
-                          l1=l1, l2=l2, penalize_bias=penalize_bias)
+                          l1=l1, l2=l2, penalize_bias=penalize_bias, parallel=parallel)
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
         raise _fail(path, f"the metadata does not describe a model nablanet can build ({type(e).__name__}: {e})") from None
     slots = set(trainer.optimizer.slots)
@@ -401,6 +409,7 @@ def _build(path, meta, headers, reader, loss, Trainer):
         raise _fail(path, f"the saved random-generator state is invalid ({type(e).__name__}: {e})") from None
     trainer.rng = np.random.Generator(bitgen)
     trainer.epoch = epoch
+    trainer.parallel_mode = parallel_mode
     trainer.history = History(history)
     callbacks = meta.get("callbacks", {})
     if not isinstance(callbacks, dict):

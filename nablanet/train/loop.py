@@ -23,6 +23,7 @@ from .. import validate as V
 from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..distributed import PARALLEL_MODES
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm, Sequential
 from ..optim import RUN_SCHEDULES, FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer
@@ -138,11 +139,26 @@ class Trainer:
         Replay a captured step instead of tracing every step; the gradients are the same.
     comm : nablanet.distributed.Communicator, optional
         Train data-parallel over MPI ranks (see :mod:`nablanet.distributed`).
+    parallel : {"auto", "shard", "replicate"}
+        How the ranks share the steps (:mod:`nablanet.distributed`): each its
+        shard of every batch and one Allreduce per step, or each the whole
+        batch with no per-step communication; ``"auto"`` times both at the
+        first fit and keeps the faster, in :attr:`parallel_mode` (and in
+        checkpoints).  No effect without MPI (``comm`` None or of one rank).
+
+    Attributes
+    ----------
+    parallel_mode : str or None
+        ``"shard"`` or ``"replicate"``, what the ranks do (None until the first
+        fit over more than one rank); ``parallel_timing`` holds the seconds the
+        ``"auto"`` choice compared.
     """
 
     def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
-                 capture=True, comm=None, schedule=None, **optimizer_settings):
+                 capture=True, comm=None, schedule=None, parallel="auto", **optimizer_settings):
         l1, l2 = V.non_negative_number(l1, "l1"), V.non_negative_number(l2, "l2")
+        self.parallel = V.Choice(PARALLEL_MODES)(parallel, "parallel")
+        self.parallel_mode, self.parallel_timing = None, None
         penalize_bias, seed = V.boolean(penalize_bias, "penalize_bias"), V.seed(seed, "seed")
         if not isinstance(model, Sequential):
             raise V.InvalidTypeError(f"model: expected a nablanet network (nablanet.nn.MLP or Sequential), "
@@ -220,10 +236,19 @@ class Trainer:
         an argument of the forward pass (``reduce``; None when training
         serially); nothing is set on the model.
         """
-        self._reduce = None if self.comm is None else self.comm.sum_over_ranks
         self._steps = {}  # the differentiated step, per (scale is 1, penalties on)
+        self._set_mode(self.parallel_mode)
         if self.comm is not None:
             self.comm.bcast_(self._flat)
+
+    @property
+    def _distributed(self):
+        return self.comm is not None and self.comm.size > 1
+
+    def _set_mode(self, mode):
+        """Shard the batches over the ranks (batch statistics summed over them) unless ``mode`` is "replicate"."""
+        self._sharded = self.comm is not None and mode != "replicate"
+        self._reduce = self.comm.sum_over_ranks if self._sharded else None
 
     @property
     def is_root(self):
@@ -336,11 +361,12 @@ class Trainer:
     def train_step(self, X, y, n_global=None):
         """One optimizer step on the batch ``(X, y)`` (already prepared); returns the cost.
 
-        Data-parallel: ``(X, y)`` is this rank's shard of a global batch of
-        ``n_global`` rows; the shard gradients, weighted by their sizes, are
-        summed over the ranks in one Allreduce before the update.
+        Data-parallel (``parallel_mode`` "shard"): ``(X, y)`` is this rank's
+        shard of a global batch of ``n_global`` rows; the shard gradients,
+        weighted by their sizes, are summed over the ranks in one Allreduce
+        before the update.  "replicate": ``(X, y)`` is the whole batch.
         """
-        if self.comm is None:
+        if not self._sharded:
             cost = self.gradient(X, y)
         else:
             n = X.shape[0]
@@ -422,6 +448,9 @@ class Trainer:
             return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
         batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         self._epochs_planned = epochs
+        if self._distributed and epochs:
+            self._settle_mode(X, y, bounds[0])
+        sharded = self._sharded
         for cb in cbs:
             cb.on_train_begin(self)
         quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # divergence: TerminateOnNaN says it
@@ -432,13 +461,13 @@ class Trainer:
                 t0 = time.perf_counter()
                 full = bs == n
                 order = self.rng.permutation(n) if shuffle and not full else None
-                if order is not None and self.comm is not None:
+                if order is not None and sharded:
                     self.comm.bcast_(order)  # rank 0's order: the ranks' generators drift apart (dropout)
                 total = 0.0
                 for b, (start, stop) in enumerate(bounds):
-                    lo, hi = (start, stop) if self.comm is None else self.comm.shard(start, stop)
+                    lo, hi = self.comm.shard(start, stop) if sharded else (start, stop)
                     if order is None:
-                        Xb, yb = (X, y) if full and self.comm is None else (X[lo:hi], y[lo:hi])
+                        Xb, yb = (X, y) if full and not sharded else (X[lo:hi], y[lo:hi])
                     else:
                         idx = order[lo:hi]
                         Xb, yb = X[idx], y[idx]
@@ -446,6 +475,8 @@ class Trainer:
                     total += cost * (stop - start)
                     for cb in batch_cbs:
                         cb.on_batch_end(self, e, b, cost)
+                if self.comm is not None and not sharded:
+                    total = self._sync_replicas(total)
                 logs = {"epoch": e + 1, "loss": total / n}
                 if metrics:
                     logits = self.model.apply(self.model.params, X, logits=self.loss.from_logits)
@@ -467,6 +498,83 @@ class Trainer:
             for cb in cbs:
                 cb.on_train_end(self)
         return self.history
+
+    # ------------------------------------------------------------------ data-parallel strategies
+    def _settle_mode(self, X, y, batch):
+        """Fix ``parallel_mode`` before a fit over several ranks: the ``parallel`` asked for, else the mode an
+        earlier fit or the checkpoint recorded, else the faster on the first global batch ``X[batch]``."""
+        mode = self.parallel if self.parallel != "auto" else self.parallel_mode
+        if mode is None:
+            self.parallel_timing = self._time_modes(X, y, *batch)
+            faster = "replicate" if self.parallel_timing["replicate"] <= self.parallel_timing["shard"] else "shard"
+            mode = self.comm.bcast_object(faster if self.comm.is_root else None)  # rank 0 decides for all
+        self.parallel_mode = mode
+        self._set_mode(mode)
+        if self.parallel_timing is not None:  # the other mode's traced step is not needed any more
+            self._steps = {k: fn for k, fn in self._steps.items() if k[-1] == self._reduce}
+        if mode == "replicate":  # one random stream for all (dropout masks, shuffles): rank 0's
+            self.rng.bit_generator.state = self.comm.bcast_object(self.rng.bit_generator.state)
+
+    def _time_modes(self, X, y, start, stop, repeats=5, budget=0.25):
+        """Seconds per step of both strategies on the rows ``[start, stop)``, the slowest rank's medians.
+
+        "replicate": a gradient of the whole batch; "shard": a gradient of this rank's shard and the
+        Allreduce (the update, the same in both, is left out).  Each is evaluated once untimed (tracing
+        the step the training then replays), then up to ``repeats`` times while the pairs fit in
+        ``budget`` seconds.  Nothing the training sees changes: the running statistics, the random
+        generator and the gradient buffer are put back.
+        """
+        comm, model = self.comm, self.model
+        Xg, yg = X[start:stop], y[start:stop]
+        lo, hi = comm.shard(start, stop)
+        Xs, ys, weight = X[lo:hi], y[lo:hi], (hi - lo) / (stop - start)
+        saved = (model.state, self._state_tree, self._n_state, self.rng.bit_generator.state, self._gbuf.copy())
+        times = {"replicate": [], "shard": []}
+
+        def pair(record):
+            comm.barrier()
+            self._set_mode("replicate")
+            t0 = time.perf_counter()
+            self.gradient(Xg, yg)
+            t1 = time.perf_counter()
+            self._set_mode("shard")
+            comm.barrier()
+            t2 = time.perf_counter()
+            self._gbuf[-1] = self.gradient(Xs, ys, weight)
+            comm.allreduce_sum_(self._gbuf)
+            t3 = time.perf_counter()
+            if record:
+                times["replicate"].append(t1 - t0)
+                times["shard"].append(t3 - t2)
+
+        try:
+            pair(False)
+            pair(True)
+            first = comm.max_over_ranks([times["replicate"][0] + times["shard"][0]])[0]  # the same on every rank
+            for _ in range(min(repeats, max(1, int(budget / max(first, 1e-9)))) - 1):
+                pair(True)
+        finally:
+            model.state, self._state_tree, self._n_state = saved[:3]
+            self.rng.bit_generator.state = saved[3]
+            self._gbuf[...] = saved[4]
+            self._set_mode(self.parallel_mode)
+        slowest = comm.max_over_ranks([np.median(times["replicate"]), np.median(times["shard"])])
+        return {"replicate": float(slowest[0]), "shard": float(slowest[1])}
+
+    def _sync_replicas(self, total):
+        """Rank 0's parameters, optimizer slots, running statistics and epoch cost ``total`` on every rank.
+
+        Replicated ranks compute the same steps, but ranks on other hardware may round them differently:
+        once per epoch rank 0's state (the one it writes) overwrites theirs.  Returns rank 0's ``total``.
+        """
+        comm = self.comm
+        comm.bcast_(self._flat)
+        for slot in self.optimizer.slots:
+            for a in self.opt_state[slot]:
+                comm.bcast_(a)
+        for a in tree_flatten(self.model.state)[0]:
+            comm.bcast_(a)
+        return float(comm.bcast_(np.array([total], dtype=np.float64))[0])
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, X, y, metrics=()):

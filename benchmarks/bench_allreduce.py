@@ -6,7 +6,9 @@ script measures, for each network, the time of that ``Allreduce`` alone and of
 one whole data-parallel step (each rank differentiates its shard of the global
 batch, one Allreduce, the update), and puts them beside one step of the whole
 batch in one process (``--baseline``, the ``--json`` output of a run without
-``mpiexec``), so a user can see where adding ranks stops paying.  Every
+``mpiexec``), so a user can see where adding ranks stops paying.  Beside the
+sharded step (``parallel="shard"``) it times the replicated one (every rank the
+whole batch, no per-step collective) and the one ``parallel="auto"`` chooses.  Every
 process limits its BLAS/OpenMP threads to its share of the cores
 (threadpoolctl; ``--threads`` overrides): one process gets all cores, each of
 N ranks on the machine a 1/N share.
@@ -33,12 +35,13 @@ def n_params(sizes):
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def step_time(sizes, bs, comm=None, reps=20):
+def step_time(sizes, bs, comm=None, reps=20, parallel="shard"):
     """Seconds of one training step on a global batch of ``bs`` rows: the median of ``reps`` steps, each
     started together on every rank (a barrier before it), and the mean over ``reps`` steps in a row, as a
     training takes them (a rank that falls behind makes the others wait in the next Allreduce).  With
-    ``comm`` (more than one rank) each rank takes its shard and the step includes the Allreduce, as in
-    ``nablanet train`` under mpiexec."""
+    ``comm`` (more than one rank) and ``parallel="shard"`` each rank takes its shard and the step includes the
+    Allreduce, as in ``nablanet train`` under mpiexec; with "replicate" each rank steps on the whole batch;
+    with "auto" the trainer chooses (a one-step fit first).  Returns the two times and the mode."""
     from nablanet.nn import MLP
     from nablanet.train import Trainer
 
@@ -46,8 +49,10 @@ def step_time(sizes, bs, comm=None, reps=20):
     X = rng.standard_normal((bs, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], bs) if sizes[-1] > 1 else rng.standard_normal((bs, 1)).astype(np.float32)
     t = Trainer(MLP(sizes, output_activation="softmax" if sizes[-1] > 1 else "identity", seed=0),
-                "cross_entropy" if sizes[-1] > 1 else "mse", seed=0, comm=comm)
-    if comm is not None:
+                "cross_entropy" if sizes[-1] > 1 else "mse", seed=0, comm=comm, parallel=parallel)
+    if comm is not None and parallel == "auto":
+        t.fit(X, y, epochs=1, batch_size=bs, shuffle=False)
+    if comm is not None and t.parallel_mode == "shard":
         lo, hi = comm.shard(0, bs)
         X, y = X[lo:hi], y[lo:hi]
     for _ in range(3):
@@ -66,7 +71,7 @@ def step_time(sizes, bs, comm=None, reps=20):
         t.train_step(X, y, bs)
     if comm is not None:
         comm.barrier()
-    return statistics.median(times), (time.perf_counter() - t0) / reps
+    return statistics.median(times), (time.perf_counter() - t0) / reps, t.parallel_mode
 
 
 def allreduce_time(comm, n):
@@ -93,7 +98,8 @@ def plot(rows, ranks, path, note=""):
                    is not None for r in rows)  # steps as a training takes them, waits included
     tail = "_in_a_row" if in_a_row else ""
     series = [("step_us_one_process" + tail, "one process: a step of the whole batch", "C0"),
-              ("step_us_ranks" + tail, f"{ranks} ranks: a step (each its shard + Allreduce)", "C1"),
+              ("step_us_ranks" + tail, f"{ranks} ranks, shard: each its shard + Allreduce", "C1"),
+              ("step_us_replicate" + tail, f"{ranks} ranks, replicate: each the whole batch", "C3"),
               ("allreduce_us", f"the Allreduce over {ranks} ranks alone (timed apart, median)", "C2")]
     series = [s for s in series if all(r.get(s[0]) is not None for r in rows)]
     w = 0.8 / len(series)
@@ -130,12 +136,14 @@ def main(argv=None):
             row = {"net": net, "params": n - 1, "bytes_allreduced": 4 * n}
             reps = 200 if n < 1e5 else 20
             if comm.size == 1:
-                med, mean = step_time(sizes, bs, reps=reps)
+                med, mean, _ = step_time(sizes, bs, reps=reps)
                 row["step_us_one_process"], row["step_us_one_process_in_a_row"] = med * 1e6, mean * 1e6
             else:
                 row["allreduce_us"] = allreduce_time(comm, n) * 1e6
-                med, mean = step_time(sizes, bs, comm, reps=reps)
-                row["step_us_ranks"], row["step_us_ranks_in_a_row"] = med * 1e6, mean * 1e6
+                for mode, key in (("shard", "ranks"), ("replicate", "replicate"), ("auto", "auto")):
+                    med, mean, chosen = step_time(sizes, bs, comm, reps=reps, parallel=mode)
+                    row[f"step_us_{key}"], row[f"step_us_{key}_in_a_row"] = med * 1e6, mean * 1e6
+                row["auto_chose"] = chosen
             rows.append(row)
     if not comm.is_root:
         return
@@ -150,11 +158,14 @@ def main(argv=None):
         print(json.dumps(out, indent=2))
     else:
         cols = [k for k in ("step_us_one_process", "step_us_one_process_in_a_row", "step_us_ranks",
-                            "step_us_ranks_in_a_row", "allreduce_us") if rows[0].get(k) is not None]
+                            "step_us_ranks_in_a_row", "step_us_replicate", "step_us_replicate_in_a_row",
+                            "step_us_auto", "step_us_auto_in_a_row", "allreduce_us") if rows[0].get(k) is not None]
         print(f"{comm.size} process(es), {threads} thread(s) each, load average {load:.1f}")
-        print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}" + "".join(f"{c:>30}" for c in cols))
+        print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}" + "".join(f"{c.replace('step_us_', ''):>22}" for c in cols)
+              + ("  auto chose" if comm.size > 1 else ""))
         for r in rows:
-            print(f"{r['net']:<8}{r['params']:>12}{r['bytes_allreduced']:>12}" + "".join(f"{r[c]:>30.1f}" for c in cols))
+            print(f"{r['net']:<8}{r['params']:>12}{r['bytes_allreduced']:>12}" + "".join(f"{r[c]:>22.1f}" for c in cols)
+                  + (f"  {r['auto_chose']}" if comm.size > 1 else ""))
     if args.plot:
         plot(rows, comm.size, args.plot, note=f"\n(2 cores shared with other jobs, load average {load:.0f})")
 

@@ -17,8 +17,12 @@
 # into one shard per MPI rank. Each rank differentiates the cost of its shard
 # (weighted by its share of the batch), one `Allreduce` per step sums the flat
 # gradient buffer, and every rank applies the same update, so the ranks hold
-# the same parameters at every step. Sweeps spread their points over the
-# ranks. The same commands run under `mpiexec` (or `srun` on a cluster):
+# the same parameters at every step (`parallel="shard"`). When a step is too
+# small to share, every rank computes it on the whole batch instead, with no
+# communication per step (`parallel="replicate"`); the default, `"auto"`,
+# times both on the first batch and keeps the faster. Sweeps spread their
+# points over the ranks. The same commands run under `mpiexec` (or `srun` on
+# a cluster):
 #
 # ```bash
 # pip install "nablanet[mpi]"        # mpi4py and MPICH from PyPI
@@ -87,12 +91,14 @@ assert abs(runs["1 process"]["val_accuracy"] - runs["2 ranks"]["val_accuracy"]) 
 # %% [markdown]
 # ## When ranks pay
 #
-# Every step all-reduces 4 bytes per parameter (8 in float64) and every rank
-# still runs the optimizer over all parameters and the per-step Python cost;
-# only the work that grows with the batch (the matrix products, the
+# A sharded step all-reduces 4 bytes per parameter (8 in float64) and every
+# rank still runs the optimizer over all parameters and the per-step Python
+# cost; only the work that grows with the batch (the matrix products, the
 # elementwise passes) is divided. For a network this small, on a machine
-# this small, the fixed cost dominates and two ranks are not faster than one
-# (the timings above). For large layers the products dominate and ranks pay
+# this small, the fixed cost dominates and sharding would make two ranks
+# slower than one; `parallel="auto"` then replicates the steps, which is as
+# fast as one process (the timings above), and `trainer.parallel_mode` says
+# which it chose. For large layers the products dominate and sharding pays
 # until each rank's share of them nears the all-reduce; the README's table
 # (`benchmarks/bench_allreduce.py`) puts numbers on that for four networks.
 # Each rank limits BLAS threads to its share of the cores, so adding ranks on

@@ -191,6 +191,8 @@ class Trainer:
         self.history = History()
         self.callback_state = {}  # what resumable callbacks file here (Callback.save_state); checkpoints carry it
         self.comm = comm
+        if self.parallel != "auto" and self._distributed:  # a mode named is the mode from the start
+            self.parallel_mode = self.parallel
         self._check_loss_fits_model()
         self._flatten()
         self.capture = bool(capture)

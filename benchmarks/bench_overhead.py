@@ -14,9 +14,13 @@ fork stopped; they busy-wait before they sleep).
 2. Parallel sweep: 20 small points (breast cancer, 16 hidden units, 10
    epochs) as a plain loop, with ``--jobs 1`` and ``--jobs 2``.
 3. MPI: ``nablanet train --hidden 256,128 --epochs 20`` in one process and
-   under ``mpiexec -n 2`` (each rank limits BLAS to its share of the cores).
+   under ``mpiexec -n 2`` (each rank limits BLAS to its share of the cores),
+   with ``--parallel auto`` (the default; which mode it chose) and with each
+   mode named, against one process with its default threads (all cores) and
+   with one thread (``*_over_best_1``: against the faster of the two); the runs
+   of one round are interleaved.
 
-Run:  python benchmarks/bench_overhead.py [--json] [--repeats 5] [--skip-mpi]
+Run:  python benchmarks/bench_overhead.py [--json] [--repeats 5] [--skip-mpi | --only-mpi]
 """
 
 from __future__ import annotations
@@ -142,22 +146,41 @@ def mpi(repeats):
             res = subprocess.run(cmd + ["--out", d], capture_output=True, text=True, check=True, timeout=900)
         finally:
             shutil.rmtree(d)
-        return json.loads(res.stdout)["final"]["train_seconds"]
+        final = json.loads(res.stdout)["final"]
+        return final["train_seconds"], final.get("parallel")
 
-    one = statistics.median(once(args) for _ in range(repeats))
-    two = statistics.median(once([mpiexec, "-n", "2"] + args) for _ in range(repeats))
-    return {"one_process_train_seconds": one, "mpiexec_n2_train_seconds": two, "ratio_n2_over_1": two / one}
+    cases = {"one_process": args, "one_process_1_thread": args + ["--threads", "1"],
+             "mpiexec_n2": [mpiexec, "-n", "2"] + args}
+    cases.update({f"mpiexec_n2_{m}": [mpiexec, "-n", "2"] + args + ["--parallel", m] for m in ("shard", "replicate")})
+    times, chose = {k: [] for k in cases}, []
+    for _ in range(repeats):
+        for k, cmd in cases.items():
+            seconds, mode = once(cmd)
+            times[k].append(seconds)
+            if k == "mpiexec_n2":
+                chose.append(mode)
+    out = {f"{k}_train_seconds": statistics.median(v) for k, v in times.items()}
+    out["auto_chose"] = ",".join(chose)
+    best = min(out["one_process_train_seconds"], out["one_process_1_thread_train_seconds"])
+    for k in cases:
+        if k.startswith("mpiexec_"):
+            out[f"ratio_{k.removeprefix('mpiexec_')}_over_1"] = out[f"{k}_train_seconds"] / out["one_process_train_seconds"]
+            out[f"ratio_{k.removeprefix('mpiexec_')}_over_best_1"] = out[f"{k}_train_seconds"] / best
+    return out
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--skip-mpi", action="store_true")
+    p.add_argument("--only-mpi", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     res = {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-           "load_average_before": os.getloadavg()[0], "run_folder": run_folder(a.repeats),
-           "parallel_sweep": parallel_sweep(max(1, a.repeats // 2))}
+           "load_average_before": os.getloadavg()[0]}
+    if not a.only_mpi:
+        res["run_folder"] = run_folder(a.repeats)
+        res["parallel_sweep"] = parallel_sweep(max(1, a.repeats // 2))
     if not a.skip_mpi:
         res["mpi"] = mpi(max(1, a.repeats // 2))
     res["load_average_after"] = os.getloadavg()[0]

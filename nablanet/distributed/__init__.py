@@ -19,9 +19,11 @@ parameters as one process:
     differently cannot drift apart.  As fast per step as one process.
 ``"auto"`` (the default)
     Before the first epoch, times both on the first global batch (the slowest
-    rank's median of a few gradient evaluations) and takes the faster: a choice
-    by timing, so two runs may differ in the last bits; name the mode for
-    bitwise reproducibility.  The choice is kept in checkpoints.
+    rank's median of a few gradient evaluations) and takes the faster, shard
+    only by a margin of 10% (its ranks wait for each other every step): a
+    choice by timing, so two runs may differ in the last bits; name the mode
+    for bitwise reproducibility.  The choice is kept for the trainer's later
+    fits and in checkpoints (``--resume`` continues with it).
 
 Only rank 0 writes checkpoints, metrics and plots.
 

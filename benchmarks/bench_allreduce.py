@@ -41,7 +41,9 @@ def step_time(sizes, bs, comm=None, reps=20, parallel="shard"):
     training takes them (a rank that falls behind makes the others wait in the next Allreduce).  With
     ``comm`` (more than one rank) and ``parallel="shard"`` each rank takes its shard and the step includes the
     Allreduce, as in ``nablanet train`` under mpiexec; with "replicate" each rank steps on the whole batch;
-    with "auto" the trainer chooses (a one-step fit first).  Returns the two times and the mode."""
+    with "auto" the trainer chooses (a one-step fit first).  Returns the two times, the CPU seconds per step
+    in a row (the most of any rank: on a machine shared with other jobs, what the step would take with a free
+    core each; waits in MPI poll, so they count) and the mode."""
     from nablanet.nn import MLP
     from nablanet.train import Trainer
 
@@ -66,12 +68,14 @@ def step_time(sizes, bs, comm=None, reps=20, parallel="shard"):
         times.append(time.perf_counter() - t0)
     if comm is not None:
         comm.barrier()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(reps):
         t.train_step(X, y, bs)
+    cpu = (time.process_time() - c0) / reps
     if comm is not None:
         comm.barrier()
-    return statistics.median(times), (time.perf_counter() - t0) / reps, t.parallel_mode
+        cpu = comm.comm.allreduce(cpu, op=comm.MPI.MAX)
+    return statistics.median(times), (time.perf_counter() - t0) / reps, cpu, t.parallel_mode
 
 
 def allreduce_time(comm, n):
@@ -136,13 +140,15 @@ def main(argv=None):
             row = {"net": net, "params": n - 1, "bytes_allreduced": 4 * n}
             reps = 200 if n < 1e5 else 20
             if comm.size == 1:
-                med, mean, _ = step_time(sizes, bs, reps=reps)
+                med, mean, cpu, _ = step_time(sizes, bs, reps=reps)
                 row["step_us_one_process"], row["step_us_one_process_in_a_row"] = med * 1e6, mean * 1e6
+                row["cpu_us_one_process"] = cpu * 1e6
             else:
                 row["allreduce_us"] = allreduce_time(comm, n) * 1e6
                 for mode, key in (("shard", "ranks"), ("replicate", "replicate"), ("auto", "auto")):
-                    med, mean, chosen = step_time(sizes, bs, comm, reps=reps, parallel=mode)
+                    med, mean, cpu, chosen = step_time(sizes, bs, comm, reps=reps, parallel=mode)
                     row[f"step_us_{key}"], row[f"step_us_{key}_in_a_row"] = med * 1e6, mean * 1e6
+                    row[f"cpu_us_{key}"] = cpu * 1e6
                 row["auto_chose"] = chosen
             rows.append(row)
     if not comm.is_root:
@@ -150,7 +156,7 @@ def main(argv=None):
     if args.baseline:
         base = {r["net"]: r for r in json.load(open(args.baseline))["rows"]}
         for r in rows:
-            for k in ("step_us_one_process", "step_us_one_process_in_a_row"):
+            for k in ("step_us_one_process", "step_us_one_process_in_a_row", "cpu_us_one_process"):
                 r[k] = base[r["net"]].get(k)
     out = {"ranks": comm.size, "threads_per_process": threads, "cores": os.cpu_count(),
            "load_average": [load, os.getloadavg()[0]], "rows": rows}
@@ -159,7 +165,8 @@ def main(argv=None):
     else:
         cols = [k for k in ("step_us_one_process", "step_us_one_process_in_a_row", "step_us_ranks",
                             "step_us_ranks_in_a_row", "step_us_replicate", "step_us_replicate_in_a_row",
-                            "step_us_auto", "step_us_auto_in_a_row", "allreduce_us") if rows[0].get(k) is not None]
+                            "step_us_auto", "step_us_auto_in_a_row", "allreduce_us", "cpu_us_one_process",
+                            "cpu_us_ranks", "cpu_us_replicate", "cpu_us_auto") if rows[0].get(k) is not None]
         print(f"{comm.size} process(es), {threads} thread(s) each, load average {load:.1f}")
         print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}" + "".join(f"{c.replace('step_us_', ''):>22}" for c in cols)
               + ("  auto chose" if comm.size > 1 else ""))

@@ -92,19 +92,22 @@ def allreduce_time(comm, n):
 
 
 def plot(rows, ranks, path, note=""):
-    """Bars per network: one process, N ranks (whole step) and the Allreduce alone; object API, no pyplot."""
+    """Bars per network: one process, N ranks sharding and replicating, and the Allreduce alone; object API, no
+    pyplot.  CPU seconds per step when the rows have them (what a step takes with a free core each: on a shared
+    machine the wall clock says more about the other jobs), else wall time."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(rows))
+    cpu = all(r.get(k) is not None for r in rows for k in ("cpu_us_one_process", "cpu_us_ranks"))
     in_a_row = all(r.get("step_us_ranks_in_a_row") is not None and r.get("step_us_one_process_in_a_row")
                    is not None for r in rows)  # steps as a training takes them, waits included
-    tail = "_in_a_row" if in_a_row else ""
-    series = [("step_us_one_process" + tail, "one process: a step of the whole batch", "C0"),
-              ("step_us_ranks" + tail, f"{ranks} ranks, shard: each its shard + Allreduce", "C1"),
-              ("step_us_replicate" + tail, f"{ranks} ranks, replicate: each the whole batch", "C3"),
-              ("allreduce_us", f"the Allreduce over {ranks} ranks alone (timed apart, median)", "C2")]
+    kind, tail = ("cpu_us", "") if cpu else ("step_us", "_in_a_row" if in_a_row else "")
+    series = [(f"{kind}_one_process{tail}", "one process: a step of the whole batch", "C0"),
+              (f"{kind}_ranks{tail}", f"{ranks} ranks, shard: each its shard + Allreduce", "C1"),
+              (f"{kind}_replicate{tail}", f"{ranks} ranks, replicate: each the whole batch", "C3"),
+              ("allreduce_us", f"the Allreduce over {ranks} ranks alone (timed apart, median wall time)", "C2")]
     series = [s for s in series if all(r.get(s[0]) is not None for r in rows)]
     w = 0.8 / len(series)
     for k, (key, label, color) in enumerate(series):
@@ -112,8 +115,9 @@ def plot(rows, ranks, path, note=""):
     ax.set_yscale("log")
     ax.set_xticks(x, [f"{r['net']} ({r['params']:,} parameters)\n{r['bytes_allreduced'] / 1024:,.0f} KiB a step"
                       for r in rows], fontsize=8)
-    ax.set(ylabel="microseconds per training step" + (" (steps in a row)" if in_a_row else " (median)"),
-           title="Communication against compute per step" + note)
+    ylabel = ("CPU microseconds per training step (the most of any rank)" if cpu else
+              "microseconds per training step" + (" (steps in a row)" if in_a_row else " (median)"))
+    ax.set(ylabel=ylabel, title="Communication against compute per step" + note)
     ax.legend(fontsize=8, loc="upper left")
     fig.savefig(path, dpi=100, metadata={"Title": "Communication against compute per step"})
 

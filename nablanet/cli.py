@@ -322,8 +322,8 @@ def _parallel_note(res):
     why = (f"a step of the whole batch took {whole} on the slowest rank, a step of its shard with the Allreduce "
            f"{shard}")
     if mode == "replicate":
-        return (f"nablanet: note: --parallel auto chose replicate ({why}): every rank computes every step, as "
-                f"fast as one process and no faster; the ranks pay with larger batches or layers")
+        return (f"nablanet: note: --parallel auto chose replicate ({why}): each rank computes every step, so the "
+                f"ranks train no faster than one process on a free core; sharding pays with larger batches or layers")
     return f"nablanet: note: --parallel auto chose shard ({why})"
 
 

@@ -723,6 +723,7 @@ def main(argv=None):
     previous = _on_sigterm_raise()
     try:
         args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is met below rather than at exit
     except DataNotFoundError as e:
         return _fail(f"{e} On the command line: --data-path DIR.")
     except (ConfigError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
@@ -734,6 +735,11 @@ def main(argv=None):
         print(f"nablanet: interrupted{_how_to_go_on(args)}", file=sys.stderr)
         return 130
     except OSError as e:  # a path that cannot be read or written, a full disk, a closed pipe
+        if isinstance(e, BrokenPipeError) and _stdout_is_pipe():
+            # the reader of the output went away (`nablanet ... | head`): stop quietly, as a Unix tool killed
+            # by SIGPIPE does, and send what Python still flushes at exit nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + signal.SIGPIPE
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         return _fail(f"{where}{e.strerror or e}")
     except Exception as e:  # noqa: BLE001 - never a traceback on the command line (NABLANET_DEBUG=1 shows it)
@@ -744,6 +750,15 @@ def main(argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _stdout_is_pipe():
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # no real file behind sys.stdout (a notebook, a test's capture)
+        return False
 
 
 class _Terminated(KeyboardInterrupt):

@@ -456,3 +456,19 @@ def test_train_prints_the_communication_note_only_when_ranks_lost(tmp_path, caps
                          "--out", str(tmp_path / "r"), "--no-progress")
     assert code == 0 and "data-parallel over 2 MPI ranks" in out
     assert ("one process would have been faster" in err) == (fraction > 0.5) and "faster" not in out
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path):
+    """`nablanet ... | head -1`: the reader closes the pipe before the output is written. The command stops as
+    a Unix tool killed by SIGPIPE does (exit 141, nothing on stderr); it printed 'nablanet: error: Broken
+    pipe', or Python's 'Exception ignored ... BrokenPipeError' at exit."""
+    import signal
+
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the command writes anything
+    try:
+        p = subprocess.run([sys.executable, "-m", "nablanet.cli", "explain"], stdout=w, stderr=subprocess.PIPE,
+                           text=True, timeout=300, cwd=tmp_path)
+    finally:
+        os.close(w)
+    assert p.returncode == 128 + signal.SIGPIPE and p.stderr == "", (p.returncode, p.stderr)

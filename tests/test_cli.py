@@ -118,6 +118,7 @@ def test_resume_continues_exactly(tmp_path, capsys):
     a, b = load(tmp_path / "full" / "checkpoint.npz"), load(tmp_path / "half" / "checkpoint.npz")
     assert a.epoch == b.epoch == 4
     assert np.array_equal(a.get_flat_params(), b.get_flat_params())
+    assert (a.parallel, b.parallel, b.parallel_mode) == ("auto", "replicate", None)  # a mode named is kept
 
 
 @pytest.mark.parametrize(

@@ -170,7 +170,7 @@ COVERAGE = textwrap.dedent("""
     step = t.train_step
     t.train_step = lambda Xb, yb, n: (seen.append(Xb[:, 0].astype(int).tolist()), step(Xb, yb, n))[1]
     X[:, 1:] = comm.bcast_object(X[:, 1:])  # the same data on every rank
-    t.fit(X, y, epochs=3, batch_size=10)  # batches of 10, 11 (a last batch of 1 joins the one before)
+    t.fit(X, y, epochs=3, batch_size=10)  # batches of 10, 11 (batch norm: a last batch of 1 joins the one before)
     everything = comm.comm.gather(seen, root=0)
     params = comm.comm.gather(t.get_flat_params().tolist(), root=0)
     if comm.is_root:
@@ -196,6 +196,7 @@ def test_every_epoch_covers_each_row_once_and_small_batches_do_not_hang(tmp_path
         else:  # every rank every row, in the same batches
             assert per_rank[0][2 * epoch:2 * epoch + 2] == per_rank[1][2 * epoch:2 * epoch + 2]
             assert sorted(r for batch in per_rank[0][2 * epoch:2 * epoch + 2] for r in batch) == list(range(21))
+
 
 
 MODES = textwrap.dedent("""
@@ -289,3 +290,53 @@ def test_parallel_modes_replicate_auto_and_the_epoch_end_broadcast(tmp_path):
         assert r["auto_is_pinned"], case
         assert r["auto_shard_mode"] == "shard" and r["auto_shard_is_shard"], case
         assert r["one_rank_mode"] is None and r["one_rank_unchanged"], case
+
+
+SMALL_BATCHES = textwrap.dedent("""
+    import json
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((33, 4)), rng.integers(0, 3, 33)
+
+
+    def train(comm, parallel, batch_size, bn=False):
+        m = MLP([4, 8, 3], output_activation="softmax", batch_norm=bn, dropout=0.2, seed=0, dtype=np.float64)
+        t = Trainer(m, "cross_entropy", "adam", lr=1e-2, seed=0, comm=comm, parallel=parallel)
+        try:
+            h = t.fit(X, y, epochs=2, batch_size=batch_size)
+        except ValueError as e:
+            return t, str(e)
+        return t, np.concatenate([t.get_flat_params(), h["loss"]]).tobytes().hex()
+
+
+    out = {}
+    for bs, bn in ((1, False), (16, False), (2, True), (16, True)):  # 33 rows: a last batch of 1 row
+        one = train(None, "auto", bs, bn)[1]
+        key = f"{bs}{' bn' if bn else ''}"
+        for mode in ("replicate", "auto", "shard"):
+            t, got = train(comm, mode, bs, bn)
+            out[f"{key} {mode}"] = {"mode": t.parallel_mode, "is_one_process": got == one,
+                                    "error": got if len(got) < 300 else None}
+    if comm.is_root:
+        print(json.dumps(out))
+    """)
+
+
+def test_replicated_ranks_take_any_batch_one_process_takes(tmp_path):
+    """Replicated ranks do not split the batches: a batch with fewer rows than ranks (batch_size=1) trains as
+    in one process, and so does a last batch of fewer rows than ranks (it used to join the batch before it,
+    as sharded training needs); auto replicates when the batches are too small to shard."""
+    script = tmp_path / "small.py"
+    script.write_text(SMALL_BATCHES)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=300).strip().splitlines()[-1])
+    for key in ("1", "16", "2 bn", "16 bn"):
+        assert doc[f"{key} replicate"] == {"mode": "replicate", "is_one_process": True, "error": None}, key
+    assert doc["1 auto"] == {"mode": "replicate", "is_one_process": True, "error": None}
+    assert doc["2 bn auto"]["error"] is None  # shardable (a row per rank): timed, either mode
+    assert "2 MPI ranks need a row each" in doc["1 shard"]["error"]
+    assert doc["16 shard"]["error"] is None and doc["16 auto"]["error"] is None

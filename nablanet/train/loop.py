@@ -419,18 +419,16 @@ class Trainer:
         if bs < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         bs = min(bs, n)
-        # the fewest rows a batch may have: 2 for batch statistics, a row for every rank
+        # the fewest rows a batch may have: 2 for batch statistics, and a row for every rank that shards it
         has_bn = any(isinstance(la, BatchNorm) for la in self.model.layers)
-        min_rows = max(2 if has_bn else 1, 1 if self.comm is None else self.comm.size)
+        min_rows = 2 if has_bn else 1
         if n < min_rows or bs < min_rows:
-            why = "batch normalization needs 2 rows per batch" if has_bn else f"{min_rows} MPI ranks need a row each"
-            raise ValueError(f"training data: {why}, but the batches have {min(n, bs)}")
-        starts = list(range(0, n, bs))
-        if len(starts) > 1 and n - starts[-1] < min_rows:
-            starts.pop()  # a last batch too small joins the one before
-        bounds = list(zip(starts, starts[1:] + [n]))
-        if self._schedule is not None:  # the named schedule over all the epochs so far and these
-            self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds), len(bounds))
+            raise ValueError(f"training data: batch normalization needs 2 rows per batch, but the batches have "
+                             f"{min(n, bs)}")
+        mode = self._fit_mode(bs)
+        if mode == "shard" and bs < self.comm.size:
+            raise ValueError(f"training data: {self.comm.size} MPI ranks need a row each to shard the batches "
+                             f"(parallel='shard'), but the batches have {bs}; parallel='replicate' takes them whole")
         metrics = list(metrics)
         for m in metrics:
             check_metric(m, self.loss.task)
@@ -455,8 +453,16 @@ class Trainer:
         batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         self._epochs_planned = epochs
         if self._distributed and epochs:
-            self._settle_mode(X, y, bounds[0])
+            self._settle_mode(mode, X, y, (0, bs))
         sharded = self._sharded
+        if sharded:
+            min_rows = max(min_rows, self.comm.size)
+        starts = list(range(0, n, bs))
+        if len(starts) > 1 and n - starts[-1] < min_rows:
+            starts.pop()  # a last batch too small joins the one before
+        bounds = list(zip(starts, starts[1:] + [n]))
+        if self._schedule is not None:  # the named schedule over all the epochs so far and these
+            self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds), len(bounds))
         for cb in cbs:
             cb.on_train_begin(self)
         quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # divergence: TerminateOnNaN says it
@@ -506,10 +512,19 @@ class Trainer:
         return self.history
 
     # ------------------------------------------------------------------ data-parallel strategies
-    def _settle_mode(self, X, y, batch):
-        """Fix ``parallel_mode`` before a fit over several ranks: the ``parallel`` asked for, else the mode an
-        earlier fit or the checkpoint recorded, else the faster on the first global batch ``X[batch]``."""
-        mode = self.parallel if self.parallel != "auto" else self.parallel_mode
+    def _fit_mode(self, batch_size):
+        """The mode a fit over several ranks with batches of ``batch_size`` rows trains in (None in one process,
+        and when ``"auto"`` is to time both): the ``parallel`` asked for, else "replicate" for batches with fewer
+        rows than ranks (they cannot be sharded), else the mode an earlier fit or the checkpoint recorded."""
+        if not self._distributed:
+            return None
+        if self.parallel != "auto":
+            return self.parallel
+        return "replicate" if batch_size < self.comm.size else self.parallel_mode
+
+    def _settle_mode(self, mode, X, y, batch):
+        """Fix ``parallel_mode`` before a fit over several ranks: ``mode`` (:meth:`_fit_mode`), else the faster
+        on the first global batch ``X[batch]``."""
         if mode is None:
             self.parallel_timing = timing = self._time_modes(X, y, *batch)
             # sharding must win by a margin: its ranks meet every step, so each step waits for the slowest,

@@ -965,3 +965,46 @@ def test_programs_that_differ_only_in_a_float_share_one_compiled_source_and_keep
         assert v2 == want_v and np.array_equal(g2, want_g), c
     codes = {f.program(w).replay.__code__ for f in fs.values()}
     assert len(codes) == 1
+
+
+def test_threads_tracing_new_signatures_past_max_signatures_drop_each_old_one_once():
+    """Two threads tracing new signatures of one function past ``max_signatures`` both picked the same oldest
+    signature to drop, and the second ``del`` raised KeyError out of the user's call. A static leaf whose hash
+    is slow (it lets the other thread run while a key is hashed) makes the window wide."""
+    import threading
+    import time
+    import warnings
+
+    class Slow:
+        def __init__(self, v):
+            self.v = v
+
+        def __hash__(self):
+            time.sleep(0.0005)
+            return hash(self.v)
+
+        def __eq__(self, other):
+            return type(other) is Slow and other.v == self.v
+
+    f = nb.jit(lambda x, s: x * s.v)
+    f.max_signatures = 2
+    x = np.arange(3.0)
+    errors, wrong = [], []
+
+    def work(base):
+        try:
+            for k in range(base, base + 25):
+                if not np.array_equal(f(x, Slow(k)), x * k):
+                    wrong.append(k)
+        except Exception as e:  # noqa: BLE001 - any exception out of a call is the failure
+            errors.append(repr(e))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        threads = [threading.Thread(target=work, args=(1000 * i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [] and wrong == []
+    assert len(f._cache) <= 2 and set(f._checks) <= set(f._cache)

@@ -783,6 +783,12 @@ def _compile_check(args, kwargs, static, out):
     return ns["check"]
 
 
+# Held while a captured function's cache changes (a signature added or dropped, a check kept), never while
+# replaying: two threads tracing new signatures past max_signatures must not both drop the same oldest one.
+# One for all (tracing is rare and slow; a lock per function would make Jitted objects unpicklable).
+_CACHE_LOCK = threading.RLock()
+
+
 class Jitted:
     """A captured function; see :func:`jit`."""
 
@@ -868,18 +874,19 @@ class Jitted:
 
     def _remember(self, fast, key, args, kwargs, out):
         """Put the signature just called first on the fast path, once it has a program."""
-        programs = self._cache.get(key)
-        if not programs:  # not capturable (reads a tracer from outside): nothing to replay
-            return
-        entry = self._checks.get(key)
-        if entry is None or entry[2] is not programs:
-            entry = self._checks[key] = (_compile_check(args, kwargs, self.static_argnums, out), key, programs)
-        for k, e in enumerate(fast):
-            if e[1] == key:
-                del fast[k]
-                break
-        fast.insert(0, entry)
-        del fast[self._N_FAST:]
+        with _CACHE_LOCK:
+            programs = self._cache.get(key)
+            if not programs:  # not capturable (reads a tracer from outside), or dropped meanwhile: nothing to replay
+                return
+            entry = self._checks.get(key)
+            if entry is None or entry[2] is not programs:
+                entry = self._checks[key] = (_compile_check(args, kwargs, self.static_argnums, out), key, programs)
+            for k, e in enumerate(fast):
+                if e[1] == key:
+                    del fast[k]
+                    break
+            fast.insert(0, entry)
+            del fast[self._N_FAST:]
 
     def _replay(self, key, dyn, args, kwargs, out):
         programs = self._cache.get(key)
@@ -978,9 +985,10 @@ class Jitted:
         if trace.foreign is None:
             tape = Tape(trace.nodes, list(range(n)), outputs, value, None, None)
             prog = Program(tape, trace.checks, out_def, tuple(rng_inputs), out)
-            if key not in self._cache:
-                self._make_room()
-            self._cache.setdefault(key, []).insert(0, prog)
+            with _CACHE_LOCK:
+                if key not in self._cache:
+                    self._make_room()
+                self._cache.setdefault(key, []).insert(0, prog)
         return value
 
     def _make_room(self):

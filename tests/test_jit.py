@@ -1008,3 +1008,19 @@ def test_threads_tracing_new_signatures_past_max_signatures_drop_each_old_one_on
             t.join()
     assert errors == [] and wrong == []
     assert len(f._cache) <= 2 and set(f._checks) <= set(f._cache)
+
+
+def test_the_max_signatures_warning_names_the_callers_line_from_program_too():
+    """The warning's stacklevel was fixed for __call__ and call_into (four frames down); from ``program()``,
+    one frame shorter, it named the frame above the caller's."""
+    import warnings
+
+    x = np.arange(3.0)
+    f = nb.jit(lambda x, k: x * k)
+    f.max_signatures = 2
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for k in range(4):
+            f.program(x, k)
+    msgs = [m for m in w if m.category is RuntimeWarning]
+    assert len(msgs) == 1 and msgs[0].filename == __file__, [(m.filename, m.lineno) for m in msgs]

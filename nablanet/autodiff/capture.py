@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import threading
 
 import numpy as np
@@ -783,6 +784,15 @@ def _compile_check(args, kwargs, static, out):
     return ns["check"]
 
 
+def _outside_stacklevel():
+    """The ``stacklevel`` that makes a warning raised by the caller of this function name the first frame
+    outside this module (the user's call, whichever entry point and path led to the warning)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 # Held while a captured function's cache changes (a signature added or dropped, a check kept), never while
 # replaying: two threads tracing new signatures past max_signatures must not both drop the same oldest one.
 # One for all (tracing is rare and slow; a lock per function would make Jitted objects unpicklable).
@@ -1002,7 +1012,8 @@ class Jitted:
                     f"{self!r} has been traced for more than {self.max_signatures} signatures (argument shapes, "
                     f"dtypes, static values); the oldest programs are dropped. Every new value of a static "
                     f"argument or leaf (a Python int, a string, an object other than an array or a float) traces "
-                    f"anew: pass values that change from call to call as arrays (np.asarray(k)).", RuntimeWarning, stacklevel=5)
+                    f"anew: pass values that change from call to call as arrays (np.asarray(k)).", RuntimeWarning,
+                    stacklevel=_outside_stacklevel())
             old = next(iter(self._cache))
             del self._cache[old]
             self._checks.pop(old, None)

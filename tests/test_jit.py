@@ -1024,3 +1024,32 @@ def test_the_max_signatures_warning_names_the_callers_line_from_program_too():
             f.program(x, k)
     msgs = [m for m in w if m.category is RuntimeWarning]
     assert len(msgs) == 1 and msgs[0].filename == __file__, [(m.filename, m.lineno) for m in msgs]
+
+
+def test_a_signature_in_use_is_not_the_one_dropped_past_max_signatures():
+    """The drop took the oldest *traced* signature: a training step's, traced first and called every other
+    call, was dropped and traced again every ``max_signatures`` calls while another call leaked a new static
+    value each time. The one dropped is the least recently used (a signature on the fast path counts as
+    used), so the step is traced once."""
+    import warnings
+
+    step = nb.jit(lambda x, k: x * k)
+    step.max_signatures = 4
+    hot, small = np.ones(5), np.arange(3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k in range(40):
+            np.testing.assert_array_equal(step(hot, 1.5), hot * 1.5)  # a float leaf: one signature, replayed
+            np.testing.assert_array_equal(step(small, k), small * k)  # a new static int each call
+    assert step.traces == 1 + 40
+    assert len(step._cache) <= 4
+    # called on the general path only (one signature among several, off the fast path), it is still kept
+    g = nb.jit(lambda x, k: x * k)
+    g.max_signatures = 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k in range(30):
+            g(hot, 1.5)
+            for j in range(5):
+                g(small, 100 * k + j)
+    assert g.traces == 1 + 150

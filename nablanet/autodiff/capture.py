@@ -877,8 +877,8 @@ class Jitted:
         return result
 
     _N_FAST = 4  # signatures per entry point on the fast path
-    #: Signatures (each with its programs and their buffers) a captured function keeps; beyond, the oldest
-    #: traced is dropped, with one warning: a value that changes from call to call in a static argument or
+    #: Signatures (each with its programs and their buffers) a captured function keeps; beyond, the least
+    #: recently used is dropped, with one warning: a value that changes from call to call in a static argument or
     #: leaf (a Python int, an object) makes a new signature every call.
     max_signatures = 128
 
@@ -888,6 +888,7 @@ class Jitted:
             programs = self._cache.get(key)
             if not programs:  # not capturable (reads a tracer from outside), or dropped meanwhile: nothing to replay
                 return
+            self._cache[key] = self._cache.pop(key)  # the most recently used last: the drop takes the first
             entry = self._checks.get(key)
             if entry is None or entry[2] is not programs:
                 entry = self._checks[key] = (_compile_check(args, kwargs, self.static_argnums, out), key, programs)
@@ -1002,7 +1003,10 @@ class Jitted:
         return value
 
     def _make_room(self):
-        """Drop the oldest signatures until a new one fits in :attr:`max_signatures` (warning the first time)."""
+        """Drop the least recently used signatures until a new one fits in :attr:`max_signatures` (warning the
+        first time): the first in the cache's order (a call on the general path moves its signature last) that is
+        not on a fast path (the signatures called most recently, whose calls do not reorder the cache), else the
+        one called least recently among those."""
         while self._cache and len(self._cache) >= max(1, int(self.max_signatures)):
             if not self._warned:
                 self._warned = True
@@ -1010,11 +1014,17 @@ class Jitted:
 
                 warnings.warn(
                     f"{self!r} has been traced for more than {self.max_signatures} signatures (argument shapes, "
-                    f"dtypes, static values); the oldest programs are dropped. Every new value of a static "
+                    f"dtypes, static values); the least recently used are dropped. Every new value of a static "
                     f"argument or leaf (a Python int, a string, an object other than an array or a float) traces "
                     f"anew: pass values that change from call to call as arrays (np.asarray(k)).", RuntimeWarning,
                     stacklevel=_outside_stacklevel())
-            old = next(iter(self._cache))
+            recent = {}  # signature on a fast path -> its place there (0: called last)
+            for fast in (self._fast, self._fast_into):
+                for i, e in enumerate(fast):
+                    recent[e[1]] = min(recent.get(e[1], i), i)
+            old = next((k for k in self._cache if k not in recent), None)
+            if old is None:  # every one is on a fast path: the one called least recently there
+                old = max(self._cache, key=lambda k: recent.get(k, 0))
             del self._cache[old]
             self._checks.pop(old, None)
             for fast in (self._fast, self._fast_into):

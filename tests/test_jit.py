@@ -1053,3 +1053,32 @@ def test_a_signature_in_use_is_not_the_one_dropped_past_max_signatures():
             for j in range(5):
                 g(small, 100 * k + j)
     assert g.traces == 1 + 150
+
+
+def test_the_branches_of_one_signature_are_bounded_too():
+    """``max_signatures`` bounded the signatures, not the programs under one: each outcome of Python control
+    flow on traced values is a program of its own (guards), so a loop whose count depends on the input added a
+    program per count, without bound, and every call tried them in turn. One signature keeps its
+    ``max_branches`` most recently taken, says once why, and stays right."""
+    import warnings
+
+    def countdown(x):
+        while anp.sum(x) > 0.5:
+            x = x - 1.0
+        return x
+
+    f = nb.jit(countdown)
+    f.max_branches = 4
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for s in range(20):
+            x = np.array([s + 0.25])
+            np.testing.assert_array_equal(f(x), countdown(x))
+    assert [len(p) for p in f._cache.values()] == [4]
+    msgs = [m for m in w if m.category is RuntimeWarning]
+    assert len(msgs) == 1 and "max_branches" in str(msgs[0].message) and msgs[0].filename == __file__
+    traces = f.traces
+    np.testing.assert_array_equal(f(np.array([19.25])), np.array([0.25]))  # a kept branch: replayed
+    assert f.traces == traces
+    np.testing.assert_array_equal(f(np.array([0.25])), np.array([0.25]))  # a dropped one: traced again, right
+    assert f.traces == traces + 1

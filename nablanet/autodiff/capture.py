@@ -811,7 +811,7 @@ class Jitted:
         self._fast, self._fast_into = [], []
         self._checks = {}
         self.traces = 0  # how many times the function was traced (for tests and benchmarks)
-        self._warned = False
+        self._warned = set()  # the limits (max_signatures, max_branches) already warned about
         functools.update_wrapper(self, fun)
 
     def _signature(self, args, kwargs):
@@ -881,6 +881,10 @@ class Jitted:
     #: recently used is dropped, with one warning: a value that changes from call to call in a static argument or
     #: leaf (a Python int, an object) makes a new signature every call.
     max_signatures = 128
+    #: Programs one signature keeps, one per way taken through Python control flow on traced values (an ``if``
+    #: or ``while`` on an input's value, recorded as guards); beyond, the least recently taken is dropped, with
+    #: one warning: a loop whose count depends on the inputs makes a new program for every count.
+    max_branches = 32
 
     def _remember(self, fast, key, args, kwargs, out):
         """Put the signature just called first on the fast path, once it has a program."""
@@ -999,7 +1003,16 @@ class Jitted:
             with _CACHE_LOCK:
                 if key not in self._cache:
                     self._make_room()
-                self._cache.setdefault(key, []).insert(0, prog)
+                programs = self._cache.setdefault(key, [])
+                programs.insert(0, prog)
+                if len(programs) > self.max_branches:  # the branches taken least recently go
+                    self._warn_once("max_branches", (
+                        f"{self!r} has taken more than {self.max_branches} ways through its Python control flow "
+                        f"for one signature (max_branches): each outcome of an if or while on a traced value is a "
+                        f"program of its own, tried in turn; the least recently taken are dropped. A loop whose "
+                        f"count depends on the inputs traces anew for every count: choose elementwise with "
+                        f"anp.where, or pass what decides the path as a static argument."))
+                    del programs[self.max_branches:]
         return value
 
     def _make_room(self):
@@ -1008,16 +1021,11 @@ class Jitted:
         not on a fast path (the signatures called most recently, whose calls do not reorder the cache), else the
         one called least recently among those."""
         while self._cache and len(self._cache) >= max(1, int(self.max_signatures)):
-            if not self._warned:
-                self._warned = True
-                import warnings
-
-                warnings.warn(
-                    f"{self!r} has been traced for more than {self.max_signatures} signatures (argument shapes, "
-                    f"dtypes, static values); the least recently used are dropped. Every new value of a static "
-                    f"argument or leaf (a Python int, a string, an object other than an array or a float) traces "
-                    f"anew: pass values that change from call to call as arrays (np.asarray(k)).", RuntimeWarning,
-                    stacklevel=_outside_stacklevel())
+            self._warn_once("max_signatures", (
+                f"{self!r} has been traced for more than {self.max_signatures} signatures (argument shapes, "
+                f"dtypes, static values); the least recently used are dropped. Every new value of a static "
+                f"argument or leaf (a Python int, a string, an object other than an array or a float) traces "
+                f"anew: pass values that change from call to call as arrays (np.asarray(k))."))
             recent = {}  # signature on a fast path -> its place there (0: called last)
             for fast in (self._fast, self._fast_into):
                 for i, e in enumerate(fast):
@@ -1029,6 +1037,14 @@ class Jitted:
             self._checks.pop(old, None)
             for fast in (self._fast, self._fast_into):
                 fast[:] = [e for e in fast if e[1] != old]
+
+    def _warn_once(self, limit, message):
+        """A RuntimeWarning naming the user's line, the first time this function reaches ``limit``."""
+        if limit not in self._warned:
+            self._warned.add(limit)
+            import warnings
+
+            warnings.warn(message, RuntimeWarning, stacklevel=_outside_stacklevel())
 
     def program(self, *args, **kwargs):
         """The :class:`Program` a call with these arguments replays (tracing it if needed)."""
@@ -1094,9 +1110,10 @@ def jit(fun, static_argnums=()):
     * **Python control flow on traced values is never replayed stale.**
       ``bool()`` of a traced value (``if x > 0:``, ``while``, ``and``/``or``)
       is recorded as a guard: a later call on which it comes out the other
-      way is traced again (each branch is kept).  ``float()``, ``int()``,
-      ``.item()``, ``np.asarray`` or indexing a NumPy array with a traced
-      value raise :class:`ConcretizationError` naming the value.
+      way is traced again (the 32 ways taken most recently are kept,
+      ``.max_branches``).  ``float()``, ``int()``, ``.item()``,
+      ``np.asarray`` or indexing a NumPy array with a traced value raise
+      :class:`ConcretizationError` naming the value.
     * **Outputs are fresh arrays**, never overwritten by a later call; the
       buffers a program reuses hold only values that cannot reach the
       outputs, and inputs are never written.  ``call_into(out, *args)`` is

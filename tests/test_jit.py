@@ -1082,3 +1082,19 @@ def test_the_branches_of_one_signature_are_bounded_too():
     assert f.traces == traces
     np.testing.assert_array_equal(f(np.array([0.25])), np.array([0.25]))  # a dropped one: traced again, right
     assert f.traces == traces + 1
+
+
+@pytest.mark.parametrize("limit", ["max_signatures", "max_branches"])
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "8", None, True])
+def test_a_bad_cache_limit_is_refused_when_set_naming_it(limit, bad):
+    """``max_signatures = 0`` or ``-3`` kept one signature silently (max(1, int(n))), ``2.5`` was truncated,
+    ``"8"`` read as 8, and None raised int()'s TypeError from inside a later call's trace. A limit is a
+    positive integer, checked when it is set, with nablanet.validate's one error naming it."""
+    from nablanet.validate import NablanetError
+
+    f = nb.jit(lambda x, k: x * k)
+    with pytest.raises(NablanetError, match=f"jit {limit}: expected an integer >= 1"):
+        setattr(f, limit, bad)
+    assert getattr(f, limit) == getattr(nb.jit(abs), limit)  # unchanged
+    setattr(f, limit, np.int64(3))
+    assert getattr(f, limit) == 3 and type(getattr(f, limit)) is int

@@ -877,14 +877,29 @@ class Jitted:
         return result
 
     _N_FAST = 4  # signatures per entry point on the fast path
-    #: Signatures (each with its programs and their buffers) a captured function keeps; beyond, the least
-    #: recently used is dropped, with one warning: a value that changes from call to call in a static argument or
-    #: leaf (a Python int, an object) makes a new signature every call.
-    max_signatures = 128
-    #: Programs one signature keeps, one per way taken through Python control flow on traced values (an ``if``
-    #: or ``while`` on an input's value, recorded as guards); beyond, the least recently taken is dropped, with
-    #: one warning: a loop whose count depends on the inputs makes a new program for every count.
-    max_branches = 32
+    def _limit(name, default, doc):
+        """A positive int attribute, checked when set (nablanet.validate's error, naming it)."""
+        attr = "_" + name
+
+        def get(self):
+            return self.__dict__.get(attr, default)
+
+        def put(self, n):
+            from ..validate import positive_int
+
+            self.__dict__[attr] = positive_int(n, f"jit {name}")
+
+        return property(get, put, doc=doc)
+
+    max_signatures = _limit("max_signatures", 128, """Signatures (each with its programs and their buffers) a captured
+        function keeps (a positive int, 128); beyond, the least recently used is dropped, with one warning: a value
+        that changes from call to call in a static argument or leaf (a Python int, an object) makes a new
+        signature every call.""")
+    max_branches = _limit("max_branches", 32, """Programs one signature keeps (a positive int, 32), one per way taken
+        through Python control flow on traced values (an ``if`` or ``while`` on an input's value, recorded as
+        guards); beyond, the least recently taken is dropped, with one warning: a loop whose count depends on the
+        inputs makes a new program for every count.""")
+    del _limit
 
     def _remember(self, fast, key, args, kwargs, out):
         """Put the signature just called first on the fast path, once it has a program."""
@@ -1020,7 +1035,7 @@ class Jitted:
         first time): the first in the cache's order (a call on the general path moves its signature last) that is
         not on a fast path (the signatures called most recently, whose calls do not reorder the cache), else the
         one called least recently among those."""
-        while self._cache and len(self._cache) >= max(1, int(self.max_signatures)):
+        while self._cache and len(self._cache) >= self.max_signatures:
             self._warn_once("max_signatures", (
                 f"{self!r} has been traced for more than {self.max_signatures} signatures (argument shapes, "
                 f"dtypes, static values); the least recently used are dropped. Every new value of a static "

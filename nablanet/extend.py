@@ -86,18 +86,19 @@ def _linear_in(prim, argnum, g, args, kw):
 
 def def_linear(fun):
     """Declare primitive ``fun`` linear in each argument (multilinear), which gives all its forward-mode rules:
-    the tangent from argument ``i`` is ``fun`` with the tangent in place of argument ``i`` (autograd's ``def_linear``).
-    Its reverse-mode rules are still given with :func:`defvjp`."""
+    the tangent from argument ``i`` is ``fun`` with the tangent in place of argument ``i`` (autograd's ``def_linear``),
+    replacing its earlier forward-mode rules. Its reverse-mode rules are still given with :func:`defvjp`."""
     prim = _require_primitive(fun, "def_linear")
-    prim.jvps["*"] = lambda argnum, g, ans, *args, **kw: _linear_in(prim, argnum, g, args, kw)
+    prim.jvps = {"*": lambda argnum, g, ans, *args, **kw: _linear_in(prim, argnum, g, args, kw)}
 
 
 def defjvp_argnums(fun, maker):
     """autograd's form: one forward-mode rule for all arguments, ``maker(argnums, gs, ans, args, kwargs) -> tangent``
     for the tangents ``gs`` of the arguments numbered ``argnums``.  A tangent is linear in the input tangents, so
-    nablanet asks it one argument at a time (``argnums`` of length one) and adds the results."""
-    _require_primitive(fun, "defjvp_argnums").jvps["*"] = \
-        lambda argnum, g, ans, *args, **kw: maker((argnum,), (g,), ans, args, kw)
+    nablanet asks it one argument at a time (``argnums`` of length one) and adds the results. It replaces the
+    primitive's earlier forward-mode rules, as autograd's does."""
+    _require_primitive(fun, "defjvp_argnums").jvps = {
+        "*": lambda argnum, g, ans, *args, **kw: maker((argnum,), (g,), ans, args, kw)}
 
 
 def notrace_primitive(fun):
@@ -118,13 +119,16 @@ def _require_primitive(fun, where):
 
 
 def defvjp_argnum(fun, maker):
-    """autograd's form: one maker for every argument, ``maker(argnum, ans, args, kwargs) -> (g -> contribution)``."""
-    _require_primitive(fun, "defvjp_argnum").vjps["*"] = lambda argnum, ans, *args, **kw: maker(argnum, ans, args, kw)
+    """autograd's form: one maker for every argument, ``maker(argnum, ans, args, kwargs) -> (g -> contribution)``,
+    replacing the primitive's earlier reverse-mode rules (as autograd's does; a per-argument rule would shadow it)."""
+    _require_primitive(fun, "defvjp_argnum").vjps = {"*": lambda argnum, ans, *args, **kw: maker(argnum, ans, args, kw)}
 
 
 def defjvp_argnum(fun, maker):
-    """autograd's form: one maker for every argument, ``maker(argnum, g, ans, args, kwargs) -> tangent contribution``."""
-    _require_primitive(fun, "defjvp_argnum").jvps["*"] = lambda argnum, g, ans, *args, **kw: maker(argnum, g, ans, args, kw)
+    """autograd's form: one maker for every argument, ``maker(argnum, g, ans, args, kwargs) -> tangent contribution``,
+    replacing the primitive's earlier forward-mode rules (as autograd's does)."""
+    _require_primitive(fun, "defjvp_argnum").jvps = {
+        "*": lambda argnum, g, ans, *args, **kw: maker(argnum, g, ans, args, kw)}
 
 
 # ----------------------------------------------------------------------------

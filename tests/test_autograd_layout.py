@@ -403,3 +403,78 @@ def test_the_suite_runners_rename_touches_the_word_only(tmp_path):
     assert (tmp_path / "test_a.py").read_text() == ("import nablanet.numpy as np\nfrom nablanet.core import "
                                                     "make_vjp\nfun_autograd = 'autograd_x'  # HIPS/nablanet\n")
     assert (tmp_path / "notes.txt").read_text() == "autograd\n"
+
+
+def _sq():
+    @nb.extend.primitive
+    def sq(x, y):
+        return x * x * y
+
+    return sq
+
+
+_WRONG_VJP = (lambda ans, x, y: lambda g: g * 1000.0, lambda ans, x, y: lambda g: g * 1000.0)
+_RIGHT_VJP = (lambda ans, x, y: lambda g: g * 2 * x * y, lambda ans, x, y: lambda g: g * x * x)
+
+
+@pytest.mark.parametrize("first", ["defvjp", "defvjp_argnum", "defvjp_argnums", "primitive_vjps"])
+@pytest.mark.parametrize("then", ["defvjp", "defvjp_argnum", "defvjp_argnums", "primitive_vjps", "defgrad",
+                                  "old defvjp"])
+def test_a_reverse_rule_defined_later_replaces_one_of_another_form(first, then):
+    """A rule defined after one of another form was shadowed by it, silently: the engine tried the joint
+    ``argnums`` rule first, then the argument's own, then the any-argument ``*`` one, whatever the order of
+    definition (``primitive_vjps[p] = maker`` then ``p.defgrad(...)`` kept the first maker's gradients;
+    autograd takes the later definition). The later one is used, in every order."""
+    ext = nb.extend
+
+    def define(p, how, rules):
+        if how == "defvjp":
+            ext.defvjp(p, *rules)
+        elif how == "defvjp_argnum":
+            ext.defvjp_argnum(p, lambda argnum, ans, args, kw: rules[argnum](ans, *args, **kw))
+        elif how == "defvjp_argnums":
+            ext.defvjp_argnums(p, lambda argnums, ans, args, kw: (
+                lambda g: tuple(rules[i](ans, *args, **kw)(g) for i in argnums)))
+        elif how == "primitive_vjps":
+            primitive_vjps[p] = lambda argnums, ans, args, kw: (
+                lambda g: tuple(rules[i](ans, *args, **kw)(g) for i in argnums))
+        elif how == "defgrad":
+            p.defgrad(rules[0], argnum=0)
+            p.defgrad(rules[1], argnum=1)
+        else:
+            p.defvjp(lambda g, ans, vs, gvs, x, y: rules[0](ans, x, y)(g))
+            p.defvjp(lambda g, ans, vs, gvs, x, y: rules[1](ans, x, y)(g), argnum=1)
+
+    p = nb.core.primitive(lambda x, y: x * x * y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        define(p, first, _WRONG_VJP)
+        define(p, then, _RIGHT_VJP)
+    gx, gy = nb.grad(p, (0, 1))(3.0, 2.0)
+    assert (gx, gy) == (12.0, 9.0)
+    check_grads(p, modes=["rev"], order=2)(1.5, -0.5)
+
+
+@pytest.mark.parametrize("then", ["defjvp_argnum", "defjvp_argnums", "def_linear", "primitive_jvps"])
+def test_a_forward_rule_defined_later_replaces_one_of_another_form(then):
+    """The same in forward mode: a per-argument ``defjvp`` rule shadowed a later ``defjvp_argnum``,
+    ``defjvp_argnums``, ``def_linear`` (their rules are the any-argument ``*`` one)."""
+    ext = nb.extend
+
+    @ext.primitive
+    def mul(x, y):
+        return x * y
+
+    ext.defjvp(mul, lambda g, ans, x, y: g * 1000.0, lambda g, ans, x, y: g * 1000.0)
+    right = (lambda g, ans, x, y: g * y, lambda g, ans, x, y: x * g)
+    if then == "defjvp_argnum":
+        ext.defjvp_argnum(mul, lambda argnum, g, ans, args, kw: right[argnum](g, ans, *args))
+    elif then == "defjvp_argnums":
+        ext.defjvp_argnums(mul, lambda argnums, gs, ans, args, kw: sum(right[i](g, ans, *args)
+                                                                         for i, g in zip(argnums, gs)))
+    elif then == "def_linear":
+        ext.def_linear(mul)
+    else:
+        primitive_jvps[mul] = lambda argnums, gs, ans, args, kw: sum(right[i](g, ans, *args)
+                                                                     for i, g in zip(argnums, gs))
+    assert nb.jvp(mul, (3.0, 2.0), (1.0, 1.0))[1] == 5.0

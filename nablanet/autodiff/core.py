@@ -138,7 +138,13 @@ class Primitive:
         return args, kw
 
     def defvjp(self, *makers, argnums=None):
-        """Set reverse-mode rules, one maker per positional argument."""
+        """Set reverse-mode rules, one maker per positional argument.
+
+        They replace a joint rule (:meth:`defvjp_argnums`), which the engine would otherwise try first; rules
+        already set for other arguments are kept.
+        """
+        if any(m is not None for m in makers):
+            self.vjps.pop("argnums", None)
         for i, m in zip(range(len(makers)) if argnums is None else argnums, makers):
             if m is not None:
                 self.vjps[i] = m

@@ -1098,3 +1098,24 @@ def test_a_bad_cache_limit_is_refused_when_set_naming_it(limit, bad):
     assert getattr(f, limit) == getattr(nb.jit(abs), limit)  # unchanged
     setattr(f, limit, np.int64(3))
     assert getattr(f, limit) == 3 and type(getattr(f, limit)) is int
+
+
+def test_the_compiled_sources_kept_for_reuse_are_bounded_in_size_not_only_in_number(monkeypatch):
+    """Compiled sources are kept for the whole process, for programs yet to come, so their memory outlives the
+    functions that made them; 512 of them were kept whatever their size (an unrolled loop of a few thousand
+    steps has a source of ~1 MB and a code object twice that: hundreds of MB held for dead functions). The
+    total size kept is bounded too; the newest stay, and a kept source is compiled once."""
+    from nablanet.autodiff import capture
+
+    monkeypatch.setattr(capture, "_CODE", {})
+    monkeypatch.setattr(capture, "_code_chars", 0, raising=False)
+    sources = [f"x{i} = '{'a' * 100_000}'\n" for i in range(60)]
+    for s in sources:
+        capture._compiled(s, "<test>")
+    assert sum(len(s) for s in capture._CODE) <= 4_000_000
+    assert sources[-1] in capture._CODE and sources[0] not in capture._CODE
+    assert capture._compiled(sources[-1], "<test>") is capture._CODE[sources[-1]]
+    huge = "y = '" + "b" * 5_000_000 + "'\n"  # larger than the budget alone: compiled, not kept
+    ns = {}
+    exec(capture._compiled(huge, "<test>"), ns)  # noqa: S102
+    assert len(ns["y"]) == 5_000_000 and huge not in capture._CODE and sources[-1] in capture._CODE

@@ -176,19 +176,26 @@ def _inline(c):
 
 
 _CODE = {}  # generated source -> its code object: programs and checks that differ only in constants share one
-_CODE_MAX = 512
+_CODE_MAX = 512  # sources kept (the oldest go first) ...
+_CODE_MAX_CHARS = 4_000_000  # ... and their total size: they outlive the functions that made them
+_code_chars = 0  # the total size of the sources in _CODE
+_CODE_LOCK = threading.Lock()
 
 
 def _compiled(source, filename):
     """``compile(source)``, once per distinct source (the names in it are bound by each ``exec``'s namespace)."""
+    global _code_chars
     code = _CODE.get(source)
     if code is None:
-        while len(_CODE) >= _CODE_MAX:
-            try:
-                del _CODE[next(iter(_CODE))]
-            except (KeyError, RuntimeError, StopIteration):  # emptied or changed by another thread meanwhile
-                break
-        code = _CODE[source] = compile(source, filename, "exec")
+        code = compile(source, filename, "exec")
+        with _CODE_LOCK:
+            if source not in _CODE and len(source) <= _CODE_MAX_CHARS:
+                while _CODE and (len(_CODE) >= _CODE_MAX or _code_chars + len(source) > _CODE_MAX_CHARS):
+                    old = next(iter(_CODE))
+                    del _CODE[old]
+                    _code_chars -= len(old)
+                _CODE[source] = code
+                _code_chars += len(source)
     return code
 
 

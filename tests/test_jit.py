@@ -1121,3 +1121,20 @@ def test_the_compiled_sources_kept_for_reuse_are_bounded_in_size_not_only_in_num
     ns = {}
     exec(capture._compiled(huge, "<test>"), ns)  # noqa: S102
     assert len(ns["y"]) == 5_000_000 and huge not in capture._CODE and sources[-1] in capture._CODE
+
+
+@pytest.mark.parametrize("name", ["x²", "½", "ﬁt", "σ", "a b-c"])
+def test_a_primitive_of_any_name_is_captured(name):
+    """A primitive's name goes into the generated source as part of a function's name: a character Python
+    takes in no identifier (``²``, ``½``) was a SyntaxError when compiling, and one that NFKC normalization
+    changes (``ﬁ`` is read ``fi``) a NameError at the first replay."""
+    from nablanet.extend import defvjp, primitive
+
+    p = primitive(lambda x: x * 2.0)
+    p.name = p.__name__ = name
+    defvjp(p, lambda ans, x: lambda g: 2.0 * g)
+    f = nb.jit(nb.value_and_grad(lambda x: anp.sum(p(x) ** 2)))
+    x = np.array([0.5, -1.5])
+    for _ in range(2):  # traced, replayed
+        v, g = f(x)
+        assert v == 10.0 and g.tolist() == [4.0, -12.0]

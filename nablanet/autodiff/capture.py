@@ -461,7 +461,9 @@ class Program:
 
         def fname(fun, name):
             if id(fun) not in funs:
-                funs[id(fun)] = (f"f{len(funs)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}", fun)
+                # ASCII only: Python refuses some alphanumerics in names (², ½) and NFKC-normalizes others (ﬁ -> fi)
+                safe = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name)
+                funs[id(fun)] = (f"f{len(funs)}_{safe}", fun)
             return funs[id(fun)][0]
 
         dest_names = {}

@@ -45,6 +45,9 @@ def unary_to_nary(unary_operator):
                     new_args[argnum] = x
                 return fun(*new_args, **kwargs)
 
+            # named and documented as the user's function, as autograd's is (an operator may report fun.__name__)
+            unary_f.__name__ = unary_f.__qualname__ = fun_name
+            unary_f.__doc__ = getattr(fun, "__doc__", None)
             try:
                 x = tuple(args[i] for i in argnum) if many else args[argnum]
             except IndexError:

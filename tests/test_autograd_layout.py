@@ -478,3 +478,20 @@ def test_a_forward_rule_defined_later_replaces_one_of_another_form(then):
         primitive_jvps[mul] = lambda argnums, gs, ans, args, kw: sum(right[i](g, ans, *args)
                                                                      for i, g in zip(argnums, gs))
     assert nb.jvp(mul, (3.0, 2.0), (1.0, 1.0))[1] == 5.0
+
+
+def test_unary_to_nary_hands_the_operator_a_function_named_and_documented_as_the_users():
+    """autograd wraps the one-argument function it hands the operator with the user's function's name and
+    docstring (an operator that reports ``fun.__name__``, as a gradient check's message does, names the user's
+    function); nablanet's was named ``unary_f``."""
+
+    @unary_to_nary
+    def describe(fun, x):
+        return fun.__name__, fun.__doc__, fun(x)
+
+    def loss(w, data):
+        """The loss."""
+        return w * data
+
+    assert describe(loss, 0)(2.0, 3.0) == ("loss", "The loss.", 6.0)
+    assert describe(loss, (0, 1))(2.0, 3.0)[:2] == ("loss", "The loss.")

@@ -70,9 +70,10 @@ def quick_grad_check(fun, arg0, extra_args=(), kwargs=None, verbose=True, eps=1e
     """Deprecated: check ``fun(arg0, *extra_args, **kwargs)``'s first-order reverse-mode derivative with respect
     to ``arg0`` against central differences (``AssertionError`` when they disagree).
 
-    ``eps`` is the finite-difference step and ``rtol``, ``atol`` the tolerances (autograd accepts and ignores
-    them); ``verbose`` and ``rs`` are accepted for autograd's signature and not used (the check is
-    :func:`nablanet.test_util.check_grads`'s, along a seeded random direction, and prints nothing).
+    It is ``check_grads(fun, modes=["rev"], order=1)`` at that function's own step and tolerances, as autograd's
+    is its ``check_grads`` at its own: ``eps``, ``rtol``, ``atol``, ``verbose`` and ``rs`` are accepted for
+    autograd's signature and not used, as there (the check is :func:`nablanet.test_util.check_grads`'s, along a
+    seeded random direction, and prints nothing).
     """
     warnings.warn(_DEPRECATED, DeprecationWarning, stacklevel=2)
     kwargs = {} if kwargs is None else kwargs
@@ -81,4 +82,4 @@ def quick_grad_check(fun, arg0, extra_args=(), kwargs=None, verbose=True, eps=1e
         return fun(x, *extra_args, **kwargs)
 
     fun_of_arg0.__name__ = getattr(fun, "__name__", "function")
-    check_grads(fun_of_arg0, modes=["rev"], order=1, eps=eps, rtol=rtol, atol=atol)(arg0)
+    check_grads(fun_of_arg0, modes=["rev"], order=1)(arg0)

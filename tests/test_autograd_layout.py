@@ -495,3 +495,25 @@ def test_unary_to_nary_hands_the_operator_a_function_named_and_documented_as_the
 
     assert describe(loss, 0)(2.0, 3.0) == ("loss", "The loss.", 6.0)
     assert describe(loss, (0, 1))(2.0, 3.0)[:2] == ("loss", "The loss.")
+
+
+def test_quick_grad_check_is_as_strict_as_the_check_it_recommends():
+    """autograd's quick_grad_check takes ``eps``, ``rtol`` and ``atol`` and ignores them, checking at its
+    check_grads' own tolerances; nablanet's used them, with quick_grad_check's defaults (1e-4 relative), so it
+    passed a rule 1e-4 off (relative) that autograd's rejects and that the ``check_grads(fun, modes=['rev'],
+    order=1)`` its deprecation message recommends rejects too."""
+    from nablanet.util import quick_grad_check
+
+    @nb.core.primitive
+    def sq(x):
+        return x * x
+
+    with pytest.warns(DeprecationWarning):
+        sq.defgrad(lambda ans, x: lambda g: g * 2 * x * (1 + 1e-4))  # 1e-4 off
+    x = np.array([0.3, 1.2, -0.7])
+    with pytest.raises(AssertionError):
+        check_grads(lambda x: anp.sum(sq(x)), modes=["rev"], order=1)(x)
+    with pytest.warns(DeprecationWarning, match="quick_grad_check"), pytest.raises(AssertionError):
+        quick_grad_check(lambda x: anp.sum(sq(x)), x)
+    with pytest.warns(DeprecationWarning):  # a right rule passes
+        quick_grad_check(lambda x: anp.sum(anp.sin(x) ** 2), x, eps=1e-2, rtol=1e-12)  # accepted, not used

@@ -1138,3 +1138,21 @@ def test_a_primitive_of_any_name_is_captured(name):
     for _ in range(2):  # traced, replayed
         v, g = f(x)
         assert v == 10.0 and g.tolist() == [4.0, -12.0]
+
+
+def test_program_of_a_call_taking_a_branch_not_yet_traced_traces_it():
+    """``program()`` traced only an unknown signature: for a known one whose call takes a branch no program has
+    yet (an ``if`` on a traced value going the other way), it raised 'this call cannot be captured (it reads a
+    traced value from outside)', which is false; it traces the branch, as a call would."""
+
+    def f(x):
+        if anp.sum(x) > 0:
+            return x * 2.0
+        return x - 1.0
+
+    jf = nb.jit(f)
+    up = jf.program(np.ones(2))
+    down = jf.program(-np.ones(2))
+    assert jf.traces == 2 and down is not up
+    assert down.run([-np.ones(2)]).tolist() == [-2.0, -2.0]
+    assert jf.program(np.ones(2)) is up and jf.program(-np.ones(2)) is down and jf.traces == 2

@@ -1076,15 +1076,20 @@ class Jitted:
         if sig is None:
             raise TypeError("nablanet.jit: program() needs concrete arguments, not traced values")
         key, dyn = sig
-        if key not in self._cache:
+        traced = key not in self._cache
+        if traced:
             self._trace(key, args, kwargs, None)
-        for prog in self._cache.get(key, ()):
-            try:
-                prog.run(dyn)
-            except _GuardFailed:
-                continue
-            return prog
-        raise RuntimeError("nablanet.jit: this call cannot be captured (it reads a traced value from outside)")
+        while True:
+            for prog in list(self._cache.get(key, ())):
+                try:
+                    prog.run(dyn)
+                except _GuardFailed:
+                    continue
+                return prog
+            if traced:
+                raise RuntimeError("nablanet.jit: this call cannot be captured (it reads a traced value from outside)")
+            self._trace(key, args, kwargs, None)  # a branch of a known signature that no program takes yet
+            traced = True
 
     def __repr__(self):
         return f"<nablanet.jit of {getattr(self.fun, '__name__', self.fun)!r}>"

@@ -1156,3 +1156,21 @@ def test_program_of_a_call_taking_a_branch_not_yet_traced_traces_it():
     assert jf.traces == 2 and down is not up
     assert down.run([-np.ones(2)]).tolist() == [-2.0, -2.0]
     assert jf.program(np.ones(2)) is up and jf.program(-np.ones(2)) is down and jf.traces == 2
+
+
+def test_program_leaves_a_generator_argument_where_it_was():
+    """``program()`` finds the program a call replays by running them (and traces, if needed, by running the
+    function): with a Generator among the arguments that drew from it, so looking at a training step's program
+    changed the dropout masks of the training after it. The Generators' states are put back."""
+    from nablanet.nn.functional import dropout_mask
+
+    f = nb.jit(lambda x, rng: x * dropout_mask(x, rng, 0.5))
+    x = np.ones(64)
+    for traced_before in (False, True):
+        rng, twin = np.random.default_rng(3), np.random.default_rng(3)
+        if traced_before:
+            f(x, np.random.default_rng(0))
+        prog = f.program(x, rng)
+        assert rng.bit_generator.state == twin.bit_generator.state
+        np.testing.assert_array_equal(f(x, rng), x * dropout_mask(x, twin, 0.5))
+        assert prog is f.program(x, rng)

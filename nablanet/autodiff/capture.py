@@ -1071,25 +1071,33 @@ class Jitted:
             warnings.warn(message, RuntimeWarning, stacklevel=_outside_stacklevel())
 
     def program(self, *args, **kwargs):
-        """The :class:`Program` a call with these arguments replays (tracing it if needed)."""
+        """The :class:`Program` a call with these arguments replays (tracing it if needed); the Generators among
+        the arguments are left as they were."""
         sig = self._signature(args, kwargs)
         if sig is None:
             raise TypeError("nablanet.jit: program() needs concrete arguments, not traced values")
         key, dyn = sig
-        traced = key not in self._cache
-        if traced:
-            self._trace(key, args, kwargs, None)
-        while True:
-            for prog in list(self._cache.get(key, ())):
-                try:
-                    prog.run(dyn)
-                except _GuardFailed:
-                    continue
-                return prog
+        # finding the program runs them (and the function, to trace): the Generators they draw from are put back
+        saved = [(g, g.bit_generator.state) for g in dyn if isinstance(g, np.random.Generator)]
+        try:
+            traced = key not in self._cache
             if traced:
-                raise RuntimeError("nablanet.jit: this call cannot be captured (it reads a traced value from outside)")
-            self._trace(key, args, kwargs, None)  # a branch of a known signature that no program takes yet
-            traced = True
+                self._trace(key, args, kwargs, None)
+            while True:
+                for prog in list(self._cache.get(key, ())):
+                    try:
+                        prog.run(dyn)
+                    except _GuardFailed:
+                        continue
+                    return prog
+                if traced:
+                    raise RuntimeError(
+                        "nablanet.jit: this call cannot be captured (it reads a traced value from outside)")
+                self._trace(key, args, kwargs, None)  # a branch of a known signature that no program takes yet
+                traced = True
+        finally:
+            for g, state in saved:
+                g.bit_generator.state = state
 
     def __repr__(self):
         return f"<nablanet.jit of {getattr(self.fun, '__name__', self.fun)!r}>"

@@ -305,7 +305,7 @@ def _communication_note(ranks, fraction, mode="shard"):
     One process computes what the ranks computed, each rank's share of the time outside communication
     (1 - ``fraction`` on average), at most: ``ranks * (1 - fraction)`` of the time taken, less than all of
     it once ``fraction`` exceeds ``1 - 1 / ranks`` (a half for 2 ranks).  Replicated ranks ("replicate")
-    each compute every step and communicate once an epoch: one process is as fast, and the note is moot."""
+    each compute every step and communicate once an epoch: one process is no faster, and the note is moot."""
     if ranks < 2 or fraction is None or fraction <= 1 - 1 / ranks or mode == "replicate":
         return None
     return (f"nablanet: note: the {ranks} ranks spent {fraction:.0%} of the training in collective communication "
@@ -602,9 +602,10 @@ def build_parser():
     t.add_argument("--parallel", type=V.flag(V.Choice(PARALLEL_MODES)), metavar="MODE",
                    help="how MPI ranks share the steps: shard = each rank its shard of every batch, one Allreduce "
                         "per step; replicate = every rank the whole batch, no per-step communication (rank 0's "
-                        "state broadcast each epoch); auto = the faster of the two, timed on the first batch (so "
-                        "runs may differ in the last bits; name a mode for bitwise reproducibility); no effect "
-                        "without MPI (default: auto; on --resume, the mode the run used)")
+                        "state broadcast each epoch); auto = the faster of the two, timed on the first batch "
+                        "(replicate for batches with fewer rows than ranks; runs may differ in the last bits; name "
+                        "a mode for bitwise reproducibility); no effect without MPI (default: auto; on --resume, "
+                        "the mode the run used)")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (default: refuse, and offer --resume)")
     t.add_argument("--resume", metavar="RUN_DIR", type=V.flag(V.existing_dir),

@@ -96,8 +96,8 @@ assert abs(runs["1 process"]["val_accuracy"] - runs["2 ranks"]["val_accuracy"]) 
 # cost; only the work that grows with the batch (the matrix products, the
 # elementwise passes) is divided. For a network this small, on a machine
 # this small, the fixed cost dominates and sharding would make two ranks
-# slower than one; `parallel="auto"` then replicates the steps, which is as
-# fast as one process (the timings above), and `trainer.parallel_mode` says
+# slower than one; `parallel="auto"` then replicates the steps, each rank
+# doing one process's work (the timings above), and `trainer.parallel_mode` says
 # which it chose. For large layers the products dominate and sharding pays
 # until each rank's share of them nears the all-reduce; the README's table
 # (`benchmarks/bench_allreduce.py`) puts numbers on that for four networks.

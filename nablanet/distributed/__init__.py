@@ -16,11 +16,13 @@ parameters as one process:
     Every rank computes every step on the whole global batch, with the same
     random stream (dropout masks), and no communication; rank 0's parameters
     and optimizer state are broadcast at each epoch's end, so ranks that round
-    differently cannot drift apart.  As fast per step as one process.
+    differently cannot drift apart.  Each rank does one process's work, on
+    batches of any size (one process's batches).
 ``"auto"`` (the default)
     Before the first epoch, times both on the first global batch (the slowest
     rank's median of a few gradient evaluations) and takes the faster, shard
-    only by a margin of 10% (its ranks wait for each other every step): a
+    only by a margin of 10% (its ranks wait for each other every step), and
+    replicate untimed for batches with fewer rows than ranks: a
     choice by timing, so two runs may differ in the last bits; name the mode
     for bitwise reproducibility.  The choice is kept for the trainer's later
     fits and in checkpoints (``--resume`` continues with it).

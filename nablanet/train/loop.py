@@ -529,7 +529,7 @@ class Trainer:
             self.parallel_timing = timing = self._time_modes(X, y, *batch)
             # sharding must win by a margin: its ranks meet every step, so each step waits for the slowest,
             # which a few steps started together underestimate on a busy machine; replicated ranks meet once
-            # an epoch, and are as fast as one process
+            # an epoch, each doing one process's work
             faster = "shard" if timing["shard"] < SHARD_MARGIN * timing["replicate"] else "replicate"
             mode = self.comm.bcast_object(faster if self.comm.is_root else None)  # rank 0 decides for all
         self.parallel_mode = mode

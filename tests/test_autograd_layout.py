@@ -517,3 +517,28 @@ def test_quick_grad_check_is_as_strict_as_the_check_it_recommends():
         quick_grad_check(lambda x: anp.sum(sq(x)), x)
     with pytest.warns(DeprecationWarning):  # a right rule passes
         quick_grad_check(lambda x: anp.sum(anp.sin(x) ** 2), x, eps=1e-2, rtol=1e-12)  # accepted, not used
+
+
+def test_flatten_gives_each_leaf_back_in_its_own_float_dtype():
+    """autograd's ``unflatten`` (a VJP) gives a float32 leaf back in float32; nablanet's gave float64, so a
+    function of the flat vector (``flatten_func``) computed in another precision than under autograd. Real
+    floating leaves come back in their dtype, complex ones in theirs (a real leaf of a complex vector stays
+    complex: nothing is dropped); the vector holds them all in the common type; gradients flow through both
+    directions."""
+    from nablanet.misc.flatten import flatten, flatten_func
+
+    tree = {"W": np.ones((2, 2), np.float32), "b": [np.float32(0.5), 1.5]}
+    vec, unflatten = flatten(tree)
+    back = unflatten(vec)
+    assert vec.dtype == np.float64 and back["W"].dtype == np.float32 and back["b"][0].dtype == np.float32
+    assert back["b"][1].dtype == np.float64 and back["b"][0] == np.float32(0.5)
+    vec, unflatten = flatten({"z": np.array([1 + 1j], np.complex64), "w": [2.0]})
+    assert vec.dtype == np.complex128 and unflatten(vec)["z"].dtype == np.complex64
+    assert unflatten(vec)["w"][0].dtype == np.complex128
+    real = {"W": np.ones((2, 2), np.float32), "b": 1.5}
+    vec, unflatten = flatten(real)
+    assert vec.dtype == np.float64 and unflatten(vec)["W"].dtype == np.float32
+    g = nb.grad(lambda v: anp.sum(unflatten(v)["W"] ** 2) + unflatten(v)["b"] ** 3)(vec)
+    assert g.dtype == np.float64 and g.tolist() == [2.0, 2.0, 2.0, 2.0, 3 * 1.5**2]
+    flat_f, unflat, ex = flatten_func(lambda t: {"o": t["W"] * 2.0}, real)
+    assert flat_f(ex).dtype == np.float32  # the function saw float32, as under autograd

@@ -23,7 +23,9 @@ def flatten(value):
     function of the tree can be written as a function of the vector (an
     optimizer's flat parameters, an ODE's arguments) and vice versa.  A
     complex leaf makes the vector complex; a tree without leaves gives an
-    empty vector.  In the vector a dict's entries come in sorted key order,
+    empty vector.  ``unflatten`` gives each leaf back in its own floating
+    dtype (a float32 leaf of a float64 vector is float32 again, as with
+    autograd), never a complex value as a real one.  In the vector a dict's entries come in sorted key order,
     as autograd's ``flatten`` puts them (in insertion order when the keys do
     not sort), so the vector is autograd's entry for entry; ``unflatten``
     gives the dicts back with their keys in the original order.
@@ -46,6 +48,9 @@ def _flatten(value):
     shapes = [anp.shape(leaves[i]) for i in order]
     ends = _np.cumsum([int(_np.prod(s)) for s in shapes]).tolist()
     vector = anp.concatenate([anp.ravel(leaves[i]) for i in order]) if leaves else _np.zeros(0)
+    # unflatten gives a leaf back in its own floating dtype (float32 stays float32, as autograd's does), never
+    # from complex to real (nothing is dropped); integer and boolean leaves come back in the vector's type
+    dtypes = [_dtype_of(leaves[i]) for i in order]
 
     def unflatten(v):
         if anp.shape(v) != (ends[-1] if ends else 0,):
@@ -53,8 +58,12 @@ def _flatten(value):
                              f"{anp.shape(v)}")
         starts = [0] + ends[:-1]
         out = [None] * len(order)
-        for i, a, b, shape in zip(order, starts, ends, shapes):
-            out[i] = anp.reshape(v[a:b], shape)
+        for i, a, b, shape, dtype in zip(order, starts, ends, shapes, dtypes):
+            piece = anp.reshape(v[a:b], shape)
+            have = anp.result_type(piece)
+            if dtype is not None and have != dtype and (dtype.kind, have.kind) in (("f", "f"), ("c", "c")):
+                piece = anp.astype(piece, dtype)
+            out[i] = piece
         return tree_unflatten(treedef, out)  # the dicts' keys in their original order
 
     return vector, unflatten, (_nesting(sorted_def), tuple(ends))
@@ -66,6 +75,12 @@ _NUMBERS = (float, int, complex, bool)
 def _kind(leaf):
     dtype = getattr(leaf, "dtype", None)
     return dtype.kind if isinstance(dtype, _np.dtype) else _np.asarray(leaf).dtype.kind
+
+
+def _dtype_of(leaf):
+    """A leaf's NumPy dtype (``None`` for a Python number, whose flattened form is NumPy's default)."""
+    dtype = getattr(leaf, "dtype", None)
+    return dtype if isinstance(dtype, _np.dtype) else None
 
 
 def _dtype_note(leaf):

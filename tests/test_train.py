@@ -148,6 +148,65 @@ def test_an_interrupt_mid_epoch_saves_the_last_epochs_end_and_resumes_as_unbroke
     assert os.listdir(tmp_path) == ["ckpt.npz"]
 
 
+def test_early_stopping_resumes_with_its_best_epoch_after_an_interrupt(tmp_path):
+    """Early stopping (the command line's --patience) interrupted after its best epoch: the resumed run stops where
+    the unbroken one stopped and restores the same best epoch, bit for bit (it started counting afresh, with no
+    best: the run trained on to its last epoch and restored a later, worse one). Its best parameters and running
+    statistics travel in the checkpoint; stopping clears its state, so a later fit starts afresh."""
+    from nablanet.train import Callback
+
+    X, y = _small_problem()
+
+    def stopper():
+        return EarlyStopping("val_loss", patience=3)
+
+    full = _trainer()
+    full.fit(X, y, epochs=40, batch_size=16, validation_split=0.2, callbacks=[stopper()])
+    stopped = full.epoch
+    assert stopped < 40 and "EarlyStopping" not in full.callback_state
+    best = int(np.argmin(full.history["val_loss"]))
+    for at in sorted({best + 1, stopped - 1}):  # interrupted in the epochs after the best one
+        class Interrupt(Callback):
+            def on_batch_end(self, trainer, epoch, batch, loss):
+                if epoch == at and batch == 2:
+                    raise KeyboardInterrupt
+
+        path = tmp_path / f"ckpt{at}.npz"
+        broken = _trainer()
+        with pytest.raises(KeyboardInterrupt):
+            broken.fit(X, y, epochs=40, batch_size=16, validation_split=0.2,
+                       callbacks=[Interrupt(), stopper(), Checkpoint(path, seconds=3600)])
+        resumed = load(path)
+        assert resumed.epoch == at
+        es = stopper()
+        resumed.fit(X, y, epochs=40 - at, batch_size=16, validation_split=0.2, callbacks=[es])
+        assert resumed.epoch == stopped and es.best_epoch == best
+        assert np.array_equal(resumed.get_flat_params(), full.get_flat_params())
+        for s1, s2 in zip(resumed.model.state, full.model.state):
+            for k in s1:
+                assert np.array_equal(s1[k], s2[k])
+
+
+def test_a_callbacks_arrays_in_a_checkpoint_are_checked(tmp_path):
+    """An array filed under a callback the metadata does not list, or of another dtype, is one CheckpointError."""
+    from nablanet.train.checkpoint import CheckpointError
+
+    X, y = _small_problem()
+    t = _trainer(batch_norm=False)
+    t.fit(X, y, epochs=2, batch_size=32, validation_split=0.2, callbacks=[EarlyStopping("val_loss", patience=5)])
+    assert [a.shape for a in t.callback_arrays["EarlyStopping"]] == [t.get_flat_params().shape]
+    t.save(tmp_path / "ok.npz")
+    assert np.array_equal(load(tmp_path / "ok.npz").callback_arrays["EarlyStopping"][0],
+                          t.callback_arrays["EarlyStopping"][0])
+    with np.load(tmp_path / "ok.npz") as f:
+        good = dict(f)
+    for name, a in [("callbacks/Nobody/0", good["params"]), ("callbacks/EarlyStopping/0", good["params"].astype(int)),
+                    ("callbacks/EarlyStopping/2", good["params"])]:
+        np.savez(tmp_path / "bad.npz", **{**good, name: a})
+        with pytest.raises(CheckpointError, match="bad.npz.*callback"):
+            load(tmp_path / "bad.npz")
+
+
 def test_a_custom_loss_is_given_again_to_load(tmp_path):
     """A checkpoint stores a custom loss as null: load without it is one CheckpointError naming the file
     (the hypothesis test of damaged metadata found a ValueError outside the checkpoint errors); with it,

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .. import validate as V
-from ..autodiff.tree import tree_map
+from ..autodiff.tree import tree_flatten, tree_map, tree_unflatten
 from ..files import atomic_path
 
 __all__ = [
@@ -171,8 +171,16 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
     With ``restore_best=True`` the parameters and running statistics of the
-    best epoch are put back.
+    best epoch are put back.  Resumable: the best value, its epoch, the count
+    of epochs without improvement and the best epoch's parameters and running
+    statistics travel in checkpoints (the arrays beside the others), so a run
+    interrupted after its best epoch stops, resumed, where it would have
+    stopped and restores the same epoch.  Stopping clears the state: a later
+    ``fit`` starts counting afresh.
     """
+
+    state_schema = {"best": V.Optional(V.finite_number), "best_epoch": V.Optional(V.non_negative_int),
+                    "wait": V.non_negative_int}
 
     def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=True):
         patience, min_delta = V.positive_int(patience, "patience"), V.non_negative_number(min_delta, "min_delta")
@@ -183,9 +191,40 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', not {mode!r}")
         self.mode = mode
 
+        self._resumable = True  # False for Checkpoint's own tracker, which files nothing
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], int(state["wait"])
+
     def on_train_begin(self, trainer):
-        self.best, self.best_epoch, self.wait, self._best_params, self.stopped_epoch = None, None, 0, None, None
-        self._best_state = None
+        self._best_params, self._best_state, self.stopped_epoch = None, None, None
+        if not (self._resumable and self.restore_state(trainer)):
+            self.best, self.best_epoch, self.wait = None, None, 0
+            return
+        saved = trainer.callback_arrays.get(self._key())
+        if self.restore_best and saved:  # the best epoch's parameters, then its running statistics
+            leaves, treedef = tree_flatten(trainer.model.state)
+            want = [trainer.get_flat_params()] + leaves
+            if len(saved) != len(want) or any(a.shape != w.shape for a, w in zip(saved, want)):
+                raise ValueError(f"{type(self).__name__}: the best epoch's arrays filed in the trainer "
+                                 f"({[a.shape for a in saved]}) do not fit its model ({[w.shape for w in want]})")
+            self._best_params = np.array(saved[0], dtype=want[0].dtype)
+            self._best_state = tree_unflatten(treedef, [np.array(a, dtype=w.dtype) for a, w in zip(saved[1:], leaves)])
+
+    def _file(self, trainer):
+        if not self._resumable:
+            return
+        self.save_state(trainer)
+        if self._best_params is not None:  # replaced, never changed in place, when a better epoch comes
+            trainer.callback_arrays[self._key()] = [self._best_params] + tree_flatten(self._best_state)[0]
+
+    def _clear(self, trainer):
+        if self._resumable:
+            trainer.callback_state.pop(self._key(), None)
+            trainer.callback_arrays.pop(self._key(), None)
 
     def _better(self, v):
         if self.best is None:
@@ -204,17 +243,20 @@ class EarlyStopping(Callback):
             if self.restore_best:
                 self._best_params = trainer.get_flat_params().copy()
                 self._best_state = tree_map(np.copy, trainer.model.state)  # running statistics of that epoch
+            self._file(trainer)
             return False
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
+            self._clear(trainer)  # done: the next fit starts afresh
             return True
+        self._file(trainer)
         return False
 
     def on_train_end(self, trainer):
         if self.restore_best and self._best_params is not None:
             trainer.set_flat_params(self._best_params)
-            trainer.model.state = self._best_state
+            trainer.model.state = tree_map(np.copy, self._best_state)  # the model's own: training changes it in place
 
 
 class Checkpoint(Callback):
@@ -238,6 +280,8 @@ class Checkpoint(Callback):
             every = 1
         self.path, self.every, self.seconds, self.save_best_only = path, every, seconds, save_best_only
         self._tracker = EarlyStopping(monitor, patience=1 << 30, mode=mode, restore_best=False) if save_best_only else None
+        if self._tracker is not None:
+            self._tracker._resumable = False
 
     def _save(self, trainer):
         trainer.save(self.path)

@@ -121,6 +121,9 @@ def _contents(trainer, copy=False):
     state_leaves = tree_flatten(trainer.model.state)[0]
     for i, a in enumerate(state_leaves):
         arrays[f"state/{i}"] = keep(a)
+    for key, kept in trainer.callback_arrays.items():  # a callback's arrays (EarlyStopping's best epoch), in order
+        for i, a in enumerate(kept):
+            arrays[f"callbacks/{key}/{i}"] = keep(a)
     return meta, arrays
 
 
@@ -421,6 +424,18 @@ def _build(path, meta, headers, reader, loss, Trainer):
             except (InvalidValueError, InvalidTypeError) as e:
                 raise _fail(path, str(e)) from None
     trainer.callback_state = callbacks
+    kept = {}
+    for name in headers:  # callbacks/KEY/I: the arrays a callback filed, each of the model's dtype
+        if name.startswith("callbacks/"):
+            key, _, i = name[len("callbacks/"):].rpartition("/")
+            if key not in callbacks or not i.isdigit() or headers[name][2] != pdtype:
+                raise _fail(path, f"entry {name!r} ({headers[name][2]}) is not an array of a callback's state "
+                                  f"(callbacks/KEY/I of {pdtype}, KEY a callback the metadata lists)")
+            kept.setdefault(key, {})[int(i)] = finite(name)
+    for key, arrays in kept.items():
+        if sorted(arrays) != list(range(len(arrays))):
+            raise _fail(path, f"the arrays of the callback {key!r} are numbered {sorted(arrays)}, not 0, 1, ...")
+    trainer.callback_arrays = {key: [arrays[i] for i in range(len(arrays))] for key, arrays in kept.items()}
     solver = meta.get("solver")
     if solver is not None and not isinstance(solver, (str, dict)):
         raise _fail(path, f"the metadata 'solver' must be a description, got {type(solver).__name__}")

@@ -194,6 +194,7 @@ class Trainer:
         self.epoch = 0
         self.history = History()
         self.callback_state = {}  # what resumable callbacks file here (Callback.save_state); checkpoints carry it
+        self.callback_arrays = {}  # and the arrays they keep (EarlyStopping's best epoch), by the same key
         self.comm = comm
         if self.parallel != "auto" and self._distributed:  # a mode named is the mode from the start
             self.parallel_mode = self.parallel

@@ -160,6 +160,13 @@ def resolve(cfg, ds):
     cfg["hidden"] = [int(h) for h in cfg["hidden"]]
     if any(h < 1 for h in cfg["hidden"]):
         raise ConfigError(f"hidden layer sizes must be positive, got {cfg['hidden']}")
+    acts = cfg["activation"].split(",") if isinstance(cfg["activation"], str) else list(cfg["activation"])
+    n_hidden = len(cfg["hidden"])
+    if len(acts) > 1 and len(acts) != n_hidden:  # one name is for every hidden layer (or none)
+        sizes = ",".join(map(str, cfg["hidden"])) or "none"
+        raise ConfigError(f"activation: {len(acts)} activations ({','.join(a.strip() for a in acts)}) for {n_hidden} "
+                          f"hidden layer{'' if n_hidden == 1 else 's'} (hidden {sizes}); give one activation for all, "
+                          f"or {n_hidden}" + (" (one per hidden layer)" if n_hidden else ""))
     if int(cfg["epochs"]) < 1:
         raise ConfigError(f"epochs must be at least 1, got {cfg['epochs']}")
     if cfg["lr"] <= 0:

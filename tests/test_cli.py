@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -358,6 +359,28 @@ def test_sweep_axis_of_per_layer_activations(tmp_path, capsys):
     assert [r["activation"] for r in json.loads(stdout)["results"]] == ["tanh,relu", "tanh"]
     code, _, err = run(capsys, "sweep", "--grid", "activation=tanhxrelu", "--out", str(tmp_path / "bad"))
     assert code == 2 and "join one network's per-layer names with +" in err
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["sweep", "--hidden", "8", "--grid", "activation=tanh+relu,tanh", "--grid", "hidden=16,32x32"],
+     r"grid point activation=tanh,relu_hidden=\[16\]: activation: 2 activations \(tanh,relu\) for 1 hidden layer "),
+    (["sweep", "--hidden", "16x16x16", "--grid", "activation=tanh+relu,relu"], r"2 activations .* for 3 hidden layers"),
+    (["sweep", "--hidden", "none", "--grid", "activation=linear+tanh,tanh"], r"2 activations .* for 0 hidden layers"),
+    (["train", "--hidden", "16", "--activation", "tanh,relu"], r"activation: 2 activations \(tanh,relu\) for 1 "
+                                                              r"hidden layer \(hidden 16\); give one .* or 1"),
+])
+def test_per_layer_activations_that_miss_the_hidden_layers_are_refused_before_training(tmp_path, capsys, argv, match):
+    """As many activations as hidden layers (or one for all), checked with the other settings: a sweep whose grid
+    pairs them wrongly trained the other points and left the mismatched ones as error rows, a blank cell in the table
+    and exit 0 (or, every point wrong, an error naming MLP, not the settings); nothing is written."""
+    out = tmp_path / "o"
+    code, _, err = run(capsys, *argv, "--data", "runge", "--n", "50", "--epochs", "1", "--jobs", "1", "--out", str(out),
+                       "--no-progress") if argv[0] == "sweep" else run(capsys, *argv, "--data", "runge", "--n", "50",
+                                                                         "--epochs", "1", "--out", str(out),
+                                                                         "--no-progress")
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and re.search(match, err), err
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_sweep_folder_refused_only_for_settings_outside_the_grid(tmp_path, capsys):

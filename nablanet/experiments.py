@@ -1071,8 +1071,11 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
     if classify:
         linear.append(("logistic regression (C=1)", linear_model.LogisticRegression(max_iter=5000), ""))
         if not cfg["hidden"] and cfg["l2"] and not cfg["l1"]:  # mean cost + l2 |w|^2 == (C sum cost + |w|^2 / 2) / (C n)
-            C = 1 / (2 * len(Xtr) * cfg["l2"])
-            linear.append((f"logistic regression, the network's penalty (C = 1/(2 n l2) = {C:.4g})",
+            # a softmax over two classes penalizes both columns; the logistic weight is their difference w1 - w0,
+            # and at the minimum w1 = -w0, so |w0|^2 + |w1|^2 = |w1 - w0|^2 / 2: half the penalty, twice the C
+            two = cfg["n_outputs"] == 2
+            C = 1 / ((1 if two else 2) * len(Xtr) * cfg["l2"])
+            linear.append((f"logistic regression, the network's penalty (C = 1/({'' if two else '2 '}n l2) = {C:.4g})",
                            linear_model.LogisticRegression(C=C, max_iter=5000), ""))
     else:
         deg = degree if degree is not None else (1 if cfg.get("degree") else 5)
@@ -1082,7 +1085,7 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
                    ("RidgeCV", poly(linear_model.RidgeCV(alphas=np.logspace(-10, 2, 49))), tag),
                    ("LassoCV", poly(linear_model.LassoCV(cv=5, alphas=30, max_iter=5000, random_state=cfg["seed"])),
                     tag)]
-        if not cfg["hidden"] and (cfg["l2"] or cfg["l1"]):
+        if not cfg["hidden"] and (cfg["l2"] or cfg["l1"]) and cfg["loss"] == "mse":  # the cost they solve
             n = len(Xtr)
             if cfg["l2"] and not cfg["l1"]:  # mean cost + l2 |w|^2  ==  (|y - Xw|^2 + alpha |w|^2) / n
                 linear.append((f"Ridge, the network's penalty (alpha = l2 n = {cfg['l2'] * n:.4g})",

@@ -105,6 +105,55 @@ def test_compare_logistic_regression_names_its_c_and_meets_the_networks_own_pena
     assert net["test_accuracy"] == own["test_accuracy"]
 
 
+@pytest.mark.parametrize("data,loss", [("breast_cancer", "auto"), ("breast_cancer", "cross_entropy"),
+                                       ("iris", "auto")])
+def test_the_logistic_regression_at_the_networks_penalty_is_the_network(data, loss):
+    """The row's C is the one at which scikit-learn's logistic regression is the network's minimum: its decision
+    function is the network's logits (not only its accuracy, which two different C share). A softmax over two
+    classes (--loss cross_entropy on breast cancer) penalizes both columns, w1 - w0 is the logistic weight, and
+    its C is 1/(n l2), not 1/(2 n l2): the row named the wrong C and was another model."""
+    import re
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    from nablanet.experiments import _load_data, run_training
+
+    config = {"data": data, "hidden": [], "optimizer": "newton", "epochs": 40, "l2": 3e-2, "loss": loss}
+    res = compare(config, include=())
+    named = [r["model"] for r in res["results"] if "network's penalty" in r["model"]]
+    assert len(named) == 1, [r["model"] for r in res["results"]]
+    C = float(re.search(r"= ([0-9.e+-]+)\)$", named[0]).group(1))
+    from nablanet.experiments import DEFAULTS
+
+    ds, Xtr, Xte, ytr, yte, _ = _load_data({**DEFAULTS, **config})
+    net = run_training(config)["trainer"].model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lr = LogisticRegression(C=C, max_iter=10000, tol=1e-10).fit(Xtr, ytr)
+    logits = np.asarray(net.apply(net.params, Xtr, logits=True), dtype=np.float64)
+    if logits.shape[1] == 2:  # binary: the logistic weight is the difference of the two columns
+        logits = logits[:, 1] - logits[:, 0]
+    elif logits.shape[1] == 1:
+        logits = logits[:, 0]
+    else:  # multinomial: logits up to a constant per row
+        logits = logits - logits.mean(axis=1, keepdims=True)
+    got = lr.decision_function(Xtr)
+    if got.ndim == 2:
+        got = got - got.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, logits, atol=2e-3 * (1 + np.abs(logits).max()))
+
+
+def test_compare_closed_forms_only_for_the_cost_they_solve():
+    """Ridge and Lasso at the network's penalty solve the mean squared error; a network trained on another cost
+    (mae, huber, half_sse) is not that model, so compare names no closed form for it."""
+    for loss in ("mae", "huber", "half_sse"):
+        res = compare({"data": "runge", "n": 200, "hidden": [], "epochs": 2, "l2": 1e-3, "loss": loss}, include=())
+        assert not [r["model"] for r in res["results"] if "network's penalty" in r["model"]], loss
+    res = compare({"data": "runge", "n": 200, "hidden": [], "epochs": 2, "l2": 1e-3}, include=())
+    assert [r["model"] for r in res["results"] if "network's penalty" in r["model"]]
+
+
 def test_compare_without_torch_says_so(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     with pytest.warns(UserWarning, match="torch is not installed"):

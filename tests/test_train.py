@@ -148,6 +148,39 @@ def test_an_interrupt_mid_epoch_saves_the_last_epochs_end_and_resumes_as_unbroke
     assert os.listdir(tmp_path) == ["ckpt.npz"]
 
 
+@pytest.mark.parametrize("patience", [None, 50])
+def test_an_interrupt_in_an_epochs_first_step_saves_that_epochs_start(tmp_path, monkeypatch, patience):
+    """An interrupt before the first update of an epoch (SIGTERM during its first forward or backward pass, the
+    longest stretch of a small epoch) found the step count unchanged and saved the trainer as it was: its random
+    generator already past the epoch's shuffle and dropout masks, and with early stopping the restored best
+    parameters, all filed as the end of the epoch before, so the resumed run was another run. Now the state kept at
+    that epoch's end is written, and the resumed run is the unbroken one bit for bit."""
+    X, y = _small_problem()
+
+    def callbacks():
+        return [EarlyStopping("loss", patience=patience)] if patience else []
+
+    full = _trainer()
+    full.fit(X, y, epochs=8, batch_size=16, callbacks=callbacks())
+    broken = _trainer()
+    step, calls = broken.train_step, []
+
+    def interrupted_step(*a):
+        calls.append(broken.epoch)
+        if broken.epoch == 5 and calls.count(5) == 1:
+            raise KeyboardInterrupt  # in the middle of the first step of epoch 6: no update made yet
+        return step(*a)
+
+    monkeypatch.setattr(broken, "train_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        broken.fit(X, y, epochs=8, batch_size=16, callbacks=callbacks() + [Checkpoint(tmp_path / "c.npz", seconds=3600)])
+    resumed = load(tmp_path / "c.npz")
+    assert resumed.epoch == 5
+    resumed.fit(X, y, epochs=3, batch_size=16, callbacks=callbacks())
+    assert np.array_equal(resumed.get_flat_params(), full.get_flat_params())
+    assert resumed.history["loss"] == full.history["loss"]
+
+
 def test_early_stopping_resumes_with_its_best_epoch_after_an_interrupt(tmp_path):
     """Early stopping (the command line's --patience) interrupted after its best epoch: the resumed run stops where
     the unbroken one stopped and restores the same best epoch, bit for bit (it started counting afresh, with no

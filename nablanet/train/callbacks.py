@@ -267,7 +267,8 @@ class Checkpoint(Callback):
     (both None: every epoch), and always at the start (so a run killed early can be resumed), at the end,
     and when training stops early or is interrupted (Ctrl-C, or SIGTERM on the command line).  A half-done
     epoch is never saved: an interrupt in the middle of an epoch saves the state at the end of the epoch
-    before it (held in memory, a copy of the arrays, at each epoch's end that the cadence does not save), so
+    before it (held in memory, a copy of the arrays, at each epoch's end; ``trainer.interrupted`` tells an
+    interrupt from the end, where early stopping's restored best epoch is what is saved), so
     a resumed run is always the run that was never stopped (with the full-batch ``lbfgs`` and
     ``hessian_free``, whose curvature model a checkpoint does not hold, it goes on from the same parameters,
     not bit for bit).  A process killed outright (SIGKILL, power loss) resumes from the last file written.
@@ -289,33 +290,36 @@ class Checkpoint(Callback):
 
     def on_train_begin(self, trainer):
         self._saved_epoch, self._last, self._boundary = None, time.monotonic(), None
-        self._boundary_step = trainer.opt_state["t"]
         if self._tracker:
             self._tracker.on_train_begin(trainer)
         elif trainer.epoch == 0 or not os.path.exists(self.path):
             self._save(trainer)
 
     def on_epoch_end(self, trainer, epoch, logs):
-        self._boundary_step = trainer.opt_state["t"]
         if self._tracker is not None:
             before = self._tracker.best_epoch
             self._tracker.on_epoch_end(trainer, epoch, logs)
             if self._tracker.best_epoch != before:
                 self._save(trainer)
-        elif (self.every is not None and (epoch + 1) % int(self.every) == 0) or (
+            return False
+        # the state at this epoch's end, kept (copied) until the next epoch ends: what an interrupt before then
+        # writes, whatever has changed since (the next epoch's shuffle, dropout masks and steps, early stopping's
+        # restored best epoch); written now if the cadence says so
+        self._boundary = trainer.snapshot() if trainer.is_root else None
+        if (self.every is not None and (epoch + 1) % int(self.every) == 0) or (
                 self.seconds is not None and time.monotonic() - self._last >= self.seconds):
-            self._save(trainer)
-        elif trainer.is_root:  # not saved: kept in memory, for an interrupt in the middle of the next epoch
-            self._boundary = trainer.snapshot()
+            self._save(trainer)  # the same state; interrupted while writing, the end writes the one kept
         return False
 
     def on_train_end(self, trainer):
-        at_boundary = trainer.opt_state["t"] == self._boundary_step  # no step since the last epoch ended
-        if self._tracker is None and at_boundary and self._saved_epoch != trainer.epoch:
+        if self._tracker is not None:
+            return
+        if trainer.interrupted:  # Ctrl-C, SIGTERM, the NaN guard: the last whole epoch, unless the file holds it
+            if self._boundary is not None:
+                trainer.save_snapshot(self._boundary, self.path)
+                self._saved_epoch, self._boundary = self._boundary[0]["epoch"], None
+        elif self._saved_epoch != trainer.epoch:  # the end (early stopping's restored best epoch, if any)
             self._save(trainer)
-        elif self._tracker is None and not at_boundary and self._boundary is not None:
-            trainer.save_snapshot(self._boundary, self.path)  # interrupted mid-epoch: the last epoch's end
-            self._saved_epoch, self._boundary = self._boundary[0]["epoch"], None
 
 
 def _in_notebook():

@@ -164,10 +164,12 @@ def run_full_batch(trainer, X, y, val, epochs, batch_size, metrics, callbacks, e
 
     for cb in callbacks:
         cb.on_train_begin(trainer)
+    trainer.interrupted = True  # until the method returns
     try:
         theta, info = method.minimize(objective, theta0, int(epochs), on_iteration)
         trainer.set_flat_params(theta)
         trainer.history.solver = {"method": method.name, **info}
+        trainer.interrupted = False
     finally:
         for cb in callbacks:
             cb.on_train_end(trainer)

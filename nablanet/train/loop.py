@@ -152,6 +152,10 @@ class Trainer:
 
     Attributes
     ----------
+    interrupted : bool
+        Whether the last :meth:`fit` ended by an exception (Ctrl-C, SIGTERM on
+        the command line, the NaN guard) rather than at its last epoch or a
+        callback's stop; callbacks read it in ``on_train_end``.
     parallel_mode : str or None
         ``"shard"`` or ``"replicate"``, what the ranks do (None until the first
         fit over more than one rank); ``parallel_timing`` holds the seconds the
@@ -195,6 +199,7 @@ class Trainer:
         self.history = History()
         self.callback_state = {}  # what resumable callbacks file here (Callback.save_state); checkpoints carry it
         self.callback_arrays = {}  # and the arrays they keep (EarlyStopping's best epoch), by the same key
+        self.interrupted = False  # whether the last fit ended by an exception (callbacks' on_train_end read it)
         self.comm = comm
         if self.parallel != "auto" and self._distributed:  # a mode named is the mode from the start
             self.parallel_mode = self.parallel
@@ -468,6 +473,7 @@ class Trainer:
             cb.on_train_begin(self)
         quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # divergence: TerminateOnNaN says it
         quiet.__enter__()
+        self.interrupted = True  # until the epochs end or a callback stops them
         try:
             for _ in range(epochs):
                 e = self.epoch
@@ -506,6 +512,7 @@ class Trainer:
                     stop = bool(cb.on_epoch_end(self, e, logs)) or stop
                 if stop:
                     break
+            self.interrupted = False
         finally:
             quiet.__exit__(None, None, None)
             for cb in cbs:

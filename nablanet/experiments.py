@@ -389,6 +389,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         callbacks.append(EarlyStopping("val_loss", patience=int(cfg["patience"])))
         validation = {"validation_split": 0.1}
     remaining = int(cfg["epochs"]) - trainer.epoch
+    if cfg["patience"] and trainer.callback_state.get("EarlyStopping", {}).get("stopped"):
+        remaining = 0  # early stopping ended this run: it is finished (resumed for its outputs), not trained on
     comm_seconds = comm.seconds if comm is not None else 0.0
     t0 = time.perf_counter()
     try:

@@ -122,6 +122,20 @@ def test_resume_continues_exactly(tmp_path, capsys):
     assert (a.parallel, b.parallel, b.parallel_mode) == ("auto", "replicate", None)  # a mode named is kept
 
 
+def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path, capsys):
+    """A run early stopping ended is finished: --resume (after a stop during its plots, say) rewrites its outputs
+    and trains nothing; it trained on from the restored best epoch, 18 epochs more, and reported another model."""
+    args = ["--data", "breast_cancer", "--hidden", "8", "--batch-size", "32", "--lr", "0.01", "--patience", "5",
+            "--epochs", "200", "--no-progress", "--no-plots"]
+    assert run(capsys, "train", *args, "--out", str(tmp_path / "r"))[0] == 0
+    done = load(tmp_path / "r" / "checkpoint.npz")
+    assert done.epoch < 200
+    code, _, err = run(capsys, "train", "--resume", str(tmp_path / "r"), "--no-progress", "--no-plots")
+    assert code == 0, err
+    again = load(tmp_path / "r" / "checkpoint.npz")
+    assert again.epoch == done.epoch and np.array_equal(again.get_flat_params(), done.get_flat_params())
+
+
 @pytest.mark.parametrize(
     "argv,match",
     [

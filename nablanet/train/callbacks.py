@@ -175,12 +175,13 @@ class EarlyStopping(Callback):
     of epochs without improvement and the best epoch's parameters and running
     statistics travel in checkpoints (the arrays beside the others), so a run
     interrupted after its best epoch stops, resumed, where it would have
-    stopped and restores the same epoch.  Stopping clears the state: a later
-    ``fit`` starts counting afresh.
+    stopped and restores the same epoch.  Once it has stopped training, its
+    state says so (``stopped``; :func:`nablanet.experiments.run_training`
+    then resumes nothing) and a later ``fit`` starts counting afresh.
     """
 
     state_schema = {"best": V.Optional(V.finite_number), "best_epoch": V.Optional(V.non_negative_int),
-                    "wait": V.non_negative_int}
+                    "wait": V.non_negative_int, "stopped": V.boolean}
 
     def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=True):
         patience, min_delta = V.positive_int(patience, "patience"), V.non_negative_number(min_delta, "min_delta")
@@ -194,14 +195,16 @@ class EarlyStopping(Callback):
         self._resumable = True  # False for Checkpoint's own tracker, which files nothing
 
     def state_dict(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped": self.stopped_epoch is not None}
 
     def load_state_dict(self, state):
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], int(state["wait"])
+        self._stopped = bool(state["stopped"])
 
     def on_train_begin(self, trainer):
-        self._best_params, self._best_state, self.stopped_epoch = None, None, None
-        if not (self._resumable and self.restore_state(trainer)):
+        self._best_params, self._best_state, self.stopped_epoch, self._stopped = None, None, None, False
+        if not (self._resumable and self.restore_state(trainer)) or self._stopped:  # none, or a finished run's
             self.best, self.best_epoch, self.wait = None, None, 0
             return
         saved = trainer.callback_arrays.get(self._key())
@@ -221,9 +224,9 @@ class EarlyStopping(Callback):
         if self._best_params is not None:  # replaced, never changed in place, when a better epoch comes
             trainer.callback_arrays[self._key()] = [self._best_params] + tree_flatten(self._best_state)[0]
 
-    def _clear(self, trainer):
-        if self._resumable:
-            trainer.callback_state.pop(self._key(), None)
+    def _done(self, trainer):
+        if self._resumable:  # finished: its state says so, the best epoch's arrays are not needed any more
+            self.save_state(trainer)
             trainer.callback_arrays.pop(self._key(), None)
 
     def _better(self, v):
@@ -248,7 +251,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
-            self._clear(trainer)  # done: the next fit starts afresh
+            self._done(trainer)  # the next fit starts afresh
             return True
         self._file(trainer)
         return False

@@ -389,9 +389,17 @@ def _grid_axis(item):
     name = name.strip().replace("-", "_")
     if name not in SETTINGS:
         raise argparse.ArgumentTypeError(f"unknown setting {name!r}; choose from {', '.join(SETTINGS)}")
+    if not vals.strip():
+        raise argparse.ArgumentTypeError(f"{item} has no value; give {name}=V1,V2,...")
     if any(not v.strip() for v in vals.split(",")):  # '16,,32' or '16,': a stray comma, not a value
-        raise argparse.ArgumentTypeError(f"{item} has an empty value (a stray comma); where you mean no hidden "
-                                         f"layer or no limit, write none")
+        try:  # the hint only where none is a value of the setting (no hidden layer, no limit, the full batch)
+            SETTINGS[name].parse("none", name)
+            meaning = {"hidden": "no hidden layer", "batch_size": "the full batch", "scale": "no scaling",
+                       "n": "every row", "patience": "no early stopping", "degree": "the features themselves"}
+            hint = f"; where you mean {meaning.get(name, 'none')}, write none"
+        except (V.InvalidValueError, V.InvalidTypeError, V.MissingFileError):
+            hint = ""
+        raise argparse.ArgumentTypeError(f"{item} has an empty value (a stray comma){hint}")
     # ',' separates the values, so one value's list is joined otherwise: 16,32x32 (layer sizes), tanh+relu,tanh
     # (per-layer activations)
     join = (lambda v: v.replace("+", ",")) if name == "activation" else (lambda v: v)

@@ -170,6 +170,8 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path, capsys):
         (["sweep", "--grid", "hidden=16,,32"], r"--grid: hidden=16,,32 has an empty value .*write none"),
         (["sweep", "--grid", "hidden=16,"], r"--grid: hidden=16, has an empty value"),
         (["sweep", "--grid", "batch_size=0,,16"], r"--grid: batch_size=0,,16 has an empty value"),
+        (["sweep", "--grid", "lr=1e-3,"], r"--grid: lr=1e-3, has an empty value \(a stray comma\)$"),  # no 'none'
+        (["sweep", "--grid", "lr="], r"--grid: lr= has no value"),
         (["explain", "--expr", "__import__('os')"], "not allowed|unknown name"),
         (["explain", "--expr", "sqrt(x"], "cannot parse"),
     ],

@@ -48,7 +48,16 @@ class _Parser(argparse.ArgumentParser):
         raise argparse.ArgumentError(action, f"expected one of {choices}, got {value!r}")
 
     def error(self, message):
-        self.exit(2, f"nablanet: error: {' '.join(str(message).split())}\n")
+        self.exit(2, None if _other_rank() else f"nablanet: error: {' '.join(str(message).split())}\n")
+
+
+def _other_rank():
+    """Whether this process is an MPI rank other than 0.  Every rank meets the same bad flag, the same refused
+    setting and the same signal, and rank 0 alone says so; what may differ between ranks (a file, the data, a
+    module on another machine) each rank still says."""
+    from .distributed import launched_rank
+
+    return launched_rank() > 0
 
 
 # --------------------------------------------------------------------------- flag values
@@ -728,7 +737,8 @@ def main(argv=None):
     except SystemExit as e:  # bad flags, --help, --version: argparse has printed its line
         return e.code
     if not getattr(args, "func", None):
-        return _fail("give a command: train, sweep, compare, explain or surface (nablanet --help describes them)")
+        return _fail("give a command: train, sweep, compare, explain or surface (nablanet --help describes them)",
+                     quiet=_other_rank())
     previous = _on_sigterm_raise()
     try:
         args.func(args)
@@ -736,12 +746,14 @@ def main(argv=None):
     except DataNotFoundError as e:
         return _fail(f"{e} On the command line: --data-path DIR.")
     except (ConfigError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
-        return _fail(e)
+        return _fail(e, quiet=_other_rank() and not isinstance(e, (OSError, ImportError)))
     except _Terminated:
-        print(f"nablanet: stopped (SIGTERM){_how_to_go_on(args)}", file=sys.stderr)
+        if not _other_rank():
+            print(f"nablanet: stopped (SIGTERM){_how_to_go_on(args)}", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
-        print(f"nablanet: interrupted{_how_to_go_on(args)}", file=sys.stderr)
+        if not _other_rank():
+            print(f"nablanet: interrupted{_how_to_go_on(args)}", file=sys.stderr)
         return 130
     except OSError as e:  # a path that cannot be read or written, a full disk, a closed pipe
         if isinstance(e, BrokenPipeError) and _stdout_is_pipe():
@@ -785,8 +797,9 @@ def _on_sigterm_raise():
         return None
 
 
-def _fail(e):
-    print("nablanet: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message
+def _fail(e, quiet=False):
+    if not quiet:
+        print("nablanet: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message
     return 2
 
 

@@ -340,3 +340,35 @@ def test_replicated_ranks_take_any_batch_one_process_takes(tmp_path):
     assert doc["2 bn auto"]["error"] is None  # shardable (a row per rank): timed, either mode
     assert "2 MPI ranks need a row each" in doc["1 shard"]["error"]
     assert doc["16 shard"]["error"] is None and doc["16 auto"]["error"] is None
+
+
+def test_a_refusal_or_a_stop_under_mpiexec_is_said_once(tmp_path):
+    """Every rank meets the same bad flag, the same refused setting and the same SIGTERM: rank 0 says it, once
+    (each rank printed its own copy of the line)."""
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "nablanet.cli", "train"]
+    for args, said in ((["--parallel", "fast"], "argument --parallel: expected one of auto, shard, replicate"),
+                       (["--data", "runge", "--n", "20", "--batch-size", "1", "--parallel", "shard", "--epochs", "1",
+                         "--no-plots", "--out", str(tmp_path / "r")], "2 MPI ranks need a row each")):
+        r = subprocess.run(cmd + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        assert r.returncode == 2 and r.stdout == ""
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("nablanet")]
+        assert len(lines) == 1 and said in lines[0], r.stderr
+    p = subprocess.Popen(cmd + ["--data", "breast_cancer", "--hidden", "8", "--epochs", "100000", "--no-plots",
+                                "--out", str(tmp_path / "long")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "long" / "checkpoint.npz").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGTERM)  # mpiexec passes it on to every rank
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 143, err
+    assert err.count("nablanet: stopped (SIGTERM)") == 1, err

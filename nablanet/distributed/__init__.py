@@ -42,13 +42,15 @@ import numpy as np
 
 from ..autodiff.core import Primitive
 
-__all__ = ["Communicator", "get_comm", "launched_under_mpi", "allreduce_sum", "MPI_INSTALL_HINT", "PARALLEL_MODES"]
+__all__ = ["Communicator", "get_comm", "launched_under_mpi", "launched_rank", "allreduce_sum", "MPI_INSTALL_HINT",
+           "PARALLEL_MODES"]
 
 #: How a trainer shares the steps among the ranks (see the module's documentation).
 PARALLEL_MODES = ("auto", "shard", "replicate")
 
 MPI_INSTALL_HINT = 'MPI needs mpi4py and an MPI library: pip install "nablanet[mpi]" (mpi4py and mpich from PyPI)'
 
+_ENV_RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 _ENV_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS", "PMIX_SIZE")
 
 
@@ -59,6 +61,17 @@ def launched_under_mpi():
         if v and v.isdigit() and int(v) > 1 and (key != "SLURM_NTASKS" or "PMI_RANK" in os.environ):
             return True
     return False
+
+
+def launched_rank():
+    """This process's rank when an MPI launcher started it as one of several ranks (read from the launcher's
+    environment, before MPI is initialized), else 0."""
+    if launched_under_mpi():
+        for key in _ENV_RANK:
+            v = os.environ.get(key)
+            if v and v.isdigit():
+                return int(v)
+    return 0
 
 
 def _mpi():

@@ -106,6 +106,16 @@ def _probabilities(logits, loss):
     return get_activation(loss.link)(logits) if loss.from_logits else logits
 
 
+def _mask_stream(rng, epoch, rank):
+    """A sharded rank's generator of dropout masks for one epoch: seeded from the state of the stream all ranks
+    share (rank 0's, which its checkpoint keeps), the epoch and the rank, without drawing from that stream, so
+    the shuffles are one process's and a resumed run draws the masks the unbroken one drew."""
+    import hashlib
+
+    digest = hashlib.sha256(repr(sorted(rng.bit_generator.state.items())).encode()).digest()
+    return np.random.default_rng([int.from_bytes(digest[:16], "little"), int(epoch), int(rank)])
+
+
 class Trainer:
     """Trains a model: holds the flat parameter buffer, optimizer state, RNG and history.
 
@@ -195,6 +205,7 @@ class Trainer:
             raise ValueError(f"penalty strengths must be non-negative, got l1={l1}, l2={l2}")
         self.l1, self.l2, self.penalize_bias = float(l1), float(l2), bool(penalize_bias)
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._mask_rng = None  # a sharded rank's dropout stream during an epoch (else self.rng draws the masks)
         self.epoch = 0
         self.history = History()
         self.callback_state = {}  # what resumable callbacks file here (Callback.save_state); checkpoints carry it
@@ -355,7 +366,8 @@ class Trainer:
             self._state_tree, self._n_state = state, len(tree_flatten(state)[0])
         n_state = self._n_state
         scaled = scale != 1.0
-        args = (self._pleaves, state, X, y, self.rng) + ((float(scale),) if scaled else ())
+        rng = self.rng if self._mask_rng is None else self._mask_rng
+        args = (self._pleaves, state, X, y, rng) + ((float(scale),) if scaled else ())
         fn = self._step_fn(bool(penalize), scaled)
         if self.capture:  # the replay writes the gradients straight into the flat gradient buffer
             dests = self._dests.get(n_state)
@@ -479,9 +491,9 @@ class Trainer:
                 e = self.epoch
                 t0 = time.perf_counter()
                 full = bs == n
-                order = self.rng.permutation(n) if shuffle and not full else None
-                if order is not None and sharded:
-                    self.comm.bcast_(order)  # rank 0's order: the ranks' generators drift apart (dropout)
+                if sharded:  # this rank's dropout masks for the epoch (the shared stream itself left as it is)
+                    self._mask_rng = _mask_stream(self.rng, e, self.comm.rank)
+                order = self.rng.permutation(n) if shuffle and not full else None  # the same on every rank
                 total = 0.0
                 for b, (start, stop) in enumerate(bounds):
                     lo, hi = self.comm.shard(start, stop) if sharded else (start, stop)
@@ -515,6 +527,7 @@ class Trainer:
             self.interrupted = False
         finally:
             quiet.__exit__(None, None, None)
+            self._mask_rng = None
             for cb in cbs:
                 cb.on_train_end(self)
         return self.history
@@ -544,8 +557,10 @@ class Trainer:
         self._set_mode(mode)
         if self.parallel_timing is not None:  # the other mode's traced step is not needed any more
             self._steps = {k: fn for k, fn in self._steps.items() if k[-1] == self._reduce}
-        if mode == "replicate":  # one random stream for all (dropout masks, shuffles): rank 0's
-            self.rng.bit_generator.state = self.comm.bcast_object(self.rng.bit_generator.state)
+        # one random stream for all: rank 0's (the one its checkpoint keeps). Replicated ranks draw the same
+        # shuffles and dropout masks from it; sharded ranks the same shuffles, and each epoch their masks from
+        # a stream of their own seeded from it (see fit), so a resumed run draws what the unbroken one drew
+        self.rng.bit_generator.state = self.comm.bcast_object(self.rng.bit_generator.state)
 
     def _time_modes(self, X, y, start, stop, repeats=5, budget=0.25):
         """Seconds per step of both strategies on the rows ``[start, stop)``, the slowest rank's medians.

@@ -181,6 +181,31 @@ def test_an_interrupt_in_an_epochs_first_step_saves_that_epochs_start(tmp_path, 
     assert resumed.history["loss"] == full.history["loss"]
 
 
+def test_the_state_kept_for_an_interrupt_is_one_copy(tmp_path):
+    """The state a Checkpoint keeps at each epoch's end (parameters, Adam's two slots: three copies of the parameters)
+    replaces the one before: the old copy is let go before the new one is made, so a large model holds one, not two
+    at each epoch's end."""
+    import tracemalloc
+
+    X = np.random.default_rng(0).standard_normal((8, 200))
+    y = np.arange(8) % 10
+    t = Trainer(MLP([200, 400, 10], output_activation="softmax", seed=0), "cross_entropy", "adam", seed=0)
+    ck = Checkpoint(tmp_path / "c.npz", seconds=3600)
+    t.fit(X, y, epochs=1, callbacks=[ck])
+    size = 3 * t.get_flat_params().nbytes
+    tracemalloc.start()
+    try:
+        ck.on_epoch_end(t, 1, {})  # the state kept at one epoch's end ...
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        ck.on_epoch_end(t, 2, {})  # ... replaced at the next
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ck._boundary is not None
+    assert peak - before < 0.5 * size, (peak - before, size)
+
+
 def test_early_stopping_resumes_with_its_best_epoch_after_an_interrupt(tmp_path):
     """Early stopping (the command line's --patience) interrupted after its best epoch: the resumed run stops where
     the unbroken one stopped and restores the same best epoch, bit for bit (it started counting afresh, with no

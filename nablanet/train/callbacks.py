@@ -308,6 +308,9 @@ class Checkpoint(Callback):
         # the state at this epoch's end, kept (copied) until the next epoch ends: what an interrupt before then
         # writes, whatever has changed since (the next epoch's shuffle, dropout masks and steps, early stopping's
         # restored best epoch); written now if the cadence says so
+        # (the one before is let go first, so one copy is held, not two; an interrupt inside the copy leaves the
+        # file as it is, an earlier whole epoch)
+        self._boundary = None
         self._boundary = trainer.snapshot() if trainer.is_root else None
         if (self.every is not None and (epoch + 1) % int(self.every) == 0) or (
                 self.seconds is not None and time.monotonic() - self._last >= self.seconds):

@@ -277,15 +277,19 @@ class Sizes(Check):
         value = _as_scalar(value)
         if _is_real(value):
             value = [value]
-        if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        none = "; [] for none" if self.min_len == 0 else ""  # the text's spellings of none (0, none) are text's
+        if isinstance(value, (str, bytes)):  # text is read by parse (the flags); a value is a list
+            raise self.bad(value, name, InvalidTypeError, why=f" (a string; here the sizes are a list, such as [64, 32]{none})")
+        if isinstance(value, dict) or not hasattr(value, "__iter__"):
             raise self.bad(value, name, InvalidTypeError)
         out = []
         for i, v in enumerate(value):
             try:
                 out.append(self.item(v))
             except (InvalidValueError, InvalidTypeError):
+                zero = none if _is_real(v) and not isinstance(v, bool) and v == 0 else ""
                 raise self.bad(list(value) if not isinstance(value, np.ndarray) else value.tolist(), name,
-                               why=f" (item {i} is {_show(v)})") from None
+                               why=f" (item {i} is {_show(v)}{zero})") from None
         if len(out) < self.min_len:
             raise self.bad(out, name)
         return out

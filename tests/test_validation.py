@@ -51,6 +51,15 @@ def test_layer_sizes_text_with_an_empty_size_is_refused(text):
         V.sizes.parse(text, "hidden")
 
 
+@pytest.mark.parametrize("value, says", [("none", r"\[\] for none"), ("64,32", r"\[64, 32\]"), (0, r"\[\] for none"),
+                                          ([0], r"\[\] for none")])
+def test_layer_sizes_as_values_say_how_to_write_them(value, says):
+    """A configuration file's (or the API's) sizes are a list: 'none' and '64,32' as strings, or 0, were refused with
+    'expected layer sizes like 64,32 (or none)', the very spellings refused; the message says how to write them."""
+    with pytest.raises((V.InvalidValueError, V.InvalidTypeError), match=says):
+        V.sizes(value, "hidden")
+
+
 def test_errors_are_value_or_type_errors_and_one_family():
     assert issubclass(V.InvalidValueError, ValueError) and issubclass(V.InvalidTypeError, TypeError)
     assert issubclass(V.ConfigError, V.NablanetError) and issubclass(V.FileFormatError, ValueError)

@@ -8,6 +8,7 @@ configurations exit with status 2 and one line on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -750,11 +751,11 @@ def main(argv=None):
     except _Terminated:
         if not _other_rank():
             print(f"nablanet: stopped (SIGTERM){_how_to_go_on(args)}", file=sys.stderr)
-        return 143
+        return _end_interrupted_rank(143)
     except KeyboardInterrupt:
         if not _other_rank():
             print(f"nablanet: interrupted{_how_to_go_on(args)}", file=sys.stderr)
-        return 130
+        return _end_interrupted_rank(130)
     except OSError as e:  # a path that cannot be read or written, a full disk, a closed pipe
         if isinstance(e, BrokenPipeError) and _stdout_is_pipe():
             # the reader of the output went away (`nablanet ... | head`): stop quietly, as a Unix tool killed
@@ -771,6 +772,32 @@ def main(argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+#: seconds an interrupted MPI rank other than 0 waits for rank 0 to write its checkpoint and end the job
+RANK_GRACE_SECONDS = 10.0
+
+
+def _end_interrupted_rank(code):
+    """``code``; under MPI, the process ends here, without MPI's finalization.
+
+    A signal stops each rank where it finds it: a rank stopped between steps leaves the others waiting in the
+    step's collective, where no signal reaches Python, and finalizing waits for them, so the job hung.  Rank 0
+    (its checkpoint written by now) ends at once and the launcher ends the others; another rank gives rank 0
+    ``RANK_GRACE_SECONDS`` to do so, then ends itself, which ends a rank 0 stuck in a collective.
+    """
+    from .distributed import launched_under_mpi
+
+    if not launched_under_mpi():
+        return code
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if _other_rank():
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal ends this rank at once
+            signal.signal(sig, signal.SIG_DFL)
+        time.sleep(RANK_GRACE_SECONDS)
+    os._exit(code)
 
 
 def _stdout_is_pipe():

@@ -379,6 +379,10 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     if out_dir and root:
         os.makedirs(out_dir, exist_ok=True)
         atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
+        if resume is None and trainer._distributed:
+            # resumable from the start at once: ranks that time their modes (auto) do so before the Checkpoint
+            # below first saves, and a run stopped then left config.json alone, which --resume refused
+            trainer.save(os.path.join(out_dir, "checkpoint.npz"))
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
                                     seconds=checkpoint_seconds))
     validation = {"validation_data": (Xte, yte)} if curves else {}  # curves on the test split, for looking at

@@ -430,3 +430,41 @@ def test_resume_with_dropout_is_the_unbroken_run_in_either_mode(tmp_path, mode):
     resumed, whole = load(tmp_path / "run" / "checkpoint.npz"), load(tmp_path / "whole" / "checkpoint.npz")
     assert resumed.epoch == whole.epoch == 5
     np.testing.assert_array_equal(resumed.get_flat_params(), whole.get_flat_params())
+
+
+STOPPED_WHILE_TIMING = textwrap.dedent("""
+    import json, os, sys
+    from nablanet.distributed import get_comm
+    from nablanet.experiments import run_training
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    out = sys.argv[1]
+
+
+    def interrupted(self, *args, **kwargs):  # Ctrl-C while auto times the two modes, on every rank
+        raise KeyboardInterrupt
+
+
+    timing, Trainer._time_modes = Trainer._time_modes, interrupted
+    cfg = {"data": "breast_cancer", "hidden": [8], "epochs": 3}
+    try:
+        run_training(cfg, out_dir=out, comm=comm, plots=False)
+    except KeyboardInterrupt:
+        pass
+    comm.barrier()  # (the ranks stopped without meeting)
+    left = sorted(os.listdir(out)) if comm.is_root else None
+    Trainer._time_modes = timing
+    res = run_training(cfg, resume=out, comm=comm, plots=False)  # what the stopped command says to do
+    if comm.is_root:
+        print(json.dumps({"left": left, "epochs": res["epochs"]}))
+    """)
+
+
+def test_a_run_stopped_while_auto_times_the_modes_can_be_resumed(tmp_path):
+    """Ctrl-C during auto's timing, before the first epoch: the run folder holds a checkpoint to resume from
+    (the timing ran before the checkpoint of the start was written: config.json alone, which --resume refused)."""
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_WHILE_TIMING)
+    doc = json.loads(mpirun(2, [str(script), str(tmp_path / "run")], tmp_path).strip().splitlines()[-1])
+    assert doc["left"] == ["checkpoint.npz", "config.json"] and doc["epochs"] == 3

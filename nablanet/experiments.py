@@ -928,12 +928,11 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
         metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
         jobs_plots = [(out_dir, data, grid, names, ok, m, seeds) for m in metrics]
-        # one plot per metric: with workers, they draw all but the last side by side while this process writes
-        # the table and draws the last (its matplotlib is warm; a worker's first figure costs more); else here
-        drawing = [ex.submit(_sweep_plot_job, a) for a in jobs_plots[:-1]] if ex is not None else []
+        # one plot per metric: drawn by the workers side by side (while this process writes the table) when
+        # there are workers, else here
+        drawing = [ex.submit(_sweep_plot_job, a) for a in jobs_plots] if ex is not None else None
         atomic_write_text(table, _csv(rows, cols))
-        last = [_sweep_plot_job(a) for a in jobs_plots[len(drawing):]]
-        plots = [f.result() for f in drawing] + last
+        plots = [f.result() for f in drawing] if drawing is not None else [_sweep_plot_job(a) for a in jobs_plots]
     except BaseException as e:
         try:
             if ex is not None:

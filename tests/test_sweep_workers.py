@@ -220,8 +220,8 @@ def test_the_default_thread_limit_honours_the_environment(tmp_path, monkeypatch,
 @pytest.mark.parametrize("data,metrics", [("breast_cancer", ["test_accuracy", "test_loss"]),
                                           ("franke", ["test_loss", "test_mse", "test_r2"])])
 def test_with_workers_every_metric_gets_its_plot_and_the_workers_are_reaped(tmp_path, data, metrics):
-    """With 2 workers the plots are drawn by them and by the sweep process (the last one): each metric's
-    heatmap is a whole PNG, the same files as ``jobs=1`` writes; the workers, told to exit without the sweep
+    """With 2 workers the plots are drawn by them side by side: each metric's heatmap is a whole PNG, the
+    same files as ``jobs=1`` writes; the workers, told to exit without the sweep
     waiting, are gone soon after it returns."""
     import multiprocessing
     import time

@@ -723,12 +723,29 @@ def _worker_init(parent_pid, threads, forked):
     _limit_worker_threads(threads, forked)
 
 
-def _stop_workers(ex):
-    """Stop a process pool now: terminate its workers, wait briefly, kill what is left.  Returns the exit codes
-    of the workers that ended otherwise (a negative code: the signal that ended it), not stopped here."""
+class _RecordingContext:
+    """A multiprocessing context that keeps every process it makes: a pool drops a worker that died from its
+    own list (its thread may do so before the sweep asks), and with it the exit code the error reports."""
+
+    def __init__(self, ctx):
+        self._ctx, self.processes = ctx, []
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    def Process(self, *args, **kwargs):  # noqa: N802 - multiprocessing's name
+        p = self._ctx.Process(*args, **kwargs)
+        self.processes.append(p)
+        return p
+
+
+def _stop_workers(ex, procs):
+    """Stop a process pool now: terminate its workers ``procs``, wait briefly, kill what is left.  Returns the
+    exit codes of the workers that ended otherwise (a negative code: the signal that ended it), not stopped
+    here."""
     import signal
 
-    procs = list((getattr(ex, "_processes", None) or {}).values())
+    procs = list(procs)
     for p in procs:
         if p.is_alive():
             p.terminate()
@@ -878,7 +895,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     from concurrent.futures.process import BrokenProcessPool
 
     jobs = min(jobs or _cores(), len(todo)) if todo else 0
-    ex = None
+    ex = ctx = None
     limits = contextlib.ExitStack()
     try:
         for r in todo:  # each data configuration split and scaled once, here; forked workers inherit it
@@ -905,7 +922,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
             # done: restoring it sooner would restart its own BLAS threads, stopped by the fork, to spin beside them
             limits.enter_context(limit_threads_for_workers(per_worker))
             # workers die with the sweep (kill -9 included); Ctrl-C or SIGTERM stops them before the sweep exits
-            ctx = multiprocessing.get_context()
+            ctx = _RecordingContext(multiprocessing.get_context())
             ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                      initargs=(os.getpid(), per_worker, ctx.get_start_method() == "fork"))
             # the longest points first: the last to finish are short ones, and no worker idles long at the end
@@ -936,7 +953,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     except BaseException as e:
         try:
             if ex is not None:
-                died = _stop_workers(ex)
+                died = _stop_workers(ex, ctx.processes)
                 # a worker stopped (or killed) in the middle of a write leaves its temporary file: removed here,
                 # the workers gone, so the folder holds only whole files
                 remove_stale_temps(pdir)

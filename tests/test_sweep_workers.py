@@ -183,8 +183,8 @@ def test_limits_restored_when_stopping_the_workers_is_interrupted(tmp_path, monk
     def interrupted(*args):
         raise KeyboardInterrupt  # in the sweep process: the first Ctrl-C, as a result arrives
 
-    def stop(ex, real=E._stop_workers):
-        real(ex)
+    def stop(ex, procs, real=E._stop_workers):
+        real(ex, procs)
         raise KeyboardInterrupt  # the second one
 
     monkeypatch.setattr(E, "_stop_workers", stop)

@@ -521,3 +521,26 @@ def test_the_parallel_option_without_mpi_is_checked_and_changes_nothing(tmp_path
 
     with pytest.raises(ValueError, match="parallel: expected one of auto, shard, replicate.*, got 'fastest'"):
         run_training({"data": "runge", "epochs": 1}, parallel="fastest")
+
+
+@pytest.mark.parametrize("cb", [EarlyStopping(patience=3), "plateau"])
+def test_an_infinite_cost_is_never_the_best_epoch_and_the_state_stays_loadable(tmp_path, cb):
+    """A first validation cost of inf (predictions overflowing a log) became the 'best' value: filed in the
+    checkpoint as Infinity, which loading refuses as damaged. An infinite or NaN cost is now never an
+    improvement; the next finite one is the best, and the saved trainer loads."""
+    from nablanet.train import ReduceLROnPlateau
+
+    cb = ReduceLROnPlateau(patience=3) if cb == "plateau" else cb
+    X, y = np.random.default_rng(0).standard_normal((20, 2)), np.zeros((20, 1))
+    t = Trainer(MLP([2, 3, 1], seed=0), "mse", seed=0)
+    t.fit(X, y, epochs=1)
+    cb.on_train_begin(t)
+    for epoch, v in enumerate([np.inf, np.nan, 2.0, np.inf, 1.5]):
+        cb.on_epoch_end(t, epoch, {"val_loss": v, "loss": 1.0, "lr": 1e-3})
+        type(cb).check_state(cb.state_dict())
+        if epoch < 2:
+            assert cb.best is None
+    assert cb.best == 1.5 and cb.wait == 0
+    path = tmp_path / "c.npz"
+    t.save(path)
+    load(path)

@@ -230,6 +230,8 @@ class EarlyStopping(Callback):
             trainer.callback_arrays.pop(self._key(), None)
 
     def _better(self, v):
+        if not math.isfinite(v):  # an infinite or NaN cost is never the best epoch (nor a value to file)
+            return False
         if self.best is None:
             return True
         return v < self.best - self.min_delta if self.mode == "min" else v > self.best + self.min_delta
@@ -480,7 +482,8 @@ class ReduceLROnPlateau(Callback):
                 f"ReduceLROnPlateau monitors {self.monitor!r} but the logs hold {sorted(logs)}; "
                 f"give validation data or monitor 'loss'"
             )
-        better = self.best is None or (v < self.best - self.min_delta if self.mode == "min" else v > self.best + self.min_delta)
+        better = math.isfinite(v) and (self.best is None or (v < self.best - self.min_delta if self.mode == "min"
+                                                              else v > self.best + self.min_delta))
         cooling = self.cooling > 0
         if cooling:
             self.cooling -= 1

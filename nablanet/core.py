@@ -49,6 +49,18 @@ __all__ = [
     "defjvp_argnum", "defjvp_argnums", "def_linear", "make_vjp", "make_jvp", "primitive_vjps", "primitive_jvps",
 ]
 
+#: autograd 1.9.1's public modules (its private ``numpy_*`` modules aside), each served by nablanet's module of the
+#: same name (``autograd.misc.flatten`` -> ``nablanet.misc.flatten``): the layout ``tools/autograd_shim.py`` maps
+#: and ``tests/test_autograd_layout.py`` checks against an installed autograd.
+AUTOGRAD_MODULES = (
+    "builtins", "core", "differential_operators", "extend", "test_util", "tracer", "util", "wrap_util",
+    "misc", "misc.fixed_points", "misc.flatten", "misc.optimizers", "misc.tracers",
+    "numpy", "numpy.fft", "numpy.linalg", "numpy.random",
+    "scipy", "scipy.integrate", "scipy.linalg", "scipy.signal", "scipy.special",
+    "scipy.stats", "scipy.stats.beta", "scipy.stats.chi2", "scipy.stats.dirichlet", "scipy.stats.gamma",
+    "scipy.stats.multivariate_normal", "scipy.stats.norm", "scipy.stats.poisson", "scipy.stats.t",
+)
+
 
 def make_vjp(fun, x):
     """autograd's unary ``make_vjp``: ``(vjp, fun(x))``, where ``vjp(g)`` is the cotangent of ``x`` for the

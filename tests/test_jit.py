@@ -539,11 +539,15 @@ def test_inputs_with_another_memory_layout_are_traced_for_it():
     assert jf.traces == 3
 
 
-def test_call_into_writes_outputs_into_the_callers_arrays():
-    jf = nb.jit(nb.value_and_grad(_mlp_loss))
-    eager = nb.value_and_grad(_mlp_loss)
+def _mlp_step_into():
+    """A captured value_and_grad of the MLP loss, its eager counterpart, and destinations for its gradients."""
     params = _mlp_args(0)[0]
-    dests = [None] + [np.empty_like(p) for pair in params for p in pair]
+    return (nb.jit(nb.value_and_grad(_mlp_loss)), nb.value_and_grad(_mlp_loss),
+            [None] + [np.empty_like(p) for pair in params for p in pair])
+
+
+def test_call_into_writes_outputs_into_the_callers_arrays():
+    jf, eager, dests = _mlp_step_into()
     for seed in (1, 2, 3):
         args = _mlp_args(seed)
         value, grads = jf.call_into(dests, *args)
@@ -552,7 +556,7 @@ def test_call_into_writes_outputs_into_the_callers_arrays():
         assert_bits((value, grads), eager(*args))
     assert jf.traces == 1
     # a destination of another layout is filled by a copy, still bit for bit
-    odd = [None] + [np.empty(p.shape[::-1]).T if p.ndim == 2 else np.empty_like(p) for pair in params for p in pair]
+    odd = [None] + [np.empty(p.shape[::-1]).T if p.ndim == 2 else np.empty_like(p) for pair in _mlp_args(0)[0] for p in pair]
     args = _mlp_args(4)
     assert_bits(jf.call_into(odd, *args), eager(*args))
     with pytest.raises(ValueError, match="destination 1 has shape"):
@@ -790,16 +794,13 @@ def test_fast_path_many_signatures_in_turn():
 
 
 def test_fast_path_call_into_destinations():
-    jf = nb.jit(nb.value_and_grad(_mlp_loss))
-    eager = nb.value_and_grad(_mlp_loss)
-    params = _mlp_args(0)[0]
-    dests = [None] + [np.empty_like(p) for pair in params for p in pair]
+    jf, eager, dests = _mlp_step_into()
     for seed in (1, 2, 1):
         args = _mlp_args(seed)
         assert_bits(jf.call_into(dests, *args), eager(*args))
     assert jf.traces == 1
     args = _mlp_args(3)
-    f32 = [None] + [np.empty_like(p, dtype=np.float32) for pair in params for p in pair]
+    f32 = [None] + [np.empty_like(p, dtype=np.float32) for pair in _mlp_args(0)[0] for p in pair]
     with pytest.raises(ValueError, match="destination 1 has shape"):
         jf.call_into(f32, *args)
     with pytest.raises(ValueError, match="4 destinations for 5 output leaves"):

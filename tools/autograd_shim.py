@@ -19,16 +19,8 @@ import importlib
 import sys
 
 import nablanet
+from nablanet.core import AUTOGRAD_MODULES
 
-# autograd 1.9.1's modules (its package layout, minus the private ones), each served by nablanet's of that name.
-AUTOGRAD_MODULES = [
-    "builtins", "core", "differential_operators", "extend", "test_util", "tracer", "util", "wrap_util",
-    "misc", "misc.fixed_points", "misc.flatten", "misc.optimizers", "misc.tracers",
-    "numpy", "numpy.fft", "numpy.linalg", "numpy.random",
-    "scipy", "scipy.integrate", "scipy.linalg", "scipy.signal", "scipy.special",
-    "scipy.stats", "scipy.stats.beta", "scipy.stats.chi2", "scipy.stats.dirichlet", "scipy.stats.gamma",
-    "scipy.stats.multivariate_normal", "scipy.stats.norm", "scipy.stats.poisson", "scipy.stats.t",
-]
 MODULES = {f"autograd.{m}": f"nablanet.{m}" for m in AUTOGRAD_MODULES}
 
 for _ag_name, _nb_name in MODULES.items():

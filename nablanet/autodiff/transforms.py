@@ -232,8 +232,10 @@ def grad(fun, argnums=0, has_aux=False, *, argnum=None):
     loss of a complex parameter is ``z - lr * conj(grad(f)(z))``.  A real
     function of real inputs that uses complex numbers inside (an FFT) gets the
     real gradient a purely real implementation would give.  For a holomorphic
-    ``f`` with complex values, :func:`holomorphic_grad` gives ``f'(z)``.
+    ``f`` with complex values, ``holomorphic_grad`` gives ``f'(z)``.
 
+    Examples
+    --------
     >>> import nablanet as nn, nablanet.numpy as anp
     >>> nn.grad(lambda x: anp.exp(x**2))(1.0)   # 2 x exp(x^2)
     np.float64(5.43656365691809)

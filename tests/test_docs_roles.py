@@ -1,0 +1,331 @@
+"""tools/docs_roles.py: the docstrings' Sphinx roles become the site's cross-references (or inline code) at build time.
+
+The conversion and the resolution are pure functions, tested without the docs toolchain; the griffe extension that wires
+them into mkdocstrings is tested on a small package when griffe is installed (the ``docs`` extra), skipped otherwise."""
+
+import importlib.util
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools" / "docs_roles.py"
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("docs_roles_under_test", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+dr = _load_tool()
+
+
+def link(path, title):
+    return f'<autoref identifier="{path}" optional><code>{title}</code></autoref>'
+
+
+class Resolver:
+    """``resolve(kind, target)`` from a table of targets; records what it was asked."""
+
+    def __init__(self, table):
+        self.table, self.asked = table, []
+
+    def __call__(self, kind, target):
+        self.asked.append((kind, target))
+        return self.table.get(target)
+
+
+# ----------------------------------------------------------------------------
+# convert_roles
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [*dr.ROLE_KINDS, "py:func", "py:class"])
+def test_each_role_kind_becomes_a_link_to_the_resolved_path(kind):
+    resolve = Resolver({"grad": "pkg.transforms.grad"})
+    assert dr.convert_roles(f"See :{kind}:`grad` here.", resolve) == f"See {link('pkg.transforms.grad', 'grad')} here."
+    assert resolve.asked == [(kind.removeprefix("py:"), "grad")]
+
+
+def test_an_unresolved_target_is_inline_code():
+    assert dr.convert_roles("Pickled by :mod:`pickle`; raises :exc:`ValueError`.", Resolver({})) == (
+        "Pickled by `pickle`; raises `ValueError`."
+    )
+
+
+def test_a_tilde_shows_the_last_name_and_links_the_whole_path():
+    resolve = Resolver({"pkg.train.Trainer": "pkg.train.loop.Trainer"})
+    assert dr.convert_roles(":class:`~pkg.train.Trainer`", resolve) == link("pkg.train.loop.Trainer", "Trainer")
+    assert resolve.asked == [("class", "pkg.train.Trainer")]
+    assert dr.convert_roles(":class:`~pkg.train.Missing`", resolve) == "`Missing`"
+
+
+def test_an_explicit_title_is_shown_even_when_wrapped_over_two_lines():
+    resolve = Resolver({"pkg.train.Trainer.fit": "pkg.train.loop.Trainer.fit"})
+    assert dr.convert_roles(":meth:`Trainer.fit <pkg.train.Trainer.fit>`", resolve) == link(
+        "pkg.train.loop.Trainer.fit", "Trainer.fit"
+    )
+    assert dr.convert_roles("as :meth:`the trainer's\n    fit <pkg.train.Trainer.fit>` does", resolve) == (
+        "as " + link("pkg.train.loop.Trainer.fit", "the trainer's fit") + " does"
+    )
+    assert dr.convert_roles(":func:`the loader <nowhere.load>`", resolve) == "`the loader`"
+
+
+def test_a_bang_never_links_and_resolves_nothing():
+    resolve = Resolver({"grad": "pkg.grad"})
+    assert dr.convert_roles(":func:`!grad` and :func:`!~pkg.grad`", resolve) == "`grad` and `grad`"
+    assert resolve.asked == []
+
+
+def test_a_relative_name_is_shown_without_its_dot_and_resolved_with_it():
+    resolve = Resolver({"._primitives": "pkg.numpy._primitives"})
+    assert dr.convert_roles(":mod:`._primitives`", resolve) == link("pkg.numpy._primitives", "_primitives")
+    assert resolve.asked == [("mod", "._primitives")]
+
+
+def test_several_roles_on_one_line_each_convert():
+    resolve = Resolver({"hvp": "pkg.hvp", "hessian": "pkg.hessian"})
+    text = "products (:func:`hvp`), the Hessian (:func:`hessian`) and :class:`Nope`, :data:`hvp`."
+    assert dr.convert_roles(text, resolve) == (
+        f"products ({link('pkg.hvp', 'hvp')}), the Hessian ({link('pkg.hessian', 'hessian')}) and `Nope`, "
+        f"{link('pkg.hvp', 'hvp')}."
+    )
+    assert [k for k, _ in resolve.asked] == ["func", "func", "class", "data"]
+
+
+def test_html_in_a_title_or_a_path_is_escaped():
+    assert dr.convert_roles(":func:`x & y <a<b>>`", Resolver({})) == "`x & y <a<b>>`"  # not a title form: code as written
+    assert dr.convert_roles(":func:`x & y <a.b>`", Resolver({"a.b": 'pkg."b"'})) == (
+        '<autoref identifier="pkg.&quot;b&quot;" optional><code>x &amp; y</code></autoref>'
+    )
+
+
+def test_roles_in_code_are_left_as_written():
+    resolve = Resolver({"grad": "pkg.grad"})
+    text = textwrap.dedent(
+        """\
+        Prose :func:`grad`; the literal ``:func:`grad``` stays.
+
+        ```python
+        doc = ":func:`grad`"
+        ```
+
+        >>> f = grad(g)  # :func:`grad`
+        >>> print(":class:`Trainer`")
+        :class:`Trainer`
+
+        Written as::
+
+            :func:`grad` in a literal block
+
+        After it, :func:`grad` again.
+        ~~~
+        :func:`grad`
+        ~~~
+        """
+    )
+    out = dr.convert_roles(text, resolve)
+    g = link("pkg.grad", "grad")
+    assert out == text.replace("Prose :func:`grad`", f"Prose {g}").replace("After it, :func:`grad`", f"After it, {g}")
+    assert resolve.asked == [("func", "grad"), ("func", "grad")]
+
+
+def test_the_line_ending_in_a_double_colon_is_prose_and_its_block_ends_at_the_dedent():
+    resolve = Resolver({"Objective": "pkg.Objective", "hvp": "pkg.hvp"})
+    text = "given as an\n:class:`Objective`::\n\n    F(x) = f(x) + :func:`hvp`\n\nwhere :func:`hvp` is"
+    assert dr.convert_roles(text, resolve) == (
+        f"given as an\n{link('pkg.Objective', 'Objective')}::\n\n    F(x) = f(x) + :func:`hvp`\n\n"
+        f"where {link('pkg.hvp', 'hvp')} is"
+    )
+
+
+def test_text_that_only_looks_like_a_role_is_left_alone():
+    resolve = Resolver({"x": "pkg.x"})
+    text = "The :math:`x^2` role, a :ref:`label`, a ratio 3:`x` and :funcs:`x` are not Python roles."
+    assert dr.convert_roles(text, resolve) == text
+    assert resolve.asked == []
+
+
+# ----------------------------------------------------------------------------
+# resolve_target
+# ----------------------------------------------------------------------------
+
+OBJECTS = {
+    # path -> canonical path (an imported name maps to its definition)
+    "pkg.core.Thing": "pkg.core.Thing",
+    "pkg.core.Thing.fit": "pkg.core.Thing.fit",
+    "pkg.core.Thing.load": "pkg.core.Thing.load",
+    "pkg.core.load": "pkg.core.load",
+    "pkg.grad": "pkg.transforms.grad",
+    "pkg.transforms.grad": "pkg.transforms.grad",
+    "pkg.util.helper": "pkg.util.helper",
+    "pkg.numpy._primitives": "pkg.numpy._primitives",
+}
+
+
+def test_a_name_is_looked_up_in_the_innermost_scope_first():
+    scopes = ["pkg.core.Thing", "pkg.core", "pkg"]
+    assert dr.resolve_target("load", scopes, OBJECTS.get) == "pkg.core.Thing.load"
+    assert dr.resolve_target("load", scopes[1:], OBJECTS.get) == "pkg.core.load"
+    assert dr.resolve_target("Thing.fit", scopes, OBJECTS.get) == "pkg.core.Thing.fit"
+
+
+def test_the_top_package_is_a_scope_and_an_imported_name_resolves_to_its_definition():
+    assert dr.resolve_target("grad", ["pkg.core", "pkg"], OBJECTS.get) == "pkg.transforms.grad"
+    assert dr.resolve_target("grad", ["pkg.core"], OBJECTS.get) is None
+
+
+def test_an_absolute_name_resolves_from_any_scope():
+    assert dr.resolve_target("pkg.core.Thing", ["pkg.util", "pkg"], OBJECTS.get) == "pkg.core.Thing"
+
+
+def test_a_dotted_relative_name_resolves_in_scope_but_not_as_an_absolute_name():
+    assert dr.resolve_target("._primitives", ["pkg.numpy.arrays", "pkg.numpy", "pkg"], OBJECTS.get) == (
+        "pkg.numpy._primitives"
+    )
+    assert dr.resolve_target(".pkg.core.Thing", ["pkg.util"], OBJECTS.get) is None
+    assert dr.resolve_target(".", ["pkg"], OBJECTS.get) is None
+
+
+def test_the_suffix_search_is_the_last_resort():
+    asked = []
+
+    def by_suffix(name):
+        asked.append(name)
+        return {"helper": "pkg.util.helper"}.get(name)
+
+    assert dr.resolve_target("helper", ["pkg.core", "pkg"], OBJECTS.get, by_suffix) == "pkg.util.helper"
+    assert dr.resolve_target("load", ["pkg.core", "pkg"], OBJECTS.get, by_suffix) == "pkg.core.load"
+    assert dr.resolve_target("nowhere", ["pkg"], OBJECTS.get, by_suffix) is None
+    assert asked == ["helper", "nowhere"]
+
+
+def test_the_conversion_needs_neither_griffe_nor_mkdocs():
+    code = textwrap.dedent(
+        f"""\
+        import importlib.util, sys
+        sys.modules["griffe"] = None  # import griffe fails
+        sys.modules["mkdocs"] = None
+        spec = importlib.util.spec_from_file_location("dr", {str(TOOL)!r})
+        dr = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(dr)
+        assert not hasattr(dr, "SphinxRoles")
+        print(dr.convert_roles(":func:`f`", lambda kind, target: None))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "`f`\n"
+
+
+# ----------------------------------------------------------------------------
+# The griffe extension, on a small package (skipped without the docs extra)
+# ----------------------------------------------------------------------------
+
+PACKAGE = {
+    "__init__.py": '''
+        """The package: :func:`grad`, :mod:`.sub`."""
+        from .core import grad
+        ''',
+    "core.py": '''
+        """Core: :class:`Thing`, :func:`~pkg.core.grad`, :mod:`pickle`, :func:`nowhere`, :func:`helper`, :func:`twice`.
+
+        >>> grad(f)  # :func:`grad`
+        """
+        import pickle
+
+
+        def grad(f):
+            """Gradient of ``f``: see :func:`load` and :meth:`Thing.fit`."""
+
+
+        def load():
+            """The module's load."""
+
+
+        class Thing:
+            """A thing: :meth:`fit`, :meth:`load` (its own) and :func:`load` (the module's)."""
+
+            def fit(self):
+                """Fit, then :meth:`~Thing.load`."""
+
+            def load(self):
+                """The method."""
+        ''',
+    "util.py": '''
+        def helper():
+            """Only here."""
+
+
+        def twice():
+            """Here and in sub.deep."""
+        ''',
+    "sub/__init__.py": '''
+        """Sub: :mod:`.deep`, :func:`deep.twice`."""
+        ''',
+    "sub/deep.py": '''
+        """Deep: :class:`Thing`, :func:`grad`, :class:`pkg.Thing`."""
+        from ..core import Thing
+
+
+        def twice():
+            """Here and in util."""
+        ''',
+}
+
+
+@pytest.fixture
+def loaded(tmp_path):
+    griffe = pytest.importorskip("griffe")
+    for name, source in PACKAGE.items():
+        path = tmp_path / "pkg" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source).lstrip())
+    # loaded by its file path, as mkdocs.yml names it
+    extensions = griffe.load_extensions(str(TOOL))
+    return griffe.load("pkg", search_paths=[tmp_path], extensions=extensions, docstring_parser="numpy")
+
+
+def doc(pkg, path):
+    return (pkg[path] if path else pkg).docstring.value
+
+
+def test_the_extension_rewrites_a_loaded_packages_docstrings(loaded):
+    assert doc(loaded, "") == f"The package: {link('pkg.core.grad', 'grad')}, {link('pkg.sub', 'sub')}."
+    assert doc(loaded, "core").splitlines() == [
+        f"Core: {link('pkg.core.Thing', 'Thing')}, {link('pkg.core.grad', 'grad')}, `pickle`, `nowhere`, "
+        f"{link('pkg.util.helper', 'helper')}, `twice`.",
+        "",
+        ">>> grad(f)  # :func:`grad`",
+    ]
+    assert doc(loaded, "core.grad") == (
+        f"Gradient of ``f``: see {link('pkg.core.load', 'load')} and {link('pkg.core.Thing.fit', 'Thing.fit')}."
+    )
+
+
+def test_the_extension_reads_a_method_role_in_the_class_and_a_function_role_in_the_module(loaded):
+    assert doc(loaded, "core.Thing") == (
+        f"A thing: {link('pkg.core.Thing.fit', 'fit')}, {link('pkg.core.Thing.load', 'load')} (its own) and "
+        f"{link('pkg.core.load', 'load')} (the module's)."
+    )
+    assert doc(loaded, "core.Thing.fit") == f"Fit, then {link('pkg.core.Thing.load', 'load')}."
+
+
+def test_the_extension_follows_imports_and_resolves_relative_names_in_subpackages(loaded):
+    assert doc(loaded, "sub") == f"Sub: {link('pkg.sub.deep', 'deep')}, {link('pkg.sub.deep.twice', 'deep.twice')}."
+    # an imported class is its definition; a name only the top package imports is found there; an alias's target is
+    # not something the package has
+    assert doc(loaded, "sub.deep") == f"Deep: {link('pkg.core.Thing', 'Thing')}, {link('pkg.core.grad', 'grad')}, `pkg.Thing`."
+
+
+def test_mkdocs_yml_loads_the_extension_into_the_python_handler():
+    text = (ROOT / "mkdocs.yml").read_text()
+    python = text[text.index("    python:\n") :]
+    extensions = python[python.index("extensions:") :].splitlines()[1]
+    assert extensions.strip() == "- !relative $config_dir/tools/docs_roles.py"
+    assert (ROOT / "tools" / "docs_roles.py").is_file()

@@ -1,0 +1,229 @@
+"""Sphinx roles in docstrings, turned into the documentation site's cross-references at build time.
+
+nablanet's docstrings name other objects with Sphinx's Python roles (``:func:`grad```, ``:class:`~nablanet.train.Trainer```,
+``:meth:`Trainer.fit <nablanet.train.Trainer.fit>```), which suit ``help()`` and Sphinx; the site (mkdocstrings, Markdown)
+would print them raw. The docstrings keep them: this module rewrites each role in the text griffe loaded, before
+mkdocstrings renders it, and nothing in the package imports it.
+
+- ``convert_roles(text, resolve)`` is the conversion, pure (no mkdocs, no griffe): each role becomes a link to the path
+  ``resolve(kind, target)`` returns, or inline code when it returns None. Fenced code, doctest blocks, reST literal blocks
+  (after a line ending in ``::``) and ``inline literals`` are left as they are.
+- ``resolve_target(target, scopes, lookup, by_suffix)`` finds a target's full path the way Sphinx reads a role written
+  inside a module or class: the innermost scope first (the class for ``:meth:`` and ``:attr:``, the module, then each
+  enclosing package up to the top one),
+  then the name as an absolute path, then, for a name found nowhere else, the one object of the package whose path ends
+  with it (none when two different objects do).
+- ``SphinxRoles``, a griffe extension (mkdocs.yml: ``extensions`` of the python handler), runs both on every docstring of
+  a package griffe has just loaded; it exists only when griffe is importable.
+
+A resolved role is written as autorefs' *optional* cross-reference, ``<autoref identifier="path" optional>``: autorefs, which
+alone knows at the end of the build which objects have an anchor on some page, makes it a link when one does and plain
+code when none does, so a role naming an undocumented (private, docstring-less) object never breaks the strict build and
+never becomes a broken link. A name that does not resolve at all (``pickle``, a typo) is inline code from the start.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+#: The Python-domain roles rewritten (also with Sphinx's explicit ``py:`` domain, ``:py:func:``).
+ROLE_KINDS = ("func", "meth", "class", "data", "attr", "mod", "exc", "obj", "const", "type")
+
+# One alternation, scanned left to right: an inline literal (``...``) is consumed whole, so a role written inside one
+# stays text; otherwise a role. A role's body may run over a line break (an explicit title wrapped by the docstring).
+_INLINE = re.compile(
+    r"(?P<literal>``(?:(?!``).)+``)"
+    r"|:(?:py:)?(?P<kind>" + "|".join(ROLE_KINDS) + r"):`(?P<body>[^`]+)`",
+    re.DOTALL,
+)
+_TITLED = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^<>]+)>$", re.DOTALL)
+_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
+
+Resolve = Callable[[str], "str | None"]
+#: The roles whose target may be a member of the class the docstring belongs to (``:meth:`fit``` in a method of
+#: ``Trainer``); other roles look in modules only (``:func:`load``` in ``Trainer.load`` is the module's function).
+MEMBER_KINDS = ("meth", "attr", "obj")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _blocks(text: str) -> Iterable[tuple[bool, str]]:
+    """Split ``text`` into runs of whole lines: ``(True, prose)`` or ``(False, literal)``, concatenating back to ``text``.
+
+    Literal: a fenced block (```` ``` ```` or ``~~~`` to the same fence), a doctest block (a line starting ``>>>`` to the
+    next blank line: its continuation and output lines), a reST literal block (the indented lines after a line ending in
+    ``::``, up to the first line indented no deeper than that one).
+    """
+    lines = text.splitlines(keepends=True)
+    i, n = 0, len(lines)
+    run: list[str] = []
+    while i < n:
+        line = lines[i]
+        stripped = line.strip()
+        fence = _FENCE.match(line)
+        if fence or stripped.startswith(">>>"):
+            if run:
+                yield True, "".join(run)
+                run = []
+            j = i + 1
+            if fence:
+                close = fence["fence"]
+                while j < n and not lines[j].strip().startswith(close):
+                    j += 1
+                j = min(j + 1, n)  # the closing fence
+            else:
+                while j < n and lines[j].strip():
+                    j += 1
+            yield False, "".join(lines[i:j])
+            i = j
+            continue
+        run.append(line)
+        i += 1
+        if stripped.endswith("::"):
+            base = _indent(line)
+            j = i
+            while j < n and (not lines[j].strip() or _indent(lines[j]) > base):
+                j += 1
+            while j > i and not lines[j - 1].strip():  # trailing blank lines belong to the prose after
+                j -= 1
+            if j > i:
+                yield True, "".join(run)
+                run = []
+                yield False, "".join(lines[i:j])
+                i = j
+    if run:
+        yield True, "".join(run)
+
+
+def parse_role(body: str) -> tuple[str, str, bool]:
+    """A role's body -> ``(target, shown text, may link)``, as Sphinx reads it.
+
+    ``title <target>`` shows the title; ``~a.b.c`` shows ``c``; ``!target`` never links; otherwise the target is shown,
+    without the leading dots of a relative name (``.sub``). Whitespace runs (a wrapped title) become one space.
+    """
+    body = " ".join(body.split())
+    titled = _TITLED.match(body)
+    if titled:
+        title, target = titled["title"], titled["target"].strip()
+    else:
+        title, target = None, body
+    link = not target.startswith("!")
+    target = target.lstrip("!")
+    if title is None:
+        title = target.lstrip("~").lstrip(".")
+        if target.startswith("~"):
+            title = title.rsplit(".", 1)[-1]
+    target = target.lstrip("~")
+    return target, title, link
+
+
+def render(title: str, path: str | None) -> str:
+    """The Markdown for a role shown as ``title``: autorefs' optional cross-reference to ``path``, else inline code."""
+    if path is None:
+        return f"`{title}`"
+    return f'<autoref identifier="{html.escape(path)}" optional><code>{html.escape(title, quote=False)}</code></autoref>'
+
+
+def convert_roles(text: str, resolve: Callable[[str, str], str | None]) -> str:
+    """Rewrite every Python-domain Sphinx role in ``text`` outside code; ``resolve(kind, target)`` gives the target's
+    path or None (``kind``: ``"func"``, ``"class"``, ... as in ``ROLE_KINDS``)."""
+
+    def one(match: re.Match) -> str:
+        if match["literal"]:
+            return match[0]
+        target, title, link = parse_role(match["body"])
+        return render(title, resolve(match["kind"], target) if link and target else None)
+
+    return "".join(_INLINE.sub(one, chunk) if prose else chunk for prose, chunk in _blocks(text))
+
+
+def resolve_target(
+    target: str,
+    scopes: Sequence[str],
+    lookup: Resolve,
+    by_suffix: Resolve | None = None,
+) -> str | None:
+    """The full path of the object a role's ``target`` names, or None.
+
+    ``scopes``: the dotted paths a name written in the docstring is looked up in, innermost first (the class, its
+    module, each enclosing package). ``lookup(path)`` is the canonical path of the object at ``path`` (an imported name
+    followed to its definition), or None. ``by_suffix(name)``, tried last, is the one object whose path ends with
+    ``.name``, or None. A leading dot (Sphinx's relative ``.name``) only means: not an absolute name.
+    """
+    relative = target.startswith(".")
+    name = target.lstrip(".")
+    if not name:
+        return None
+    for scope in scopes:
+        if found := lookup(f"{scope}.{name}"):
+            return found
+    if not relative and (found := lookup(name)):
+        return found
+    return by_suffix(name) if by_suffix else None
+
+
+_log = logging.getLogger(__name__)
+
+try:
+    import griffe
+except ImportError:  # the conversion above needs neither griffe nor mkdocs; the extension below needs griffe
+    griffe = None
+
+if griffe is not None:
+    _LOOKUP_ERRORS = (KeyError, ValueError, AttributeError, griffe.AliasResolutionError, griffe.CyclicAliasError)
+
+    class SphinxRoles(griffe.Extension):
+        """Griffe extension: once a package is loaded, rewrite the Sphinx roles in its docstrings (``convert_roles``)."""
+
+        def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs) -> None:
+            collection = loader.modules_collection
+            objects = list(_walk(pkg))
+            paths = {obj.path for obj in objects}
+
+            def lookup(path: str) -> str | None:
+                for get in (collection.get_member, collection.__getitem__):  # declared members, then inherited ones
+                    try:
+                        obj = get(path)
+                        return obj.final_target.path if obj.is_alias else obj.path
+                    except _LOOKUP_ERRORS:
+                        continue
+                return None
+
+            def by_suffix(name: str) -> str | None:
+                hits = [p for p in paths if p.endswith(f".{name}") and not any(part.startswith("_") for part in p.split("."))]
+                _log.debug("%r by its suffix: %s", name, hits)
+                return hits[0] if len(hits) == 1 else None
+
+            for obj in objects:
+                if obj.docstring is None or ":`" not in obj.docstring.value:
+                    continue
+
+                def resolve(kind: str, target: str, obj=obj) -> str | None:
+                    path = resolve_target(target, _scopes(obj, classes=kind in MEMBER_KINDS), lookup, by_suffix)
+                    _log.debug("%s: %s %r -> %s", obj.path, kind, target, path)
+                    return path
+
+                obj.docstring.value = convert_roles(obj.docstring.value, resolve)
+
+    def _walk(obj: griffe.Object) -> Iterable[griffe.Object]:
+        """``obj`` and every object defined under it (aliases skipped: their docstring is their target's)."""
+        yield obj
+        for member in list(obj.members.values()):
+            if not member.is_alias:
+                yield from _walk(member)
+
+    def _scopes(obj: griffe.Object, classes: bool) -> list[str]:
+        """Where a name in ``obj``'s docstring is looked up: ``obj`` itself if a class (when ``classes``) or a module,
+        then each enclosing class (when ``classes``) or module out to the top package."""
+        scopes = []
+        node = obj if (obj.is_class or obj.is_module) else obj.parent
+        while node is not None:
+            if classes or not node.is_class:
+                scopes.append(node.path)
+            node = node.parent
+        return scopes

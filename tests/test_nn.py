@@ -793,3 +793,58 @@ def test_batch_normalize_gradients_of_broadcast_gamma_and_beta_have_their_shapes
         assert np.shape(got) == np.shape(want) == np.shape((x, gamma, beta)[i])
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
     nb.check_grads(batch_normalize, (x, gamma, beta), order=2)
+
+
+# Each elementwise activation's tails: (the function there, its derivative at -inf and +inf).  The value
+# at large |z| is the tail form (exact in floating point from |z| ~ 40 on); the second derivative is 0.
+_TAILS = {
+    "identity": (lambda z: z, 1.0, 1.0),
+    "sigmoid": (lambda z: np.where(z > 0, 1.0, 0.0), 0.0, 0.0),
+    "tanh": (np.sign, 0.0, 0.0),
+    "relu": (lambda z: np.where(z > 0, z, 0.0), 0.0, 1.0),
+    "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), 0.01, 1.0),
+    "elu": (lambda z: np.where(z > 0, z, -1.0), 0.0, 1.0),
+    "softplus": (lambda z: np.where(z > 0, z, 0.0), 0.0, 1.0),
+    "gelu": (lambda z: np.where(z > 0, z, 0.0), 0.0, 1.0),
+    "gelu_tanh": (lambda z: np.where(z > 0, z, 0.0), 0.0, 1.0),
+    "silu": (lambda z: np.where(z > 0, z, 0.0), 0.0, 1.0),
+    "log_sigmoid": (lambda z: np.where(z > 0, 0.0, z), 1.0, 0.0),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(_TAILS))
+def test_activations_at_infinity_and_large_z_are_their_limits(name, dtype):
+    """At z = -inf, +inf and at large finite z (up to a quarter of the dtype's maximum) every activation's
+    value, first and second derivative are their limits, in forward and reverse mode and their four
+    second-order combinations: no inf * 0 = nan (GELU, both forms, and SiLU gave nan at -inf for the value,
+    at +-inf for the derivatives, and GELU's second derivative from |z| ~ 1.3e154 on, where z^2 overflows).
+    A NaN input gives a NaN value."""
+    act = nb.nn.log_sigmoid if name == "log_sigmoid" else get_activation(name)
+    tail, d_lo, d_hi = _TAILS[name]
+    big = np.finfo(dtype).max / 4
+    z = np.array([-np.inf, -big, -1e18, -1e4, 1e4, 1e18, big, np.inf], dtype)
+
+    def fwd(f):
+        return lambda z: nb.jvp(f, (z,), (np.ones_like(z),))[1]
+
+    rev = nb.elementwise_grad
+    with warnings.catch_warnings(), np.errstate(over="ignore", under="ignore"):
+        warnings.simplefilter("error")  # no invalid value (inf * 0, inf - inf) on the way
+        got = {"value": act(z), "rev": rev(act)(z), "fwd": fwd(act)(z),
+               "rev-rev": rev(rev(act))(z), "fwd-fwd": fwd(fwd(act))(z),
+               "fwd-rev": fwd(rev(act))(z), "rev-fwd": rev(fwd(act))(z)}
+    nan = np.array([np.nan, 1.0], dtype)
+    with np.errstate(invalid="ignore"):  # NumPy's logaddexp flags a NaN argument
+        v = act(nan)
+    assert np.isnan(v[0]) and np.isfinite(v[1])
+    with np.errstate(over="ignore"):
+        want = tail(z).astype(dtype)
+    np.testing.assert_array_equal(got["value"], want, err_msg=f"{name} value")
+    d1 = np.where(z > 0, d_hi, d_lo).astype(dtype)
+    for k in ("rev", "fwd"):
+        np.testing.assert_array_equal(got[k], d1, err_msg=f"{name} first derivative, {k}")
+    for k in ("rev-rev", "fwd-fwd", "fwd-rev", "rev-fwd"):
+        np.testing.assert_array_equal(got[k], np.zeros_like(z), err_msg=f"{name} second derivative, {k}")
+    for k, v in got.items():
+        assert v.dtype == dtype, (name, k)

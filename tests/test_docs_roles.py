@@ -1,6 +1,7 @@
-"""tools/docs_roles.py: the docstrings' Sphinx roles become the site's cross-references (or inline code) at build time.
+"""tools/docs_roles.py: the docstrings' Sphinx roles become the site's cross-references (or inline code) and their reST
+literal blocks fenced code blocks, at build time.
 
-The conversion and the resolution are pure functions, tested without the docs toolchain; the griffe extension that wires
+The conversions and the resolution are pure functions, tested without the docs toolchain; the griffe extension that wires
 them into mkdocstrings is tested on a small package when griffe is installed (the ``docs`` extra), skipped otherwise."""
 
 import importlib.util
@@ -152,6 +153,97 @@ def test_text_that_only_looks_like_a_role_is_left_alone():
 
 
 # ----------------------------------------------------------------------------
+# convert_literal_blocks
+# ----------------------------------------------------------------------------
+
+
+def test_a_paragraph_ending_in_a_double_colon_shows_one_colon_and_its_block_is_fenced():
+    text = "The training loop.\n\nOne step::\n\n    batch -> forward\n          -> update\n\nThe model's parameters"
+    assert dr.convert_literal_blocks(text) == (
+        "The training loop.\n\nOne step:\n\n```\nbatch -> forward\n      -> update\n```\n\nThe model's parameters"
+    )
+
+
+def test_only_the_last_line_of_a_wrapped_paragraph_loses_a_colon():
+    text = "as optax does, on a line\nthat wraps::\n\n    opt.step(p, g, s)\n"
+    assert dr.convert_literal_blocks(text) == "as optax does, on a line\nthat wraps:\n\n```python\nopt.step(p, g, s)\n```\n"
+
+
+def test_a_double_colon_after_a_space_is_dropped_with_the_space():
+    assert dr.convert_literal_blocks("Like this ::\n\n    a -> b") == "Like this\n\n```\na -> b\n```"
+
+
+def test_a_paragraph_that_is_only_a_double_colon_is_not_shown():
+    text = "Some prose.\n\n::\n\n    a -> b\n\nAfter."
+    assert dr.convert_literal_blocks(text) == "Some prose.\n\n\n```\na -> b\n```\n\nAfter."
+    assert dr.convert_literal_blocks("::\n\n    a -> b") == "\n```\na -> b\n```"
+
+
+def test_the_fence_is_languaged_python_or_pycon_when_the_block_is_and_plain_otherwise():
+    python = dr.convert_literal_blocks("Call::\n\n    import nablanet as nb\n    nb.grad(f)(1.5)   # reverse\n")
+    assert python == "Call:\n\n```python\nimport nablanet as nb\nnb.grad(f)(1.5)   # reverse\n```\n"
+    session = dr.convert_literal_blocks("Run::\n\n    >>> f(nan)\n    Traceback (most recent call last):\n")
+    assert session == "Run:\n\n```pycon\n>>> f(nan)\nTraceback (most recent call last):\n```\n"
+    formula = dr.convert_literal_blocks("Given as::\n\n    F(x) = f(x) + sum_i l1_i |x_i|\n")
+    assert formula == "Given as:\n\n```\nF(x) = f(x) + sum_i l1_i |x_i|\n```\n"
+
+
+def test_an_indented_block_keeps_its_place_and_its_inner_indentation():
+    # in a numpy section (a parameter's description) the fence sits at the description's indentation
+    text = "x : int\n    The update::\n\n        if ok:\n\n            step()\n\n    More of x.\ny : int"
+    assert dr.convert_literal_blocks(text) == (
+        "x : int\n    The update:\n\n    ```python\n    if ok:\n\n        step()\n    ```\n\n    More of x.\ny : int"
+    )
+
+
+def test_the_block_ends_at_the_first_line_no_deeper_than_the_paragraph():
+    text = "Both::\n\n    a -> b\nright under it (reST warns)\n\n    indented prose"
+    assert dr.convert_literal_blocks(text) == (
+        "Both:\n\n```\na -> b\n```\n\nright under it (reST warns)\n\n    indented prose"
+    )
+
+
+def test_a_block_holding_a_fence_gets_a_longer_one():
+    text = "Markdown::\n\n    ```python\n    x = 1\n    ```\n"
+    assert dr.convert_literal_blocks(text) == "Markdown:\n\n````\n```python\nx = 1\n```\n````\n"
+
+
+def test_doctests_fenced_code_and_a_double_colon_with_no_block_are_left_as_written():
+    text = textwrap.dedent(
+        """\
+        >>> d = {"a": 1}  # as::
+        ...     # not a literal block
+        {'a': 1}
+
+        ```text
+        Inside a fence::
+
+            stays
+        ```
+
+        No block follows this::
+        the paragraph goes on.
+
+        ~~~
+        Tildes::
+
+            too
+        ~~~
+        """
+    )
+    assert dr.convert_literal_blocks(text) == text
+
+
+def test_roles_then_literal_blocks_leave_the_roles_inside_a_block_as_written():
+    resolve = Resolver({"Objective": "pkg.Objective", "hvp": "pkg.hvp"})
+    text = "given as an\n:class:`Objective`::\n\n    F(x) = f(x) + :func:`hvp`\n\nwhere :func:`hvp` is"
+    assert dr.convert_literal_blocks(dr.convert_roles(text, resolve)) == (
+        f"given as an\n{link('pkg.Objective', 'Objective')}:\n\n```\nF(x) = f(x) + :func:`hvp`\n```\n\n"
+        f"where {link('pkg.hvp', 'hvp')} is"
+    )
+
+
+# ----------------------------------------------------------------------------
 # resolve_target
 # ----------------------------------------------------------------------------
 
@@ -245,7 +337,12 @@ PACKAGE = {
 
 
         def load():
-            """The module's load."""
+            """The module's load, of a :class:`Thing`::
+
+                load()  # :func:`grad`
+
+            Once.
+            """
 
 
         class Thing:
@@ -258,6 +355,14 @@ PACKAGE = {
                 """The method."""
         ''',
     "util.py": '''
+        """Helpers, used as::
+
+            helper()
+
+        (the docstring's last line sets its indentation).
+        """
+
+
         def helper():
             """Only here."""
 
@@ -305,6 +410,15 @@ def test_the_extension_rewrites_a_loaded_packages_docstrings(loaded):
     ]
     assert doc(loaded, "core.grad") == (
         f"Gradient of ``f``: see {link('pkg.core.load', 'load')} and {link('pkg.core.Thing.fit', 'Thing.fit')}."
+    )
+
+
+def test_the_extension_fences_literal_blocks_with_or_without_roles(loaded):
+    assert doc(loaded, "util") == (
+        "Helpers, used as:\n\n```python\nhelper()\n```\n\n(the docstring's last line sets its indentation)."
+    )
+    assert doc(loaded, "core.load") == (
+        f"The module's load, of a {link('pkg.core.Thing', 'Thing')}:\n\n```python\nload()  # :func:`grad`\n```\n\nOnce."
     )
 
 

@@ -1,20 +1,23 @@
-"""Sphinx roles in docstrings, turned into the documentation site's cross-references at build time.
+"""Sphinx roles and reST literal blocks in docstrings, turned into the documentation site's Markdown at build time.
 
 nablanet's docstrings name other objects with Sphinx's Python roles (``:func:`grad```, ``:class:`~nablanet.train.Trainer```,
-``:meth:`Trainer.fit <nablanet.train.Trainer.fit>```), which suit ``help()`` and Sphinx; the site (mkdocstrings, Markdown)
-would print them raw. The docstrings keep them: this module rewrites each role in the text griffe loaded, before
-mkdocstrings renders it, and nothing in the package imports it.
+``:meth:`Trainer.fit <nablanet.train.Trainer.fit>```) and introduce verbatim text with reST's ``::``, which suit
+``help()`` and Sphinx; the site (mkdocstrings, Markdown) would print the roles and the ``::`` raw. The docstrings keep
+them: this module rewrites them in the text griffe loaded, before mkdocstrings renders it, and nothing in the package
+imports it.
 
-- ``convert_roles(text, resolve)`` is the conversion, pure (no mkdocs, no griffe): each role becomes a link to the path
-  ``resolve(kind, target)`` returns, or inline code when it returns None. Fenced code, doctest blocks, reST literal blocks
-  (after a line ending in ``::``) and ``inline literals`` are left as they are.
+- ``convert_roles(text, resolve)`` is the roles' conversion, pure (no mkdocs, no griffe): each role becomes a link to the
+  path ``resolve(kind, target)`` returns, or inline code when it returns None. Fenced code, doctest blocks, reST literal
+  blocks (after a line ending in ``::``) and ``inline literals`` are left as they are.
+- ``convert_literal_blocks(text)``, pure too, makes each reST literal block a fenced code block and drops its ``::`` as
+  reST does (``text::`` is shown ``text:``, ``text ::`` is ``text``, a lone ``::`` nothing).
 - ``resolve_target(target, scopes, lookup, by_suffix)`` finds a target's full path the way Sphinx reads a role written
   inside a module or class: the innermost scope first (the class for ``:meth:`` and ``:attr:``, the module, then each
   enclosing package up to the top one),
   then the name as an absolute path, then, for a name found nowhere else, the one object of the package whose path ends
   with it (none when two different objects do).
-- ``SphinxRoles``, a griffe extension (mkdocs.yml: ``extensions`` of the python handler), runs both on every docstring of
-  a package griffe has just loaded; it exists only when griffe is importable.
+- ``SphinxRoles``, a griffe extension (mkdocs.yml: ``extensions`` of the python handler), runs them on every docstring
+  of a package griffe has just loaded; it exists only when griffe is importable.
 
 A resolved role is written as autorefs' *optional* cross-reference, ``<autoref identifier="path" optional>``: autorefs, which
 alone knows at the end of the build which objects have an anchor on some page, makes it a link when one does and plain
@@ -24,6 +27,7 @@ never becomes a broken link. A name that does not resolve at all (``pickle``, a 
 
 from __future__ import annotations
 
+import ast
 import html
 import logging
 import re
@@ -52,12 +56,13 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _blocks(text: str) -> Iterable[tuple[bool, str]]:
-    """Split ``text`` into runs of whole lines: ``(True, prose)`` or ``(False, literal)``, concatenating back to ``text``.
+def _blocks(text: str) -> Iterable[tuple[str, str]]:
+    """Split ``text`` into runs of whole lines, ``(kind, lines)``, concatenating back to ``text``.
 
-    Literal: a fenced block (```` ``` ```` or ``~~~`` to the same fence), a doctest block (a line starting ``>>>`` to the
-    next blank line: its continuation and output lines), a reST literal block (the indented lines after a line ending in
-    ``::``, up to the first line indented no deeper than that one).
+    ``"code"``: a fenced block (```` ``` ```` or ``~~~`` to the same fence) or a doctest block (a line starting
+    ``>>>`` to the next blank line: its continuation and output lines). ``"literal"``: a reST literal block, the
+    indented lines after a line ending in ``::`` (blank lines first), up to the first line indented no deeper than
+    that one; the prose run before it ends with that line. ``"prose"``: the rest.
     """
     lines = text.splitlines(keepends=True)
     i, n = 0, len(lines)
@@ -68,7 +73,7 @@ def _blocks(text: str) -> Iterable[tuple[bool, str]]:
         fence = _FENCE.match(line)
         if fence or stripped.startswith(">>>"):
             if run:
-                yield True, "".join(run)
+                yield "prose", "".join(run)
                 run = []
             j = i + 1
             if fence:
@@ -79,7 +84,7 @@ def _blocks(text: str) -> Iterable[tuple[bool, str]]:
             else:
                 while j < n and lines[j].strip():
                     j += 1
-            yield False, "".join(lines[i:j])
+            yield "code", "".join(lines[i:j])
             i = j
             continue
         run.append(line)
@@ -92,12 +97,12 @@ def _blocks(text: str) -> Iterable[tuple[bool, str]]:
             while j > i and not lines[j - 1].strip():  # trailing blank lines belong to the prose after
                 j -= 1
             if j > i:
-                yield True, "".join(run)
+                yield "prose", "".join(run)
                 run = []
-                yield False, "".join(lines[i:j])
+                yield "literal", "".join(lines[i:j])
                 i = j
     if run:
-        yield True, "".join(run)
+        yield "prose", "".join(run)
 
 
 def parse_role(body: str) -> tuple[str, str, bool]:
@@ -139,7 +144,79 @@ def convert_roles(text: str, resolve: Callable[[str, str], str | None]) -> str:
         target, title, link = parse_role(match["body"])
         return render(title, resolve(match["kind"], target) if link and target else None)
 
-    return "".join(_INLINE.sub(one, chunk) if prose else chunk for prose, chunk in _blocks(text))
+    return "".join(_INLINE.sub(one, chunk) if kind == "prose" else chunk for kind, chunk in _blocks(text))
+
+
+def _literal_marker(prose: str) -> tuple[str, str]:
+    """The prose before a literal block without its ``::`` as reST shows it, and the ``::`` line's indentation.
+
+    ``text::`` is shown ``text:``; ``text ::`` is shown ``text``; a line that is only ``::`` is not shown at all.
+    """
+    head, _, last = prose.rstrip("\r\n").rpartition("\n")
+    head = head + "\n" if head else ""
+    ending = prose[len(prose.rstrip("\r\n")) :]
+    content = last.rstrip()
+    indent = last[: _indent(last)]
+    if content.strip() == "::":
+        return head, indent
+    before = content[:-2]
+    content = before.rstrip() if before[-1:].isspace() else before + ":"
+    return head + content + ending, indent
+
+
+def _fence_language(code: str) -> str:
+    """The fenced block's language: a console session when it starts with ``>>>``, Python when it parses as Python,
+    none (plain text) otherwise."""
+    if code.lstrip().startswith(">>>"):
+        return "pycon"
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return ""
+    return "python"
+
+
+def _fenced(block: str, indent: str) -> str:
+    """A reST literal block's lines as a Markdown fenced block at ``indent``: the blank lines before it kept (one
+    at least, so the fence opens a block), its lines dedented together (their relative indentation kept)."""
+    lines = block.splitlines()
+    lead = 0
+    while lead < len(lines) and not lines[lead].strip():
+        lead += 1
+    body = lines[lead:]
+    depth = min(_indent(line) for line in body if line.strip())
+    code = [line[depth:].rstrip() for line in body]
+    # a line of the block that starts with as many backticks as the fence would close it: the fence is longer
+    longest = max((len(line.lstrip()) - len(line.lstrip().lstrip("`")) for line in code), default=0)
+    fence = "`" * max(3, longest + 1)
+    language = _fence_language("\n".join(code))
+    out = ["\n" * max(lead, 1)]
+    out.append(f"{indent}{fence}{language}\n")
+    out.extend(f"{indent}{line}\n" if line else "\n" for line in code)
+    out.append(f"{indent}{fence}")
+    if block.endswith(("\n", "\r")):
+        out.append("\n")
+    return "".join(out)
+
+
+def convert_literal_blocks(text: str) -> str:
+    """Rewrite every reST literal block in ``text`` as a Markdown fenced code block.
+
+    The paragraph that introduces a block ends in ``::``; reST shows ``text::`` as ``text:``, ``text ::`` as ``text``
+    and a paragraph that is only ``::`` not at all, and the indented lines after it verbatim. Fenced code, doctest
+    blocks and a ``::`` with no indented block after it are left as they are.
+    """
+    out: list[str] = []
+    after_literal = False
+    for kind, chunk in _blocks(text):
+        if after_literal and chunk.splitlines()[0].strip():  # text right under the block (reST warns): set apart
+            chunk = "\n" + chunk
+        after_literal = kind == "literal"
+        if after_literal:  # always right after the prose run that ends with its ``::`` line
+            out[-1], indent = _literal_marker(out[-1])
+            chunk = _fenced(chunk, indent)
+        out.append(chunk)
+    return "".join(out)
 
 
 def resolve_target(
@@ -178,7 +255,8 @@ if griffe is not None:
     _LOOKUP_ERRORS = (KeyError, ValueError, AttributeError, griffe.AliasResolutionError, griffe.CyclicAliasError)
 
     class SphinxRoles(griffe.Extension):
-        """Griffe extension: once a package is loaded, rewrite the Sphinx roles in its docstrings (``convert_roles``)."""
+        """Griffe extension: once a package is loaded, rewrite the Sphinx roles (``convert_roles``), then the reST
+        literal blocks (``convert_literal_blocks``) in its docstrings."""
 
         def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs) -> None:
             collection = loader.modules_collection
@@ -200,15 +278,20 @@ if griffe is not None:
                 return hits[0] if len(hits) == 1 else None
 
             for obj in objects:
-                if obj.docstring is None or ":`" not in obj.docstring.value:
+                if obj.docstring is None:
                     continue
+                value = obj.docstring.value
+                if ":`" in value:
 
-                def resolve(kind: str, target: str, obj=obj) -> str | None:
-                    path = resolve_target(target, _scopes(obj, classes=kind in MEMBER_KINDS), lookup, by_suffix)
-                    _log.debug("%s: %s %r -> %s", obj.path, kind, target, path)
-                    return path
+                    def resolve(kind: str, target: str, obj=obj) -> str | None:
+                        path = resolve_target(target, _scopes(obj, classes=kind in MEMBER_KINDS), lookup, by_suffix)
+                        _log.debug("%s: %s %r -> %s", obj.path, kind, target, path)
+                        return path
 
-                obj.docstring.value = convert_roles(obj.docstring.value, resolve)
+                    value = convert_roles(value, resolve)
+                if "::" in value:
+                    value = convert_literal_blocks(value)
+                obj.docstring.value = value
 
     def _walk(obj: griffe.Object) -> Iterable[griffe.Object]:
         """``obj`` and every object defined under it (aliases skipped: their docstring is their target's)."""

@@ -332,6 +332,32 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019).
+
+    Each step first shrinks every parameter (biases included) by the same fraction,
+    ``x <- x (1 - eta lambda)`` with eta the learning rate of that step and lambda
+    ``weight_decay``, then takes Adam's step on the gradient alone.  Adam's own
+    ``weight_decay`` adds ``lambda x`` to the gradient instead, which Adam's division
+    by ``sqrt(v)`` then rescales parameter by parameter; here the decay does not pass
+    through the moments.  With ``weight_decay=0`` the steps are Adam's, bit for bit.
+
+    Parameters
+    ----------
+    lr : float, Schedule or dict
+        The learning rate eta: a positive number, a :class:`~nablanet.optim.Schedule`
+        or a schedule's config dict (see :func:`~nablanet.optim.get_schedule`).  It scales the decay too,
+        so a decaying schedule decays the shrinking with it.
+    beta1, beta2 : float
+        Decay rates of the moving averages of the gradient and of its square, in [0, 1).
+    eps : float
+        Positive; added to the bias-corrected ``sqrt(v)`` in the step's denominator.
+    weight_decay : float
+        lambda, the fraction of each parameter removed per unit of learning rate; >= 0.
+    clip_norm : float or None
+        When given, a gradient whose global 2-norm (over all parameters) exceeds it is
+        rescaled to that norm before the step.
+    """
+
     _coupled_decay = False
 
     def __init__(self, lr=0.003, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):

@@ -114,20 +114,74 @@ class Callback:
         return {k: check(state[k], f"{name}: {k}") for k, check in schema.items()}
 
     def state_dict(self):
+        """What this callback must remember across a checkpoint; None (the default) when nothing.
+
+        Override it, with :meth:`load_state_dict`, in a callback whose decisions depend on the epochs
+        before (a best value, a count of epochs without improvement, a reduced learning rate).  The
+        trainer counts a callback whose class overrides it as resumable: two resumable callbacks of
+        one fit must file under different ``state_key`` values.
+
+        Returns
+        -------
+        dict or None
+            A dict the checkpoint's JSON metadata can hold: numbers, strings, booleans, None, and
+            lists and dicts of them (a tuple comes back a list).
+        """
         return None
 
     def load_state_dict(self, state):
-        pass
+        """Take back a state that :meth:`state_dict` returned; the default ignores it.
+
+        Parameters
+        ----------
+        state : dict
+            The state as filed in the trainer, or as read back from a checkpoint, already checked
+            against ``state_schema`` when the class declares one (see :meth:`restore_state`).
+        """
 
     def _key(self):
         return self.state_key or type(self).__name__
 
     def save_state(self, trainer):
+        """File this callback's :meth:`state_dict` in ``trainer``, where the trainer's checkpoints pick it up.
+
+        The state is stored in ``trainer.callback_state`` under ``state_key`` (the class name unless
+        given), replacing the one filed before; a state of None files nothing.  Call it at the end of
+        ``on_epoch_end``, once the epoch has changed the state.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The trainer running the fit (any object with a ``callback_state`` dict).
+        """
         state = self.state_dict()
         if state is not None:
             trainer.callback_state[self._key()] = state
 
     def restore_state(self, trainer):
+        """Load the state filed in ``trainer`` under this callback's key, if there is one.
+
+        A trainer loaded from a checkpoint carries the states its callbacks filed, so a new callback
+        that calls this in ``on_train_begin`` continues where the one before stopped.  The state is
+        checked against ``state_schema`` (:meth:`check_state`), then given to :meth:`load_state_dict`.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The trainer about to fit; one without ``callback_state`` has no state to give.
+
+        Returns
+        -------
+        bool
+            True when a state was found and loaded; False when there was none, and the callback is
+            left as it was (to start afresh).
+
+        Raises
+        ------
+        nablanet.validate.InvalidValueError, nablanet.validate.InvalidTypeError
+            When the state does not hold what ``state_schema`` says (a missing or unknown key, a value
+            of the wrong kind).
+        """
         state = getattr(trainer, "callback_state", {}).get(self._key())
         if state is not None:
             self.load_state_dict(self.check_state(state))

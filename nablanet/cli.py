@@ -732,6 +732,27 @@ def _how_to_go_on(args):
 
 
 def main(argv=None):
+    """Run one ``nablanet`` command and return its exit status.
+
+    The ``nablanet`` console script calls it; from Python,
+    ``main(["train", "--data", "digits", "--epochs", "5"])`` runs a command in this process.
+    ``nablanet --help`` lists the commands and ``nablanet COMMAND --help`` each one's flags.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program's name; None (the default) reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 when the command ran (and after ``--help`` or ``--version``); 2 after a bad flag, a
+        refused setting, missing data or a file that cannot be read or written, said in one line
+        on stderr, never a traceback (``NABLANET_DEBUG=1`` raises an unexpected error instead);
+        130 after Ctrl-C and 143 after SIGTERM, with a line on how to go on (``--resume``);
+        128 + SIGPIPE, silently, when the reader of a piped output went away.  Under ``mpiexec``
+        an interrupted rank ends its process with that status instead of returning.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

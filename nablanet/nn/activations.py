@@ -16,9 +16,14 @@ whose reverse-mode rule is the notes' delta equations, computed once per layer::
 
 GELU (``"gelu"``, the exact ``z Phi(z) = z (1 + erf(z / sqrt 2)) / 2``; ``"gelu_tanh"``,
 the tanh approximation) and SiLU need z itself, so a dense layer computes them
-unfused; each is ``z * gate(z)`` with the gate (erf, tanh or sigmoid) computed
-once per step and a derivative of one node, and each is its limit at z = +-inf
-(value, first and second derivative: no ``inf * 0``).
+unfused; each GELU is ``z * gate(z)`` with the gate (erf or tanh) computed once
+per step and a derivative of one node.  Convention at z = +-inf: GELU and SiLU
+are products z * gate(z) whose gate has saturated to 0 or 1, and IEEE gives
+inf * 0 = NaN, so GELU(-inf), SiLU(-inf) and their derivatives at +-inf are NaN
+(the limits are 0, 0 and 0 or 1); a step that meets them has diverged already,
+and training stops on the NaN cost (``TerminateOnNaN``).  Guarding every call
+against it costs 1-4 us per call on small arrays (measured), more than the
+activation itself, so it is not done.
 The values of sigmoid, softplus, softmax and log-sigmoid come from the one
 module of stable kernels, :mod:`nablanet.numpy._kernels`, so z = +-1000
 neither overflows nor warns.
@@ -192,76 +197,22 @@ _TANH_C = math.sqrt(2.0 / math.pi)
 _TANH_A = 0.044715
 
 
-# At z = +-inf a factor of z meets a factor that has saturated to 0 (the gate at -inf, phi(z) or g (1 - g)
-# in the derivatives), and inf * 0 is nan where the limit exists (GELU(-inf) = 0, GELU'(+-inf) = 1 or 0).
-# One mechanism for the three gated activations: their value and derivative kernels run as written, under
-# ``np.errstate(invalid="raise")``, so the common finite case takes no extra pass (NumPy checks the
-# floating-point flags after every ufunc anyway); only an invalid operation (inf * 0, inf - inf: an
-# infinite z, or a power of z that overflowed) sends the call to the same kernel at z moved to the edge
-# of the saturated range, +-_SATURATED, where every formula is exactly at its limit in float32 and
-# float64 (GELU's gate and derivative are 0 or 1 from |z| ~ 40, SiLU's from ~ 105) and no power of z
-# overflows.  The second derivatives (off the training path) take z clipped to that range always.
-_SATURATED = 1e4
-
-
-def _at_infinity(fast, slow):
-    """The into-kernel ``fast(out, z, *rest)``, recomputed as ``slow(out, z, *rest)`` when it meets an
-    invalid operation; ``out`` is never one of the arguments (the capture gives a primitive's ``into``
-    form a buffer of its own), so the arguments are intact for the second try."""
-    raising = np.errstate(invalid="raise")(fast)  # as a decorator: half the cost of a `with` per call
-    quiet = np.errstate(invalid="ignore")(slow)  # a NaN argument may flag as well; it stays NaN
-
-    def kernel(out, z, *rest):
-        try:
-            return raising(out, z, *rest)
-        except FloatingPointError:
-            return quiet(out, z, *rest)
-
-    kernel.__name__ = getattr(fast, "__name__", "kernel")
-    kernel.__doc__ = fast.__doc__
-    return kernel
-
-
-def _saturated(z):
-    """z clipped to [-_SATURATED, _SATURATED] (NaN stays NaN)."""
-    return np.clip(z, -_SATURATED, _SATURATED)
-
-
-def _product_slow(out, z, gate):
-    # z * gate is nan only at z = -inf (gate 0); +inf * 1 = +inf is right
-    return np.multiply(np.maximum(z, -_SATURATED), gate, out=out)
-
-
-_product_into = _at_infinity(lambda out, z, gate: np.multiply(z, gate, out=out), _product_slow)
-
-
 def _gated(name, gate_into, deriv_into, second, gate_name, deriv_name):
     """``z -> z * gate(z)`` from the gate computed into an array, the derivative ``(z, gate) -> g + z g'``
-    computed into an array, and the second derivative written with differentiable functions of z.
-    The product and the derivative are exact at z = +-inf (see :func:`_at_infinity`)."""
-    deriv_into = _at_infinity(deriv_into, lambda out, z, gate: deriv_into(out, _saturated(z), gate))
-
+    computed into an array, and the second derivative written with differentiable functions of z."""
     def gate_fun(z):
         return gate_into(np.empty(np.shape(z), np.result_type(z, 1.0)), z)
 
     def deriv_fun(z, gate):
         return deriv_into(np.empty(np.broadcast_shapes(np.shape(z), np.shape(gate)), np.result_type(z, gate)), z, gate)
 
-    def prod_fun(z, gate):
-        return _product_into(np.empty(np.broadcast_shapes(np.shape(z), np.shape(gate)), np.result_type(z, gate)),
-                             z, gate)
-
-    def second_at(z):
-        return second(anp.clip(z, -_SATURATED, _SATURATED))
-
     gate_p = NondiffPrimitive(gate_fun, gate_name)
     gate_p.into = gate_into
     deriv_p = Primitive(deriv_fun, deriv_name)
     deriv_p.into = deriv_into
-    deriv_p.defvjp(lambda ans, z, gate: lambda g: g * second_at(z))
-    deriv_p.defjvp(lambda t, ans, z, gate: t * second_at(z))
-    prod_p = Primitive(prod_fun, name)  # z * gate, written into a buffer by a captured program
-    prod_p.into = _product_into
+    deriv_p.defvjp(lambda ans, z, gate: lambda g: g * second(z))
+    deriv_p.defjvp(lambda t, ans, z, gate: t * second(z))
+    prod_p = Primitive(np.multiply, name)  # z * gate: a ufunc, so a captured program writes it into a buffer
     prod_p.defvjp(lambda ans, z, gate: lambda g: g * deriv_p(z, gate))
     prod_p.defjvp(lambda t, ans, z, gate: t * deriv_p(z, gate))
 
@@ -343,31 +294,8 @@ _gelu_tanh = _gated("gelu_tanh", _gelu_tanh_gate_into, _gelu_tanh_deriv_into, _g
 _gelu_tanh.__doc__ = "``z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) / 2``."
 
 
-def _silu_gate_into(out, z):
-    """sigmoid(z) = exp(-logaddexp(0, -z)), the calls (and bits) of the stable kernel's sigmoid."""
-    np.negative(z, out=out)
-    np.logaddexp(0.0, out, out=out)
-    np.negative(out, out=out)
-    return np.exp(out, out=out)
-
-
-def _silu_deriv_into(out, z, gate):
-    """``g + z g (1 - g) = g (1 + z (1 - g))`` from the gate g = sigmoid(z)."""
-    np.subtract(1.0, gate, out=out)
-    out *= z
-    out += 1.0
-    out *= gate
-    return out
-
-
-def _silu_second(z):
-    """g (1 - g) (2 + z (1 - 2 g)), g = sigmoid(z)."""
-    g = sigmoid(z)
-    return g * (1.0 - g) * (2.0 + z * (1.0 - 2.0 * g))
-
-
-_silu = _gated("silu", _silu_gate_into, _silu_deriv_into, _silu_second, "silu_gate", "silu_derivative")
-_silu.__doc__ = "``z sigmoid(z)``."
+def _silu(z):
+    return z * _SIGMOID(z)
 
 
 _softmax_p = Primitive(_kernels.softmax, "softmax")
@@ -394,7 +322,7 @@ _log_sigmoid_p = Primitive(_kernels.log_sigmoid, "log_sigmoid")
 _log_sigmoid_p.defvjp(lambda ans, z: lambda g: g * sigmoid(-z))
 _log_sigmoid_p.defjvp(lambda g, ans, z: g * sigmoid(-z))
 
-_SIGMOID = None  # set below; sigmoid() refers to it
+_SIGMOID = None  # set below; SiLU and sigmoid() refer to it
 
 
 def _identity(z):

@@ -152,6 +152,43 @@ def test_text_that_only_looks_like_a_role_is_left_alone():
     assert resolve.asked == []
 
 
+def test_a_tilde_underline_is_a_section_title_not_a_fence():
+    # reST underlines a title with a run of tildes at least as long: not a Markdown fence, the rest is prose
+    resolve = Resolver({"grad": "pkg.grad"})
+    g = link("pkg.grad", "grad")
+    text = "Notes\n~~~~~\nSee :func:`grad`.\n\nParameters\n----------\nf : :func:`grad`\n"
+    assert dr.convert_roles(text, resolve) == text.replace(":func:`grad`", g)
+    indented = "Intro.\n\n    Notes\n    ~~~~~~~~\n    See :func:`grad`.\n"
+    assert dr.convert_roles(indented, resolve) == indented.replace(":func:`grad`", g)
+
+
+def test_a_fence_opener_without_a_closing_fence_is_prose():
+    resolve = Resolver({"grad": "pkg.grad"})
+    g = link("pkg.grad", "grad")
+    for opener in ("```", "~~~", "```python"):
+        text = f"Before.\n\n{opener}\nSee :func:`grad`.\n"
+        assert dr.convert_roles(text, resolve) == text.replace(":func:`grad`", g)
+
+
+def test_tildes_under_a_longer_line_or_a_blank_one_open_a_fence_when_closed():
+    resolve = Resolver({"grad": "pkg.grad"})
+    for text in ("A long title\n~~~\ncode :func:`grad`\n~~~\n", "Code:\n\n~~~~~~\n:func:`grad`\n~~~~~~\n"):
+        assert dr.convert_roles(text, resolve) == text
+    assert resolve.asked == []
+
+
+def test_a_fence_is_closed_only_by_a_bare_run_of_its_character_at_least_as_long():
+    # CommonMark: a closing fence has no info string; a shorter run, or the other character, is content
+    resolve = Resolver({"grad": "pkg.grad"})
+    for text in (
+        "```\n```python\n:func:`grad`\n```\n",
+        "````\n```\n:func:`grad`\n````\n",
+        "```\n~~~\n:func:`grad`\n`````\n",
+    ):
+        assert dr.convert_roles(text, resolve) == text
+    assert resolve.asked == []
+
+
 # ----------------------------------------------------------------------------
 # convert_literal_blocks
 # ----------------------------------------------------------------------------
@@ -232,6 +269,11 @@ def test_doctests_fenced_code_and_a_double_colon_with_no_block_are_left_as_writt
         """
     )
     assert dr.convert_literal_blocks(text) == text
+
+
+def test_a_literal_block_under_a_tilde_underlined_title_is_fenced():
+    text = "Notes\n~~~~~\nOne step::\n\n    a -> b\n"
+    assert dr.convert_literal_blocks(text) == "Notes\n~~~~~\nOne step:\n\n```\na -> b\n```\n"
 
 
 def test_roles_then_literal_blocks_leave_the_roles_inside_a_block_as_written():

@@ -59,10 +59,11 @@ def _indent(line: str) -> int:
 def _blocks(text: str) -> Iterable[tuple[str, str]]:
     """Split ``text`` into runs of whole lines, ``(kind, lines)``, concatenating back to ``text``.
 
-    ``"code"``: a fenced block (```` ``` ```` or ``~~~`` to the same fence) or a doctest block (a line starting
-    ``>>>`` to the next blank line: its continuation and output lines). ``"literal"``: a reST literal block, the
-    indented lines after a line ending in ``::`` (blank lines first), up to the first line indented no deeper than
-    that one; the prose run before it ends with that line. ``"prose"``: the rest.
+    ``"code"``: a fenced block (```` ``` ```` or ``~~~`` to its closing fence, as ``_fence_end`` reads them: an
+    unclosed opener or a title's tilde underline is prose) or a doctest block (a line starting ``>>>`` to the next
+    blank line: its continuation and output lines). ``"literal"``: a reST literal block, the indented lines after a
+    line ending in ``::`` (blank lines first), up to the first line indented no deeper than that one; the prose run
+    before it ends with that line. ``"prose"``: the rest.
     """
     lines = text.splitlines(keepends=True)
     i, n = 0, len(lines)
@@ -70,18 +71,14 @@ def _blocks(text: str) -> Iterable[tuple[str, str]]:
     while i < n:
         line = lines[i]
         stripped = line.strip()
-        fence = _FENCE.match(line)
-        if fence or stripped.startswith(">>>"):
+        title = run[-1].strip() if run else ""  # the prose line right above, if any
+        end = _fence_end(lines, i, title)
+        if end or stripped.startswith(">>>"):
             if run:
                 yield "prose", "".join(run)
                 run = []
-            j = i + 1
-            if fence:
-                close = fence["fence"]
-                while j < n and not lines[j].strip().startswith(close):
-                    j += 1
-                j = min(j + 1, n)  # the closing fence
-            else:
+            j = end or i + 1
+            if not end:
                 while j < n and lines[j].strip():
                     j += 1
             yield "code", "".join(lines[i:j])
@@ -103,6 +100,26 @@ def _blocks(text: str) -> Iterable[tuple[str, str]]:
                 i = j
     if run:
         yield "prose", "".join(run)
+
+
+def _fence_end(lines: Sequence[str], i: int, title: str) -> int | None:
+    """The index after the closing fence when ``lines[i]`` opens a fenced block, else None.
+
+    A fence opens at three or more backticks or tildes and closes at a line that is only a run of the same character,
+    at least as long (CommonMark). Not a fence: an opener no line closes, and a bare run of tildes right under a prose
+    line (``title``) no longer than it, which is reST's underline of a section title (``Notes`` over ``~~~~~``).
+    """
+    fence = _FENCE.match(lines[i])
+    if not fence:
+        return None
+    run = fence["fence"]
+    if run[0] == "~" and title and lines[i].strip() == run and len(title) <= len(run):
+        return None
+    close = re.compile(rf"\s*{re.escape(run[0])}{{{len(run)},}}\s*")
+    for j in range(i + 1, len(lines)):
+        if close.fullmatch(lines[j]):
+            return j + 1
+    return None
 
 
 def parse_role(body: str) -> tuple[str, str, bool]:

@@ -318,25 +318,67 @@ def test_an_absolute_name_resolves_from_any_scope():
     assert dr.resolve_target("pkg.core.Thing", ["pkg.util", "pkg"], OBJECTS.get) == "pkg.core.Thing"
 
 
-def test_a_dotted_relative_name_resolves_in_scope_but_not_as_an_absolute_name():
+def test_a_leading_dot_looks_in_the_scopes_first_and_the_absolute_name_last():
+    # Sphinx: "If you prefix the name with a dot, this order is reversed" (the scopes, then the name as written)
     assert dr.resolve_target("._primitives", ["pkg.numpy.arrays", "pkg.numpy", "pkg"], OBJECTS.get) == (
         "pkg.numpy._primitives"
     )
-    assert dr.resolve_target(".pkg.core.Thing", ["pkg.util"], OBJECTS.get) is None
+    assert dr.resolve_target(".load", ["pkg.core.Thing", "pkg.core", "pkg"], OBJECTS.get) == "pkg.core.Thing.load"
+    assert dr.resolve_target(".pkg.core.Thing", ["pkg.util"], OBJECTS.get) == "pkg.core.Thing"
     assert dr.resolve_target(".", ["pkg"], OBJECTS.get) is None
 
 
-def test_the_suffix_search_is_the_last_resort():
+def test_a_dotted_name_is_an_absolute_path_first():
+    objects = {"other.tool": "other.tool", "pkg.other.tool": "pkg.other.tool"}
+    assert dr.resolve_target("other.tool", ["pkg.core", "pkg"], objects.get) == "other.tool"
+    # with a leading dot, the package's own comes first
+    assert dr.resolve_target(".other.tool", ["pkg.core", "pkg"], objects.get) == "pkg.other.tool"
+    # a dotted name found nowhere absolutely is still read in the scopes
+    assert dr.resolve_target("core.Thing", ["pkg.util", "pkg"], OBJECTS.get) == "pkg.core.Thing"
+
+
+def test_a_name_under_another_top_level_module_never_resolves_inside_the_package():
+    # pkg has subpackages named like numpy and functools: numpy.exp written anywhere is NumPy's, not pkg.numpy.exp
+    objects = {
+        **OBJECTS,
+        "pkg.numpy": "pkg.numpy",
+        "pkg.numpy.exp": "pkg.numpy.exp",
+        "pkg.numpy.ndarray": "pkg.numpy.ndarray",
+        "pkg.functools.partial": "pkg.functools.partial",
+    }
+    external = {"numpy", "functools"}.__contains__
+    scopes = ["pkg.core", "pkg"]
+    for kind, target in [("func", "numpy.exp"), ("class", "numpy.ndarray"), ("func", "functools.partial"), ("mod", "numpy")]:
+        assert dr.resolve_target(target, scopes, objects.get, kind=kind, is_external=external) is None, target
+    # the package's own: written relative, or from inside it, or by its full name
+    assert dr.resolve_target(".numpy.exp", scopes, objects.get, kind="func", is_external=external) == "pkg.numpy.exp"
+    assert dr.resolve_target("exp", ["pkg.numpy", "pkg"], objects.get, kind="func", is_external=external) == (
+        "pkg.numpy.exp"
+    )
+    assert dr.resolve_target("pkg.numpy.exp", scopes, objects.get, kind="func", is_external=external) == (
+        "pkg.numpy.exp"
+    )
+    # an undotted function, class, ... named like a module is the package's own (only :mod: names a module)
+    assert dr.resolve_target("load", scopes, objects.get, kind="func", is_external={"load"}.__contains__) == (
+        "pkg.core.load"
+    )
+
+
+def test_the_suffix_search_is_the_last_resort_of_a_leading_dot_and_is_given_the_role_kind():
     asked = []
 
-    def by_suffix(name):
-        asked.append(name)
+    def by_suffix(name, kind):
+        asked.append((name, kind))
         return {"helper": "pkg.util.helper"}.get(name)
 
-    assert dr.resolve_target("helper", ["pkg.core", "pkg"], OBJECTS.get, by_suffix) == "pkg.util.helper"
-    assert dr.resolve_target("load", ["pkg.core", "pkg"], OBJECTS.get, by_suffix) == "pkg.core.load"
-    assert dr.resolve_target("nowhere", ["pkg"], OBJECTS.get, by_suffix) is None
-    assert asked == ["helper", "nowhere"]
+    scopes = ["pkg.core", "pkg"]
+    assert dr.resolve_target(".helper", scopes, OBJECTS.get, by_suffix, kind="func") == "pkg.util.helper"
+    assert dr.resolve_target(".load", scopes, OBJECTS.get, by_suffix, kind="func") == "pkg.core.load"
+    assert dr.resolve_target(".nowhere", scopes, OBJECTS.get, by_suffix, kind="meth") is None
+    # Sphinx searches by suffix only for a name written with a leading dot
+    assert dr.resolve_target("helper", scopes, OBJECTS.get, by_suffix, kind="func") is None
+    assert dr.resolve_target("util.helper", ["pkg.core"], OBJECTS.get, by_suffix, kind="func") is None
+    assert asked == [("helper", "func"), ("nowhere", "meth")]
 
 
 def test_the_conversion_needs_neither_griffe_nor_mkdocs():
@@ -367,7 +409,7 @@ PACKAGE = {
         from .core import grad
         ''',
     "core.py": '''
-        """Core: :class:`Thing`, :func:`~pkg.core.grad`, :mod:`pickle`, :func:`nowhere`, :func:`helper`, :func:`twice`.
+        """Core: :class:`Thing`, :func:`~pkg.core.grad`, :mod:`pickle`, :func:`nowhere`, :func:`.helper`, :func:`.twice`.
 
         >>> grad(f)  # :func:`grad`
         """
@@ -395,6 +437,42 @@ PACKAGE = {
 
             def load(self):
                 """The method."""
+
+            def save(self):
+                """The only save."""
+
+
+        def store():
+            """Not the method: :func:`save`, :func:`.save`; the method: :meth:`.save`."""
+
+
+        def uses_numpy():
+            """NumPy's :func:`numpy.exp`, :class:`numpy.ndarray`, :mod:`numpy`, :func:`functools.partial`;
+            ours: :func:`.numpy.exp`."""
+
+
+        class Outer:
+            """Holds Inner."""
+
+            def close(self):
+                """Outer's."""
+
+            class Inner:
+                """Nested."""
+
+                def run(self):
+                    """Not the outer class's :meth:`close`; by its suffix, :meth:`.close`."""
+        ''',
+    "numpy/__init__.py": '''
+        """The package's numpy: :func:`exp`, :class:`ndarray`, :func:`numpy.exp`."""
+
+
+        def exp(x):
+            """Ours."""
+
+
+        class ndarray:
+            """Ours."""
         ''',
     "util.py": '''
         """Helpers, used as::
@@ -446,7 +524,7 @@ def test_the_extension_rewrites_a_loaded_packages_docstrings(loaded):
     assert doc(loaded, "") == f"The package: {link('pkg.core.grad', 'grad')}, {link('pkg.sub', 'sub')}."
     assert doc(loaded, "core").splitlines() == [
         f"Core: {link('pkg.core.Thing', 'Thing')}, {link('pkg.core.grad', 'grad')}, `pickle`, `nowhere`, "
-        f"{link('pkg.util.helper', 'helper')}, `twice`.",
+        f"{link('pkg.util.helper', 'helper')}, `twice`.",  # .twice: two objects end with it
         "",
         ">>> grad(f)  # :func:`grad`",
     ]
@@ -477,6 +555,27 @@ def test_the_extension_follows_imports_and_resolves_relative_names_in_subpackage
     # an imported class is its definition; a name only the top package imports is found there; an alias's target is
     # not something the package has
     assert doc(loaded, "sub.deep") == f"Deep: {link('pkg.core.Thing', 'Thing')}, {link('pkg.core.grad', 'grad')}, `pkg.Thing`."
+
+
+def test_the_extension_searches_by_suffix_only_a_leading_dot_and_for_the_roles_kind(loaded):
+    assert doc(loaded, "core.store") == f"Not the method: `save`, `save`; the method: {link('pkg.core.Thing.save', 'save')}."
+
+
+def test_the_extension_does_not_read_a_role_in_an_enclosing_class(loaded):
+    # Sphinx reads a role in the class being documented and its module, never an enclosing class
+    assert doc(loaded, "core.Outer.Inner.run") == (
+        f"Not the outer class's `close`; by its suffix, {link('pkg.core.Outer.close', 'close')}."
+    )
+
+
+def test_the_extension_reads_a_name_under_another_top_level_module_as_that_modules(loaded):
+    assert doc(loaded, "core.uses_numpy") == (
+        "NumPy's `numpy.exp`, `numpy.ndarray`, `numpy`, `functools.partial`;\nours: "
+        f"{link('pkg.numpy.exp', 'numpy.exp')}."
+    )
+    assert doc(loaded, "numpy") == (
+        f"The package's numpy: {link('pkg.numpy.exp', 'exp')}, {link('pkg.numpy.ndarray', 'ndarray')}, `numpy.exp`."
+    )
 
 
 def test_mkdocs_yml_loads_the_extension_into_the_python_handler():

@@ -11,11 +11,11 @@ imports it.
   blocks (after a line ending in ``::``) and ``inline literals`` are left as they are.
 - ``convert_literal_blocks(text)``, pure too, makes each reST literal block a fenced code block and drops its ``::`` as
   reST does (``text::`` is shown ``text:``, ``text ::`` is ``text``, a lone ``::`` nothing).
-- ``resolve_target(target, scopes, lookup, by_suffix)`` finds a target's full path the way Sphinx reads a role written
-  inside a module or class: the innermost scope first (the class for ``:meth:`` and ``:attr:``, the module, then each
-  enclosing package up to the top one),
-  then the name as an absolute path, then, for a name found nowhere else, the one object of the package whose path ends
-  with it (none when two different objects do).
+- ``resolve_target(target, scopes, lookup, by_suffix)`` finds a target's full path by Sphinx's rules for a role written
+  inside a module or class: a name as written (absolute) first, then in the scopes, innermost first (the class for
+  ``:meth:`` and ``:attr:``, the module, then each enclosing package up to the top one); a name with a leading dot the
+  other way round, then, for one found nowhere else, the one object of the role's kind whose path ends with it (none
+  when two do). A dotted name under another top-level module (``numpy.exp``) is never looked up in the package.
 - ``SphinxRoles``, a griffe extension (mkdocs.yml: ``extensions`` of the python handler), runs them on every docstring
   of a package griffe has just loaded; it exists only when griffe is importable.
 
@@ -28,7 +28,9 @@ never becomes a broken link. A name that does not resolve at all (``pickle``, a 
 from __future__ import annotations
 
 import ast
+import functools
 import html
+import importlib.util
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -240,25 +242,42 @@ def resolve_target(
     target: str,
     scopes: Sequence[str],
     lookup: Resolve,
-    by_suffix: Resolve | None = None,
+    by_suffix: Callable[[str, str], str | None] | None = None,
+    *,
+    kind: str = "obj",
+    is_external: Callable[[str], bool] | None = None,
 ) -> str | None:
-    """The full path of the object a role's ``target`` names, or None.
+    """The full path of the object a role's ``target`` names, or None, by Sphinx's rules for the Python domain.
 
     ``scopes``: the dotted paths a name written in the docstring is looked up in, innermost first (the class, its
     module, each enclosing package). ``lookup(path)`` is the canonical path of the object at ``path`` (an imported name
-    followed to its definition), or None. ``by_suffix(name)``, tried last, is the one object whose path ends with
-    ``.name``, or None. A leading dot (Sphinx's relative ``.name``) only means: not an absolute name.
+    followed to its definition), or None. ``kind`` is the role's (``"func"``, ``"meth"``, ...).
+
+    - A name without a leading dot is tried as written (an absolute path) first, then in each scope. A dotted name
+      whose first part ``is_external`` (an importable top-level module other than the package: ``numpy.exp``,
+      ``functools.partial``) is that module's and is never looked up in the scopes, so never names a subpackage of
+      the same name (``nablanet.numpy``); nor is a ``:mod:`` name that ``is_external`` (``:mod:`numpy```).
+    - A leading dot (Sphinx's ``.name``) reverses the order: the scopes first, then the name as written, then, last,
+      ``by_suffix(name, kind)``: the one object of the role's kind whose path ends with ``.name``, or None.
     """
     relative = target.startswith(".")
     name = target.lstrip(".")
     if not name:
         return None
-    for scope in scopes:
-        if found := lookup(f"{scope}.{name}"):
-            return found
-    if not relative and (found := lookup(name)):
+    in_scopes = (f"{scope}.{name}" for scope in scopes)
+    if relative:
+        for path in (*in_scopes, name):
+            if found := lookup(path):
+                return found
+        return by_suffix(name, kind) if by_suffix else None
+    if found := lookup(name):
         return found
-    return by_suffix(name) if by_suffix else None
+    if ("." in name or kind == "mod") and is_external and is_external(name.split(".", 1)[0]):
+        return None
+    for path in in_scopes:
+        if found := lookup(path):
+            return found
+    return None
 
 
 _log = logging.getLogger(__name__)
@@ -278,7 +297,7 @@ if griffe is not None:
         def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs) -> None:
             collection = loader.modules_collection
             objects = list(_walk(pkg))
-            paths = {obj.path for obj in objects}
+            objects_by_path = {obj.path: obj for obj in objects}
 
             def lookup(path: str) -> str | None:
                 for get in (collection.get_member, collection.__getitem__):  # declared members, then inherited ones
@@ -289,10 +308,19 @@ if griffe is not None:
                         continue
                 return None
 
-            def by_suffix(name: str) -> str | None:
-                hits = [p for p in paths if p.endswith(f".{name}") and not any(part.startswith("_") for part in p.split("."))]
-                _log.debug("%r by its suffix: %s", name, hits)
+            def by_suffix(name: str, kind: str) -> str | None:
+                hits = [
+                    path
+                    for path, obj in objects_by_path.items()
+                    if path.endswith(f".{name}")
+                    and not any(part.startswith("_") for part in path.split("."))
+                    and _is_kind(obj, kind)
+                ]
+                _log.debug("%s %r by its suffix: %s", kind, name, hits)
                 return hits[0] if len(hits) == 1 else None
+
+            def is_external(top: str) -> bool:
+                return top != pkg.name and _importable(top)
 
             for obj in objects:
                 if obj.docstring is None:
@@ -301,7 +329,8 @@ if griffe is not None:
                 if ":`" in value:
 
                     def resolve(kind: str, target: str, obj=obj) -> str | None:
-                        path = resolve_target(target, _scopes(obj, classes=kind in MEMBER_KINDS), lookup, by_suffix)
+                        scopes = _scopes(obj, classes=kind in MEMBER_KINDS)
+                        path = resolve_target(target, scopes, lookup, by_suffix, kind=kind, is_external=is_external)
                         _log.debug("%s: %s %r -> %s", obj.path, kind, target, path)
                         return path
 
@@ -318,12 +347,44 @@ if griffe is not None:
                 yield from _walk(member)
 
     def _scopes(obj: griffe.Object, classes: bool) -> list[str]:
-        """Where a name in ``obj``'s docstring is looked up: ``obj`` itself if a class (when ``classes``) or a module,
-        then each enclosing class (when ``classes``) or module out to the top package."""
-        scopes = []
+        """Where a name in ``obj``'s docstring is looked up: the class ``obj`` is or belongs to (when ``classes``),
+        then the module and each enclosing package out to the top one. An enclosing class is not a scope (Sphinx reads
+        a role in the class documented, and a nested class's body does not see its outer class's names either)."""
         node = obj if (obj.is_class or obj.is_module) else obj.parent
-        while node is not None:
-            if classes or not node.is_class:
+        scopes = []
+        if node is not None and node.is_class:
+            if classes:
                 scopes.append(node.path)
+            while node is not None and not node.is_module:
+                node = node.parent
+        while node is not None:
+            scopes.append(node.path)
             node = node.parent
         return scopes
+
+    def _is_kind(obj: griffe.Object, kind: str) -> bool:
+        """Whether ``obj`` is an object a ``kind`` role names, as Sphinx's object types are: a function of a module for
+        ``func``, of a class for ``meth`` (a property for ``attr``), a module's attribute for ``data``, ..."""
+        in_class = obj.parent is not None and obj.parent.is_class
+        prop = obj.is_function and "property" in obj.labels
+        return {
+            "func": obj.is_function and not in_class,
+            "meth": obj.is_function and in_class and not prop,
+            "attr": (obj.is_attribute and in_class) or prop,
+            "data": obj.is_attribute and not in_class,
+            "const": obj.is_attribute,
+            "class": obj.is_class,
+            "exc": obj.is_class,
+            "type": obj.is_class or obj.kind.value in ("attribute", "type alias"),
+            "mod": obj.is_module,
+        }.get(kind, True)
+
+    @functools.cache
+    def _importable(name: str) -> bool:
+        """Whether ``name`` is a top-level module Python can import (a namespace package, any folder on the path,
+        is not counted)."""
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return False
+        return spec is not None and spec.origin not in (None, "namespace")

@@ -735,7 +735,10 @@ def main(argv=None):
     """Run one ``nablanet`` command and return its exit status.
 
     The ``nablanet`` console script calls it; from Python,
-    ``main(["train", "--data", "digits", "--epochs", "5"])`` runs a command in this process.
+    ``main(["train", "--data", "digits", "--epochs", "5"])`` runs a command in this process.  Like
+    ``nablanet train`` without ``--out``, that example also writes a new run folder (configuration,
+    metrics, checkpoints, plots) at ``runs/digits-YYYYMMDD-HHMMSS`` under the current directory;
+    ``--out DIR`` names the folder instead.
     ``nablanet --help`` lists the commands and ``nablanet COMMAND --help`` each one's flags.
 
     Parameters

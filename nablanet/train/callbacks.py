@@ -146,8 +146,9 @@ class Callback:
         """File this callback's :meth:`state_dict` in ``trainer``, where the trainer's checkpoints pick it up.
 
         The state is stored in ``trainer.callback_state`` under ``state_key`` (the class name unless
-        given), replacing the one filed before; a state of None files nothing.  Call it at the end of
-        ``on_epoch_end``, once the epoch has changed the state.
+        given), replacing the one filed before.  When :meth:`state_dict` returns None nothing is filed
+        and the state filed before, if any, stays in place (a checkpoint still carries it).  Call it at
+        the end of ``on_epoch_end``, once the epoch has changed the state.
 
         Parameters
         ----------

@@ -7,8 +7,8 @@ one whole data-parallel step (each rank differentiates its shard of the global
 batch, one Allreduce, the update), and puts them beside one step of the whole
 batch in one process (``--baseline``, the ``--json`` output of a run without
 ``mpiexec``), so a user can see where adding ranks stops paying.  Beside the
-sharded step (``parallel="shard"``) it times the replicated one (every rank the
-whole batch, no per-step collective) and the one ``parallel="auto"`` chooses.  Every
+sharded step (``parallel="shard"``) it times rank 0 leading (``"lead"``: rank 0
+steps on the whole batch with the threads of the machine's ranks, the others wait) and the one ``parallel="auto"`` chooses.  Every
 process limits its BLAS/OpenMP threads to its share of the cores
 (threadpoolctl; ``--threads`` overrides): one process gets all cores, each of
 N ranks on the machine a 1/N share.
@@ -20,6 +20,7 @@ Run:  python benchmarks/bench_allreduce.py --json > one.json
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -40,7 +41,8 @@ def step_time(sizes, bs, comm=None, reps=20, parallel="shard"):
     started together on every rank (a barrier before it), and the mean over ``reps`` steps in a row, as a
     training takes them (a rank that falls behind makes the others wait in the next Allreduce).  With
     ``comm`` (more than one rank) and ``parallel="shard"`` each rank takes its shard and the step includes the
-    Allreduce, as in ``nablanet train`` under mpiexec; with "replicate" each rank steps on the whole batch;
+    Allreduce, as in ``nablanet train`` under mpiexec; with "lead" rank 0 alone steps on the whole batch, with
+    the threads one process on the machine would use (the others wait in the barriers);
     with "auto" the trainer chooses (a one-step fit first).  Returns the two times, the CPU seconds per step
     in a row (the most of any rank: on a machine shared with other jobs, what the step would take with a free
     core each; waits in MPI poll, so they count) and the mode."""
@@ -57,21 +59,27 @@ def step_time(sizes, bs, comm=None, reps=20, parallel="shard"):
     if comm is not None and t.parallel_mode == "shard":
         lo, hi = comm.shard(0, bs)
         X, y = X[lo:hi], y[lo:hi]
-    for _ in range(3):
-        t.train_step(X, y, bs)
-    times = []
-    for _ in range(reps):
+    from nablanet.distributed import thread_limit
+
+    idle = comm is not None and t.parallel_mode == "lead" and not comm.is_root  # waits while rank 0 steps
+    step = (lambda: None) if idle else (lambda: t.train_step(X, y, bs))
+    lead = thread_limit() if comm is not None and t.parallel_mode == "lead" and comm.is_root else contextlib.nullcontext()
+    with lead:
+        for _ in range(3):
+            step()
+        times = []
+        for _ in range(reps):
+            if comm is not None:
+                comm.barrier()
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
         if comm is not None:
             comm.barrier()
-        t0 = time.perf_counter()
-        t.train_step(X, y, bs)
-        times.append(time.perf_counter() - t0)
-    if comm is not None:
-        comm.barrier()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(reps):
-        t.train_step(X, y, bs)
-    cpu = (time.process_time() - c0) / reps
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(reps):
+            step()
+        cpu = (time.process_time() - c0) / reps
     if comm is not None:
         comm.barrier()
         cpu = comm.comm.allreduce(cpu, op=comm.MPI.MAX)
@@ -106,7 +114,7 @@ def plot(rows, ranks, path, note=""):
     kind, tail = ("cpu_us", "") if cpu else ("step_us", "_in_a_row" if in_a_row else "")
     series = [(f"{kind}_one_process{tail}", "one process: a step of the whole batch", "C0"),
               (f"{kind}_ranks{tail}", f"{ranks} ranks, shard: each its shard + Allreduce", "C1"),
-              (f"{kind}_replicate{tail}", f"{ranks} ranks, replicate: each the whole batch", "C3"),
+              (f"{kind}_lead{tail}", f"{ranks} ranks, lead: rank 0 the whole batch", "C3"),
               ("allreduce_us", f"the Allreduce over {ranks} ranks alone (timed apart, median wall time)", "C2")]
     series = [s for s in series if all(r.get(s[0]) is not None for r in rows)]
     w = 0.8 / len(series)
@@ -149,7 +157,7 @@ def main(argv=None):
                 row["cpu_us_one_process"] = cpu * 1e6
             else:
                 row["allreduce_us"] = allreduce_time(comm, n) * 1e6
-                for mode, key in (("shard", "ranks"), ("replicate", "replicate"), ("auto", "auto")):
+                for mode, key in (("shard", "ranks"), ("lead", "lead"), ("auto", "auto")):
                     med, mean, cpu, chosen = step_time(sizes, bs, comm, reps=reps, parallel=mode)
                     row[f"step_us_{key}"], row[f"step_us_{key}_in_a_row"] = med * 1e6, mean * 1e6
                     row[f"cpu_us_{key}"] = cpu * 1e6
@@ -168,9 +176,9 @@ def main(argv=None):
         print(json.dumps(out, indent=2))
     else:
         cols = [k for k in ("step_us_one_process", "step_us_one_process_in_a_row", "step_us_ranks",
-                            "step_us_ranks_in_a_row", "step_us_replicate", "step_us_replicate_in_a_row",
+                            "step_us_ranks_in_a_row", "step_us_lead", "step_us_lead_in_a_row",
                             "step_us_auto", "step_us_auto_in_a_row", "allreduce_us", "cpu_us_one_process",
-                            "cpu_us_ranks", "cpu_us_replicate", "cpu_us_auto") if rows[0].get(k) is not None]
+                            "cpu_us_ranks", "cpu_us_lead", "cpu_us_auto") if rows[0].get(k) is not None]
         print(f"{comm.size} process(es), {threads} thread(s) each, load average {load:.1f}")
         print(f"{'net':<8}{'parameters':>12}{'bytes/step':>12}" + "".join(f"{c.replace('step_us_', ''):>22}" for c in cols)
               + ("  auto chose" if comm.size > 1 else ""))

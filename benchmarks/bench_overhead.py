@@ -153,7 +153,7 @@ def mpi(repeats):
 
     cases = {"one_process": args, "one_process_1_thread": args + ["--threads", "1"],
              "mpiexec_n2": [mpiexec, "-n", "2"] + args}
-    cases.update({f"mpiexec_n2_{m}": [mpiexec, "-n", "2"] + args + ["--parallel", m] for m in ("shard", "replicate")})
+    cases.update({f"mpiexec_n2_{m}": [mpiexec, "-n", "2"] + args + ["--parallel", m] for m in ("shard", "lead")})
     times, chose = {k: [] for k in cases}, []
     for _ in range(repeats):
         for k, cmd in cases.items():

@@ -314,13 +314,13 @@ def _communication_note(ranks, fraction, mode="shard"):
 
     One process computes what the ranks computed, each rank's share of the time outside communication
     (1 - ``fraction`` on average), at most: ``ranks * (1 - fraction)`` of the time taken, less than all of
-    it once ``fraction`` exceeds ``1 - 1 / ranks`` (a half for 2 ranks).  Replicated ranks ("replicate")
-    each compute every step and communicate once an epoch: one process is no faster, and the note is moot."""
-    if ranks < 2 or fraction is None or fraction <= 1 - 1 / ranks or mode == "replicate":
+    it once ``fraction`` exceeds ``1 - 1 / ranks`` (a half for 2 ranks).  With rank 0 leading ("lead") it
+    trains as one process and the others wait asleep: the note is moot."""
+    if ranks < 2 or fraction is None or fraction <= 1 - 1 / ranks or mode == "lead":
         return None
     return (f"nablanet: note: the {ranks} ranks spent {fraction:.0%} of the training in collective communication "
             f"(waiting for each other included), so one process would have been faster: each step computes too "
-            f"little to share (or the cores are busy); run it without mpiexec, or with --parallel replicate")
+            f"little to share (or the cores are busy); run it without mpiexec, or with --parallel lead")
 
 
 def _parallel_note(res):
@@ -328,12 +328,15 @@ def _parallel_note(res):
     timing, mode = res.get("parallel_timing"), res.get("parallel")
     if not timing or mode is None:
         return None
-    whole, shard = (f"{timing[k] * 1e6:,.0f} µs" for k in ("replicate", "shard"))
+    whole, shard = (f"{timing[k] * 1e6:,.0f} µs" for k in ("lead", "shard"))
     why = (f"a step of the whole batch took {whole} on the slowest rank, a step of its shard with the Allreduce "
            f"{shard}")
-    if mode == "replicate":
-        return (f"nablanet: note: --parallel auto chose replicate ({why}): each rank computes every step, so the "
-                f"ranks train no faster than one process on a free core; sharding pays with larger batches or layers")
+    if mode == "lead":
+        threads = res.get("lead_threads")
+        with_threads = f" with {threads} BLAS thread(s)" if threads else ""
+        return (f"nablanet: note: --parallel auto chose lead ({why}): rank 0 trained alone{with_threads}, as one "
+                f"process would, while the other ranks waited asleep and took its state at the end, so the ranks "
+                f"train as fast as one process, not faster; sharding pays with larger batches or layers")
     return f"nablanet: note: --parallel auto chose shard ({why})"
 
 
@@ -364,7 +367,8 @@ def cmd_train(args):
         res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm,
                            checkpoint_every=args.checkpoint_every,
                            checkpoint_seconds=30.0 if args.checkpoint_seconds is None else args.checkpoint_seconds,
-                           plots=not args.no_plots, overwrite=args.overwrite, parallel=args.parallel)
+                           plots=not args.no_plots, overwrite=args.overwrite, parallel=args.parallel,
+                           threads=args.threads)
     if comm is not None and not comm.is_root:
         return
     c = res["config"]
@@ -386,8 +390,9 @@ def cmd_train(args):
              _table([{"metric": k, "value": v} for k, v in final.items() if k.startswith("test_")], ["metric", "value"],
                     {"value": ".5f"}),
              f"run folder: {out}  (config.json, metrics.csv, metrics.json, checkpoint.npz, plots)"
-             + (f"; data-parallel over {res['ranks']} MPI ranks (parallel={res.get('parallel')}), {threads} BLAS "
-                f"thread(s) each" if res["ranks"] > 1 else "")]
+             + (f"; data-parallel over {res['ranks']} MPI ranks (parallel={res.get('parallel')}), " + (
+                 f"rank 0 alone with {res['lead_threads']} BLAS thread(s)" if res.get("lead_threads")
+                 else f"{threads} BLAS thread(s) each") if res["ranks"] > 1 else "")]
     _emit(args, {"config": c, "final": final}, "\n".join(lines))
 
 
@@ -619,11 +624,11 @@ def build_parser():
     common(t, "run folder (default: runs/DATA-DATE-TIME)", mpi="train data-parallel over MPI ranks")
     t.add_argument("--parallel", type=V.flag(V.Choice(PARALLEL_MODES)), metavar="MODE",
                    help="how MPI ranks share the steps: shard = each rank its shard of every batch, one Allreduce "
-                        "per step; replicate = every rank the whole batch, no per-step communication (rank 0's "
-                        "state broadcast each epoch); auto = the faster of the two, timed on the first batch "
-                        "(replicate for batches with fewer rows than ranks; runs may differ in the last bits; name "
-                        "a mode for bitwise reproducibility); no effect without MPI (default: auto; on --resume, "
-                        "the mode the run used)")
+                        "per step; lead = rank 0 trains alone, as one process with the threads of its machine's "
+                        "ranks, while the others wait asleep and take its state at the end; auto = the faster of "
+                        "the two, timed on the first batch (lead for batches with fewer rows than ranks and for "
+                        "full-batch optimizers; runs may differ in the last bits; name a mode for bitwise "
+                        "reproducibility); no effect without MPI (default: auto; on --resume, the mode the run used)")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (default: refuse, and offer --resume)")
     t.add_argument("--resume", metavar="RUN_DIR", type=V.flag(V.existing_dir),

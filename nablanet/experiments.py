@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from . import validate as V
+from .distributed import THREAD_ENV, _cores, _ranks_on_this_node, default_threads, thread_limit  # noqa: F401 - at home in distributed (the trainer's lead mode uses them too)
 from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
 from .validate import ConfigError
 
@@ -299,7 +300,7 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False):
 
 
 def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
-                 checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True, parallel=None):
+                 checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True, parallel=None, threads=None):
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
@@ -311,8 +312,9 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     folder to continue from its checkpoint up to the configured epochs.
     ``comm`` (a :class:`nablanet.distributed.Communicator`) trains
     data-parallel over MPI ranks; only rank 0 writes; ``parallel`` is how (``"auto"``, ``"shard"``,
-    ``"replicate"``: see :mod:`nablanet.distributed`; None: auto, or on resume the mode the run used), and the
-    result's ``"parallel"`` says what the ranks did (None in one process).  ``data`` is what
+    ``"lead"``: see :mod:`nablanet.distributed`; None: auto, or on resume the mode the run used), and the
+    result's ``"parallel"`` says what the ranks did (None in one process), ``"lead_threads"`` the BLAS threads
+    rank 0 trained with when it led (``threads``, else what one process on its machine uses).  ``data`` is what
     ``_load_data`` returned for this configuration, when the caller has it already.
     ``curves=False`` computes no per-epoch metrics on the training and test data (a sweep point reports only
     its final test metrics; early stopping still watches its validation cost): the same training, bit for bit,
@@ -357,14 +359,17 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         trainer.comm = comm
         if parallel is not None:  # else the mode the run recorded (auto: chosen at its first fit, and kept)
             trainer.parallel = parallel
+        trainer.threads = threads
         trainer._connect()  # rank 0's state on every rank
+        if comm is not None:  # every rank has read the checkpoint and config.json before rank 0 writes them again
+            comm.barrier()  # (rank 0 leading waits for no one until its fit ends, and wrote the next epoch's)
         # the schedule for the configured length (it may have grown); slots and step count carry on
         trainer.optimizer.lr = _optimizer(cfg, n_batches).lr
     else:
         model = _model(cfg, Xtr.shape[1])
         try:
             trainer = Trainer(model, cfg["loss"], _optimizer(cfg, n_batches), l1=cfg["l1"], l2=cfg["l2"],
-                              seed=cfg["seed"], comm=comm, parallel=parallel or "auto")
+                              seed=cfg["seed"], comm=comm, parallel=parallel or "auto", threads=threads)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if getattr(trainer.optimizer, "full_batch", False):  # dropout, batch norm, size: refused before the folder
@@ -419,6 +424,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         if trainer.parallel_timing is not None:  # what the "auto" choice compared: seconds per step, slowest rank
             result["parallel_timing"] = dict(trainer.parallel_timing)
     result["parallel"] = trainer.parallel_mode if comm is not None and comm.size > 1 else None
+    if trainer.lead_threads is not None and result["parallel"] == "lead":
+        result["lead_threads"] = trainer.lead_threads
     if out_dir and root:
         write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler, plots=plots)
     if out_dir:
@@ -499,32 +506,6 @@ def _grid_points(grid):
 
 def _point_key(point):
     return "_".join(f"{k}={v}" for k, v in point.items()).replace("/", "-").replace(" ", "")
-
-
-#: The environment variables that set the thread pools of BLAS and OpenMP libraries loaded after them.
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _cores():
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def default_threads(processes):
-    """BLAS/OpenMP threads for each of ``processes`` processes sharing this machine's cores (at least 1), and no
-    more than the environment asks for: the smallest of ``THREAD_ENV`` that is set (a batch script's
-    ``OMP_NUM_THREADS``, a shared machine's ``OPENBLAS_NUM_THREADS=1``)."""
-    share = max(1, _cores() // max(1, int(processes)))
-    asked = [int(v) for v in (os.environ.get(k, "").strip() for k in THREAD_ENV) if v.isdigit() and int(v) > 0]
-    return min([share, *asked])
-
-
-def thread_limit(threads=None, comm=None):
-    """BLAS/OpenMP limited to ``threads`` in this process, else to its share of the cores (the MPI ranks of
-    ``comm`` on this machine, or this process alone): a threadpoolctl context."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(threads or default_threads(1 if comm is None else _ranks_on_this_node(comm)))
 
 
 @contextlib.contextmanager
@@ -1017,15 +998,6 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         viz.heatmap(V, show(grid[a]), show(grid[b]), tmp, a, b, metric,
                     title=f"{data}: {viz.metric_label(metric)}{spread}{extra}")
     return fname
-
-
-def _ranks_on_this_node(comm):
-    """How many MPI ranks share this machine (and so its cores)."""
-    try:
-        return comm.comm.Split_type(comm.MPI.COMM_TYPE_SHARED).Get_size()
-    except Exception:  # noqa: BLE001 - an MPI without shared-memory split: assume all ranks on one node
-        return comm.size
-
 
 
 # ------------------------------------------------------------------------------------------- comparisons

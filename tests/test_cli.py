@@ -114,12 +114,12 @@ def test_resume_continues_exactly(tmp_path, capsys):
     assert run(capsys, "train", *args, "--epochs", "2", "--out", str(tmp_path / "half"))[0] == 0
     # (--parallel: how MPI ranks share the steps; accepted in one process, where it changes nothing)
     code, stdout, err = run(capsys, "train", "--resume", str(tmp_path / "half"), "--epochs", "4", "--no-progress",
-                            "--parallel", "replicate")
+                            "--parallel", "lead")
     assert code == 0, err
     a, b = load(tmp_path / "full" / "checkpoint.npz"), load(tmp_path / "half" / "checkpoint.npz")
     assert a.epoch == b.epoch == 4
     assert np.array_equal(a.get_flat_params(), b.get_flat_params())
-    assert (a.parallel, b.parallel, b.parallel_mode) == ("auto", "replicate", None)  # a mode named is kept
+    assert (a.parallel, b.parallel, b.parallel_mode) == ("auto", "lead", None)  # a mode named is kept
 
 
 def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path, capsys):
@@ -156,7 +156,7 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path, capsys):
          r"MNIST.*not found; looked in: \S+ \(default\): no such directory\. To get it: .*--data-path DIR"),
         (["train", "--activation", "relux"], "unknown activation"),
         (["train", "--optimizer", "adamx"], "argument --optimizer: expected one of sgd, .*adam.*, got 'adamx'$"),
-        (["train", "--parallel", "fast"], "argument --parallel: expected one of auto, shard, replicate, got 'fast'$"),
+        (["train", "--parallel", "fast"], "argument --parallel: expected one of auto, shard, lead, got 'fast'$"),
         (["train", "--config", "/nonexistent.toml"], "no configuration file"),
         (["train", "--resume", "/nonexistent"], "no checkpoint.npz|--resume: no folder '/nonexistent'"),
         (["train", "--data", "mnist", "--data-path", "/nonexistent"], "looked|not found|No such|--data-path: no folder"),

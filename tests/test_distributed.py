@@ -88,7 +88,7 @@ def test_cli_train_under_mpiexec_writes_once(tmp_path):
     docs = [json.loads(out)]  # exactly one JSON document: rank 1 prints nothing
     assert docs[0]["final"]["ranks"] == 2 and docs[0]["final"]["epochs"] == 3
     mode = docs[0]["final"]["parallel"]  # what --parallel auto chose, said on stderr and kept in the checkpoint
-    assert mode in ("shard", "replicate") and set(docs[0]["final"]["parallel_timing"]) == {"shard", "replicate"}
+    assert mode in ("shard", "lead") and set(docs[0]["final"]["parallel_timing"]) == {"shard", "lead"}
     assert err.count(f"--parallel auto chose {mode}") == 1
     assert load(run / "checkpoint.npz").parallel_mode == mode
     from nablanet.experiments import default_threads
@@ -179,22 +179,21 @@ COVERAGE = textwrap.dedent("""
     """)
 
 
-@pytest.mark.parametrize("mode", ["shard", "replicate"])
+@pytest.mark.parametrize("mode", ["shard", "lead"])
 def test_every_epoch_covers_each_row_once_and_small_batches_do_not_hang(tmp_path, mode):
     script = tmp_path / "cover.py"
     script.write_text(COVERAGE)
     doc = json.loads(mpirun(2, [str(script), mode], tmp_path, timeout=120).strip().splitlines()[-1])
     assert doc["world_size"] == 2 and doc["mode"] == mode
-    assert doc["same_params"]  # dropout included: replicated ranks draw rank 0's masks (its generator, broadcast)
+    assert doc["same_params"]  # dropout included: sharded ranks seed their masks from rank 0's stream; lead sends it
     per_rank = doc["seen"]
-    steps = len(per_rank[0])
-    assert steps == len(per_rank[1]) == 6  # 2 batches per epoch, 3 epochs, on both ranks
+    assert len(per_rank[0]) == 6  # 2 batches per epoch, 3 epochs
+    assert len(per_rank[1]) == (6 if mode == "shard" else 0)  # lead: rank 1 computes nothing
     for epoch in range(3):
         if mode == "shard":  # the ranks' shards partition the rows
             rows = [r for rank in per_rank for batch in rank[2 * epoch:2 * epoch + 2] for r in batch]
             assert sorted(rows) == list(range(21))
-        else:  # every rank every row, in the same batches
-            assert per_rank[0][2 * epoch:2 * epoch + 2] == per_rank[1][2 * epoch:2 * epoch + 2]
+        else:  # rank 0 every row, as one process
             assert sorted(r for batch in per_rank[0][2 * epoch:2 * epoch + 2] for r in batch) == list(range(21))
 
 
@@ -212,19 +211,20 @@ MODES = textwrap.dedent("""
     CASES = {"plain": (False, 0.0), "batch norm": (True, 0.0), "dropout": (False, 0.3), "both": (True, 0.3)}
 
 
-    class Perturb(Callback):  # rank 1's parameters knocked off mid-epoch: the epoch-end broadcast must undo it
+    class Record(Callback):  # lead: callbacks run on rank 0 only
         costs = []  # of every step, on this rank
 
         def on_batch_end(self, trainer, epoch, batch, cost):
             self.costs.append(cost)
-            if comm.rank == 1 and epoch == 1 and batch == 1:
-                trainer.get_flat_params()[:] += 0.01
 
 
-    def train(case, comm=None, parallel="auto", callbacks=(), prefer=None):
+    def train(case, comm=None, parallel="auto", callbacks=(), prefer=None, knock=False):
         bn, p = CASES[case]
         m = MLP([5, 12, 3], output_activation="softmax", batch_norm=bn, dropout=p, seed=0, dtype=np.float64)
         t = Trainer(m, "cross_entropy", "adam", lr=1e-2, l2=1e-3, seed=0, comm=comm, parallel=parallel)
+        if knock and comm.rank == 1:  # rank 1's parameters and random stream knocked off: rank 0's state wins
+            t.get_flat_params()[:] += 0.01
+            t.rng = np.random.default_rng(99)
         if prefer is not None:  # the timing runs, then reports the mode asked for as the faster
             real = t._time_modes
             t._time_modes = lambda *a: {**real(*a), prefer: 0.0}
@@ -241,25 +241,27 @@ MODES = textwrap.dedent("""
     out = {}
     for case in CASES:
         one = train(case)[1]  # one process, in this process (the same BLAS threads as the ranks)
-        t, rep = train(case, comm, "replicate")
-        t2, rep_perturbed = train(case, comm, "replicate", [Perturb()])
-        costs = comm.comm.allgather(Perturb.costs)  # 6 steps an epoch
-        Perturb.costs = []
+        t, rep = train(case, comm, "lead")
+        t2, rep_perturbed = train(case, comm, "lead", [Record()], knock=True)
+        costs = comm.comm.allgather(Record.costs)  # 6 steps an epoch
+        Record.costs = []
+        histories = comm.comm.allgather((t2.history.history, t2.epoch, t2.opt_state["t"],
+                                         t2.rng.bit_generator.state, t2.interrupted))
         a, auto = train(case, comm, "auto")
         pinned = train(case, comm, a.parallel_mode)[1]
         b, auto_shard = train(case, comm, "auto", prefer="shard")
         shard = train(case, comm, "shard")[1]
         self_comm = get_comm(comm.MPI.COMM_SELF)  # one rank: the option has no effect
-        s1, solo = train(case, self_comm, "replicate")
+        s1, solo = train(case, self_comm, "lead")
         solo_shard = train(case, self_comm, "shard")[1]
         out[case] = {
-            "replicate_is_one_process": rep.tobytes() == one.tobytes(),
-            "replicate_close": float(np.max(np.abs(rep - one))),
-            "replicate_mode": t.parallel_mode, "replicate_agree": same_on_all_ranks(t, rep),
+            "lead_is_one_process": rep.tobytes() == one.tobytes(),
+            "lead_close": float(np.max(np.abs(rep - one))),
+            "lead_mode": t.parallel_mode, "lead_agree": same_on_all_ranks(t, rep),
             "perturbed_agree": same_on_all_ranks(t2, rep_perturbed),
             "perturbed_is_unperturbed": rep_perturbed.tobytes() == rep.tobytes(),
-            "costs_after_perturbing_differ": costs[0][8:12] != costs[1][8:12],  # the rest of that epoch
-            "costs_next_epoch_agree": costs[0][12:] == costs[1][12:],  # parameters and optimizer slots restored
+            "callback_steps": [len(c) for c in costs],
+            "histories_agree": all(h == histories[0] for h in histories),
             "auto_mode": a.parallel_mode, "auto_timing": a.parallel_timing, "auto_agree": same_on_all_ranks(a, auto),
             "auto_is_pinned": auto.tobytes() == pinned.tobytes(),
             "auto_shard_mode": b.parallel_mode, "auto_shard_is_shard": auto_shard.tobytes() == shard.tobytes(),
@@ -270,23 +272,24 @@ MODES = textwrap.dedent("""
     """)
 
 
-def test_parallel_modes_replicate_auto_and_the_epoch_end_broadcast(tmp_path):
-    """replicate trains what one process trains (bit for bit here: the same program on the whole batch, with
-    the same random stream), with batch norm and dropout; a rank knocked off is brought back by rank 0's state at
-    the epoch's end; auto times both without changing anything (the run equals one pinned to its choice, whichever
-    it is) and every rank takes rank 0's choice; with one rank the option does nothing."""
+def test_parallel_modes_lead_auto_and_the_state_sent_at_the_end(tmp_path):
+    """lead trains what one process trains (bit for bit: rank 0 runs one process's program), with batch norm
+    and dropout; a rank knocked off before the fit ends with rank 0's state (parameters, history, epoch, step,
+    random stream), and callbacks run on rank 0 alone; auto times both without changing anything (the run equals
+    one pinned to its choice, whichever it is) and every rank takes rank 0's choice; with one rank the option
+    does nothing."""
     script = tmp_path / "modes.py"
     script.write_text(MODES)
     doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=300).strip().splitlines()[-1])
     assert doc["world_size"] == 2
     for case, r in doc["cases"].items():
-        assert r["replicate_mode"] == "replicate" and r["replicate_agree"], case
-        assert r["replicate_close"] < 1e-12, case
-        assert r["replicate_is_one_process"], case
+        assert r["lead_mode"] == "lead" and r["lead_agree"], case
+        assert r["lead_close"] < 1e-12, case
+        assert r["lead_is_one_process"], case
         assert r["perturbed_agree"] and r["perturbed_is_unperturbed"], case
-        assert r["costs_after_perturbing_differ"] and r["costs_next_epoch_agree"], case
-        assert r["auto_mode"] in ("shard", "replicate") and r["auto_agree"], case
-        assert set(r["auto_timing"]) == {"shard", "replicate"} and all(v > 0 for v in r["auto_timing"].values())
+        assert r["callback_steps"] == [18, 0] and r["histories_agree"], case
+        assert r["auto_mode"] in ("shard", "lead") and r["auto_agree"], case
+        assert set(r["auto_timing"]) == {"shard", "lead"} and all(v > 0 for v in r["auto_timing"].values())
         assert r["auto_is_pinned"], case
         assert r["auto_shard_mode"] == "shard" and r["auto_shard_is_shard"], case
         assert r["one_rank_mode"] is None and r["one_rank_unchanged"], case
@@ -318,7 +321,7 @@ SMALL_BATCHES = textwrap.dedent("""
     for bs, bn in ((1, False), (16, False), (2, True), (16, True)):  # 33 rows: a last batch of 1 row
         one = train(None, "auto", bs, bn)[1]
         key = f"{bs}{' bn' if bn else ''}"
-        for mode in ("replicate", "auto", "shard"):
+        for mode in ("lead", "auto", "shard"):
             t, got = train(comm, mode, bs, bn)
             out[f"{key} {mode}"] = {"mode": t.parallel_mode, "is_one_process": got == one,
                                     "error": got if len(got) < 300 else None}
@@ -327,16 +330,16 @@ SMALL_BATCHES = textwrap.dedent("""
     """)
 
 
-def test_replicated_ranks_take_any_batch_one_process_takes(tmp_path):
-    """Replicated ranks do not split the batches: a batch with fewer rows than ranks (batch_size=1) trains as
-    in one process, and so does a last batch of fewer rows than ranks (it used to join the batch before it,
-    as sharded training needs); auto replicates when the batches are too small to shard."""
+def test_lead_takes_any_batch_one_process_takes(tmp_path):
+    """Rank 0 leading does not split the batches: a batch with fewer rows than ranks (batch_size=1) trains as
+    in one process, and so does a last batch of fewer rows than ranks (sharded training joins it to the batch
+    before it); auto leads when the batches are too small to shard."""
     script = tmp_path / "small.py"
     script.write_text(SMALL_BATCHES)
     doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=300).strip().splitlines()[-1])
     for key in ("1", "16", "2 bn", "16 bn"):
-        assert doc[f"{key} replicate"] == {"mode": "replicate", "is_one_process": True, "error": None}, key
-    assert doc["1 auto"] == {"mode": "replicate", "is_one_process": True, "error": None}
+        assert doc[f"{key} lead"] == {"mode": "lead", "is_one_process": True, "error": None}, key
+    assert doc["1 auto"] == {"mode": "lead", "is_one_process": True, "error": None}
     assert doc["2 bn auto"]["error"] is None  # shardable (a row per rank): timed, either mode
     assert "2 MPI ranks need a row each" in doc["1 shard"]["error"]
     assert doc["16 shard"]["error"] is None and doc["16 auto"]["error"] is None
@@ -349,7 +352,7 @@ def test_a_refusal_under_mpiexec_is_said_once(tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
     cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "nablanet.cli", "train"]
-    for args, said in ((["--parallel", "fast"], "argument --parallel: expected one of auto, shard, replicate"),
+    for args, said in ((["--parallel", "fast"], "argument --parallel: expected one of auto, shard, lead"),
                        (["--data", "runge", "--n", "20", "--batch-size", "1", "--parallel", "shard", "--epochs", "1",
                          "--no-plots", "--out", str(tmp_path / "r")], "2 MPI ranks need a row each")):
         r = subprocess.run(cmd + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
@@ -414,7 +417,7 @@ def test_a_rank_stopped_between_steps_ends_the_job(tmp_path, rank):
     assert load(run / "checkpoint.npz").epoch > 0 or rank == 1
 
 
-@pytest.mark.parametrize("mode", ["shard", "replicate"])
+@pytest.mark.parametrize("mode", ["shard", "lead"])
 def test_resume_with_dropout_is_the_unbroken_run_in_either_mode(tmp_path, mode):
     """3 epochs, then --resume to 5, equals 5 epochs in one go, bit for bit, with dropout. Sharded ranks drew
     their masks from generators of their own that only rank 0's checkpoint could not restore (rank 1 resumed
@@ -468,3 +471,119 @@ def test_a_run_stopped_while_auto_times_the_modes_can_be_resumed(tmp_path):
     script.write_text(STOPPED_WHILE_TIMING)
     doc = json.loads(mpirun(2, [str(script), str(tmp_path / "run")], tmp_path).strip().splitlines()[-1])
     assert doc["left"] == ["checkpoint.npz", "config.json"] and doc["epochs"] == 3
+
+
+LEAD_ENDINGS = textwrap.dedent("""
+    import json, os, signal, sys, time
+    import numpy as np
+    from nablanet.distributed import LeadFailed, get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Callback, Trainer
+
+    comm = get_comm()
+    pids = comm.comm.allgather(os.getpid())
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((64, 4)), rng.integers(0, 3, 64)
+
+
+    class Events(Callback):  # on rank 0 (lead): signals the others, interrupts or fails itself
+        def __init__(self, case):
+            self.case = case
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            if epoch == 1 and self.case in ("ctrl-c to all", "ctrl-c to the waiting rank"):
+                os.kill(pids[1], signal.SIGINT)  # while it waits; rank 0 trains on for two more epochs
+                time.sleep(0.3)
+            if epoch == 3 and self.case == "ctrl-c to all":
+                raise KeyboardInterrupt
+            if epoch == 3 and self.case == "error":
+                raise ValueError("boom at epoch 4")
+
+
+    out = {}
+    for case in ("ctrl-c to all", "ctrl-c to the waiting rank", "error", "lbfgs"):
+        opt = "lbfgs" if case == "lbfgs" else "adam"
+        t = Trainer(MLP([4, 8, 3], output_activation="softmax", seed=0, dtype=np.float64), "cross_entropy", opt,
+                    seed=0, comm=comm, parallel="auto" if case == "lbfgs" else "lead")
+        if comm.rank == 1:
+            t.get_flat_params()[:] = 0.5  # rank 0's state must replace it
+        try:
+            t.fit(X, y, epochs=6, batch_size=None if case == "lbfgs" else 16, callbacks=[Events(case)])
+            ended = "returned"
+        except KeyboardInterrupt:
+            ended = "KeyboardInterrupt"
+        except (ValueError, LeadFailed) as e:
+            ended = f"{type(e).__name__}: {e}"
+        got = comm.comm.allgather((t.get_flat_params().tobytes(), t.epoch, t.history.history, t.interrupted,
+                                   t.parallel_mode, t.history.solver))
+        one = Trainer(MLP([4, 8, 3], output_activation="softmax", seed=0, dtype=np.float64), "cross_entropy", opt,
+                      seed=0)
+        if case == "lbfgs":
+            one.fit(X, y, epochs=6)
+        out[case] = {"ended": comm.comm.allgather(ended), "same": all(g == got[0] for g in got[1:]),
+                     "epochs": [g[1] for g in got], "interrupted": [g[3] for g in got], "mode": got[0][4],
+                     "one_process": one.get_flat_params().tobytes() == got[0][0] if case == "lbfgs" else None}
+    if comm.is_root:
+        print(json.dumps(out))
+    """)
+
+
+def test_rank_0_leading_always_releases_the_waiting_ranks(tmp_path):
+    """lead: Ctrl-C reaching every rank (the waiting one first, two epochs before rank 0) leaves the waiting
+    rank waiting for rank 0's word; it takes rank 0's state, then raises KeyboardInterrupt. A Ctrl-C reaching
+    only the waiting rank lets rank 0 finish; rank 0 failing makes the others raise one error naming its error;
+    a full-batch method (lbfgs) trains on rank 0 alone, as one process. No case hangs."""
+    script = tmp_path / "endings.py"
+    script.write_text(LEAD_ENDINGS)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=180).strip().splitlines()[-1])
+    r = doc["ctrl-c to all"]
+    assert r["ended"] == ["KeyboardInterrupt"] * 2 and r["same"] and r["epochs"] == [4, 4], r
+    assert r["interrupted"] == [True, True]
+    r = doc["ctrl-c to the waiting rank"]
+    assert r["ended"] == ["returned", "KeyboardInterrupt"] and r["same"] and r["epochs"] == [6, 6], r
+    assert r["interrupted"] == [False, False]
+    r = doc["error"]
+    assert r["ended"][0] == "ValueError: boom at epoch 4", r
+    assert r["ended"][1] == "LeadFailed: rank 0 failed while it trained alone (parallel='lead'): ValueError: boom " \
+                            "at epoch 4", r
+    r = doc["lbfgs"]
+    assert r["mode"] == "lead" and r["ended"] == ["returned"] * 2 and r["same"] and r["one_process"], r
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks' processes in /proc")
+@pytest.mark.parametrize("sig, code, said", [("SIGINT", 130, "nablanet: interrupted"),
+                                             ("SIGTERM", 143, "nablanet: stopped (SIGTERM)")])
+def test_a_signal_to_every_rank_while_rank_0_leads_ends_the_job_once(tmp_path, sig, code, said):
+    """The command line with --parallel lead, stopped by a signal reaching both ranks (what mpiexec forwards):
+    rank 0 writes its checkpoint and says so once, the job ends with the signal's code, and --resume goes on."""
+    import signal
+    import time
+
+    from nablanet.train import load
+
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    p = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "nablanet.cli", "train", "--data", "breast_cancer",
+                          "--hidden", "8", "--epochs", "100000", "--parallel", "lead", "--no-plots",
+                          "--checkpoint-seconds", "0", "--out", str(run)],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoint.npz").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # some epochs in
+        pids = _rank_pids(p.pid)
+        assert sorted(pids) == [0, 1], pids
+        for rank in (1, 0):
+            os.kill(pids[rank], getattr(signal, sig))
+        try:
+            out, err = p.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the job hung after the signal")
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == code, err
+    assert err.count(said) == 1 and "Traceback" not in err, err
+    assert load(run / "checkpoint.npz").epoch > 0

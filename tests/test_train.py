@@ -504,7 +504,7 @@ def test_the_parallel_option_without_mpi_is_checked_and_changes_nothing(tmp_path
     mode trains the same bits, full-batch methods included, and nothing is chosen or recorded."""
     X, y = franke(80, noise=0.1, seed=0)
     runs = {}
-    for mode in ("auto", "shard", "replicate"):
+    for mode in ("auto", "shard", "lead"):
         m = MLP([2, 8, 1], activation="tanh", seed=0, dtype=np.float64)
         t = Trainer(m, "mse", optimizer, l2=1e-3, seed=0, parallel=mode)
         t.fit(X, y, epochs=3, batch_size=None if optimizer == "lbfgs" else 16)
@@ -513,13 +513,13 @@ def test_the_parallel_option_without_mpi_is_checked_and_changes_nothing(tmp_path
         t.save(tmp_path / "c.npz")
         assert (load(tmp_path / "c.npz").parallel, load(tmp_path / "c.npz").parallel_mode) == (mode, None)
     np.testing.assert_array_equal(runs["auto"], runs["shard"])
-    np.testing.assert_array_equal(runs["auto"], runs["replicate"])
+    np.testing.assert_array_equal(runs["auto"], runs["lead"])
     for bad in ("fastest", None, 2):
-        with pytest.raises((ValueError, TypeError), match="parallel: expected one of auto, shard, replicate"):
+        with pytest.raises((ValueError, TypeError), match="parallel: expected one of auto, shard, lead"):
             Trainer(MLP([2, 8, 1]), parallel=bad)
     from nablanet.experiments import run_training
 
-    with pytest.raises(ValueError, match="parallel: expected one of auto, shard, replicate.*, got 'fastest'"):
+    with pytest.raises(ValueError, match="parallel: expected one of auto, shard, lead.*, got 'fastest'"):
         run_training({"data": "runge", "epochs": 1}, parallel="fastest")
 
 

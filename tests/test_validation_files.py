@@ -301,10 +301,15 @@ def test_the_parallel_mode_of_a_checkpoint_is_checked(tmp_path, good, key, value
     arrays["meta"] = np.array(json.dumps(meta))
     with pytest.raises(CheckpointError, match=f"metadata '{key}'"):
         _load_bytes(tmp_path, _pack(arrays))
-    meta["parallel"], meta["parallel_mode"] = "auto", "replicate"  # what MPI ranks chose, kept for --resume
+    meta["parallel"], meta["parallel_mode"] = "auto", "lead"  # what MPI ranks chose, kept for --resume
     arrays["meta"] = np.array(json.dumps(meta))
     t = _load_bytes(tmp_path, _pack(arrays))
-    assert (t.parallel, t.parallel_mode) == ("auto", "replicate")
+    assert (t.parallel, t.parallel_mode) == ("auto", "lead")
+    for asked in ("auto", "replicate"):  # written before "lead" replaced "replicate", which trained the same bits
+        meta["parallel"], meta["parallel_mode"] = asked, "replicate"
+        arrays["meta"] = np.array(json.dumps(meta))
+        t = _load_bytes(tmp_path, _pack(arrays))
+        assert (t.parallel, t.parallel_mode) == (asked.replace("replicate", "lead"), "lead")
     del meta["parallel"], meta["parallel_mode"]  # a file from before the modes: auto, not chosen yet
     arrays["meta"] = np.array(json.dumps(meta))
     t = _load_bytes(tmp_path, _pack(arrays))

@@ -12,20 +12,32 @@ parameters as one process:
     gradient buffer sums the shard gradients weighted by their sizes, so every
     rank applies the same update.  Batch normalization sums its statistics over
     the global batch.
-``"replicate"``
-    Every rank computes every step on the whole global batch, with the same
-    random stream (dropout masks), and no communication; rank 0's parameters
-    and optimizer state are broadcast at each epoch's end, so ranks that round
-    differently cannot drift apart.  Each rank does one process's work, on
-    batches of any size (one process's batches).
+``"lead"``
+    Rank 0 trains alone, exactly as one process would (the same parameters, bit
+    for bit), with the BLAS/OpenMP threads of all the ranks on its machine
+    (what one process there uses; ``Trainer(threads=...)`` or ``--threads``
+    sets them instead).  The other ranks compute nothing: they wait asleep (a
+    nonblocking barrier polled with short sleeps, never a busy MPI wait) until
+    rank 0's fit ends, then take its trainer state (the checkpoint
+    :func:`~nablanet.train.checkpoint.snapshot`: parameters, optimizer slots,
+    running statistics, random stream, epoch, history, callbacks' state), so
+    every rank's trainer is the same afterwards.  Callbacks (checkpoints, early
+    stopping, progress) run on rank 0 only.  Rank 0 always releases the others:
+    when its fit is interrupted (Ctrl-C, SIGTERM) they take its state and raise
+    KeyboardInterrupt too; when it fails they raise :class:`LeadFailed` naming
+    its error.  A Ctrl-C that reaches a waiting rank does not end its wait: it
+    takes rank 0's word first.  Full-batch methods (``lbfgs``...) always train
+    this way.  Checkpoints of earlier versions that say ``"replicate"`` (every
+    rank computed every step) load as ``"lead"``: the results are the same.
 ``"auto"`` (the default)
     Before the first epoch, times both on the first global batch (the slowest
-    rank's median of a few gradient evaluations) and takes the faster, shard
-    only by a margin of 10% (its ranks wait for each other every step), and
-    replicate untimed for batches with fewer rows than ranks: a
-    choice by timing, so two runs may differ in the last bits; name the mode
-    for bitwise reproducibility.  The choice is kept for the trainer's later
-    fits and in checkpoints (``--resume`` continues with it).
+    rank's median of a few gradient evaluations: of its shard with the
+    Allreduce, and of the whole batch, lead's estimate) and takes the faster,
+    shard only by a margin of 10% (its ranks wait for each other every step),
+    and lead untimed for batches with fewer rows than ranks: a choice by
+    timing, so two runs may differ in the last bits; name the mode for bitwise
+    reproducibility.  The choice is kept for the trainer's later fits and in
+    checkpoints (``--resume`` continues with it).
 
 Only rank 0 writes checkpoints, metrics and plots.
 
@@ -43,10 +55,19 @@ import numpy as np
 from ..autodiff.core import Primitive
 
 __all__ = ["Communicator", "get_comm", "launched_under_mpi", "launched_rank", "allreduce_sum", "MPI_INSTALL_HINT",
-           "PARALLEL_MODES"]
+           "PARALLEL_MODES", "LeadFailed", "default_threads", "thread_limit"]
 
 #: How a trainer shares the steps among the ranks (see the module's documentation).
-PARALLEL_MODES = ("auto", "shard", "replicate")
+PARALLEL_MODES = ("auto", "shard", "lead")
+
+#: What checkpoints of earlier versions called a mode, and what it is now: "replicate" (every rank computed every
+#: step on the whole batch) trained what "lead" trains (rank 0 alone computes it), bit for bit.
+FORMER_MODES = {"replicate": "lead"}
+
+
+class LeadFailed(RuntimeError):
+    """Raised on the ranks that waited while rank 0 trained alone (``parallel="lead"``) when rank 0's training
+    failed: the message names rank 0's error, which rank 0 raises itself."""
 
 MPI_INSTALL_HINT = 'MPI needs mpi4py and an MPI library: pip install "nablanet[mpi]" (mpi4py and mpich from PyPI)'
 
@@ -72,6 +93,40 @@ def launched_rank():
             if v and v.isdigit():
                 return int(v)
     return 0
+
+
+#: The environment variables that set the thread pools of BLAS and OpenMP libraries loaded after them.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_threads(processes):
+    """BLAS/OpenMP threads for each of ``processes`` processes sharing this machine's cores (at least 1), and no
+    more than the environment asks for: the smallest of ``THREAD_ENV`` that is set (a batch script's
+    ``OMP_NUM_THREADS``, a shared machine's ``OPENBLAS_NUM_THREADS=1``)."""
+    share = max(1, _cores() // max(1, int(processes)))
+    asked = [int(v) for v in (os.environ.get(k, "").strip() for k in THREAD_ENV) if v.isdigit() and int(v) > 0]
+    return min([share, *asked])
+
+
+def thread_limit(threads=None, comm=None):
+    """BLAS/OpenMP limited to ``threads`` in this process, else to its share of the cores (the MPI ranks of
+    ``comm`` on this machine, or this process alone): a threadpoolctl context."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads or default_threads(1 if comm is None else _ranks_on_this_node(comm)))
+
+
+def _ranks_on_this_node(comm):
+    """How many MPI ranks share this machine (and so its cores)."""
+    try:
+        return comm.comm.Split_type(comm.MPI.COMM_TYPE_SHARED).Get_size()
+    except Exception:  # noqa: BLE001 - an MPI without shared-memory split: assume all ranks on one node
+        return comm.size
 
 
 def _mpi():

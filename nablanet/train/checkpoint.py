@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 
 from ..autodiff.tree import tree_flatten, tree_unflatten
-from ..distributed import PARALLEL_MODES
+from ..distributed import FORMER_MODES, PARALLEL_MODES
 from ..files import atomic_path
 from ..losses import LOSSES
 from ..nn.layers import Sequential
@@ -36,7 +36,7 @@ from ..validate import (
 )
 from .callbacks import STATE_SCHEMAS, History
 
-__all__ = ["save", "restore", "FORMAT", "CheckpointError", "BIT_GENERATORS"]
+__all__ = ["save", "restore", "snapshot", "save_snapshot", "restore_snapshot", "FORMAT", "CheckpointError", "BIT_GENERATORS"]
 
 FORMAT = "nablanet-checkpoint"
 VERSION = 1
@@ -76,6 +76,42 @@ def save_snapshot(snap, path):
     meta, arrays, history = snap
     _check_path(path)
     _write(path, ({**meta, "history": {k: history[k][:n] for k, n in meta["history"].items()}}, arrays))
+
+
+def restore_snapshot(trainer, snap):
+    """Put the state a :func:`snapshot` of a trainer of the same model and optimizer took into ``trainer``: the
+    parameters, optimizer slots and step, running statistics, random stream, epoch, mode, history and callbacks'
+    state (how ranks that waited while rank 0 trained alone take its state, ``parallel="lead"``)."""
+    import copy as copying
+
+    meta, arrays, history = snap
+    trainer.set_flat_params(arrays["params"])
+    for slot in trainer.optimizer.slots:
+        trainer.opt_state[slot][0][...] = arrays[f"opt/{slot}"]
+    trainer.opt_state["t"] = meta["step"]
+    leaves, treedef = tree_flatten(trainer.model.state)
+    if leaves:
+        trainer.model.state = tree_unflatten(treedef, [np.array(arrays[f"state/{i}"], dtype=leaf.dtype)
+                                                       for i, leaf in enumerate(leaves)])
+    if type(trainer.rng.bit_generator).__name__ == meta["rng_type"]:
+        trainer.rng.bit_generator.state = meta["rng"]  # the caller's Generator object, if it gave one, stays
+    else:
+        bitgen = BIT_GENERATORS[meta["rng_type"]]()
+        bitgen.state = meta["rng"]
+        trainer.rng = np.random.Generator(bitgen)
+    trainer.epoch = meta["epoch"]
+    trainer.parallel_mode = meta["parallel_mode"]
+    records = trainer.history.history  # the History object a caller holds stays (fit returns it)
+    records.clear()
+    records.update({k: list(history[k][:n]) for k, n in meta["history"].items()})
+    trainer.history.solver = copying.deepcopy(meta["solver"])
+    trainer.callback_state = copying.deepcopy(meta["callbacks"])
+    kept = {}
+    for name, a in arrays.items():
+        if name.startswith("callbacks/"):
+            key, _, i = name[len("callbacks/"):].rpartition("/")
+            kept.setdefault(key, {})[int(i)] = np.array(a, copy=True)
+    trainer.callback_arrays = {key: [got[i] for i in range(len(got))] for key, got in kept.items()}
 
 
 def _check_path(path):
@@ -363,8 +399,11 @@ def _build(path, meta, headers, reader, loss, Trainer):
     step = _meta_field(path, meta, "step", non_negative_int)
     rng_type = _meta_field(path, meta, "rng_type", Choice(BIT_GENERATORS))
     # (files from before the data-parallel modes have neither: auto, not yet chosen)
-    parallel = _meta_field(path, {"parallel": "auto", **meta}, "parallel", Choice(PARALLEL_MODES))
-    parallel_mode = _meta_field(path, {"parallel_mode": None, **meta}, "parallel_mode",
+    # (and files from before "lead" say "replicate", which trained what lead trains)
+    former = {k: FORMER_MODES.get(meta[k], meta[k]) for k in ("parallel", "parallel_mode")
+              if isinstance(meta.get(k), str)}
+    parallel = _meta_field(path, {"parallel": "auto", **meta, **former}, "parallel", Choice(PARALLEL_MODES))
+    parallel_mode = _meta_field(path, {"parallel_mode": None, **meta, **former}, "parallel_mode",
                                 Optional(Choice(PARALLEL_MODES[1:])))
     history = meta.get("history")
     if not (isinstance(history, dict) and all(isinstance(k, str) and isinstance(v, list) for k, v in history.items())):

@@ -48,8 +48,9 @@ def check_fits(trainer, n_rows, batch_size):
         raise ValueError(
             f"{method} is a full-batch method: it needs batch_size=None (all {n_rows} rows), got batch_size={batch_size}"
         )
-    if trainer.comm is not None:
-        raise ValueError(f"{method} does not train data-parallel over MPI; use a first-order optimizer there")
+    if trainer._distributed and trainer.parallel == "shard":
+        raise ValueError(f"{method} is a full-batch method: over MPI, rank 0 runs it alone (parallel='lead' or "
+                         f"'auto'); it does not shard the rows over the ranks (parallel='shard')")
     for layer in trainer.model.layers:
         if isinstance(layer, Dropout) and layer.p > 0:
             raise ValueError(

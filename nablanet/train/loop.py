@@ -15,6 +15,7 @@ bit for bit, as a run that never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -23,7 +24,7 @@ from .. import validate as V
 from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
-from ..distributed import PARALLEL_MODES
+from ..distributed import PARALLEL_MODES, LeadFailed, thread_limit
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm, Sequential
 from ..optim import RUN_SCHEDULES, FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer
@@ -106,6 +107,21 @@ def _probabilities(logits, loss):
     return get_activation(loss.link)(logits) if loss.from_logits else logits
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM held (delivered when the block ends) in this thread: a collective that exchanges a
+    trainer's state is never left half done by a Python exception from a signal handler."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _mask_stream(rng, epoch, rank):
     """A sharded rank's generator of dropout masks for one epoch: seeded from the state of the stream all ranks
     share (rank 0's, which its checkpoint keeps), the epoch and the rank, without drawing from that stream, so
@@ -153,12 +169,17 @@ class Trainer:
         Replay a captured step instead of tracing every step; the gradients are the same.
     comm : nablanet.distributed.Communicator, optional
         Train data-parallel over MPI ranks (see :mod:`nablanet.distributed`).
-    parallel : {"auto", "shard", "replicate"}
+    parallel : {"auto", "shard", "lead"}
         How the ranks share the steps (:mod:`nablanet.distributed`): each its
-        shard of every batch and one Allreduce per step, or each the whole
-        batch with no per-step communication; ``"auto"`` times both at the
-        first fit and keeps the faster, in :attr:`parallel_mode` (and in
+        shard of every batch and one Allreduce per step, or rank 0 all of
+        them alone, as one process, while the others wait asleep and take its
+        state at the end (callbacks run on rank 0 only); ``"auto"`` times both
+        at the first fit and keeps the faster, in :attr:`parallel_mode` (and in
         checkpoints).  No effect without MPI (``comm`` None or of one rank).
+    threads : int, optional
+        BLAS/OpenMP threads rank 0 trains with in ``"lead"`` mode (default:
+        what one process on its machine uses, the cores its ranks share); the
+        limits are restored after the fit.
 
     Attributes
     ----------
@@ -167,15 +188,17 @@ class Trainer:
         the command line, the NaN guard) rather than at its last epoch or a
         callback's stop; callbacks read it in ``on_train_end``.
     parallel_mode : str or None
-        ``"shard"`` or ``"replicate"``, what the ranks do (None until the first
+        ``"shard"`` or ``"lead"``, what the ranks do (None until the first
         fit over more than one rank); ``parallel_timing`` holds the seconds the
         ``"auto"`` choice compared.
     """
 
     def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
-                 capture=True, comm=None, schedule=None, parallel="auto", **optimizer_settings):
+                 capture=True, comm=None, schedule=None, parallel="auto", threads=None, **optimizer_settings):
         l1, l2 = V.non_negative_number(l1, "l1"), V.non_negative_number(l2, "l2")
         self.parallel = V.Choice(PARALLEL_MODES)(parallel, "parallel")
+        self.threads = V.Optional(V.positive_int)(threads, "threads")
+        self.lead_threads = None  # the BLAS/OpenMP threads rank 0 trained with when it last led
         self.parallel_mode, self.parallel_timing = None, None
         penalize_bias, seed = V.boolean(penalize_bias, "penalize_bias"), V.seed(seed, "seed")
         if not isinstance(model, Sequential):
@@ -269,8 +292,8 @@ class Trainer:
         return self.comm is not None and self.comm.size > 1
 
     def _set_mode(self, mode):
-        """Shard the batches over the ranks (batch statistics summed over them) unless ``mode`` is "replicate"."""
-        self._sharded = self.comm is not None and mode != "replicate"
+        """Shard the batches over the ranks (batch statistics summed over them) unless ``mode`` is "lead"."""
+        self._sharded = self.comm is not None and mode != "lead"
         self._reduce = self.comm.sum_over_ranks if self._sharded else None
 
     @property
@@ -388,7 +411,7 @@ class Trainer:
         Data-parallel (``parallel_mode`` "shard"): ``(X, y)`` is this rank's
         shard of a global batch of ``n_global`` rows; the shard gradients,
         weighted by their sizes, are summed over the ranks in one Allreduce
-        before the update.  "replicate": ``(X, y)`` is the whole batch.
+        before the update.  "lead" (on rank 0): ``(X, y)`` is the whole batch.
         """
         if not self._sharded:
             cost = self.gradient(X, y)
@@ -443,10 +466,11 @@ class Trainer:
         if n < min_rows or bs < min_rows:
             raise ValueError(f"training data: batch normalization needs 2 rows per batch, but the batches have "
                              f"{min(n, bs)}")
-        mode = self._fit_mode(bs)
+        full_batch = getattr(self.optimizer, "full_batch", False)  # lbfgs, newton, hessian_free
+        mode = self._fit_mode(bs, full_batch)
         if mode == "shard" and bs < self.comm.size:
             raise ValueError(f"training data: {self.comm.size} MPI ranks need a row each to shard the batches "
-                             f"(parallel='shard'), but the batches have {bs}; parallel='replicate' takes them whole")
+                             f"(parallel='shard'), but the batches have {bs}; parallel='lead' takes them whole")
         metrics = list(metrics)
         for m in metrics:
             check_metric(m, self.loss.task)
@@ -464,23 +488,40 @@ class Trainer:
                         f"{type(other).__name__} and {type(cb).__name__} would both file their state under "
                         f"{cb._key()!r} and resume with one another's; give each its own cb.state_key = '...'"
                     )
-        if getattr(self.optimizer, "full_batch", False):  # lbfgs, newton, hessian_free: one record per iteration
-            from .fullbatch import run_full_batch
+        if full_batch:  # one record per iteration
+            from .fullbatch import check_fits, run_full_batch
 
-            return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
-        batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
-        self._epochs_planned = epochs
+            check_fits(self, n, bs)  # on every rank, before any rank goes its own way
+
+            def train():
+                return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
+        else:
+            self._epochs_planned = epochs
         if self._distributed and epochs:
             self._settle_mode(mode, X, y, (0, bs))
+        if not full_batch:
+            if self._sharded:
+                min_rows = max(min_rows, self.comm.size)
+            starts = list(range(0, n, bs))
+            if len(starts) > 1 and n - starts[-1] < min_rows:
+                starts.pop()  # a last batch too small joins the one before
+            bounds = list(zip(starts, starts[1:] + [n]))
+            if self._schedule is not None:  # the named schedule over all the epochs so far and these
+                self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds),
+                                            len(bounds))
+
+            def train():
+                return self._run_epochs(X, y, val, epochs, bs, bounds, shuffle, metrics, cbs)
+        if self._distributed and epochs and self.parallel_mode == "lead":
+            self._lead(train)
+            return self.history
+        return train()
+
+    def _run_epochs(self, X, y, val, epochs, bs, bounds, shuffle, metrics, cbs):
+        """The epochs of :meth:`fit` over the batches ``bounds`` (first-order optimizers); returns the history."""
+        n = X.shape[0]
         sharded = self._sharded
-        if sharded:
-            min_rows = max(min_rows, self.comm.size)
-        starts = list(range(0, n, bs))
-        if len(starts) > 1 and n - starts[-1] < min_rows:
-            starts.pop()  # a last batch too small joins the one before
-        bounds = list(zip(starts, starts[1:] + [n]))
-        if self._schedule is not None:  # the named schedule over all the epochs so far and these
-            self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds), len(bounds))
+        batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         for cb in cbs:
             cb.on_train_begin(self)
         quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # divergence: TerminateOnNaN says it
@@ -506,8 +547,6 @@ class Trainer:
                     total += cost * (stop - start)
                     for cb in batch_cbs:
                         cb.on_batch_end(self, e, b, cost)
-                if self.comm is not None and not sharded:
-                    total = self._sync_replicas(total)
                 logs = {"epoch": e + 1, "loss": total / n}
                 if metrics:
                     logits = self.model.apply(self.model.params, X, logits=self.loss.from_logits)
@@ -533,15 +572,16 @@ class Trainer:
         return self.history
 
     # ------------------------------------------------------------------ data-parallel strategies
-    def _fit_mode(self, batch_size):
+    def _fit_mode(self, batch_size, full_batch=False):
         """The mode a fit over several ranks with batches of ``batch_size`` rows trains in (None in one process,
-        and when ``"auto"`` is to time both): the ``parallel`` asked for, else "replicate" for batches with fewer
-        rows than ranks (they cannot be sharded), else the mode an earlier fit or the checkpoint recorded."""
+        and when ``"auto"`` is to time both): the ``parallel`` asked for; "lead" for full-batch methods and for
+        batches with fewer rows than ranks (they cannot be sharded); else the mode an earlier fit or the
+        checkpoint recorded.  (Full-batch methods refuse "shard": :func:`.fullbatch.check_fits`.)"""
         if not self._distributed:
             return None
         if self.parallel != "auto":
             return self.parallel
-        return "replicate" if batch_size < self.comm.size else self.parallel_mode
+        return "lead" if full_batch or batch_size < self.comm.size else self.parallel_mode
 
     def _settle_mode(self, mode, X, y, batch):
         """Fix ``parallel_mode`` before a fit over several ranks: ``mode`` (:meth:`_fit_mode`), else the faster
@@ -549,24 +589,26 @@ class Trainer:
         if mode is None:
             self.parallel_timing = timing = self._time_modes(X, y, *batch)
             # sharding must win by a margin: its ranks meet every step, so each step waits for the slowest,
-            # which a few steps started together underestimate on a busy machine; replicated ranks meet once
-            # an epoch, each doing one process's work
-            faster = "shard" if timing["shard"] < SHARD_MARGIN * timing["replicate"] else "replicate"
+            # which a few steps started together underestimate on a busy machine; rank 0 leading meets the
+            # others once a fit, and has their cores besides (the timing gave each rank its own share)
+            faster = "shard" if timing["shard"] < SHARD_MARGIN * timing["lead"] else "lead"
             mode = self.comm.bcast_object(faster if self.comm.is_root else None)  # rank 0 decides for all
         self.parallel_mode = mode
         self._set_mode(mode)
         if self.parallel_timing is not None:  # the other mode's traced step is not needed any more
             self._steps = {k: fn for k, fn in self._steps.items() if k[-1] == self._reduce}
-        # one random stream for all: rank 0's (the one its checkpoint keeps). Replicated ranks draw the same
-        # shuffles and dropout masks from it; sharded ranks the same shuffles, and each epoch their masks from
-        # a stream of their own seeded from it (see fit), so a resumed run draws what the unbroken one drew
-        self.rng.bit_generator.state = self.comm.bcast_object(self.rng.bit_generator.state)
+        if mode == "shard":
+            # one random stream for all: rank 0's (the one its checkpoint keeps). Sharded ranks draw the same
+            # shuffles from it, and each epoch their masks from a stream of their own seeded from it (see fit),
+            # so a resumed run draws what the unbroken one drew. (Rank 0 leading sends its whole state at the end.)
+            self.rng.bit_generator.state = self.comm.bcast_object(self.rng.bit_generator.state)
 
     def _time_modes(self, X, y, start, stop, repeats=5, budget=0.25):
         """Seconds per step of both strategies on the rows ``[start, stop)``, the slowest rank's medians.
 
-        "replicate": a gradient of the whole batch; "shard": a gradient of this rank's shard and the
-        Allreduce (the update, the same in both, is left out).  Each is evaluated once untimed (tracing
+        "lead": a gradient of the whole batch (what rank 0 computes alone, timed on every rank at once,
+        each with its own BLAS threads); "shard": a gradient of this rank's shard and the Allreduce (the
+        update, the same in both, is left out).  Each is evaluated once untimed (tracing
         the step the training then replays), then up to ``repeats`` times while the pairs fit in
         ``budget`` seconds.  Nothing the training sees changes: the running statistics, the random
         generator and the gradient buffer are put back.
@@ -576,11 +618,11 @@ class Trainer:
         lo, hi = comm.shard(start, stop)
         Xs, ys, weight = X[lo:hi], y[lo:hi], (hi - lo) / (stop - start)
         saved = (model.state, self._state_tree, self._n_state, self.rng.bit_generator.state, self._gbuf.copy())
-        times = {"replicate": [], "shard": []}
+        times = {"lead": [], "shard": []}
 
         def pair(record):
             comm.barrier()
-            self._set_mode("replicate")
+            self._set_mode("lead")
             t0 = time.perf_counter()
             self.gradient(Xg, yg)
             t1 = time.perf_counter()
@@ -591,13 +633,13 @@ class Trainer:
             comm.allreduce_sum_(self._gbuf)
             t3 = time.perf_counter()
             if record:
-                times["replicate"].append(t1 - t0)
+                times["lead"].append(t1 - t0)
                 times["shard"].append(t3 - t2)
 
         try:
             pair(False)
             pair(True)
-            first = comm.max_over_ranks([times["replicate"][0] + times["shard"][0]])[0]  # the same on every rank
+            first = comm.max_over_ranks([times["lead"][0] + times["shard"][0]])[0]  # the same on every rank
             for _ in range(min(repeats, max(1, int(budget / max(first, 1e-9)))) - 1):
                 pair(True)
         finally:
@@ -605,23 +647,89 @@ class Trainer:
             self.rng.bit_generator.state = saved[3]
             self._gbuf[...] = saved[4]
             self._set_mode(self.parallel_mode)
-        slowest = comm.max_over_ranks([np.median(times["replicate"]), np.median(times["shard"])])
-        return {"replicate": float(slowest[0]), "shard": float(slowest[1])}
+        slowest = comm.max_over_ranks([np.median(times["lead"]), np.median(times["shard"])])
+        return {"lead": float(slowest[0]), "shard": float(slowest[1])}
 
-    def _sync_replicas(self, total):
-        """Rank 0's parameters, optimizer slots, running statistics and epoch cost ``total`` on every rank.
+    def _lead(self, train):
+        """Run ``train()`` (the fit's epochs or full-batch iterations) on rank 0 alone; the other ranks wait
+        asleep, then take rank 0's state (:func:`checkpoint.snapshot`).  See :mod:`nablanet.distributed`.
 
-        Replicated ranks compute the same steps, but ranks on other hardware may round them differently:
-        once per epoch rank 0's state (the one it writes) overwrites theirs.  Returns rank 0's ``total``.
+        Rank 0 trains with the BLAS/OpenMP threads one process on its machine would use (the ranks there wait),
+        or ``threads``, and restores its limits after.  Whatever ends its training, it releases the others in a
+        ``finally``: with its state, with its state and "interrupted" (Ctrl-C, SIGTERM: they raise
+        KeyboardInterrupt after taking it), or with its error (they raise :class:`LeadFailed` naming it).
+        """
+        if not self.comm.is_root:
+            return self._follow()
+        word = ("error", "its training ended without a word")
+        try:
+            with thread_limit(self.threads):
+                from threadpoolctl import threadpool_info
+
+                self.lead_threads = max((lib["num_threads"] for lib in threadpool_info()), default=None)
+                train()
+            word = ("done", None)
+        except KeyboardInterrupt:
+            word = ("interrupted", None)
+            raise
+        except BaseException as e:
+            word = ("error", f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            self._release(word)
+
+    def _release(self, word):
+        """Rank 0, its lead fit ended: wake the waiting ranks and send them ``word`` and its state (see _lead)."""
+        snap, failure = None, None
+        if word[0] != "error":
+            try:
+                snap = self.snapshot()
+            except Exception as e:  # noqa: BLE001 - the waiting ranks hear of it; rank 0 raises it after
+                failure, word = e, ("error", f"its state could not be taken ({type(e).__name__}: {e})")
+        with _signals_held():  # a signal now waits until the others are released
+            self.comm.comm.Ibarrier().Wait()  # they wait in the same barrier
+            self.comm.bcast_object((word, snap))
+        if failure is not None:
+            raise failure
+
+    def _follow(self):
+        """A rank other than 0 while rank 0 trains alone: wait asleep for its word, then take its state.
+
+        The wait is a nonblocking barrier tested every 0.1 ms, backing off to 5 ms, in ``time.sleep`` (MPI's
+        blocking waits spin on a core rank 0 trains with).  Ctrl-C and SIGTERM reach every rank (mpiexec forwards
+        them): this rank keeps waiting for rank 0, which saves and says so, then raises the first it got.
         """
         comm = self.comm
-        comm.bcast_(self._flat)
-        for slot in self.optimizer.slots:
-            for a in self.opt_state[slot]:
-                comm.bcast_(a)
-        for a in tree_flatten(self.model.state)[0]:
-            comm.bcast_(a)
-        return float(comm.bcast_(np.array([total], dtype=np.float64))[0])
+        request = comm.comm.Ibarrier()
+        stopped = None
+        nap = 1e-4
+        while True:
+            try:
+                if request.Test():  # (a completed request tests True again: a signal just after it loses nothing)
+                    break
+                time.sleep(nap)
+                nap = min(2 * nap, 0.005)
+            except KeyboardInterrupt as e:  # SIGTERM too (the command line raises a KeyboardInterrupt for it)
+                stopped = stopped or e
+        received = []
+        try:
+            with _signals_held():  # rank 0's word and state taken whole, whatever signal comes meanwhile
+                received.append(comm.bcast_object(None))
+                (kind, detail), snap = received[0]
+                if snap is not None:
+                    checkpoint.restore_snapshot(self, snap)
+                    self._set_mode(self.parallel_mode)
+                    self.interrupted = kind != "done"
+        except KeyboardInterrupt as e:  # held during the receipt, raised as it ended
+            stopped = stopped or e
+        (kind, detail), snap = received[0]
+        if kind == "error":
+            raise LeadFailed(f"rank 0 failed while it trained alone (parallel='lead'): {detail}")
+        if stopped is not None:
+            raise stopped
+        if kind == "interrupted":
+            raise KeyboardInterrupt("rank 0 was interrupted while it trained alone (parallel='lead')")
+        return self.history
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, X, y, metrics=()):

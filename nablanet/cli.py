@@ -761,6 +761,8 @@ def main(argv=None):
         128 + SIGPIPE, silently, when the reader of a piped output went away.  Under ``mpiexec``
         an interrupted rank ends its process with that status instead of returning.
     """
+    from .distributed import LeadFailed
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -777,6 +779,8 @@ def main(argv=None):
         return _fail(f"{e} On the command line: --data-path DIR.")
     except (ConfigError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
         return _fail(e, quiet=_other_rank() and not isinstance(e, (OSError, ImportError)))
+    except LeadFailed as e:  # rank 0 failed while it trained alone, and says why itself
+        return _fail(e, quiet=_other_rank())
     except _Terminated:
         if not _other_rank():
             print(f"nablanet: stopped (SIGTERM){_how_to_go_on(args)}", file=sys.stderr)

@@ -587,3 +587,37 @@ def test_a_signal_to_every_rank_while_rank_0_leads_ends_the_job_once(tmp_path, s
     assert p.returncode == code, err
     assert err.count(said) == 1 and "Traceback" not in err, err
     assert load(run / "checkpoint.npz").epoch > 0
+
+
+LEAD_FAILS_ON_THE_COMMAND_LINE = textwrap.dedent("""
+    import sys
+    from nablanet.cli import main
+    from nablanet.distributed import get_comm
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    real = Trainer._run_epochs
+
+
+    def failing(self, *args):
+        if comm.is_root:
+            raise RuntimeError("the disk is on fire")
+        return real(self, *args)
+
+
+    Trainer._run_epochs = failing
+    code = main(["train", "--data", "runge", "--n", "60", "--hidden", "4", "--epochs", "2", "--parallel", "lead",
+                 "--no-plots", "--no-progress", "--out", sys.argv[1]])
+    print(f"rank {comm.rank} exit {code}")
+    """)
+
+
+def test_rank_0_failing_while_it_leads_is_said_once(tmp_path):
+    """The waiting rank raises LeadFailed, which the command line leaves to rank 0 to say (every rank printed
+    an 'unexpected' line of its own)."""
+    script = tmp_path / "fails.py"
+    script.write_text(LEAD_FAILS_ON_THE_COMMAND_LINE)
+    out, err = mpirun(2, [str(script), str(tmp_path / "run")], tmp_path, stderr=True)
+    assert sorted(ln for ln in out.splitlines() if ln.startswith("rank")) == ["rank 0 exit 2", "rank 1 exit 2"]
+    lines = [ln for ln in err.splitlines() if ln.startswith("nablanet")]
+    assert len(lines) == 1 and "the disk is on fire" in lines[0], err

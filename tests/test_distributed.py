@@ -621,3 +621,63 @@ def test_rank_0_failing_while_it_leads_is_said_once(tmp_path):
     assert sorted(ln for ln in out.splitlines() if ln.startswith("rank")) == ["rank 0 exit 2", "rank 1 exit 2"]
     lines = [ln for ln in err.splitlines() if ln.startswith("nablanet")]
     assert len(lines) == 1 and "the disk is on fire" in lines[0], err
+
+
+REDECIDE = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer, load
+
+    comm = get_comm()
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((64, 4)), rng.integers(0, 3, 64)
+    timed = []
+
+
+    def rig(t, prefer):  # the timing runs, then reports the mode asked for as the faster
+        real = Trainer._time_modes.__get__(t)
+
+        def timing(*a):
+            timed.append(prefer)
+            return {**real(*a), prefer: 0.0}
+        t._time_modes = timing
+
+
+    def trainer(prefer):
+        t = Trainer(MLP([4, 8, 3], output_activation="softmax", seed=0, dtype=np.float64), "cross_entropy", seed=0,
+                    comm=comm)
+        rig(t, prefer)
+        return t
+
+
+    out = []
+    t = trainer("shard")
+    for bs in (1, 16, 16, 32):  # 1: lead untimed (fewer rows than ranks); 16: timed; 16 again: kept; 32: timed
+        rig(t, "lead" if bs == 32 else "shard")
+        t.fit(X, y, epochs=1, batch_size=bs)
+        out.append([bs, t.parallel_mode, len(timed)])
+    t.save(sys.argv[1])  # the mode (lead) chosen for batches of 32, kept for them on resume
+    comm.barrier()
+    for bs in (32, 16):
+        r = load(sys.argv[1])
+        r.comm = comm
+        r._connect()
+        rig(r, "shard")
+        r.fit(X, y, epochs=1, batch_size=bs)
+        out.append([bs, r.parallel_mode, len(timed)])
+    if comm.is_root:
+        print(json.dumps(out))
+    """)
+
+
+def test_auto_decides_again_for_another_batch_size(tmp_path):
+    """auto's choice holds for the batch size it was made for: a later fit with other batches times again (it
+    kept the first choice, "lead" for batches of 1 row included, whatever the batches); a checkpoint's choice
+    holds on resume for its own batch size."""
+    script = tmp_path / "redecide.py"
+    script.write_text(REDECIDE)
+    doc = json.loads(mpirun(2, [str(script), str(tmp_path / "c.npz")], tmp_path).strip().splitlines()[-1])
+    assert doc == [[1, "lead", 0], [16, "shard", 1], [16, "shard", 1], [32, "lead", 2],
+                   [32, "lead", 2], [16, "shard", 3]], doc

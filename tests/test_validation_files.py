@@ -292,7 +292,8 @@ def test_history_records_that_are_not_numbers_are_refused(tmp_path, good, column
 
 
 @pytest.mark.parametrize("key, value", [("parallel", "fastest"), ("parallel", None), ("parallel_mode", "auto"),
-                                        ("parallel_mode", 3)])
+                                        ("parallel_mode", 3), ("parallel_batch_size", 0),
+                                        ("parallel_batch_size", "32")])
 def test_the_parallel_mode_of_a_checkpoint_is_checked(tmp_path, good, key, value):
     arrays = _entries(good)
     meta = json.loads(str(arrays["meta"]))

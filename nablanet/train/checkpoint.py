@@ -101,6 +101,7 @@ def restore_snapshot(trainer, snap):
         trainer.rng = np.random.Generator(bitgen)
     trainer.epoch = meta["epoch"]
     trainer.parallel_mode = meta["parallel_mode"]
+    trainer.parallel_batch_size = meta["parallel_batch_size"]
     records = trainer.history.history  # the History object a caller holds stays (fit returns it)
     records.clear()
     records.update({k: list(history[k][:n]) for k, n in meta["history"].items()})
@@ -148,6 +149,7 @@ def _contents(trainer, copy=False):
         "solver": trainer.history.solver,
         "parallel": trainer.parallel,  # what was asked, and what the ranks did (None: not over several ranks yet)
         "parallel_mode": trainer.parallel_mode,
+        "parallel_batch_size": trainer.parallel_batch_size,  # what auto chose the mode for (another size: again)
     }
     if copy:  # the configurations are built afresh by each call; the callbacks' filed states may be their own
         meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver")})
@@ -405,6 +407,9 @@ def _build(path, meta, headers, reader, loss, Trainer):
     parallel = _meta_field(path, {"parallel": "auto", **meta, **former}, "parallel", Choice(PARALLEL_MODES))
     parallel_mode = _meta_field(path, {"parallel_mode": None, **meta, **former}, "parallel_mode",
                                 Optional(Choice(PARALLEL_MODES[1:])))
+    # (files from before it have none: the recorded mode holds for any batch size, as it did)
+    parallel_batch_size = _meta_field(path, {"parallel_batch_size": None, **meta}, "parallel_batch_size",
+                                      Optional(Whole(1)))
     history = meta.get("history")
     if not (isinstance(history, dict) and all(isinstance(k, str) and isinstance(v, list) for k, v in history.items())):
         raise _fail(path, f"the metadata 'history' must map names to lists, got {type(history).__name__}")
@@ -452,6 +457,7 @@ def _build(path, meta, headers, reader, loss, Trainer):
     trainer.rng = np.random.Generator(bitgen)
     trainer.epoch = epoch
     trainer.parallel_mode = parallel_mode
+    trainer.parallel_batch_size = parallel_batch_size
     trainer.history = History(history)
     callbacks = meta.get("callbacks", {})
     if not isinstance(callbacks, dict):

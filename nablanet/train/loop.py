@@ -200,6 +200,7 @@ class Trainer:
         self.threads = V.Optional(V.positive_int)(threads, "threads")
         self.lead_threads = None  # the BLAS/OpenMP threads rank 0 trained with when it last led
         self.parallel_mode, self.parallel_timing = None, None
+        self.parallel_batch_size = None  # the batch size auto chose parallel_mode for (None: any, or not chosen)
         penalize_bias, seed = V.boolean(penalize_bias, "penalize_bias"), V.seed(seed, "seed")
         if not isinstance(model, Sequential):
             raise V.InvalidTypeError(f"model: expected a nablanet network (nablanet.nn.MLP or Sequential), "
@@ -499,6 +500,7 @@ class Trainer:
             self._epochs_planned = epochs
         if self._distributed and epochs:
             self._settle_mode(mode, X, y, (0, bs))
+            self.parallel_batch_size = bs if self.parallel == "auto" else None
         if not full_batch:
             if self._sharded:
                 min_rows = max(min_rows, self.comm.size)
@@ -576,12 +578,15 @@ class Trainer:
         """The mode a fit over several ranks with batches of ``batch_size`` rows trains in (None in one process,
         and when ``"auto"`` is to time both): the ``parallel`` asked for; "lead" for full-batch methods and for
         batches with fewer rows than ranks (they cannot be sharded); else the mode an earlier fit or the
-        checkpoint recorded.  (Full-batch methods refuse "shard": :func:`.fullbatch.check_fits`.)"""
+        checkpoint recorded for batches of this size (another size decides again).  (Full-batch methods refuse
+        "shard": :func:`.fullbatch.check_fits`.)"""
         if not self._distributed:
             return None
         if self.parallel != "auto":
             return self.parallel
-        return "lead" if full_batch or batch_size < self.comm.size else self.parallel_mode
+        if full_batch or batch_size < self.comm.size:
+            return "lead"
+        return self.parallel_mode if self.parallel_batch_size in (None, batch_size) else None
 
     def _settle_mode(self, mode, X, y, batch):
         """Fix ``parallel_mode`` before a fit over several ranks: ``mode`` (:meth:`_fit_mode`), else the faster

@@ -302,6 +302,7 @@ def test_the_parallel_mode_of_a_checkpoint_is_checked(tmp_path, good, key, value
     arrays["meta"] = np.array(json.dumps(meta))
     with pytest.raises(CheckpointError, match=f"metadata '{key}'"):
         _load_bytes(tmp_path, _pack(arrays))
+    meta["parallel_batch_size"] = None
     meta["parallel"], meta["parallel_mode"] = "auto", "lead"  # what MPI ranks chose, kept for --resume
     arrays["meta"] = np.array(json.dumps(meta))
     t = _load_bytes(tmp_path, _pack(arrays))

@@ -681,3 +681,45 @@ def test_auto_decides_again_for_another_batch_size(tmp_path):
     doc = json.loads(mpirun(2, [str(script), str(tmp_path / "c.npz")], tmp_path).strip().splitlines()[-1])
     assert doc == [[1, "lead", 0], [16, "shard", 1], [16, "shard", 1], [32, "lead", 2],
                    [32, "lead", 2], [16, "shard", 3]], doc
+
+
+DIFFERENT_DATA = textwrap.dedent("""
+    import json
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    base = np.random.default_rng(5).standard_normal((40, 3))
+    y = np.arange(40) % 2
+    out = {}
+    for case, X in {"same": base, "other rows": base[: 40 - 4 * comm.rank],
+                    "other values": base + 0.5 * comm.rank}.items():
+        Xr, yr = X, y[: len(X)]
+        for mode in ("shard", "auto", "lead"):
+            t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
+                        parallel=mode)
+            try:
+                t.fit(Xr, yr, epochs=1, batch_size=8)
+                out[f"{case} {mode}"] = None
+            except ValueError as e:
+                out[f"{case} {mode}"] = str(e)
+    if comm.is_root:
+        print(json.dumps(out))
+    """)
+
+
+def test_different_data_on_different_ranks_is_one_clear_error(tmp_path):
+    """Sharded ranks that loaded other data trained on a mix of both, said nothing (or hung when their batch
+    counts differed); rank 0 leading uses its data alone, and says nothing."""
+    script = tmp_path / "data.py"
+    script.write_text(DIFFERENT_DATA)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=120).strip().splitlines()[-1])
+    for mode in ("shard", "auto", "lead"):
+        assert doc[f"same {mode}"] is None
+    assert doc["other rows lead"] is None and doc["other values lead"] is None
+    for mode in ("shard", "auto"):
+        assert "rank 1" in doc[f"other rows {mode}"] and "40 rows x 3 columns" in doc[f"other rows {mode}"]
+        assert "36 rows x 3 columns" in doc[f"other rows {mode}"], doc
+        assert "rank 1" in doc[f"other values {mode}"] and "other values" in doc[f"other values {mode}"], doc

@@ -36,8 +36,14 @@ parameters as one process:
     shard only by a margin of 10% (its ranks wait for each other every step),
     and lead untimed for batches with fewer rows than ranks: a choice by
     timing, so two runs may differ in the last bits; name the mode for bitwise
-    reproducibility.  The choice is kept for the trainer's later fits and in
-    checkpoints (``--resume`` continues with it).
+    reproducibility.  The choice is kept for the trainer's later fits with
+    batches of the same size (another size decides again) and in checkpoints
+    (``--resume`` continues with it).
+
+Sharded ranks must hold the same data: a fit that may shard compares the
+rows, columns and a fingerprint (BLAKE2b) of every rank's data in one
+collective first, and raises one error naming the ranks that differ (rank 0
+leading uses its own data alone, and checks nothing).
 
 Only rank 0 writes checkpoints, metrics and plots.
 

@@ -499,6 +499,8 @@ class Trainer:
         else:
             self._epochs_planned = epochs
         if self._distributed and epochs:
+            if mode != "lead":  # (rank 0 leading trains on its own data alone)
+                self._check_same_data(X, y, val)
             self._settle_mode(mode, X, y, (0, bs))
             self.parallel_batch_size = bs if self.parallel == "auto" else None
         if not full_batch:
@@ -587,6 +589,31 @@ class Trainer:
         if full_batch or batch_size < self.comm.size:
             return "lead"
         return self.parallel_mode if self.parallel_batch_size in (None, batch_size) else None
+
+    def _check_same_data(self, X, y, val):
+        """Raise one error, on every rank, when the ranks' training (or validation) data differ: their rows,
+        columns and a BLAKE2b fingerprint of the prepared arrays, compared in one collective."""
+        import hashlib
+
+        def describe(a):
+            digest = hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).hexdigest()
+            return [list(a.shape), a.dtype.str, digest]
+
+        arrays = (X, y) if val is None else (X, y, *val)
+        every = self.comm.comm.allgather([describe(a) for a in arrays])
+        differ = [r for r, d in enumerate(every) if d != every[0]]
+        if not differ:
+            return
+
+        def shape(r):
+            x = every[r][0][0]
+            return f"{x[0]} rows x {x[1] if len(x) > 1 else 1} columns"
+
+        said = "; ".join(f"rank {r} has {shape(r)}" if every[r][0][0] != every[0][0][0] else
+                         f"rank {r} has {shape(r)} with other values" for r in differ)
+        which = "training or validation data" if val is not None else "training data"
+        raise ValueError(f"{which}: the MPI ranks hold different data: rank 0 has {shape(0)}; {said} (every rank "
+                         f"must load the same rows to share the steps; parallel='lead' trains on rank 0's alone)")
 
     def _settle_mode(self, mode, X, y, batch):
         """Fix ``parallel_mode`` before a fit over several ranks: ``mode`` (:meth:`_fit_mode`), else the faster

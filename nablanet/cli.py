@@ -51,6 +51,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, None if _other_rank() else f"nablanet: error: {' '.join(str(message).split())}\n")
 
+    def _print_message(self, message, file=None):  # --help, --version: said once under mpiexec, by rank 0
+        if not _other_rank():
+            super()._print_message(message, file)
+
 
 def _other_rank():
     """Whether this process is an MPI rank other than 0.  Every rank meets the same bad flag, the same refused

@@ -723,3 +723,11 @@ def test_different_data_on_different_ranks_is_one_clear_error(tmp_path):
         assert "rank 1" in doc[f"other rows {mode}"] and "40 rows x 3 columns" in doc[f"other rows {mode}"]
         assert "36 rows x 3 columns" in doc[f"other rows {mode}"], doc
         assert "rank 1" in doc[f"other values {mode}"] and "other values" in doc[f"other values {mode}"], doc
+
+
+def test_help_under_mpiexec_is_printed_once(tmp_path):
+    """Every rank printed its copy of --help (and of a command's help, and --version)."""
+    for args in (["--help"], ["train", "--help"], ["--version"]):
+        out = mpirun(2, ["-m", "nablanet.cli", *args], tmp_path)
+        first = out.splitlines()[0]
+        assert out.count(first) == 1 and out.strip(), out

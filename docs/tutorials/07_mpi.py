@@ -18,9 +18,10 @@
 # (weighted by its share of the batch), one `Allreduce` per step sums the flat
 # gradient buffer, and every rank applies the same update, so the ranks hold
 # the same parameters at every step (`parallel="shard"`). When a step is too
-# small to share, every rank computes it on the whole batch instead, with no
-# communication per step (`parallel="replicate"`); the default, `"auto"`,
-# times both on the first batch and keeps the faster. Sweeps spread their
+# small to share, rank 0 trains alone instead, as one process would, with the
+# cores of its machine's ranks, while the others wait asleep and take its
+# state at the end (`parallel="lead"`; callbacks run on rank 0 only); the
+# default, `"auto"`, times both on the first batch and keeps the faster. Sweeps spread their
 # points over the ranks. The same commands run under `mpiexec` (or `srun` on
 # a cluster):
 #
@@ -96,9 +97,8 @@ assert abs(runs["1 process"]["val_accuracy"] - runs["2 ranks"]["val_accuracy"]) 
 # cost; only the work that grows with the batch (the matrix products, the
 # elementwise passes) is divided. For a network this small, on a machine
 # this small, the fixed cost dominates and sharding would make two ranks
-# slower than one; `parallel="auto"` then replicates the steps, each rank
-# doing one process's work (the timings above), and `trainer.parallel_mode` says
-# which it chose. For large layers the products dominate and sharding pays
+# slower than one; `parallel="auto"` then lets rank 0 lead (the timings
+# above), and `trainer.parallel_mode` says which it chose. For large layers the products dominate and sharding pays
 # until each rank's share of them nears the all-reduce; the README's table
 # (`benchmarks/bench_allreduce.py`) puts numbers on that for four networks.
 # Each rank limits BLAS threads to its share of the cores, so adding ranks on

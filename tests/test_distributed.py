@@ -731,3 +731,46 @@ def test_help_under_mpiexec_is_printed_once(tmp_path):
         out = mpirun(2, ["-m", "nablanet.cli", *args], tmp_path)
         first = out.splitlines()[0]
         assert out.count(first) == 1 and out.strip(), out
+
+
+LEAD_THREADS = textwrap.dedent("""
+    import json
+    import numpy as np
+    from threadpoolctl import threadpool_info
+    from nablanet.distributed import get_comm, thread_limit
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    X, y = np.random.default_rng(0).standard_normal((32, 3)), np.arange(32) % 2
+    out = {}
+    with thread_limit(None, comm):  # as the command line: each rank its share of the cores
+        share = max(lib["num_threads"] for lib in threadpool_info())
+        for threads in (None, 3):
+            t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
+                        parallel="lead", threads=threads)
+            t.fit(X, y, epochs=2, batch_size=8)
+            after = max(lib["num_threads"] for lib in threadpool_info())
+            out[str(threads)] = {"share": share, "trained_with": t.lead_threads, "after": after}
+    if comm.is_root:
+        print(json.dumps(out))
+    """)
+
+
+def test_rank_0_leading_trains_with_the_threads_of_its_machine(tmp_path):
+    """Rank 0 raises its BLAS limit from its share of the cores to what one process uses (all of them), or to
+    ``threads``, for the fit, and restores its share after."""
+    from nablanet.distributed import _cores
+
+    script = tmp_path / "threads.py"
+    script.write_text(LEAD_THREADS)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                            "MKL_NUM_THREADS")}
+    env["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    share = max(1, _cores() // 2)
+    assert doc["None"] == {"share": share, "trained_with": _cores(), "after": share}, doc
+    assert doc["3"] == {"share": share, "trained_with": 3, "after": share}, doc

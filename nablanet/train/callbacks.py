@@ -1,4 +1,9 @@
-"""Callbacks: things that happen around the training loop, and its history."""
+"""Callbacks: things that happen around the training loop, and its history.
+
+Under MPI with ``parallel="lead"`` (:mod:`nablanet.distributed`) the callbacks run on rank 0 alone, which
+trains alone; the other ranks take its state at the end, callbacks' filed state included (their callback
+objects see no calls).  Sharded ranks run them on every rank.
+"""
 
 from __future__ import annotations
 

@@ -16,9 +16,10 @@ fork stopped; they busy-wait before they sleep).
    (about 10 ms, where a worker's fixed costs weigh most) and at the default
    30 (``--sweep-epochs`` sets them).
 3. MPI: ``nablanet train --hidden 256,128 --epochs 20`` in one process and
-   under ``mpiexec -n 2`` (each rank limits BLAS to its share of the cores),
-   with ``--parallel auto`` (the default; which mode it chose) and with each
-   mode named, against one process with its default threads (all cores) and
+   under ``mpiexec -n 2`` (each rank limits BLAS to its share of the cores;
+   rank 0 leading, ``lead``, takes the machine's for its fit), with
+   ``--parallel auto`` (the default; which mode it chose) and with each mode
+   (shard, lead) named, against one process with its default threads (all cores) and
    with one thread (``*_over_best_1``: against the faster of the two); the runs
    of one round are interleaved.
 

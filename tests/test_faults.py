@@ -252,7 +252,7 @@ def test_sweep_stopped_by_a_signal_stops_its_workers_with_one_line(tmp_path, sig
     assert p.poll() is None, "the sweep ended before the signal"
     p.send_signal(sig)
     _, err = p.communicate(timeout=30)
-    assert p.returncode == code
+    assert p.returncode == code, err  # once, under a full suite's load: 0 (the signal lost?); say what it printed
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     # how to go on: the same sweep in the same folder (a sweep has no --resume)
     assert "the same sweep with --out sw goes on" in err and "--resume" not in err, err

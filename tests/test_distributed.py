@@ -774,3 +774,75 @@ def test_rank_0_leading_trains_with_the_threads_of_its_machine(tmp_path):
     share = max(1, _cores() // 2)
     assert doc["None"] == {"share": share, "trained_with": _cores(), "after": share}, doc
     assert doc["3"] == {"share": share, "trained_with": 3, "after": share}, doc
+
+
+SIGNAL_IN_THE_HANDOFF = textwrap.dedent("""
+    import json, os, sys, time
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    where, pidfile = sys.argv[1], sys.argv[2]
+    X, y = np.random.default_rng(0).standard_normal((64, 3)), np.arange(64) % 2
+    t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
+                parallel="lead")
+    follow = Trainer._follow
+
+
+    def late(self, *args, **kwargs):  # rank 1 comes late to the handoff: rank 0 waits in it
+        time.sleep(6)
+        return follow(self, *args, **kwargs)
+
+
+    if comm.rank == 1:
+        if where == "before the fit":
+            time.sleep(6)
+        else:
+            Trainer._follow = late
+    else:
+        with open(pidfile + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(pidfile + ".tmp", pidfile)
+    cpu = time.process_time()
+    try:
+        t.fit(X, y, epochs=3, batch_size=32)
+        ended = "returned"
+    except KeyboardInterrupt:
+        ended = "KeyboardInterrupt"
+    print(json.dumps({"rank": comm.rank, "ended": ended, "cpu": time.process_time() - cpu}), flush=True)
+    """)
+
+
+@pytest.mark.parametrize("where", ["in the handoff", "before the fit"])
+def test_ctrl_c_to_rank_0_while_it_waits_for_the_others_ends_every_rank(tmp_path, where):
+    """Ctrl-C to rank 0 alone while it waits for a late rank (at the start of a lead fit, or in the handoff at
+    its end): it raised KeyboardInterrupt (signal masks hold only the calling thread; MPI's threads took the
+    signal) and left the other rank blocked forever; and it spun a core in a blocking MPI wait. Now every
+    rank stops with KeyboardInterrupt, and rank 0 waits asleep."""
+    import signal
+    import time
+
+    script, pidfile = tmp_path / "handoff.py", tmp_path / "rank0.pid"
+    script.write_text(SIGNAL_IN_THE_HANDOFF)
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    p = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, str(script), where, str(pidfile)], cwd=tmp_path,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(3)  # rank 0 waits for rank 1 (6 s late)
+        os.kill(int(pidfile.read_text()), signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("a rank hung after Ctrl-C reached rank 0 alone")
+    finally:
+        p.kill()
+        p.wait()
+    ends = {d["rank"]: d for d in map(json.loads, out.strip().splitlines())}
+    assert sorted(ends) == [0, 1] and all(d["ended"] == "KeyboardInterrupt" for d in ends.values()), (out, err)
+    assert ends[0]["cpu"] < 2.0, ends  # asleep, not spinning, for 6 s

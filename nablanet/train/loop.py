@@ -15,7 +15,6 @@ bit for bit, as a run that never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numpy as np
@@ -107,19 +106,73 @@ def _probabilities(logits, loss):
     return get_activation(loss.link)(logits) if loss.from_logits else logits
 
 
-@contextlib.contextmanager
-def _signals_held():
-    """SIGINT and SIGTERM held (delivered when the block ends) in this thread: a collective that exchanges a
-    trainer's state is never left half done by a Python exception from a signal handler."""
+class _SignalsCaught:
+    """While in the block, SIGINT and SIGTERM are recorded in ``caught`` instead of acted on (Python-level
+    handlers, in the main thread only: a signal that another thread takes, MPI's or BLAS's, still reaches
+    them), so a collective that exchanges a trainer's state is never left half done; the previous handlers
+    are put back at the end, and :meth:`reraise` then acts on the first signal caught as they would have."""
+
+    def __init__(self):
+        self.caught = []
+        self._previous = []
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.getsignal(sig)
+                if previous is not None:  # (None: a handler set outside Python, left alone)
+                    self._previous.append((sig, previous))
+                    signal.signal(sig, self._record)
+        return self
+
+    def _record(self, signum, frame):
+        self.caught.append(signum)
+
+    def __exit__(self, *exc):
+        import signal
+
+        def restore(pairs):
+            if pairs:
+                try:
+                    signal.signal(*pairs[0])
+                finally:
+                    restore(pairs[1:])
+
+        pairs, self._previous = self._previous, []
+        restore(pairs)
+        return False
+
+    def reraise(self):
+        """Act on the first signal caught as the handler now in place does: call it (Python's SIGINT handler
+        raises KeyboardInterrupt, the command line's SIGTERM handler its own), or deliver the signal again to
+        a handler of the system's (SIG_DFL)."""
+        if self.caught:
+            _act_on_signal(self.caught[0])
+
+
+def _act_on_signal(signum):
+    """What this process's handler for ``signum`` does (see _SignalsCaught.reraise)."""
     import signal
 
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held) if hasattr(signal, "pthread_sigmask") else None
-    try:
-        yield
-    finally:
-        if old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    handler = signal.getsignal(signum)
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
+
+
+def _wait_asleep(request, between=None):
+    """Wait for the MPI ``request``, tested every 0.1 ms backing off to 5 ms, in ``time.sleep`` (MPI's blocking
+    waits spin on a core); ``between()`` is called between tests."""
+    nap = 1e-4
+    while not request.Test():  # (a completed request tests True again)
+        if between is not None:
+            between()
+        time.sleep(nap)
+        nap = min(2 * nap, 0.005)
 
 
 def _mask_stream(rng, epoch, rank):
@@ -711,54 +764,43 @@ class Trainer:
             self._release(word)
 
     def _release(self, word):
-        """Rank 0, its lead fit ended: wake the waiting ranks and send them ``word`` and its state (see _lead)."""
+        """Rank 0, its lead fit ended: wake the waiting ranks and send them ``word`` and its state (see _lead).
+
+        Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`) and acted on once the others have
+        the state: one caught before it is sent makes the word "interrupted", so that every rank stops."""
         snap, failure = None, None
-        if word[0] != "error":
-            try:
-                snap = self.snapshot()
-            except Exception as e:  # noqa: BLE001 - the waiting ranks hear of it; rank 0 raises it after
-                failure, word = e, ("error", f"its state could not be taken ({type(e).__name__}: {e})")
-        with _signals_held():  # a signal now waits until the others are released
-            self.comm.comm.Ibarrier().Wait()  # they wait in the same barrier
+        with _SignalsCaught() as signals:
+            if word[0] != "error":
+                try:
+                    snap = self.snapshot()
+                except Exception as e:  # noqa: BLE001 - the waiting ranks hear of it; rank 0 raises it after
+                    failure, word = e, ("error", f"its state could not be taken ({type(e).__name__}: {e})")
+            _wait_asleep(self.comm.comm.Ibarrier())  # they wait in the same barrier
+            if signals.caught and word[0] == "done":
+                word, self.interrupted = ("interrupted", None), True
             self.comm.bcast_object((word, snap))
+        signals.reraise()
         if failure is not None:
             raise failure
 
     def _follow(self):
         """A rank other than 0 while rank 0 trains alone: wait asleep for its word, then take its state.
 
-        The wait is a nonblocking barrier tested every 0.1 ms, backing off to 5 ms, in ``time.sleep`` (MPI's
-        blocking waits spin on a core rank 0 trains with).  Ctrl-C and SIGTERM reach every rank (mpiexec forwards
-        them): this rank keeps waiting for rank 0, which saves and says so, then raises the first it got.
+        The wait is a nonblocking barrier polled in ``time.sleep`` (:func:`_wait_asleep`: MPI's blocking waits
+        spin on a core rank 0 trains with).  Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`):
+        this rank keeps waiting for rank 0's word and state, takes them whole, then acts on the first it got.
         """
         comm = self.comm
-        request = comm.comm.Ibarrier()
-        stopped = None
-        nap = 1e-4
-        while True:
-            try:
-                if request.Test():  # (a completed request tests True again: a signal just after it loses nothing)
-                    break
-                time.sleep(nap)
-                nap = min(2 * nap, 0.005)
-            except KeyboardInterrupt as e:  # SIGTERM too (the command line raises a KeyboardInterrupt for it)
-                stopped = stopped or e
-        received = []
-        try:
-            with _signals_held():  # rank 0's word and state taken whole, whatever signal comes meanwhile
-                received.append(comm.bcast_object(None))
-                (kind, detail), snap = received[0]
-                if snap is not None:
-                    checkpoint.restore_snapshot(self, snap)
-                    self._set_mode(self.parallel_mode)
-                    self.interrupted = kind != "done"
-        except KeyboardInterrupt as e:  # held during the receipt, raised as it ended
-            stopped = stopped or e
-        (kind, detail), snap = received[0]
+        with _SignalsCaught() as signals:
+            _wait_asleep(comm.comm.Ibarrier())
+            (kind, detail), snap = comm.bcast_object(None)
+            if snap is not None:
+                checkpoint.restore_snapshot(self, snap)
+                self._set_mode(self.parallel_mode)
+                self.interrupted = kind != "done"
         if kind == "error":
             raise LeadFailed(f"rank 0 failed while it trained alone (parallel='lead'): {detail}")
-        if stopped is not None:
-            raise stopped
+        signals.reraise()
         if kind == "interrupted":
             raise KeyboardInterrupt("rank 0 was interrupted while it trained alone (parallel='lead')")
         return self.history

@@ -811,7 +811,9 @@ SIGNAL_IN_THE_HANDOFF = textwrap.dedent("""
         ended = "returned"
     except KeyboardInterrupt:
         ended = "KeyboardInterrupt"
-    print(json.dumps({"rank": comm.rank, "ended": ended, "cpu": time.process_time() - cpu}), flush=True)
+    ends = comm.comm.allgather({"rank": comm.rank, "ended": ended, "cpu": time.process_time() - cpu})
+    if comm.is_root:
+        print(json.dumps(ends))
     """)
 
 
@@ -843,6 +845,62 @@ def test_ctrl_c_to_rank_0_while_it_waits_for_the_others_ends_every_rank(tmp_path
     finally:
         p.kill()
         p.wait()
-    ends = {d["rank"]: d for d in map(json.loads, out.strip().splitlines())}
+    ends = {d["rank"]: d for d in json.loads(out.strip().splitlines()[-1])}
     assert sorted(ends) == [0, 1] and all(d["ended"] == "KeyboardInterrupt" for d in ends.values()), (out, err)
     assert ends[0]["cpu"] < 2.0, ends  # asleep, not spinning, for 6 s
+
+
+RANKS_DISAGREE = textwrap.dedent("""
+    import json
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    r = comm.rank
+    X, y = np.random.default_rng(0).standard_normal((64, 3)), np.arange(64) % 2
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    cases = {  # (parallel, {fit arguments of rank 0}, {of rank 1})
+        "epochs lead": ("lead", {"epochs": 0}, {"epochs": 3}),
+        "epochs auto": ("auto", {"epochs": 3}, {"epochs": 0}),
+        "batch size auto": ("auto", {"batch_size": 1}, {"batch_size": 64}),
+        "batch_size 0 on rank 1": ("lead", {}, {"batch_size": 0}),
+        "NaN on rank 0": ("lead", {"X": bad}, {}),
+        "unknown metric on rank 1": ("lead", {}, {"metrics": ["no_such_metric"]}),
+        "the same": ("lead", {}, {}),
+    }
+    out = {}
+    for case, (parallel, *mine) in cases.items():
+        t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
+                    parallel=parallel)
+        args = {"X": X, "y": y, "epochs": 2, "batch_size": 16, **mine[r]}
+        try:
+            t.fit(**args)
+            ended = "returned"
+        except Exception as e:
+            ended = f"{type(e).__name__}: {e}"
+        out[case] = comm.comm.allgather(ended)
+    if r == 0:
+        print(json.dumps(out))
+    """)
+
+
+def test_ranks_that_disagree_when_a_fit_starts_raise_one_error_each(tmp_path):
+    """Ranks that called fit with other epochs or batch sizes, or with arguments one rank alone refused, hung
+    with no error (each in another collective, or the others waiting for a lead that never came). Now each
+    raises one error: the refused rank its own, the others one naming it; different settings are named."""
+    script = tmp_path / "disagree.py"
+    script.write_text(RANKS_DISAGREE)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=120).strip().splitlines()[-1])
+    for case in ("epochs lead", "epochs auto"):
+        assert all(e.startswith("ValueError") and "epochs: rank 0" in e for e in doc[case]), doc[case]
+    assert all("batch size: rank 0 1, rank 1 64" in e for e in doc["batch size auto"]), doc
+    a, b = doc["batch_size 0 on rank 1"]
+    assert "batch_size" in b and a.startswith("ValueError: MPI rank 1 could not start the fit") and b[-40:] in a
+    a, b = doc["NaN on rank 0"]
+    assert b.startswith("ValueError: MPI rank 0 could not start the fit") and a[a.index(":") + 2:] in b, doc
+    a, b = doc["unknown metric on rank 1"]
+    assert "no_such_metric" in b and "MPI rank 1" in a and "no_such_metric" in a, doc
+    assert doc["the same"] == ["returned", "returned"], doc

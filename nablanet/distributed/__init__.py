@@ -40,10 +40,15 @@ parameters as one process:
     batches of the same size (another size decides again) and in checkpoints
     (``--resume`` continues with it).
 
-Sharded ranks must hold the same data: a fit that may shard compares the
-rows, columns and a fingerprint (BLAKE2b) of every rank's data in one
-collective first, and raises one error naming the ranks that differ (rank 0
-leading uses its own data alone, and checks nothing).
+Every fit over several ranks starts with one small collective in which the ranks
+agree: a rank whose arguments were refused (a bad batch size, NaN in the data, an
+unknown metric) raises its error and the others an error naming that rank and its
+error; ranks that called fit with other epochs, batch sizes or modes raise one
+error naming what differs; a rank stopped (Ctrl-C, SIGTERM) while it waited there
+stops them all.  Sharded ranks must also hold the same data: a fit that may shard
+compares the rows, columns and a fingerprint (BLAKE2b) of every rank's data in the
+same collective, and raises one error naming the ranks that differ (rank 0 leading
+uses its own data alone, and checks nothing).
 
 Only rank 0 writes checkpoints, metrics and plots.
 

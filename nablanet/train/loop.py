@@ -493,6 +493,52 @@ class Trainer:
         ``batch_size=None`` is full-batch gradient descent.  ``validation_split``
         holds out that fraction of the rows (the last ones, before shuffling).
         """
+        try:
+            epochs, X, y, val, n, bs, min_rows, full_batch, mode, metrics, cbs = self._fit_arguments(
+                X, y, epochs, batch_size, shuffle, validation_data, validation_split, callbacks, metrics, progress)
+            if full_batch:
+                from .fullbatch import check_fits
+
+                check_fits(self, n, bs)  # on every rank, before any rank goes its own way
+        except Exception as e:
+            if self._distributed:  # the other ranks hear of it (they raise an error naming it), then this rank
+                self._check_ranks_agree(error=e)  # raises its own
+            raise
+        if self._distributed:
+            self._check_ranks_agree(spec={"epochs": epochs, "batch_size": batch_size, "mode": mode or "auto (to time)",
+                                          "full_batch": bool(full_batch)},
+                                    data=(X, y, val) if epochs and mode != "lead" else None)
+        if full_batch:  # one record per iteration
+            from .fullbatch import run_full_batch
+
+            def train():
+                return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
+        else:
+            self._epochs_planned = epochs
+        if self._distributed and epochs:
+            self._settle_mode(mode, X, y, (0, bs))
+            self.parallel_batch_size = bs if self.parallel == "auto" else None
+        if not full_batch:
+            if self._sharded:
+                min_rows = max(min_rows, self.comm.size)
+            starts = list(range(0, n, bs))
+            if len(starts) > 1 and n - starts[-1] < min_rows:
+                starts.pop()  # a last batch too small joins the one before
+            bounds = list(zip(starts, starts[1:] + [n]))
+            if self._schedule is not None:  # the named schedule over all the epochs so far and these
+                self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds),
+                                            len(bounds))
+
+            def train():
+                return self._run_epochs(X, y, val, epochs, bs, bounds, shuffle, metrics, cbs)
+        if self._distributed and epochs and self.parallel_mode == "lead":
+            self._lead(train)
+            return self.history
+        return train()
+
+    def _fit_arguments(self, X, y, epochs, batch_size, shuffle, validation_data, validation_split, callbacks,
+                       metrics, progress):
+        """:meth:`fit`'s arguments checked and prepared (every refusal of a fit is raised here)."""
         epochs = V.non_negative_int(epochs, "epochs")
         batch_size = V.Optional(V.positive_int)(batch_size, "batch_size")
         shuffle = V.boolean(shuffle, "shuffle")
@@ -542,37 +588,7 @@ class Trainer:
                         f"{type(other).__name__} and {type(cb).__name__} would both file their state under "
                         f"{cb._key()!r} and resume with one another's; give each its own cb.state_key = '...'"
                     )
-        if full_batch:  # one record per iteration
-            from .fullbatch import check_fits, run_full_batch
-
-            check_fits(self, n, bs)  # on every rank, before any rank goes its own way
-
-            def train():
-                return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
-        else:
-            self._epochs_planned = epochs
-        if self._distributed and epochs:
-            if mode != "lead":  # (rank 0 leading trains on its own data alone)
-                self._check_same_data(X, y, val)
-            self._settle_mode(mode, X, y, (0, bs))
-            self.parallel_batch_size = bs if self.parallel == "auto" else None
-        if not full_batch:
-            if self._sharded:
-                min_rows = max(min_rows, self.comm.size)
-            starts = list(range(0, n, bs))
-            if len(starts) > 1 and n - starts[-1] < min_rows:
-                starts.pop()  # a last batch too small joins the one before
-            bounds = list(zip(starts, starts[1:] + [n]))
-            if self._schedule is not None:  # the named schedule over all the epochs so far and these
-                self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds),
-                                            len(bounds))
-
-            def train():
-                return self._run_epochs(X, y, val, epochs, bs, bounds, shuffle, metrics, cbs)
-        if self._distributed and epochs and self.parallel_mode == "lead":
-            self._lead(train)
-            return self.history
-        return train()
+        return epochs, X, y, val, n, bs, min_rows, full_batch, mode, metrics, cbs
 
     def _run_epochs(self, X, y, val, epochs, bs, bounds, shuffle, metrics, cbs):
         """The epochs of :meth:`fit` over the batches ``bounds`` (first-order optimizers); returns the history."""
@@ -643,17 +659,55 @@ class Trainer:
             return "lead"
         return self.parallel_mode if self.parallel_batch_size in (None, batch_size) else None
 
-    def _check_same_data(self, X, y, val):
-        """Raise one error, on every rank, when the ranks' training (or validation) data differ: their rows,
-        columns and a BLAKE2b fingerprint of the prepared arrays, compared in one collective."""
+    def _check_ranks_agree(self, error=None, spec=None, data=None):
+        """The one collective at the start of every fit over several ranks (epochs 0 included): each rank says
+        whether its arguments were refused (``error``), whether it was stopped (Ctrl-C, SIGTERM) while it waited
+        for the others here, its settings (``spec``: epochs, batch size, mode, full batch) and, when it may
+        shard, a fingerprint of its data (``data``: X, y, validation data or None).  Ranks that went on with
+        other settings than the rest hung, each waiting in another collective; now every rank raises one error:
+        a refused rank its own (after this returns), the others a ValueError naming that rank and its error;
+        a stopped rank its signal, the others KeyboardInterrupt; ranks with other settings or data a
+        ValueError naming what differs.  Waits asleep, with signals caught (:class:`_SignalsCaught`)."""
+        comm = self.comm
+        with _SignalsCaught() as signals:
+            word = {"error": None if error is None else f"{type(error).__name__}: {error}", "spec": spec,
+                    "data": None if data is None else self._fingerprints(*data)}
+            _wait_asleep(comm.comm.Ibarrier())  # the others may come late: wait here asleep, not in allgather
+            word["signal"] = signals.caught[0] if signals.caught else None
+            every = comm.comm.allgather(word)
+        failed = [r for r, w in enumerate(every) if w["error"] is not None]
+        if error is not None:
+            return  # the caller raises it
+        if failed:
+            r = failed[0]
+            raise ValueError(f"MPI rank {r} could not start the fit: {every[r]['error']}")
+        signals.reraise()
+        stopped = [r for r, w in enumerate(every) if w["signal"] is not None]
+        if stopped:
+            raise KeyboardInterrupt(f"MPI rank {stopped[0]} was interrupted as the fit started")
+        differ = [k for k in spec if len({repr(w["spec"][k]) for w in every}) > 1]
+        if differ:
+            said = "; ".join(f"{k.replace('_', ' ')}: " + ", ".join(f"rank {r} {w['spec'][k]!r}"
+                                                                    for r, w in enumerate(every)) for k in differ)
+            raise ValueError(f"the MPI ranks called fit with different settings ({said}); every rank must run the "
+                             f"same fit")
+        if data is not None:
+            self._compare_data([w["data"] for w in every], val=data[2] is not None)
+
+    @staticmethod
+    def _fingerprints(X, y, val):
+        """Shape, dtype and a BLAKE2b fingerprint of each of the prepared arrays."""
         import hashlib
 
         def describe(a):
             digest = hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).hexdigest()
             return [list(a.shape), a.dtype.str, digest]
 
-        arrays = (X, y) if val is None else (X, y, *val)
-        every = self.comm.comm.allgather([describe(a) for a in arrays])
+        return [describe(a) for a in ((X, y) if val is None else (X, y, *val))]
+
+    @staticmethod
+    def _compare_data(every, val):
+        """Raise one error when the ranks' fingerprints (:meth:`_fingerprints`) differ."""
         differ = [r for r, d in enumerate(every) if d != every[0]]
         if not differ:
             return
@@ -664,7 +718,7 @@ class Trainer:
 
         said = "; ".join(f"rank {r} has {shape(r)}" if every[r][0][0] != every[0][0][0] else
                          f"rank {r} has {shape(r)} with other values" for r in differ)
-        which = "training or validation data" if val is not None else "training data"
+        which = "training or validation data" if val else "training data"
         raise ValueError(f"{which}: the MPI ranks hold different data: rank 0 has {shape(0)}; {said} (every rank "
                          f"must load the same rows to share the steps; parallel='lead' trains on rank 0's alone)")
 

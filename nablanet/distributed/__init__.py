@@ -25,8 +25,9 @@ parameters as one process:
     stopping, progress) run on rank 0 only.  Rank 0 always releases the others:
     when its fit is interrupted (Ctrl-C, SIGTERM) they take its state and raise
     KeyboardInterrupt too; when it fails they raise :class:`LeadFailed` naming
-    its error.  A Ctrl-C that reaches a waiting rank does not end its wait: it
-    takes rank 0's word first.  Full-batch methods (``lbfgs``...) always train
+    its error.  A Ctrl-C (or SIGTERM) that reaches a waiting rank alone does
+    not end its wait: it tells rank 0, which stops at the end of its epoch as on
+    its own Ctrl-C (it saves, and sends its state and "interrupted").  Full-batch methods (``lbfgs``...) always train
     this way.  Checkpoints of earlier versions that say ``"replicate"`` (every
     rank computed every step) load as ``"lead"``: the results are the same.
 ``"auto"`` (the default)

@@ -175,6 +175,32 @@ def _wait_asleep(request, between=None):
         nap = min(2 * nap, 0.005)
 
 
+#: The MPI tag of the message a rank waiting for rank 0 (parallel="lead") sends it when Ctrl-C or SIGTERM stops it.
+_STOP_TAG = 29517
+
+
+class _StopWhenAsked(Callback):
+    """Rank 0 training alone (parallel="lead"): at each epoch's end, one ``Iprobe`` for a waiting rank's word
+    that Ctrl-C or SIGTERM stopped it; then rank 0 stops as that signal would stop it (its handler's exception:
+    KeyboardInterrupt, the command line's SIGTERM one), after the other callbacks have seen the epoch."""
+
+    def __init__(self, comm):
+        self.comm, self.received = comm, 0
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        status = self.comm.MPI.Status()
+        if not self.comm.comm.Iprobe(source=self.comm.MPI.ANY_SOURCE, tag=_STOP_TAG, status=status):
+            return False
+        signum = self.comm.comm.recv(source=status.Get_source(), tag=_STOP_TAG)
+        self.received += 1
+        import signal
+
+        handler = signal.getsignal(signum)
+        if callable(handler):  # (a handler of the system's, SIG_DFL, would end rank 0 before it saves)
+            handler(signum, None)
+        raise KeyboardInterrupt(f"MPI rank {status.Get_source()} was interrupted while rank 0 trained alone")
+
+
 def _mask_stream(rng, epoch, rank):
     """A sharded rank's generator of dropout masks for one epoch: seeded from the state of the stream all ranks
     share (rank 0's, which its checkpoint keeps), the epoch and the rank, without drawing from that stream, so
@@ -532,7 +558,7 @@ class Trainer:
             def train():
                 return self._run_epochs(X, y, val, epochs, bs, bounds, shuffle, metrics, cbs)
         if self._distributed and epochs and self.parallel_mode == "lead":
-            self._lead(train)
+            self._lead(train, cbs)
             return self.history
         return train()
 
@@ -789,17 +815,22 @@ class Trainer:
         slowest = comm.max_over_ranks([np.median(times["lead"]), np.median(times["shard"])])
         return {"lead": float(slowest[0]), "shard": float(slowest[1])}
 
-    def _lead(self, train):
-        """Run ``train()`` (the fit's epochs or full-batch iterations) on rank 0 alone; the other ranks wait
-        asleep, then take rank 0's state (:func:`checkpoint.snapshot`).  See :mod:`nablanet.distributed`.
+    def _lead(self, train, cbs):
+        """Run ``train()`` (the fit's epochs or full-batch iterations, with the callbacks ``cbs``) on rank 0
+        alone; the other ranks wait asleep, then take rank 0's state (:func:`checkpoint.snapshot`).  See
+        :mod:`nablanet.distributed`.
 
         Rank 0 trains with the BLAS/OpenMP threads one process on its machine would use (the ranks there wait),
         or ``threads``, and restores its limits after.  Whatever ends its training, it releases the others in a
         ``finally``: with its state, with its state and "interrupted" (Ctrl-C, SIGTERM: they raise
         KeyboardInterrupt after taking it), or with its error (they raise :class:`LeadFailed` naming it).
+        A waiting rank stopped by Ctrl-C or SIGTERM tells rank 0, which stops at the end of that epoch as if
+        stopped itself (:class:`_StopWhenAsked`).
         """
         if not self.comm.is_root:
-            return self._follow()
+            return self._follow(cbs)
+        asked = _StopWhenAsked(self.comm)
+        cbs.append(asked)  # the last: the others have seen the epoch
         word = ("error", "its training ended without a word")
         try:
             with thread_limit(self.threads):
@@ -815,43 +846,66 @@ class Trainer:
             word = ("error", f"{type(e).__name__}: {e}")
             raise
         finally:
-            self._release(word)
+            cbs.remove(asked)
+            self._release(word, asked.received)
 
-    def _release(self, word):
+    def _release(self, word, received=0):
         """Rank 0, its lead fit ended: wake the waiting ranks and send them ``word`` and its state (see _lead).
 
         Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`) and acted on once the others have
-        the state: one caught before it is sent makes the word "interrupted", so that every rank stops."""
+        the state: one caught before it is sent makes the word "interrupted", so that every rank stops.  Then
+        each waiting rank says whether it was stopped while it waited and how many stop messages it sent (of
+        which rank 0 ``received`` some during the fit): the rest are received here, so none is left for a later
+        fit, and a fit that ended while a waiting rank was stopped ends interrupted on rank 0 too."""
         snap, failure = None, None
+        comm = self.comm
         with _SignalsCaught() as signals:
             if word[0] != "error":
                 try:
                     snap = self.snapshot()
                 except Exception as e:  # noqa: BLE001 - the waiting ranks hear of it; rank 0 raises it after
                     failure, word = e, ("error", f"its state could not be taken ({type(e).__name__}: {e})")
-            _wait_asleep(self.comm.comm.Ibarrier())  # they wait in the same barrier
+            _wait_asleep(comm.comm.Ibarrier())  # they wait in the same barrier
             if signals.caught and word[0] == "done":
                 word, self.interrupted = ("interrupted", None), True
-            self.comm.bcast_object((word, snap))
+            comm.bcast_object((word, snap))
+            said = comm.comm.gather((0, False), root=0)
+            for _ in range(sum(sent for sent, _ in said) - received):
+                comm.comm.recv(source=comm.MPI.ANY_SOURCE, tag=_STOP_TAG)
         signals.reraise()
         if failure is not None:
             raise failure
+        stopped = [r for r, (_, caught) in enumerate(said) if caught]
+        if stopped and word[0] == "done":
+            self.interrupted = True
+            raise KeyboardInterrupt(f"MPI rank {stopped[0]} was interrupted while rank 0 trained alone")
 
-    def _follow(self):
-        """A rank other than 0 while rank 0 trains alone: wait asleep for its word, then take its state.
+    def _follow(self, cbs=()):
+        """A rank other than 0 while rank 0 trains alone: wait asleep for its word, then take its state, and
+        the callbacks ``cbs`` their filed state in it.
 
         The wait is a nonblocking barrier polled in ``time.sleep`` (:func:`_wait_asleep`: MPI's blocking waits
         spin on a core rank 0 trains with).  Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`):
-        this rank keeps waiting for rank 0's word and state, takes them whole, then acts on the first it got.
+        the first is sent on to rank 0 (which stops at the end of its epoch, saves, and sends its state and
+        "interrupted"); this rank keeps waiting for rank 0's word and state, takes them whole, then acts on it.
         """
         comm = self.comm
+        told = []
         with _SignalsCaught() as signals:
-            _wait_asleep(comm.comm.Ibarrier())
+
+            def tell():
+                if signals.caught and not told:
+                    told.append(comm.comm.isend(signals.caught[0], dest=0, tag=_STOP_TAG))
+
+            _wait_asleep(comm.comm.Ibarrier(), tell)
             (kind, detail), snap = comm.bcast_object(None)
+            comm.comm.gather((len(told), bool(signals.caught)), root=0)
+            for request in told:
+                request.wait()
             if snap is not None:
                 checkpoint.restore_snapshot(self, snap)
                 self._set_mode(self.parallel_mode)
-                self.interrupted = kind != "done"
+                self.interrupted = kind != "done" or bool(signals.caught)
         if kind == "error":
             raise LeadFailed(f"rank 0 failed while it trained alone (parallel='lead'): {detail}")
         signals.reraise()

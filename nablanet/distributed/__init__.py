@@ -47,8 +47,11 @@ unknown metric) raises its error and the others an error naming that rank and it
 error; ranks that called fit with other epochs, batch sizes or modes raise one
 error naming what differs; a rank stopped (Ctrl-C, SIGTERM) while it waited there
 stops them all.  Sharded ranks must also hold the same data: a fit that may shard
-compares the rows, columns and a fingerprint (BLAKE2b) of every rank's data in the
-same collective, and raises one error naming the ranks that differ (rank 0 leading
+compares the rows, columns and a fingerprint of every rank's data in the same
+collective (a BLAKE2b digest of a strided sample of at most 64 KB of each array's
+rows, and the float64 sum of the whole array: other shapes, other rows where the
+sample falls and a value changed anywhere are seen, rows reordered between the
+sampled ones are not), and raises one error naming the ranks that differ (rank 0 leading
 uses its own data alone, and checks nothing).
 
 Only rank 0 writes checkpoints, metrics and plots.

@@ -697,8 +697,10 @@ DIFFERENT_DATA = textwrap.dedent("""
     y = np.arange(40) % 2
     out = {}
     for case, X in {"same": base, "other rows": base[: 40 - 4 * comm.rank],
-                    "other values": base + 0.5 * comm.rank}.items():
+                    "other values": base + 0.5 * comm.rank, "other labels": base}.items():
         Xr, yr = X, y[: len(X)]
+        if case == "other labels":
+            yr = (y + comm.rank) % 2
         for mode in ("shard", "auto", "lead"):
             t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
                         parallel=mode)
@@ -724,7 +726,8 @@ def test_different_data_on_different_ranks_is_one_clear_error(tmp_path):
     for mode in ("shard", "auto"):
         assert "rank 1" in doc[f"other rows {mode}"] and "40 rows x 3 columns" in doc[f"other rows {mode}"]
         assert "36 rows x 3 columns" in doc[f"other rows {mode}"], doc
-        assert "rank 1" in doc[f"other values {mode}"] and "other values" in doc[f"other values {mode}"], doc
+        assert "rank 1's X" in doc[f"other values {mode}"] and "other values" in doc[f"other values {mode}"], doc
+        assert "rank 1's y" in doc[f"other labels {mode}"], doc  # (it said "training data" whatever differed)
 
 
 def test_help_under_mpiexec_is_printed_once(tmp_path):
@@ -968,10 +971,10 @@ def test_the_data_fingerprint_hashes_a_bounded_sample_and_sums_the_whole(monkeyp
     y = np.arange(20000) % 3
     mine = loop.Trainer._fingerprints(X, y, None)
     assert hashed and max(hashed) <= loop.FINGERPRINT_BYTES, hashed
-    loop.Trainer._compare_data([mine, loop.Trainer._fingerprints(X.copy(), y.copy(), None)], val=False)
+    loop.Trainer._compare_data([mine, loop.Trainer._fingerprints(X.copy(), y.copy(), None)])
     sampled = set(np.linspace(0, len(X) - 1, loop.FINGERPRINT_BYTES // (100 * 4)).astype(int))
     row = next(r for r in range(len(X)) if r not in sampled)
     X2 = X.copy()
     X2[row, 7] += 0.5
     with pytest.raises(ValueError, match="rank 1"):
-        loop.Trainer._compare_data([mine, loop.Trainer._fingerprints(X2, y, None)], val=False)
+        loop.Trainer._compare_data([mine, loop.Trainer._fingerprints(X2, y, None)])

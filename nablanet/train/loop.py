@@ -722,7 +722,7 @@ class Trainer:
             raise ValueError(f"the MPI ranks called fit with different settings ({said}); every rank must run the "
                              f"same fit")
         if data is not None:
-            self._compare_data([w["data"] for w in every], val=data[2] is not None)
+            self._compare_data([w["data"] for w in every])
 
     @staticmethod
     def _fingerprints(X, y, val):
@@ -744,7 +744,7 @@ class Trainer:
         return [describe(a) for a in ((X, y) if val is None else (X, y, *val))]
 
     @staticmethod
-    def _compare_data(every, val):
+    def _compare_data(every):
         """Raise one error when the ranks' fingerprints (:meth:`_fingerprints`) differ."""
         def same(d, e):  # the sums compared to a relative 1e-12: a sum may round otherwise on another machine
             return len(d) == len(e) and all(a[:3] == b[:3] and np.isclose(a[3], b[3], rtol=1e-12, atol=0)
@@ -753,16 +753,26 @@ class Trainer:
         differ = [r for r, d in enumerate(every) if not same(d, every[0])]
         if not differ:
             return
+        names = ("X", "y", "validation X", "validation y")
 
-        def shape(r):
-            x = every[r][0][0]
-            return f"{x[0]} rows x {x[1] if len(x) > 1 else 1} columns"
+        def shape(d):
+            x = d[0]
+            return f"{x[0]} rows x {x[1]} columns" if len(x) > 1 else f"{x[0]} rows" if x else "a scalar"
 
-        said = "; ".join(f"rank {r} has {shape(r)}" if every[r][0][0] != every[0][0][0] else
-                         f"rank {r} has {shape(r)} with other values" for r in differ)
-        which = "training or validation data" if val else "training data"
-        raise ValueError(f"{which}: the MPI ranks hold different data: rank 0 has {shape(0)}; {said} (every rank "
-                         f"must load the same rows to share the steps; parallel='lead' trains on rank 0's alone)")
+        said = []
+        for r in differ:
+            d, first = every[r], every[0]
+            if len(d) != len(first):
+                said.append(f"rank {r} has {'no ' if len(d) < len(first) else ''}validation data and rank 0 "
+                            f"{'has' if len(d) < len(first) else 'none'}")
+                continue
+            i = next(i for i, (a, b) in enumerate(zip(d, first)) if not same([a], [b]))
+            said.append(f"rank {r}'s {names[i]} has {shape(d[i])}" + (
+                f", rank 0's {shape(first[i])}" if d[i][0] != first[i][0] else
+                f" ({d[i][1]}), rank 0's {first[i][1]}" if d[i][1] != first[i][1] else
+                " with other values than rank 0's"))
+        raise ValueError(f"the MPI ranks hold different data: {'; '.join(said)} (every rank must load the same "
+                         f"rows to share the steps; parallel='lead' trains on rank 0's alone)")
 
     def _settle_mode(self, mode, X, y, batch):
         """Fix ``parallel_mode`` before a fit over several ranks: ``mode`` (:meth:`_fit_mode`), else the faster

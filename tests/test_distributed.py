@@ -978,3 +978,38 @@ def test_the_data_fingerprint_hashes_a_bounded_sample_and_sums_the_whole(monkeyp
     X2[row, 7] += 0.5
     with pytest.raises(ValueError, match="rank 1"):
         loop.Trainer._compare_data([mine, loop.Trainer._fingerprints(X2, y, None)])
+
+
+LEAD_CALLBACKS = textwrap.dedent("""
+    import json
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import EarlyStopping, ReduceLROnPlateau, Trainer
+
+    comm = get_comm()
+    X, y = np.random.default_rng(0).standard_normal((64, 3)), np.arange(64) % 2
+    t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
+                parallel="lead")
+    stops = EarlyStopping(monitor="loss", patience=2, min_delta=1e9)  # stops at the third epoch
+    goes_on = EarlyStopping(monitor="loss", patience=100)
+    goes_on.state_key = "goes on"
+    plateau = ReduceLROnPlateau(monitor="loss", patience=1, min_delta=1e9)
+    t.fit(X, y, epochs=6, batch_size=16, callbacks=[stops, goes_on, plateau])
+    seen = [[getattr(cb, k, "unset") for k in ("best", "best_epoch", "wait", "stopped_epoch")]
+            for cb in (stops, goes_on)] + [plateau.state_dict()]
+    every = comm.comm.allgather(seen)
+    if comm.is_root:
+        print(json.dumps({"every": every, "epoch": t.epoch}))
+    """)
+
+
+def test_callbacks_on_the_waiting_ranks_match_rank_0s_after_a_lead_fit(tmp_path):
+    """Callbacks run on rank 0 alone under lead; the waiting ranks' callback objects were left unset
+    (es.best, es.stopped_epoch raised AttributeError). Now they take rank 0's filed state."""
+    script = tmp_path / "callbacks.py"
+    script.write_text(LEAD_CALLBACKS)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=120).strip().splitlines()[-1])
+    rank0, rank1 = doc["every"]
+    assert doc["epoch"] == 3 and rank0[0][3] == 2 and rank0[1][3] is None, doc
+    assert rank1 == rank0, doc

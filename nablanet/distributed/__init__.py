@@ -22,7 +22,8 @@ parameters as one process:
     :func:`~nablanet.train.checkpoint.snapshot`: parameters, optimizer slots,
     running statistics, random stream, epoch, history, callbacks' state), so
     every rank's trainer is the same afterwards.  Callbacks (checkpoints, early
-    stopping, progress) run on rank 0 only.  Rank 0 always releases the others:
+    stopping, progress) run on rank 0 only; the other ranks' callback objects
+    then load the state rank 0's filed, so they match rank 0's.  Rank 0 always releases the others:
     when its fit is interrupted (Ctrl-C, SIGTERM) they take its state and raise
     KeyboardInterrupt too; when it fails they raise :class:`LeadFailed` naming
     its error.  A Ctrl-C (or SIGTERM) that reaches a waiting rank alone does

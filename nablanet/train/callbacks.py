@@ -203,6 +203,13 @@ class Callback:
     def on_epoch_end(self, trainer, epoch, logs):
         return False
 
+    def _follow_lead(self, trainer):
+        """On an MPI rank that waited while rank 0 trained alone (``parallel="lead"``, where callbacks run on
+        rank 0 only): take the state rank 0's copy of this callback filed, from ``trainer`` just restored from
+        rank 0's, so that this copy matches it.  The default loads it when the class is resumable."""
+        if type(self).state_dict is not Callback.state_dict:
+            self.restore_state(trainer)
+
     def on_train_end(self, trainer):
         pass
 
@@ -276,6 +283,12 @@ class EarlyStopping(Callback):
                                  f"({[a.shape for a in saved]}) do not fit its model ({[w.shape for w in want]})")
             self._best_params = np.array(saved[0], dtype=want[0].dtype)
             self._best_state = tree_unflatten(treedef, [np.array(a, dtype=w.dtype) for a, w in zip(saved[1:], leaves)])
+
+    def _follow_lead(self, trainer):
+        self._best_params, self._best_state, self.stopped_epoch, self._stopped = None, None, None, False
+        self.best, self.best_epoch, self.wait = None, None, 0
+        if self._resumable and self.restore_state(trainer) and self._stopped:
+            self.stopped_epoch = trainer.epoch - 1  # it stopped the fit: at its last epoch
 
     def _file(self, trainer):
         if not self._resumable:

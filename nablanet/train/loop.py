@@ -932,6 +932,8 @@ class Trainer:
                 checkpoint.restore_snapshot(self, snap)
                 self._set_mode(self.parallel_mode)
                 self.interrupted = kind != "done" or bool(signals.caught)
+                for cb in cbs:  # (they ran on rank 0 alone) as rank 0's left them, as far as their state says
+                    cb._follow_lead(self)
         if kind == "error":
             raise LeadFailed(f"rank 0 failed while it trained alone (parallel='lead'): {detail}")
         signals.reraise()

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import validate as V
-from .distributed import PARALLEL_MODES
+from .distributed import parallel_choice
 from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
 from .files import atomic_write_json, remove_stale_temps
 
@@ -626,7 +626,7 @@ def build_parser():
     t = sub.add_parser("train", help="train a network and write a run folder")
     _add_training_flags(t)
     common(t, "run folder (default: runs/DATA-DATE-TIME)", mpi="train data-parallel over MPI ranks")
-    t.add_argument("--parallel", type=V.flag(V.Choice(PARALLEL_MODES)), metavar="MODE",
+    t.add_argument("--parallel", type=V.flag(parallel_choice()), metavar="MODE",
                    help="how MPI ranks share the steps: shard = each rank its shard of every batch, one Allreduce "
                         "per step; lead = rank 0 trains alone, as one process with the threads of its machine's "
                         "ranks, while the others wait asleep and take its state at the end; auto = the faster of "

@@ -320,10 +320,10 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     its final test metrics; early stopping still watches its validation cost): the same training, bit for bit,
     without the per-epoch evaluation.
     """
-    from .distributed import PARALLEL_MODES
+    from .distributed import parallel_choice
     from .train import Checkpoint, EarlyStopping, Trainer, load
 
-    parallel = V.Optional(V.Choice(PARALLEL_MODES))(parallel, "parallel")
+    parallel = V.Optional(parallel_choice())(parallel, "parallel")
     if resume is not None:
         root_rank = comm is None or comm.is_root
         resume = prepare_run_folder(resume, resume=True) if root_rank else resume

@@ -512,3 +512,17 @@ def test_a_closed_pipe_stops_quietly(tmp_path):
     finally:
         os.close(w)
     assert p.returncode == 128 + signal.SIGPIPE and p.stderr == "", (p.returncode, p.stderr)
+
+
+def test_parallel_replicate_says_that_lead_replaced_it(tmp_path, capsys):
+    """`--parallel replicate` and Trainer(parallel="replicate") said only "expected one of auto, shard, lead":
+    now one error says that lead replaced replicate (the same results), with no alias."""
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    code, _, err = run(capsys, "train", "--parallel", "replicate", "--out", str(tmp_path / "r"), "--no-progress")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "'replicate' was replaced by 'lead'" in lines[0], err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="'replicate' was replaced by 'lead'"):
+        Trainer(MLP([2, 1]), parallel="replicate")

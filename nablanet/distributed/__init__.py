@@ -71,7 +71,7 @@ import numpy as np
 from ..autodiff.core import Primitive
 
 __all__ = ["Communicator", "get_comm", "launched_under_mpi", "launched_rank", "allreduce_sum", "MPI_INSTALL_HINT",
-           "PARALLEL_MODES", "LeadFailed", "default_threads", "thread_limit"]
+           "PARALLEL_MODES", "parallel_choice", "LeadFailed", "default_threads", "thread_limit"]
 
 #: How a trainer shares the steps among the ranks (see the module's documentation).
 PARALLEL_MODES = ("auto", "shard", "lead")
@@ -79,6 +79,24 @@ PARALLEL_MODES = ("auto", "shard", "lead")
 #: What checkpoints of earlier versions called a mode, and what it is now: "replicate" (every rank computed every
 #: step on the whole batch) trained what "lead" trains (rank 0 alone computes it), bit for bit.
 FORMER_MODES = {"replicate": "lead"}
+
+
+def parallel_choice():
+    """The check of a ``parallel`` setting (``Trainer(parallel=...)``, ``--parallel``, a configuration's): one of
+    :data:`PARALLEL_MODES`; a former mode's name is one error saying what replaced it (no alias: the name
+    asked for is the name used)."""
+    from .. import validate as V
+
+    class ParallelChoice(V.Choice):
+        def __call__(self, value, name=None):
+            if isinstance(value, str) and value in FORMER_MODES:
+                now = FORMER_MODES[value]
+                raise self.bad(value, name, why=f" ('{value}' was replaced by '{now}', which trains the same "
+                                                f"parameters, bit for bit: rank 0 trains alone while the others "
+                                                f"wait; ask for '{now}')")
+            return super().__call__(value, name)
+
+    return ParallelChoice(PARALLEL_MODES)
 
 
 class LeadFailed(RuntimeError):

@@ -23,7 +23,7 @@ from .. import validate as V
 from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
-from ..distributed import PARALLEL_MODES, LeadFailed, thread_limit
+from ..distributed import LeadFailed, parallel_choice, thread_limit
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm, Sequential
 from ..optim import RUN_SCHEDULES, FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer
@@ -279,7 +279,7 @@ class Trainer:
     def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
                  capture=True, comm=None, schedule=None, parallel="auto", threads=None, **optimizer_settings):
         l1, l2 = V.non_negative_number(l1, "l1"), V.non_negative_number(l2, "l2")
-        self.parallel = V.Choice(PARALLEL_MODES)(parallel, "parallel")
+        self.parallel = parallel_choice()(parallel, "parallel")
         self.threads = V.Optional(V.positive_int)(threads, "threads")
         self.lead_threads = None  # the BLAS/OpenMP threads rank 0 trained with when it last led
         self.parallel_mode, self.parallel_timing = None, None

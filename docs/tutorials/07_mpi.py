@@ -101,5 +101,9 @@ assert abs(runs["1 process"]["val_accuracy"] - runs["2 ranks"]["val_accuracy"]) 
 # above), and `trainer.parallel_mode` says which it chose. For large layers the products dominate and sharding pays
 # until each rank's share of them nears the all-reduce; the README's table
 # (`benchmarks/bench_allreduce.py`) puts numbers on that for four networks.
-# Each rank limits BLAS threads to its share of the cores, so adding ranks on
-# one machine never oversubscribes it.
+# `nablanet train` under `mpiexec` limits each rank's BLAS threads to its
+# share of the cores, so adding ranks on one machine never oversubscribes it;
+# a script of your own, like this one, does not: wrap its training in
+# `with thread_limit(None, comm):` (from `nablanet.distributed`), or set
+# `OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` as above. (Rank 0 leading raises
+# its limit to one process's for the fit, within those variables.)

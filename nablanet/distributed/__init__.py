@@ -15,8 +15,10 @@ parameters as one process:
 ``"lead"``
     Rank 0 trains alone, exactly as one process would (the same parameters, bit
     for bit), with the BLAS/OpenMP threads of all the ranks on its machine
-    (what one process there uses; ``Trainer(threads=...)`` or ``--threads``
-    sets them instead).  The other ranks compute nothing: they wait asleep (a
+    (what one process there uses, so capped like it by ``OMP_NUM_THREADS``,
+    ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` when set: 1 under
+    ``OMP_NUM_THREADS=1``; ``Trainer(threads=...)`` or ``--threads`` sets
+    them instead).  The other ranks compute nothing: they wait asleep (a
     nonblocking barrier polled with short sleeps, never a busy MPI wait) until
     rank 0's fit ends, then take its trainer state (the checkpoint
     :func:`~nablanet.train.checkpoint.snapshot`: parameters, optimizer slots,

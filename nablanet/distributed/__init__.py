@@ -6,43 +6,40 @@ at the start and on resume.  Two strategies (:data:`PARALLEL_MODES`,
 ``Trainer(..., parallel=...)``, ``nablanet train --parallel``) train the same
 parameters as one process:
 
-``"shard"``
-    Each global minibatch is split into N contiguous shards, one per rank; each
-    rank computes the gradient of its shard, and one ``Allreduce`` over the flat
-    gradient buffer sums the shard gradients weighted by their sizes, so every
-    rank applies the same update.  Batch normalization sums its statistics over
-    the global batch.
-``"lead"``
-    Rank 0 trains alone, exactly as one process would (the same parameters, bit
-    for bit), with the BLAS/OpenMP threads of all the ranks on its machine
-    (what one process there uses, so capped like it by ``OMP_NUM_THREADS``,
-    ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` when set: 1 under
-    ``OMP_NUM_THREADS=1``; ``Trainer(threads=...)`` or ``--threads`` sets
-    them instead).  The other ranks compute nothing: they wait asleep (a
-    nonblocking barrier polled with short sleeps, never a busy MPI wait) until
-    rank 0's fit ends, then take its trainer state (the checkpoint
-    :func:`~nablanet.train.checkpoint.snapshot`: parameters, optimizer slots,
-    running statistics, random stream, epoch, history, callbacks' state), so
-    every rank's trainer is the same afterwards.  Callbacks (checkpoints, early
-    stopping, progress) run on rank 0 only; the other ranks' callback objects
-    then load the state rank 0's filed, so they match rank 0's.  Rank 0 always releases the others:
-    when its fit is interrupted (Ctrl-C, SIGTERM) they take its state and raise
-    KeyboardInterrupt too; when it fails they raise :class:`LeadFailed` naming
-    its error.  A Ctrl-C (or SIGTERM) that reaches a waiting rank alone does
-    not end its wait: it tells rank 0, which stops at the end of its epoch as on
-    its own Ctrl-C (it saves, and sends its state and "interrupted").  Full-batch methods (``lbfgs``...) always train
-    this way.  Checkpoints of earlier versions that say ``"replicate"`` (every
-    rank computed every step) load as ``"lead"``: the results are the same.
-``"auto"`` (the default)
-    Before the first epoch, times both on the first global batch (the slowest
-    rank's median of a few gradient evaluations: of its shard with the
-    Allreduce, and of the whole batch, lead's estimate) and takes the faster,
-    shard only by a margin of 10% (its ranks wait for each other every step),
-    and lead untimed for batches with fewer rows than ranks: a choice by
-    timing, so two runs may differ in the last bits; name the mode for bitwise
-    reproducibility.  The choice is kept for the trainer's later fits with
-    batches of the same size (another size decides again) and in checkpoints
-    (``--resume`` continues with it).
+- ``"shard"``: Each global minibatch is split into N contiguous shards, one per rank; each
+  rank computes the gradient of its shard, and one ``Allreduce`` over the flat
+  gradient buffer sums the shard gradients weighted by their sizes, so every
+  rank applies the same update.  Batch normalization sums its statistics over
+  the global batch.
+- ``"lead"``: Rank 0 trains alone, exactly as one process would (the same parameters, bit
+  for bit), with the BLAS/OpenMP threads of all the ranks on its machine
+  (what one process there uses, so capped like it by ``OMP_NUM_THREADS``,
+  ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` when set: 1 under
+  ``OMP_NUM_THREADS=1``; ``Trainer(threads=...)`` or ``--threads`` sets
+  them instead).  The other ranks compute nothing: they wait asleep (a
+  nonblocking barrier polled with short sleeps, never a busy MPI wait) until
+  rank 0's fit ends, then take its trainer state (the checkpoint
+  :func:`~nablanet.train.checkpoint.snapshot`: parameters, optimizer slots,
+  running statistics, random stream, epoch, history, callbacks' state), so
+  every rank's trainer is the same afterwards.  Callbacks (checkpoints, early
+  stopping, progress) run on rank 0 only; the other ranks' callback objects
+  then load the state rank 0's filed, so they match rank 0's.  Rank 0 always releases the others:
+  when its fit is interrupted (Ctrl-C, SIGTERM) they take its state and raise
+  KeyboardInterrupt too; when it fails they raise :class:`LeadFailed` naming
+  its error.  A Ctrl-C (or SIGTERM) that reaches a waiting rank alone does
+  not end its wait: it tells rank 0, which stops at the end of its epoch as on
+  its own Ctrl-C (it saves, and sends its state and "interrupted").  Full-batch methods (``lbfgs``...) always train
+  this way.  Checkpoints of earlier versions that say ``"replicate"`` (every
+  rank computed every step) load as ``"lead"``: the results are the same.
+- ``"auto"`` (the default): Before the first epoch, times both on the first global batch (the slowest
+  rank's median of a few gradient evaluations: of its shard with the
+  Allreduce, and of the whole batch, lead's estimate) and takes the faster,
+  shard only by a margin of 10% (its ranks wait for each other every step),
+  and lead untimed for batches with fewer rows than ranks: a choice by
+  timing, so two runs may differ in the last bits; name the mode for bitwise
+  reproducibility.  The choice is kept for the trainer's later fits with
+  batches of the same size (another size decides again) and in checkpoints
+  (``--resume`` continues with it).
 
 Every fit over several ranks starts with one small collective in which the ranks
 agree: a rank whose arguments were refused (a bad batch size, NaN in the data, an

@@ -877,6 +877,7 @@ RANKS_DISAGREE = textwrap.dedent("""
         "NaN on rank 0": ("lead", {"X": bad}, {}),
         "unknown metric on rank 1": ("lead", {}, {"metrics": ["no_such_metric"]}),
         "the same": ("lead", {}, {}),
+        "a NumPy batch size": ("auto", {"batch_size": np.int64(16)}, {"batch_size": 16}),
     }
     out = {}
     for case, (parallel, *mine) in cases.items():
@@ -911,6 +912,7 @@ def test_ranks_that_disagree_when_a_fit_starts_raise_one_error_each(tmp_path):
     a, b = doc["unknown metric on rank 1"]
     assert "no_such_metric" in b and "MPI rank 1" in a and "no_such_metric" in a, doc
     assert doc["the same"] == ["returned", "returned"], doc
+    assert doc["a NumPy batch size"] == ["returned", "returned"], doc  # np.int64(16) and 16 are one batch size
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks' processes in /proc")
@@ -1015,3 +1017,72 @@ def test_callbacks_on_the_waiting_ranks_match_rank_0s_after_a_lead_fit(tmp_path)
     rank0, rank1 = doc["every"]
     assert doc["epoch"] == 3 and rank0[0][3] == 2 and rank0[1][3] is None, doc
     assert rank1 == rank0, doc
+
+
+def test_the_data_fingerprint_does_not_depend_on_the_memory_layout():
+    """The same standardized data held in Fortran order on one rank was "other values": the float64 sum of the
+    whole array rounds otherwise in another layout, and a sum near 0 had no tolerance to absorb it."""
+    from nablanet.train import loop
+
+    X = np.random.default_rng(1).standard_normal((100000, 20))
+    X = (X - X.mean(0)) / X.std(0)
+    y = np.arange(len(X)) % 2
+    loop.Trainer._compare_data([loop.Trainer._fingerprints(X, y, None),
+                                loop.Trainer._fingerprints(np.asfortranarray(X), y, None)])
+    X2 = X.copy()
+    X2[12345, 3] += 1e-3
+    with pytest.raises(ValueError, match="rank 1's X"):
+        loop.Trainer._compare_data([loop.Trainer._fingerprints(X, y, None), loop.Trainer._fingerprints(X2, y, None)])
+
+
+def test_an_ignored_signal_stays_ignored_while_the_ranks_exchange_state():
+    """A SIGINT the program ignores (SIG_IGN, as for a job started with & from a script) was caught during
+    the lead handoff and the start-of-fit agreement, and stopped every rank."""
+    import signal
+
+    from nablanet.train.loop import _SignalsCaught
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _SignalsCaught() as caught:
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+        assert caught.caught == []
+        caught.reraise()  # nothing to act on
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _DoneRequest:
+    def Test(self):  # noqa: N802 - MPI's name
+        return True
+
+
+def test_a_waiting_rank_acts_on_its_signal_when_rank_0_failed():
+    """A rank waiting for rank 0 (parallel="lead") that was stopped by Ctrl-C while it waited, and then heard
+    that rank 0 failed, raised LeadFailed and dropped the signal (a default SIGTERM never ended it). Now the
+    signal is acted on first, whatever rank 0 said."""
+    import signal
+
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    class MPIComm:
+        def Ibarrier(self):  # noqa: N802 - MPI's name
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while this rank waits
+            return _DoneRequest()
+
+        def gather(self, obj, root=0):
+            return None
+
+    class Comm:
+        comm = MPIComm()
+
+        def bcast_object(self, obj, root=0):
+            return ("error", "rank 0's error"), None
+
+    t = Trainer(MLP([3, 4, 1], seed=0), "mse", seed=0)
+    t.comm = Comm()
+    with pytest.raises(KeyboardInterrupt):
+        t._follow()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

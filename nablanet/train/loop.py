@@ -127,7 +127,8 @@ class _SignalsCaught:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous = signal.getsignal(sig)
-                if previous is not None:  # (None: a handler set outside Python, left alone)
+                # None: a handler set outside Python, left alone; SIG_IGN: the program ignores it, and so do we
+                if previous is not None and previous != signal.SIG_IGN:
                     self._previous.append((sig, previous))
                     signal.signal(sig, self._record)
         return self
@@ -535,7 +536,8 @@ class Trainer:
                 self._check_ranks_agree(error=e)  # raises its own
             raise
         if self._distributed:
-            self._check_ranks_agree(spec={"epochs": epochs, "batch_size": batch_size, "mode": mode or "auto (to time)",
+            size = None if batch_size is None else int(batch_size)  # np.int64(16) and 16: one batch size
+            self._check_ranks_agree(spec={"epochs": epochs, "batch_size": size, "mode": mode or "auto (to time)",
                                           "full_batch": bool(full_batch)},
                                     data=(X, y, val) if epochs and mode != "lead" else None)
         if full_batch:  # one record per iteration
@@ -705,13 +707,13 @@ class Trainer:
             _wait_asleep(comm.comm.Ibarrier())  # the others may come late: wait here asleep, not in allgather
             word["signal"] = signals.caught[0] if signals.caught else None
             every = comm.comm.allgather(word)
+        signals.reraise()  # first: a signal caught here is acted on whatever else went wrong
         failed = [r for r, w in enumerate(every) if w["error"] is not None]
         if error is not None:
             return  # the caller raises it
         if failed:
             r = failed[0]
             raise ValueError(f"MPI rank {r} could not start the fit: {every[r]['error']}")
-        signals.reraise()
         stopped = [r for r, w in enumerate(every) if w["signal"] is not None]
         if stopped:
             raise KeyboardInterrupt(f"MPI rank {stopped[0]} was interrupted as the fit started")
@@ -739,15 +741,17 @@ class Trainer:
             sample = np.ascontiguousarray(rows[np.linspace(0, len(rows) - 1, k).astype(np.intp)] if len(rows)
                                           else rows)
             digest = hashlib.blake2b(sample.data, digest_size=16).hexdigest()
-            return [list(a.shape), a.dtype.str, digest, float(np.sum(a, dtype=np.float64))]
+            c = np.ascontiguousarray(a)  # the sum's rounding depends on the layout (a Fortran-ordered X)
+            return [list(a.shape), a.dtype.str, digest, float(np.sum(c, dtype=np.float64)),
+                    float(np.sum(np.abs(c), dtype=np.float64))]
 
         return [describe(a) for a in ((X, y) if val is None else (X, y, *val))]
 
     @staticmethod
     def _compare_data(every):
         """Raise one error when the ranks' fingerprints (:meth:`_fingerprints`) differ."""
-        def same(d, e):  # the sums compared to a relative 1e-12: a sum may round otherwise on another machine
-            return len(d) == len(e) and all(a[:3] == b[:3] and np.isclose(a[3], b[3], rtol=1e-12, atol=0)
+        def same(d, e):  # the sums to 1e-12 of the sum of magnitudes (a sum near 0 rounds otherwise elsewhere)
+            return len(d) == len(e) and all(a[:3] == b[:3] and abs(a[3] - b[3]) <= 1e-12 * max(a[4], b[4])
                                             for a, b in zip(d, e))
 
         differ = [r for r, d in enumerate(every) if not same(d, every[0])]
@@ -917,7 +921,20 @@ class Trainer:
         """
         comm = self.comm
         told = []
-        with _SignalsCaught() as signals:
+        signals = _SignalsCaught()
+        try:
+            kind, detail = self._await_lead(comm, signals, told, cbs)
+        finally:  # a signal caught while waiting is acted on, whatever rank 0 said or the restore did
+            signals.reraise()
+        if kind == "error":
+            raise LeadFailed(f"rank 0 failed while it trained alone (parallel='lead'): {detail}")
+        if kind == "interrupted":
+            raise KeyboardInterrupt("rank 0 was interrupted while it trained alone (parallel='lead')")
+        return self.history
+
+    def _await_lead(self, comm, signals, told, cbs):
+        """:meth:`_follow`'s wait and receipt, with ``signals`` caught: rank 0's word (kind, detail)."""
+        with signals:
 
             def tell():
                 if signals.caught and not told:
@@ -934,12 +951,7 @@ class Trainer:
                 self.interrupted = kind != "done" or bool(signals.caught)
                 for cb in cbs:  # (they ran on rank 0 alone) as rank 0's left them, as far as their state says
                     cb._follow_lead(self)
-        if kind == "error":
-            raise LeadFailed(f"rank 0 failed while it trained alone (parallel='lead'): {detail}")
-        signals.reraise()
-        if kind == "interrupted":
-            raise KeyboardInterrupt("rank 0 was interrupted while it trained alone (parallel='lead')")
-        return self.history
+        return kind, detail
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, X, y, metrics=()):

@@ -553,16 +553,11 @@ def test_rank_0_leading_always_releases_the_waiting_ranks(tmp_path):
     assert r["mode"] == "lead" and r["ended"] == ["returned"] * 2 and r["same"] and r["one_process"], r
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks' processes in /proc")
-@pytest.mark.parametrize("sig, code, said", [("SIGINT", 130, "nablanet: interrupted"),
-                                             ("SIGTERM", 143, "nablanet: stopped (SIGTERM)")])
-def test_a_signal_to_every_rank_while_rank_0_leads_ends_the_job_once(tmp_path, sig, code, said):
-    """The command line with --parallel lead, stopped by a signal reaching both ranks (what mpiexec forwards):
-    rank 0 writes its checkpoint and says so once, the job ends with the signal's code, and --resume goes on."""
+def _signal_a_lead_run(tmp_path, sig, ranks):
+    """Start `nablanet train --parallel lead` under mpiexec -n 2, send ``sig`` to ``ranks`` (in that order) some
+    epochs in; returns the exit status, stderr, the seconds from the signal to the end, and the run folder."""
     import signal
     import time
-
-    from nablanet.train import load
 
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
@@ -578,16 +573,29 @@ def test_a_signal_to_every_rank_while_rank_0_leads_ends_the_job_once(tmp_path, s
         time.sleep(1.0)  # some epochs in
         pids = _rank_pids(p.pid)
         assert sorted(pids) == [0, 1], pids
-        for rank in (1, 0):
+        for rank in ranks:
             os.kill(pids[rank], getattr(signal, sig))
+        t0 = time.monotonic()
         try:
-            out, err = p.communicate(timeout=90)
+            _, err = p.communicate(timeout=90)
         except subprocess.TimeoutExpired:
-            pytest.fail("the job hung after the signal")
+            pytest.fail(f"the job went on (or hung) after {sig} reached rank(s) {ranks}")
+        return p.returncode, err, time.monotonic() - t0, run
     finally:
         p.kill()
         p.wait()
-    assert p.returncode == code, err
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks' processes in /proc")
+@pytest.mark.parametrize("sig, code, said", [("SIGINT", 130, "nablanet: interrupted"),
+                                             ("SIGTERM", 143, "nablanet: stopped (SIGTERM)")])
+def test_a_signal_to_every_rank_while_rank_0_leads_ends_the_job_once(tmp_path, sig, code, said):
+    """The command line with --parallel lead, stopped by a signal reaching both ranks (what mpiexec forwards):
+    rank 0 writes its checkpoint and says so once, the job ends with the signal's code, and --resume goes on."""
+    from nablanet.train import load
+
+    returncode, err, _, run = _signal_a_lead_run(tmp_path, sig, (1, 0))
+    assert returncode == code, err
     assert err.count(said) == 1 and "Traceback" not in err, err
     assert load(run / "checkpoint.npz").epoch > 0
 
@@ -922,36 +930,10 @@ def test_ctrl_c_to_a_waiting_rank_alone_stops_the_lead_run_at_the_end_of_an_epoc
     """Ctrl-C reaching only a rank that waits while rank 0 leads was deferred until rank 0 finished the whole
     fit; then that rank ended the job while rank 0 still had metrics to write. Now it tells rank 0, which stops
     at the end of the epoch as on its own Ctrl-C: one "interrupted" line, exit 130, a checkpoint to resume."""
-    import signal
-    import time
-
     from nablanet.train import load
 
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
-    run = tmp_path / "run"
-    p = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "nablanet.cli", "train", "--data", "breast_cancer",
-                          "--hidden", "8", "--epochs", "100000", "--parallel", "lead", "--no-plots",
-                          "--checkpoint-seconds", "0", "--out", str(run)],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "checkpoint.npz").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)  # some epochs in
-        pids = _rank_pids(p.pid)
-        assert sorted(pids) == [0, 1], pids
-        os.kill(pids[1], getattr(signal, sig))
-        t0 = time.monotonic()
-        try:
-            out, err = p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail("the run went on after Ctrl-C reached the waiting rank")
-        took = time.monotonic() - t0
-    finally:
-        p.kill()
-        p.wait()
-    assert p.returncode == code and took < 10, (p.returncode, took, err)
+    returncode, err, took, run = _signal_a_lead_run(tmp_path, sig, (1,))
+    assert returncode == code and took < 10, (returncode, took, err)
     assert err.count(said) == 1 and "Traceback" not in err, err
     assert load(run / "checkpoint.npz").epoch > 0
 

@@ -1068,3 +1068,29 @@ def test_a_waiting_rank_acts_on_its_signal_when_rank_0_failed():
     with pytest.raises(KeyboardInterrupt):
         t._follow()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_whose_handler_returns_does_not_stop_the_ranks():
+    """A SIGTERM handler that only sets a flag (finish gracefully, as on a cluster's preemption) let one
+    process train on, but was caught during the lead handoff and the start-of-fit agreement as a stop. Now the
+    handler runs when the signal comes, as it would have; only what it raises (or the system's default action)
+    stops the ranks, and is raised once."""
+    import signal
+
+    from nablanet.train.loop import _SignalsCaught
+
+    flags = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: flags.append(signum))
+    try:
+        with _SignalsCaught() as caught:
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert flags == [signal.SIGTERM] and caught.caught == []
+        caught.reraise()
+        with _SignalsCaught() as caught:
+            os.kill(os.getpid(), signal.SIGINT)  # Python's handler: KeyboardInterrupt, kept for reraise
+        assert caught.caught == [signal.SIGINT]
+        with pytest.raises(KeyboardInterrupt):
+            caught.reraise()
+        caught.reraise()  # once
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -114,10 +114,17 @@ class _SignalsCaught:
     """While in the block, SIGINT and SIGTERM are recorded in ``caught`` instead of acted on (Python-level
     handlers, in the main thread only: a signal that another thread takes, MPI's or BLAS's, still reaches
     them), so a collective that exchanges a trainer's state is never left half done; the previous handlers
-    are put back at the end, and :meth:`reraise` then acts on the first signal caught as they would have."""
+    are put back at the end, and :meth:`reraise` then acts on the first signal caught as they would have.
+
+    A signal is caught only when it would stop this process: the previous handler runs when it arrives, as
+    it would have, and what it raises (KeyboardInterrupt, the command line's SIGTERM exception) is kept for
+    :meth:`reraise`; a handler that returns (a "finish gracefully" flag) lets everything go on; the
+    system's default action (SIG_DFL) is caught and delivered again by :meth:`reraise`; an ignored signal
+    (SIG_IGN) stays ignored."""
 
     def __init__(self):
         self.caught = []
+        self._raised, self._acted = None, False
         self._previous = []
 
     def __enter__(self):
@@ -134,7 +141,16 @@ class _SignalsCaught:
         return self
 
     def _record(self, signum, frame):
-        self.caught.append(signum)
+        previous = dict(self._previous).get(signum)
+        if callable(previous):
+            try:
+                previous(signum, frame)
+            except BaseException as e:  # noqa: BLE001 - kept, and raised by reraise()
+                if not self.caught:
+                    self._raised = e
+                self.caught.append(signum)
+            return
+        self.caught.append(signum)  # SIG_DFL: reraise() delivers it again
 
     def __exit__(self, *exc):
         import signal
@@ -151,11 +167,15 @@ class _SignalsCaught:
         return False
 
     def reraise(self):
-        """Act on the first signal caught as the handler now in place does: call it (Python's SIGINT handler
-        raises KeyboardInterrupt, the command line's SIGTERM handler its own), or deliver the signal again to
-        a handler of the system's (SIG_DFL)."""
-        if self.caught:
-            _act_on_signal(self.caught[0])
+        """Act on the first signal caught, once: raise what its handler raised when it came (Python's SIGINT
+        handler KeyboardInterrupt, the command line's SIGTERM handler its own), or deliver it again to the
+        system's default action (SIG_DFL)."""
+        if not self.caught or self._acted:
+            return
+        self._acted = True
+        if self._raised is not None:
+            raise self._raised
+        _act_on_signal(self.caught[0])
 
 
 def _act_on_signal(signum):

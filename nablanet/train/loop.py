@@ -190,14 +190,14 @@ def _act_on_signal(signum):
 
 
 def _wait_asleep(request, between=None):
-    """Wait for the MPI ``request``, tested every 0.1 ms backing off to 5 ms, in ``time.sleep`` (MPI's blocking
+    """Wait for the MPI ``request``, tested every 0.1 ms backing off to 2 ms, in ``time.sleep`` (MPI's blocking
     waits spin on a core); ``between()`` is called between tests."""
     nap = 1e-4
     while not request.Test():  # (a completed request tests True again)
         if between is not None:
             between()
         time.sleep(nap)
-        nap = min(2 * nap, 0.005)
+        nap = min(2 * nap, 0.002)  # rank 0 waits up to this for a waiting rank at the end
 
 
 #: The MPI tag of the message a rank waiting for rank 0 (parallel="lead") sends it when Ctrl-C or SIGTERM stops it.

@@ -243,6 +243,21 @@ GD = SGD
 
 
 class Adagrad(Optimizer):
+    """AdaGrad (Duchi, Hazan & Singer 2011): each parameter's step is divided by the root of the sum of its
+    squared gradients so far, ``G <- G + g^2;  x <- x - eta g / (sqrt(G) + eps)``.
+
+    Parameters
+    ----------
+    lr : float or Schedule
+        The step eta (default 0.01).
+    eps : float
+        Added to ``sqrt(G)``, so the first steps stay finite (positive; default 1e-8).
+    weight_decay : float
+        lambda: ``lambda x`` is added to each gradient before the update (an L2 penalty of ``lambda/2 |x|^2``).
+    clip_norm : float, optional
+        The whole gradient is rescaled when its global 2-norm exceeds it.
+    """
+
     slots = ("sum_sq",)
 
     def __init__(self, lr=0.01, eps=1e-8, weight_decay=0.0, clip_norm=None):
@@ -265,6 +280,23 @@ class Adagrad(Optimizer):
 
 
 class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton 2012): each parameter's step is divided by the root of a running mean of
+    its squared gradients, ``s <- rho s + (1 - rho) g^2;  x <- x - eta g / (sqrt(s) + eps)``.
+
+    Parameters
+    ----------
+    lr : float or Schedule
+        The step eta (default 0.001).
+    rho : float
+        The running mean's decay, in [0, 1) (default 0.9).
+    eps : float
+        Added to ``sqrt(s)`` (positive; default 1e-8).
+    weight_decay : float
+        lambda: ``lambda x`` is added to each gradient before the update (an L2 penalty of ``lambda/2 |x|^2``).
+    clip_norm : float, optional
+        The whole gradient is rescaled when its global 2-norm exceeds it.
+    """
+
     slots = ("mean_sq",)
 
     def __init__(self, lr=0.001, rho=0.9, eps=1e-8, weight_decay=0.0, clip_norm=None):

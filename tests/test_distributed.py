@@ -386,33 +386,10 @@ def test_a_rank_stopped_between_steps_ends_the_job(tmp_path, rank):
     waiting in the step's Allreduce, out of reach of signals; the job hung in MPI's finalization. Now rank 0
     writes its checkpoint (the last whole epoch) and ends the job; another rank gives it some seconds, then
     ends the job itself (rank 0, waiting in the Allreduce, had nothing to write)."""
-    import signal
-    import time
-
     from nablanet.train import load
 
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
-    run = tmp_path / "run"
-    p = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "nablanet.cli", "train", "--data", "breast_cancer",
-                          "--hidden", "8", "--epochs", "100000", "--parallel", "shard", "--no-plots", "--out", str(run)],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "checkpoint.npz").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)  # some epochs in
-        pids = _rank_pids(p.pid)
-        assert sorted(pids) == [0, 1], pids
-        os.kill(pids[rank], signal.SIGTERM)  # this rank alone
-        try:
-            out, err = p.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            pytest.fail("the job hung after one rank was stopped")
-    finally:
-        p.kill()
-        p.wait()
-    assert p.returncode == 143, err
+    returncode, err, _, run = _signal_a_run(tmp_path, "SIGTERM", (rank,), parallel="shard", more=())  # this rank alone
+    assert returncode == 143, err
     assert err.count("nablanet: stopped (SIGTERM)") == (1 if rank == 0 else 0), err
     # rank 0 stopped writes the last whole epoch; stuck in the Allreduce, it writes nothing: the last save stays
     assert load(run / "checkpoint.npz").epoch > 0 or rank == 1
@@ -553,9 +530,9 @@ def test_rank_0_leading_always_releases_the_waiting_ranks(tmp_path):
     assert r["mode"] == "lead" and r["ended"] == ["returned"] * 2 and r["same"] and r["one_process"], r
 
 
-def _signal_a_lead_run(tmp_path, sig, ranks):
-    """Start `nablanet train --parallel lead` under mpiexec -n 2, send ``sig`` to ``ranks`` (in that order) some
-    epochs in; returns the exit status, stderr, the seconds from the signal to the end, and the run folder."""
+def _signal_a_run(tmp_path, sig, ranks, parallel="lead", more=("--checkpoint-seconds", "0")):
+    """Start `nablanet train --parallel PARALLEL` under mpiexec -n 2, send ``sig`` to ``ranks`` (in that order)
+    some epochs in; returns the exit status, stderr, the seconds from the signal to the end, and the run folder."""
     import signal
     import time
 
@@ -563,8 +540,8 @@ def _signal_a_lead_run(tmp_path, sig, ranks):
            "OPENBLAS_NUM_THREADS": "1"}
     run = tmp_path / "run"
     p = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "nablanet.cli", "train", "--data", "breast_cancer",
-                          "--hidden", "8", "--epochs", "100000", "--parallel", "lead", "--no-plots",
-                          "--checkpoint-seconds", "0", "--out", str(run)],
+                          "--hidden", "8", "--epochs", "100000", "--parallel", parallel, "--no-plots", *more,
+                          "--out", str(run)],
                          cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -594,7 +571,7 @@ def test_a_signal_to_every_rank_while_rank_0_leads_ends_the_job_once(tmp_path, s
     rank 0 writes its checkpoint and says so once, the job ends with the signal's code, and --resume goes on."""
     from nablanet.train import load
 
-    returncode, err, _, run = _signal_a_lead_run(tmp_path, sig, (1, 0))
+    returncode, err, _, run = _signal_a_run(tmp_path, sig, (1, 0))
     assert returncode == code, err
     assert err.count(said) == 1 and "Traceback" not in err, err
     assert load(run / "checkpoint.npz").epoch > 0
@@ -932,7 +909,7 @@ def test_ctrl_c_to_a_waiting_rank_alone_stops_the_lead_run_at_the_end_of_an_epoc
     at the end of the epoch as on its own Ctrl-C: one "interrupted" line, exit 130, a checkpoint to resume."""
     from nablanet.train import load
 
-    returncode, err, took, run = _signal_a_lead_run(tmp_path, sig, (1,))
+    returncode, err, took, run = _signal_a_run(tmp_path, sig, (1,))
     assert returncode == code and took < 10, (returncode, took, err)
     assert err.count(said) == 1 and "Traceback" not in err, err
     assert load(run / "checkpoint.npz").epoch > 0

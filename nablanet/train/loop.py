@@ -175,18 +175,9 @@ class _SignalsCaught:
         self._acted = True
         if self._raised is not None:
             raise self._raised
-        _act_on_signal(self.caught[0])
+        import signal
 
-
-def _act_on_signal(signum):
-    """What this process's handler for ``signum`` does (see _SignalsCaught.reraise)."""
-    import signal
-
-    handler = signal.getsignal(signum)
-    if callable(handler):
-        handler(signum, None)
-    elif handler == signal.SIG_DFL:
-        signal.raise_signal(signum)
+        signal.raise_signal(self.caught[0])  # caught under SIG_DFL, which is back in place: its default action
 
 
 def _wait_asleep(request, between=None):
@@ -761,16 +752,18 @@ class Trainer:
             sample = np.ascontiguousarray(rows[np.linspace(0, len(rows) - 1, k).astype(np.intp)] if len(rows)
                                           else rows)
             digest = hashlib.blake2b(sample.data, digest_size=16).hexdigest()
-            c = np.ascontiguousarray(a)  # the sum's rounding depends on the layout (a Fortran-ordered X)
-            return [list(a.shape), a.dtype.str, digest, float(np.sum(c, dtype=np.float64)),
-                    float(np.sum(np.abs(c), dtype=np.float64))]
+            c = np.ascontiguousarray(a).reshape(-1)  # the sum's rounding depends on the layout (a Fortran X)
+            # the scale its rounding is compared to: sqrt(n sum a^2) >= sum |a|, with no array as large as X
+            # made (integer and boolean sums are exact: 0)
+            scale = float(np.sqrt(len(c) * float(np.dot(c, c)))) if np.issubdtype(c.dtype, np.floating) else 0.0
+            return [list(a.shape), a.dtype.str, digest, float(np.sum(c, dtype=np.float64)), scale]
 
         return [describe(a) for a in ((X, y) if val is None else (X, y, *val))]
 
     @staticmethod
     def _compare_data(every):
         """Raise one error when the ranks' fingerprints (:meth:`_fingerprints`) differ."""
-        def same(d, e):  # the sums to 1e-12 of the sum of magnitudes (a sum near 0 rounds otherwise elsewhere)
+        def same(d, e):  # the sums to 1e-12 of their scale (a sum near 0 rounds otherwise elsewhere)
             return len(d) == len(e) and all(a[:3] == b[:3] and abs(a[3] - b[3]) <= 1e-12 * max(a[4], b[4])
                                             for a, b in zip(d, e))
 
@@ -939,11 +932,9 @@ class Trainer:
         the first is sent on to rank 0 (which stops at the end of its epoch, saves, and sends its state and
         "interrupted"); this rank keeps waiting for rank 0's word and state, takes them whole, then acts on it.
         """
-        comm = self.comm
-        told = []
         signals = _SignalsCaught()
         try:
-            kind, detail = self._await_lead(comm, signals, told, cbs)
+            kind, detail = self._await_lead(signals, cbs)
         finally:  # a signal caught while waiting is acted on, whatever rank 0 said or the restore did
             signals.reraise()
         if kind == "error":
@@ -952,8 +943,9 @@ class Trainer:
             raise KeyboardInterrupt("rank 0 was interrupted while it trained alone (parallel='lead')")
         return self.history
 
-    def _await_lead(self, comm, signals, told, cbs):
+    def _await_lead(self, signals, cbs):
         """:meth:`_follow`'s wait and receipt, with ``signals`` caught: rank 0's word (kind, detail)."""
+        comm, told = self.comm, []
         with signals:
 
             def tell():

@@ -365,9 +365,9 @@ def cmd_train(args):
         out = comm.bcast_object(out)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     with _thread_limit(args, comm):
-        from threadpoolctl import threadpool_info
+        from .distributed import threads_in_use
 
-        threads = max((lib["num_threads"] for lib in threadpool_info()), default=None)  # as the libraries say
+        threads = threads_in_use()  # as the libraries say
         res = run_training(cfg, out_dir=out, progress=progress, resume=args.resume, comm=comm,
                            checkpoint_every=args.checkpoint_every,
                            checkpoint_seconds=30.0 if args.checkpoint_seconds is None else args.checkpoint_seconds,

@@ -519,12 +519,10 @@ def limit_threads_for_workers(threads):
     starts it again, threads that busy-wait ~0.1 s of CPU before they sleep, on the cores the workers
     need.  The environment and the limits are restored on exit.
     """
-    from threadpoolctl import threadpool_limits
-
     old = {k: os.environ.get(k) for k in THREAD_ENV}
     os.environ.update({k: str(int(threads)) for k in THREAD_ENV})
     try:
-        with threadpool_limits(int(threads)):
+        with thread_limit(int(threads)):
             yield
     finally:
         for k, v in old.items():
@@ -541,11 +539,11 @@ def _limit_worker_threads(threads, forked):
     there why); one started otherwise sets them where the environment did not."""
     if forked:
         return
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from .distributed import thread_pools
 
     global _WORKER_LIMITS
-    if any(lib["num_threads"] != threads for lib in threadpool_info()):
-        _WORKER_LIMITS = threadpool_limits(threads)  # kept alive: the limit lasts as long as the worker
+    if any(lib["num_threads"] != threads for lib in thread_pools()):
+        _WORKER_LIMITS = thread_limit(threads)  # kept alive: the limit lasts as long as the worker
 
 
 _WORKER_LIMITS = None

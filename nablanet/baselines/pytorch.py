@@ -124,12 +124,12 @@ def train(model, loss, optimizer, X, y, *, task, epochs, batch_size=None, l1=0.0
     if getattr(optimizer, "full_batch", False):
         return None, 0.0, [f"no PyTorch counterpart of nablanet's full-batch {optimizer.config()['name']} here"]
     torch = _torch()
-    from threadpoolctl import threadpool_limits
+    from ..distributed import thread_limit
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:  # the seed goes to a forked generator: the caller's torch RNG is as it was (a notebook's draws unchanged)
-        with threadpool_limits(1), torch.random.fork_rng(devices=[]):
+        with thread_limit(1), torch.random.fork_rng(devices=[]):
             return _train(torch, model, loss, optimizer, X, y, task, int(epochs), batch_size, float(l1), float(l2),
                           int(seed))
     finally:

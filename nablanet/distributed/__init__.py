@@ -63,6 +63,7 @@ MPICH, both from PyPI).
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import numpy as np
@@ -70,7 +71,8 @@ import numpy as np
 from ..autodiff.core import Primitive
 
 __all__ = ["Communicator", "get_comm", "launched_under_mpi", "launched_rank", "allreduce_sum", "MPI_INSTALL_HINT",
-           "PARALLEL_MODES", "parallel_choice", "LeadFailed", "default_threads", "thread_limit"]
+           "PARALLEL_MODES", "parallel_choice", "LeadFailed", "default_threads", "thread_limit", "thread_pools",
+           "threads_in_use", "thread_controller"]
 
 #: How a trainer shares the steps among the ranks (see the module's documentation).
 PARALLEL_MODES = ("auto", "shard", "lead")
@@ -148,10 +150,104 @@ def default_threads(processes):
 
 def thread_limit(threads=None, comm=None):
     """BLAS/OpenMP limited to ``threads`` in this process, else to its share of the cores (the MPI ranks of
-    ``comm`` on this machine, or this process alone): a threadpoolctl context."""
-    from threadpoolctl import threadpool_limits
+    ``comm`` on this machine, or this process alone): a threadpoolctl context (or a limit that lasts as long
+    as the object, called without ``with``), set through this process's cached controller
+    (:func:`thread_controller`)."""
+    return thread_controller().limit(limits=threads or default_threads(1 if comm is None else
+                                                                        _ranks_on_this_node(comm)))
 
-    return threadpool_limits(threads or default_threads(1 if comm is None else _ranks_on_this_node(comm)))
+
+def thread_pools():
+    """The BLAS/OpenMP libraries loaded in this process, as ``threadpoolctl.threadpool_info()`` describes them
+    (one dict each: ``num_threads``, ``internal_api``, ``filepath``...), read through the cached controller."""
+    return thread_controller().info()
+
+
+def threads_in_use():
+    """The most threads any loaded BLAS/OpenMP library uses now (None when none is loaded)."""
+    return max((lib["num_threads"] for lib in thread_pools()), default=None)
+
+
+_CONTROLLER = (None, None)  # (what _loaded_libraries() said when it was built, the threadpoolctl controller)
+
+
+def thread_controller():
+    """This process's threadpoolctl ``ThreadpoolController``, built again only when a shared library was loaded
+    or unloaded since the last one was built.
+
+    A controller finds the BLAS and OpenMP libraries among all the loaded objects (on Linux, reading
+    ``/proc/self/maps``): 0.7-2.7 ms here, each time ``threadpool_limits`` or ``threadpool_info`` is called.
+    Whether anything was loaded since is a read of the dynamic loader's counters of objects added and
+    removed (:func:`_loaded_libraries`, about 1 µs).  Where that cannot be read (not Linux), a controller is
+    built at every call, as threadpoolctl does.  A forked child keeps its parent's controller: the same
+    libraries at the same addresses, whose handles stay valid."""
+    global _CONTROLLER
+    key = _loaded_libraries()  # before building: a library loaded meanwhile makes the next call build again
+    built, controller = _CONTROLLER
+    if controller is None or key is None or key != built:
+        import threadpoolctl
+
+        controller = threadpoolctl.ThreadpoolController()
+        _CONTROLLER = (key, controller)
+    return controller
+
+
+_LOADER_COUNTERS = None  # the function _loaded_libraries calls, once made (False: none on this system)
+
+
+def _loaded_libraries():
+    """What changes whenever a shared library is loaded or unloaded in this process: the dynamic loader's
+    counts of objects added and removed so far (``dlpi_adds``, ``dlpi_subs``, read with ``dl_iterate_phdr``),
+    on Linux (glibc, musl); None elsewhere, or where they cannot be read."""
+    global _LOADER_COUNTERS
+    if _LOADER_COUNTERS is None:
+        try:
+            _LOADER_COUNTERS = _loader_counters()
+        except Exception:  # noqa: BLE001 - no dl_iterate_phdr, or not the structure expected: no key
+            _LOADER_COUNTERS = False
+    return _LOADER_COUNTERS() if _LOADER_COUNTERS else None
+
+
+def _loader_counters():
+    """A function of no arguments that returns the loader's (objects added, objects removed), or False.
+
+    ``dl_iterate_phdr`` calls its callback with each loaded object's ``struct dl_phdr_info`` (whose
+    ``dlpi_adds`` and ``dlpi_subs`` are the process's counters, the same for every object) while it holds the
+    loader's lock.  The callback is C, not Python: ``memmove`` copying the structure into a buffer, called
+    with the GIL held; the buffer's address it returns stops the iteration at the first object (were its low
+    32 bits 0, the iteration would go on over objects with the same counters).  A Python
+    callback would run bytecode under that lock, where another thread could take the GIL and then wait for
+    the lock in ``dlopen`` (an import): a deadlock, the reason threadpoolctl reads ``/proc/self/maps``
+    instead; and a signal handler could run, and its KeyboardInterrupt be lost, inside the callback."""
+    import ctypes
+    import functools
+
+    if not sys.platform.startswith("linux"):
+        return False
+
+    class Info(ctypes.Structure):  # glibc's and musl's struct dl_phdr_info, as far as the counters
+        _fields_ = [("dlpi_addr", ctypes.c_void_p), ("dlpi_name", ctypes.c_char_p), ("dlpi_phdr", ctypes.c_void_p),
+                    ("dlpi_phnum", ctypes.c_uint16), ("dlpi_adds", ctypes.c_ulonglong),
+                    ("dlpi_subs", ctypes.c_ulonglong)]
+
+    callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+    iterate = ctypes.PyDLL(None).dl_iterate_phdr  # PyDLL: the GIL stays held
+    iterate.argtypes, iterate.restype = [callback_type, ctypes.c_void_p], ctypes.c_int
+    memmove = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)(
+        ctypes.cast(ctypes.memmove, ctypes.c_void_p).value)
+    buffer = ctypes.create_string_buffer(b"\xff" * 1024)  # (the structure is 64 bytes in glibc 2.36)
+    callback = callback_type(functools.partial(memmove, buffer))  # memmove(buffer, info, size)
+    info = Info.from_buffer(buffer)
+    iterate(callback, None)
+    if info.dlpi_adds in (0, 2**64 - 1) or info.dlpi_subs == 2**64 - 1:  # not copied: a structure without them
+        return False
+
+    def counters():
+        iterate(callback, None)
+        return info.dlpi_adds, info.dlpi_subs
+
+    counters.keep = (callback, buffer, memmove)  # alive as long as the function
+    return counters
 
 
 def _ranks_on_this_node(comm):

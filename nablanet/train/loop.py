@@ -23,7 +23,7 @@ from .. import validate as V
 from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
-from ..distributed import LeadFailed, parallel_choice, thread_limit
+from ..distributed import LeadFailed, parallel_choice, thread_limit, threads_in_use
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm, Sequential
 from ..optim import RUN_SCHEDULES, FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer
@@ -877,9 +877,7 @@ class Trainer:
         word = ("error", "its training ended without a word")
         try:
             with thread_limit(self.threads):
-                from threadpoolctl import threadpool_info
-
-                self.lead_threads = max((lib["num_threads"] for lib in threadpool_info()), default=None)
+                self.lead_threads = threads_in_use()
                 train()
             word = ("done", None)
         except KeyboardInterrupt:

@@ -1071,3 +1071,80 @@ def test_a_signal_whose_handler_returns_does_not_stop_the_ranks():
         caught.reraise()  # once
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+LEAD_WAKE = textwrap.dedent("""
+    import json, time
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer, loop
+
+    comm = get_comm()
+    waits, releases = [], []
+    real_wait, real_release = loop._wait_asleep, Trainer._release
+
+
+    class Counted:  # the barrier a waiting rank tests: once each time it wakes
+        def __init__(self, request):
+            self.request, self.tests = request, 0
+
+        def Test(self):
+            self.tests += 1
+            return self.request.Test()
+
+
+    def counted_wait(request, between=None, *wake):
+        if between is None:  # (the agreement's wait, rank 0's in the release)
+            return real_wait(request, between, *wake)
+        counted, t0 = Counted(request), time.perf_counter()
+        try:
+            return real_wait(counted, between, *wake)
+        finally:
+            waits.append({"tests": counted.tests, "seconds": time.perf_counter() - t0,
+                          "socket": bool(wake) and wake[0] is not None})
+
+
+    def timed_release(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return real_release(self, *args, **kwargs)
+        finally:
+            releases.append(time.perf_counter() - t0)
+
+
+    def trainer(comm):
+        return Trainer(MLP([20, 128, 64, 2], output_activation="softmax", seed=0, dtype=np.float64),
+                       "cross_entropy", seed=0, comm=comm, parallel="lead")
+
+
+    loop._wait_asleep, Trainer._release = counted_wait, timed_release
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2000, 20)), rng.integers(0, 2, 2000)
+    t = trainer(comm)
+    for _ in range(3):
+        t.fit(X, y, epochs=30, batch_size=32)
+    every = comm.comm.gather({"waits": waits, "releases": releases, "params": t.get_flat_params().tobytes().hex()})
+    if comm.is_root:
+        one = trainer(None)
+        for _ in range(3):
+            one.fit(X, y, epochs=30, batch_size=32)
+        print(json.dumps({"waits": every[1]["waits"], "releases": every[0]["releases"],
+                          "same": all(e["params"] == one.get_flat_params().tobytes().hex() for e in every)}))
+    """)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the wake-up socket is in Linux's abstract namespace")
+def test_a_waiting_rank_sleeps_through_rank_0s_fit_and_wakes_when_released(tmp_path):
+    """The rank waiting while rank 0 leads tested its barrier every 2 ms: about 500 wake-ups a second on the
+    cores rank 0 trains with, and rank 0's release waited up to 2 ms for it. Now it sleeps on its wake-up
+    socket (tests every 50 ms) and rank 0 wakes it as it releases it; the ranks end with one process's
+    parameters."""
+    script = tmp_path / "wake.py"
+    script.write_text(LEAD_WAKE)
+    doc = json.loads(mpirun(2, [str(script)], tmp_path, timeout=300).strip().splitlines()[-1])
+    assert doc["same"], doc
+    assert len(doc["waits"]) == 3, doc
+    for w in doc["waits"]:  # 2 ms naps: ~500 tests a second; asleep: 20, and one when woken
+        assert w["tests"] < 5 + w["seconds"] / 0.04 and w["socket"], doc
+    assert sorted(doc["releases"])[1] < 0.025, doc  # woken at once, not at the end of a 50 ms poll

@@ -1,16 +1,21 @@
-"""The parts of nablanet.distributed that need no MPI: the cached threadpoolctl controller behind thread_limit."""
+"""The parts of nablanet.distributed that need no MPI: the cached threadpoolctl controller behind thread_limit,
+and the wake-up socket a rank waiting while rank 0 leads sleeps on."""
 
 import ctypes
 import ctypes.util
 import os
+import socket
 import sys
+import threading
+import time
 
 import pytest
 import threadpoolctl
 
 from nablanet import distributed
+from nablanet.train import loop
 
-linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: the loader's counters")
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: the loader's counters, abstract sockets")
 
 
 def _library_not_loaded():
@@ -80,3 +85,122 @@ def test_the_loader_counters_move_when_a_library_is_loaded():
         pytest.skip("every candidate library is loaded already")
     ctypes.CDLL(path)
     assert distributed._loaded_libraries()[0] > counted[0]
+
+
+@linux
+def test_a_forked_child_keeps_the_controller_and_makes_its_own_wake_up_socket():
+    """A forked child (a sweep worker) sets its limits through its parent's controller; a wake-up socket is
+    the process's own (the parent's name keeps reaching the parent)."""
+    controller = distributed.thread_controller()
+    sock, name = distributed._wake_socket()
+    if sock is None:
+        pytest.skip("no abstract-namespace socket here")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running the parent's cleanup
+        ok = 0
+        try:
+            same = distributed.thread_controller() is controller
+            with distributed.thread_limit(1):
+                limited = distributed.threads_in_use() == 1
+            child_sock, child_name = distributed._wake_socket()
+            ok = int(same and limited and child_name not in (None, name) and distributed._wake_reachable(name))
+        finally:
+            os.write(write, bytes([ok]))
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"\x01"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert distributed._wake_socket() == (sock, name)
+    distributed._wake([name])
+    assert sock.recv(16) == b"w"
+
+
+@linux
+def test_a_wake_up_name_is_reachable_only_on_its_machine():
+    sock, name = distributed._wake_socket()
+    if sock is None:
+        pytest.skip("no abstract-namespace socket here")
+    assert name.startswith(b"\0nablanet-") and len(name) == 42
+    assert distributed._wake_reachable(name)
+    assert not distributed._wake_reachable(b"\0nablanet-" + b"0" * 32)  # no such socket: another machine's
+    assert not distributed._wake_reachable(None)
+
+
+class _Request:
+    """An MPI request that completes when ``done`` is set; the times it was tested."""
+
+    def __init__(self):
+        self.done, self.tests = threading.Event(), []
+
+    def Test(self):  # noqa: N802 - MPI's name
+        self.tests.append(time.monotonic())
+        return self.done.is_set()
+
+
+def _release_later(request, name, seconds, sent):
+    """Complete ``request`` after ``seconds``, then send a datagram to the wake-up socket ``name`` (as rank 0
+    does: its part of the barrier first); ``sent`` gets the time."""
+    def release():
+        time.sleep(seconds)
+        request.done.set()
+        sent.append(time.monotonic())
+        if name is not None:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.sendto(b"w", name)
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    return thread
+
+
+@linux
+def test_a_waiting_rank_sleeps_until_its_wake_up_datagram(monkeypatch):
+    """A rank waiting for rank 0 tested the barrier every 2 ms (500 wake-ups a second on rank 0's cores). Now
+    it sleeps in poll on its wake-up socket (datagrams left from an earlier fit are read first, not taken for
+    a wake-up) and tests the barrier when rank 0's datagram comes."""
+    sock, name = distributed._wake_socket()
+    if sock is None:
+        pytest.skip("no abstract-namespace socket here")
+    monkeypatch.setattr(loop, "WAKE_POLL_MS", 5000)  # only the datagram can end the wait in time
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        for _ in range(3):
+            s.sendto(b"w", name)  # stale
+    request, between, sent = _Request(), [], []
+    thread = _release_later(request, name, 0.3, sent)
+    t0 = time.monotonic()
+    loop._wait_asleep(request, lambda: between.append(time.monotonic()), sock)
+    ended = time.monotonic()
+    thread.join()
+    assert ended - t0 >= 0.3 and ended - sent[0] < 1.0, (ended - t0, ended - sent[0])
+    assert len(request.tests) == 2 and len(between) == 1, (request.tests, between)  # asleep, then woken once
+    with pytest.raises(BlockingIOError):
+        sock.recv(16)  # read: none left for the next wait
+
+
+@linux
+def test_a_waiting_rank_without_a_datagram_tests_the_barrier_every_50_ms():
+    """The datagram is a hint: without it the barrier is tested every WAKE_POLL_MS, with ``between`` (the
+    relay of a Ctrl-C to rank 0) called before each sleep, and the wait ends when the request completes."""
+    sock, _ = distributed._wake_socket()
+    if sock is None:
+        pytest.skip("no abstract-namespace socket here")
+    request, between, sent = _Request(), [], []
+    thread = _release_later(request, None, 0.3, sent)
+    loop._wait_asleep(request, lambda: between.append(time.monotonic()), sock)
+    ended = time.monotonic()
+    thread.join()
+    assert 0.3 / (loop.WAKE_POLL_MS / 1000) - 1 <= len(request.tests) <= 15, request.tests
+    assert len(between) == len(request.tests) - 1
+    assert ended - sent[0] < 0.5, ended - sent[0]
+
+
+def test_a_wait_without_a_socket_naps_as_before():
+    request, between, sent = _Request(), [], []
+    thread = _release_later(request, None, 0.1, sent)
+    loop._wait_asleep(request, lambda: between.append(1))
+    thread.join()
+    assert len(request.tests) >= 10 and len(between) == len(request.tests) - 1, len(request.tests)

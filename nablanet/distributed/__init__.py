@@ -17,8 +17,10 @@ parameters as one process:
   ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` when set: 1 under
   ``OMP_NUM_THREADS=1``; ``Trainer(threads=...)`` or ``--threads`` sets
   them instead).  The other ranks compute nothing: they wait asleep (a
-  nonblocking barrier polled with short sleeps, never a busy MPI wait) until
-  rank 0's fit ends, then take its trainer state (the checkpoint
+  nonblocking barrier, never a busy MPI wait; on rank 0's machine each sleeps
+  in ``poll`` on a socket of its own, which rank 0 writes to when its fit ends,
+  testing the barrier every 50 ms meanwhile; elsewhere they test it in short
+  sleeps) until rank 0's fit ends, then take its trainer state (the checkpoint
   :func:`~nablanet.train.checkpoint.snapshot`: parameters, optimizer slots,
   running statistics, random stream, epoch, history, callbacks' state), so
   every rank's trainer is the same afterwards.  Callbacks (checkpoints, early
@@ -248,6 +250,90 @@ def _loader_counters():
 
     counters.keep = (callback, buffer, memmove)  # alive as long as the function
     return counters
+
+
+# A rank waiting while rank 0 leads sleeps in poll() on a socket of its own, which rank 0 writes to when it
+# releases the ranks (see _wait_asleep in nablanet.train.loop): a wake-up hint, the barrier decides.
+
+_WAKE = (None, None, None)  # (the process that made it, the socket, its name)
+_REACHABLE = {}  # wake names probed from this process: whether they are on its machine
+
+
+def _wake_socket():
+    """This process's wake-up socket and its name, made at the first call (again in a forked child): a datagram
+    socket in Linux's abstract namespace (no file), bound to ``\\0nablanet-`` and 32 random hex digits,
+    nonblocking, kept open while the process lives; ``(None, None)`` where none can be made (not Linux, no
+    permission)."""
+    global _WAKE
+    import socket
+
+    pid = os.getpid()
+    if _WAKE[0] != pid:
+        inherited = _WAKE[1]
+        _WAKE = (pid, None, None)
+        if inherited is not None:  # the parent's, forked: the parent keeps it
+            inherited.close()
+        if sys.platform.startswith("linux") and hasattr(socket, "AF_UNIX"):
+            import secrets
+
+            name = b"\0nablanet-" + secrets.token_hex(16).encode()
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            except OSError:
+                return None, None
+            try:
+                sock.bind(name)
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                return None, None
+            _WAKE = (pid, sock, name)
+    return _WAKE[1], _WAKE[2]
+
+
+def _wake_reachable(name):
+    """Whether this process can write to the wake-up socket ``name`` (another process's
+    :func:`_wake_socket`): whether the two share a machine (an abstract name is seen only by the processes of
+    its network namespace).  Probed once per name, by connecting a socket, which sends nothing."""
+    if not name:
+        return False
+    seen = _REACHABLE.get(name)
+    if seen is None:
+        import socket
+
+        seen = False
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+                probe.connect(name)
+                seen = True
+        except OSError:  # ECONNREFUSED: no such name here
+            pass
+        _REACHABLE[name] = seen
+    return seen
+
+
+def _wake(names):
+    """Send one datagram to each wake-up socket of ``names`` (:func:`_wake_socket`), errors ignored: a hint,
+    never waited for (a full queue already wakes its reader; a socket gone was its process's)."""
+    sock = _wake_socket()[0]
+    if sock is None:
+        return
+    for name in names:
+        try:
+            sock.sendto(b"w", name)
+        except OSError:
+            pass
+
+
+def _drain(sock):
+    """Read every datagram waiting on the nonblocking ``sock``; False when it failed (not to be used again)."""
+    try:
+        while True:
+            sock.recv(16)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 def _ranks_on_this_node(comm):

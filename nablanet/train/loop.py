@@ -15,6 +15,7 @@ bit for bit, as a run that never stopped.
 
 from __future__ import annotations
 
+import select
 import time
 
 import numpy as np
@@ -23,7 +24,7 @@ from .. import validate as V
 from ..autodiff.capture import jit
 from ..autodiff.transforms import value_and_grad
 from ..autodiff.tree import tree_flatten, tree_unflatten
-from ..distributed import LeadFailed, parallel_choice, thread_limit, threads_in_use
+from ..distributed import LeadFailed, _drain, _wake, _wake_reachable, _wake_socket, parallel_choice, thread_limit, threads_in_use
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm, Sequential
 from ..optim import RUN_SCHEDULES, FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer
@@ -180,15 +181,42 @@ class _SignalsCaught:
         signal.raise_signal(self.caught[0])  # caught under SIG_DFL, which is back in place: its default action
 
 
-def _wait_asleep(request, between=None):
-    """Wait for the MPI ``request``, tested every 0.1 ms backing off to 2 ms, in ``time.sleep`` (MPI's blocking
-    waits spin on a core); ``between()`` is called between tests."""
+#: The longest a rank waiting for rank 0's wake-up datagram sleeps between tests of its barrier, in milliseconds
+#: (:func:`_wait_asleep`): what a datagram lost or late costs at most, and how soon a Ctrl-C it caught reaches
+#: rank 0.
+WAKE_POLL_MS = 50
+
+
+def _wait_asleep(request, between=None, wake=None):
+    """Wait for the MPI ``request`` asleep (MPI's blocking waits spin on a core); ``between()`` is called between
+    tests of it.
+
+    With ``wake`` (a rank waiting while rank 0 on its machine leads: its wake-up socket,
+    :func:`nablanet.distributed._wake_socket`), the datagrams left from earlier fits are read first; then the
+    rank sleeps in ``poll`` on the socket, ``WAKE_POLL_MS`` at most between tests, until rank 0's datagram comes
+    (sent once rank 0 has posted its part of the barrier): the kernel wakes it then, where naps of 2 ms woke
+    it 500 times a second on the cores rank 0 trains with.  From then on, and without ``wake``, the request is
+    tested every 0.1 ms backing off to 2 ms, in ``time.sleep``.  The datagram is a hint: only the request ends
+    the wait (a datagram lost or late costs at most ``WAKE_POLL_MS``)."""
+    poller = None
+    if wake is not None and _drain(wake):
+        poller = select.poll()
+        poller.register(wake, select.POLLIN)
     nap = 1e-4
     while not request.Test():  # (a completed request tests True again)
         if between is not None:
             between()
+        if poller is not None:
+            try:  # (a signal handler that returns restarts the poll, PEP 475: the timeout bounds the wait)
+                woken = poller.poll(WAKE_POLL_MS)
+            except OSError:
+                woken = True
+            if woken:  # rank 0 is releasing the ranks: test again now, then every 0.1-2 ms
+                _drain(wake)
+                poller = None
+            continue
         time.sleep(nap)
-        nap = min(2 * nap, 0.002)  # rank 0 waits up to this for a waiting rank at the end
+        nap = min(2 * nap, 0.002)  # rank 0 waits up to this for a waiting rank without a wake-up socket
 
 
 #: The MPI tag of the message a rank waiting for rank 0 (parallel="lead") sends it when Ctrl-C or SIGTERM stops it.
@@ -710,14 +738,16 @@ class Trainer:
         other settings than the rest hung, each waiting in another collective; now every rank raises one error:
         a refused rank its own (after this returns), the others a ValueError naming that rank and its error;
         a stopped rank its signal, the others KeyboardInterrupt; ranks with other settings or data a
-        ValueError naming what differs.  Waits asleep, with signals caught (:class:`_SignalsCaught`)."""
+        ValueError naming what differs.  Waits asleep, with signals caught (:class:`_SignalsCaught`).  Each
+        rank also says the name of its wake-up socket (:meth:`_plan_wake`)."""
         comm = self.comm
         with _SignalsCaught() as signals:
             word = {"error": None if error is None else f"{type(error).__name__}: {error}", "spec": spec,
-                    "data": None if data is None else self._fingerprints(*data)}
+                    "data": None if data is None else self._fingerprints(*data), "wake": _wake_socket()[1]}
             _wait_asleep(comm.comm.Ibarrier())  # the others may come late: wait here asleep, not in allgather
             word["signal"] = signals.caught[0] if signals.caught else None
             every = comm.comm.allgather(word)
+        self._plan_wake([w["wake"] for w in every])
         signals.reraise()  # first: a signal caught here is acted on whatever else went wrong
         failed = [r for r, w in enumerate(every) if w["error"] is not None]
         if error is not None:
@@ -736,6 +766,21 @@ class Trainer:
                              f"same fit")
         if data is not None:
             self._compare_data([w["data"] for w in every])
+
+    #: Rank 0 leading: the wake-up sockets of the waiting ranks on its machine, and on a waiting rank whether
+    #: rank 0 can wake it (:meth:`_plan_wake`, at the start of each fit over several ranks)
+    _wake_names, _wake_me = (), False
+
+    def _plan_wake(self, names):
+        """From every rank's wake-up socket name (``names``, None for a rank without one), said in the agreement
+        at the start of a fit: on rank 0 the names it can reach (the ranks on its machine), whom it wakes when
+        it releases them after leading; on the others whether rank 0 can wake this rank (it and rank 0 have
+        sockets on one machine), which then sleeps on its socket instead of polling (:func:`_wait_asleep`).
+        Ranks elsewhere poll as before."""
+        if self.comm.is_root:
+            self._wake_names = tuple(n for n in names[1:] if _wake_reachable(n))
+        else:
+            self._wake_me = names[self.comm.rank] is not None and _wake_reachable(names[0])
 
     @staticmethod
     def _fingerprints(X, y, val):
@@ -893,11 +938,13 @@ class Trainer:
     def _release(self, word, received=0):
         """Rank 0, its lead fit ended: wake the waiting ranks and send them ``word`` and its state (see _lead).
 
-        Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`) and acted on once the others have
-        the state: one caught before it is sent makes the word "interrupted", so that every rank stops.  Then
-        each waiting rank says whether it was stopped while it waited and how many stop messages it sent (of
-        which rank 0 ``received`` some during the fit): the rest are received here, so none is left for a later
-        fit, and a fit that ended while a waiting rank was stopped ends interrupted on rank 0 too."""
+        Rank 0 posts its part of the barrier the others wait in, then wakes those on its machine (a datagram to
+        each one's socket, :meth:`_plan_wake`), so they answer at once.  Ctrl-C and SIGTERM are caught
+        meanwhile (:class:`_SignalsCaught`) and acted on once the others have the state: one caught before it
+        is sent makes the word "interrupted", so that every rank stops.  Then each waiting rank says whether it
+        was stopped while it waited and how many stop messages it sent (of which rank 0 ``received`` some during
+        the fit): the rest are received here, so none is left for a later fit, and a fit that ended while a
+        waiting rank was stopped ends interrupted on rank 0 too."""
         snap, failure = None, None
         comm = self.comm
         with _SignalsCaught() as signals:
@@ -906,7 +953,9 @@ class Trainer:
                     snap = self.snapshot()
                 except Exception as e:  # noqa: BLE001 - the waiting ranks hear of it; rank 0 raises it after
                     failure, word = e, ("error", f"its state could not be taken ({type(e).__name__}: {e})")
-            _wait_asleep(comm.comm.Ibarrier())  # they wait in the same barrier
+            request = comm.comm.Ibarrier()  # they wait in the same barrier
+            _wake(self._wake_names)  # once it is posted: a rank woken finds rank 0's part of it there
+            _wait_asleep(request)
             if signals.caught and word[0] == "done":
                 word, self.interrupted = ("interrupted", None), True
             comm.bcast_object((word, snap))
@@ -925,9 +974,11 @@ class Trainer:
         """A rank other than 0 while rank 0 trains alone: wait asleep for its word, then take its state, and
         the callbacks ``cbs`` their filed state in it.
 
-        The wait is a nonblocking barrier polled in ``time.sleep`` (:func:`_wait_asleep`: MPI's blocking waits
-        spin on a core rank 0 trains with).  Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`):
-        the first is sent on to rank 0 (which stops at the end of its epoch, saves, and sends its state and
+        The wait is a nonblocking barrier tested asleep (:func:`_wait_asleep`: MPI's blocking waits spin on a
+        core rank 0 trains with): on rank 0's machine in ``poll`` on this process's wake-up socket, which rank 0
+        writes to as it releases the ranks (the barrier tested every 50 ms meanwhile), elsewhere in naps of
+        0.1-2 ms.  Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`): the first is sent on to
+        rank 0 within 50 ms (which stops at the end of its epoch, saves, and sends its state and
         "interrupted"); this rank keeps waiting for rank 0's word and state, takes them whole, then acts on it.
         """
         signals = _SignalsCaught()
@@ -950,7 +1001,7 @@ class Trainer:
                 if signals.caught and not told:
                     told.append(comm.comm.isend(signals.caught[0], dest=0, tag=_STOP_TAG))
 
-            _wait_asleep(comm.comm.Ibarrier(), tell)
+            _wait_asleep(comm.comm.Ibarrier(), tell, _wake_socket()[0] if self._wake_me else None)
             (kind, detail), snap = comm.bcast_object(None)
             comm.comm.gather((len(told), bool(signals.caught)), root=0)
             for request in told:

@@ -356,8 +356,8 @@ def cmd_train(args):
                               f"(got {', '.join(others)})")
         if args.overwrite:
             raise ConfigError("--resume continues a run and --overwrite replaces it; give one of them")
-        if not os.path.isfile(os.path.join(args.resume, "checkpoint.npz")):
-            raise ConfigError(f"{args.resume!r} holds no checkpoint.npz to resume from")
+        if not os.path.isfile(os.path.join(args.resume, "config.json")):
+            raise ConfigError(f"{args.resume!r} holds no run to resume (no config.json)")
         out = args.resume
     else:
         out = args.out or _new_folder(cfg.get("data", DEFAULTS["data"]))
@@ -645,7 +645,8 @@ def build_parser():
                    help="also save a checkpoint every EPOCHS epochs (default: by time only, see --checkpoint-seconds)")
     t.add_argument("--checkpoint-seconds", dest="checkpoint_seconds", type=_nonnegative, metavar="S",
                    help="save a checkpoint when S seconds have passed since the last one; 0 = every epoch; always "
-                        "at the start, at the end and on Ctrl-C or SIGTERM (then the end of the last whole epoch) (default: 30)")
+                        "at the end and on Ctrl-C or SIGTERM (then the end of the last whole epoch); a run stopped "
+                        "before its first checkpoint resumes from its start (config.json) (default: 30)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sweep", help="a grid over one or more settings, in parallel, with line plots or heatmaps")

@@ -285,8 +285,8 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False):
     out_dir = V.output_dir(out_dir, "run folder")
     if resume:
         V.existing_dir(out_dir, "run folder")
-        if not os.path.isfile(os.path.join(out_dir, "checkpoint.npz")):
-            raise ConfigError(f"{out_dir!r} holds no checkpoint.npz to resume from"
+        if not os.path.isfile(os.path.join(out_dir, "config.json")):
+            raise ConfigError(f"{out_dir!r} holds no run to resume (no config.json)"
                               + ("; start it again with --overwrite" if holds_run(out_dir) else ""))
     elif holds_run(out_dir):
         if not overwrite:
@@ -304,12 +304,14 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     """Train one network from ``config``; returns a dict of results.
 
     With ``out_dir``, writes the run folder (configuration, per-epoch metrics
-    as CSV and JSON, checkpoints, plots).  Checkpoints are written at the
-    start, every ``checkpoint_every`` epochs and whenever ``checkpoint_seconds``
+    as CSV and JSON, checkpoints, plots).  Checkpoints are written every
+    ``checkpoint_every`` epochs and whenever ``checkpoint_seconds``
     have passed since the last one (0: every epoch), at the end, and on an
-    interrupt, the end of the last whole epoch (:class:`nablanet.train.Checkpoint`).  ``plots=False``
+    interrupt, the end of the last whole epoch (:class:`nablanet.train.Checkpoint`); the configuration,
+    written before the first epoch, is the run's start (its seed makes the initial weights).  ``plots=False``
     leaves out the PNG plots (they take longer than a small fit itself).  ``resume`` is a run
-    folder to continue from its checkpoint up to the configured epochs.
+    folder to continue from its checkpoint up to the configured epochs, or from its beginning when it was
+    stopped before its first checkpoint: either way the run that was never stopped.
     ``comm`` (a :class:`nablanet.distributed.Communicator`) trains
     data-parallel over MPI ranks; only rank 0 writes; ``parallel`` is how (``"auto"``, ``"shard"``,
     ``"lead"``: see :mod:`nablanet.distributed`; None: auto, or on resume the mode the run used), and the
@@ -346,7 +348,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                           f"(n) or leave out patience")
     metrics = ["accuracy"] if ds.task == "classification" else ["r2"]
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
-    if resume is not None:
+    if resume is not None and os.path.isfile(os.path.join(resume, "checkpoint.npz")):
         trainer = load(os.path.join(resume, "checkpoint.npz"))
         # config.json and the checkpoint must describe one network: the data and schedule come from the one, the
         # weights from the other, and a mismatch would train a model its run folder misdescribes
@@ -384,12 +386,10 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     if out_dir and root:
         os.makedirs(out_dir, exist_ok=True)
         atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
-        if resume is None and trainer._distributed:
-            # resumable from the start at once: ranks that time their modes (auto) do so before the Checkpoint
-            # below first saves, and a run stopped then left config.json alone, which --resume refused
-            trainer.save(os.path.join(out_dir, "checkpoint.npz"))
+        # no checkpoint at the start: config.json is the run's start (--resume of a run stopped before its first
+        # checkpoint trains it from its beginning), one file less to write
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
-                                    seconds=checkpoint_seconds))
+                                    seconds=checkpoint_seconds, at_start=False))
     validation = {"validation_data": (Xte, yte)} if curves else {}  # curves on the test split, for looking at
     if not curves:
         metrics = []
@@ -407,8 +407,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                     metrics=metrics, progress=progress, **validation)
     except FloatingPointError as e:
         raise ConfigError(str(e)) from None
-    except (ValueError, TypeError, OSError):  # refused or failed (a full disk) before the first epoch: no run
-        if out_dir and root and resume is None and trainer.epoch == 0:
+    except (ValueError, TypeError, OSError):  # refused, or failed (a full disk) before its first checkpoint: no run
+        if out_dir and root and resume is None and not os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
             for f in ("config.json", "checkpoint.npz"):  # what this call wrote; the folder stays usable
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(out_dir, f))
@@ -441,31 +441,34 @@ def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=Tr
 
     h = trainer.history.history
     keys = list(h)
-    # every file of the run folder is written atomically (temporary file, fsync, rename): never half a file
-    atomic_write_text(os.path.join(out_dir, "metrics.csv"), _csv([keys, *zip(*(h[k] for k in keys))]))
+    # every file of the run folder is written atomically (temporary file, rename): never half a file; these
+    # outputs, which --resume writes again, without the flushes to the disk that config.json and the
+    # checkpoint, the state a run resumes from, have (files.atomic_path)
+    atomic_write_text(os.path.join(out_dir, "metrics.csv"), _csv([keys, *zip(*(h[k] for k in keys))]), durable=False)
     atomic_write_json(os.path.join(out_dir, "metrics.json"),
-                      {"final": {k: v for k, v in result.items() if k not in ("config", "trainer")}, "history": h})
+                      {"final": {k: v for k, v in result.items() if k not in ("config", "trainer")}, "history": h},
+                      durable=False)
     if not plots:
         return
     from . import viz
     from .train.metrics import to_labels
 
-    with atomic_path(os.path.join(out_dir, "learning_curves.png")) as tmp:
+    with atomic_path(os.path.join(out_dir, "learning_curves.png"), durable=False) as tmp:
         viz.learning_curves(trainer.history, tmp,
                         title=f"{cfg['data']}: learning curves", held_out="validation" if cfg["patience"] else "test")
     model = trainer.model
     if ds.task == "classification":
-        with atomic_path(os.path.join(out_dir, "confusion_matrix.png")) as tmp:
+        with atomic_path(os.path.join(out_dir, "confusion_matrix.png"), durable=False) as tmp:
             viz.confusion_matrix(yte, to_labels(model.predict(Xte)), tmp, title=f"{cfg['data']}: confusion matrix (test set)")
     elif (x := _raw_features(scaler, Xte)).shape[1] == 1:  # in the data's own units, also under --degree
-        with atomic_path(os.path.join(out_dir, "prediction.png")) as tmp:
+        with atomic_path(os.path.join(out_dir, "prediction.png"), durable=False) as tmp:
             viz.prediction_1d(x[:, 0], yte, model.predict(Xte), tmp, title=f"{cfg['data']}: prediction against truth (test set)")
     elif cfg["data"] in ("franke", "runge2d"):  # two raw features (before any polynomial design matrix)
         from .data import franke_function, runge2d_function
 
         f = franke_function if cfg["data"] == "franke" else runge2d_function
         tr = (lambda P: P) if scaler is None else scaler.transform
-        with atomic_path(os.path.join(out_dir, "prediction.png")) as tmp:
+        with atomic_path(os.path.join(out_dir, "prediction.png"), durable=False) as tmp:
             viz.prediction_2d(lambda P: f(P[:, 0], P[:, 1]), lambda P: model.predict(tr(P))[:, 0], tmp,
                               title=f"{cfg['data']}: prediction against truth")
 

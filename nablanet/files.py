@@ -39,13 +39,21 @@ def _fsync_dir(folder):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, durable=True):
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
 
     The temporary name keeps ``path``'s extension (so writers that choose a
     format by extension, such as matplotlib, still work).  On any exception,
     including KeyboardInterrupt, the temporary file is removed and ``path``
     is left as it was.
+
+    ``durable`` (the default) also flushes the file to the disk before the
+    rename and the folder after it (fsync), so that a power failure or an
+    operating-system crash leaves the old file or the new one whole.  Without
+    it, the replacement is as atomic for a process stopped or killed at any
+    moment, and costs two flushes less (each some tenths of a millisecond):
+    for files a command makes again, such as a run folder's metrics and plots
+    (rewritten by ``--resume``), not for the state a run resumes from.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -53,10 +61,12 @@ def atomic_path(path):
     tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(6)}-{os.path.basename(path)}")
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(folder)
+        if durable:
+            _fsync_dir(folder)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -65,17 +75,18 @@ def atomic_path(path):
         raise
 
 
-def atomic_write_bytes(path, data):
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+def atomic_write_bytes(path, data, durable=True):
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path, durable) as tmp, open(tmp, "wb") as f:
         f.write(data)
 
 
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path, text, durable=True):
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def atomic_write_json(path, obj, **kw):
-    atomic_write_text(path, json.dumps(obj, indent=2, **kw))
+def atomic_write_json(path, obj, durable=True, **kw):
+    atomic_write_text(path, json.dumps(obj, indent=2, **kw), durable)
 
 
 def remove_stale_temps(folder):

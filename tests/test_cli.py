@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -120,6 +121,29 @@ def test_resume_continues_exactly(tmp_path, capsys):
     assert a.epoch == b.epoch == 4
     assert np.array_equal(a.get_flat_params(), b.get_flat_params())
     assert (a.parallel, b.parallel, b.parallel_mode) == ("auto", "lead", None)  # a mode named is kept
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_its_start(tmp_path, capsys):
+    """No checkpoint at the start of a run: its config.json is its start, and --resume of a folder killed before
+    the first checkpoint (checkpoints by time: 30 s by default) trains the whole run, the one never stopped."""
+    args = ["--data", "breast_cancer", "--hidden", "8", "--batch-size", "64", "--seed", "3", "--no-progress",
+            "--no-plots", "--epochs", "3"]
+    assert run(capsys, "train", *args, "--out", str(tmp_path / "full"))[0] == 0
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(tmp_path / "full" / "config.json", killed / "config.json")  # what SIGKILL in epoch 1 leaves
+    assert sorted(os.listdir(tmp_path / "full")) == ["checkpoint.npz", "config.json", "metrics.csv", "metrics.json"]
+    code, _, err = run(capsys, "train", "--resume", str(killed), "--no-progress", "--no-plots")
+    assert code == 0, err
+    a, b = load(tmp_path / "full" / "checkpoint.npz"), load(killed / "checkpoint.npz")
+    assert a.epoch == b.epoch == 3
+    assert np.array_equal(a.get_flat_params(), b.get_flat_params())
+    same = lambda h: {k: v for k, v in h.history.items() if k != "time"}  # (seconds per epoch)
+    assert same(a.history) == same(b.history)
+    # a folder with no run in it is still refused, naming what is missing
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "train", "--resume", str(tmp_path / "empty"), "--no-progress")
+    assert code == 2 and "no config.json" in err
 
 
 def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path, capsys):

@@ -143,7 +143,7 @@ def test_train_killed_at_random_moments_resumes_to_the_unbroken_result(tmp_path,
     out = tmp_path / "broken"
     killed = 0
     for attempt in range(2):
-        resume = (out / "checkpoint.npz").exists()
+        resume = (out / "config.json").exists()  # (a run killed before its first checkpoint resumes from its start)
         p = _start(["train", "--resume", "broken", "--no-progress"] if resume
                    else TRAIN + ["--out", "broken"] + (["--overwrite"] if attempt else []), tmp_path)
         if _after_saves(p, out / "checkpoint.npz", rng.randint(1, 4)):
@@ -152,9 +152,9 @@ def test_train_killed_at_random_moments_resumes_to_the_unbroken_result(tmp_path,
             killed += 1
         p.wait(30)
     assert killed, "every run ended before its kill"
-    if (out / "checkpoint.npz").exists():
+    if (out / "config.json").exists():
         r = _run(["train", "--resume", "broken", "--no-progress"], tmp_path)
-    else:  # killed before the first checkpoint every time: nothing to resume, start again
+    else:  # killed before it wrote its configuration: nothing to resume, start again
         r = _run(TRAIN + ["--out", "broken", "--overwrite"], tmp_path)
     assert r.returncode == 0, r.stderr
     got, got_epochs, got_losses = _params(out / "checkpoint.npz")

@@ -206,6 +206,43 @@ def test_the_state_kept_for_an_interrupt_is_one_copy(tmp_path):
     assert peak - before < 0.5 * size, (peak - before, size)
 
 
+def test_checkpoint_at_the_start_unless_told_not_to(tmp_path):
+    """Checkpoint saves when training begins (a run killed early can be resumed), unless ``at_start=False`` (a
+    run folder, whose config.json is its start); both save at the end, and an interrupt in the first epoch,
+    with no whole epoch to keep, leaves the file as it was."""
+    from nablanet.train import Callback
+
+    X = np.random.default_rng(0).standard_normal((16, 2))
+    y = X.sum(1)
+    seen = {}
+
+    class Look(Callback):
+        def __init__(self, path):
+            self.path = path
+
+        def on_batch_end(self, trainer, epoch, batch, loss):  # the first: after every callback's on_train_begin
+            seen.setdefault(self.path.name, self.path.exists())
+
+    for at_start in (True, False):
+        path = tmp_path / f"{at_start}.npz"
+        t = Trainer(MLP([2, 3, 1], seed=0), "mse", "adam", seed=0)
+        t.fit(X, y, epochs=2, callbacks=[Checkpoint(path, seconds=3600, at_start=at_start), Look(path)])
+        assert seen[path.name] is at_start
+        assert load(path).epoch == 2
+
+    class Interrupt(Callback):
+        def on_batch_end(self, trainer, epoch, batch, loss):
+            raise KeyboardInterrupt
+
+    path = tmp_path / "early.npz"
+    t = Trainer(MLP([2, 3, 1], seed=0), "mse", "adam", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(X, y, epochs=2, batch_size=4, callbacks=[Interrupt(), Checkpoint(path, seconds=3600, at_start=False)])
+    assert not path.exists()
+    with pytest.raises(TypeError, match="Checkpoint: at_start"):
+        Checkpoint(path, at_start="yes")
+
+
 def test_early_stopping_resumes_with_its_best_epoch_after_an_interrupt(tmp_path):
     """Early stopping (the command line's --patience) interrupted after its best epoch: the resumed run stops where
     the unbroken one stopped and restores the same best epoch, bit for bit (it started counting afresh, with no

@@ -342,7 +342,9 @@ class Checkpoint(Callback):
     ``monitor`` improves if ``save_best_only``.
 
     The cadence: every ``every`` epochs and/or whenever ``seconds`` have passed since the last save
-    (both None: every epoch), and always at the start (so a run killed early can be resumed), at the end,
+    (both None: every epoch), at the start (so a run killed early can be resumed; ``at_start=False`` leaves
+    it out, for callers that can start the run again from its beginning otherwise, as a run folder's
+    ``config.json`` does), at the end,
     and when training stops early or is interrupted (Ctrl-C, or SIGTERM on the command line).  A half-done
     epoch is never saved: an interrupt in the middle of an epoch saves the state at the end of the epoch
     before it (held in memory, a copy of the arrays, at each epoch's end; ``trainer.interrupted`` tells an
@@ -352,9 +354,11 @@ class Checkpoint(Callback):
     not bit for bit).  A process killed outright (SIGKILL, power loss) resumes from the last file written.
     """
 
-    def __init__(self, path, every=None, save_best_only=False, monitor="val_loss", mode="auto", seconds=None):
+    def __init__(self, path, every=None, save_best_only=False, monitor="val_loss", mode="auto", seconds=None,
+                 at_start=True):
         every = V.Optional(V.positive_int)(every, "Checkpoint: every")
         seconds = V.Optional(V.non_negative_number)(seconds, "Checkpoint: seconds")
+        self.at_start = V.boolean(at_start, "Checkpoint: at_start")
         if every is None and seconds is None:
             every = 1
         self.path, self.every, self.seconds, self.save_best_only = path, every, seconds, save_best_only
@@ -370,7 +374,7 @@ class Checkpoint(Callback):
         self._saved_epoch, self._last, self._boundary = None, time.monotonic(), None
         if self._tracker:
             self._tracker.on_train_begin(trainer)
-        elif trainer.epoch == 0 or not os.path.exists(self.path):
+        elif self.at_start and (trainer.epoch == 0 or not os.path.exists(self.path)):
             self._save(trainer)
 
     def on_epoch_end(self, trainer, epoch, logs):

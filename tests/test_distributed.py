@@ -443,12 +443,12 @@ STOPPED_WHILE_TIMING = textwrap.dedent("""
 
 
 def test_a_run_stopped_while_auto_times_the_modes_can_be_resumed(tmp_path):
-    """Ctrl-C during auto's timing, before the first epoch: the run folder holds a checkpoint to resume from
-    (the timing ran before the checkpoint of the start was written: config.json alone, which --resume refused)."""
+    """Ctrl-C during auto's timing, before the first epoch: the run folder holds its config.json, its start, and
+    --resume trains the run from its beginning over the ranks (config.json alone was once refused)."""
     script = tmp_path / "stopped.py"
     script.write_text(STOPPED_WHILE_TIMING)
     doc = json.loads(mpirun(2, [str(script), str(tmp_path / "run")], tmp_path).strip().splitlines()[-1])
-    assert doc["left"] == ["checkpoint.npz", "config.json"] and doc["epochs"] == 3
+    assert doc["left"] == ["config.json"] and doc["epochs"] == 3
 
 
 LEAD_ENDINGS = textwrap.dedent("""

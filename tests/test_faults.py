@@ -324,7 +324,8 @@ def test_a_rank_killed_under_mpiexec_leaves_no_process_and_resume_ends_as_unbrok
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(10)
-    args = ["train", "--resume", "broken", "--no-progress"] if ckpt.exists() else TRAIN + ["--out", "broken", "--overwrite"]
+    resumable = (tmp_path / "broken" / "config.json").exists()  # (from its start when no checkpoint was written)
+    args = ["train", "--resume", "broken", "--no-progress"] if resumable else TRAIN + ["--out", "broken", "--overwrite"]
     r = _run(args, tmp_path, timeout=180, prefix=MPI)
     assert r.returncode == 0, r.stderr[-3000:]
     got, got_epochs, got_losses = _params(ckpt)

@@ -285,6 +285,20 @@ def test_checkpoint_recomputes_and_differentiates_at_any_order():
                                nb.hessian(lambda x: loss(x, w, block))(x), rtol=1e-12)
 
 
+def test_where_of_python_values_alone_gives_python_values_as_autograd():
+    """HIPS autograd's where: from bools, numbers and lists of them alone, Python values (its own tests ask for
+    this); anything NumPy among the arguments (an array, a NumPy scalar) gives NumPy's result, and traced values
+    are differentiated as ever."""
+    for args, want in [((True, 1, 2), 1), ((True, 3.0, 4.0), 3.0), ((False, 1, 2.0), 2.0),
+                       ((True, [1, 2], [3, 4]), [1, 2]), (([True, False], [1.0, 2.0], 3.0), [1.0, 3.0])]:
+        got = anp.where(*args)
+        assert got == want and type(got) is type(want), (args, got)
+    assert isinstance(anp.where(True, np.float32(1.0), 2.0), np.ndarray)
+    assert anp.where(np.array([True, False]), 1.0, 2.0).tolist() == [1.0, 2.0]
+    assert nb.grad(lambda x: anp.where(False, x * x, 2.0 * x))(3.0) == 2.0
+    assert nb.grad(nb.grad(lambda x: anp.where(True, x**3, 2.0)))(2.0) == 12.0
+
+
 def test_where_takes_numpys_one_argument_and_keyword_forms():
     c = [True, False, True]
     x, y = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])

@@ -51,10 +51,6 @@ WORD = re.compile(r"\bautograd\b")
 
 # pytest node id -> why it fails against nablanet (README, "autograd's own test suite").
 EXPECTED_FAILURES = {
-    "test_wrappers.py::test_custom_where_dtypes[int-True-1-2]": "where on Python scalars returns NumPy's types",
-    "test_wrappers.py::test_custom_where_dtypes[float-True-3.0-4.0]": "where on Python scalars returns NumPy's types",
-    "test_wrappers.py::test_custom_where_dtypes[float-False-1-2.0]": "where on Python scalars returns NumPy's types",
-    "test_wrappers.py::test_custom_where_dtypes[list-True-x3-y3]": "where on Python scalars returns NumPy's types",
     "test_fft.py::test_rfftn_odd_not_implemented": "odd-length rfftn is computed (and differentiated), not refused",
 }
 

@@ -320,12 +320,22 @@ for _p, _gt in ((maximum, True), (minimum, False)):
 _NOT_GIVEN = object()
 
 
+def _python_value(v):
+    """Whether ``v`` is a plain Python value: a bool or number, or a list or tuple of them (nested)."""
+    if isinstance(v, (list, tuple)):
+        return all(_python_value(e) for e in v)
+    return type(v) in (bool, int, float, complex)
+
+
 def _where(condition, x=_NOT_GIVEN, y=_NOT_GIVEN):
+    """``numpy.where``; as in HIPS autograd, from plain Python values alone (bools, numbers, lists of them: no
+    array, no NumPy scalar) it returns Python values (``where(True, 1, 2)`` is ``1``, not ``array(1)``)."""
     if x is _NOT_GIVEN and y is _NOT_GIVEN:  # NumPy's one-argument form: the indices where condition holds
         return _np.where(condition)
     if x is _NOT_GIVEN or y is _NOT_GIVEN:
         return _np.where(condition, *(() if x is _NOT_GIVEN else (x,)), *(() if y is _NOT_GIVEN else (y,)))
-    return _np.where(condition, x, y)
+    out = _np.where(condition, x, y)
+    return out.tolist() if _python_value(condition) and _python_value(x) and _python_value(y) else out
 
 
 where = primitive(_where, "where")

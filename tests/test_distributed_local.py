@@ -1,13 +1,12 @@
 """The parts of nablanet.distributed that need no MPI: the cached threadpoolctl controller behind thread_limit,
 and the wake-up socket a rank waiting while rank 0 leads sleeps on."""
 
-import ctypes
-import ctypes.util
 import os
 import socket
 import sys
 import threading
 import time
+import types
 
 import pytest
 import threadpoolctl
@@ -18,24 +17,14 @@ from nablanet.train import loop
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: the loader's counters, abstract sockets")
 
 
-def _library_not_loaded():
-    """The path of a shared library this process has not loaded, or None."""
-    with open("/proc/self/maps") as f:
-        loaded = {os.path.basename(line.split()[-1]).split(".so")[0] for line in f if ".so" in line}
-    for name in ("uuid", "expat", "sqlite3", "gdbm", "ncursesw", "readline", "crypt", "nsl", "bz2", "lzma"):
-        path = ctypes.util.find_library(name)
-        if path and path.split(".so")[0] not in loaded:
-            return path
-    return None
-
-
-@linux
-def test_thread_limit_builds_a_controller_only_when_a_library_was_loaded(monkeypatch):
+def test_thread_limit_builds_a_controller_only_when_modules_were_imported(monkeypatch):
     """Every thread_limit (threadpoolctl's threadpool_limits) built a ThreadpoolController, which reads the
-    process's memory map to find the BLAS and OpenMP libraries: 0.7-2.7 ms each time rank 0 raised its limit
-    to lead. Now one controller is kept and built again only when a shared library was loaded since; the
-    limits are still set inside and put back after."""
+    process's memory map to find the BLAS and OpenMP libraries: 0.7-2.9 ms each time rank 0 raised its limit
+    to lead. Now threadpoolctl's cached controller is used, built again only when modules were imported since
+    (a new library comes with one); the limits are still set inside and put back after."""
     built, real = [], threadpoolctl.ThreadpoolController
+    if not hasattr(threadpoolctl, "get_cached_controller"):
+        pytest.skip("threadpoolctl before 3.6 has no cached controller")
 
     class Counting(real):
         def __init__(self):
@@ -45,27 +34,22 @@ def test_thread_limit_builds_a_controller_only_when_a_library_was_loaded(monkeyp
     before = {lib["filepath"]: lib["num_threads"] for lib in threadpoolctl.threadpool_info()}
     assert before, "no BLAS/OpenMP library loaded (NumPy's OpenBLAS expected)"
     monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Counting)
-    monkeypatch.setattr(distributed, "_CONTROLLER", (None, None), raising=False)  # (none before)
+    threadpoolctl.reset_cached_controller()
     with distributed.thread_limit(3):
         inside = {lib["filepath"]: lib["num_threads"] for lib in real().info()}
     assert len(built) == 1 and inside == {path: 3 for path in before}, (built, inside)
     with distributed.thread_limit(1):
         inside = {lib["filepath"]: lib["num_threads"] for lib in real().info()}
-    assert len(built) == 1 and inside == {path: 1 for path in before}, (built, inside)  # nothing loaded: none built
+    assert len(built) == 1 and inside == {path: 1 for path in before}, (built, inside)  # nothing new: none built
     assert {lib["filepath"]: lib["num_threads"] for lib in real().info()} == before  # restored
-
-    path = _library_not_loaded()
-    if path is not None:
-        ctypes.CDLL(path)  # a library loaded since: the next limit looks at the libraries again
-    else:  # (every candidate is loaded already: the loader's counters moved all the same)
-        counted = distributed._loaded_libraries()
-        monkeypatch.setattr(distributed, "_loaded_libraries", lambda: (counted[0] + 1, counted[1]))
+    monkeypatch.setitem(sys.modules, "nablanet_test_imported_since", types.ModuleType("nablanet_test_imported_since"))
     with distributed.thread_limit(2):
         assert {lib["num_threads"] for lib in real().info()} == {2}
     assert len(built) == 2, built
     with distributed.thread_limit(2):
         pass
     assert len(built) == 2, built
+    threadpoolctl.reset_cached_controller()  # (not the counting class's, for the tests after)
 
 
 def test_the_threads_in_use_are_what_the_libraries_say():
@@ -73,18 +57,6 @@ def test_the_threads_in_use_are_what_the_libraries_say():
         assert distributed.threads_in_use() == 2
         assert [lib["num_threads"] for lib in distributed.thread_pools()] == [
             lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
-
-
-@linux
-def test_the_loader_counters_move_when_a_library_is_loaded():
-    counted = distributed._loaded_libraries()
-    assert counted is not None and counted[0] > 0, counted
-    assert distributed._loaded_libraries() == counted
-    path = _library_not_loaded()
-    if path is None:
-        pytest.skip("every candidate library is loaded already")
-    ctypes.CDLL(path)
-    assert distributed._loaded_libraries()[0] > counted[0]
 
 
 @linux
@@ -160,15 +132,16 @@ def _release_later(request, name, seconds, sent):
 @linux
 def test_a_waiting_rank_sleeps_until_its_wake_up_datagram(monkeypatch):
     """A rank waiting for rank 0 tested the barrier every 2 ms (500 wake-ups a second on rank 0's cores). Now
-    it sleeps in poll on its wake-up socket (datagrams left from an earlier fit are read first, not taken for
-    a wake-up) and tests the barrier when rank 0's datagram comes."""
+    it sleeps in poll on its wake-up socket (datagrams left from an earlier fit were read before the fit's
+    agreement, not taken for a wake-up) and tests the barrier when rank 0's datagram comes."""
     sock, name = distributed._wake_socket()
     if sock is None:
         pytest.skip("no abstract-namespace socket here")
     monkeypatch.setattr(loop, "WAKE_POLL_MS", 5000)  # only the datagram can end the wait in time
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         for _ in range(3):
-            s.sendto(b"w", name)  # stale
+            s.sendto(b"w", name)  # stale: an earlier fit's
+    assert distributed._drain(sock)  # what the start-of-fit agreement does, before rank 0 can wake this rank
     request, between, sent = _Request(), [], []
     thread = _release_later(request, name, 0.3, sent)
     t0 = time.monotonic()
@@ -189,6 +162,7 @@ def test_a_waiting_rank_without_a_datagram_tests_the_barrier_every_50_ms():
     sock, _ = distributed._wake_socket()
     if sock is None:
         pytest.skip("no abstract-namespace socket here")
+    distributed._drain(sock)
     request, between, sent = _Request(), [], []
     thread = _release_later(request, None, 0.3, sent)
     loop._wait_asleep(request, lambda: between.append(time.monotonic()), sock)

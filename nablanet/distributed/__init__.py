@@ -17,7 +17,7 @@ parameters as one process:
   ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` when set: 1 under
   ``OMP_NUM_THREADS=1``; ``Trainer(threads=...)`` or ``--threads`` sets
   them instead).  The other ranks compute nothing: they wait asleep (a
-  nonblocking barrier, never a busy MPI wait; on rank 0's machine each sleeps
+  nonblocking barrier, never a busy MPI wait; on rank 0's machine (in its network namespace) each sleeps
   in ``poll`` on a socket of its own, which rank 0 writes to when its fit ends,
   testing the barrier every 50 ms meanwhile; elsewhere they test it in short
   sleeps) until rank 0's fit ends, then take its trainer state (the checkpoint
@@ -170,86 +170,20 @@ def threads_in_use():
     return max((lib["num_threads"] for lib in thread_pools()), default=None)
 
 
-_CONTROLLER = (None, None)  # (what _loaded_libraries() said when it was built, the threadpoolctl controller)
-
-
 def thread_controller():
-    """This process's threadpoolctl ``ThreadpoolController``, built again only when a shared library was loaded
-    or unloaded since the last one was built.
+    """This process's threadpoolctl ``ThreadpoolController``: threadpoolctl's cached one (built again when
+    modules were imported since, as a new BLAS or OpenMP library comes with one), else a new one each call
+    (threadpoolctl before 3.6).
 
     A controller finds the BLAS and OpenMP libraries among all the loaded objects (on Linux, reading
-    ``/proc/self/maps``): 0.7-2.7 ms here, each time ``threadpool_limits`` or ``threadpool_info`` is called.
-    Whether anything was loaded since is a read of the dynamic loader's counters of objects added and
-    removed (:func:`_loaded_libraries`, about 1 µs).  Where that cannot be read (not Linux), a controller is
-    built at every call, as threadpoolctl does.  A forked child keeps its parent's controller: the same
-    libraries at the same addresses, whose handles stay valid."""
-    global _CONTROLLER
-    key = _loaded_libraries()  # before building: a library loaded meanwhile makes the next call build again
-    built, controller = _CONTROLLER
-    if controller is None or key is None or key != built:
-        import threadpoolctl
+    ``/proc/self/maps``): 0.7-2.9 ms here, each time ``threadpool_limits`` or ``threadpool_info`` is called,
+    against about 0.01 ms for a limit through the cached one.  A library loaded without an import (a ctypes
+    ``CDLL``) is not seen until the next import; ``threadpoolctl.reset_cached_controller()`` makes it seen.
+    A forked child keeps its parent's controller: the same libraries at the same addresses."""
+    import threadpoolctl
 
-        controller = threadpoolctl.ThreadpoolController()
-        _CONTROLLER = (key, controller)
-    return controller
-
-
-_LOADER_COUNTERS = None  # the function _loaded_libraries calls, once made (False: none on this system)
-
-
-def _loaded_libraries():
-    """What changes whenever a shared library is loaded or unloaded in this process: the dynamic loader's
-    counts of objects added and removed so far (``dlpi_adds``, ``dlpi_subs``, read with ``dl_iterate_phdr``),
-    on Linux (glibc, musl); None elsewhere, or where they cannot be read."""
-    global _LOADER_COUNTERS
-    if _LOADER_COUNTERS is None:
-        try:
-            _LOADER_COUNTERS = _loader_counters()
-        except Exception:  # noqa: BLE001 - no dl_iterate_phdr, or not the structure expected: no key
-            _LOADER_COUNTERS = False
-    return _LOADER_COUNTERS() if _LOADER_COUNTERS else None
-
-
-def _loader_counters():
-    """A function of no arguments that returns the loader's (objects added, objects removed), or False.
-
-    ``dl_iterate_phdr`` calls its callback with each loaded object's ``struct dl_phdr_info`` (whose
-    ``dlpi_adds`` and ``dlpi_subs`` are the process's counters, the same for every object) while it holds the
-    loader's lock.  The callback is C, not Python: ``memmove`` copying the structure into a buffer, called
-    with the GIL held; the buffer's address it returns stops the iteration at the first object (were its low
-    32 bits 0, the iteration would go on over objects with the same counters).  A Python
-    callback would run bytecode under that lock, where another thread could take the GIL and then wait for
-    the lock in ``dlopen`` (an import): a deadlock, the reason threadpoolctl reads ``/proc/self/maps``
-    instead; and a signal handler could run, and its KeyboardInterrupt be lost, inside the callback."""
-    import ctypes
-    import functools
-
-    if not sys.platform.startswith("linux"):
-        return False
-
-    class Info(ctypes.Structure):  # glibc's and musl's struct dl_phdr_info, as far as the counters
-        _fields_ = [("dlpi_addr", ctypes.c_void_p), ("dlpi_name", ctypes.c_char_p), ("dlpi_phdr", ctypes.c_void_p),
-                    ("dlpi_phnum", ctypes.c_uint16), ("dlpi_adds", ctypes.c_ulonglong),
-                    ("dlpi_subs", ctypes.c_ulonglong)]
-
-    callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
-    iterate = ctypes.PyDLL(None).dl_iterate_phdr  # PyDLL: the GIL stays held
-    iterate.argtypes, iterate.restype = [callback_type, ctypes.c_void_p], ctypes.c_int
-    memmove = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)(
-        ctypes.cast(ctypes.memmove, ctypes.c_void_p).value)
-    buffer = ctypes.create_string_buffer(b"\xff" * 1024)  # (the structure is 64 bytes in glibc 2.36)
-    callback = callback_type(functools.partial(memmove, buffer))  # memmove(buffer, info, size)
-    info = Info.from_buffer(buffer)
-    iterate(callback, None)
-    if info.dlpi_adds in (0, 2**64 - 1) or info.dlpi_subs == 2**64 - 1:  # not copied: a structure without them
-        return False
-
-    def counters():
-        iterate(callback, None)
-        return info.dlpi_adds, info.dlpi_subs
-
-    counters.keep = (callback, buffer, memmove)  # alive as long as the function
-    return counters
+    cached = getattr(threadpoolctl, "get_cached_controller", None)
+    return cached() if cached is not None else threadpoolctl.ThreadpoolController()
 
 
 # A rank waiting while rank 0 leads sleeps in poll() on a socket of its own, which rank 0 writes to when it
@@ -294,20 +228,24 @@ def _wake_socket():
 def _wake_reachable(name):
     """Whether this process can write to the wake-up socket ``name`` (another process's
     :func:`_wake_socket`): whether the two share a machine (an abstract name is seen only by the processes of
-    its network namespace).  Probed once per name, by connecting a socket, which sends nothing."""
-    if not name:
+    its network namespace).  Probed by connecting a socket, which sends nothing; a definite answer is kept for
+    the process's life, and None (not known: the probe's socket could not be made, EMFILE...) is asked again."""
+    import socket
+
+    if not name or not hasattr(socket, "AF_UNIX"):  # (a rank without AF_UNIX in a job with Linux ranks)
         return False
     seen = _REACHABLE.get(name)
     if seen is None:
-        import socket
+        import errno
 
-        seen = False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
                 probe.connect(name)
                 seen = True
-        except OSError:  # ECONNREFUSED: no such name here
-            pass
+        except OSError as e:
+            if e.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+                return None  # (EMFILE, ENOBUFS...) not known: not cached, asked again at the next fit
+            seen = False  # no such name here: another machine, or another network namespace
         _REACHABLE[name] = seen
     return seen
 

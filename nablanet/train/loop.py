@@ -182,8 +182,8 @@ class _SignalsCaught:
 
 
 #: The longest a rank waiting for rank 0's wake-up datagram sleeps between tests of its barrier, in milliseconds
-#: (:func:`_wait_asleep`): what a datagram lost or late costs at most, and how soon a Ctrl-C it caught reaches
-#: rank 0.
+#: (:func:`_wait_asleep`): how soon a Ctrl-C it caught reaches rank 0; a datagram lost costs a few of these
+#: (MPICH's nonblocking barrier completes at the second to fifth test after rank 0's part is posted).
 WAKE_POLL_MS = 50
 
 
@@ -192,14 +192,15 @@ def _wait_asleep(request, between=None, wake=None):
     tests of it.
 
     With ``wake`` (a rank waiting while rank 0 on its machine leads: its wake-up socket,
-    :func:`nablanet.distributed._wake_socket`), the datagrams left from earlier fits are read first; then the
-    rank sleeps in ``poll`` on the socket, ``WAKE_POLL_MS`` at most between tests, until rank 0's datagram comes
+    :func:`nablanet.distributed._wake_socket`, whose datagrams left from earlier fits were read before this fit's
+    agreement, so any waiting is this fit's), the rank sleeps in ``poll`` on the socket, ``WAKE_POLL_MS`` at
+    most between tests, until rank 0's datagram comes
     (sent once rank 0 has posted its part of the barrier): the kernel wakes it then, where naps of 2 ms woke
     it 500 times a second on the cores rank 0 trains with.  From then on, and without ``wake``, the request is
     tested every 0.1 ms backing off to 2 ms, in ``time.sleep``.  The datagram is a hint: only the request ends
-    the wait (a datagram lost or late costs at most ``WAKE_POLL_MS``)."""
+    the wait (a datagram lost costs a few polls of ``WAKE_POLL_MS``)."""
     poller = None
-    if wake is not None and _drain(wake):
+    if wake is not None:  # (stale datagrams were read before the fit's agreement: any here is this fit's)
         poller = select.poll()
         poller.register(wake, select.POLLIN)
     nap = 1e-4
@@ -744,6 +745,9 @@ class Trainer:
         with _SignalsCaught() as signals:
             word = {"error": None if error is None else f"{type(error).__name__}: {error}", "spec": spec,
                     "data": None if data is None else self._fingerprints(*data), "wake": _wake_socket()[1]}
+            sock = _wake_socket()[0]
+            if sock is not None:
+                _drain(sock)  # before this rank's part of the agreement: rank 0 cannot have woken it for this fit yet
             _wait_asleep(comm.comm.Ibarrier())  # the others may come late: wait here asleep, not in allgather
             word["signal"] = signals.caught[0] if signals.caught else None
             every = comm.comm.allgather(word)
@@ -778,9 +782,11 @@ class Trainer:
         sockets on one machine), which then sleeps on its socket instead of polling (:func:`_wait_asleep`).
         Ranks elsewhere poll as before."""
         if self.comm.is_root:
-            self._wake_names = tuple(n for n in names[1:] if _wake_reachable(n))
-        else:
-            self._wake_me = names[self.comm.rank] is not None and _wake_reachable(names[0])
+            # (a name that could not be probed is sent to all the same: a datagram is cheap, and its rank may
+            # be asleep on it)
+            self._wake_names = tuple(n for n in names[1:] if n is not None and _wake_reachable(n) is not False)
+        else:  # (one that could not be probed: nap, this fit)
+            self._wake_me = names[self.comm.rank] is not None and bool(_wake_reachable(names[0]))
 
     @staticmethod
     def _fingerprints(X, y, val):

@@ -636,7 +636,8 @@ def build_parser():
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (default: refuse, and offer --resume)")
     t.add_argument("--resume", metavar="RUN_DIR", type=V.flag(V.existing_dir),
-                   help="continue a stopped run from its checkpoint; only --epochs "
+                   help="continue a stopped run from its last checkpoint (from its start, config.json, when it "
+                        "stopped before its first one); only --epochs "
                                                          "may change (default: a new run)")
     t.add_argument("--no-plots", dest="no_plots", action="store_true",
                    help="write no PNG plots into the run folder (default: learning curves and a prediction or "
@@ -735,7 +736,7 @@ def build_parser():
 def _how_to_go_on(args):
     """What a stopped command leaves to go on from, for its one line."""
     if args.func is cmd_train:
-        return "; a run continues from its last checkpoint with --resume"
+        return "; a run continues from its last checkpoint (or its start) with --resume"
     if args.func is cmd_sweep and getattr(args, "out", None):
         return f"; the finished points are kept: the same sweep with --out {args.out} goes on from them"
     return ""

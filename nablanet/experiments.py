@@ -323,6 +323,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     without the per-epoch evaluation.
     """
     from .distributed import parallel_choice
+    from .optim import FULL_BATCH
     from .train import Checkpoint, EarlyStopping, Trainer, load
 
     parallel = V.Optional(parallel_choice())(parallel, "parallel")
@@ -332,6 +333,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         cfg_path = os.path.join(resume, "config.json")
         saved = read_json(cfg_path, "run configuration", expect=dict)
         saved = {k: v for k, v in saved.items() if k in DEFAULTS}
+        if saved.get("optimizer") in FULL_BATCH:  # resolved: the default lr it holds was never given
+            saved.pop("lr", None)
         try:
             saved = check_config(saved)
         except (V.InvalidValueError, V.InvalidTypeError) as e:
@@ -348,7 +351,10 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                           f"(n) or leave out patience")
     metrics = ["accuracy"] if ds.task == "classification" else ["r2"]
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))
-    if resume is not None and os.path.isfile(os.path.join(resume, "checkpoint.npz")):
+    from_checkpoint = resume is not None and os.path.isfile(os.path.join(resume, "checkpoint.npz"))
+    if resume is not None and comm is not None:  # rank 0's answer on every rank: the two ways differ in collectives
+        from_checkpoint = comm.bcast_object(from_checkpoint)
+    if from_checkpoint:
         trainer = load(os.path.join(resume, "checkpoint.npz"))
         # config.json and the checkpoint must describe one network: the data and schedule come from the one, the
         # weights from the other, and a mismatch would train a model its run folder misdescribes
@@ -388,6 +394,10 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
         # no checkpoint at the start: config.json is the run's start (--resume of a run stopped before its first
         # checkpoint trains it from its beginning), one file less to write
+        if resume is None and trainer._distributed and trainer.parallel != "auto":
+            # a mode named over several ranks is in the checkpoint, not in config.json: saved at once, so that a
+            # run stopped before its first checkpoint resumes in it (auto chooses again, by timing)
+            trainer.save(os.path.join(out_dir, "checkpoint.npz"))
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
                                     seconds=checkpoint_seconds, at_start=False))
     validation = {"validation_data": (Xte, yte)} if curves else {}  # curves on the test split, for looking at

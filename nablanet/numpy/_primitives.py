@@ -334,11 +334,21 @@ def _where(condition, x=_NOT_GIVEN, y=_NOT_GIVEN):
         return _np.where(condition)
     if x is _NOT_GIVEN or y is _NOT_GIVEN:
         return _np.where(condition, *(() if x is _NOT_GIVEN else (x,)), *(() if y is _NOT_GIVEN else (y,)))
-    out = _np.where(condition, x, y)
-    return out.tolist() if _python_value(condition) and _python_value(x) and _python_value(y) else out
+    return _np.where(condition, x, y)
 
 
-where = primitive(_where, "where")
+class _Where(Primitive):
+    """As HIPS autograd's custom_where: the arguments are looked at *as given* (a traced value is never a Python
+    value), before the primitive unboxes them; a rule's call on raw values converts as a user's call does."""
+
+    def __call__(self, condition, x=_NOT_GIVEN, y=_NOT_GIVEN):
+        out = Primitive.__call__(self, *((condition,) if x is _NOT_GIVEN and y is _NOT_GIVEN else (condition, x, y)))
+        if isinstance(out, _np.ndarray) and _python_value(condition) and _python_value(x) and _python_value(y):
+            return out.tolist()
+        return out
+
+
+where = _Where(_where, "where")
 where.defvjp(
     None,
     lambda ans, c, x, y: lambda g: unbroadcast(where(c, g, 0.0), _shape(x)),

@@ -585,7 +585,7 @@ def _cached_data(cfg):
 
 def _point_cost(cfg):
     """A rough cost in seconds of training the point ``cfg`` (its data already in this process's cache), so the
-    workers can take the longest points first: ~3 ms a run (its capture, set-up and test metrics), ~45 us a
+    sweep's processes can take the longest points first: ~3 ms a run (its capture, set-up and test metrics), ~45 us a
     step and ~0.2 ns per training row and weight each epoch (forward and backward), as measured on small
     networks here.  A point whose data failed to load costs nothing: it fails at once."""
     raw = {**DEFAULTS, **cfg}
@@ -681,14 +681,17 @@ def _check_sweep(base, grid, points):
     return {ds.task for ds in loaded.values()}
 
 
-def _worker_init(parent_pid, threads, forked):
+def _worker_init(parent_pid, threads, forked, work=None):
     """Runs first in every sweep worker: it dies with the sweep, whatever kills the sweep.
 
     On Linux the kernel sends the worker SIGKILL when its parent dies
     (``prctl(PR_SET_PDEATHSIG)``); everywhere, a watchdog thread exits when the
     parent is gone.  Ctrl-C reaches the whole process group: workers ignore it
-    and are stopped by the parent, which then exits with one line.
+    and are stopped by the parent, which then exits with one line.  ``work`` is
+    what :func:`_train_claimed_points` trains (inherited by a forked worker, sent
+    once to a spawned one).
     """
+    global _SWEEP_WORK
     import signal
     import sys
     import threading
@@ -713,6 +716,61 @@ def _worker_init(parent_pid, threads, forked):
 
     threading.Thread(target=watchdog, name="nablanet-watchdog", daemon=True).start()
     _limit_worker_threads(threads, forked)
+    _SWEEP_WORK = work
+
+
+_SWEEP_WORK = None  # in a sweep worker: (claims, points folder, base settings, the points in order)
+
+
+class _Claims:
+    """Which of ``n`` points is trained next, shared by the sweep process and its workers.
+
+    Each process, when free, claims the next index under one lock, so every point is trained once, by the first
+    process free for it, in the sweep's order (the longest first), and no process waits while a point is
+    left: a point handed to a worker ahead of time (a process pool queues one more call than it has workers, and
+    such a call can no longer be cancelled) kept the sweep process waiting for the worker's last points at the
+    end.  Also counts the points the workers have finished, for the progress bar."""
+
+    def __init__(self, ctx, n):
+        self.n = n
+        self._shared = ctx.Array("q", 2)  # the next index to claim; the points the workers have finished
+
+    def claim(self, waiting=None):
+        """The next index, or None when every point is claimed.  While the lock is held elsewhere, ``waiting``
+        is called every 0.1 s: a worker killed while it held the lock never gives it back, and ``waiting``
+        raises the pool's error instead of waiting forever."""
+        lock = self._shared.get_lock()
+        while not lock.acquire(timeout=0.1):
+            if waiting is not None:
+                waiting()
+        try:
+            shared = self._shared.get_obj()
+            i = shared[0]
+            if i >= self.n:
+                return None
+            shared[0] = i + 1
+            return i
+        finally:
+            lock.release()
+
+    def finished_one(self):
+        with self._shared.get_lock():
+            self._shared.get_obj()[1] += 1
+
+    def finished(self):
+        """The points the workers have finished (read without the lock: for display)."""
+        return self._shared.get_obj()[1]
+
+
+def _train_claimed_points():
+    """A sweep worker's one task: train the points it claims (each written to its file at once), until none is
+    left; returns {index: record}."""
+    claims, pdir, base, order = _SWEEP_WORK
+    done = {}
+    while (i := claims.claim()) is not None:
+        done[i] = _run_and_write_point((pdir, base, order[i]))
+        claims.finished_one()
+    return done
 
 
 class _RecordingContext:
@@ -798,13 +856,17 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     refused only when it holds a sweep whose settings outside the grid differ.
     Writes ``results.csv``, ``results.json`` and one plot per metric
     (``heatmap_METRIC.png`` or ``line_METRIC.png``); returns the rows and the
-    best point by ``metric``.  ``jobs`` worker processes (default: all cores)
-    each limit BLAS/OpenMP to ``threads`` threads (default: the cores divided
-    among the workers, at most what ``OMP_NUM_THREADS`` and the like ask for)
-    and train many points each; ``jobs=1`` trains in this process.  With ``comm`` (MPI), the ranks share the runs instead of local
-    processes; rank 0 writes the tables and returns them, the other ranks return None.
+    best point by ``metric``.  ``jobs`` processes train the points (default:
+    all cores): this one and ``jobs - 1`` worker processes, started once, each
+    taking the next point (the longest first) whenever it is free, and each
+    drawing some of the plots; each limits BLAS/OpenMP to ``threads`` threads
+    (default: the cores divided among the ``jobs`` processes, at most what
+    ``OMP_NUM_THREADS`` and the like ask for).  ``jobs=1`` trains in this
+    process alone, with no worker.  With ``comm`` (MPI), the ranks share the
+    runs instead of local processes; rank 0 writes the tables and returns
+    them, the other ranks return None.
     """
-    from . import viz  # noqa: F401 - matplotlib loaded once, here: forked workers draw the plots with it
+    from . import viz  # noqa: F401 - matplotlib loaded once, here: this process and forked workers draw with it
     from .data import DATASETS
 
     if not grid:
@@ -901,29 +963,50 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                     runs[_point_key(r)] = _run_and_write_point((pdir, base, r))
                     if bar:
                         bar.update(1)
-        elif jobs > 1:
+        elif jobs > 1:  # this process and jobs - 1 workers, each training the next point when it is free
             import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
             import sklearn.metrics  # noqa: F401 - imported once here, not in every worker (they are forked from here)
 
             from . import train  # noqa: F401
 
             per_worker = threads or default_threads(jobs)
-            # the workers inherit the limit (see limit_threads_for_workers); this process keeps it until they are
-            # done: restoring it sooner would restart its own BLAS threads, stopped by the fork, to spin beside them
+            # this process trains with the limit too, and the workers inherit it (see limit_threads_for_workers);
+            # it is kept until they are done: restoring it sooner would restart this process's BLAS threads,
+            # stopped by the fork, to spin beside them
             limits.enter_context(limit_threads_for_workers(per_worker))
             # workers die with the sweep (kill -9 included); Ctrl-C or SIGTERM stops them before the sweep exits
             ctx = _RecordingContext(multiprocessing.get_context())
-            ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                     initargs=(os.getpid(), per_worker, ctx.get_start_method() == "fork"))
-            # the longest points first: the last to finish are short ones, and no worker idles long at the end
+            # the longest points first: the last to finish are short ones, and no process idles long at the end
             order = sorted(todo, key=lambda r: -_point_cost({**base, **r}))
-            futures = {ex.submit(_run_and_write_point, (pdir, base, r)): r for r in order}
-            for fut in as_completed(futures):
-                runs[_point_key(futures[fut])] = fut.result()
+            claims = _Claims(ctx, len(order))
+            ex = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=ctx, initializer=_worker_init,
+                                     initargs=(os.getpid(), per_worker, ctx.get_start_method() == "fork",
+                                               (claims, pdir, base, order)))
+            workers = [ex.submit(_train_claimed_points) for _ in range(jobs - 1)]
+
+            def check_workers():  # what a worker raised (BrokenProcessPool: one died) stops the sweep at once
+                for f in workers:
+                    if f.done():
+                        f.result()
+
+            def show(own):
                 if bar:
-                    bar.update(1)
+                    bar.update(skipped + own + claims.finished() - bar.n)
+
+            own = 0
+            while (i := claims.claim(check_workers)) is not None:
+                runs[_point_key(order[i])] = _run_and_write_point((pdir, base, order[i]))
+                own += 1
+                check_workers()
+                show(own)
+            pending = set(workers)
+            while pending:
+                done, pending = wait(pending, timeout=0.1 if bar else None, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    runs.update((_point_key(order[i]), rec) for i, rec in f.result().items())
+                show(own)
         if bar:
             bar.close()
         rows = _summarize(names, points, runs, seed_points)
@@ -937,11 +1020,13 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
         metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
         jobs_plots = [(out_dir, data, grid, names, ok, m, seeds) for m in metrics]
-        # one plot per metric: drawn by the workers side by side (while this process writes the table) when
-        # there are workers, else here
-        drawing = [ex.submit(_sweep_plot_job, a) for a in jobs_plots] if ex is not None else None
+        # one plot per metric, dealt round the processes: the workers draw theirs while this process writes the
+        # table and draws its own (the first of each round); without workers, all here
+        procs = jobs if ex is not None else 1
+        drawing = {k: ex.submit(_sweep_plot_job, a) for k, a in enumerate(jobs_plots) if k % procs}
         atomic_write_text(table, _csv(rows, cols))
-        plots = [f.result() for f in drawing] if drawing is not None else [_sweep_plot_job(a) for a in jobs_plots]
+        plots = [_sweep_plot_job(a) if k % procs == 0 else None for k, a in enumerate(jobs_plots)]
+        plots = [drawing[k].result() if k in drawing else p for k, p in enumerate(plots)]
     except BaseException as e:
         try:
             if ex is not None:

@@ -210,7 +210,8 @@ LONG_SWEEP = ["sweep", "--data", "runge", "--n", "200", "--hidden", "16", "--act
               "--no-progress", "--json"]
 
 
-def _wait_for_workers(p, n=2, timeout=60):
+def _wait_for_workers(p, n=1, timeout=60):
+    """The sweep's worker processes, once it has ``n`` (``--jobs 2``: the sweep process and one worker)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         kids = _children(p.pid)

@@ -4,6 +4,7 @@ thread limits inherited from the sweep (its own limits and environment as they w
 import json
 import os
 import sys
+import time
 
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -43,27 +44,47 @@ def _records(log):
         return [json.loads(line) for line in f]
 
 
+def _record_contexts(monkeypatch):
+    """The multiprocessing contexts the sweeps make (each keeps the worker processes started through it)."""
+    made = []
+
+    class Recording(E._RecordingContext):
+        def __init__(self, ctx):
+            super().__init__(ctx)
+            made.append(self)
+
+    monkeypatch.setattr(E, "_RecordingContext", Recording)
+    return made
+
+
 @pytest.mark.parametrize("threads", [None, 2])
-def test_two_workers_train_every_point_as_one_process_and_inherit_their_thread_limit(tmp_path, monkeypatch, threads):
-    """2 workers, started once, train all 6 points; each has the sweep's thread limit (``threads``, else the
-    cores divided among the workers) without starting a BLAS thread pool; the rows equal ``jobs=1``'s."""
+def test_jobs_2_is_this_process_and_one_worker_training_every_point_as_one_process_with_their_thread_limit(
+        tmp_path, monkeypatch, threads):
+    """``jobs=2`` starts one worker, once, and trains in this process too: the two train all 6 points, each with
+    the sweep's thread limit (``threads``, else the cores divided among the 2 processes), the worker without
+    starting a BLAS thread pool; the rows equal ``jobs=1``'s.  (Two workers were started, and this process
+    waited for them.)"""
     log = tmp_path / "points.jsonl"
     _record_points(monkeypatch, log)
+    made = _record_contexts(monkeypatch)
     env = {k: os.environ.get(k) for k in E.THREAD_ENV}
     before = _limits()
     two = E.sweep(BASE, GRID, tmp_path / "two", jobs=2, threads=threads)
     assert _limits(before) == before and {k: os.environ.get(k) for k in E.THREAD_ENV} == env  # restored
+    assert len(made) == 1 and len(made[0].processes) == 1
+    worker = made[0].processes[0].pid
     recs = _records(log)
-    assert len(recs) == 6 and len({r["pid"] for r in recs}) == 2 and os.getpid() not in {r["pid"] for r in recs}
+    assert len(recs) == 6 and {r["pid"] for r in recs} <= {os.getpid(), worker}
+    assert os.getpid() in {r["pid"] for r in recs}  # this process trained some of the points itself
     want = threads or E.default_threads(2)
     assert all(r["threads"] == [want] for r in recs), recs
     if sys.platform.startswith("linux"):
-        # the main thread and the parent watchdog: the limit set in the worker would have restarted OpenBLAS's
-        # pool, stopped by the fork (a thread per library, busy-waiting its first ~0.1 s)
-        assert all(r["os_threads"] == 2 for r in recs), recs
+        # the worker's main thread and its parent watchdog: the limit set in the worker would have restarted
+        # OpenBLAS's pool, stopped by the fork (a thread per library, busy-waiting its first ~0.1 s)
+        assert all(r["os_threads"] == 2 for r in recs if r["pid"] == worker), recs
     log.unlink()
     one = E.sweep(BASE, GRID, tmp_path / "one", jobs=1, threads=threads)
-    assert {r["pid"] for r in _records(log)} == {os.getpid()}
+    assert {r["pid"] for r in _records(log)} == {os.getpid()} and len(made) == 1  # no pool at all
     key = lambda r: json.dumps([r["lr"], r["l2"]])  # noqa: E731
     rows = lambda res: {key(r): {k: v for k, v in r.items() if k.startswith("test_")} for r in res["results"]}  # noqa: E731
     assert rows(two) == rows(one) and len(rows(one)) == 6
@@ -109,19 +130,167 @@ def test_a_spawned_worker_gets_the_limit_too(how, monkeypatch):
 
 
 def test_workers_take_the_longest_points_first(tmp_path, monkeypatch):
-    """Points are handed to the workers by their estimated cost (epochs, steps, rows times weights), longest
+    """Points are trained in the order of their estimated cost (epochs, steps, rows times weights), longest
     first, so the sweep does not end waiting for a long point started last; the rows stay in grid order."""
     log = tmp_path / "points.jsonl"
     _record_points(monkeypatch, log)
     grid = {"epochs": [1, 6], "hidden": [[2], [64, 64]]}
     res = E.sweep({"data": "breast_cancer"}, grid, tmp_path / "s", jobs=2)
     started = [(r["point"]["epochs"], tuple(r["point"]["hidden"])) for r in _records(log)]
-    # two workers take the first two at once, then the others as they free up
+    # this process and the worker take the first two at once, then the others as they free up
     assert set(started[:2]) == {(6, (64, 64)), (6, (2,))} and set(started[2:]) == {(1, (64, 64)), (1, (2,))}, started
     assert [(r["epochs"], r["hidden"]) for r in res["results"]] == [(1, [2]), (1, [64, 64]), (6, [2]), (6, [64, 64])]
     cost = lambda e, h: E._point_cost({"data": "breast_cancer", "epochs": e, "hidden": list(h)})  # noqa: E731
     assert cost(6, (64, 64)) > cost(6, (2,)) > cost(1, (64, 64)) > cost(1, (2,)) > 0
     E._DATA_CACHE.clear()
+
+
+class _Bar:
+    """A progress bar that keeps what it is shown."""
+
+    def __init__(self, total, desc=None, unit=None, initial=0):
+        self.total, self.n, self.steps, self.closed = total, initial, [], False
+
+    def update(self, k=1):
+        self.steps.append(k)
+        self.n += k
+
+    def close(self):
+        self.closed = True
+
+
+def test_twenty_points_are_each_trained_once_by_this_process_or_the_worker_with_jobs_1s_results(
+        tmp_path, monkeypatch):
+    """Both processes claim the next point when free: each of 20 points is trained exactly once (a record, a
+    file), most by each process, and the progress bar counts each point once; the numbers are ``jobs=1``'s,
+    exactly (the same seeds)."""
+    import nablanet.train.callbacks as C
+
+    log = tmp_path / "points.jsonl"
+    _record_points(monkeypatch, log)
+    made = _record_contexts(monkeypatch)
+    bars = []
+    monkeypatch.setattr(C, "progress_bar", lambda *a, **k: bars.append(_Bar(*a, **k)) or bars[-1])
+    grid = {"lr": [1e-3, 2e-3, 3e-3, 5e-3, 1e-2], "l2": [0.0, 1e-4, 1e-3, 1e-2]}
+    base = {**BASE, "epochs": 3}
+    two = E.sweep(base, grid, tmp_path / "two", jobs=2, progress=True)
+    recs = _records(log)
+    key = lambda p: json.dumps([p["lr"], p["l2"]])  # noqa: E731
+    assert len(recs) == 20 and len({key(r["point"]) for r in recs}) == 20  # every point once, none twice
+    by = {pid: sum(r["pid"] == pid for r in recs) for pid in (os.getpid(), made[0].processes[0].pid)}
+    assert sum(by.values()) == 20 and by[os.getpid()] > 0, by
+    files = sorted(os.listdir(tmp_path / "two" / "points"))
+    assert len(files) == 20 and all(f.endswith(".json") for f in files)
+    bar = bars[0]
+    assert bar.total == 20 and bar.n == 20 and bar.closed and all(k >= 0 for k in bar.steps), bar.steps
+    log.unlink()
+    one = E.sweep(base, grid, tmp_path / "one", jobs=1)
+    rows = lambda res: {key(r): {k: v for k, v in r.items() if k.startswith("test_")} for r in res["results"]}  # noqa: E731
+    assert rows(two) == rows(one) and len(rows(one)) == 20
+    timeless = lambda r: {k: v for k, v in r.items() if k != "train_seconds"}  # noqa: E731
+    assert timeless(two["best"]) == timeless(one["best"]) and two["plots"] == one["plots"]
+
+
+def test_a_sweep_with_spawned_workers_gets_the_same_results(tmp_path, monkeypatch):
+    """Where workers are spawned (macOS, Windows), the shared claims reach them when they start: the worker
+    trains points too (this process waits in its first point until the worker has written one), every point
+    is trained once, with ``jobs=1``'s results."""
+    import multiprocessing
+
+    real = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: real(method or "spawn"))
+    made = _record_contexts(monkeypatch)
+    pdir = tmp_path / "two" / "points"
+    run, waited = E._run_point, []
+
+    def _run_point(args):  # runs in this process only: a spawned worker imports the module afresh
+        deadline = time.monotonic() + 120
+        while not waited and not os.listdir(pdir) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        waited.append(len(os.listdir(pdir)))
+        return run(args)
+
+    monkeypatch.setattr(E, "_run_point", _run_point)
+    grid = {"lr": [1e-3, 3e-3, 1e-2], "l2": [0.0, 1e-3]}
+    two = E.sweep(BASE, grid, tmp_path / "two", jobs=2)
+    assert made[0].get_start_method() == "spawn" and len(made[0].processes) == 1
+    assert waited[0] >= 1 and 1 <= len(waited) < 6  # the worker trained the others
+    monkeypatch.setattr(E, "_run_point", run)
+    one = E.sweep(BASE, grid, tmp_path / "one", jobs=1)
+    timeless = lambda res: [{k: v for k, v in r.items() if k != "train_seconds"} for r in res["results"]]  # noqa: E731
+    assert timeless(two) == timeless(one) and len(os.listdir(pdir)) == 6
+
+
+def test_a_claim_waits_out_a_lock_its_dead_holder_never_released():
+    """A worker killed while it held the claims' lock never gives it back: the sweep process, wanting the next
+    point, calls its check every 0.1 s (which raises the pool's error) instead of waiting forever; the workers
+    still alive are stopped by the sweep."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    claims = E._Claims(ctx, 3)
+    assert claims.claim() == 0 and claims.claim() == 1
+
+    def hold_and_die():
+        claims._shared.get_lock().acquire()
+        os._exit(0)
+
+    p = ctx.Process(target=hold_and_die)
+    p.start()
+    p.join(30)
+    calls = []
+
+    def waiting():
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a worker died")
+
+    with pytest.raises(RuntimeError, match="a worker died"):
+        claims.claim(waiting)
+    assert len(calls) == 3
+
+
+def test_ctrl_c_while_this_process_trains_a_point_stops_the_worker(tmp_path, monkeypatch):
+    """SIGINT arriving while the sweep process trains one of its points (the worker training another): the
+    KeyboardInterrupt stops the worker, leaves no temporary file, restores the thread limits; the points
+    finished stay, and the same sweep run again trains only the others."""
+    import multiprocessing
+    import signal
+
+    out = tmp_path / "s"
+    parent = os.getpid()
+    started = tmp_path / "worker-started"
+    run = E._run_point
+
+    def _run_point(args):
+        if os.getpid() != parent:
+            started.touch()
+            return run(args)
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:  # the worker is busy too
+            time.sleep(0.01)
+        os.kill(parent, signal.SIGINT)  # Ctrl-C, in the middle of this process's point
+        time.sleep(5)
+        raise AssertionError("no KeyboardInterrupt")
+
+    _run_point.__module__, _run_point.__qualname__ = run.__module__, run.__qualname__
+    monkeypatch.setattr(E, "_run_point", _run_point)
+    made = _record_contexts(monkeypatch)
+    env = {k: os.environ.get(k) for k in E.THREAD_ENV}
+    before = _limits()
+    grid = {"lr": [1e-3, 2e-3, 3e-3, 5e-3]}
+    with pytest.raises(KeyboardInterrupt):
+        E.sweep(BASE, grid, out, jobs=2)
+    assert started.exists() and not made[0].processes[0].is_alive() and multiprocessing.active_children() == []
+    assert [n for d in (out, out / "points") for n in os.listdir(d) if n.startswith(".nablanet-tmp-")] == []
+    assert _limits(before) == before and {k: os.environ.get(k) for k in E.THREAD_ENV} == env
+    finished = len(os.listdir(out / "points"))
+    monkeypatch.undo()
+    log = tmp_path / "points.jsonl"
+    _record_points(monkeypatch, log)
+    res = E.sweep(BASE, grid, out, jobs=1)
+    assert res["skipped"] == finished and len(_records(log)) == 4 - finished
+    assert [r["lr"] for r in res["results"]] == grid["lr"] and all("error" not in r for r in res["results"])
 
 
 @pytest.mark.parametrize("setting,value", [("jobs", -1), ("jobs", 0), ("threads", -2), ("threads", 0),
@@ -133,19 +302,23 @@ def test_sweep_refuses_a_bad_worker_or_thread_count_before_any_training(tmp_path
     assert not (tmp_path / "s" / "points").exists() or not os.listdir(tmp_path / "s" / "points")
 
 
-def _stray_then_die(monkeypatch, pdir, lr):
-    """The point ``lr`` dies in its worker (as the out-of-memory killer would end it) in the middle of writing a
-    file of the sweep folder."""
+def _stray_then_die(monkeypatch, pdir):
+    """The worker's first point dies (as the out-of-memory killer would end it) in the middle of writing a file of
+    the sweep folder; the sweep process's first point waits for that (so the worker has a point to die in)."""
     from nablanet.files import atomic_path
 
-    run = E._run_point
+    run, parent = E._run_point, os.getpid()
 
     def _run_point(args):
-        if args[1]["lr"] == lr:
+        if os.getpid() != parent:
             with atomic_path(os.path.join(pdir, "half.json")) as tmp:
                 with open(tmp, "w") as f:
                     f.write('{"lr": ')
                 os._exit(3)
+        deadline = time.monotonic() + 60
+        while os.path.isdir(pdir) and not any(n.endswith("half.json") for n in os.listdir(pdir)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
         return run(args)
 
     _run_point.__module__, _run_point.__qualname__ = run.__module__, run.__qualname__
@@ -159,7 +332,7 @@ def test_a_worker_that_dies_stops_the_sweep_with_one_clear_error_and_leaves_only
     import multiprocessing
 
     out = tmp_path / "s"
-    _stray_then_die(monkeypatch, str(out / "points"), 2e-3)
+    _stray_then_die(monkeypatch, str(out / "points"))
     env = {k: os.environ.get(k) for k in E.THREAD_ENV}
     before = _limits()
     grid = {"lr": [1e-3, 2e-3, 3e-3]}

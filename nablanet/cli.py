@@ -619,7 +619,7 @@ def build_parser():
             q.add_argument("--mpi", action="store_true", help=mpi + " (default: off; on when started by mpiexec/srun)")
         q.add_argument("--threads", type=_positive_int, metavar="N",
                        help="BLAS/OpenMP threads per process (default: the cores divided among the processes "
-                            "of this run: MPI ranks on this machine, or sweep workers; at most OMP_NUM_THREADS, "
+                            "of this run: MPI ranks on this machine, or a sweep's --jobs; at most OMP_NUM_THREADS, "
                             "OPENBLAS_NUM_THREADS or MKL_NUM_THREADS when set)")
         q.add_argument("--json", action="store_true", help="print one JSON document (default: tables for people)")
 
@@ -663,7 +663,8 @@ def build_parser():
                    type=V.flag(V.Choice(("auto", "test_accuracy", "test_loss", "test_mse", "test_r2"))),
                    help="the metric that picks the best point: test_accuracy, test_mse, test_r2, test_loss; auto = "
                         "test_accuracy for classification, test_mse for regression (default: auto)")
-    s.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: all cores)")
+    s.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="processes that train the points: this one and N-1 workers; 1 = no worker (default: all cores)")
     common(s, "sweep folder; running again skips the finished points (default: runs/sweep-DATA-DATE-TIME)",
            mpi="spread the points over MPI ranks")
     s.set_defaults(func=cmd_sweep)

@@ -1,9 +1,10 @@
 """Overhead around training, measured as ratios (the machine is shared: medians of repeats).
 
 Besides wall time, each case reports CPU seconds (this process, and its worker processes): on a machine
-whose cores other jobs hold, the wall time of parallel work says little, while CPU seconds do not change
-with the load.  ``idle_estimate_2_over_1`` is what 2 workers would gain on 2 free cores: the one-process
-sweep's CPU time over the parallel one's critical path (the parent's own CPU time plus half the workers').
+whose cores other jobs hold, the wall time of parallel work says little, while CPU seconds change little
+with the load.  ``idle_estimate_2_over_1`` is what ``jobs=2`` would gain on 2 free cores: the one-process
+sweep's CPU time over the parallel one's critical path, the longer of the two processes that train side by
+side (the sweep process, and its one worker).
 Each sweep is followed by half a second idle; ``*_cpu_seconds_after`` is this process's CPU time in it
 (a sweep with workers restores this process's BLAS limits at its end, which restarts the BLAS threads the
 fork stopped; they busy-wait before they sleep).
@@ -12,9 +13,9 @@ fork stopped; they busy-wait before they sleep).
    ``nablanet train`` runs) with no folder, with a folder (configuration,
    metrics, checkpoints on the default cadence) and with its plots too.
 2. Parallel sweep: 20 small points (breast cancer, 16 hidden units) as a
-   plain loop, with ``--jobs 1`` and ``--jobs 2``; at 10 epochs a point
-   (about 10 ms, where a worker's fixed costs weigh most) and at the default
-   30 (``--sweep-epochs`` sets them).
+   plain loop, with ``--jobs 1`` and ``--jobs 2`` (the sweep process and one
+   worker); at 10 epochs a point (about 10 ms, where a worker's fixed costs
+   weigh most) and at the default 30 (``--sweep-epochs`` sets them).
 3. MPI: ``nablanet train --hidden 256,128 --epochs 20`` in one process and
    under ``mpiexec -n 2`` (each rank limits BLAS to its share of the cores;
    rank 0 leading, ``lead``, takes the machine's for its fit), with
@@ -131,8 +132,8 @@ def parallel_sweep(repeats, epochs=10):
             out["jobs2_workers_cpu_seconds"] = kids
     out["speedup_2_over_1"] = out["jobs1_seconds"] / out["jobs2_seconds"]
     out["speedup_2_over_loop"] = out["plain_loop_seconds"] / out["jobs2_seconds"]
-    out["idle_estimate_2_over_1"] = out["jobs1_cpu_seconds"] / (out["jobs2_cpu_seconds"]
-                                                                + out["jobs2_workers_cpu_seconds"] / 2)
+    out["idle_estimate_2_over_1"] = out["jobs1_cpu_seconds"] / max(out["jobs2_cpu_seconds"],
+                                                                   out["jobs2_workers_cpu_seconds"])
     return out
 
 

@@ -1002,8 +1002,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                 check_workers()
                 show(own)
             pending = set(workers)
-            while pending:
-                done, pending = wait(pending, timeout=0.1 if bar else None, return_when=FIRST_EXCEPTION)
+            while pending:  # in slices (see _result)
+                done, pending = wait(pending, timeout=_SLICE, return_when=FIRST_EXCEPTION)
                 for f in done:
                     runs.update((_point_key(order[i]), rec) for i, rec in f.result().items())
                 show(own)
@@ -1026,7 +1026,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         drawing = {k: ex.submit(_sweep_plot_job, a) for k, a in enumerate(jobs_plots) if k % procs}
         atomic_write_text(table, _csv(rows, cols))
         plots = [_sweep_plot_job(a) if k % procs == 0 else None for k, a in enumerate(jobs_plots)]
-        plots = [drawing[k].result() if k in drawing else p for k, p in enumerate(plots)]
+        plots = [_result(drawing[k]) if k in drawing else p for k, p in enumerate(plots)]
     except BaseException as e:
         try:
             if ex is not None:
@@ -1054,6 +1054,21 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                   "names": names, "seeds": seeds, "plots": plots}
         atomic_write_json(os.path.join(out_dir, "results.json"), {k: v for k, v in result.items() if k != "names"})
     return result
+
+
+#: How long the sweep process waits for its workers at a time: the main thread blocked on a lock is not woken by
+#: a signal the kernel gives another thread (Linux hands a process's SIGINT or SIGTERM to any thread that does not
+#: block it: the pool's own threads), so Ctrl-C is acted on between slices (it hung the sweep for good).
+_SLICE = 0.1
+
+
+def _result(future):
+    """``future.result()``, waited for in slices of ``_SLICE`` seconds."""
+    from concurrent.futures import wait
+
+    while not wait([future], timeout=_SLICE).done:
+        pass
+    return future.result()
 
 
 def _sweep_plot_job(args):

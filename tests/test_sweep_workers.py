@@ -3,6 +3,8 @@ thread limits inherited from the sweep (its own limits and environment as they w
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -11,6 +13,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from nablanet import experiments as E
 from nablanet.validate import NablanetError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BASE = {"data": "breast_cancer", "hidden": [4], "epochs": 2}
 GRID = {"lr": [1e-3, 3e-3, 1e-2], "l2": [0.0, 1e-3]}  # 6 points
@@ -410,3 +414,32 @@ def test_with_workers_every_metric_gets_its_plot_and_the_workers_are_reaped(tmp_
     while multiprocessing.active_children() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert multiprocessing.active_children() == []
+
+
+_SIGNAL_TO_ANOTHER_THREAD = """
+import os, signal, sys, threading, time
+from concurrent.futures import Future
+from nablanet.experiments import _result
+
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # a thread that takes SIGINT
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # ... the only one: this one blocks it from now on
+threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # (made here: it blocks it too)
+try:
+    _result(Future())  # a worker's result that never comes
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs pthread_sigmask")
+def test_a_sweep_waiting_for_its_workers_acts_on_a_signal_another_thread_received():
+    """The kernel gives a process's SIGINT to any thread that does not block it; Python runs the handler on the
+    main thread, but a main thread blocked on a lock (a worker's result, without a timeout) is not woken: a
+    Ctrl-C to a sweep waiting for its workers was lost and the sweep hung. It waits in slices now."""
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    try:
+        r = subprocess.run([sys.executable, "-c", _SIGNAL_TO_ANOTHER_THREAD], env=env, capture_output=True,
+                           text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the wait ignored the signal (hung)")
+    assert r.stdout.strip() == "interrupted", r.stderr[-2000:]

@@ -443,3 +443,16 @@ def test_a_sweep_waiting_for_its_workers_acts_on_a_signal_another_thread_receive
     except subprocess.TimeoutExpired:
         pytest.fail("the wait ignored the signal (hung)")
     assert r.stdout.strip() == "interrupted", r.stderr[-2000:]
+
+
+def test_a_sweep_with_forkserver_workers_finishes(tmp_path, monkeypatch):
+    """rev3: a forkserver worker's parent is the fork server, not the sweep: _worker_init's
+    os.getppid() != parent_pid check makes every worker exit 1, and the sweep, after training every point
+    itself, fails with "a sweep worker process died (exit code 1: out of memory ...)"."""
+    import multiprocessing
+
+    get = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: get("forkserver"))
+    grid = {"lr": [1e-3, 2e-3, 3e-3, 4e-3]}
+    res = E.sweep(BASE, grid, tmp_path / "s", jobs=2)
+    assert [r["lr"] for r in res["results"]] == grid["lr"] and all("error" not in r for r in res["results"])

@@ -686,7 +686,9 @@ def _worker_init(parent_pid, threads, forked, work=None):
 
     On Linux the kernel sends the worker SIGKILL when its parent dies
     (``prctl(PR_SET_PDEATHSIG)``); everywhere, a watchdog thread exits when the
-    parent is gone.  Ctrl-C reaches the whole process group: workers ignore it
+    parent is gone.  A worker a fork server started (the ``forkserver`` start
+    method) has the server for its parent, not the sweep: it watches the sweep
+    by its process id instead.  Ctrl-C reaches the whole process group: workers ignore it
     and are stopped by the parent, which then exits with one line.  ``work`` is
     what :func:`_train_claimed_points` trains (inherited by a forked worker, sent
     once to a spawned one).
@@ -698,20 +700,35 @@ def _worker_init(parent_pid, threads, forked, work=None):
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler: the parent's terminate() ends it quietly
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+    if os.getppid() == parent_pid:  # forked or spawned by the sweep
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
 
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the line above
+                ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+            except (OSError, AttributeError):
+                pass
+
+        def gone():
+            return os.getppid() != parent_pid  # (also: the sweep died before the prctl above)
+    else:  # started by a fork server (or the sweep is gone already): the sweep watched by its id
+
+        def gone():
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                return True
+            except OSError:  # (EPERM: a process there, not ours to signal)
+                return False
+            return False
+
+    if gone():
         os._exit(1)
 
     def watchdog():
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent_pid:
+            if gone():
                 os._exit(1)
 
     threading.Thread(target=watchdog, name="nablanet-watchdog", daemon=True).start()

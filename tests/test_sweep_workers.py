@@ -446,9 +446,9 @@ def test_a_sweep_waiting_for_its_workers_acts_on_a_signal_another_thread_receive
 
 
 def test_a_sweep_with_forkserver_workers_finishes(tmp_path, monkeypatch):
-    """rev3: a forkserver worker's parent is the fork server, not the sweep: _worker_init's
-    os.getppid() != parent_pid check makes every worker exit 1, and the sweep, after training every point
-    itself, fails with "a sweep worker process died (exit code 1: out of memory ...)"."""
+    """A forkserver worker's parent is the fork server, not the sweep: _worker_init's check that its parent is
+    the sweep made every worker exit 1, and the sweep, after training every point itself, failed with "a sweep
+    worker process died (exit code 1: out of memory ...)". Such a worker watches the sweep by its id now."""
     import multiprocessing
 
     get = multiprocessing.get_context

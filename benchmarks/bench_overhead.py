@@ -5,7 +5,9 @@ whose cores other jobs hold, the wall time of parallel work says little, while C
 with the load.  ``idle_estimate_2_over_1`` is what ``jobs=2`` would gain on 2 free cores: the one-process
 sweep's CPU time over the parallel one's critical path, the longer of the two processes that train side by
 side (the sweep process, and its one worker).
-Each sweep is followed by half a second idle; ``*_cpu_seconds_after`` is this process's CPU time in it
+The sweep cases run in turn, one of each per round (the machine's speed drifts: measured one case after
+the other, the drift fell on one case; ``speedup_2_over_1_per_round`` is the median of the rounds' ratios),
+and each sweep is followed by half a second idle; ``*_cpu_seconds_after`` is this process's CPU time in it
 (a sweep with workers restores this process's BLAS limits at its end, which restarts the BLAS threads the
 fork stopped; they busy-wait before they sleep).
 
@@ -123,14 +125,19 @@ def parallel_sweep(repeats, epochs=10):
         finally:
             shutil.rmtree(d)
 
+    cases = (("plain_loop", loop), ("jobs1", lambda: swept(1)), ("jobs2", lambda: swept(2)))
+    got, after = {name: [] for name, _ in cases}, {name: [] for name, _ in cases}
+    for _ in range(repeats):  # one of each in turn: the shared machine's drift in speed falls on all three alike
+        for name, fn in cases:
+            got[name].append(measure(fn, 1, settle=0.5, after=after[name]))
     out = {}
-    for name, fn in (("plain_loop", loop), ("jobs1", lambda: swept(1)), ("jobs2", lambda: swept(2))):
-        after = []
-        out[f"{name}_seconds"], out[f"{name}_cpu_seconds"], kids = measure(fn, repeats, settle=0.5, after=after)
-        out[f"{name}_cpu_seconds_after"] = statistics.median(after)
-        if name == "jobs2":
-            out["jobs2_workers_cpu_seconds"] = kids
+    for name, _ in cases:
+        out[f"{name}_seconds"] = statistics.median(g[0] for g in got[name])
+        out[f"{name}_cpu_seconds"] = statistics.median(g[1] for g in got[name])
+        out[f"{name}_cpu_seconds_after"] = statistics.median(after[name])
+    out["jobs2_workers_cpu_seconds"] = statistics.median(g[2] for g in got["jobs2"])
     out["speedup_2_over_1"] = out["jobs1_seconds"] / out["jobs2_seconds"]
+    out["speedup_2_over_1_per_round"] = statistics.median(a[0] / b[0] for a, b in zip(got["jobs1"], got["jobs2"]))
     out["speedup_2_over_loop"] = out["plain_loop_seconds"] / out["jobs2_seconds"]
     out["idle_estimate_2_over_1"] = out["jobs1_cpu_seconds"] / max(out["jobs2_cpu_seconds"],
                                                                    out["jobs2_workers_cpu_seconds"])

@@ -255,23 +255,27 @@ def test_a_claim_waits_out_a_lock_its_dead_holder_never_released():
 
 
 def test_ctrl_c_while_this_process_trains_a_point_stops_the_worker(tmp_path, monkeypatch):
-    """SIGINT arriving while the sweep process trains one of its points (the worker training another): the
-    KeyboardInterrupt stops the worker, leaves no temporary file, restores the thread limits; the points
-    finished stay, and the same sweep run again trains only the others."""
+    """SIGINT arriving while the sweep process trains one of its points and the worker another: the
+    KeyboardInterrupt stops the worker, leaves no temporary file, restores the thread limits; the point the
+    worker finished stays, and the same sweep run again trains only the others."""
     import multiprocessing
     import signal
 
     out = tmp_path / "s"
     parent = os.getpid()
-    started = tmp_path / "worker-started"
-    run = E._run_point
+    started = tmp_path / "worker-in-its-second-point"
+    run, calls = E._run_point, []
 
     def _run_point(args):
-        if os.getpid() != parent:
+        if os.getpid() != parent:  # the worker: its first point, then a second it is in when the signal comes
+            calls.append(args)
+            if len(calls) == 1:
+                return run(args)
             started.touch()
-            return run(args)
+            time.sleep(60)
+            raise AssertionError("the worker was not stopped")
         deadline = time.monotonic() + 60
-        while not started.exists() and time.monotonic() < deadline:  # the worker is busy too
+        while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(parent, signal.SIGINT)  # Ctrl-C, in the middle of this process's point
         time.sleep(5)
@@ -288,12 +292,12 @@ def test_ctrl_c_while_this_process_trains_a_point_stops_the_worker(tmp_path, mon
     assert started.exists() and not made[0].processes[0].is_alive() and multiprocessing.active_children() == []
     assert [n for d in (out, out / "points") for n in os.listdir(d) if n.startswith(".nablanet-tmp-")] == []
     assert _limits(before) == before and {k: os.environ.get(k) for k in E.THREAD_ENV} == env
-    finished = len(os.listdir(out / "points"))
+    assert len(os.listdir(out / "points")) == 1  # the worker's first point
     monkeypatch.undo()
     log = tmp_path / "points.jsonl"
     _record_points(monkeypatch, log)
     res = E.sweep(BASE, grid, out, jobs=1)
-    assert res["skipped"] == finished and len(_records(log)) == 4 - finished
+    assert res["skipped"] == 1 and len(_records(log)) == 3
     assert [r["lr"] for r in res["results"]] == grid["lr"] and all("error" not in r for r in res["results"])
 
 

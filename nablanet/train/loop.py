@@ -743,9 +743,9 @@ class Trainer:
         rank also says the name of its wake-up socket (:meth:`_plan_wake`)."""
         comm = self.comm
         with _SignalsCaught() as signals:
+            sock, name = _wake_socket()
             word = {"error": None if error is None else f"{type(error).__name__}: {error}", "spec": spec,
-                    "data": None if data is None else self._fingerprints(*data), "wake": _wake_socket()[1]}
-            sock = _wake_socket()[0]
+                    "data": None if data is None else self._fingerprints(*data), "wake": name}
             if sock is not None:
                 _drain(sock)  # before this rank's part of the agreement: rank 0 cannot have woken it for this fit yet
             _wait_asleep(comm.comm.Ibarrier())  # the others may come late: wait here asleep, not in allgather

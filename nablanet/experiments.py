@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -818,14 +819,39 @@ def _stop_workers(ex, procs):
             p.terminate()
     ex.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + 5.0
-    killed = []
+    killed = set()
     for p in procs:
         p.join(max(0.0, deadline - time.monotonic()))
         if p.is_alive():
             p.kill()
             p.join(1.0)
-            killed.append(p)
-    return [p.exitcode for p in procs if p not in killed and p.exitcode not in (None, 0, -signal.SIGTERM)]
+            killed.add(p)
+    codes = [(p, _exit_code(p)) for p in procs]
+    return [c for p, c in codes
+            if c not in (None, 0, -signal.SIGTERM) and not (p in killed and c == -signal.SIGKILL)]
+
+
+def _without_pool(ex, ctx, folder, what):
+    """A worker of pool ``ex`` died, and nothing is lost: the pool is stopped, a temporary file the worker left
+    in ``folder`` removed, and a warning says ``what`` happened.  Returns None, the sweep's pool from now on."""
+    died = _stop_workers(ex, ctx.processes)
+    remove_stale_temps(folder)
+    warnings.warn(f"a sweep worker process died ({_how_ended(died)}) {what}", RuntimeWarning, stacklevel=3)
+
+
+def _how_ended(codes):
+    """Exit codes as words ("exit code 3, killed by signal 9"); "killed" when none is known."""
+    return ", ".join(f"exit code {c}" if c > 0 else f"killed by signal {-c}" for c in codes) or "killed"
+
+
+def _exit_code(p, wait=1.0):
+    """``p.exitcode``, once known.  The pool's own thread reaps a dead worker too (it joins them when the pool
+    breaks): when its ``waitpid`` wins, ours finds no child, and ``p`` looks alive with no exit code until that
+    thread records it, a moment later.  So a dead worker may also have been "killed" above, to no effect."""
+    deadline = time.monotonic() + wait
+    while (code := p.exitcode) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return code
 
 
 def default_metric(task):
@@ -1013,17 +1039,26 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                     bar.update(skipped + own + claims.finished() - bar.n)
 
             own = 0
-            while (i := claims.claim(check_workers)) is not None:
-                runs[_point_key(order[i])] = _run_and_write_point((pdir, base, order[i]))
-                own += 1
-                check_workers()
-                show(own)
-            pending = set(workers)
-            while pending:  # in slices (see _result)
-                done, pending = wait(pending, timeout=_SLICE, return_when=FIRST_EXCEPTION)
-                for f in done:
-                    runs.update((_point_key(order[i]), rec) for i, rec in f.result().items())
-                show(own)
+            try:
+                while (i := claims.claim(check_workers)) is not None:
+                    runs[_point_key(order[i])] = _run_and_write_point((pdir, base, order[i]))
+                    own += 1
+                    check_workers()
+                    show(own)
+                pending = set(workers)
+                while pending:  # in slices (see _result)
+                    done, pending = wait(pending, timeout=_SLICE, return_when=FIRST_EXCEPTION)
+                    for f in done:
+                        runs.update((_point_key(order[i]), rec) for i, rec in f.result().items())
+                    show(own)
+            except BrokenProcessPool:
+                # a worker died; when every point is in its file all the same (it died once its work was done),
+                # nothing is lost: the sweep goes on without the pool, else the error below
+                paths = {_point_key(r): os.path.join(pdir, _point_key(r) + ".json") for r in order}
+                if not all(os.path.exists(paths[k]) for k in paths if k not in runs):
+                    raise
+                ex = _without_pool(ex, ctx, pdir, "after every point was finished; the results are whole")
+                runs.update((k, _read_point(paths[k], r, names)) for k, r in zip(paths, order) if k not in runs)
         if bar:
             bar.close()
         rows = _summarize(names, points, runs, seed_points)
@@ -1040,10 +1075,22 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         # one plot per metric, dealt round the processes: the workers draw theirs while this process writes the
         # table and draws its own (the first of each round); without workers, all here
         procs = jobs if ex is not None else 1
-        drawing = {k: ex.submit(_sweep_plot_job, a) for k, a in enumerate(jobs_plots) if k % procs}
+        drawing = {}
+        try:
+            for k, a in enumerate(jobs_plots):
+                if k % procs:
+                    drawing[k] = ex.submit(_sweep_plot_job, a)
+        except BrokenProcessPool:  # a worker died since it trained: the plots not handed out are drawn here
+            pass
         atomic_write_text(table, _csv(rows, cols))
-        plots = [_sweep_plot_job(a) if k % procs == 0 else None for k, a in enumerate(jobs_plots)]
-        plots = [_result(drawing[k]) if k in drawing else p for k, p in enumerate(plots)]
+        plots = [None if k in drawing else _sweep_plot_job(a) for k, a in enumerate(jobs_plots)]
+        for k, f in drawing.items():
+            try:
+                plots[k] = _result(f)
+            except BrokenProcessPool:  # its worker died: drawn here
+                if ex is not None:
+                    ex = _without_pool(ex, ctx, out_dir, "while drawing a plot; drawn by the sweep process")
+                plots[k] = _sweep_plot_job(jobs_plots[k])
     except BaseException as e:
         try:
             if ex is not None:
@@ -1054,9 +1101,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                 remove_stale_temps(out_dir)
                 if isinstance(e, BrokenProcessPool):
                     done = sum(os.path.exists(os.path.join(pdir, _point_key(r) + ".json")) for r in runs_todo)
-                    how = ", ".join(f"exit code {c}" if c > 0 else f"killed by signal {-c}" for c in died)
                     raise BrokenProcessPool(
-                        f"a sweep worker process died ({how or 'killed'}: out of memory, or a crash in native "
+                        f"a sweep worker process died ({_how_ended(died)}: out of memory, or a crash in native "
                         f"code) while training; the {done} finished points are kept in {pdir}, and the same sweep "
                         f"run again goes on from them") from e
         finally:
@@ -1145,8 +1191,6 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
     own ``l2``/``l1`` converted to scikit-learn's alpha: the closed form that
     gradient descent should reach.
     """
-    import warnings
-
     from sklearn import linear_model
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import PolynomialFeatures

@@ -20,7 +20,15 @@ import numpy as np
 
 from . import validate as V
 from .distributed import THREAD_ENV, _cores, _ranks_on_this_node, default_threads, thread_limit  # noqa: F401 - at home in distributed (the trainer's lead mode uses them too)
-from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
+from .files import (
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    flushing_in_background,
+    read_json,
+    remove_stale_temps,
+    wait_for_flushes,
+)
 from .validate import ConfigError
 
 __all__ = ["DEFAULTS", "SETTINGS", "ConfigError", "DataNotFoundError", "check_config", "resolve", "run_training",
@@ -300,6 +308,8 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False):
     return out_dir
 
 
+@flushing_in_background()  # the run folder's config.json is flushed to the disk while the model trains, its
+# last checkpoint while the metrics are written: every file in its place when this returns (see nablanet.files)
 def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
                  checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True, parallel=None, threads=None):
     """Train one network from ``config``; returns a dict of results.
@@ -419,6 +429,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     except FloatingPointError as e:
         raise ConfigError(str(e)) from None
     except (ValueError, TypeError, OSError):  # refused, or failed (a full disk) before its first checkpoint: no run
+        wait_for_flushes()  # (the files written so far in their places: a checkpoint's rename may be pending)
         if out_dir and root and resume is None and not os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
             for f in ("config.json", "checkpoint.npz"):  # what this call wrote; the folder stays usable
                 with contextlib.suppress(OSError):

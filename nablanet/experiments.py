@@ -20,15 +20,7 @@ import numpy as np
 
 from . import validate as V
 from .distributed import THREAD_ENV, _cores, _ranks_on_this_node, default_threads, thread_limit  # noqa: F401 - at home in distributed (the trainer's lead mode uses them too)
-from .files import (
-    atomic_path,
-    atomic_write_json,
-    atomic_write_text,
-    flushing_in_background,
-    read_json,
-    remove_stale_temps,
-    wait_for_flushes,
-)
+from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps, settle
 from .validate import ConfigError
 
 __all__ = ["DEFAULTS", "SETTINGS", "ConfigError", "DataNotFoundError", "check_config", "resolve", "run_training",
@@ -308,8 +300,6 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False):
     return out_dir
 
 
-@flushing_in_background()  # the run folder's config.json is flushed to the disk while the model trains, its
-# last checkpoint while the metrics are written: every file in its place when this returns (see nablanet.files)
 def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
                  checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True, parallel=None, threads=None):
     """Train one network from ``config``; returns a dict of results.
@@ -402,7 +392,8 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     callbacks = []
     if out_dir and root:
         os.makedirs(out_dir, exist_ok=True)
-        atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
+        # flushed to the disk while the model trains (files.atomic_path); the first checkpoint waits for it
+        atomic_write_json(os.path.join(out_dir, "config.json"), cfg, durable="background")
         # no checkpoint at the start: config.json is the run's start (--resume of a run stopped before its first
         # checkpoint trains it from its beginning), one file less to write
         if resume is None and trainer._distributed and trainer.parallel != "auto":
@@ -410,7 +401,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
             # run stopped before its first checkpoint resumes in it (auto chooses again, by timing)
             trainer.save(os.path.join(out_dir, "checkpoint.npz"))
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
-                                    seconds=checkpoint_seconds, at_start=False))
+                                    seconds=checkpoint_seconds, at_start=False, durable="background"))
     validation = {"validation_data": (Xte, yte)} if curves else {}  # curves on the test split, for looking at
     if not curves:
         metrics = []
@@ -427,16 +418,16 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         trainer.fit(Xtr, ytr, epochs=max(remaining, 0), batch_size=cfg["batch_size"], callbacks=callbacks,
                     metrics=metrics, progress=progress, **validation)
     except FloatingPointError as e:
+        settle()  # the last whole epoch, saved as training stopped, in its place
         raise ConfigError(str(e)) from None
     except (ValueError, TypeError, OSError):  # refused, or failed (a full disk) before its first checkpoint: no run
-        wait_for_flushes()  # (the files written so far in their places: a checkpoint's rename may be pending)
-        if out_dir and root and resume is None and not os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
-            for f in ("config.json", "checkpoint.npz"):  # what this call wrote; the folder stays usable
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(out_dir, f))
+        _no_run_left(out_dir if root else None, resume)
         raise
-    if out_dir and root and cfg["patience"]:
-        trainer.save(os.path.join(out_dir, "checkpoint.npz"))  # the restored best epoch, the model reported
+    except BaseException:  # Ctrl-C, SIGTERM: the checkpoint of the last whole epoch in its place before it is said
+        settle()
+        raise
+    if out_dir and root and cfg["patience"]:  # the restored best epoch, the model reported
+        trainer.save(os.path.join(out_dir, "checkpoint.npz"), durable="background")
     seconds = time.perf_counter() - t0
     result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
               "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
@@ -449,6 +440,11 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     if trainer.lead_threads is not None and result["parallel"] == "lead":
         result["lead_threads"] = trainer.lead_threads
     if out_dir and root:
+        try:
+            settle()  # the last checkpoint, flushed while the test metrics were computed, in its place
+        except OSError:  # as a failed save (a full disk)
+            _no_run_left(out_dir, resume)
+            raise
         write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler, plots=plots)
     if out_dir:
         result["run_dir"] = out_dir
@@ -456,6 +452,17 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     result["config"] = cfg
     result["trainer"] = trainer
     return result
+
+
+def _no_run_left(out_dir, resume):
+    """After a new run in ``out_dir`` failed: when none of its checkpoints is in place, what it wrote is removed
+    (config.json, the checkpoint of a named mode's start), so the folder takes a new run; None: nothing written."""
+    with contextlib.suppress(OSError):  # (the error to report is the caller's)
+        settle()
+    if out_dir and resume is None and not os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
+        for f in ("config.json", "checkpoint.npz"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(out_dir, f))
 
 
 def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=True):
@@ -844,7 +851,7 @@ def _stop_workers(ex, procs):
 
 def _without_pool(ex, ctx, folder, what):
     """A worker of pool ``ex`` died, and nothing is lost: the pool is stopped, a temporary file the worker left
-    in ``folder`` removed, and a warning says ``what`` happened.  Returns None, the sweep's pool from now on."""
+    in ``folder`` removed, and a warning says ``what`` happened."""
     died = _stop_workers(ex, ctx.processes)
     remove_stale_temps(folder)
     warnings.warn(f"a sweep worker process died ({_how_ended(died)}) {what}", RuntimeWarning, stacklevel=3)
@@ -1063,13 +1070,17 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                         runs.update((_point_key(order[i]), rec) for i, rec in f.result().items())
                     show(own)
             except BrokenProcessPool:
-                # a worker died; when every point is in its file all the same (it died once its work was done),
-                # nothing is lost: the sweep goes on without the pool, else the error below
-                paths = {_point_key(r): os.path.join(pdir, _point_key(r) + ".json") for r in order}
-                if not all(os.path.exists(paths[k]) for k in paths if k not in runs):
+                # a worker died; when every point of this sweep was finished all the same (it died once its work
+                # was done: each point is counted once written), nothing is lost and the sweep goes on without
+                # the pool, else the error below (an earlier sweep's file of a failed point, tried again, is not
+                # a finished point)
+                if own + claims.finished() < len(order):
                     raise
-                ex = _without_pool(ex, ctx, pdir, "after every point was finished; the results are whole")
-                runs.update((k, _read_point(paths[k], r, names)) for k, r in zip(paths, order) if k not in runs)
+                _without_pool(ex, ctx, pdir, "after every point was finished; the results are whole")
+                ex = None
+                for r in order:
+                    if (k := _point_key(r)) not in runs:
+                        runs[k] = _read_point(os.path.join(pdir, k + ".json"), r, names)
         if bar:
             bar.close()
         rows = _summarize(names, points, runs, seed_points)
@@ -1086,22 +1097,28 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         # one plot per metric, dealt round the processes: the workers draw theirs while this process writes the
         # table and draws its own (the first of each round); without workers, all here
         procs = jobs if ex is not None else 1
-        drawing = {}
+        drawing, plots, broke = {}, [None] * len(jobs_plots), False
         try:
             for k, a in enumerate(jobs_plots):
                 if k % procs:
                     drawing[k] = ex.submit(_sweep_plot_job, a)
-        except BrokenProcessPool:  # a worker died since it trained: the plots not handed out are drawn here
-            pass
+        except BrokenProcessPool:  # a worker died since it trained
+            broke = True
         atomic_write_text(table, _csv(rows, cols))
-        plots = [None if k in drawing else _sweep_plot_job(a) for k, a in enumerate(jobs_plots)]
-        for k, f in drawing.items():
-            try:
+        for k, a in enumerate(jobs_plots):
+            if k not in drawing:
+                plots[k] = _sweep_plot_job(a)
+        try:
+            for k, f in drawing.items():
                 plots[k] = _result(f)
-            except BrokenProcessPool:  # its worker died: drawn here
-                if ex is not None:
-                    ex = _without_pool(ex, ctx, out_dir, "while drawing a plot; drawn by the sweep process")
-                plots[k] = _sweep_plot_job(jobs_plots[k])
+        except BrokenProcessPool:  # a worker died drawing
+            broke = True
+        if broke:  # the results are whole: the plots the workers did not hand back are drawn here
+            _without_pool(ex, ctx, out_dir, "after the points were finished; its plots are drawn by the sweep process")
+            ex = None
+            for k, a in enumerate(jobs_plots):
+                if plots[k] is None:
+                    plots[k] = _sweep_plot_job(a)
     except BaseException as e:
         try:
             if ex is not None:

@@ -7,8 +7,10 @@ temporary file in the same folder (named ``.nablanet-tmp-*``), flushed to disk
 on POSIX and Windows.  A reader therefore sees the old file or the new one,
 never a mixture; a process killed mid-write leaves at most a temporary file,
 which :func:`remove_stale_temps` deletes when the folder is next used.
-Inside :func:`flushing_in_background`, the flushes and renames of such writes
-run on a thread of their own while the writer goes on.
+A write with ``durable="background"`` finishes (flush and rename) on a thread
+of its own while the writer goes on; the writer's next write, or
+:func:`settle`, waits for it first, so a thread's files land in the order it
+wrote them.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import secrets
 import threading
 
 from .validate import FileFormatError, MissingFileError
 
 __all__ = ["TEMP_PREFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "flushing_in_background", "wait_for_flushes", "remove_stale_temps", "read_json"]
+           "settle", "remove_stale_temps", "read_json"]
 
 TEMP_PREFIX = ".nablanet-tmp-"
 _OLD_TEMP = (".nablanet-", ".tmp")  # the checkpoint writer's earlier naming
@@ -58,115 +59,89 @@ def atomic_path(path, durable=True):
     moment, and costs two flushes less (each some tenths of a millisecond):
     for files a command makes again, such as a run folder's metrics and plots
     (rewritten by ``--resume``), not for the state a run resumes from.
-    Inside a :func:`flushing_in_background` block, a durable write's flushes
-    and rename are done there, after the block's earlier writes.
+
+    ``durable="background"``: the same flushes and the rename are done on a
+    thread of their own, and this returns once the file is written; the file
+    is in its place when :func:`settle` returns, which this thread's next
+    write calls first (so its files land in the order written, and one at most
+    is pending), and raises there what the flush raised.  A run folder's
+    ``config.json`` is flushed so while the model trains, its last checkpoint
+    while the test metrics are computed.
     """
+    if durable not in (True, False, "background"):
+        raise ValueError(f"durable: expected True, False or 'background', got {durable!r}")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    settle()
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(6)}-{os.path.basename(path)}")
-    flusher = getattr(_flushing, "now", None) if durable else None
     try:
         yield tmp
-        if flusher is not None:
-            flusher.put(tmp, path, folder)
-            return
-        if durable:
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-        if durable:
-            _fsync_dir(folder)
+        if durable == "background":
+            _local.pending = _Pending(tmp, path, folder)
+        elif durable:
+            _finish(tmp, path, folder)
+        else:
+            os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and not e.filename and e.errno:  # a full disk says nothing of which file
-            raise OSError(e.errno, e.strerror or str(e), path) from None
+        named = _naming(e, path)
+        if named is not e:
+            raise named from None
         raise
 
 
-_flushing = threading.local()  # .now: the _Flusher of this thread's flushing_in_background block, if any
+def _finish(tmp, path, folder):
+    """A durable write's end: the file flushed to the disk, renamed into place, its folder flushed."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(folder)
 
 
-class _Flusher:
-    """One thread that makes durable writes durable, in the order they were written: each file flushed to the
-    disk, renamed into place, its folder flushed.  The first error stops it: the writes after it are dropped
-    (their temporary files removed), the earlier files stay as written, and :meth:`close` raises it."""
+def _naming(e, path):
+    """``e``, or for an OSError that names no file (a full disk says nothing of which file) one naming ``path``."""
+    if isinstance(e, OSError) and not e.filename and e.errno:
+        return OSError(e.errno, e.strerror or str(e), path)
+    return e
 
-    def __init__(self):
-        self._jobs, self._thread, self.error = queue.Queue(), None, None
 
-    def put(self, tmp, path, folder):
-        if self.error is not None:  # (the thread has stopped: raised here, for the writer to see at once)
+_local = threading.local()  # .pending: this thread's write finishing in the background (_Pending), if any
+
+
+class _Pending:
+    """A durable write finishing on a thread of its own (see :func:`atomic_path`).  The thread is not a daemon:
+    a process that exits, a Ctrl-C included, lets it finish first, so the file is whole in its place or the old
+    one is (never waited for with ``Thread.join``, which a Ctrl-C can leave taking a running thread for ended)."""
+
+    def __init__(self, tmp, path, folder):
+        self.pid, self.done, self.error = os.getpid(), threading.Event(), None
+        threading.Thread(target=self._run, args=(tmp, path, folder), name="nablanet-flush").start()
+
+    def _run(self, tmp, path, folder):
+        try:
+            _finish(tmp, path, folder)
+        except BaseException as e:  # noqa: BLE001 - raised by settle(), in the writer's thread
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise self.error
-        if self._thread is None:  # not a daemon: a process that exits (a second Ctrl-C) still lets it finish
-            self._thread = threading.Thread(target=self._run, name="nablanet-flush")
-            self._thread.start()
-        self._jobs.put((tmp, path, folder))
-
-    def _run(self):
-        while (job := self._jobs.get()) is not None:
-            tmp, path, folder = job
-            try:
-                if self.error is not None:
-                    raise self.error
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-                _fsync_dir(folder)
-            except BaseException as e:  # noqa: BLE001 - kept for close()
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                if self.error is None:
-                    self.error = OSError(e.errno, e.strerror or str(e), path) if isinstance(e, OSError) and \
-                        not e.filename and e.errno else e
-            finally:
-                self._jobs.task_done()
-        self._jobs.task_done()
-
-    def wait(self):
-        """Until every write so far is in its place (or dropped after an error)."""
-        self._jobs.join()
-
-    def close(self):
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join()
-        if self.error is not None:
-            raise self.error
+            self.error = _naming(e, path)
+        finally:
+            self.done.set()
 
 
-@contextlib.contextmanager
-def flushing_in_background():
-    """Within this block, the durable writes this thread makes (:func:`atomic_path` and the helpers on it) hand
-    their flushes to the disk and their renames to one background thread, which does them in the order written
-    while the writer goes on (a run folder's ``config.json`` is flushed while the model trains, its last
-    checkpoint while the metrics are written).  A file so written is in its place once the block is left:
-    leaving waits for every write (a Ctrl-C while it waits leaves the thread to finish them) and raises the
-    first error, as the write would have raised it.  Blocks nest: an inner one is part of the outer."""
-    if getattr(_flushing, "now", None) is not None:
-        yield
+def settle():
+    """Wait until the write this thread started with ``durable="background"`` (see :func:`atomic_path`), if any,
+    is in its place; raise what its flush or rename raised (an OSError naming the file).  Returns at once when
+    none is pending, as in a process forked while one was (the write is its parent's)."""
+    pending = getattr(_local, "pending", None)
+    if pending is None:
         return
-    flusher = _flushing.now = _Flusher()
-    try:
-        yield
-    except BaseException:
-        _flushing.now = None
-        with contextlib.suppress(Exception):  # the block's own error is the one to report
-            flusher.close()
-        raise
-    _flushing.now = None
-    flusher.close()
-
-
-def wait_for_flushes():
-    """In a :func:`flushing_in_background` block: wait until the files written so far are in their places (what
-    a check of which files exist needs first); elsewhere, return at once."""
-    flusher = getattr(_flushing, "now", None)
-    if flusher is not None:
-        flusher.wait()
+    if pending.pid == os.getpid():
+        pending.done.wait()
+    _local.pending = None
+    if pending.error is not None and pending.pid == os.getpid():
+        raise pending.error
 
 
 def atomic_write_bytes(path, data, durable=True):

@@ -52,14 +52,18 @@ def _jsonable(v):
     raise TypeError(f"cannot store {type(v).__name__} in a checkpoint")
 
 
-def save(trainer, path):
+def save(trainer, path, durable=True):
     """Write ``trainer`` (model, optimizer state, counters, RNG, history) to ``path``.
 
     The file is first written next to ``path`` and then renamed over it, so
-    an interrupted save never leaves a half-written checkpoint behind.
+    an interrupted save never leaves a half-written checkpoint behind; it is
+    flushed to the disk first.  ``durable="background"`` flushes and renames
+    it on a thread while the caller goes on (see
+    :func:`nablanet.files.atomic_path`; :func:`nablanet.files.settle` waits
+    for it).
     """
     _check_path(path)
-    _write(path, _contents(trainer))
+    _write(path, _contents(trainer), durable)
 
 
 def snapshot(trainer):
@@ -71,11 +75,11 @@ def snapshot(trainer):
     return meta, arrays, trainer.history.history
 
 
-def save_snapshot(snap, path):
+def save_snapshot(snap, path, durable=True):
     """Write a :func:`snapshot` to ``path`` (atomically, as :func:`save`)."""
     meta, arrays, history = snap
     _check_path(path)
-    _write(path, ({**meta, "history": {k: history[k][:n] for k, n in meta["history"].items()}}, arrays))
+    _write(path, ({**meta, "history": {k: history[k][:n] for k, n in meta["history"].items()}}, arrays), durable)
 
 
 def restore_snapshot(trainer, snap):
@@ -165,14 +169,14 @@ def _contents(trainer, copy=False):
     return meta, arrays
 
 
-def _write(path, contents):
+def _write(path, contents, durable=True):
     meta, arrays = contents
     arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), **arrays}
     for name, a in arrays.items():  # never a diverged model over the last good checkpoint (load refuses one)
         if name != "meta" and a.dtype.kind == "f" and not np.isfinite(a).all():
             raise InvalidValueError(f"{os.fspath(path)}: not saved: {name} holds NaN or infinite values (training "
                                     f"diverged); the previous checkpoint, if any, is kept")
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with atomic_path(path, durable) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
 
 

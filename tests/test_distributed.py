@@ -22,7 +22,7 @@ if MPIEXEC is None:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def mpirun(n, args, cwd, timeout=180, stderr=False):
+def mpirun(n, args, cwd, timeout=180, stderr=False, returncode=0):
     """Run under ``mpiexec -n n``; a hang fails the test instead of stalling CI.  The output (and the errors)."""
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
@@ -31,7 +31,7 @@ def mpirun(n, args, cwd, timeout=180, stderr=False):
                            text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"mpiexec -n {n} did not finish in {timeout} s (a deadlock?)")
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == returncode, r.stderr[-3000:]
     return (r.stdout, r.stderr) if stderr else r.stdout
 
 
@@ -913,6 +913,113 @@ def test_ctrl_c_to_a_waiting_rank_alone_stops_the_lead_run_at_the_end_of_an_epoc
     assert returncode == code and took < 10, (returncode, took, err)
     assert err.count(said) == 1 and "Traceback" not in err, err
     assert load(run / "checkpoint.npz").epoch > 0
+
+
+SIGNAL_AS_THE_LEAD_STARTS_OR_ENDS = textwrap.dedent("""
+    import json, signal, sys
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    where = sys.argv[1]
+    X, y = np.random.default_rng(0).standard_normal((64, 3)), np.arange(64) % 2
+    agree, release = Trainer._check_ranks_agree, Trainer._release
+
+
+    def agreed(self, *args, **kwargs):  # Ctrl-C the moment the start-of-fit agreement has ended
+        out = agree(self, *args, **kwargs)
+        if where == f"rank {comm.rank} after the agreement":
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+
+    def releasing(self, *args, **kwargs):  # Ctrl-C as rank 0, its training over, sets out to release the others
+        signal.raise_signal(signal.SIGINT)
+        return release(self, *args, **kwargs)
+
+
+    Trainer._check_ranks_agree = agreed
+    if where == "rank 0 as it releases":
+        Trainer._release = releasing
+    t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
+                parallel="lead")
+    try:  # (only a stop relayed by rank 1 ends a million epochs)
+        t.fit(X, y, epochs=3 if where == "rank 0 as it releases" else 10**6, batch_size=16)
+        ended = "returned"
+    except KeyboardInterrupt:
+        ended = "KeyboardInterrupt"
+    Trainer._check_ranks_agree, Trainer._release = agree, release
+    got = comm.comm.allgather((t.get_flat_params().tobytes(), t.epoch, t.interrupted))
+    t.fit(X, y, epochs=1, batch_size=16)  # nothing of the stop is left for the next fit
+    if comm.is_root:
+        print(json.dumps({"ended": comm.comm.gather(ended), "same": all(g[0] == got[0][0] for g in got),
+                          "epochs": [g[1] for g in got], "interrupted": [g[2] for g in got], "next": t.epoch}))
+    else:
+        comm.comm.gather(ended)
+    """)
+
+
+@pytest.mark.parametrize("where", ["rank 1 after the agreement", "rank 0 after the agreement",
+                                   "rank 0 as it releases"])
+def test_a_signal_between_the_agreement_and_the_handoff_stops_every_rank(tmp_path, where):
+    """lead: a signal reaching a rank after the start-of-fit agreement had ended (its handlers put back) and
+    before that rank caught signals again (a waiting rank's wait, rank 0's release of the others) raised there:
+    a waiting rank left the fit without telling rank 0, which then waited for it forever in its release; rank 0
+    left the fit without releasing the others, who waited for it forever. Now signals are caught over the whole
+    span, the one to a waiting rank is sent on to rank 0, and every rank stops as on a signal during the wait."""
+    script = tmp_path / "span.py"
+    script.write_text(SIGNAL_AS_THE_LEAD_STARTS_OR_ENDS)
+    doc = json.loads(mpirun(2, [str(script), where], tmp_path, timeout=120).strip().splitlines()[-1])
+    assert doc["ended"] == ["KeyboardInterrupt"] * 2 and doc["same"], doc
+    assert doc["interrupted"] == [True, True], doc
+    # rank 0 trained until rank 1's word came, stopped before its first epoch, or had trained its 3 epochs
+    epochs = {"rank 1 after the agreement": range(1, 10**6), "rank 0 after the agreement": [0],
+              "rank 0 as it releases": [3]}[where]
+    assert doc["epochs"][0] in epochs and doc["epochs"][1] == doc["epochs"][0], doc
+    assert doc["next"] == doc["epochs"][0] + 1, doc
+
+
+SIGNAL_AFTER_THE_AGREEMENT_ON_THE_COMMAND_LINE = textwrap.dedent("""
+    import signal, sys
+    from nablanet.cli import main
+    from nablanet.distributed import get_comm
+    from nablanet.train import Trainer
+
+    comm = get_comm()
+    agree = Trainer._check_ranks_agree
+
+
+    def agreed(self, *args, **kwargs):  # the signal reaches the waiting rank the moment the agreement has ended
+        out = agree(self, *args, **kwargs)
+        if comm.rank == 1:
+            signal.raise_signal(getattr(signal, sys.argv[1]))
+        return out
+
+
+    Trainer._check_ranks_agree = agreed
+    sys.exit(main(["train", "--data", "breast_cancer", "--hidden", "8", "--epochs", "100000", "--parallel", "lead",
+                   "--no-plots", "--checkpoint-seconds", "0", "--out", sys.argv[2]]))
+    """)
+
+
+@pytest.mark.parametrize("sig, code, said", [("SIGINT", 130, "nablanet: interrupted"),
+                                             ("SIGTERM", 143, "nablanet: stopped (SIGTERM)")])
+def test_a_signal_to_the_waiting_rank_as_the_agreement_ends_stops_the_lead_run(tmp_path, sig, code, said):
+    """The command line, --parallel lead: a signal reaching the waiting rank between the agreement and its wait
+    ended that rank alone; rank 0, told nothing, trained on until the rank ended the job, saying nothing. Now
+    rank 0 hears of it and stops at the end of its epoch: one line, the signal's exit code, a run to resume."""
+    from nablanet.train import load
+
+    script, run = tmp_path / "cli.py", tmp_path / "run"
+    script.write_text(SIGNAL_AFTER_THE_AGREEMENT_ON_THE_COMMAND_LINE)
+    _, err = mpirun(2, [str(script), sig, str(run)], tmp_path, timeout=120, stderr=True, returncode=code)
+    assert err.count(said) == 1 and "Traceback" not in err, err
+    epoch = load(run / "checkpoint.npz").epoch
+    assert 0 < epoch < 100000
+    mpirun(2, ["-m", "nablanet.cli", "train", "--resume", str(run), "--epochs", str(epoch + 1)], tmp_path)
+    assert load(run / "checkpoint.npz").epoch == epoch + 1
 
 
 def test_the_data_fingerprint_hashes_a_bounded_sample_and_sums_the_whole(monkeypatch):

@@ -1132,6 +1132,7 @@ def test_a_waiting_rank_acts_on_its_signal_when_rank_0_failed():
 
     from nablanet.nn import MLP
     from nablanet.train import Trainer
+    from nablanet.train.loop import _SignalsCaught
 
     class MPIComm:
         def Ibarrier(self):  # noqa: N802 - MPI's name
@@ -1149,8 +1150,8 @@ def test_a_waiting_rank_acts_on_its_signal_when_rank_0_failed():
 
     t = Trainer(MLP([3, 4, 1], seed=0), "mse", seed=0)
     t.comm = Comm()
-    with pytest.raises(KeyboardInterrupt):
-        t._follow()
+    with pytest.raises(KeyboardInterrupt), _SignalsCaught() as signals:  # (the fit's block, from its agreement on)
+        t._follow((), signals)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -1170,11 +1171,9 @@ def test_a_signal_whose_handler_returns_does_not_stop_the_ranks():
             os.kill(os.getpid(), signal.SIGTERM)
         assert flags == [signal.SIGTERM] and caught.caught == []
         caught.reraise()
-        with _SignalsCaught() as caught:
-            os.kill(os.getpid(), signal.SIGINT)  # Python's handler: KeyboardInterrupt, kept for reraise
+        with pytest.raises(KeyboardInterrupt), _SignalsCaught() as caught:
+            os.kill(os.getpid(), signal.SIGINT)  # Python's handler: KeyboardInterrupt, kept, raised at the end
         assert caught.caught == [signal.SIGINT]
-        with pytest.raises(KeyboardInterrupt):
-            caught.reraise()
         caught.reraise()  # once
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -15,6 +15,7 @@ bit for bit, as a run that never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import time
 
@@ -114,17 +115,25 @@ def _probabilities(logits, loss):
 class _SignalsCaught:
     """While in the block, SIGINT and SIGTERM are recorded in ``caught`` instead of acted on (Python-level
     handlers, in the main thread only: a signal that another thread takes, MPI's or BLAS's, still reaches
-    them), so a collective that exchanges a trainer's state is never left half done; the previous handlers
-    are put back at the end, and :meth:`reraise` then acts on the first signal caught as they would have.
+    them), so a collective that exchanges a trainer's state is never left half done; at the end the previous
+    handlers are put back, and the first signal caught is acted on as they would have (:meth:`reraise`), in
+    place of whatever else ended the block.
 
     A signal is caught only when it would stop this process: the previous handler runs when it arrives, as
     it would have, and what it raises (KeyboardInterrupt, the command line's SIGTERM exception) is kept for
     :meth:`reraise`; a handler that returns (a "finish gracefully" flag) lets everything go on; the
     system's default action (SIG_DFL) is caught and delivered again by :meth:`reraise`; an ignored signal
-    (SIG_IGN) stays ignored."""
+    (SIG_IGN) stays ignored.
+
+    While ``at_once`` is set (rank 0 training alone inside the block: :meth:`Trainer._lead`), a signal caught
+    also stops the code at once, as it would outside the block: it raises what the handler raised
+    (KeyboardInterrupt under SIG_DFL, whose default action comes at the end) and unsets ``at_once``, so the
+    rest of the block (rank 0's release of the others) records signals again.  The handler stays ours
+    throughout: no handler is put back and taken again between the two, where a signal could slip past."""
 
     def __init__(self):
         self.caught = []
+        self.at_once = False
         self._raised, self._acted = None, False
         self._previous = []
 
@@ -142,16 +151,25 @@ class _SignalsCaught:
         return self
 
     def _record(self, signum, frame):
-        previous = dict(self._previous).get(signum)
+        previous, raised = dict(self._previous).get(signum), None
         if callable(previous):
             try:
                 previous(signum, frame)
+                return  # (a handler that returns stops nothing)
             except BaseException as e:  # noqa: BLE001 - kept, and raised by reraise()
-                if not self.caught:
-                    self._raised = e
-                self.caught.append(signum)
-            return
-        self.caught.append(signum)  # SIG_DFL: reraise() delivers it again
+                raised = e
+        if not self.caught:
+            self._raised = raised  # (None under SIG_DFL: reraise() delivers the signal again)
+        self.caught.append(signum)
+        if self.at_once:  # (see the class)
+            self.at_once = False
+            raise raised or KeyboardInterrupt(f"signal {signum}")
+
+    def previous(self, signum):
+        """The handler the block took over for ``signum``: what the signal does outside it."""
+        import signal
+
+        return dict(self._previous).get(signum, signal.getsignal(signum))
 
     def __exit__(self, *exc):
         import signal
@@ -165,6 +183,7 @@ class _SignalsCaught:
 
         pairs, self._previous = self._previous, []
         restore(pairs)
+        self.reraise()
         return False
 
     def reraise(self):
@@ -227,10 +246,11 @@ _STOP_TAG = 29517
 class _StopWhenAsked(Callback):
     """Rank 0 training alone (parallel="lead"): at each epoch's end, one ``Iprobe`` for a waiting rank's word
     that Ctrl-C or SIGTERM stopped it; then rank 0 stops as that signal would stop it (its handler's exception:
-    KeyboardInterrupt, the command line's SIGTERM one), after the other callbacks have seen the epoch."""
+    KeyboardInterrupt, the command line's SIGTERM one), after the other callbacks have seen the epoch.  The
+    handler is the one the fit's ``signals`` (:class:`_SignalsCaught`) took over."""
 
-    def __init__(self, comm):
-        self.comm, self.received = comm, 0
+    def __init__(self, comm, signals):
+        self.comm, self.signals, self.received = comm, signals, 0
 
     def on_epoch_end(self, trainer, epoch, logs):
         status = self.comm.MPI.Status()
@@ -238,9 +258,7 @@ class _StopWhenAsked(Callback):
             return False
         signum = self.comm.comm.recv(source=status.Get_source(), tag=_STOP_TAG)
         self.received += 1
-        import signal
-
-        handler = signal.getsignal(signum)
+        handler = self.signals.previous(signum)
         if callable(handler):  # (a handler of the system's, SIG_DFL, would end rank 0 before it saves)
             handler(signum, None)
         raise KeyboardInterrupt(f"MPI rank {status.Get_source()} was interrupted while rank 0 trained alone")
@@ -573,39 +591,44 @@ class Trainer:
                 check_fits(self, n, bs)  # on every rank, before any rank goes its own way
         except Exception as e:
             if self._distributed:  # the other ranks hear of it (they raise an error naming it), then this rank
-                self._check_ranks_agree(error=e)  # raises its own
+                with _SignalsCaught() as signals:
+                    self._check_ranks_agree(signals, error=e)  # raises its own
             raise
-        if self._distributed:
-            size = None if batch_size is None else int(batch_size)  # np.int64(16) and 16: one batch size
-            self._check_ranks_agree(spec={"epochs": epochs, "batch_size": size, "mode": mode or "auto (to time)",
-                                          "full_batch": bool(full_batch)},
-                                    data=(X, y, val) if epochs and mode != "lead" else None)
-        if full_batch:  # one record per iteration
-            from .fullbatch import run_full_batch
+        # Over several ranks, signals are caught (:class:`_SignalsCaught`) from the agreement to the training's
+        # start, and under "lead" on to the end of the waiting ranks' release (:meth:`_lead`): no rank that the
+        # agreement let go on leaves a lead fit without the others hearing of it (they would wait for it forever).
+        with _SignalsCaught() if self._distributed else contextlib.nullcontext() as signals:
+            if self._distributed:
+                size = None if batch_size is None else int(batch_size)  # np.int64(16) and 16: one batch size
+                self._check_ranks_agree(signals, spec={"epochs": epochs, "batch_size": size,
+                                                       "mode": mode or "auto (to time)", "full_batch": bool(full_batch)},
+                                        data=(X, y, val) if epochs and mode != "lead" else None)
+            if full_batch:  # one record per iteration
+                from .fullbatch import run_full_batch
 
-            def train():
-                return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
-        else:
-            self._epochs_planned = epochs
-        if self._distributed and epochs:
-            self._settle_mode(mode, X, y, (0, bs))
-            self.parallel_batch_size = bs if self.parallel == "auto" else None
-        if not full_batch:
-            if self._sharded:
-                min_rows = max(min_rows, self.comm.size)
-            starts = list(range(0, n, bs))
-            if len(starts) > 1 and n - starts[-1] < min_rows:
-                starts.pop()  # a last batch too small joins the one before
-            bounds = list(zip(starts, starts[1:] + [n]))
-            if self._schedule is not None:  # the named schedule over all the epochs so far and these
-                self.optimizer.lr = for_run(self._schedule, self._base_lr(0), (self.epoch + epochs) * len(bounds),
-                                            len(bounds))
+                def train():
+                    return run_full_batch(self, X, y, val, epochs, bs, metrics, cbs, _evaluate, _probabilities)
+            else:
+                self._epochs_planned = epochs
+            if self._distributed and epochs:
+                self._settle_mode(mode, X, y, (0, bs))
+                self.parallel_batch_size = bs if self.parallel == "auto" else None
+            if not full_batch:
+                if self._sharded:
+                    min_rows = max(min_rows, self.comm.size)
+                starts = list(range(0, n, bs))
+                if len(starts) > 1 and n - starts[-1] < min_rows:
+                    starts.pop()  # a last batch too small joins the one before
+                bounds = list(zip(starts, starts[1:] + [n]))
+                if self._schedule is not None:  # the named schedule over all the epochs so far and these
+                    self.optimizer.lr = for_run(self._schedule, self._base_lr(0),
+                                                (self.epoch + epochs) * len(bounds), len(bounds))
 
-            def train():
-                return self._run_epochs(X, y, val, epochs, bs, bounds, shuffle, metrics, cbs)
-        if self._distributed and epochs and self.parallel_mode == "lead":
-            self._lead(train, cbs)
-            return self.history
+                def train():
+                    return self._run_epochs(X, y, val, epochs, bs, bounds, shuffle, metrics, cbs)
+            if self._distributed and epochs and self.parallel_mode == "lead":
+                self._lead(train, cbs, signals)
+                return self.history
         return train()
 
     def _fit_arguments(self, X, y, epochs, batch_size, shuffle, validation_data, validation_split, callbacks,
@@ -731,7 +754,7 @@ class Trainer:
             return "lead"
         return self.parallel_mode if self.parallel_batch_size in (None, batch_size) else None
 
-    def _check_ranks_agree(self, error=None, spec=None, data=None):
+    def _check_ranks_agree(self, signals, error=None, spec=None, data=None):
         """The one collective at the start of every fit over several ranks (epochs 0 included): each rank says
         whether its arguments were refused (``error``), whether it was stopped (Ctrl-C, SIGTERM) while it waited
         for the others here, its settings (``spec``: epochs, batch size, mode, full batch) and, when it may
@@ -739,20 +762,19 @@ class Trainer:
         other settings than the rest hung, each waiting in another collective; now every rank raises one error:
         a refused rank its own (after this returns), the others a ValueError naming that rank and its error;
         a stopped rank its signal, the others KeyboardInterrupt; ranks with other settings or data a
-        ValueError naming what differs.  Waits asleep, with signals caught (:class:`_SignalsCaught`).  Each
-        rank also says the name of its wake-up socket (:meth:`_plan_wake`)."""
+        ValueError naming what differs.  Waits asleep, inside the caller's block of caught signals
+        (``signals``, :class:`_SignalsCaught`), whose end acts on a signal caught here whatever else went
+        wrong.  Each rank also says the name of its wake-up socket (:meth:`_plan_wake`)."""
         comm = self.comm
-        with _SignalsCaught() as signals:
-            sock, name = _wake_socket()
-            word = {"error": None if error is None else f"{type(error).__name__}: {error}", "spec": spec,
-                    "data": None if data is None else self._fingerprints(*data), "wake": name}
-            if sock is not None:
-                _drain(sock)  # before this rank's part of the agreement: rank 0 cannot have woken it for this fit yet
-            _wait_asleep(comm.comm.Ibarrier())  # the others may come late: wait here asleep, not in allgather
-            word["signal"] = signals.caught[0] if signals.caught else None
-            every = comm.comm.allgather(word)
+        sock, name = _wake_socket()
+        word = {"error": None if error is None else f"{type(error).__name__}: {error}", "spec": spec,
+                "data": None if data is None else self._fingerprints(*data), "wake": name}
+        if sock is not None:
+            _drain(sock)  # before this rank's part of the agreement: rank 0 cannot have woken it for this fit yet
+        _wait_asleep(comm.comm.Ibarrier())  # the others may come late: wait here asleep, not in allgather
+        word["signal"] = signals.caught[0] if signals.caught else None
+        every = comm.comm.allgather(word)
         self._plan_wake([w["wake"] for w in every])
-        signals.reraise()  # first: a signal caught here is acted on whatever else went wrong
         failed = [r for r, w in enumerate(every) if w["error"] is not None]
         if error is not None:
             return  # the caller raises it
@@ -760,7 +782,7 @@ class Trainer:
             r = failed[0]
             raise ValueError(f"MPI rank {r} could not start the fit: {every[r]['error']}")
         stopped = [r for r, w in enumerate(every) if w["signal"] is not None]
-        if stopped:
+        if stopped:  # (the stopped rank too: the end of ``signals`` raises its own signal's exception instead)
             raise KeyboardInterrupt(f"MPI rank {stopped[0]} was interrupted as the fit started")
         differ = [k for k in spec if len({repr(w["spec"][k]) for w in every}) > 1]
         if differ:
@@ -909,7 +931,7 @@ class Trainer:
         slowest = comm.max_over_ranks([np.median(times["lead"]), np.median(times["shard"])])
         return {"lead": float(slowest[0]), "shard": float(slowest[1])}
 
-    def _lead(self, train, cbs):
+    def _lead(self, train, cbs, signals):
         """Run ``train()`` (the fit's epochs or full-batch iterations, with the callbacks ``cbs``) on rank 0
         alone; the other ranks wait asleep, then take rank 0's state (:func:`checkpoint.snapshot`).  See
         :mod:`nablanet.distributed`.
@@ -920,13 +942,22 @@ class Trainer:
         KeyboardInterrupt after taking it), or with its error (they raise :class:`LeadFailed` naming it).
         A waiting rank stopped by Ctrl-C or SIGTERM tells rank 0, which stops at the end of that epoch as if
         stopped itself (:class:`_StopWhenAsked`).
+
+        All this inside the fit's block of caught signals (``signals``, :class:`_SignalsCaught`), begun before
+        the start-of-fit agreement: a signal is never acted on between the agreement and the release, where it
+        would leave the others waiting.  Rank 0 stops before training on one caught since the agreement, and
+        while it trains a signal stops it at once (``signals.at_once``), as in one process.
         """
         if not self.comm.is_root:
-            return self._follow(cbs)
-        asked = _StopWhenAsked(self.comm)
+            return self._follow(cbs, signals)
+        asked = _StopWhenAsked(self.comm, signals)
         cbs.append(asked)  # the last: the others have seen the epoch
         word = ("error", "its training ended without a word")
         try:
+            signals.at_once = True  # while rank 0 trains, a signal stops it at once, as in one process
+            if signals.caught:  # one caught since the agreement stops it before it trains
+                self.interrupted = True  # (as on the waiting ranks, which hear "interrupted")
+                raise KeyboardInterrupt("rank 0 was interrupted as its lead fit started")
             with thread_limit(self.threads):
                 self.lead_threads = threads_in_use()
                 train()
@@ -938,37 +969,38 @@ class Trainer:
             word = ("error", f"{type(e).__name__}: {e}")
             raise
         finally:
+            # first, before any call (CPython 3.11+ runs signal handlers at calls and backward jumps, not at an
+            # assignment): from here on a signal is recorded, and the others are released whatever comes
+            signals.at_once = False
             cbs.remove(asked)
-            self._release(word, asked.received)
+            self._release(word, signals, asked.received)
 
-    def _release(self, word, received=0):
+    def _release(self, word, signals, received=0):
         """Rank 0, its lead fit ended: wake the waiting ranks and send them ``word`` and its state (see _lead).
 
         Rank 0 posts its part of the barrier the others wait in, then wakes those on its machine (a datagram to
         each one's socket, :meth:`_plan_wake`), so they answer at once.  Ctrl-C and SIGTERM are caught
-        meanwhile (:class:`_SignalsCaught`) and acted on once the others have the state: one caught before it
-        is sent makes the word "interrupted", so that every rank stops.  Then each waiting rank says whether it
-        was stopped while it waited and how many stop messages it sent (of which rank 0 ``received`` some during
-        the fit): the rest are received here, so none is left for a later fit, and a fit that ended while a
-        waiting rank was stopped ends interrupted on rank 0 too."""
+        meanwhile (the fit's ``signals``, :class:`_SignalsCaught`) and acted on once the others have the state,
+        at the block's end: one caught before it is sent makes the word "interrupted", so that every rank
+        stops.  Then each waiting rank says whether it was stopped while it waited and how many stop messages
+        it sent (of which rank 0 ``received`` some during the fit): the rest are received here, so none is left
+        for a later fit, and a fit that ended while a waiting rank was stopped ends interrupted on rank 0 too."""
         snap, failure = None, None
         comm = self.comm
-        with _SignalsCaught() as signals:
-            if word[0] != "error":
-                try:
-                    snap = self.snapshot()
-                except Exception as e:  # noqa: BLE001 - the waiting ranks hear of it; rank 0 raises it after
-                    failure, word = e, ("error", f"its state could not be taken ({type(e).__name__}: {e})")
-            request = comm.comm.Ibarrier()  # they wait in the same barrier
-            _wake(self._wake_names)  # once it is posted: a rank woken finds rank 0's part of it there
-            _wait_asleep(request)
-            if signals.caught and word[0] == "done":
-                word, self.interrupted = ("interrupted", None), True
-            comm.bcast_object((word, snap))
-            said = comm.comm.gather((0, False), root=0)
-            for _ in range(sum(sent for sent, _ in said) - received):
-                comm.comm.recv(source=comm.MPI.ANY_SOURCE, tag=_STOP_TAG)
-        signals.reraise()
+        if word[0] != "error":
+            try:
+                snap = self.snapshot()
+            except Exception as e:  # noqa: BLE001 - the waiting ranks hear of it; rank 0 raises it after
+                failure, word = e, ("error", f"its state could not be taken ({type(e).__name__}: {e})")
+        request = comm.comm.Ibarrier()  # they wait in the same barrier
+        _wake(self._wake_names)  # once it is posted: a rank woken finds rank 0's part of it there
+        _wait_asleep(request)
+        if signals.caught and word[0] == "done":
+            word, self.interrupted = ("interrupted", None), True
+        comm.bcast_object((word, snap))
+        said = comm.comm.gather((0, False), root=0)
+        for _ in range(sum(sent for sent, _ in said) - received):
+            comm.comm.recv(source=comm.MPI.ANY_SOURCE, tag=_STOP_TAG)
         if failure is not None:
             raise failure
         stopped = [r for r, (_, caught) in enumerate(said) if caught]
@@ -976,49 +1008,41 @@ class Trainer:
             self.interrupted = True
             raise KeyboardInterrupt(f"MPI rank {stopped[0]} was interrupted while rank 0 trained alone")
 
-    def _follow(self, cbs=()):
+    def _follow(self, cbs, signals):
         """A rank other than 0 while rank 0 trains alone: wait asleep for its word, then take its state, and
         the callbacks ``cbs`` their filed state in it.
 
         The wait is a nonblocking barrier tested asleep (:func:`_wait_asleep`: MPI's blocking waits spin on a
         core rank 0 trains with): on rank 0's machine in ``poll`` on this process's wake-up socket, which rank 0
         writes to as it releases the ranks (the barrier tested every 50 ms meanwhile), elsewhere in naps of
-        0.1-2 ms.  Ctrl-C and SIGTERM are caught meanwhile (:class:`_SignalsCaught`): the first is sent on to
-        rank 0 within 50 ms (which stops at the end of its epoch, saves, and sends its state and
-        "interrupted"); this rank keeps waiting for rank 0's word and state, takes them whole, then acts on it.
+        0.1-2 ms.  Ctrl-C and SIGTERM are caught meanwhile, as since the start of the fit's agreement (the
+        fit's ``signals``, :class:`_SignalsCaught`): the first is sent on to rank 0 within 50 ms (which stops at
+        the end of its epoch, saves, and sends its state and "interrupted"), also one caught after the agreement
+        and before the wait; this rank keeps waiting for rank 0's word and state, takes them whole, and acts on
+        the signal at the block's end, whatever rank 0 said or the restore did.
         """
-        signals = _SignalsCaught()
-        try:
-            kind, detail = self._await_lead(signals, cbs)
-        finally:  # a signal caught while waiting is acted on, whatever rank 0 said or the restore did
-            signals.reraise()
+        comm, told = self.comm, []
+
+        def tell():
+            if signals.caught and not told:
+                told.append(comm.comm.isend(signals.caught[0], dest=0, tag=_STOP_TAG))
+
+        _wait_asleep(comm.comm.Ibarrier(), tell, _wake_socket()[0] if self._wake_me else None)
+        (kind, detail), snap = comm.bcast_object(None)
+        comm.comm.gather((len(told), bool(signals.caught)), root=0)
+        for request in told:
+            request.wait()
+        if snap is not None:
+            checkpoint.restore_snapshot(self, snap)
+            self._set_mode(self.parallel_mode)
+            self.interrupted = kind != "done" or bool(signals.caught)
+            for cb in cbs:  # (they ran on rank 0 alone) as rank 0's left them, as far as their state says
+                cb._follow_lead(self)
         if kind == "error":
             raise LeadFailed(f"rank 0 failed while it trained alone (parallel='lead'): {detail}")
         if kind == "interrupted":
             raise KeyboardInterrupt("rank 0 was interrupted while it trained alone (parallel='lead')")
         return self.history
-
-    def _await_lead(self, signals, cbs):
-        """:meth:`_follow`'s wait and receipt, with ``signals`` caught: rank 0's word (kind, detail)."""
-        comm, told = self.comm, []
-        with signals:
-
-            def tell():
-                if signals.caught and not told:
-                    told.append(comm.comm.isend(signals.caught[0], dest=0, tag=_STOP_TAG))
-
-            _wait_asleep(comm.comm.Ibarrier(), tell, _wake_socket()[0] if self._wake_me else None)
-            (kind, detail), snap = comm.bcast_object(None)
-            comm.comm.gather((len(told), bool(signals.caught)), root=0)
-            for request in told:
-                request.wait()
-            if snap is not None:
-                checkpoint.restore_snapshot(self, snap)
-                self._set_mode(self.parallel_mode)
-                self.interrupted = kind != "done" or bool(signals.caught)
-                for cb in cbs:  # (they ran on rank 0 alone) as rank 0's left them, as far as their state says
-                    cb._follow_lead(self)
-        return kind, detail
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, X, y, metrics=()):

@@ -519,8 +519,10 @@ def test_rank_0_leading_always_releases_the_waiting_ranks(tmp_path):
     r = doc["ctrl-c to all"]
     assert r["ended"] == ["KeyboardInterrupt"] * 2 and r["same"] and r["epochs"] == [2, 2], r
     assert r["interrupted"] == [True, True]
-    r = doc["ctrl-c to the waiting rank"]  # rank 0 hears of it, and stops at the end of an epoch
-    assert r["ended"] == ["KeyboardInterrupt"] * 2 and r["same"] and r["epochs"][0] in (2, 3), r
+    # rank 0 hears of it, and stops at the end of an epoch before its 6th: the second or third, or later when the
+    # waiting rank, slow on a busy machine, was not yet waiting (it then tells rank 0 as its wait begins)
+    r = doc["ctrl-c to the waiting rank"]
+    assert r["ended"] == ["KeyboardInterrupt"] * 2 and r["same"] and 2 <= r["epochs"][0] < 6, r
     assert r["interrupted"] == [True, True]
     r = doc["error"]
     assert r["ended"][0] == "ValueError: boom at epoch 4", r

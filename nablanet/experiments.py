@@ -20,7 +20,7 @@ import numpy as np
 
 from . import validate as V
 from .distributed import THREAD_ENV, _cores, _ranks_on_this_node, default_threads, thread_limit  # noqa: F401 - at home in distributed (the trainer's lead mode uses them too)
-from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps, settle
+from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
 from .validate import ConfigError
 
 __all__ = ["DEFAULTS", "SETTINGS", "ConfigError", "DataNotFoundError", "check_config", "resolve", "run_training",
@@ -392,8 +392,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     callbacks = []
     if out_dir and root:
         os.makedirs(out_dir, exist_ok=True)
-        # flushed to the disk while the model trains (files.atomic_path); the first checkpoint waits for it
-        atomic_write_json(os.path.join(out_dir, "config.json"), cfg, durable="background")
+        atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
         # no checkpoint at the start: config.json is the run's start (--resume of a run stopped before its first
         # checkpoint trains it from its beginning), one file less to write
         if resume is None and trainer._distributed and trainer.parallel != "auto":
@@ -401,7 +400,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
             # run stopped before its first checkpoint resumes in it (auto chooses again, by timing)
             trainer.save(os.path.join(out_dir, "checkpoint.npz"))
         callbacks.append(Checkpoint(os.path.join(out_dir, "checkpoint.npz"), every=checkpoint_every,
-                                    seconds=checkpoint_seconds, at_start=False, durable="background"))
+                                    seconds=checkpoint_seconds, at_start=False))
     validation = {"validation_data": (Xte, yte)} if curves else {}  # curves on the test split, for looking at
     if not curves:
         metrics = []
@@ -418,16 +417,15 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         trainer.fit(Xtr, ytr, epochs=max(remaining, 0), batch_size=cfg["batch_size"], callbacks=callbacks,
                     metrics=metrics, progress=progress, **validation)
     except FloatingPointError as e:
-        settle()  # the last whole epoch, saved as training stopped, in its place
         raise ConfigError(str(e)) from None
     except (ValueError, TypeError, OSError):  # refused, or failed (a full disk) before its first checkpoint: no run
-        _no_run_left(out_dir if root else None, resume)
+        if out_dir and root and resume is None and not os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
+            for f in ("config.json", "checkpoint.npz"):  # what this call wrote; the folder stays usable
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(out_dir, f))
         raise
-    except BaseException:  # Ctrl-C, SIGTERM: the checkpoint of the last whole epoch in its place before it is said
-        settle()
-        raise
-    if out_dir and root and cfg["patience"]:  # the restored best epoch, the model reported
-        trainer.save(os.path.join(out_dir, "checkpoint.npz"), durable="background")
+    if out_dir and root and cfg["patience"]:
+        trainer.save(os.path.join(out_dir, "checkpoint.npz"))  # the restored best epoch, the model reported
     seconds = time.perf_counter() - t0
     result = {"data": cfg["data"], "task": ds.task, "epochs": trainer.epoch, "train_seconds": seconds,
               "n_params": trainer.model.n_params, **_test_metrics(trainer.model, cfg["loss"], Xte, yte, ds.task)}
@@ -440,11 +438,6 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     if trainer.lead_threads is not None and result["parallel"] == "lead":
         result["lead_threads"] = trainer.lead_threads
     if out_dir and root:
-        try:
-            settle()  # the last checkpoint, flushed while the test metrics were computed, in its place
-        except OSError:  # as a failed save (a full disk)
-            _no_run_left(out_dir, resume)
-            raise
         write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler, plots=plots)
     if out_dir:
         result["run_dir"] = out_dir
@@ -452,17 +445,6 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     result["config"] = cfg
     result["trainer"] = trainer
     return result
-
-
-def _no_run_left(out_dir, resume):
-    """After a new run in ``out_dir`` failed: when none of its checkpoints is in place, what it wrote is removed
-    (config.json, the checkpoint of a named mode's start), so the folder takes a new run; None: nothing written."""
-    with contextlib.suppress(OSError):  # (the error to report is the caller's)
-        settle()
-    if out_dir and resume is None and not os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
-        for f in ("config.json", "checkpoint.npz"):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(out_dir, f))
 
 
 def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=True):

@@ -7,10 +7,6 @@ temporary file in the same folder (named ``.nablanet-tmp-*``), flushed to disk
 on POSIX and Windows.  A reader therefore sees the old file or the new one,
 never a mixture; a process killed mid-write leaves at most a temporary file,
 which :func:`remove_stale_temps` deletes when the folder is next used.
-A write with ``durable="background"`` finishes (flush and rename) on a thread
-of its own while the writer goes on; the writer's next write, or
-:func:`settle`, waits for it first, so a thread's files land in the order it
-wrote them.
 """
 
 from __future__ import annotations
@@ -19,12 +15,11 @@ import contextlib
 import json
 import os
 import secrets
-import threading
 
 from .validate import FileFormatError, MissingFileError
 
 __all__ = ["TEMP_PREFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "settle", "remove_stale_temps", "read_json"]
+           "remove_stale_temps", "read_json"]
 
 TEMP_PREFIX = ".nablanet-tmp-"
 _OLD_TEMP = (".nablanet-", ".tmp")  # the checkpoint writer's earlier naming
@@ -59,89 +54,25 @@ def atomic_path(path, durable=True):
     moment, and costs two flushes less (each some tenths of a millisecond):
     for files a command makes again, such as a run folder's metrics and plots
     (rewritten by ``--resume``), not for the state a run resumes from.
-
-    ``durable="background"``: the same flushes and the rename are done on a
-    thread of their own, and this returns once the file is written; the file
-    is in its place when :func:`settle` returns, which this thread's next
-    write calls first (so its files land in the order written, and one at most
-    is pending), and raises there what the flush raised.  A run folder's
-    ``config.json`` is flushed so while the model trains, its last checkpoint
-    while the test metrics are computed.
     """
-    if durable not in (True, False, "background"):
-        raise ValueError(f"durable: expected True, False or 'background', got {durable!r}")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    settle()
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(6)}-{os.path.basename(path)}")
     try:
         yield tmp
-        if durable == "background":
-            _local.pending = _Pending(tmp, path, folder)
-        elif durable:
-            _finish(tmp, path, folder)
-        else:
-            os.replace(tmp, path)
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if durable:
+            _fsync_dir(folder)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        named = _naming(e, path)
-        if named is not e:
-            raise named from None
+        if isinstance(e, OSError) and not e.filename and e.errno:  # a full disk says nothing of which file
+            raise OSError(e.errno, e.strerror or str(e), path) from None
         raise
-
-
-def _finish(tmp, path, folder):
-    """A durable write's end: the file flushed to the disk, renamed into place, its folder flushed."""
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(folder)
-
-
-def _naming(e, path):
-    """``e``, or for an OSError that names no file (a full disk says nothing of which file) one naming ``path``."""
-    if isinstance(e, OSError) and not e.filename and e.errno:
-        return OSError(e.errno, e.strerror or str(e), path)
-    return e
-
-
-_local = threading.local()  # .pending: this thread's write finishing in the background (_Pending), if any
-
-
-class _Pending:
-    """A durable write finishing on a thread of its own (see :func:`atomic_path`).  The thread is not a daemon:
-    a process that exits, a Ctrl-C included, lets it finish first, so the file is whole in its place or the old
-    one is (never waited for with ``Thread.join``, which a Ctrl-C can leave taking a running thread for ended)."""
-
-    def __init__(self, tmp, path, folder):
-        self.pid, self.done, self.error = os.getpid(), threading.Event(), None
-        threading.Thread(target=self._run, args=(tmp, path, folder), name="nablanet-flush").start()
-
-    def _run(self, tmp, path, folder):
-        try:
-            _finish(tmp, path, folder)
-        except BaseException as e:  # noqa: BLE001 - raised by settle(), in the writer's thread
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            self.error = _naming(e, path)
-        finally:
-            self.done.set()
-
-
-def settle():
-    """Wait until the write this thread started with ``durable="background"`` (see :func:`atomic_path`), if any,
-    is in its place; raise what its flush or rename raised (an OSError naming the file).  Returns at once when
-    none is pending, as in a process forked while one was (the write is its parent's)."""
-    pending = getattr(_local, "pending", None)
-    if pending is None:
-        return
-    if pending.pid == os.getpid():
-        pending.done.wait()
-    _local.pending = None
-    if pending.error is not None and pending.pid == os.getpid():
-        raise pending.error
 
 
 def atomic_write_bytes(path, data, durable=True):

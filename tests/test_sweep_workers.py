@@ -461,7 +461,7 @@ def test_a_worker_that_dies_idle_before_the_plots_are_dealt_is_one_warning_and_t
 
     base = {"data": "franke", "n": 60, "hidden": [4], "epochs": 2}
     grid = {"lr": [1e-3, 3e-3, 1e-2, 3e-2]}
-    real, parent = E._train_claimed_points, os.getpid()
+    real = E._train_claimed_points
     died = str(tmp_path / "died")
 
     def answer_then_die():

@@ -352,21 +352,13 @@ class Checkpoint(Callback):
     a resumed run is always the run that was never stopped (with the full-batch ``lbfgs`` and
     ``hessian_free``, whose curvature model a checkpoint does not hold, it goes on from the same parameters,
     not bit for bit).  A process killed outright (SIGKILL, power loss) resumes from the last file written.
-    Each file is flushed to the disk before it replaces the last one (``durable=False``: not flushed, still
-    whole); ``durable="background"`` flushes and renames it on a thread while training goes on (see
-    :func:`nablanet.files.atomic_path`): the next save, or :func:`nablanet.files.settle`, waits for it (how a
-    run folder's last checkpoint is flushed while its test metrics are computed).
     """
 
     def __init__(self, path, every=None, save_best_only=False, monitor="val_loss", mode="auto", seconds=None,
-                 at_start=True, durable=True):
+                 at_start=True):
         every = V.Optional(V.positive_int)(every, "Checkpoint: every")
         seconds = V.Optional(V.non_negative_number)(seconds, "Checkpoint: seconds")
         self.at_start = V.boolean(at_start, "Checkpoint: at_start")
-        if not (isinstance(durable, bool) or (isinstance(durable, str) and durable == "background")):
-            raise V.InvalidValueError(f"Checkpoint: durable: expected True, False or 'background', got {durable!r:.80}")
-        self.durable = durable
-        self._how = {} if durable is True else {"durable": durable}  # (a trainer's save(path) of its own still fits)
         if every is None and seconds is None:
             every = 1
         self.path, self.every, self.seconds, self.save_best_only = path, every, seconds, save_best_only
@@ -375,7 +367,7 @@ class Checkpoint(Callback):
             self._tracker._resumable = False
 
     def _save(self, trainer):
-        trainer.save(self.path, **self._how)
+        trainer.save(self.path)
         self._saved_epoch, self._last, self._boundary = trainer.epoch, time.monotonic(), None
 
     def on_train_begin(self, trainer):
@@ -409,7 +401,7 @@ class Checkpoint(Callback):
             return
         if trainer.interrupted:  # Ctrl-C, SIGTERM, the NaN guard: the last whole epoch, unless the file holds it
             if self._boundary is not None:
-                trainer.save_snapshot(self._boundary, self.path, **self._how)
+                trainer.save_snapshot(self._boundary, self.path)
                 self._saved_epoch, self._boundary = self._boundary[0]["epoch"], None
         elif self._saved_epoch != trainer.epoch:  # the end (early stopping's restored best epoch, if any)
             self._save(trainer)

@@ -52,18 +52,14 @@ def _jsonable(v):
     raise TypeError(f"cannot store {type(v).__name__} in a checkpoint")
 
 
-def save(trainer, path, durable=True):
+def save(trainer, path):
     """Write ``trainer`` (model, optimizer state, counters, RNG, history) to ``path``.
 
     The file is first written next to ``path`` and then renamed over it, so
-    an interrupted save never leaves a half-written checkpoint behind; it is
-    flushed to the disk first.  ``durable="background"`` flushes and renames
-    it on a thread while the caller goes on (see
-    :func:`nablanet.files.atomic_path`; :func:`nablanet.files.settle` waits
-    for it).
+    an interrupted save never leaves a half-written checkpoint behind.
     """
     _check_path(path)
-    _write(path, _contents(trainer), durable)
+    _write(path, _contents(trainer))
 
 
 def snapshot(trainer):
@@ -75,11 +71,11 @@ def snapshot(trainer):
     return meta, arrays, trainer.history.history
 
 
-def save_snapshot(snap, path, durable=True):
+def save_snapshot(snap, path):
     """Write a :func:`snapshot` to ``path`` (atomically, as :func:`save`)."""
     meta, arrays, history = snap
     _check_path(path)
-    _write(path, ({**meta, "history": {k: history[k][:n] for k, n in meta["history"].items()}}, arrays), durable)
+    _write(path, ({**meta, "history": {k: history[k][:n] for k, n in meta["history"].items()}}, arrays))
 
 
 def restore_snapshot(trainer, snap):
@@ -169,14 +165,14 @@ def _contents(trainer, copy=False):
     return meta, arrays
 
 
-def _write(path, contents, durable=True):
+def _write(path, contents):
     meta, arrays = contents
     arrays = {"meta": np.array(json.dumps(meta, default=_jsonable)), **arrays}
     for name, a in arrays.items():  # never a diverged model over the last good checkpoint (load refuses one)
         if name != "meta" and a.dtype.kind == "f" and not np.isfinite(a).all():
             raise InvalidValueError(f"{os.fspath(path)}: not saved: {name} holds NaN or infinite values (training "
                                     f"diverged); the previous checkpoint, if any, is kept")
-    with atomic_path(path, durable) as tmp, open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
 
 

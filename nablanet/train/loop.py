@@ -1054,19 +1054,19 @@ class Trainer:
         return self.model.predict(X)
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path, durable=True):
+    def save(self, path):
         """Write a checkpoint (atomically): see :func:`nablanet.train.checkpoint.save`."""
         if self.is_root:
-            checkpoint.save(self, path, durable)
+            checkpoint.save(self, path)
 
     def snapshot(self):
         """What :meth:`save` would write now, held in memory: see :func:`nablanet.train.checkpoint.snapshot`."""
         return checkpoint.snapshot(self)
 
-    def save_snapshot(self, snap, path, durable=True):
+    def save_snapshot(self, snap, path):
         """Write a :meth:`snapshot` to ``path`` (atomically), as :meth:`save` would have when it was taken."""
         if self.is_root:
-            checkpoint.save_snapshot(snap, path, durable)
+            checkpoint.save_snapshot(snap, path)
 
     @classmethod
     def load(cls, path, loss=None):

@@ -1281,3 +1281,45 @@ def test_a_waiting_rank_sleeps_through_rank_0s_fit_and_wakes_when_released(tmp_p
         assert len(waits) == (3 if case == "asleep" else 4), doc
         for w in waits:  # 2 ms naps: ~500 tests a second; asleep: 20, and a few once woken (3 ranks: up to ~8)
             assert w["socket"] and w["woken"] and w["tests"] < 10 + w["seconds"] / 0.04, doc
+
+
+ERROR_THEN_SIGNAL = textwrap.dedent("""
+    import json, signal
+    import numpy as np
+    from nablanet.distributed import get_comm
+    from nablanet.nn import MLP
+    from nablanet.train import Trainer
+    from nablanet.train.callbacks import Callback
+
+    comm = get_comm()
+
+    class Boom(ValueError):
+        def __str__(self):  # a Ctrl-C as rank 0 puts its error into words for the others
+            signal.raise_signal(signal.SIGINT)
+            return "boom"
+
+    class Raise(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            if epoch == 1:
+                raise Boom()
+
+    X, y = np.random.default_rng(0).standard_normal((64, 3)), np.arange(64) % 2
+    t = Trainer(MLP([3, 4, 2], output_activation="softmax", seed=0), "cross_entropy", seed=0, comm=comm,
+                parallel="lead")
+    try:
+        t.fit(X, y, epochs=5, batch_size=16, callbacks=[Raise()] if comm.is_root else [])
+        ended = "returned"
+    except BaseException as e:
+        ended = f"{type(e).__name__}: {e}"
+    print(json.dumps({"rank": comm.rank, "ended": ended}), flush=True)
+    """)
+
+
+def test_a_signal_while_rank_0_words_its_error_still_sends_the_error(tmp_path):
+    """While rank 0 made its error into the word for the others a signal stopped it at once (it was still
+    training as far as the block knew): the others heard "its training ended without a word" (found by
+    review).  Now the signal is recorded, and the others hear the error."""
+    (tmp_path / "s.py").write_text(ERROR_THEN_SIGNAL)
+    out = [json.loads(line) for line in mpirun(2, ["s.py"], tmp_path).splitlines() if line.startswith("{")]
+    ended = {r["rank"]: r["ended"] for r in out}
+    assert "Boom: boom" in ended[1] and "without a word" not in ended[1], ended

@@ -179,3 +179,40 @@ def test_a_wait_without_a_socket_naps_as_before():
     loop._wait_asleep(request, lambda: between.append(1))
     thread.join()
     assert len(request.tests) >= 10 and len(between) == len(request.tests) - 1, len(request.tests)
+
+
+def test_a_signal_between_the_two_handlers_taken_leaves_no_handler_of_the_block():
+    """_SignalsCaught takes SIGINT, then SIGTERM: a SIGTERM whose handler raises (the command line's) coming
+    between the two left SIGINT recorded and ignored for the rest of the process (found by review)."""
+    import signal
+
+    class Terminated(Exception):
+        pass
+
+    def on_term(signum, frame):
+        raise Terminated
+
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.signal(signal.SIGTERM, on_term)
+    real = signal.signal
+
+    def taking(sig, handler):
+        out = real(sig, handler)
+        if sig == signal.SIGINT and getattr(handler, "__name__", "") == "_record":
+            signal.raise_signal(signal.SIGTERM)  # acted on at the next check, inside __enter__
+        return out
+
+    try:
+        signal.signal = taking
+        try:
+            with pytest.raises(Terminated):
+                with loop._SignalsCaught():
+                    pass
+        finally:
+            signal.signal = real
+        assert signal.getsignal(signal.SIGINT) is old_int and signal.getsignal(signal.SIGTERM) is on_term
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)

@@ -56,6 +56,13 @@ sample falls and a value changed anywhere are seen, rows reordered between the
 sampled ones are not), and raises one error naming the ranks that differ (rank 0 leading
 uses its own data alone, and checks nothing).
 
+Sharded ranks compute every step together, so a Ctrl-C or SIGTERM must reach them
+all, as ``mpiexec`` sends it (a signal caught after that agreement, or during
+``"auto"``'s timing, is acted on as training starts).  One that reaches a single
+rank stops that rank alone and leaves the others waiting in their next collective:
+the command line then ends the job after a grace of 10 s; a program of one's own
+must end it itself (``comm.Abort()``).
+
 Only rank 0 writes checkpoints, metrics and plots.
 
 Needs the optional extra ``mpi`` (``pip install "nablanet[mpi]"``: mpi4py and

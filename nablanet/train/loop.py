@@ -142,12 +142,16 @@ class _SignalsCaught:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous = signal.getsignal(sig)
-                # None: a handler set outside Python, left alone; SIG_IGN: the program ignores it, and so do we
-                if previous is not None and previous != signal.SIG_IGN:
-                    self._previous.append((sig, previous))
-                    signal.signal(sig, self._record)
+            try:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    previous = signal.getsignal(sig)
+                    # None: a handler set outside Python, left alone; SIG_IGN: the program ignores it, and so do we
+                    if previous is not None and previous != signal.SIG_IGN:
+                        self._previous.append((sig, previous))
+                        signal.signal(sig, self._record)
+            except BaseException:  # a SIGTERM whose handler raised, between the two: SIGINT not left ours
+                self._put_back()
+                raise
         return self
 
     def _record(self, signum, frame):
@@ -172,6 +176,12 @@ class _SignalsCaught:
         return dict(self._previous).get(signum, signal.getsignal(signum))
 
     def __exit__(self, *exc):
+        self._put_back()
+        self.reraise()
+        return False
+
+    def _put_back(self):
+        """The handlers the block took over, put back (each, whatever putting back another raised)."""
         import signal
 
         def restore(pairs):
@@ -183,8 +193,6 @@ class _SignalsCaught:
 
         pairs, self._previous = self._previous, []
         restore(pairs)
-        self.reraise()
-        return False
 
     def reraise(self):
         """Act on the first signal caught, once: raise what its handler raised when it came (Python's SIGINT
@@ -963,9 +971,11 @@ class Trainer:
                 train()
             word = ("done", None)
         except KeyboardInterrupt:
+            signals.at_once = False  # (first, as in the finally: a signal while the word is made is recorded)
             word = ("interrupted", None)
             raise
         except BaseException as e:
+            signals.at_once = False
             word = ("error", f"{type(e).__name__}: {e}")
             raise
         finally:

@@ -61,7 +61,7 @@ all, as ``mpiexec`` sends it (a signal caught after that agreement, or during
 ``"auto"``'s timing, is acted on as training starts).  One that reaches a single
 rank stops that rank alone and leaves the others waiting in their next collective:
 the command line then ends the job after a grace of 10 s; a program of one's own
-must end it itself (``comm.Abort()``).
+must end it itself (mpi4py's ``MPI.COMM_WORLD.Abort()``).
 
 Only rank 0 writes checkpoints, metrics and plots.
 

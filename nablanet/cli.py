@@ -21,7 +21,7 @@ import numpy as np
 from . import validate as V
 from .distributed import parallel_choice
 from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
-from .files import atomic_write_json, remove_stale_temps
+from .files import atomic_write_json, dumps, remove_stale_temps
 
 
 class _Parser(argparse.ArgumentParser):
@@ -285,7 +285,7 @@ def _table(rows, cols, fmt=None):
 
 def _emit(args, doc, text):
     if args.json:
-        print(json.dumps(doc, indent=2, default=str))
+        print(dumps(doc, default=str))
     else:
         print(text)
 

@@ -88,3 +88,20 @@ def test_a_failed_flush_of_the_only_checkpoint_leaves_no_run(tmp_path, monkeypat
         run_training(CFG, out_dir=tmp_path / "run", plots=False)
     assert err.value.filename == str(tmp_path / "run" / "checkpoint.npz")
     assert os.listdir(tmp_path / "run") == []
+
+
+def test_json_files_are_laid_out_one_member_a_line_with_lists_of_values_on_one_line():
+    """files.dumps: what json.dumps(indent=2) reads as (the same document), each list of numbers on one line
+    (a history of many epochs is one line per metric); non-string keys and ``default=`` as json.dumps has them."""
+    doc = {"final": {"loss": 0.5, "ok": True, "none": None, "empty": {}, "nothing": []},
+           "history": {"loss": [0.3, 0.2, float("inf")], "acc": [0.5, 0.75]},
+           "rows": [{"lr": 1e-3, "hidden": [16, 8]}, {"lr": 1e-2}], "grid": [[1, 2], [3]], "name": "é"}
+    text = files.dumps(doc)
+    assert json.loads(text) == json.loads(json.dumps(doc))
+    lines = text.splitlines()
+    assert '    "loss": [0.3, 0.2, Infinity],' in lines and '      "hidden": [16, 8]' in lines
+    assert lines[0] == "{" and lines[1] == '  "final": {' and lines[-1] == "}"
+    assert text.isascii()  # as json.dumps: \u00e9
+    assert json.loads(files.dumps({1: "a", "b": [1]})) == {"1": "a", "b": [1]}
+    assert json.loads(files.dumps({"when": object}, default=lambda o: "obj")) == {"when": "obj"}
+    assert files.dumps([]) == "[]" and files.dumps({}) == "{}" and files.dumps(3) == "3"

@@ -13,7 +13,9 @@ fork stopped; they busy-wait before they sleep).
 
 1. Run folder: a 30-epoch breast-cancer fit through ``run_training`` (what
    ``nablanet train`` runs) with no folder, with a folder (configuration,
-   metrics, checkpoints on the default cadence) and with its plots too.
+   metrics, checkpoints on the default cadence) and with its plots too;
+   ``folder_overhead_per_pair``: the median difference of fits without and
+   with a folder run in turn, over the median fit without.
 2. Parallel sweep: 20 small points (breast cancer, 16 hidden units) as a
    plain loop, with ``--jobs 1`` and ``--jobs 2`` (the sweep process and one
    worker); at 10 epochs a point (about 10 ms, where a worker's fixed costs
@@ -102,6 +104,12 @@ def run_folder(repeats):
                      ("fit_with_folder_and_plots", lambda: with_folder(True))):
         out[f"{name}_seconds"], out[f"{name}_cpu_seconds"], _ = measure(fn, repeats)
     out["folder_overhead"] = out["fit_with_folder_seconds"] / out["fit_seconds"] - 1
+    # the folder's few milliseconds beside the machine's drift: pairs, one fit without and one with, in turn
+    # (10 per repeat), and the median of their differences, over the median fit without
+    pairs = [(median_time(lambda: run_training(cfg), 1), median_time(lambda: with_folder(False), 1))
+             for _ in range(10 * repeats)]
+    out["folder_seconds_per_pair"] = statistics.median(b - a for a, b in pairs)
+    out["folder_overhead_per_pair"] = out["folder_seconds_per_pair"] / statistics.median(a for a, _ in pairs)
     out["plots_overhead"] = out["fit_with_folder_and_plots_seconds"] / out["fit_seconds"] - 1
     out["plots_cpu_seconds"] = out["fit_with_folder_and_plots_cpu_seconds"] - out["fit_with_folder_cpu_seconds"]
     return out

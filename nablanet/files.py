@@ -25,19 +25,6 @@ TEMP_PREFIX = ".nablanet-tmp-"
 _OLD_TEMP = (".nablanet-", ".tmp")  # the checkpoint writer's earlier naming
 
 
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def atomic_path(path, durable=True):
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
@@ -48,12 +35,17 @@ def atomic_path(path, durable=True):
     is left as it was.
 
     ``durable`` (the default) also flushes the file to the disk before the
-    rename and the folder after it (fsync), so that a power failure or an
-    operating-system crash leaves the old file or the new one whole.  Without
-    it, the replacement is as atomic for a process stopped or killed at any
-    moment, and costs two flushes less (each some tenths of a millisecond):
-    for files a command makes again, such as a run folder's metrics and plots
-    (rewritten by ``--resume``), not for the state a run resumes from.
+    rename (fsync), so that a power failure or an operating-system crash
+    leaves the old file or the new one whole, never the new name on a file
+    whose contents had not reached the disk.  The folder is not flushed after
+    the rename: the rename reaches the disk with the file system's next commit
+    (ext4: within 5 s), and until then a crash leaves the old file, whole, as
+    if the write had come a moment later (a flush of the folder costs as much
+    as the file's, some tenths of a millisecond).  Without ``durable``, the
+    replacement is as atomic for a process stopped or killed at any moment,
+    and costs the flush less: for files a command makes again, such as a run
+    folder's metrics and plots (rewritten by ``--resume``), not for the state
+    a run resumes from.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -65,8 +57,6 @@ def atomic_path(path, durable=True):
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-        if durable:
-            _fsync_dir(folder)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

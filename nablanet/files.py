@@ -39,7 +39,8 @@ def atomic_path(path, durable=True):
     leaves the old file or the new one whole, never the new name on a file
     whose contents had not reached the disk.  The folder is not flushed after
     the rename: the rename reaches the disk with the file system's next commit
-    (ext4: within 5 s), and until then a crash leaves the old file, whole, as
+    (ext4: within 5 s; btrfs, XFS: about 30 s), and until then a crash (on a
+    journaling file system) leaves the old file, whole, as
     if the write had come a moment later (a flush of the folder costs as much
     as the file's, some tenths of a millisecond).  Without ``durable``, the
     replacement is as atomic for a process stopped or killed at any moment,
@@ -80,20 +81,36 @@ def atomic_write_json(path, obj, durable=True, **kw):
     atomic_write_text(path, dumps(obj, **kw), durable)
 
 
-def dumps(obj, _level=0, **kw):
+def dumps(obj, **kw):
     """``obj`` as JSON, each object's members on lines of their own (as ``json.dumps(indent=2)``) and each list
-    of numbers or strings on one line: a history of 30 epochs is one line per metric, not 30, and it is made
-    by json's C encoder (its indented output is made by its Python one: a few tenths of a millisecond for a
-    run's metrics).  ``kw`` goes to ``json.dumps`` (``default=``, ...)."""
-    pad = "  " * (_level + 1)
+    of numbers or strings on one line: a history of 30 epochs is one line per metric, not 30.  The lines are
+    made by json's C encoder (before Python 3.14 its indented output is made by its Python one: a few tenths
+    of a millisecond for a run's metrics).  ``kw`` are ``json.dumps``'s options (``default``, ``sort_keys``,
+    ``ensure_ascii``, ``allow_nan``, ...), but the layout is this one's: ``indent``, ``separators`` and
+    ``cls`` are refused."""
+    bad = sorted(set(kw) & {"indent", "separators", "cls"})
+    if bad:
+        raise TypeError(f"dumps() lays out the JSON itself; it takes no {', '.join(bad)}")
+    return _layout(obj, 0, set(), kw)
+
+
+def _layout(obj, level, open_, kw):
+    """:func:`dumps` of ``obj`` at nesting ``level``; ``open_``: the ids of the containers being written."""
     if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj):
-        items = (f"{pad}{json.dumps(k)}: {dumps(v, _level + 1, **kw)}" for k, v in obj.items())
+        members = sorted(obj.items()) if kw.get("sort_keys") else list(obj.items())
+        keys = [json.dumps(k, ensure_ascii=kw.get("ensure_ascii", True)) + ": " for k, _ in members]
+        values, ends = [v for _, v in members], "{}"
     elif isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in obj):
-        items = (pad + dumps(v, _level + 1, **kw) for v in obj)
-    else:
+        keys, values, ends = [""] * len(obj), list(obj), "[]"
+    else:  # a value, or a list of values, on one line
         return json.dumps(obj, **kw)
-    ends = "{}" if isinstance(obj, dict) else "[]"
-    return ends[0] + "\n" + ",\n".join(items) + "\n" + "  " * _level + ends[1]
+    if id(obj) in open_:
+        raise ValueError("Circular reference detected")
+    open_.add(id(obj))
+    pad = "  " * (level + 1)
+    lines = [pad + k + _layout(v, level + 1, open_, kw) for k, v in zip(keys, values)]
+    open_.discard(id(obj))
+    return ends[0] + "\n" + ",\n".join(lines) + "\n" + "  " * level + ends[1]
 
 
 def remove_stale_temps(folder):

@@ -105,3 +105,20 @@ def test_json_files_are_laid_out_one_member_a_line_with_lists_of_values_on_one_l
     assert json.loads(files.dumps({1: "a", "b": [1]})) == {"1": "a", "b": [1]}
     assert json.loads(files.dumps({"when": object}, default=lambda o: "obj")) == {"when": "obj"}
     assert files.dumps([]) == "[]" and files.dumps({}) == "{}" and files.dumps(3) == "3"
+
+
+def test_json_layout_takes_jsons_options_and_refuses_its_own_layout_options():
+    """sort_keys and ensure_ascii hold for the whole document (found by review: only for the innermost values);
+    indent, separators and cls are refused; a cycle is json's ValueError."""
+    doc = {"b": {"d": 1, "c": [2, 1]}, "a": {"\u00e9": "\u00f1"}}
+    text = files.dumps(doc, sort_keys=True)
+    assert json.loads(text) == doc and text.index('"a"') < text.index('"b"') and text.index('"c"') < text.index('"d"')
+    text = files.dumps(doc, ensure_ascii=False)
+    assert "\u00e9" in text and "\u00f1" in text and json.loads(text) == doc
+    for bad in ({"indent": 4}, {"separators": (",", ":")}, {"cls": json.JSONEncoder}):
+        with pytest.raises(TypeError, match=next(iter(bad))):
+            files.dumps(doc, **bad)
+    loop = []
+    loop.append([loop])
+    with pytest.raises(ValueError, match="Circular"):
+        files.dumps(loop)

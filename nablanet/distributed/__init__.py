@@ -59,9 +59,11 @@ uses its own data alone, and checks nothing).
 Sharded ranks compute every step together, so a Ctrl-C or SIGTERM must reach them
 all, as ``mpiexec`` sends it (a signal caught after that agreement, or during
 ``"auto"``'s timing, is acted on as training starts).  One that reaches a single
-rank stops that rank alone and leaves the others waiting in their next collective:
-the command line then ends the job after a grace of 10 s; a program of one's own
-must end it itself (mpi4py's ``MPI.COMM_WORLD.Abort()``).
+rank stops that rank alone and leaves the others waiting in their next collective.
+The command line then ends the job: rank 0 stopped saves its last whole epoch and
+ends it at once, with its one line; another rank ends it after a grace of 10 s, and
+the training since the last checkpoint is lost.  A program of one's own must end
+it itself (mpi4py's ``MPI.COMM_WORLD.Abort()``).
 
 Only rank 0 writes checkpoints, metrics and plots.
 

@@ -334,29 +334,3 @@ def test_a_rank_killed_under_mpiexec_leaves_no_process_and_resume_ends_as_unbrok
     np.testing.assert_array_equal(got, expected)
     assert _temps(tmp_path / "broken") == []
 
-
-@pytest.mark.skipif(not _mpi_ready(), reason="needs mpi4py and mpiexec (the optional extra 'mpi')")
-def test_a_signal_to_one_sharded_rank_alone_ends_the_job_with_one_line_from_that_rank(tmp_path):
-    """SIGTERM to rank 1 alone in a sharded run: rank 0, not stopped, waits in the step's collective; rank 1
-    ends the job after its grace and says so, with how to go on (it ended the job without a word: found by
-    review).  The grace is shortened here."""
-    short = [MPIEXEC, "-n", "2", sys.executable, "-c",
-             "import sys, nablanet.cli as c; c.RANK_GRACE_SECONDS = 0.5; sys.exit(c.main())"]
-    args = [a if a != "10" else "100000" for a in TRAIN] + ["--parallel", "shard", "--out", "run"]
-    p = _start(args, tmp_path, prefix=short)
-    try:
-        assert _after_saves(p, tmp_path / "run" / "checkpoint.npz", 2), p.communicate()[1][-3000:]
-        ranks = _ranks(p.pid)
-        os.kill(ranks[1], signal.SIGTERM)
-        try:
-            _, err = p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail("the job still runs 60 s after rank 1 was stopped")
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(10)
-    assert p.returncode == 143, err[-3000:]
-    said = [line for line in err.splitlines() if line.startswith("nablanet:")]
-    assert said == ["nablanet: stopped (SIGTERM) on rank 1 alone, which ends the job; a run continues from its "
-                    "last checkpoint (or its start) with --resume"], err[-3000:]

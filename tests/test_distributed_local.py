@@ -181,6 +181,28 @@ def test_a_wait_without_a_socket_naps_as_before():
     assert len(request.tests) >= 10 and len(between) == len(request.tests) - 1, len(request.tests)
 
 
+def test_a_wait_without_a_socket_tests_every_0_1_ms_for_its_first_20_ms_then_backs_off(monkeypatch):
+    """The other ranks of a fit's agreement come within milliseconds (rank 0 writes its configuration first): a
+    waiting rank backed off to naps of 2 ms at once and kept rank 0 waiting 2-4 ms there.  On a clock of its
+    own (no time passes but the naps)."""
+    clock, naps = [0.0], []
+
+    def sleep(seconds):
+        naps.append(seconds)
+        clock[0] += seconds
+
+    class Request:
+        def Test(self):  # noqa: N802 - MPI's name
+            return clock[0] >= 0.05
+
+    monkeypatch.setattr(loop.time, "sleep", sleep)
+    monkeypatch.setattr(loop.time, "monotonic", lambda: clock[0])
+    loop._wait_asleep(Request())
+    short = [n for k, n in enumerate(naps) if sum(naps[:k]) < loop.SHORT_NAPS_SECONDS]
+    assert set(short) == {1e-4} and len(short) >= 0.9 * loop.SHORT_NAPS_SECONDS / 1e-4
+    assert max(naps) == 0.002 and naps[-1] == 0.002  # then backed off, as before
+
+
 def test_a_signal_between_the_two_handlers_taken_leaves_no_handler_of_the_block():
     """_SignalsCaught takes SIGINT, then SIGTERM: a SIGTERM whose handler raises (the command line's) coming
     between the two left SIGINT recorded and ignored for the rest of the process (found by review)."""

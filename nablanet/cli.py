@@ -789,12 +789,8 @@ def main(argv=None):
     except LeadFailed as e:  # rank 0 failed while it trained alone, and says why itself
         return _fail(e, quiet=_other_rank())
     except _Terminated:
-        if not _other_rank():
-            print(f"nablanet: stopped (SIGTERM){_how_to_go_on(args)}", file=sys.stderr)
         return _end_interrupted_rank(143, "stopped (SIGTERM)", _how_to_go_on(args))
     except KeyboardInterrupt:
-        if not _other_rank():
-            print(f"nablanet: interrupted{_how_to_go_on(args)}", file=sys.stderr)
         return _end_interrupted_rank(130, "interrupted", _how_to_go_on(args))
     except OSError as e:  # a path that cannot be read or written, a full disk, a closed pipe
         if isinstance(e, BrokenPipeError) and _stdout_is_pipe():
@@ -818,17 +814,20 @@ def main(argv=None):
 RANK_GRACE_SECONDS = 10.0
 
 
-def _end_interrupted_rank(code, what="stopped", go_on=""):
-    """``code``; under MPI, the process ends here, without MPI's finalization.
+def _end_interrupted_rank(code, what, go_on=""):
+    """The one line of a stopped command (``what`` happened, how to ``go_on``), then ``code``; under MPI, the
+    process ends here, without MPI's finalization.
 
     A signal stops each rank where it finds it: a rank stopped between steps leaves the others waiting in the
     step's collective, where no signal reaches Python, and finalizing waits for them, so the job hung.  Rank 0
-    (its checkpoint written by now) ends at once and the launcher ends the others; another rank gives rank 0
-    ``RANK_GRACE_SECONDS`` to do so, then ends itself, which ends a rank 0 stuck in a collective, and says
-    so (``what`` happened, how to ``go_on``): rank 0, which says it otherwise, was not stopped.
+    (its checkpoint written by now) says the line, ends at once and the launcher ends the others; another rank
+    gives rank 0 ``RANK_GRACE_SECONDS`` to do so, then ends itself, which ends a rank 0 stuck in a collective,
+    and says the line itself: rank 0 was not stopped.
     """
-    from .distributed import launched_under_mpi
+    from .distributed import launched_rank, launched_under_mpi
 
+    if not _other_rank():
+        print(f"nablanet: {what}{go_on}", file=sys.stderr)
     if not launched_under_mpi():
         return code
     with contextlib.suppress(Exception):
@@ -838,8 +837,6 @@ def _end_interrupted_rank(code, what="stopped", go_on=""):
         for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal ends this rank at once
             signal.signal(sig, signal.SIG_DFL)
         time.sleep(RANK_GRACE_SECONDS)
-        from .distributed import launched_rank
-
         with contextlib.suppress(Exception):
             print(f"nablanet: {what} on rank {launched_rank()} alone, which ends the job{go_on}", file=sys.stderr,
                   flush=True)

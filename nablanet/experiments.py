@@ -831,11 +831,20 @@ def _stop_workers(ex, procs):
             if c not in (None, 0, -signal.SIGTERM) and not (p in killed and c == -signal.SIGKILL)]
 
 
-def _without_pool(ex, ctx, folder, what):
-    """A worker of pool ``ex`` died, and nothing is lost: the pool is stopped, a temporary file the worker left
-    in ``folder`` removed, and a warning says ``what`` happened."""
+def _stop_pool(ex, ctx, *folders):
+    """Stop the sweep's pool ``ex`` (:func:`_stop_workers`) and remove the temporary files its workers left,
+    stopped or killed in the middle of a write, in ``folders``: they hold only whole files.  Returns the exit
+    codes of the workers that ended otherwise."""
     died = _stop_workers(ex, ctx.processes)
-    remove_stale_temps(folder)
+    for folder in folders:
+        remove_stale_temps(folder)
+    return died
+
+
+def _without_pool(ex, ctx, folders, what):
+    """A worker of pool ``ex`` died, and nothing is lost: the pool is stopped (:func:`_stop_pool`, ``folders``)
+    and a warning says ``what`` happened."""
+    died = _stop_pool(ex, ctx, *folders)
     warnings.warn(f"a sweep worker process died ({_how_ended(died)}) {what}", RuntimeWarning, stacklevel=3)
 
 
@@ -1058,7 +1067,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                 # a finished point)
                 if own + claims.finished() < len(order):
                     raise
-                _without_pool(ex, ctx, pdir, "after every point was finished; the results are whole")
+                _without_pool(ex, ctx, (pdir, out_dir), "after every point was finished; the results are whole")
                 ex = None
                 for r in order:
                     if (k := _point_key(r)) not in runs:
@@ -1096,7 +1105,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         except BrokenProcessPool:  # a worker died drawing
             broke = True
         if broke:  # the results are whole: the plots the workers did not hand back are drawn here
-            _without_pool(ex, ctx, out_dir, "after the points were finished; its plots are drawn by the sweep process")
+            _without_pool(ex, ctx, (pdir, out_dir),
+                          "after the points were finished; its plots are drawn by the sweep process")
             ex = None
             for k, a in enumerate(jobs_plots):
                 if plots[k] is None:
@@ -1104,11 +1114,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     except BaseException as e:
         try:
             if ex is not None:
-                died = _stop_workers(ex, ctx.processes)
-                # a worker stopped (or killed) in the middle of a write leaves its temporary file: removed here,
-                # the workers gone, so the folder holds only whole files
-                remove_stale_temps(pdir)
-                remove_stale_temps(out_dir)
+                died = _stop_pool(ex, ctx, pdir, out_dir)
                 if isinstance(e, BrokenProcessPool):
                     done = sum(os.path.exists(os.path.join(pdir, _point_key(r) + ".json")) for r in runs_todo)
                     raise BrokenProcessPool(

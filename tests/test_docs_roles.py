@@ -381,6 +381,69 @@ def test_the_suffix_search_is_the_last_resort_of_a_leading_dot_and_is_given_the_
     assert asked == [("helper", "func"), ("nowhere", "meth")]
 
 
+# ----------------------------------------------------------------------------
+# convert_simple_tables
+# ----------------------------------------------------------------------------
+
+
+def test_a_simple_table_with_a_header_becomes_a_markdown_table():
+    border = "=====  ==========\n"
+    text = f"Before:\n\n{border}name   update\n{border}SGD    x <- x - eta g\nAdam   m, v; x\n{border}\nAfter."
+    assert dr.convert_simple_tables(text) == (
+        "Before:\n\n| name | update |\n| --- | --- |\n| SGD | x <- x - eta g |\n| Adam | m, v; x |\n\nAfter."
+    )
+
+
+def test_a_row_whose_first_column_is_blank_continues_the_row_above():
+    text = "===  ===========\nabc  first line\n     second line\nde   other\n===  ===========\n"
+    assert dr.convert_simple_tables(text) == "|   |   |\n| --- | --- |\n| abc | first line second line |\n| de | other |\n"
+
+
+def test_the_last_column_runs_to_the_end_of_the_line_and_pipes_outside_code_are_escaped():
+    text = "==  ===  ==\na   |x|  longer than its border, ``a|b``\n==  ===  ==\n"
+    assert dr.convert_simple_tables(text).splitlines()[2] == "| a | \\|x\\| | longer than its border, ``a|b`` |"
+
+
+def test_an_indented_table_keeps_its_indentation():
+    text = "x : int\n    Values:\n\n    ===  ===\n    a    1\n    ===  ===\n"
+    assert dr.convert_simple_tables(text) == "x : int\n    Values:\n\n    |   |   |\n    | --- | --- |\n    | a | 1 |\n"
+
+
+@pytest.mark.parametrize("text", [
+    "==  ==\nabc d\n==  ==\n",  # text across the gap between the columns
+    "==  ==\na   b\n",  # no closing border
+    "==  ==\na   b\n===  ==\n",  # borders that disagree
+    "    ==  ==\na   b\n    ==  ==\n",  # a row outside the table's indentation
+    "Title\n=====\n",  # a section underline is one run
+    "```\n==  ==\na   b\n==  ==\n```\n",  # in code
+])
+def test_what_is_not_a_simple_table_is_left_as_written(text):
+    assert dr.convert_simple_tables(text) == text
+
+
+def test_every_table_in_the_packages_docstrings_converts():
+    """A table written in a docstring that the conversion does not read (text across a column's gap) would show on the
+    site as its raw borders: each docstring with a border line is converted with none left."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import nablanet
+
+    found = 0
+    for info in pkgutil.walk_packages(nablanet.__path__, "nablanet."):
+        module = importlib.import_module(info.name)
+        objects = [module, *(v for _, v in inspect.getmembers(module) if getattr(v, "__module__", None) == info.name)]
+        for obj in objects:
+            text = inspect.getdoc(obj) or ""
+            if any(dr._BORDER.match(line) for line in text.splitlines()):
+                found += 1
+                converted = dr.convert_simple_tables(text)
+                assert not any(dr._BORDER.match(line) for line in converted.splitlines()), (info.name, obj)
+                assert "| --- |" in converted
+    assert found >= 3
+
+
 def test_the_conversion_needs_neither_griffe_nor_mkdocs():
     code = textwrap.dedent(
         f"""\

@@ -238,6 +238,98 @@ def convert_literal_blocks(text: str) -> str:
     return "".join(out)
 
 
+_BORDER = re.compile(r"^(?P<indent>[ \t]*)=+(?:[ \t]+=+)+[ \t]*$")
+
+
+def _columns(border: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` of each column a simple table's border line marks (its runs of ``=``)."""
+    return [m.span() for m in re.finditer(r"=+", border)]
+
+
+def _cells(line: str, columns: Sequence[tuple[int, int]]) -> list[str]:
+    """One line of a simple table cut into its columns' texts; the last column runs to the end of the line."""
+    starts = [start for start, _ in columns]
+    return [line[a:b].strip() for a, b in zip(starts, [*starts[1:], len(line)])]
+
+
+def _table_cell(text: str) -> str:
+    """A cell's text for a Markdown table: its pipes escaped, outside inline code (which a pipe does not split)."""
+    parts = re.split(r"(``(?:(?!``).)+``|`[^`]+`)", text)
+    return "".join(part if k % 2 else part.replace("|", "\\|") for k, part in enumerate(parts)) or " "
+
+
+def _simple_table(lines: Sequence[str], i: int) -> tuple[int, str] | None:
+    """When ``lines[i]`` opens a reST simple table, ``(index after it, the table in Markdown)``, else None.
+
+    The table is a border, rows, and a border that a blank line or the end follows; with a header, a border between
+    the header's rows and the body's. A line whose first column is blank continues the row above (its texts joined
+    with a space), as a blank line between rows is skipped. A table with no header gets an empty one (Markdown
+    tables have one). Anything else under a border (a row at another indentation, text across the gap between two
+    columns, no closing border) is not a table, and is left as written.
+    """
+    top = _BORDER.match(lines[i])
+    if not top:
+        return None
+    indent, columns = top["indent"], _columns(lines[i])
+    sections: list[list[list[str]]] = [[]]
+    j = i + 1
+    while j < len(lines):
+        line = lines[j].rstrip("\r\n")
+        if _BORDER.match(line):
+            if _columns(line) != columns:
+                return None
+            j += 1
+            if j == len(lines) or not lines[j].strip() or len(sections) == 2:
+                break
+            sections.append([])
+            continue
+        if not line.strip():
+            j += 1
+            continue
+        if not line.startswith(indent) or _indent(line) < len(indent):
+            return None
+        if any(line[end:start].strip() for (_, end), (start, _) in zip(columns, columns[1:])):
+            return None  # text across the gap before a column: not a table reST reads either
+        cells = _cells(line, columns)
+        if cells[0] or not sections[-1]:
+            sections[-1].append(cells)
+        else:
+            sections[-1][-1] = [f"{a} {b}".strip() for a, b in zip(sections[-1][-1], cells)]
+        j += 1
+    else:
+        return None
+    header, body = (sections[0], sections[1]) if len(sections) == 2 else ([[""] * len(columns)], sections[0])
+    if len(header) > 1:  # a header of several rows: one row of Markdown
+        header = [[" ".join(filter(None, col)) for col in zip(*header)]]
+
+    def row(cells: Sequence[str]) -> str:
+        return f"{indent}| " + " | ".join(_table_cell(c) for c in cells) + " |\n"
+
+    rule = f"{indent}|" + "|".join(" --- " for _ in columns) + "|\n"
+    return j, row(header[0]) + rule + "".join(row(r) for r in body)
+
+
+def convert_simple_tables(text: str) -> str:
+    """Rewrite every reST simple table (rows between borders of ``=`` runs) in ``text`` outside code as a Markdown
+    table; fenced code, doctest and literal blocks are left as they are."""
+    out: list[str] = []
+    for kind, chunk in _blocks(text):
+        if kind != "prose" or "==" not in chunk:
+            out.append(chunk)
+            continue
+        lines = chunk.splitlines(keepends=True)
+        i = 0
+        while i < len(lines):
+            table = _simple_table(lines, i)
+            if table is None:
+                out.append(lines[i])
+                i += 1
+            else:
+                i, markdown = table
+                out.append(markdown)
+    return "".join(out)
+
+
 def resolve_target(
     target: str,
     scopes: Sequence[str],
@@ -337,6 +429,8 @@ if griffe is not None:
                     value = convert_roles(value, resolve)
                 if "::" in value:
                     value = convert_literal_blocks(value)
+                if "==" in value:
+                    value = convert_simple_tables(value)
                 obj.docstring.value = value
 
     def _walk(obj: griffe.Object) -> Iterable[griffe.Object]:

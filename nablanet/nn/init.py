@@ -6,6 +6,8 @@ units (every unit computes, and is updated, the same), so weights start
 random, scaled by the layer's fan-in/fan-out:
 
 =================  ==================================================
+name               weights and biases
+=================  ==================================================
 fan_in_uniform     U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Var = 1/(3 fan_in),
                    for the weights and the biases (nablanet's default
                    ``"auto"``, and PyTorch's ``nn.Linear`` default)

@@ -14,6 +14,8 @@ drives the schedule, and one array per parameter leaf for each slot.
 The updates, with g the gradient and eta the learning rate at step t:
 
 ==========  ===============================================================
+optimizer   update
+==========  ===============================================================
 SGD         v <- mu v + g;  x <- x - eta v   (Nesterov: x <- x - eta (g + mu v))
 AdaGrad     G <- G + g^2;   x <- x - eta g / (sqrt(G) + eps)
 RMSprop     s <- rho s + (1 - rho) g^2;  x <- x - eta g / (sqrt(s) + eps)

@@ -12,24 +12,26 @@ gradient (one reverse sweep), Hessian-vector products ``H v`` (a forward sweep
 through the reverse sweep, :func:`nablanet.hvp`) and the whole Hessian
 (forward over reverse, :func:`nablanet.hessian`).
 
-==============  ======================================================================
-``lbfgs``       SciPy's L-BFGS-B on ``(f, grad f)``: a quasi-Newton model of H from the
-                last ``history_size`` steps.  L1 is exact: each penalized x_i is split as
-                ``p_i - q_i`` with ``p_i, q_i >= 0`` (bounds L-BFGS-B handles), so F becomes
-                smooth: ``f(p - q) + sum l1_i (p_i + q_i)``.
-``newton``      ``x <- x + t d`` with ``(H + mu I) d = -g`` solved by Cholesky; mu = 0 when H
-                is positive definite, else the smallest of ``mu0, 10 mu0, 100 mu0, ...`` that
-                makes it so (Levenberg damping).  t from a backtracking (Armijo) line search.
-                One Hessian costs n_params Hessian-vector products: for small models.
+================  ======================================================================
+method            step
+================  ======================================================================
+``lbfgs``         SciPy's L-BFGS-B on ``(f, grad f)``: a quasi-Newton model of H from the
+                  last ``history_size`` steps.  L1 is exact: each penalized x_i is split as
+                  ``p_i - q_i`` with ``p_i, q_i >= 0`` (bounds L-BFGS-B handles), so F becomes
+                  smooth: ``f(p - q) + sum l1_i (p_i + q_i)``.
+``newton``        ``x <- x + t d`` with ``(H + mu I) d = -g`` solved by Cholesky; mu = 0 when H
+                  is positive definite, else the smallest of ``mu0, 10 mu0, 100 mu0, ...`` that
+                  makes it so (Levenberg damping).  t from a backtracking (Armijo) line search.
+                  One Hessian costs n_params Hessian-vector products: for small models.
 ``hessian_free``  Truncated Newton: the step solves ``(B + lam I) d = -g`` approximately by
-                conjugate gradients that only ever touch B through products ``B v``:
-                ``B = H`` (``hvp``) or, with ``gauss_newton=True``, the Gauss-Newton matrix
-                ``G = J^T H_C J`` (J the Jacobian of the network's outputs, H_C the Hessian
-                of a convex cost in the outputs), which is positive semi-definite.
-                ``lam`` adapts (Levenberg-Marquardt, Martens 2010) from the ratio of the
-                actual to the predicted decrease.  Each iteration costs at most
-                ``cg_max_iter`` products, each linear in the number of parameters.
-==============  ======================================================================
+                  conjugate gradients that only ever touch B through products ``B v``:
+                  ``B = H`` (``hvp``) or, with ``gauss_newton=True``, the Gauss-Newton matrix
+                  ``G = J^T H_C J`` (J the Jacobian of the network's outputs, H_C the Hessian
+                  of a convex cost in the outputs), which is positive semi-definite.
+                  ``lam`` adapts (Levenberg-Marquardt, Martens 2010) from the ratio of the
+                  actual to the predicted decrease.  Each iteration costs at most
+                  ``cg_max_iter`` products, each linear in the number of parameters.
+================  ======================================================================
 
 Newton and Hessian-free smooth the L1 term as ``l1_i sqrt(x_i^2 + eps^2)`` (``eps =
 l1_smoothing``, 1e-3 by default): its minimizer tends to the exact one as eps -> 0

@@ -617,7 +617,10 @@ def _run_point(args):
 
 
 def _write_point(pdir, p, res):
-    atomic_write_json(os.path.join(pdir, _point_key(p) + ".json"), res)
+    # not flushed to the disk (durable=False): a crash of the machine soon after can leave the file empty, and the
+    # sweep run again trains such a point again (_read_point); a flush per point cost the sweep more than a point's
+    # training when the disk was busy
+    atomic_write_json(os.path.join(pdir, _point_key(p) + ".json"), res, durable=False)
     return res
 
 
@@ -628,8 +631,22 @@ def _run_and_write_point(args):
     return _write_point(pdir, point, {**point, **_run_point((base, point))})
 
 
-def _read_point(path, point, names):
-    """A finished point's record, checked: the grid values it was run with and numbers for its results."""
+def _read_point(path, point, names, lost_ok=False):
+    """A finished point's record, checked: the grid values it was run with and numbers for its results.
+
+    With ``lost_ok``, a file that is empty or not JSON (what a crash of the machine can leave of a point written
+    just before it: points are not flushed to the disk) is a point not finished: None, with a warning."""
+    if lost_ok:
+        try:
+            with open(path, "rb") as f:
+                json.loads(f.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            warnings.warn(f"{path}: the sweep point's file is empty or damaged (as a crash of the machine can leave "
+                          f"a point written just before it); the point is trained again", RuntimeWarning,
+                          stacklevel=3)
+            return None
+        except OSError:  # read_json says what
+            pass
     rec = read_json(path, "sweep point", expect=dict)
     ok = all(json.dumps(rec.get(n)) == json.dumps(point[n]) for n in names) and (
         "error" in rec or all(isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -904,8 +921,10 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     and its row holds each metric's mean and standard deviation (``_std``).
 
     Each finished run is written to ``out_dir/points/`` at once, so a sweep
-    that is stopped and started again skips what it has done; a folder is
-    refused only when it holds a sweep whose settings outside the grid differ.
+    that is stopped and started again skips what it has done (a point's file
+    that a crash of the machine left empty is trained again, with a warning);
+    a folder is refused only when it holds a sweep whose settings outside the
+    grid differ.
     Writes ``results.csv``, ``results.json`` and one plot per metric
     (``heatmap_METRIC.png`` or ``line_METRIC.png``); returns the rows and the
     best point by ``metric``.  ``jobs`` processes train the points (default:
@@ -975,7 +994,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         path = os.path.join(pdir, _point_key(r) + ".json")
         done = None
         if os.path.exists(path):
-            done = _read_point(path, r, names)
+            done = _read_point(path, r, names, lost_ok=True)
         if done is None or "error" in done:  # failed points are tried again
             todo.append(r)
         else:
@@ -1079,7 +1098,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         table = os.path.join(out_dir, "results.csv")
         ok = [r for r in rows if metric in r]
         if not ok:
-            atomic_write_text(table, _csv(rows, cols))
+            atomic_write_text(table, _csv(rows, cols), durable=False)
             first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")
             raise ConfigError(f"no grid point finished with {metric}: {first}")
         best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
@@ -1095,7 +1114,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                     drawing[k] = ex.submit(_sweep_plot_job, a)
         except BrokenProcessPool:  # a worker died since it trained
             broke = True
-        atomic_write_text(table, _csv(rows, cols))
+        atomic_write_text(table, _csv(rows, cols), durable=False)  # made again from the points by a sweep run again
         for k, a in enumerate(jobs_plots):
             if k not in drawing:
                 plots[k] = _sweep_plot_job(a)
@@ -1131,7 +1150,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
             ex.shutdown(wait=False)
         result = {"metric": metric, "mode": mode, "best": best, "results": rows, "skipped": skipped,
                   "names": names, "seeds": seeds, "plots": plots}
-        atomic_write_json(os.path.join(out_dir, "results.json"), {k: v for k, v in result.items() if k != "names"})
+        atomic_write_json(os.path.join(out_dir, "results.json"), {k: v for k, v in result.items() if k != "names"},
+                          durable=False)
     return result
 
 

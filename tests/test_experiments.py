@@ -183,6 +183,38 @@ def test_a_sweep_point_is_the_run_it_stands_for_bit_for_bit(tmp_path, jobs):
     E._DATA_CACHE.clear()
 
 
+def test_a_point_file_a_machine_crash_emptied_is_trained_again_and_a_foreign_one_is_refused(tmp_path):
+    """Points are written without a flush to the disk: a crash of the machine can leave one empty (or cut). The sweep
+    run again warns, trains that point again and ends whole; a readable point of other settings is still refused."""
+    import json
+
+    from nablanet import experiments as E
+    from nablanet.validate import FileFormatError
+
+    base = {"data": "breast_cancer", "hidden": [4], "epochs": 2}
+    grid = {"lr": [1e-3, 1e-2]}
+    out = tmp_path / "s"
+    first = E.sweep(base, grid, out, jobs=1)
+    points = sorted((out / "points").iterdir())
+    assert len(points) == 2
+    points[0].write_text("")
+    points[1].write_text('{"lr": 0.01, "test_acc')
+    with pytest.warns(RuntimeWarning, match="empty or damaged") as caught:
+        again = E.sweep(base, grid, out, jobs=1)
+    assert len([w for w in caught if "empty or damaged" in str(w.message)]) == 2
+    assert again["skipped"] == 0
+
+    def metrics(res):
+        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in res["results"]]
+
+    assert metrics(again) == metrics(first)
+    assert all(json.loads(p.read_text())["lr"] in grid["lr"] for p in points)  # written whole again
+    rec = json.loads(points[0].read_text())
+    points[0].write_text(json.dumps({**rec, "lr": 0.5}))  # JSON, but not this point's: not what a crash leaves
+    with pytest.raises(FileFormatError, match="damaged sweep point"):
+        E.sweep(base, grid, out, jobs=1)
+
+
 def test_the_pytorch_peer_leaves_the_callers_torch_state_alone():
     """compare() from a notebook: torch's global RNG and thread count are as they were (manual_seed reset them)."""
     import torch

@@ -247,10 +247,8 @@ def _model(cfg, n_features):
 
 
 def _test_metrics(model, loss, Xte, yte, task):
-    from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
-
     from .train import evaluate
-    from .train.metrics import to_labels
+    from .train.metrics import accuracy, mse, r2, to_labels
 
     with np.errstate(over="ignore", invalid="ignore"):
         out = model.predict(Xte)
@@ -259,11 +257,10 @@ def _test_metrics(model, loss, Xte, yte, task):
                           "diverged; lower the learning rate, scale the inputs, or clip the gradients")
     res = {"test_loss": evaluate(model, Xte, yte, loss=loss)["loss"]}
     if task == "classification":
-        res["test_accuracy"] = float(accuracy_score(yte, to_labels(out)))
+        res["test_accuracy"] = accuracy(yte, to_labels(out))
     else:
         pred = out.reshape(np.shape(yte)).astype(np.float64)
-        res["test_mse"] = float(mean_squared_error(yte, pred))
-        res["test_r2"] = float(r2_score(yte, pred))
+        res["test_mse"], res["test_r2"] = mse(yte, pred), r2(yte, pred)
     return res
 
 
@@ -1232,7 +1229,7 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
     from sklearn.preprocessing import PolynomialFeatures
 
     from . import baselines
-    from .train.metrics import to_labels
+    from .train.metrics import accuracy, mse, r2, to_labels
 
     raw = {**DEFAULTS, **config}
     if raw.get("patience"):  # the peers cannot stop early: the same budget means the same epochs on the same rows
@@ -1248,18 +1245,14 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
         out = predict_fn(Xte)
         row = {"model": name}
         if classify:
-            from sklearn.metrics import accuracy_score
-
-            row["test_accuracy"] = float(accuracy_score(yte, out))
+            row["test_accuracy"] = accuracy(yte, out)
         else:
-            from sklearn.metrics import mean_squared_error, r2_score
-
             out = np.asarray(out, dtype=np.float64).reshape(np.shape(yte))
             if not np.isfinite(out).all():  # a baseline that cannot fit (an ill-conditioned design): said, not a crash
                 rows.append({**row, "test_mse": float("nan"), "test_r2": float("nan"), "train_seconds": seconds,
                              "note": "predictions are not finite (the fit is ill-conditioned; lower the degree)"})
                 return
-            row.update(test_mse=float(mean_squared_error(yte, out)), test_r2=float(r2_score(yte, out)))
+            row.update(test_mse=mse(yte, out), test_r2=r2(yte, out))
         rows.append({**row, "train_seconds": seconds, "note": note})
 
     n_batches = 1 if cfg["batch_size"] is None else -(-len(Xtr) // int(cfg["batch_size"]))

@@ -412,3 +412,70 @@ def test_optimizer_errors():
     with pytest.raises(ValueError, match="beta1"):
         optim.Adam(beta1=1.0)
     assert math.isclose(optim.get_optimizer({"name": "adam", "lr": 0.5, "beta1": 0.8}).beta1, 0.8)
+
+
+# ----------------------------------------------------------------------------
+# metrics: scikit-learn's, to the bit
+# ----------------------------------------------------------------------------
+
+
+def _metric_cases():
+    rng = np.random.default_rng(0)
+    for n, k in ((1, None), (2, None), (7, None), (114, None), (1000, None), (5, 1), (50, 3), (333, 2)):
+        shape = (n,) if k is None else (n, k)
+        y = rng.normal(size=shape) * 3 + 1
+        yield y, y + rng.normal(size=shape)  # a fit with errors
+        yield y, y.copy()  # exact
+        yield np.full(shape, 2.5), y  # constant target, missed
+        yield np.full(shape, 2.5), np.full(shape, 2.5)  # constant target, hit
+    y = rng.normal(size=(40, 3))
+    y[:, 1] = 4.0  # one constant output among others
+    yield y, y + np.r_[[0.0, 0.0, 0.1]] * rng.normal(size=(40, 3))
+    yield np.arange(6.0), np.arange(6.0)[::-1].astype(np.float32)  # float32 predictions
+
+
+@pytest.mark.parametrize("case", list(_metric_cases()), ids=lambda c: f"{c[0].shape}")
+def test_regression_metrics_are_scikit_learns_to_the_bit(case):
+    from sklearn import metrics as skm
+
+    from nablanet.train import metrics as M
+
+    y, pred = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns on R² of one sample (NaN)
+        expected = {"mse": skm.mean_squared_error(y, pred), "mae": skm.mean_absolute_error(y, pred),
+                    "r2": skm.r2_score(y, pred)}
+    for name, want in expected.items():
+        got = getattr(M, name)(y, pred)
+        assert type(got) is float
+        assert got == want or (np.isnan(got) and np.isnan(want)), (name, got, want)
+        assert M.compute_metric(name, pred, y, "regression") == got or np.isnan(got)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+def test_accuracy_is_scikit_learns_and_labels_come_from_argmax_or_threshold(n_classes):
+    from sklearn.metrics import accuracy_score
+
+    from nablanet.train import metrics as M
+
+    rng = np.random.default_rng(n_classes)
+    for n in (1, 5, 114, 999):
+        y = rng.integers(0, n_classes, n)
+        out = rng.random((n, n_classes if n_classes > 2 else 1))
+        labels = M.to_labels(out)
+        assert M.accuracy(y, labels) == accuracy_score(y, labels)
+        assert M.compute_metric("accuracy", out, y, "classification") == accuracy_score(y, labels)
+    onehot = np.eye(3)[[0, 2, 1, 1]]
+    assert M.compute_metric("accuracy", np.eye(3)[[0, 2, 2, 1]], onehot, "classification") == 0.75
+
+
+def test_metrics_refuse_targets_and_predictions_that_do_not_pair_up():
+    from nablanet.train import metrics as M
+
+    with pytest.raises(ValueError, match="accuracy: 3 targets and 4 predictions"):
+        M.accuracy([0, 1, 1], [0, 1, 1, 0])  # broadcasting would compare them silently
+    with pytest.raises(ValueError, match=r"mse: targets of shape \(4, 2\) and predictions of shape \(4, 1\)"):
+        M.mse(np.zeros((4, 2)), np.zeros(4))
+    with pytest.raises(ValueError, match="r2: 5 targets and 4 predictions"):
+        M.r2(np.zeros(5), np.zeros(4))
+    assert np.isnan(M.accuracy([], []))

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import signal
 import sys
 import time
+import warnings
 
 import numpy as np
 
 from . import validate as V
 from .distributed import parallel_choice
-from .experiments import DEFAULTS, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
+from .experiments import DEFAULTS, RUN_FILES, SCHEDULES, SETTINGS, ConfigError, DataNotFoundError, check_config
 from .files import atomic_write_json, dumps, remove_stale_temps
 
 
@@ -182,7 +182,7 @@ def _add_training_flags(p):
                         "(default: none, the raw features)")
     g = p.add_argument_group("network")
     g.add_argument("--hidden", type=_sizes, metavar="N,N,...",
-                   help=f"hidden layer sizes, e.g. 64,32; none = no hidden layer: linear (or logistic) "
+                   help=f"hidden layer sizes, e.g. 64,32; none (or 0) = no hidden layer: linear (or logistic) "
                         f"regression (default: {d('hidden')})")
     acts = [a for a in ACTIVATIONS if a != "softmax"]
     g.add_argument("--activation", type=_names(acts, "activation"), metavar="NAME[,NAME...]",
@@ -192,7 +192,8 @@ def _add_training_flags(p):
                    help="activation of the output layer; auto = identity for regression, sigmoid/softmax for "
                         f"classification (default: {d('output_activation')})")
     g.add_argument("--init", type=_names(["auto", *INITIALIZERS], "initializer"), metavar="NAME",
-                   help=f"weight initializer; auto = He for the ReLU family, Glorot otherwise; one of "
+                   help=f"weight initializer; auto = fan_in_uniform, U(+-1/sqrt(fan_in)), for the weights and the "
+                        f"biases (a named one starts the biases at zero); one of "
                         f"{', '.join(INITIALIZERS)} (default: {d('init')})")
     g.add_argument("--dropout", type=_probability, help=f"dropout probability after each hidden layer "
                                                         f"(default: {d('dropout')})")
@@ -392,8 +393,8 @@ def cmd_train(args):
     lines = [f"trained {arch} ({act}, output {c['output_activation']}) on {c['data']} with {c['loss']}, "
              f"{opt}, {epochs} in {res['train_seconds']:.2f} s",
              _table([{"metric": k, "value": v} for k, v in final.items() if k.startswith("test_")], ["metric", "value"],
-                    {"value": ".5f"}),
-             f"run folder: {out}  (config.json, metrics.csv, metrics.json, checkpoint.npz, plots)"
+                    {"value": "#.5g"}),
+             f"run folder: {out}  ({', '.join(f for f in RUN_FILES if os.path.exists(os.path.join(out, f)))})"
              + (f"; data-parallel over {res['ranks']} MPI ranks (parallel={res.get('parallel')}), " + (
                  f"rank 0 alone with {res['lead_threads']} BLAS thread(s)" if res.get("lead_threads")
                  else f"{threads} BLAS thread(s) each") if res["ranks"] > 1 else "")]
@@ -446,7 +447,7 @@ def _parse_grid(items):
 
 
 def cmd_sweep(args):
-    from .experiments import sweep
+    from .experiments import _point_label, _show_value, sweep
 
     cfg = _config_from(args)
     grid = _parse_grid(args.grid or [])
@@ -462,12 +463,12 @@ def cmd_sweep(args):
         return
     names, metric = res["names"], res["metric"]
     cols = names + [metric] + ([metric + "_std"] if res["seeds"] > 1 else [])
-    rows = [{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()} for r in res["results"]]
+    rows = [{k: _show_value(v) for k, v in r.items()} for r in res["results"]]
     best = res["best"]
-    spread = f" +- {best[metric + '_std']:.4f} over {res['seeds']} seeds" if res["seeds"] > 1 else ""
+    spread = f" +- {best[metric + '_std']:.4g} over {res['seeds']} seeds" if res["seeds"] > 1 else ""
     text = "\n".join([
-        _table(rows, cols, {metric: ".4f", metric + "_std": ".4f"}),
-        f"best {metric} = {best[metric]:.4f}{spread} at " + ", ".join(f"{n}={best[n]}" for n in names)
+        _table(rows, cols, {metric: "#.4g", metric + "_std": "#.4g"}),
+        f"best {metric} = {best[metric]:.4g}{spread} at " + _point_label({n: best[n] for n in names})
         + (f"  ({res['skipped']} runs already done, skipped)" if res["skipped"] else ""),
         f"results: {out}/results.csv, {out}/results.json; plots: " + ", ".join(f"{out}/{p}" for p in res["plots"]),
     ])
@@ -479,8 +480,6 @@ def cmd_compare(args):
 
     cfg = _config_from(args)
     out = args.out or _new_folder(f"compare-{cfg.get('data', DEFAULTS['data'])}")
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a peer that cannot run is listed under the table instead
         with _thread_limit(args, None):
@@ -780,7 +779,9 @@ def main(argv=None):
                      quiet=_other_rank())
     previous = _on_sigterm_raise()
     try:
-        args.func(args)
+        with warnings.catch_warnings():  # (restores the caller's showwarning: main may run inside a notebook)
+            warnings.showwarning = _show_warning
+            args.func(args)
         sys.stdout.flush()  # here, so that a closed pipe is met below rather than at exit
     except DataNotFoundError as e:
         return _fail(f"{e} On the command line: --data-path DIR.")
@@ -865,6 +866,11 @@ def _on_sigterm_raise():
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (the CLI called from a thread): leave signals alone
         return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning on the command line: one line on stderr, as an error is, not Python's file and line."""
+    print("nablanet: warning: " + " ".join(str(message).split()), file=sys.stderr)
 
 
 def _fail(e, quiet=False):

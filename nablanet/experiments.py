@@ -95,6 +95,12 @@ def check_config(cfg, where=None):
     return cfg
 
 
+class SettingNotTaken(ConfigError):
+    """A setting that this configuration would never read: ``momentum`` with ``optimizer="adam"``, a learning rate
+    with ``lbfgs``, ``dropout`` with no hidden layer.  Refused, never dropped silently; a sweep leaves out the grid
+    points where it happens (the product of ``optimizer=sgd,adam`` and ``momentum=0,0.9``)."""
+
+
 class DataNotFoundError(ConfigError):
     """A data set whose files are not where the configuration's ``data_path`` (or the default place) says."""
 
@@ -145,14 +151,15 @@ def resolve(cfg, ds):
     cfg = {**DEFAULTS, **check_config({k: v for k, v in cfg.items() if k != "n_outputs"})}  # n_outputs is derived
     if cfg["optimizer"] in FULL_BATCH:  # lbfgs, newton, hessian_free: all rows, steps from a line search
         if given.get("batch_size") is not None:
-            raise ConfigError(f"{cfg['optimizer']} is a full-batch method; leave out the batch size (or give 0)")
+            raise SettingNotTaken(f"{cfg['optimizer']} is a full-batch method; leave out the batch size (or give 0)")
         if "lr" in given or cfg["schedule"] != "constant":
-            raise ConfigError(f"{cfg['optimizer']} takes no learning rate or schedule: its steps come from a line search")
+            raise SettingNotTaken(f"{cfg['optimizer']} takes no learning rate or schedule: its steps come from a line "
+                                  f"search")
         cfg["batch_size"] = None
     if cfg["optimizer"] not in ("sgd", "gd") and (cfg["momentum"] or cfg["nesterov"]):
         # as fit(optimizer="adam", momentum=0.9) does: a setting the optimizer would never read is not dropped silently
         given_ = ", ".join(f"{k}={cfg[k]}" for k in ("momentum", "nesterov") if cfg[k])
-        raise ConfigError(f"{given_} is a setting of sgd and gd; optimizer {cfg['optimizer']} does not take it "
+        raise SettingNotTaken(f"{given_} is a setting of sgd and gd; optimizer {cfg['optimizer']} does not take it "
                           f"(leave it out, or use optimizer sgd)")
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
@@ -169,6 +176,10 @@ def resolve(cfg, ds):
         raise ConfigError(f"activation: {len(acts)} activations ({','.join(a.strip() for a in acts)}) for {n_hidden} "
                           f"hidden layer{'' if n_hidden == 1 else 's'} (hidden {sizes}); give one activation for all, "
                           f"or {n_hidden}" + (" (one per hidden layer)" if n_hidden else ""))
+    if not n_hidden and (cfg["dropout"] or cfg["batch_norm"]):  # read by hidden layers only: never dropped silently
+        given_ = ", ".join(f"{k}={cfg[k]}" for k in ("dropout", "batch_norm") if cfg[k])
+        raise SettingNotTaken(f"{given_} acts on hidden layers, and this network has none (hidden none); leave it "
+                              f"out, or give hidden sizes")
     if int(cfg["epochs"]) < 1:
         raise ConfigError(f"epochs must be at least 1, got {cfg['epochs']}")
     if cfg["lr"] <= 0:
@@ -519,6 +530,18 @@ def _point_key(point):
     return "_".join(f"{k}={v}" for k, v in point.items()).replace("/", "-").replace(" ", "")
 
 
+def _show_value(v):
+    """A grid value as the command line writes it: hidden sizes ``32x32`` (``none``: no hidden layer)."""
+    if isinstance(v, (list, tuple)):
+        return "x".join(map(str, v)) or "none"
+    return v
+
+
+def _point_label(point):
+    """A grid point for people: ``optimizer=adam, momentum=0.9``."""
+    return ", ".join(f"{k}={_show_value(v)}" for k, v in point.items())
+
+
 @contextlib.contextmanager
 def limit_threads_for_workers(threads):
     """BLAS/OpenMP limited to ``threads`` threads in this process and in the processes it starts inside.
@@ -659,7 +682,11 @@ SWEEP_METRICS = {"classification": ("test_accuracy", "test_loss"), "regression":
 
 
 def _check_sweep(base, grid, points):
-    """Every setting, grid value and combination checked before any training (data loaded once per set)."""
+    """Every setting, grid value and combination checked before any training (data loaded once per set).
+
+    Returns the tasks of the grid's data sets and ``{point key: why}`` for the points with a setting they would
+    not read (:class:`SettingNotTaken`: ``optimizer=adam`` with ``momentum=0.9``): they are left out, as long as some
+    point is not; any other mistake, at any point, is an error."""
     from .data import load_dataset
     from .data.registry import check_split
 
@@ -675,7 +702,7 @@ def _check_sweep(base, grid, points):
                 raise ConfigError(f"grid {name}: {same} (each point would be trained twice and reported once); "
                                   f"give each value once")
             seen[key] = v
-    loaded = {}
+    loaded, inapplicable = {}, {}
     for p in points:
         cfg = check_config({**base, **p})
         raw = {**DEFAULTS, **cfg}
@@ -687,13 +714,17 @@ def _check_sweep(base, grid, points):
             except FileNotFoundError as e:
                 raise DataNotFoundError(str(e)) from None
             except (ValueError, TypeError, OSError) as e:
-                raise ConfigError(f"grid point {_point_key(p)}: {e}") from None
+                raise ConfigError(f"grid point {_point_label(p)}: {e}") from None
         try:
             resolve(cfg, loaded[key])
             check_split(loaded[key], {**DEFAULTS, **cfg}["test_size"])
+        except SettingNotTaken as e:  # a setting the point would not read: the point is left out
+            inapplicable[_point_key(p)] = f"{_point_label(p)}: {e}"
         except (ConfigError, V.InvalidValueError) as e:
-            raise ConfigError(f"grid point {_point_key(p)}: {e}") from None
-    return {ds.task for ds in loaded.values()}
+            raise ConfigError(f"grid point {_point_label(p)}: {e}") from None
+    if len(inapplicable) == len(points):
+        raise ConfigError(f"no grid point applies: grid point {next(iter(inapplicable.values()))}")
+    return {ds.task for ds in loaded.values()}, inapplicable
 
 
 def _worker_init(parent_pid, threads, forked, work=None):
@@ -885,19 +916,25 @@ def _mode(metric):
     return "max" if any(s in metric for s in ("accuracy", "r2")) else "min"
 
 
-def _summarize(names, points, runs, seeds):
-    """One row per grid point: each metric's mean over the seeds, and its standard deviation with several seeds."""
+def _summarize(names, points, runs, seeds, left_out=None):
+    """One row per grid point: each metric's mean over the seeds, and its standard deviation with several seeds
+    (a count the same for every seed, such as the epochs trained, stays a whole number); a point ``left_out``
+    (key -> why) has a row with its ``note``."""
     rows = []
     for p in points:
+        if left_out and _point_key(p) in left_out:
+            rows.append({**p, "note": f"left out: {left_out[_point_key(p)]}"})
+            continue
         done = [runs[_point_key({**p, **s})] for s in seeds]
         row = dict(p)
         errors = [r["error"] for r in done if "error" in r]
         ok = [r for r in done if "error" not in r]
         for k in sorted({k for r in ok for k in r} - set(names) - {"seed"}):
-            vals = [r[k] for r in ok if isinstance(r.get(k), (int, float))]
+            vals = [r[k] for r in ok if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
             if not vals:
                 continue
-            row[k] = float(np.mean(vals))
+            same_count = all(isinstance(v, int) or float(v).is_integer() for v in vals) and len(set(vals)) == 1
+            row[k] = int(vals[0]) if same_count and not k.startswith("test_") else float(np.mean(vals))
             if len(seeds) > 1 and k.startswith("test_"):
                 row[k + "_std"] = float(np.std(vals))
         if len(seeds) > 1:
@@ -937,34 +974,45 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     from . import viz  # noqa: F401 - matplotlib loaded once, here: this process and forked workers draw with it
     from .data import DATASETS
 
-    if not grid:
-        raise ConfigError("a sweep needs a grid, e.g. --grid lr=1e-3,1e-2 (and more --grid for more axes)")
+    if not isinstance(grid, dict) or not grid:
+        raise ConfigError("a sweep needs a grid, a dict of each setting's values, e.g. {'lr': [1e-3, 1e-2]} "
+                          "(--grid lr=1e-3,1e-2, and more --grid for more axes)")
+    if not isinstance(base, dict):
+        raise ConfigError(f"base: expected a dict of settings, got {type(base).__name__}")
     for name, values in grid.items():
         if name not in DEFAULTS:
             raise ConfigError(f"cannot sweep over unknown setting {name!r}; choose from {', '.join(DEFAULTS)}")
+        if not isinstance(values, (list, tuple)):
+            raise ConfigError(f"grid {name}: expected a list of values, got {values!r:.60}"
+                              f"{' (hidden sizes: a list of lists, [[16], [32, 32]])' if name == 'hidden' else ''}")
         if not values:
             raise ConfigError(f"no values given for {name}")
     jobs = V.Optional(V.positive_int)(jobs, "jobs")
     threads = V.Optional(V.positive_int)(threads, "threads")
-    seeds = int(seeds)
-    if seeds < 1:
-        raise ConfigError(f"seeds must be at least 1, got {seeds}")
+    seeds = V.positive_int(seeds, "seeds")
     if seeds > 1 and "seed" in grid:
         raise ConfigError("give either a grid over seed or seeds > 1, not both")
     data = base.get("data", DEFAULTS["data"])
     if data not in DATASETS:
         raise ConfigError(f"unknown data set {data!r}; choose from {', '.join(DATASETS)}")
-    task = DATASETS[data][1]
+    if "data" in grid:
+        data = ", ".join(map(str, grid["data"]))  # (the plots' titles)
     names, points = _grid_points(grid)
-    tasks = _check_sweep(base, grid, points)  # everything that can be checked, before any training
+    tasks, inapplicable = _check_sweep(base, grid, points)  # everything that can be checked, before any training
+    if inapplicable:
+        warnings.warn(f"{len(inapplicable)} of the {len(points)} grid points are left out, their settings do not "
+                      f"go together: " + "; ".join(inapplicable.values()), UserWarning, stacklevel=2)
     if metric == "auto":
-        metric, mode = default_metric(task)
+        if len(tasks) > 1:
+            raise ConfigError(f"the grid's data sets are of {len(tasks)} tasks ({', '.join(sorted(tasks))}), whose "
+                              f"metrics differ; sweep each task on its own, or rank by test_loss (--metric)")
+        metric, mode = default_metric(next(iter(tasks)))
     else:
         metric = V.Choice(sorted(set.intersection(*(set(SWEEP_METRICS[t]) for t in tasks))))(metric, "--metric")
         mode = _mode(metric)
     seed0 = int(base.get("seed", DEFAULTS["seed"]))
     seed_points = [{}] if seeds == 1 else [{"seed": seed0 + k} for k in range(seeds)]
-    runs_todo = [{**p, **s} for p in points for s in seed_points]
+    runs_todo = [{**p, **s} for p in points if _point_key(p) not in inapplicable for s in seed_points]
     out_dir = V.output_dir(out_dir, "sweep folder")
     pdir = os.path.join(out_dir, "points")
     os.makedirs(pdir, exist_ok=True)
@@ -1090,7 +1138,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
                         runs[k] = _read_point(os.path.join(pdir, k + ".json"), r, names)
         if bar:
             bar.close()
-        rows = _summarize(names, points, runs, seed_points)
+        rows = _summarize(names, points, runs, seed_points, inapplicable)
         cols = names + sorted({k for r in rows for k in r} - set(names))
         table = os.path.join(out_dir, "results.csv")
         ok = [r for r in rows if metric in r]
@@ -1099,7 +1147,9 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
             first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")
             raise ConfigError(f"no grid point finished with {metric}: {first}")
         best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
-        metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
+        # one plot per metric every point reports (data sets of two tasks, ranked by test_loss, share only that)
+        metrics = sorted(k for k in set.intersection(*(set(r) for r in ok)) if k.startswith("test_")
+                         and not k.endswith("_std"))
         jobs_plots = [(out_dir, data, grid, names, ok, m, seeds) for m in metrics]
         # one plot per metric, dealt round the processes: the workers draw theirs while this process writes the
         # table and draws its own (the first of each round); without workers, all here
@@ -1186,7 +1236,7 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         ys = [by[json.dumps(v)][metric] for v in xs]
         sd = [by[json.dumps(v)].get(metric + "_std", 0.0) for v in xs] if seeds > 1 else None
         fname = f"line_{metric}.png"
-        with atomic_path(os.path.join(out_dir, fname)) as tmp:
+        with atomic_path(os.path.join(out_dir, fname), durable=False) as tmp:
             viz.line(labels, ys, tmp, a, metric, spread=sd, title=f"{data}: {viz.metric_label(metric)}{spread}",
                      spread_label=f"± standard deviation over {seeds} seeds")
         return fname
@@ -1201,7 +1251,7 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
     extra = f", best over {', '.join(map(viz.metric_label, names[2:]))}" if len(names) > 2 else ""
     show = lambda vals: ["x".join(map(str, v)) if isinstance(v, list) else v for v in vals]
     fname = f"heatmap_{metric}.png"
-    with atomic_path(os.path.join(out_dir, fname)) as tmp:
+    with atomic_path(os.path.join(out_dir, fname), durable=False) as tmp:
         viz.heatmap(V, show(grid[a]), show(grid[b]), tmp, a, b, metric,
                     title=f"{data}: {viz.metric_label(metric)}{spread}{extra}")
     return fname

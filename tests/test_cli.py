@@ -186,7 +186,8 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path, capsys):
         (["train", "--data", "mnist", "--data-path", "/nonexistent"], "looked|not found|No such|--data-path: no folder"),
         (["train", "--optimizer", "adam", "--momentum", "0.9"], "momentum=0.9 is a setting of sgd and gd; optimizer adam"),
         (["train", "--optimizer", "rmsprop", "--nesterov"], "nesterov=True is a setting of sgd and gd; optimizer rmsprop"),
-        (["sweep", "--grid", "optimizer=sgd,adam", "--momentum", "0.9"], "grid point optimizer=adam: momentum=0.9"),
+        (["sweep", "--grid", "optimizer=rmsprop,adam", "--momentum", "0.9"],
+         "no grid point applies: grid point optimizer=rmsprop: momentum=0.9"),
         (["compare", "--data", "runge", "--patience", "3"], "compare trains every network for the same epochs.*patience=3"),
         (["sweep"], "needs a grid"),
         (["sweep", "--grid", "lr=1e-3", "--grid", "bogus=1,2"], "unknown setting 'bogus'; choose from data, .*hidden"),
@@ -320,6 +321,74 @@ def test_sweep_points_that_fail_do_not_stop_it_and_folders_keep_their_settings(t
     assert code == 2 and "holds a sweep with other settings" in err
 
 
+def test_a_sweep_over_data_sets_ranks_by_their_task_and_refuses_mixed_tasks_before_training(tmp_path, capsys):
+    """The metric comes from the grid's data sets, not the base one (the default, digits, is a classification set:
+    a grid of regression sets trained every point and then found no test_accuracy)."""
+    base = ["sweep", "--n", "100", "--hidden", "4", "--epochs", "2", "--jobs", "1", "--no-progress", "--json"]
+    code, stdout, err = run(capsys, *base, "--grid", "data=franke,runge", "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["metric"] == "test_mse" and {r["data"] for r in res["results"]} == {"franke", "runge"}
+    assert png_title(tmp_path / "a" / "line_test_mse.png") == "franke, runge: test MSE"
+    code, _, err = run(capsys, *base, "--grid", "data=franke,breast_cancer", "--out", str(tmp_path / "b"))
+    assert code == 2 and "2 tasks (classification, regression)" in err and "--metric" in err
+    assert not (tmp_path / "b" / "points").exists() or not os.listdir(tmp_path / "b" / "points")  # nothing trained
+    code, stdout, err = run(capsys, *base, "--grid", "data=franke,breast_cancer", "--metric", "test_loss",
+                            "--out", str(tmp_path / "c"))
+    assert code == 0, err
+
+
+def test_a_sweep_leaves_out_the_points_whose_settings_do_not_go_together_and_says_so(tmp_path, capsys):
+    out = tmp_path / "sw"
+    base = ["sweep", "--data", "franke", "--n", "100", "--hidden", "4", "--epochs", "2", "--jobs", "1", "--out",
+            str(out), "--no-progress"]
+    code, stdout, err = run(capsys, *base, "--grid", "optimizer=sgd,adam", "--grid", "momentum=0,0.9")
+    assert code == 0, err
+    assert err.count("\n") == 1 and err.startswith("nablanet: warning: 1 of the 4 grid points are left out")
+    assert "optimizer=adam, momentum=0.9: momentum=0.9 is a setting of sgd and gd" in err
+    rows = json.loads((out / "results.json").read_text())["results"]
+    left = [r for r in rows if "note" in r]
+    assert [(r["optimizer"], r["momentum"]) for r in left] == [("adam", 0.9)] and "test_mse" not in left[0]
+    assert all("test_mse" in r for r in rows if "note" not in r) and len(os.listdir(out / "points")) == 3
+    assert "best test_mse = " in stdout and "at optimizer=" in stdout
+    code, _, err = run(capsys, *base[:-2], str(tmp_path / "none"), "--grid", "optimizer=adam,rmsprop",
+                       "--momentum", "0.9")
+    assert code == 2 and "no grid point applies" in err and "momentum=0.9 is a setting of sgd" in err
+
+
+def test_sweep_tables_show_settings_as_the_command_line_writes_them_and_counts_as_whole_numbers(tmp_path, capsys):
+    out = tmp_path / "sw"
+    code, stdout, err = run(capsys, "sweep", "--data", "runge", "--n", "100", "--epochs", "2", "--jobs", "1",
+                            "--grid", "hidden=4,3x3", "--out", str(out), "--no-progress")
+    assert code == 0, err
+    assert re.search(r"^3x3 ", stdout, re.M) and "at hidden=3x3" in stdout or "at hidden=4" in stdout
+    rows = json.loads((out / "results.json").read_text())["results"]
+    assert all(type(r["epochs"]) is int for r in rows)
+    assert (out / "results.csv").read_text().splitlines()[1].split(",")[1] == "2"  # epochs, not 2.0
+
+
+def test_train_prints_small_test_errors_in_significant_figures_and_names_the_files_it_wrote(tmp_path, capsys):
+    out = tmp_path / "r"
+    code, stdout, err = run(capsys, "train", "--data", "runge", "--hidden", "32,32", "--activation", "tanh",
+                            "--epochs", "60", "--no-plots", "--out", str(out), "--no-progress")
+    assert code == 0, err
+    mse = json.loads((out / "metrics.json").read_text())["final"]["test_mse"]
+    assert mse < 1e-3
+    shown = float(re.search(r"^test_mse\s+(\S+)$", stdout, re.M)[1])
+    assert shown != 0 and abs(shown - mse) <= 1e-4 * mse  # five significant figures, not five decimals
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("run folder:"))
+    assert line.endswith("(config.json, checkpoint.npz, metrics.csv, metrics.json)")  # no plots: none named
+    code, stdout, _ = run(capsys, "train", "--data", "runge", "--epochs", "2", "--out", str(tmp_path / "p"),
+                          "--no-progress")
+    assert "learning_curves.png" in stdout and "prediction.png" in stdout
+
+
+def test_dropout_or_batch_norm_without_a_hidden_layer_is_refused(capsys):
+    for flag in (["--dropout", "0.5"], ["--batch-norm"]):
+        code, _, err = run(capsys, "train", "--hidden", "none", *flag, "--epochs", "2", "--no-progress")
+        assert code == 2 and "acts on hidden layers, and this network has none" in err
+
+
 def test_help_shows_a_text_and_the_default_of_every_flag():
     from nablanet.cli import build_parser
 
@@ -403,7 +472,7 @@ def test_sweep_axis_of_per_layer_activations(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,match", [
     (["sweep", "--hidden", "8", "--grid", "activation=tanh+relu,tanh", "--grid", "hidden=16,32x32"],
-     r"grid point activation=tanh,relu_hidden=\[16\]: activation: 2 activations \(tanh,relu\) for 1 hidden layer "),
+     r"grid point activation=tanh,relu, hidden=16: activation: 2 activations \(tanh,relu\) for 1 hidden layer "),
     (["sweep", "--hidden", "16x16x16", "--grid", "activation=tanh+relu,relu"], r"2 activations .* for 3 hidden layers"),
     (["sweep", "--hidden", "none", "--grid", "activation=linear+tanh,tanh"], r"2 activations .* for 0 hidden layers"),
     (["train", "--hidden", "16", "--activation", "tanh,relu"], r"activation: 2 activations \(tanh,relu\) for 1 "

@@ -435,7 +435,9 @@ def test_split_scale_regression_and_scalers():
     assert none is None
     np.testing.assert_array_equal(ytr2, ytr)  # targets never scaled; same split for the same seed
     assert set(map(tuple, Xtr2)) | set(map(tuple, Xte2)) == set(map(tuple, ds.X))
-    with pytest.raises(ValueError, match=r"scale must be"):
+    *_, spelled = nd.split_scale(ds, scale="none")  # as the command line spells it
+    assert spelled is None
+    with pytest.raises(ValueError, match=r"scale must be 'standard', 'minmax' or None \('none'\), got 'robust'"):
         nd.split_scale(ds, scale="robust")
 
 

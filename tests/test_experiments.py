@@ -225,3 +225,18 @@ def test_the_pytorch_peer_leaves_the_callers_torch_state_alone():
     state, threads = torch.random.get_rng_state(), torch.get_num_threads()
     pytorch.train(model, "bce", optim.Adam(0.01), X, y, task="classification", epochs=2, batch_size=8, l2=0.0, seed=0)
     assert torch.equal(torch.random.get_rng_state(), state) and torch.get_num_threads() == threads
+
+
+def test_a_sweep_grid_of_single_values_or_bad_seeds_is_one_clear_error(tmp_path):
+    from nablanet import experiments as E
+    from nablanet.validate import ConfigError
+
+    with pytest.raises(ConfigError, match=r"grid lr: expected a list of values, got 0.001"):
+        E.sweep({}, {"lr": 1e-3}, tmp_path / "a")
+    with pytest.raises(ConfigError, match=r"grid hidden: .*a list of lists, \[\[16\], \[32, 32\]\]"):
+        E.sweep({}, {"hidden": 16}, tmp_path / "b")
+    with pytest.raises(ConfigError, match="a dict of each setting's values"):
+        E.sweep({}, [("lr", [1e-3])], tmp_path / "c")
+    with pytest.raises(TypeError, match="seeds: expected an integer >= 1, got 'two'"):
+        E.sweep({}, {"lr": [1e-3]}, tmp_path / "d", seeds="two")
+    assert not any((tmp_path / n).exists() for n in "abcd")  # refused before any folder is made

@@ -217,13 +217,13 @@ def load_dataset(name, n=None, noise=0.0, seed=0, path=None):
 def _make_scaler(scale):
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    if scale is None:
+    if scale is None or scale == "none":  # (the command line's --scale none)
         return None
     if scale == "standard":
         return StandardScaler()
     if scale == "minmax":
         return MinMaxScaler()
-    raise ValueError(f"scale must be 'standard', 'minmax' or None, got {scale!r}")
+    raise ValueError(f"scale must be 'standard', 'minmax' or None ('none'), got {scale!r}")
 
 
 def check_split(ds, test_size):
@@ -263,7 +263,8 @@ def split_scale(ds, test_size=0.2, scale="standard", seed=0):
         Fraction (or number) of rows for the test part.
     scale : {"standard", "minmax", None}
         ``StandardScaler`` (mean 0, std 1 per feature on the training part),
-        ``MinMaxScaler`` ([0, 1] on the training part) or no scaling.
+        ``MinMaxScaler`` ([0, 1] on the training part) or no scaling (None,
+        or ``"none"`` as on the command line).
     seed : int
         ``random_state`` of the split.
 

@@ -793,3 +793,12 @@ def test_batch_normalize_gradients_of_broadcast_gamma_and_beta_have_their_shapes
         assert np.shape(got) == np.shape(want) == np.shape((x, gamma, beta)[i])
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
     nb.check_grads(batch_normalize, (x, gamma, beta), order=2)
+
+
+def test_dropout_or_batch_norm_without_a_hidden_layer_is_refused_not_ignored():
+    import nablanet.validate as V
+
+    for kw in ({"dropout": 0.5}, {"batch_norm": True}):
+        with pytest.raises(V.InvalidValueError, match=r"acts on hidden layers, and MLP\(\[3, 1\]\) has none"):
+            MLP([3, 1], **kw)
+    assert MLP([3, 1]).predict(np.ones((2, 3))).shape == (2, 1)

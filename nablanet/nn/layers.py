@@ -465,6 +465,9 @@ class MLP(Sequential):
         acts = [activation] * n_hidden if isinstance(activation, (str, dict)) or activation is None else list(activation)
         if len(acts) != n_hidden:
             raise ValueError(f"MLP: {len(acts)} activations given for {n_hidden} hidden layers")
+        if not n_hidden and (dropout or batch_norm):  # read by hidden layers only: never dropped silently
+            given = ", ".join(f"{k}={v}" for k, v in (("dropout", dropout), ("batch_norm", batch_norm)) if v)
+            raise V.InvalidValueError(f"MLP: {given} acts on hidden layers, and MLP({sizes}) has none")
         layers = []
         for n_in, n_out, act in zip(sizes[:-2], sizes[1:-1], acts):
             if batch_norm:

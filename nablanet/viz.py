@@ -109,6 +109,14 @@ def _colorbar(fig, mappable, ax, label):
     return fig.colorbar(mappable, ax=ax, label=label, fraction=0.05, pad=0.03)
 
 
+def _signed(z):
+    """How a signed quantity (an error, a difference) is coloured: a diverging map with zero at its neutral middle,
+    limits +-max|z| over the finite values (+-1 when all are zero), so that blue and red mean below and above zero."""
+    finite = np.abs(z[np.isfinite(z)])
+    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return {"cmap": "coolwarm", "vmin": -top, "vmax": top}
+
+
 def _points(name, a, ndim=1):
     """``a`` as a float array of ``ndim`` dimensions with at least one entry, or one error naming it."""
     try:
@@ -254,7 +262,7 @@ def prediction_2d(f_true, f_pred, path=None, title="Prediction against truth", n
         im = ax.imshow(z, vmin=vmin, vmax=vmax, cmap="viridis", **grid)
         _colorbar(fig, im, ax, "f(x, y)")
         ax.set(title=name, xlabel="x", ylabel="y")
-    im = axes[2].imshow(zp - zt, cmap="coolwarm", **grid)
+    im = axes[2].imshow(zp - zt, **_signed(zp - zt), **grid)
     _colorbar(fig, im, axes[2], "network - truth")
     axes[2].set(title="error", xlabel="x", ylabel="y")
     return _finish(fig, path, title, suptitle=True)

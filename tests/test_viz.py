@@ -197,3 +197,16 @@ def test_learning_curves_of_a_plain_dict_of_columns():
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["training", "validation"]
     with pytest.raises(ValueError, match=r"history\['val_loss'\] has 2"):
         viz.learning_curves({"loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.6]})
+
+
+def test_a_signed_error_map_is_centred_at_zero():
+    """A diverging colour map of a signed error puts zero at its neutral middle: symmetric limits +-max|error|
+    (the runge2d error map ran from -0.4 to 0.08, so zero showed red)."""
+    fig = viz.prediction_2d(lambda P: np.zeros(len(P)), lambda P: 0.08 - 0.48 * P[:, 0], n=11)
+    error = fig.axes[2].images[0]  # truth, network, error (then their colour bars)
+    assert error.get_cmap().name == "coolwarm"
+    assert error.get_clim() == pytest.approx((-0.4, 0.4))
+    flat = viz.prediction_2d(lambda P: P[:, 0], lambda P: P[:, 0], n=5).axes[2].images[0]  # no error at all
+    lo, hi = flat.get_clim()
+    assert lo == -hi and hi > 0
+

@@ -154,6 +154,9 @@ def _finish(fig, path, title, suptitle=False, tight=False):
     return fig
 
 
+_HELD_OUT = V.Choice(("validation", "test"))
+
+
 def learning_curves(history, path=None, title="Learning curves", held_out="validation"):
     """Training and held-out cost, and each metric, per epoch.
 
@@ -168,6 +171,7 @@ def learning_curves(history, path=None, title="Learning curves", held_out="valid
         What the ``val_*`` columns were measured on, for the legend:
         ``"validation"`` (data held out of training) or ``"test"``.
     """
+    held_out = _HELD_OUT(held_out, "held_out")
     h = history.history if hasattr(history, "history") else history
     columns = isinstance(h, dict) and all(isinstance(v, (list, tuple, np.ndarray)) for v in h.values())
     if not columns or "loss" not in h or len(h["loss"]) == 0:

@@ -210,3 +210,10 @@ def test_a_signed_error_map_is_centred_at_zero():
     lo, hi = flat.get_clim()
     assert lo == -hi and hi > 0
 
+
+def test_held_out_is_one_of_the_documented_names():
+    with pytest.raises(viz.V.InvalidValueError, match="held_out: expected one of validation, test, got 'bogus'"):
+        viz.learning_curves(history(), held_out="bogus")
+    with pytest.raises(viz.V.InvalidTypeError, match="held_out"):
+        viz.learning_curves(history(), held_out=None)
+

@@ -117,6 +117,13 @@ def _signed(z):
     return {"cmap": "coolwarm", "vmin": -top, "vmax": top}
 
 
+def _whole_ticks(axis):
+    """Ticks at whole numbers only on ``axis`` (an x or y axis of epochs or another count): none at epoch 2.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _points(name, a, ndim=1):
     """``a`` as a float array of ``ndim`` dimensions with at least one entry, or one error naming it."""
     try:
@@ -191,6 +198,7 @@ def learning_curves(history, path=None, title="Learning curves", held_out="valid
         if f"val_{key}" in h and any(v is not None for v in h[f"val_{key}"]):
             ax.plot(epochs, h[f"val_{key}"], label=held_out)
         ax.set(title=metric_label(key), xlabel="epoch", ylabel=metric_label(key))
+        _whole_ticks(ax.xaxis)
         ax.legend()
 
     curves(axes[0], "loss")
@@ -325,6 +333,8 @@ def line(x_values, values, path=None, x_name="setting", metric="value", spread=N
         ax.set_xticks(pos, [str(v) for v in x])
     elif logx is True or (logx == "auto" and np.all(pos > 0) and pos.max() / pos.min() > 20):
         ax.set_xscale("log")
+    elif x.dtype.kind in "iu":  # a whole-number setting (epochs, a batch size): no tick between two of its values
+        _whole_ticks(ax.xaxis)
     ax.set(title=title, xlabel=metric_label(x_name), ylabel=label)
     return _finish(fig, path, title)
 

@@ -217,3 +217,21 @@ def test_held_out_is_one_of_the_documented_names():
     with pytest.raises(viz.V.InvalidTypeError, match="held_out"):
         viz.learning_curves(history(), held_out=None)
 
+
+def test_epoch_axes_have_whole_numbers_only():
+    """Learning curves of a short run put no tick at epoch 2.5; nor does a sweep over a whole-number setting."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def ticks(ax):
+        FigureCanvasAgg(ax.figure).draw()
+        lo, hi = ax.get_xlim()
+        return [t for t in ax.get_xticks() if lo <= t <= hi]
+
+    for n in (2, 3, 7, 12):
+        fig = viz.learning_curves({"loss": list(np.linspace(1.0, 0.1, n)), "accuracy": list(np.linspace(0.5, 0.9, n))})
+        for ax in fig.axes:
+            assert ticks(ax) and all(t == int(t) for t in ticks(ax)), (n, ticks(ax))
+    assert all(t == int(t) for t in ticks(viz.line([1, 2, 3], [0.3, 0.2, 0.1], x_name="epochs").axes[0]))
+    fractions = ticks(viz.line([0.0, 0.5, 1.0], [0.3, 0.2, 0.1], x_name="dropout").axes[0])
+    assert any(t != int(t) for t in fractions)  # a setting of fractions keeps its fractional ticks
+

@@ -69,11 +69,10 @@ def _figure(figsize, ncols=1, colorbar=False, suptitle=False, title="", ylabels=
     """``(fig, title)``: a Figure of ``ncols`` panels in a row with fixed margins and gaps in inches, with room for
     the longest y tick label of ``ylabels`` and x tick label of ``xlabels``, and ``title`` broken into lines that
     fit above a panel (the whole figure for a ``suptitle``), so one draw lays it out; or matplotlib's
-    ``layout="constrained"`` (several layout passes) for the cost-surface figures."""
+    ``layout="constrained"`` (several layout passes) for the cost-surface figures, their title broken alike (the
+    layout makes room for its lines, not for a line wider than the figure)."""
     import textwrap
 
-    if layout is not None:
-        return Figure(figsize=figsize, layout=layout), title
     w, h = figsize
     half_x = 0.5 * _text_width(xlabels) + 0.1  # the first and last x tick labels are centred on the panel's edges
     left = max(0.55 + max(0.35, _text_width(ylabels)), half_x)
@@ -83,6 +82,8 @@ def _figure(figsize, ncols=1, colorbar=False, suptitle=False, title="", ylabels=
     gap = _PANEL_GAP + (_COLORBAR_GAP if colorbar else 0.0)
     panel = (w - left - right - (ncols - 1) * gap) / ncols
     lines = textwrap.wrap(title or "", max(12, int((w - 0.4 if suptitle else panel + 0.4) / _TITLE_CHAR))) or [""]
+    if layout is not None:
+        return Figure(figsize=figsize, layout=layout), "\n".join(lines)
     top += 0.2 * (len(lines) - 1)
     fig = Figure(figsize=(w, h))
     fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
@@ -467,7 +468,8 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
         if u is None or u.shape != cost.shape or v.shape != cost.shape:
             raise ValueError(f"field: expected two arrays (u, v) of shape {cost.shape}, as "
                              f"surface.descent_field(J, w, b) returns them")
-    fig, title = _figure((13 if surface3d else 7, 5.5), title=title, layout="constrained")
+    fig, title = _figure((13 if surface3d else 7, 5.5), ncols=2 if surface3d else 1, colorbar=True, suptitle=True,
+                         title=title, layout="constrained")
     ax = fig.add_subplot(1, 2 if surface3d else 1, 1)
     cs = ax.contourf(w, b, cost, levels=_levels(cost), cmap="viridis")
     fig.colorbar(cs, ax=ax, label="J(w, b)")
@@ -500,13 +502,13 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
 def loss_plane(plane, path=None, title="Loss on a plane through the trained parameters"):
     """Contours of J on a filter-normalized random plane (:func:`nablanet.surface.loss_plane`), with the
     training trajectory projected onto it. Returns the Figure."""
-    fig, title = _figure((6.5, 5.5), title=title, layout="constrained")
+    fig, title = _figure((6.5, 5.5), colorbar=True, title=title, layout="constrained")
     ax = fig.add_subplot()
     alpha, beta, cost = _grid(plane.alpha, plane.beta, plane.cost, names=("alpha", "beta"))
     levels = _levels(cost)
     cs = ax.contourf(alpha, beta, cost, levels=levels, cmap="viridis")
     ax.contour(alpha, beta, cost, levels=levels, colors="k", linewidths=0.3)
-    fig.colorbar(cs, ax=ax, label="J")
+    fig.colorbar(cs, ax=ax, label="cost J")
     if plane.trajectory is not None:
         t = plane.trajectory
         ax.plot(t[:, 0], t[:, 1], "w.-", lw=1.2, label="training trajectory (projected)")

@@ -235,3 +235,40 @@ def test_epoch_axes_have_whole_numbers_only():
     fractions = ticks(viz.line([0.0, 0.5, 1.0], [0.3, 0.2, 0.1], x_name="dropout").axes[0])
     assert any(t != int(t) for t in fractions)  # a setting of fractions keeps its fractional ticks
 
+
+def _outside(fig):
+    """What a figure drawn at its own size puts outside itself: titles, labels, colour bars and their labels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig).draw()
+    r, box = fig.canvas.get_renderer(), fig.bbox
+    flat = [ax for ax in fig.axes if ax.name != "3d"]  # a 3-D axes keeps unused tick labels far away, undrawn
+    in_3d = {id(t) for ax in fig.axes if ax.name == "3d" for t in ax.findobj(Text)}
+    drawn = [(f"panel {ax.get_title()!r}", ax.get_tightbbox(r)) for ax in flat]
+    drawn += [(repr(t.get_text()), t.get_window_extent(r)) for t in fig.findobj(Text)
+              if t.get_visible() and t.get_text() and id(t) not in in_3d]
+    return [what for what, e in drawn
+            if not (e.x0 >= box.x0 - 1 and e.x1 <= box.x1 + 1 and e.y0 >= box.y0 - 1 and e.y1 <= box.y1 + 1)]
+
+
+def test_long_titles_of_the_surface_figures_wrap_inside_them(tmp_path):
+    """The cost-surface figures (constrained layout) break a long title into lines that fit, as the others do; the
+    loss plane's title ran past both edges of the figure, and its colour bar is labelled in words."""
+    from nablanet import surface
+
+    long = "franke: 2-64-64-64-1 network, J on the plane of two filter-normalized random directions"
+    w = np.linspace(-2, 2, 5)
+    plane = viz.loss_plane(surface.LossPlane(w, w, np.outer(w, w) ** 2 + 1.0), title=long)
+    assert _outside(plane) == [] and "\n" in plane.axes[0].get_title()
+    assert plane.axes[1].get_ylabel() == "cost J"
+    J = surface.single_neuron([0.1, 0.5, 0.9], [0.2, 0.3, 0.5])
+    Z = surface.cost_grid(J, w, w)
+    paths = surface.optimizer_paths(J, [1.0, 1.0], {"GD": ("sgd", {"lr": 1.0}, False)}, steps=3)
+    for fig in (viz.cost_surface(w, w, Z, None, paths, title=long + long, surface3d=False),
+                viz.cost_surface(w, w, Z, None, paths, title=long + long),
+                viz.animate_paths(w, w, Z, paths, tmp_path / "p.gif", title=long),
+                viz.graph([{"label": "x", "parents": []}, {"label": "exp(x)", "parents": [0]}], title=long)):
+        assert _outside(fig) == []
+    viz.loss_plane(surface.LossPlane(w, w, np.outer(w, w) ** 2 + 1.0), tmp_path / "plane.png", title=long)
+    assert png_title(tmp_path / "plane.png") == long  # the metadata keeps the title in one line

@@ -69,11 +69,10 @@ def _figure(figsize, ncols=1, colorbar=False, suptitle=False, title="", ylabels=
     """``(fig, title)``: a Figure of ``ncols`` panels in a row with fixed margins and gaps in inches, with room for
     the longest y tick label of ``ylabels`` and x tick label of ``xlabels``, and ``title`` broken into lines that
     fit above a panel (the whole figure for a ``suptitle``), so one draw lays it out; or matplotlib's
-    ``layout="constrained"`` (several layout passes) for the cost-surface figures."""
+    ``layout="constrained"`` (several layout passes) for the cost-surface figures, their title broken alike (the
+    layout makes room for its lines, not for a line wider than the figure)."""
     import textwrap
 
-    if layout is not None:
-        return Figure(figsize=figsize, layout=layout), title
     w, h = figsize
     half_x = 0.5 * _text_width(xlabels) + 0.1  # the first and last x tick labels are centred on the panel's edges
     left = max(0.55 + max(0.35, _text_width(ylabels)), half_x)
@@ -83,6 +82,8 @@ def _figure(figsize, ncols=1, colorbar=False, suptitle=False, title="", ylabels=
     gap = _PANEL_GAP + (_COLORBAR_GAP if colorbar else 0.0)
     panel = (w - left - right - (ncols - 1) * gap) / ncols
     lines = textwrap.wrap(title or "", max(12, int((w - 0.4 if suptitle else panel + 0.4) / _TITLE_CHAR))) or [""]
+    if layout is not None:
+        return Figure(figsize=figsize, layout=layout), "\n".join(lines)
     top += 0.2 * (len(lines) - 1)
     fig = Figure(figsize=(w, h))
     fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
@@ -107,6 +108,21 @@ _OUTLINE = _outline()
 def _colorbar(fig, mappable, ax, label):
     """A colour bar in the panel's own slot (a thin strip on its right); its ticks and label use the gap after it."""
     return fig.colorbar(mappable, ax=ax, label=label, fraction=0.05, pad=0.03)
+
+
+def _signed(z):
+    """How a signed quantity (an error, a difference) is coloured: a diverging map with zero at its neutral middle,
+    limits +-max|z| over the finite values (+-1 when all are zero), so that blue and red mean below and above zero."""
+    finite = np.abs(z[np.isfinite(z)])
+    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return {"cmap": "coolwarm", "vmin": -top, "vmax": top}
+
+
+def _whole_ticks(axis):
+    """Ticks at whole numbers only on ``axis`` (an x or y axis of epochs or another count): none at epoch 2.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _points(name, a, ndim=1):
@@ -146,6 +162,9 @@ def _finish(fig, path, title, suptitle=False, tight=False):
     return fig
 
 
+_HELD_OUT = V.Choice(("validation", "test"))
+
+
 def learning_curves(history, path=None, title="Learning curves", held_out="validation"):
     """Training and held-out cost, and each metric, per epoch.
 
@@ -160,6 +179,7 @@ def learning_curves(history, path=None, title="Learning curves", held_out="valid
         What the ``val_*`` columns were measured on, for the legend:
         ``"validation"`` (data held out of training) or ``"test"``.
     """
+    held_out = _HELD_OUT(held_out, "held_out")
     h = history.history if hasattr(history, "history") else history
     columns = isinstance(h, dict) and all(isinstance(v, (list, tuple, np.ndarray)) for v in h.values())
     if not columns or "loss" not in h or len(h["loss"]) == 0:
@@ -179,6 +199,7 @@ def learning_curves(history, path=None, title="Learning curves", held_out="valid
         if f"val_{key}" in h and any(v is not None for v in h[f"val_{key}"]):
             ax.plot(epochs, h[f"val_{key}"], label=held_out)
         ax.set(title=metric_label(key), xlabel="epoch", ylabel=metric_label(key))
+        _whole_ticks(ax.xaxis)
         ax.legend()
 
     curves(axes[0], "loss")
@@ -254,7 +275,7 @@ def prediction_2d(f_true, f_pred, path=None, title="Prediction against truth", n
         im = ax.imshow(z, vmin=vmin, vmax=vmax, cmap="viridis", **grid)
         _colorbar(fig, im, ax, "f(x, y)")
         ax.set(title=name, xlabel="x", ylabel="y")
-    im = axes[2].imshow(zp - zt, cmap="coolwarm", **grid)
+    im = axes[2].imshow(zp - zt, **_signed(zp - zt), **grid)
     _colorbar(fig, im, axes[2], "network - truth")
     axes[2].set(title="error", xlabel="x", ylabel="y")
     return _finish(fig, path, title, suptitle=True)
@@ -313,6 +334,8 @@ def line(x_values, values, path=None, x_name="setting", metric="value", spread=N
         ax.set_xticks(pos, [str(v) for v in x])
     elif logx is True or (logx == "auto" and np.all(pos > 0) and pos.max() / pos.min() > 20):
         ax.set_xscale("log")
+    elif x.dtype.kind in "iu":  # a whole-number setting (epochs, a batch size): no tick between two of its values
+        _whole_ticks(ax.xaxis)
     ax.set(title=title, xlabel=metric_label(x_name), ylabel=label)
     return _finish(fig, path, title)
 
@@ -445,7 +468,8 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
         if u is None or u.shape != cost.shape or v.shape != cost.shape:
             raise ValueError(f"field: expected two arrays (u, v) of shape {cost.shape}, as "
                              f"surface.descent_field(J, w, b) returns them")
-    fig, title = _figure((13 if surface3d else 7, 5.5), title=title, layout="constrained")
+    fig, title = _figure((13 if surface3d else 7, 5.5), ncols=2 if surface3d else 1, colorbar=True, suptitle=True,
+                         title=title, layout="constrained")
     ax = fig.add_subplot(1, 2 if surface3d else 1, 1)
     cs = ax.contourf(w, b, cost, levels=_levels(cost), cmap="viridis")
     fig.colorbar(cs, ax=ax, label="J(w, b)")
@@ -478,13 +502,13 @@ def cost_surface(w, b, cost, field=None, paths=None, path=None, title="Cost J(w,
 def loss_plane(plane, path=None, title="Loss on a plane through the trained parameters"):
     """Contours of J on a filter-normalized random plane (:func:`nablanet.surface.loss_plane`), with the
     training trajectory projected onto it. Returns the Figure."""
-    fig, title = _figure((6.5, 5.5), title=title, layout="constrained")
+    fig, title = _figure((6.5, 5.5), colorbar=True, title=title, layout="constrained")
     ax = fig.add_subplot()
     alpha, beta, cost = _grid(plane.alpha, plane.beta, plane.cost, names=("alpha", "beta"))
     levels = _levels(cost)
     cs = ax.contourf(alpha, beta, cost, levels=levels, cmap="viridis")
     ax.contour(alpha, beta, cost, levels=levels, colors="k", linewidths=0.3)
-    fig.colorbar(cs, ax=ax, label="J")
+    fig.colorbar(cs, ax=ax, label="cost J")
     if plane.trajectory is not None:
         t = plane.trajectory
         ax.plot(t[:, 0], t[:, 1], "w.-", lw=1.2, label="training trajectory (projected)")

@@ -193,3 +193,30 @@ def test_two_callbacks_never_file_their_state_under_one_key(tmp_path, data):
     cbs2 = callbacks()
     resumed.fit(X, y, epochs=1, callbacks=[cbs2[0], cbs2[1], cbs2[2]])
     assert cbs2[1].scale == 1.0 and cbs2[2].scale < 1.0
+
+
+def test_callbacks_show_their_settings():
+    """Each callback's repr is how it was made, as an optimizer's is (the default was <... object at 0x...>)."""
+    from nablanet.train import Callback, EarlyStopping, ProgressBar, TerminateOnNaN
+
+    class Snapshot(Callback):  # a user's own callback: its class, with no settings
+        pass
+
+    def halve(epoch, lr):
+        return lr / 2
+
+    assert repr(EarlyStopping(patience=5)) == \
+        "EarlyStopping(monitor='val_loss', patience=5, min_delta=0, mode='min', restore_best=True)"
+    assert repr(ReduceLROnPlateau("loss", factor=0.5, patience=2)) == \
+        "ReduceLROnPlateau(monitor='loss', factor=0.5, patience=2, min_delta=0.0001, cooldown=0, min_lr=0, mode='min')"
+    assert repr(Checkpoint("run.npz")) == "Checkpoint(path='run.npz', every=1, seconds=None, at_start=True)"
+    assert repr(Checkpoint("best.npz", save_best_only=True, monitor="val_accuracy")) == \
+        "Checkpoint(path='best.npz', every=1, seconds=None, at_start=True, save_best_only=True, " \
+        "monitor='val_accuracy', mode='max')"
+    assert repr(LearningRateScheduler(halve)) == "LearningRateScheduler(fn=halve)"
+    assert repr(LearningRateScheduler(lambda e: 0.1)) == "LearningRateScheduler(fn=<lambda>)"
+    assert repr(LambdaCallback(on_epoch_end=halve)) == "LambdaCallback(on_epoch_end=halve)"
+    assert repr(CSVLogger("log.csv")) == "CSVLogger(path='log.csv', separator=',', append=False)"
+    assert repr(TerminateOnNaN()) == "TerminateOnNaN()"
+    assert repr(ProgressBar(force=True)) == "ProgressBar(force=True, file=None)"
+    assert repr(Snapshot()) == "Snapshot()"

@@ -197,3 +197,78 @@ def test_learning_curves_of_a_plain_dict_of_columns():
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["training", "validation"]
     with pytest.raises(ValueError, match=r"history\['val_loss'\] has 2"):
         viz.learning_curves({"loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.6]})
+
+
+def test_a_signed_error_map_is_centred_at_zero():
+    """A diverging colour map of a signed error puts zero at its neutral middle: symmetric limits +-max|error|
+    (the runge2d error map ran from -0.4 to 0.08, so zero showed red)."""
+    fig = viz.prediction_2d(lambda P: np.zeros(len(P)), lambda P: 0.08 - 0.48 * P[:, 0], n=11)
+    error = fig.axes[2].images[0]  # truth, network, error (then their colour bars)
+    assert error.get_cmap().name == "coolwarm"
+    assert error.get_clim() == pytest.approx((-0.4, 0.4))
+    flat = viz.prediction_2d(lambda P: P[:, 0], lambda P: P[:, 0], n=5).axes[2].images[0]  # no error at all
+    lo, hi = flat.get_clim()
+    assert lo == -hi and hi > 0
+
+
+def test_held_out_is_one_of_the_documented_names():
+    with pytest.raises(viz.V.InvalidValueError, match="held_out: expected one of validation, test, got 'bogus'"):
+        viz.learning_curves(history(), held_out="bogus")
+    with pytest.raises(viz.V.InvalidTypeError, match="held_out"):
+        viz.learning_curves(history(), held_out=None)
+
+
+def test_epoch_axes_have_whole_numbers_only():
+    """Learning curves of a short run put no tick at epoch 2.5; nor does a sweep over a whole-number setting."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def ticks(ax):
+        FigureCanvasAgg(ax.figure).draw()
+        lo, hi = ax.get_xlim()
+        return [t for t in ax.get_xticks() if lo <= t <= hi]
+
+    for n in (2, 3, 7, 12):
+        fig = viz.learning_curves({"loss": list(np.linspace(1.0, 0.1, n)), "accuracy": list(np.linspace(0.5, 0.9, n))})
+        for ax in fig.axes:
+            assert ticks(ax) and all(t == int(t) for t in ticks(ax)), (n, ticks(ax))
+    assert all(t == int(t) for t in ticks(viz.line([1, 2, 3], [0.3, 0.2, 0.1], x_name="epochs").axes[0]))
+    fractions = ticks(viz.line([0.0, 0.5, 1.0], [0.3, 0.2, 0.1], x_name="dropout").axes[0])
+    assert any(t != int(t) for t in fractions)  # a setting of fractions keeps its fractional ticks
+
+
+def _outside(fig):
+    """What a figure drawn at its own size puts outside itself: titles, labels, colour bars and their labels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig).draw()
+    r, box = fig.canvas.get_renderer(), fig.bbox
+    flat = [ax for ax in fig.axes if ax.name != "3d"]  # a 3-D axes keeps unused tick labels far away, undrawn
+    in_3d = {id(t) for ax in fig.axes if ax.name == "3d" for t in ax.findobj(Text)}
+    drawn = [(f"panel {ax.get_title()!r}", ax.get_tightbbox(r)) for ax in flat]
+    drawn += [(repr(t.get_text()), t.get_window_extent(r)) for t in fig.findobj(Text)
+              if t.get_visible() and t.get_text() and id(t) not in in_3d]
+    return [what for what, e in drawn
+            if not (e.x0 >= box.x0 - 1 and e.x1 <= box.x1 + 1 and e.y0 >= box.y0 - 1 and e.y1 <= box.y1 + 1)]
+
+
+def test_long_titles_of_the_surface_figures_wrap_inside_them(tmp_path):
+    """The cost-surface figures (constrained layout) break a long title into lines that fit, as the others do; the
+    loss plane's title ran past both edges of the figure, and its colour bar is labelled in words."""
+    from nablanet import surface
+
+    long = "franke: 2-64-64-64-1 network, J on the plane of two filter-normalized random directions"
+    w = np.linspace(-2, 2, 5)
+    plane = viz.loss_plane(surface.LossPlane(w, w, np.outer(w, w) ** 2 + 1.0), title=long)
+    assert _outside(plane) == [] and "\n" in plane.axes[0].get_title()
+    assert plane.axes[1].get_ylabel() == "cost J"
+    J = surface.single_neuron([0.1, 0.5, 0.9], [0.2, 0.3, 0.5])
+    Z = surface.cost_grid(J, w, w)
+    paths = surface.optimizer_paths(J, [1.0, 1.0], {"GD": ("sgd", {"lr": 1.0}, False)}, steps=3)
+    for fig in (viz.cost_surface(w, w, Z, None, paths, title=long + long, surface3d=False),
+                viz.cost_surface(w, w, Z, None, paths, title=long + long),
+                viz.animate_paths(w, w, Z, paths, tmp_path / "p.gif", title=long),
+                viz.graph([{"label": "x", "parents": []}, {"label": "exp(x)", "parents": [0]}], title=long)):
+        assert _outside(fig) == []
+    viz.loss_plane(surface.LossPlane(w, w, np.outer(w, w) ** 2 + 1.0), tmp_path / "plane.png", title=long)
+    assert png_title(tmp_path / "plane.png") == long  # the metadata keeps the title in one line

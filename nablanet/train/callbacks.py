@@ -92,6 +92,9 @@ class Callback:
     each value of its kind: finite numbers, whole counts), so a damaged or
     foreign state is one error naming the file and the key, not a crash
     epochs later.
+
+    Its repr is its class and :meth:`settings`, as an optimizer's is its class
+    and hyperparameters: ``EarlyStopping(monitor='val_loss', patience=10, ...)``.
     """
 
     state_key = None
@@ -117,6 +120,20 @@ class Callback:
                                       + (f"; missing {', '.join(missing)}" if missing else "")
                                       + (f"; unknown {', '.join(extra)}" if extra else ""))
         return {k: check(state[k], f"{name}: {k}") for k, check in schema.items()}
+
+    def settings(self):
+        """What this callback was made with, by argument name, for its repr; the default is none."""
+        return {}
+
+    def __repr__(self):
+        def show(v):
+            if isinstance(v, float):
+                return f"{v:g}"
+            if callable(v) and hasattr(v, "__qualname__"):  # a function by its name, not <function ... at 0x...>
+                return v.__qualname__.rsplit("<locals>.", 1)[-1]
+            return repr(v)
+
+        return f"{type(self).__name__}({', '.join(f'{k}={show(v)}' for k, v in self.settings().items())})"
 
     def state_dict(self):
         """What this callback must remember across a checkpoint; None (the default) when nothing.
@@ -261,6 +278,10 @@ class EarlyStopping(Callback):
 
         self._resumable = True  # False for Checkpoint's own tracker, which files nothing
 
+    def settings(self):
+        return {"monitor": self.monitor, "patience": self.patience, "min_delta": self.min_delta, "mode": self.mode,
+                "restore_best": self.restore_best}
+
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
                 "stopped": self.stopped_epoch is not None}
@@ -366,6 +387,10 @@ class Checkpoint(Callback):
         if self._tracker is not None:
             self._tracker._resumable = False
 
+    def settings(self):
+        best = {"save_best_only": True, "monitor": self._tracker.monitor, "mode": self._tracker.mode} if self._tracker else {}
+        return {"path": self.path, "every": self.every, "seconds": self.seconds, "at_start": self.at_start, **best}
+
     def _save(self, trainer):
         trainer.save(self.path)
         self._saved_epoch, self._last, self._boundary = trainer.epoch, time.monotonic(), None
@@ -454,6 +479,9 @@ class ProgressBar(Callback):
     def __init__(self, force=False, file=None):
         self.force, self.file, self._bar = force, file, None
 
+    def settings(self):
+        return {"force": self.force, "file": self.file}
+
     def on_train_begin(self, trainer):
         self._bar = progress_bar(trainer._epochs_planned, force=self.force, file=self.file) if trainer.is_root else None
 
@@ -538,6 +566,10 @@ class ReduceLROnPlateau(Callback):
         self.cooldown, self.min_lr, self.mode = int(cooldown), float(min_lr), mode
         self.scale, self.best, self.wait, self.cooling, self.reductions = 1.0, None, 0, 0, 0
 
+    def settings(self):
+        return {"monitor": self.monitor, "factor": self.factor, "patience": self.patience, "min_delta": self.min_delta,
+                "cooldown": self.cooldown, "min_lr": self.min_lr, "mode": self.mode}
+
     def state_dict(self):
         return {"scale": self.scale, "best": self.best, "wait": self.wait, "cooling": self.cooling,
                 "reductions": self.reductions}
@@ -603,6 +635,9 @@ class LearningRateScheduler(Callback):
         self.fn, self._two = fn, n >= 2
         self.lr = None
 
+    def settings(self):
+        return {"fn": self.fn}
+
     state_schema = {"lr": V.positive_number}
 
     def state_dict(self):
@@ -653,6 +688,11 @@ class LambdaCallback(Callback):
                 raise TypeError(f"LambdaCallback: {name} must be a function, got {f!r}")
         self._begin, self._batch, self._epoch, self._end = on_train_begin, on_batch_end, on_epoch_end, on_train_end
 
+    def settings(self):
+        hooks = zip(("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end"),
+                    (self._begin, self._batch, self._epoch, self._end))
+        return {name: f for name, f in hooks if f is not None}
+
     def on_train_begin(self, trainer):
         if self._begin:
             self._begin(trainer)
@@ -681,6 +721,9 @@ class CSVLogger(Callback):
     def __init__(self, path, separator=",", append=False):
         self.path, self.separator, self.append = path, separator, bool(append)
         self._file, self._writer, self._fields = None, None, None
+
+    def settings(self):
+        return {"path": self.path, "separator": self.separator, "append": self.append}
 
     def on_train_begin(self, trainer):
         import csv

@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from .. import validate as V
-from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..autodiff.tree import _leaf_path, _tree_difference, tree_flatten, tree_unflatten
 from .schedules import Schedule, get_schedule
 
 __all__ = ["Optimizer", "SGD", "GD", "Adagrad", "RMSprop", "Adam", "AdamW", "get_optimizer", "OPTIMIZERS"]
@@ -106,6 +106,34 @@ class Optimizer:
         ``params``): the step count ``"t"`` and, per slot, one zero array for each leaf (in leaf order)."""
         return {"t": 0, **{s: [np.zeros_like(p) for p in _float_leaves(params, "params")] for s in self.slots}}
 
+    def _check_state(self, state, params):
+        """Refuse, in one message, a state that :meth:`init` of this optimizer for ``params`` (the leaves) did not
+        make: another optimizer's (other slots), another pytree's (other arrays), or a damaged one."""
+        name = type(self).__name__
+        remake = f"make it with {name}'s init() of these parameters"
+        if type(state) is not dict or state.keys() != {"t", *self.slots}:
+            def slots(keys):
+                keys = [repr(k) for k in keys if k != "t"]
+                return f"the slots {', '.join(keys)}" if keys else "no slots"
+
+            found = (slots(state) + ("" if "t" in state else " and no step count 't'")
+                     if isinstance(state, dict) else f"a {type(state).__name__}")
+            raise V.InvalidValueError(f"{name}: the state must be a dict of the step count 't' and "
+                                      f"{slots(self.slots)}; got {found}; {remake}")
+        t = state["t"]
+        if type(t) is not int or t < 0:
+            state["t"] = V.non_negative_int(t, f"{name}: state['t']")
+        for s in self.slots:
+            arrays = state[s]
+            if not isinstance(arrays, list) or len(arrays) != len(params):
+                held = f"{len(arrays)} arrays" if isinstance(arrays, list) else f"a {type(arrays).__name__}"
+                raise V.InvalidValueError(f"{name}: the state holds {held} in slot {s!r} for {len(params)} "
+                                          f"parameter arrays; {remake}")
+            for i, (a, p) in enumerate(zip(arrays, params)):
+                if getattr(a, "shape", None) != p.shape:
+                    raise V.InvalidValueError(f"{name}: the state's {s!r}[{i}] has shape {getattr(a, 'shape', None)} "
+                                              f"but parameter array {i} has shape {p.shape}; {remake}")
+
     def _tmp(self, p, k=0):
         key = (p.shape, p.dtype.str, k)
         buf = self._scratch.get(key)
@@ -123,10 +151,7 @@ class Optimizer:
                 if not isinstance(p, np.ndarray) or not p.flags.writeable:
                     raise TypeError(f"step updates the parameters in place, but leaf {i} is a {type(p).__name__}, "
                                     f"not a writeable array; use update(), which returns new parameters")
-        for s in self.slots:
-            if len(state[s]) != len(params):
-                raise ValueError(f"{type(self).__name__}: the state holds {len(state[s])} {s!r} arrays for "
-                                 f"{len(params)} parameter arrays; make it with init() of these parameters")
+        self._check_state(state, params)
         lr = self.lr(state["t"])
         state["t"] += 1
         if self.clip_norm is not None:
@@ -158,6 +183,7 @@ class Optimizer:
         leaves, treedef = tree_flatten(params)
         gleaves = _matching_leaves(params, grads)[1]
         new = [a.copy() for a in _float_leaves(params, "params")]
+        self._check_state(state, new)
         st = {"t": state["t"], **{s: [np.array(a, copy=True) for a in state[s]] for s in self.slots}}
         self.step(new, [np.asarray(g) for g in gleaves], st)
         return tree_unflatten(treedef, new), st
@@ -198,11 +224,13 @@ def _matching_leaves(params, grads):
     leaves, treedef = tree_flatten(params)
     gleaves, gdef = tree_flatten(grads)
     if gdef != treedef:
-        raise ValueError(f"grads do not have the structure of params ({len(gleaves)} leaves against {len(leaves)}); "
-                         f"take the gradient with respect to the same pytree")
+        at, p_has, g_has = _tree_difference(treedef, gdef)
+        raise ValueError(f"grads do not have the structure of params: at {at or 'the root'} params has {p_has} "
+                         f"and grads {g_has}; take the gradient with respect to the same pytree")
     for i, (p, g) in enumerate(zip(leaves, gleaves)):
         if np.shape(p) != np.shape(g):
-            raise ValueError(f"grads leaf {i} has shape {np.shape(g)} but the parameter has shape {np.shape(p)}")
+            raise ValueError(f"grads{_leaf_path(treedef, i)} has shape {np.shape(g)} but the parameter has "
+                             f"shape {np.shape(p)}")
     return leaves, gleaves
 
 

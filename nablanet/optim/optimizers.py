@@ -448,22 +448,25 @@ def _equal(a, b):
         return False
 
 
-def get_optimizer(spec, **kwargs):
+def get_optimizer(spec, _names=None, **kwargs):
     """An optimizer from a name (``"adam"``) and its settings by keyword (``lr``, ``momentum``,
     ``betas=(b1, b2)`` or ``beta1``/``beta2``, ``eps``, ``weight_decay``...), or a config dict.
 
     An :class:`Optimizer` object is returned as it is; giving settings beside
     it is an error (the object has its own), and so is a setting that the
     named optimizer does not take.  Settings given as ``None`` mean the default.
+    ``_names`` maps a setting to the name its caller gives it, for the errors
+    (the estimators' ``{"lr": "learning_rate"}``).
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    say = (lambda k: _names.get(k, k)) if _names else (lambda k: k)
+    given = lambda keys: ", ".join(f"{say(k)}={kwargs[k]!r}" for k in keys)
     if isinstance(spec, Optimizer):
         if kwargs:
-            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise ValueError(
-                f"optimizer={spec!r} is an Optimizer object with its own settings, and {given} was given as well; "
-                f"put the settings in the object, or name the optimizer (optimizer={type(spec).__name__.lower()!r}) "
-                f"and give them beside it")
+                f"optimizer={spec!r} is an Optimizer object with its own settings, and {given(kwargs)} was given as "
+                f"well; put the settings in the object, or name the optimizer "
+                f"(optimizer={type(spec).__name__.lower()!r}) and give them beside it")
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
@@ -471,9 +474,9 @@ def get_optimizer(spec, **kwargs):
         clash = [k for k, v in kwargs.items() if k in spec and not (spec[k] is v or _equal(spec[k], v))]
         if clash:  # one value for one setting: neither silently wins
             raise ValueError(f"optimizer={ {'name': name, **spec}!r} sets {', '.join(clash)}, and "
-                             f"{', '.join(f'{k}={kwargs[k]!r}' for k in clash)} was given as well; give each setting once")
+                             f"{given(clash)} was given as well; give each setting once")
         spec.update(kwargs)
-        return get_optimizer(name, **spec)
+        return get_optimizer(name, _names, **spec)
     if isinstance(spec, str):
         key = spec.lower()
         if key not in OPTIMIZERS:
@@ -484,7 +487,7 @@ def get_optimizer(spec, **kwargs):
             try:
                 kwargs["beta1"], kwargs["beta2"] = betas
             except (TypeError, ValueError):
-                raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+                raise ValueError(f"{say('betas')} must be a pair (beta1, beta2), got {betas!r}") from None
         allowed = settings(key)
         unknown = [k for k in kwargs if k not in allowed]
         if unknown:
@@ -492,10 +495,10 @@ def get_optimizer(spec, **kwargs):
             if betas_given and {"beta1", "beta2"} <= set(unknown):  # named as the caller wrote them
                 owners = {("betas" if k == "beta1" else k): v for k, v in owners.items() if k != "beta2"}
             names = list(owners)
-            hint = "; ".join(f"{k} belongs to {', '.join(v)}" for k, v in owners.items() if v)
+            hint = "; ".join(f"{say(k)} belongs to {', '.join(v)}" for k, v in owners.items() if v)
             what = "is not a setting" if len(names) == 1 else "are not settings"
-            raise TypeError(f"{', '.join(repr(k) for k in names)} {what} of the {key} optimizer "
-                            f"(its settings: {', '.join(allowed)}){'; ' + hint if hint else ''}")
+            raise TypeError(f"{', '.join(repr(say(k)) for k in names)} {what} of the {key} optimizer "
+                            f"(its settings: {', '.join(map(say, allowed))}){'; ' + hint if hint else ''}")
         if "lr" in kwargs and isinstance(kwargs["lr"], dict):
             kwargs["lr"] = get_schedule(kwargs["lr"])
         return OPTIMIZERS[key](**kwargs)

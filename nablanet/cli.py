@@ -208,7 +208,7 @@ def _add_training_flags(p):
                    help=f"optimizer, one of {', '.join(OPTIMIZERS)} (default: {d('optimizer')})")
     g.add_argument("--lr", type=_positive, help=f"learning rate (default: {d('lr')})")
     g.add_argument("--schedule", choices=list(SCHEDULES), metavar="NAME",
-                   help=f"learning-rate schedule over the run, one of {', '.join(SCHEDULES)} "
+                   help=f"learning-rate schedule over the run, one of {', '.join(SCHEDULES)} (step is step_decay) "
                         f"(default: {d('schedule')})")
     g.add_argument("--momentum", type=_probability, help=f"momentum of sgd/gd, in [0, 1) (default: {d('momentum')})")
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,

@@ -92,8 +92,9 @@ def _same(a, b):
 # what the network is made of: a continued fit (warm_start, partial_fit) cannot change these
 _NETWORK_PARAMS = ("activation", "dropout", "batch_norm", "dtype")
 # how it is trained: a continued fit whose settings changed trains on with a new optimizer
-_TRAINING_PARAMS = ("loss", "optimizer", "learning_rate", "l1", "l2", "tol", "momentum", "nesterov", "betas", "eps",
-                    "weight_decay", "schedule")
+_OPTIMIZER_SETTINGS = ("momentum", "nesterov", "betas", "eps", "rho", "weight_decay", "clip_norm")
+_TRAINING_PARAMS = ("loss", "optimizer", "learning_rate", "l1", "l2", "tol", *_OPTIMIZER_SETTINGS, "schedule")
+_FIT_NAMES = {"lr": "learning_rate"}  # fit's names of the settings that the estimators name otherwise
 
 
 def _first_order(est):
@@ -333,13 +334,13 @@ class _BaseNeuralNet(BaseEstimator):
     def _make_trainer(self, model, loss, full_batch, seed):
         lr = float(self.learning_rate) if _is_real(self.learning_rate) else self.learning_rate
         optimizer = self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer
-        settings = {k: getattr(self, k) for k in ("momentum", "nesterov", "betas", "eps", "weight_decay")}
+        settings = {k: getattr(self, k) for k in _OPTIMIZER_SETTINGS}
         if full_batch and isinstance(optimizer, str):
             # by name, so that a setting the method does not take is refused as in fit (not as a conflict with
             # an Optimizer object the user never made)
             settings["tol"] = float(self.tol)
         trainer = Trainer(model, loss, optimizer, lr=None if full_batch else lr, l1=float(self.l1),
-                          l2=float(self.l2), seed=seed, schedule=self.schedule, **settings)
+                          l2=float(self.l2), seed=seed, schedule=self.schedule, _names=_FIT_NAMES, **settings)
         self._built_training = self._settings(_TRAINING_PARAMS, full_batch)
         return trainer
 
@@ -485,14 +486,18 @@ _PARAMS_DOC = """
         Step size (or a schedule of it); ``None`` is the optimizer's default
         (3e-3 for Adam).  An ``Optimizer`` object brings its own: giving this
         or any setting below beside one is an error naming both.
-    momentum, nesterov, betas, eps, weight_decay : default=None
+    momentum, nesterov, betas, eps, rho, weight_decay, clip_norm : default=None
         Settings of the named optimizer (``momentum`` and ``nesterov`` for
-        ``"sgd"``, ``betas=(b1, b2)`` for Adam, ``weight_decay`` for any);
-        ``None`` is the optimizer's default.  A setting the optimizer does not
-        take is an error.
-    schedule : str or nablanet.optim.Schedule, default=None
-        ``"cosine"``, ``"step"``, ``"exponential"`` or ``"inverse_time"``,
-        starting at the learning rate and fitted to ``epochs``.
+        ``"sgd"``, ``betas=(b1, b2)`` for Adam, ``rho`` for ``"rmsprop"``,
+        ``weight_decay`` and ``clip_norm``, the gradient's largest global
+        2-norm, for any); ``None`` is the optimizer's default.  A setting the
+        optimizer does not take is an error.
+    schedule : str, dict or nablanet.optim.Schedule, default=None
+        ``"cosine"``, ``"step_decay"`` (also ``"step"``), ``"exponential"`` or
+        ``"inverse_time"``, starting at the learning rate and fitted to
+        ``epochs``; or a Schedule (or its config dict), such as
+        ``nablanet.optim.warmup(nablanet.optim.cosine(0.01, 1000), 100)``,
+        which is the learning rate itself.
     l1, l2 : float, default=0.0
         Strengths of the penalties ``l1 * sum|W|`` and ``l2 * sum W^2`` on the
         weight matrices (not the biases), added to the training cost.
@@ -615,7 +620,8 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
                  l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32",
-                 momentum=None, nesterov=None, betas=None, eps=None, weight_decay=None, schedule=None):
+                 momentum=None, nesterov=None, betas=None, eps=None, weight_decay=None, schedule=None, rho=None,
+                 clip_norm=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -642,6 +648,8 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         self.eps = eps
         self.weight_decay = weight_decay
         self.schedule = schedule
+        self.rho = rho
+        self.clip_norm = clip_norm
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -754,7 +762,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
                  l1=0.0, l2=0.0, batch_size=32, epochs=200, dropout=0.0, batch_norm=False, init="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  adaptive_learning_rate=False, warm_start=False, random_state=None, dtype="float32",
-                 momentum=None, nesterov=None, betas=None, eps=None, weight_decay=None, schedule=None):
+                 momentum=None, nesterov=None, betas=None, eps=None, weight_decay=None, schedule=None, rho=None,
+                 clip_norm=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -780,6 +789,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         self.eps = eps
         self.weight_decay = weight_decay
         self.schedule = schedule
+        self.rho = rho
+        self.clip_norm = clip_norm
 
     def fit(self, X, y):
         """Train the network on ``(X, y)``.

@@ -21,6 +21,7 @@ import numpy as np
 from . import validate as V
 from .distributed import THREAD_ENV, _cores, _ranks_on_this_node, default_threads, thread_limit  # noqa: F401 - at home in distributed (the trainer's lead mode uses them too)
 from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
+from .optim.schedules import RUN_SCHEDULES, run_schedule
 from .validate import ConfigError
 
 __all__ = ["DEFAULTS", "SETTINGS", "ConfigError", "DataNotFoundError", "check_config", "resolve", "run_training",
@@ -33,7 +34,7 @@ DEFAULTS = {
     "l1": 0.0, "l2": 0.0, "epochs": 30, "batch_size": 32, "dropout": 0.0, "batch_norm": False,
     "init": "auto", "seed": 0, "patience": None, "degree": None,
 }
-SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
+SCHEDULES = RUN_SCHEDULES  # the named schedules of fit, Trainer and the estimators (and their aliases)
 
 
 class _Activations(V.Check):
@@ -68,7 +69,7 @@ def _settings():
         "test_size": V.open_fraction, "scale": V.Optional(V.Choice(("standard", "minmax"))),
         "hidden": V.sizes, "activation": _Activations(acts),
         "output_activation": V.Choice(("auto",) + tuple(ACTIVATIONS)), "loss": V.Choice(("auto",) + tuple(LOSSES)),
-        "optimizer": V.Choice(OPTIMIZERS), "lr": V.positive_number, "schedule": V.Choice(SCHEDULES),
+        "optimizer": V.Choice(OPTIMIZERS), "lr": V.positive_number, "schedule": run_schedule,
         "momentum": V.probability, "nesterov": V.boolean, "l1": V.non_negative_number, "l2": V.non_negative_number,
         "epochs": V.positive_int, "batch_size": V.Optional(V.non_negative_int),  # 0: the full batch
         "dropout": V.probability, "batch_norm": V.boolean, "init": V.Choice(("auto",) + tuple(INITIALIZERS)),
@@ -225,13 +226,7 @@ def _optimizer(cfg, steps_per_epoch):
     from . import optim
 
     lr, total = float(cfg["lr"]), int(cfg["epochs"]) * steps_per_epoch
-    sched = {
-        "constant": lambda: lr,
-        "step": lambda: optim.step_decay(lr, max(1, total // 3), 0.3),
-        "exponential": lambda: optim.exponential(lr, 0.01 ** (1.0 / max(total, 1))),
-        "inverse_time": lambda: optim.inverse_time(lr * 50 * steps_per_epoch, 50 * steps_per_epoch),
-        "cosine": lambda: optim.cosine(lr, total, lr / 100),
-    }[cfg["schedule"]]()
+    sched = optim.for_run(cfg["schedule"], lr, total, steps_per_epoch)
     if cfg["optimizer"] in optim.FULL_BATCH:
         return optim.get_optimizer(cfg["optimizer"])
     kw = {"lr": sched}

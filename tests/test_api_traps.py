@@ -2,10 +2,12 @@
 progress where a person watches and nowhere else."""
 
 import io
+import re
 import sys
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from nablanet import optim
 from nablanet.estimators import NeuralNetClassifier, NeuralNetRegressor
@@ -33,8 +35,76 @@ def test_an_optimizer_object_with_settings_beside_it_is_an_error_naming_both(dat
         Trainer(model(), optimizer=optim.SGD(0.1), momentum=0.9)
     with pytest.raises(ValueError, match="schedule='cosine'"):
         fit(model(), X, y, optimizer=optim.SGD(0.1), schedule="cosine")
-    with pytest.raises(ValueError, match="learning_rate|lr=0.1"):
+    with pytest.raises(ValueError, match="learning_rate=0.1 was given as well"):
         NeuralNetRegressor(optimizer=optim.Adam(1e-2), learning_rate=0.1, epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(optimizer=optim.Adam(1e-2), learning_rate=1e-3), r"own settings, and learning_rate=0.001 was given as well"),
+    (dict(optimizer={"name": "sgd", "lr": 0.1}, learning_rate=0.2), r"sets lr, and learning_rate=0.2 was given"),
+    (dict(schedule=optim.cosine(0.1, 10), learning_rate=0.1), r"^learning_rate=0.1 and schedule=cosine"),
+    (dict(optimizer="adam", rho=0.9), r"'rho' is not a setting of the adam optimizer \(its settings: learning_rate, "),
+    (dict(optimizer=optim.SGD(0.1), clip_norm=1.0), r"and clip_norm=1.0 was given as well"),
+])
+def test_an_estimators_conflict_names_the_estimators_parameters(params, message, data):
+    """The estimators' learning_rate is fit's lr: their errors said lr=0.001, a name the estimator does not take."""
+    X, y = data
+    with pytest.raises((ValueError, TypeError), match=message) as e:
+        NeuralNetRegressor(hidden_layer_sizes=(4,), epochs=1, **params).fit(X, y)
+    assert not re.search(r"(?<!\()\blr=", str(e.value))  # only an Optimizer object's own repr says lr=
+
+
+def test_rho_and_clip_norm_are_estimator_parameters(data):
+    """fit and Trainer took rho and clip_norm; the estimators did not."""
+    X, y = data
+    reg = NeuralNetRegressor(hidden_layer_sizes=(4,), optimizer="rmsprop", rho=0.8, clip_norm=0.5, epochs=2,
+                             random_state=0)
+    assert reg.get_params()["rho"] == 0.8 and reg.get_params()["clip_norm"] == 0.5
+    assert clone(reg).get_params() == reg.get_params()
+    opt = reg.fit(X, y).trainer_.optimizer
+    assert (type(opt), opt.rho, opt.clip_norm) == (optim.RMSprop, 0.8, 0.5)
+    reg.set_params(warm_start=True, clip_norm=2.0).fit(X, y)  # a training setting: a new optimizer takes it
+    assert reg.trainer_.optimizer.clip_norm == 2.0 and reg.n_iter_ == 4
+    clf = NeuralNetClassifier(hidden_layer_sizes=(4,), clip_norm=1.0, epochs=1, random_state=0)
+    assert clf.set_params(rho=0.5) is clf and clone(clf).get_params()["rho"] == 0.5
+    with pytest.raises(ValueError, match="clip_norm: expected a number > 0"):
+        NeuralNetClassifier(hidden_layer_sizes=(4,), clip_norm=-1.0, epochs=1).fit(X, (y > 0).astype(int))
+
+
+def test_schedule_names_are_the_ones_the_docs_use_and_the_old_name_still_works(data):
+    """The README and docstrings said step_decay, fit and the estimators took only "step"."""
+    X, y = data
+    lr = {}
+    for name in ("step_decay", "step"):
+        h = fit(model(), X, y, optimizer="sgd", lr=0.1, schedule=name, epochs=3, batch_size=16, seed=0)
+        assert h.trainer.optimizer.lr.name == "step_decay"
+        lr[name] = h["lr"]
+    assert lr["step"] == lr["step_decay"]
+    est = NeuralNetRegressor(hidden_layer_sizes=(4,), schedule="step_decay", epochs=2, random_state=0).fit(X, y)
+    assert est.trainer_.optimizer.lr.name == "step_decay"
+    assert optim.RUN_SCHEDULES == ("constant", "step_decay", "exponential", "inverse_time", "cosine")
+
+
+def test_warmup_is_refused_by_name_saying_how_to_give_it_and_is_taken_as_an_object_or_a_dict(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"schedule: 'warmup' is not fitted to a run by name, it takes settings of "
+                                         r"its own \(schedule, warmup_steps\); give it as a Schedule"):
+        fit(model(), X, y, schedule="warmup")
+    with pytest.raises(ValueError, match="'warmup' is not fitted"):
+        NeuralNetRegressor(schedule="warmup", epochs=1).fit(X, y)
+    w = optim.warmup(optim.cosine(0.1, 8), warmup_steps=4)
+    h = fit(model(), X, y, optimizer="sgd", schedule=w, epochs=2, batch_size=16)
+    assert h["lr"] == [w(3), w(7)]  # the rate of each epoch's last step (4 a epoch)
+    t = Trainer(model(), optimizer="sgd", schedule=w.config())
+    assert [t.optimizer.lr(k) for k in range(8)] == [w(k) for k in range(8)]
+    est = NeuralNetRegressor(hidden_layer_sizes=(4,), optimizer="sgd", schedule=w.config(), epochs=1).fit(X, y)
+    assert est.trainer_.optimizer.lr.name == "warmup"
+    # every schedule nablanet.optim has is either fitted to a run by name or refused saying how it is given
+    for name in ("constant", "step_decay", "exponential", "inverse_time", "cosine", "warmup"):
+        try:
+            assert optim.run_schedule(name) == name
+        except ValueError as e:
+            assert "give it as a Schedule" in str(e)
 
 
 def test_optimizer_settings_are_accepted_by_name(data):
@@ -57,7 +127,7 @@ def test_optimizer_settings_are_accepted_by_name(data):
 def test_a_setting_the_optimizer_does_not_take_names_its_owner():
     with pytest.raises(TypeError, match="'momentum' is not a setting of the adam optimizer.*momentum belongs to sgd"):
         Trainer(model(), optimizer="adam", momentum=0.9)
-    with pytest.raises(ValueError, match="unknown schedule 'cosin'"):
+    with pytest.raises(ValueError, match="schedule: expected one of constant, step_decay, .*, got 'cosin'"):
         Trainer(model(), schedule="cosin")
 
 
@@ -215,7 +285,7 @@ def test_an_optimizer_dict_and_the_same_setting_beside_it_is_an_error_naming_bot
         fit(model(), X, y, optimizer={"name": "adam", "lr": 1e-2}, lr=1e-3, epochs=1)
     with pytest.raises(ValueError, match="sets momentum, and momentum=0.9"):
         Trainer(model(), optimizer={"name": "sgd", "momentum": 0.5}, momentum=0.9)
-    with pytest.raises(ValueError, match="sets lr, and lr=0.1"):
+    with pytest.raises(ValueError, match="sets lr, and learning_rate=0.1 was given"):  # the estimator's name
         NeuralNetRegressor(optimizer={"name": "sgd", "lr": 0.5}, learning_rate=0.1, epochs=1).fit(X, y)
     t = Trainer(model(), optimizer={"name": "sgd", "momentum": 0.9}, lr=0.05, momentum=0.9)  # the same value twice
     assert (t.optimizer.lr(0), t.optimizer.momentum) == (0.05, 0.9)

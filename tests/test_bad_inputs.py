@@ -47,7 +47,7 @@ def test_every_flag_refuses_a_bad_value_in_one_line_naming_flag_and_value(comman
     (["bogus"], "unknown command 'bogus'; choose from train, sweep, compare, explain, surface"),
     ([], "give a command: train, sweep"),
     (["train", "--data", "nosuch"], "argument --data: expected a data set: franke, .*mnist.*, got 'nosuch'$"),
-    (["sweep", "--schedule", "x"], "argument --schedule: expected one of constant, step, .*cosine, got 'x'$"),
+    (["sweep", "--schedule", "x"], "argument --schedule: expected one of constant, step_decay, .*cosine, got 'x'$"),
     (["compare", "--scale", "q"], "argument --scale: expected one of standard, minmax, none, got 'q'$"),
     (["surface", "--directions", "x"], "argument --directions: expected one of random, pca, got 'x'$"),
     (["surface", "--data", "nosuch"], "argument --data: expected one of neuron, franke, .*, got 'nosuch'$"),
@@ -174,6 +174,24 @@ def test_fit_refuses_data_that_is_not_finite_in_the_models_dtype(which, value, e
     X, y = (value(X), y) if which == "X" else (X, value(y))
     with pytest.raises(error, match=message):
         fit(MLP([3, 4, 1], seed=0), X, y, epochs=1)
+
+
+@pytest.mark.parametrize("labels, hint", [
+    (np.arange(20) % 10, True), ((np.arange(20) % 10).astype(float), True), (np.linspace(0, 1, 20), False),
+    (-(np.arange(20) % 10), False),
+])
+def test_class_labels_under_a_regression_cost_suggest_cross_entropy(labels, hint):
+    """Integer labels, a 10-output model and the default loss="mse" said only "y has 1 columns"."""
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    X = np.random.default_rng(0).standard_normal((20, 4))
+    with pytest.raises(ValueError, match="training data: y has 1 columns but the model has 10 outputs") as e:
+        fit(MLP([4, 10], output_activation="softmax", seed=0), X, labels, epochs=1)
+    said = 'y looks like integer class labels: for classification give loss="cross_entropy" (labels in [0, 10)'
+    assert (said in str(e.value)) == hint
+    with pytest.raises(ValueError, match=r"y has 1 columns but the model has 1 outputs$|has 2 columns") as e:
+        fit(MLP([4, 1], seed=0), X, np.column_stack([labels, labels]), epochs=1)  # one output: no hint
 
 
 @pytest.mark.parametrize("X", [np.full((2, 3), np.inf), np.full((2, 3), 1e300), np.full((2, 3), np.nan)])

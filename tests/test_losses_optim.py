@@ -402,6 +402,26 @@ def test_schedules():
     assert x[0] == pytest.approx(-(1 + 0.5 + 0.25))
 
 
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "warmup", "lr": 0.01, "warmup_steps": 5},
+     r"schedule 'warmup': missing key 'schedule'; unknown key 'lr'; it takes name, schedule, warmup_steps$"),
+    ({"name": "step_decay", "lr": 0.1}, r"'step_decay': missing key 'step_size'; it takes name, lr, step_size, gamma"),
+    ({"name": "cosine", "lr": 1.0, "total_steps": 5, "min": 0.1}, r"'cosine': unknown key 'min'; .*min_lr \(default 0.0\)"),
+    ({"name": "exponential", "gamma": 0.9}, r"'exponential': missing key 'lr'; it takes name, lr, gamma$"),
+    ({"name": "inverse_time", "t0": 1.0, "t1": 2.0, "t2": 3}, r"'inverse_time': unknown key 't2'"),
+    ({"name": "constant"}, r"'constant': missing key 'lr'; it takes name, lr$"),
+    ({"lr": 0.1}, r"a schedule dict needs a 'name', one of constant, step_decay, exponential, inverse_time, cosine"),
+    ({"name": "cosin"}, r"unknown schedule 'cosin'; choose from constant, step_decay"),
+    ({"name": "constant", "lr": -1.0}, r"lr: expected a number > 0, got -1.0"),
+])
+def test_a_schedule_spec_with_a_missing_or_unknown_key_is_one_error_naming_the_key(spec, message):
+    """get_schedule({"name": "warmup", "lr": 0.01, "warmup_steps": 5}) raised KeyError: 'schedule'."""
+    with pytest.raises(ValueError, match=message):
+        optim.get_schedule(spec)
+    with pytest.raises(ValueError, match=message):  # the same wherever a spec is read: an optimizer's lr
+        optim.SGD(lr=spec)
+
+
 def test_optimizer_errors():
     with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
         optim.get_optimizer("adamm")

@@ -106,9 +106,45 @@ def test_mismatched_trees_get_one_clear_error():
     state = opt.init(params)
     with pytest.raises(ValueError, match="structure of params"):
         opt.update(params, {"W": np.zeros((2, 2))}, state)
-    with pytest.raises(ValueError, match=r"leaf 1 has shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"grads\['b'\] has shape \(3,\)"):
         opt.update(params, {"W": np.zeros((2, 2)), "b": np.zeros(3)}, state)
-    with pytest.raises(ValueError, match="make it with init"):
+    with pytest.raises(ValueError, match="holds 1 arrays in slot 'm' for 2 parameter arrays; make it with Adam's init"):
         opt.update(params, {"W": np.zeros((2, 2)), "b": np.zeros(2)}, optim.Adam().init([np.zeros(3)]))
     with pytest.raises(TypeError, match="use update"):
         optim.SGD(0.1).step({"a": 1.0}, {"a": 1.0}, {"t": 0})
+
+
+def test_trees_that_differ_are_refused_saying_where_and_how():
+    """The message counted leaves ("1 leaves against 1") and did not say that the keys differed."""
+    opt = optim.SGD(0.1)
+    params = {"W": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"at the root params has a dict with keys 'W' and grads a dict with keys 'w'"):
+        opt.update(params, {"w": np.zeros(2)}, opt.init(params))
+    params = [{"W": np.zeros(2), "b": np.zeros(1)}, [np.zeros(1), np.zeros(1)]]
+    grads = [{"W": np.zeros(2), "b": np.zeros(1)}, (np.zeros(1), np.zeros(1))]
+    with pytest.raises(ValueError, match=r"at \[1\] params has a list of 2 and grads a tuple of 2"):
+        opt.update(params, grads, opt.init(params))
+    with pytest.raises(ValueError, match=r"at \[0\] .*keys 'b', 'W' \(the same keys in another order\)"):
+        opt.step(params, [{"b": np.zeros(1), "W": np.zeros(2)}, [np.zeros(1), np.zeros(1)]], opt.init(params))
+    with pytest.raises(ValueError, match=r"at \['a'\] the first has a leaf, another a dict with keys 'x'"):
+        tree_map(np.add, {"a": 1.0}, {"a": {"x": 1.0}})
+
+
+@pytest.mark.parametrize("how", ["update", "step"])
+def test_a_state_another_optimizer_made_is_one_error_naming_the_slots(how):
+    """Adam().update(p, g, SGD(momentum=0.9).init(p)) raised KeyError: 'm'."""
+    p = np.zeros(3)
+    call = lambda opt, state: (opt.update(p, p, state) if how == "update" else opt.step([p.copy()], [p], state))
+    with pytest.raises(ValueError, match=r"Adam: the state must be a dict of the step count 't' and the slots 'm', "
+                                         r"'v'; got the slots 'velocity'; make it with Adam's init\(\)"):
+        call(optim.Adam(), optim.SGD(0.1, momentum=0.9).init(p))
+    with pytest.raises(ValueError, match=r"SGD: .* and no slots; got the slots 'm', 'v'"):
+        call(optim.SGD(0.1), optim.Adam().init(p))
+    with pytest.raises(ValueError, match=r"got the slots 'sum_sq' and no step count 't'"):
+        call(optim.Adagrad(), {"sum_sq": [np.zeros(3)]})
+    with pytest.raises(ValueError, match=r"RMSprop: .*; got a list"):
+        call(optim.RMSprop(), [np.zeros(3)])
+    with pytest.raises(ValueError, match=r"state\['t'\]: expected an integer >= 0, got -1"):
+        call(optim.Adam(), {**optim.Adam().init(p), "t": -1})
+    with pytest.raises(ValueError, match=r"the state's 'v'\[0\] has shape \(2,\) but parameter array 0 has shape \(3,\)"):
+        call(optim.Adam(), {**optim.Adam().init(p), "v": [np.zeros(2)]})

@@ -82,6 +82,36 @@ def _leaf_path(treedef, k):
     return "".join(path)
 
 
+def _describe_node(node):
+    if node == _LEAF:
+        return "a leaf"
+    if node is None:
+        return "None"
+    t, keys, children = node
+    if t is dict:
+        return f"a dict with keys {', '.join(map(repr, keys))}" if keys else "an empty dict"
+    return f"a {t.__name__} of {len(children)}"
+
+
+def _tree_difference(a, b):
+    """Where the treedefs ``a`` and ``b`` first differ: ``(path, what a has there, what b has there)``, the path
+    as :func:`_leaf_path` writes it (``"['w'][1]"``, ``""`` at the root); None when they are the same."""
+    if a == b:
+        return None
+    if a == _LEAF or b == _LEAF or a is None or b is None or a[0] is not b[0] or a[1] != b[1] or len(a[2]) != len(b[2]):
+        what_a, what_b = _describe_node(a), _describe_node(b)
+        if a not in (_LEAF, None) and b not in (_LEAF, None) and a[0] is dict is b[0] and set(a[1]) == set(b[1]):
+            what_b += " (the same keys in another order)"
+        return "", what_a, what_b
+    t, keys, children = a
+    for i, (ca, cb) in enumerate(zip(children, b[2])):
+        found = _tree_difference(ca, cb)
+        if found:
+            step = f"[{keys[i]!r}]" if t is dict else f"[{i}]"
+            return step + found[0], found[1], found[2]
+    return None
+
+
 def tree_leaves(tree):
     return tree_flatten(tree)[0]
 
@@ -97,6 +127,8 @@ def tree_map(f, tree, *rest):
     for r in rest:
         lv, td = tree_flatten(r)
         if td != treedef:
-            raise ValueError("tree_map: the pytrees have different structures")
+            at, first, other = _tree_difference(treedef, td)
+            raise ValueError(f"tree_map: the pytrees have different structures: at {at or 'the root'} the first "
+                             f"has {first}, another {other}")
         others.append(lv)
     return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])

@@ -2,6 +2,7 @@
 
 from .optimizers import GD, OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 from .schedules import (
+    RUN_SCHEDULE_ALIASES,
     RUN_SCHEDULES,
     Schedule,
     constant,
@@ -10,6 +11,7 @@ from .schedules import (
     for_run,
     get_schedule,
     inverse_time,
+    run_schedule,
     step_decay,
     warmup,
 )
@@ -19,7 +21,7 @@ OPTIMIZERS.update(FULL_BATCH)  # the full-batch methods by name too: get_optimiz
 
 __all__ = [
     "GD", "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "get_optimizer",
-    "RUN_SCHEDULES", "Schedule", "for_run", "constant", "cosine", "exponential", "get_schedule", "inverse_time",
-    "step_decay", "warmup",
+    "RUN_SCHEDULES", "RUN_SCHEDULE_ALIASES", "run_schedule", "Schedule", "for_run", "constant", "cosine",
+    "exponential", "get_schedule", "inverse_time", "step_decay", "warmup",
     "FULL_BATCH", "FullBatchOptimizer", "LBFGS", "Newton", "HessianFree", "Objective",
 ]

@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from .. import validate as V
-from ..autodiff.tree import tree_flatten, tree_unflatten
+from ..autodiff.tree import _leaf_path, _tree_difference, tree_flatten, tree_unflatten
 from .schedules import Schedule, get_schedule
 
 __all__ = ["Optimizer", "SGD", "GD", "Adagrad", "RMSprop", "Adam", "AdamW", "get_optimizer", "OPTIMIZERS"]
@@ -106,6 +106,34 @@ class Optimizer:
         ``params``): the step count ``"t"`` and, per slot, one zero array for each leaf (in leaf order)."""
         return {"t": 0, **{s: [np.zeros_like(p) for p in _float_leaves(params, "params")] for s in self.slots}}
 
+    def _check_state(self, state, params):
+        """Refuse, in one message, a state that :meth:`init` of this optimizer for ``params`` (the leaves) did not
+        make: another optimizer's (other slots), another pytree's (other arrays), or a damaged one."""
+        name = type(self).__name__
+        remake = f"make it with {name}'s init() of these parameters"
+        if type(state) is not dict or state.keys() != {"t", *self.slots}:
+            def slots(keys):
+                keys = [repr(k) for k in keys if k != "t"]
+                return f"the slots {', '.join(keys)}" if keys else "no slots"
+
+            found = (slots(state) + ("" if "t" in state else " and no step count 't'")
+                     if isinstance(state, dict) else f"a {type(state).__name__}")
+            raise V.InvalidValueError(f"{name}: the state must be a dict of the step count 't' and "
+                                      f"{slots(self.slots)}; got {found}; {remake}")
+        t = state["t"]
+        if type(t) is not int or t < 0:
+            state["t"] = V.non_negative_int(t, f"{name}: state['t']")
+        for s in self.slots:
+            arrays = state[s]
+            if not isinstance(arrays, list) or len(arrays) != len(params):
+                held = f"{len(arrays)} arrays" if isinstance(arrays, list) else f"a {type(arrays).__name__}"
+                raise V.InvalidValueError(f"{name}: the state holds {held} in slot {s!r} for {len(params)} "
+                                          f"parameter arrays; {remake}")
+            for i, (a, p) in enumerate(zip(arrays, params)):
+                if getattr(a, "shape", None) != p.shape:
+                    raise V.InvalidValueError(f"{name}: the state's {s!r}[{i}] has shape {getattr(a, 'shape', None)} "
+                                              f"but parameter array {i} has shape {p.shape}; {remake}")
+
     def _tmp(self, p, k=0):
         key = (p.shape, p.dtype.str, k)
         buf = self._scratch.get(key)
@@ -123,10 +151,7 @@ class Optimizer:
                 if not isinstance(p, np.ndarray) or not p.flags.writeable:
                     raise TypeError(f"step updates the parameters in place, but leaf {i} is a {type(p).__name__}, "
                                     f"not a writeable array; use update(), which returns new parameters")
-        for s in self.slots:
-            if len(state[s]) != len(params):
-                raise ValueError(f"{type(self).__name__}: the state holds {len(state[s])} {s!r} arrays for "
-                                 f"{len(params)} parameter arrays; make it with init() of these parameters")
+        self._check_state(state, params)
         lr = self.lr(state["t"])
         state["t"] += 1
         if self.clip_norm is not None:
@@ -158,6 +183,7 @@ class Optimizer:
         leaves, treedef = tree_flatten(params)
         gleaves = _matching_leaves(params, grads)[1]
         new = [a.copy() for a in _float_leaves(params, "params")]
+        self._check_state(state, new)
         st = {"t": state["t"], **{s: [np.array(a, copy=True) for a in state[s]] for s in self.slots}}
         self.step(new, [np.asarray(g) for g in gleaves], st)
         return tree_unflatten(treedef, new), st
@@ -198,11 +224,13 @@ def _matching_leaves(params, grads):
     leaves, treedef = tree_flatten(params)
     gleaves, gdef = tree_flatten(grads)
     if gdef != treedef:
-        raise ValueError(f"grads do not have the structure of params ({len(gleaves)} leaves against {len(leaves)}); "
-                         f"take the gradient with respect to the same pytree")
+        at, p_has, g_has = _tree_difference(treedef, gdef)
+        raise ValueError(f"grads do not have the structure of params: at {at or 'the root'} params has {p_has} "
+                         f"and grads {g_has}; take the gradient with respect to the same pytree")
     for i, (p, g) in enumerate(zip(leaves, gleaves)):
         if np.shape(p) != np.shape(g):
-            raise ValueError(f"grads leaf {i} has shape {np.shape(g)} but the parameter has shape {np.shape(p)}")
+            raise ValueError(f"grads{_leaf_path(treedef, i)} has shape {np.shape(g)} but the parameter has "
+                             f"shape {np.shape(p)}")
     return leaves, gleaves
 
 
@@ -420,22 +448,25 @@ def _equal(a, b):
         return False
 
 
-def get_optimizer(spec, **kwargs):
+def get_optimizer(spec, _names=None, **kwargs):
     """An optimizer from a name (``"adam"``) and its settings by keyword (``lr``, ``momentum``,
     ``betas=(b1, b2)`` or ``beta1``/``beta2``, ``eps``, ``weight_decay``...), or a config dict.
 
     An :class:`Optimizer` object is returned as it is; giving settings beside
     it is an error (the object has its own), and so is a setting that the
     named optimizer does not take.  Settings given as ``None`` mean the default.
+    ``_names`` maps a setting to the name its caller gives it, for the errors
+    (the estimators' ``{"lr": "learning_rate"}``).
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    say = (lambda k: _names.get(k, k)) if _names else (lambda k: k)
+    given = lambda keys: ", ".join(f"{say(k)}={kwargs[k]!r}" for k in keys)
     if isinstance(spec, Optimizer):
         if kwargs:
-            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise ValueError(
-                f"optimizer={spec!r} is an Optimizer object with its own settings, and {given} was given as well; "
-                f"put the settings in the object, or name the optimizer (optimizer={type(spec).__name__.lower()!r}) "
-                f"and give them beside it")
+                f"optimizer={spec!r} is an Optimizer object with its own settings, and {given(kwargs)} was given as "
+                f"well; put the settings in the object, or name the optimizer "
+                f"(optimizer={type(spec).__name__.lower()!r}) and give them beside it")
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
@@ -443,9 +474,9 @@ def get_optimizer(spec, **kwargs):
         clash = [k for k, v in kwargs.items() if k in spec and not (spec[k] is v or _equal(spec[k], v))]
         if clash:  # one value for one setting: neither silently wins
             raise ValueError(f"optimizer={ {'name': name, **spec}!r} sets {', '.join(clash)}, and "
-                             f"{', '.join(f'{k}={kwargs[k]!r}' for k in clash)} was given as well; give each setting once")
+                             f"{given(clash)} was given as well; give each setting once")
         spec.update(kwargs)
-        return get_optimizer(name, **spec)
+        return get_optimizer(name, _names, **spec)
     if isinstance(spec, str):
         key = spec.lower()
         if key not in OPTIMIZERS:
@@ -456,7 +487,7 @@ def get_optimizer(spec, **kwargs):
             try:
                 kwargs["beta1"], kwargs["beta2"] = betas
             except (TypeError, ValueError):
-                raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+                raise ValueError(f"{say('betas')} must be a pair (beta1, beta2), got {betas!r}") from None
         allowed = settings(key)
         unknown = [k for k in kwargs if k not in allowed]
         if unknown:
@@ -464,10 +495,10 @@ def get_optimizer(spec, **kwargs):
             if betas_given and {"beta1", "beta2"} <= set(unknown):  # named as the caller wrote them
                 owners = {("betas" if k == "beta1" else k): v for k, v in owners.items() if k != "beta2"}
             names = list(owners)
-            hint = "; ".join(f"{k} belongs to {', '.join(v)}" for k, v in owners.items() if v)
+            hint = "; ".join(f"{say(k)} belongs to {', '.join(v)}" for k, v in owners.items() if v)
             what = "is not a setting" if len(names) == 1 else "are not settings"
-            raise TypeError(f"{', '.join(repr(k) for k in names)} {what} of the {key} optimizer "
-                            f"(its settings: {', '.join(allowed)}){'; ' + hint if hint else ''}")
+            raise TypeError(f"{', '.join(repr(say(k)) for k in names)} {what} of the {key} optimizer "
+                            f"(its settings: {', '.join(map(say, allowed))}){'; ' + hint if hint else ''}")
         if "lr" in kwargs and isinstance(kwargs["lr"], dict):
             kwargs["lr"] = get_schedule(kwargs["lr"])
         return OPTIMIZERS[key](**kwargs)

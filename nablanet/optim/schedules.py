@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
 from .. import validate as V
 
 __all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_time", "cosine", "warmup", "get_schedule",
-           "for_run", "RUN_SCHEDULES"]
+           "for_run", "run_schedule", "RUN_SCHEDULES", "RUN_SCHEDULE_ALIASES"]
 
 
 class Schedule:
@@ -29,6 +30,7 @@ class Schedule:
 
 def constant(lr):
     """The same rate at every step."""
+    lr = V.positive_number(lr, "lr")
     return Schedule("constant", lambda t: lr, lr=lr)
 
 
@@ -79,24 +81,46 @@ _FACTORIES = {
 }
 
 
-RUN_SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
+RUN_SCHEDULES = ("constant", "step_decay", "exponential", "inverse_time", "cosine")
+RUN_SCHEDULE_ALIASES = {"step": "step_decay"}  # the name step_decay had in fit, Trainer, the estimators and the CLI
+
+
+class _RunSchedule(V.Choice):
+    """The name of a schedule fitted to a run (:data:`RUN_SCHEDULES`, or an alias of one), normalized.
+
+    The schedules that take settings of their own (``warmup``) are not fitted by name; the error says how
+    they are given."""
+
+    def __init__(self):
+        super().__init__(RUN_SCHEDULES, normalize=lambda s: RUN_SCHEDULE_ALIASES.get(s, s))
+
+    def __call__(self, value, name=None):
+        if isinstance(value, str) and value in _FACTORIES and value not in RUN_SCHEDULES:
+            takes = ", ".join(inspect.signature(_FACTORIES[value]).parameters)
+            raise V.InvalidValueError(
+                f"{name or 'schedule'}: {value!r} is not fitted to a run by name, it takes settings of its own "
+                f"({takes}); give it as a Schedule, such as nablanet.optim.{value}(...), or choose from "
+                f"{', '.join(RUN_SCHEDULES)}")
+        return super().__call__(value, name)
+
+
+run_schedule = _RunSchedule()
 
 
 def for_run(name, lr, total_steps, steps_per_epoch=1):
     """A named schedule fitted to a run of ``total_steps`` optimizer steps, starting at ``lr``.
 
-    ``"constant"``; ``"step"``: times 0.3 after each third of the run; ``"exponential"``:
-    down to lr/100 at the end; ``"inverse_time"``: the course's ``t0 / (t + t1)`` halving
+    ``"constant"``; ``"step_decay"`` (also ``"step"``): times 0.3 after each third of the run;
+    ``"exponential"``: down to lr/100 at the end; ``"inverse_time"``: the course's ``t0 / (t + t1)`` halving
     the rate after 50 epochs; ``"cosine"``: down to lr/100 at the end.
     """
     if isinstance(name, Schedule):
         return name
-    if name not in RUN_SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(RUN_SCHEDULES)} (or give a Schedule)")
+    name = run_schedule(name, "schedule")
     lr, total = float(lr), max(int(total_steps), 1)
     if name == "constant":
         return constant(lr)
-    if name == "step":
+    if name == "step_decay":
         return step_decay(lr, max(1, total // 3), 0.3)
     if name == "exponential":
         return exponential(lr, 0.01 ** (1.0 / total))
@@ -115,8 +139,15 @@ def get_schedule(spec):
         spec = dict(spec)
         name = spec.pop("name", None)
         if not isinstance(name, str) or name not in _FACTORIES:
-            raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(_FACTORIES)}")
-        if name == "warmup":
-            spec["schedule"] = get_schedule(spec["schedule"])
+            raise V.InvalidValueError(f"unknown schedule {name!r}; choose from {', '.join(_FACTORIES)}" if name is not None
+                                      else f"a schedule dict needs a 'name', one of {', '.join(_FACTORIES)}")
+        takes = inspect.signature(_FACTORIES[name]).parameters
+        missing = [k for k, p in takes.items() if p.default is p.empty and k not in spec]
+        unknown = [k for k in spec if k not in takes]
+        if missing or unknown:
+            keys = lambda ks: ", ".join(map(repr, ks))
+            wrong = [f"missing key {keys(missing)}"] * bool(missing) + [f"unknown key {keys(unknown)}"] * bool(unknown)
+            usage = ", ".join(k if p.default is p.empty else f"{k} (default {p.default})" for k, p in takes.items())
+            raise V.InvalidValueError(f"schedule {name!r}: {'; '.join(wrong)}; it takes name, {usage}")
         return _FACTORIES[name](**spec)
     raise V.InvalidTypeError(f"learning rate must be a number, a Schedule or a dict, not {type(spec).__name__}")

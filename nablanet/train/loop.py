@@ -28,7 +28,7 @@ from ..autodiff.tree import tree_flatten, tree_unflatten
 from ..distributed import LeadFailed, _drain, _wake, _wake_reachable, _wake_socket, parallel_choice, thread_limit, threads_in_use
 from ..losses import get_loss, l1_penalty, l2_penalty
 from ..nn.layers import BatchNorm, Sequential
-from ..optim import RUN_SCHEDULES, FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer
+from ..optim import FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer, get_schedule, run_schedule
 from . import checkpoint
 from .callbacks import Callback, Checkpoint, History, ProgressBar, TerminateOnNaN
 from .metrics import check_metric, compute_metric
@@ -87,10 +87,13 @@ def prepare_data(model, loss, X, y, where="training data"):
         else:
             y = y.astype(model.dtype)
     else:
+        labels = y.ndim == 1 and k > 1 and y.size and (y.dtype.kind in "biu" or np.all(y == np.round(y))) and y.min() >= 0
         if y.ndim == 1:
             y = y[:, None]
         if y.shape[1] != k:
-            raise ValueError(f"{where}: y has {y.shape[1]} columns but the model has {k} outputs")
+            hint = (f"; y looks like integer class labels: for classification give loss=\"cross_entropy\" (labels "
+                    f"in [0, {k}) for the {k} outputs)" if labels else "")
+            raise ValueError(f"{where}: y has {y.shape[1]} columns but the model has {k} outputs{hint}")
         if loss.name == "binary_cross_entropy" and (y.min() < 0 or y.max() > 1):
             raise ValueError(f"{where}: binary cross-entropy targets must lie in [0, 1], got [{y.min()}, {y.max()}]")
         y = y.astype(model.dtype)
@@ -307,10 +310,13 @@ class Trainer:
         all rows (``batch_size=None``) in float64, see :mod:`nablanet.train.fullbatch`.
     lr : float or Schedule, optional
         Learning rate when ``optimizer`` is a name (default: the optimizer's).
-    schedule : str or Schedule, optional
+    schedule : str, Schedule or dict, optional
         A named schedule of :data:`nablanet.optim.RUN_SCHEDULES` (``"cosine"``,
-        ``"step"``, ``"exponential"``, ``"inverse_time"``) starting at ``lr`` and
-        fitted to the epochs of each :meth:`fit`, or a Schedule object.
+        ``"step_decay"``, ``"exponential"``, ``"inverse_time"``; ``"step"`` is
+        ``"step_decay"``) starting at ``lr`` and fitted to the epochs of each
+        :meth:`fit`; or a Schedule object or its config dict, which is the
+        learning rate itself (``warmup``, which takes settings of its own, is
+        given so: ``schedule=optim.warmup(optim.cosine(0.01, 1000), warmup_steps=100)``).
     **optimizer_settings
         The named optimizer's other settings: ``momentum``, ``nesterov``,
         ``betas=(b1, b2)`` (or ``beta1``, ``beta2``), ``eps``, ``rho``,
@@ -337,6 +343,9 @@ class Trainer:
         BLAS/OpenMP threads rank 0 trains with in ``"lead"`` mode (default:
         what one process on its machine uses, the cores its ranks share); the
         limits are restored after the fit.
+    _names : dict, optional
+        The caller's names of settings, for the errors (the estimators':
+        ``{"lr": "learning_rate"}``).
 
     Attributes
     ----------
@@ -351,7 +360,8 @@ class Trainer:
     """
 
     def __init__(self, model, loss="mse", optimizer="adam", lr=None, l1=0.0, l2=0.0, penalize_bias=False, seed=None,
-                 capture=True, comm=None, schedule=None, parallel="auto", threads=None, **optimizer_settings):
+                 capture=True, comm=None, schedule=None, parallel="auto", threads=None, _names=None,
+                 **optimizer_settings):
         l1, l2 = V.non_negative_number(l1, "l1"), V.non_negative_number(l2, "l2")
         self.parallel = parallel_choice()(parallel, "parallel")
         self.threads = V.Optional(V.positive_int)(threads, "threads")
@@ -368,16 +378,17 @@ class Trainer:
         if schedule is not None and isinstance(optimizer, Optimizer):
             raise ValueError(f"optimizer={optimizer!r} is an Optimizer object with its own learning rate, and "
                              f"schedule={schedule!r} was given as well; give the schedule as the object's lr")
+        if isinstance(schedule, dict):  # a config dict, as lr takes one
+            schedule = get_schedule(schedule)
         if isinstance(schedule, Schedule):
             if lr is not None:
-                raise ValueError(f"lr={lr!r} and schedule={schedule!r} were both given; a Schedule object is the "
-                                 f"learning rate, give one of them")
+                raise ValueError(f"{(_names or {}).get('lr', 'lr')}={lr!r} and schedule={schedule!r} were both given; "
+                                 f"a Schedule object is the learning rate, give one of them")
             lr = schedule
-        elif schedule not in (None, "constant"):
-            if schedule not in RUN_SCHEDULES:
-                raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(RUN_SCHEDULES)} or give a Schedule")
-            self._schedule = schedule
-        self.optimizer = get_optimizer(optimizer, lr=lr, **optimizer_settings)
+        elif schedule is not None:
+            schedule = run_schedule(schedule, "schedule")
+            self._schedule = None if schedule == "constant" else schedule
+        self.optimizer = get_optimizer(optimizer, _names, lr=lr, **optimizer_settings)
         if self._schedule is not None and isinstance(self.optimizer, FullBatchOptimizer):
             raise ValueError(f"{self.optimizer.name} takes no learning rate or schedule (schedule={schedule!r} was "
                              f"given): its steps come from a line search")

@@ -24,6 +24,7 @@ that :mod:`pickle` cannot store.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 import tempfile
@@ -460,8 +461,13 @@ class _BaseNeuralNet(BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        # an estimator pickled by an earlier version lacks the parameters added since: their defaults (what it
+        # trained with, as they change nothing by default), so get_params, clone and repr work on it
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                state.setdefault(name, param.default)
         if isinstance(state.get("trainer_"), _Checkpoint):
-            state = dict(state)
             trainer = _trainer_from_bytes(state["trainer_"].data)
             state.update(trainer_=trainer, model_=trainer.model, history_=trainer.history)
         super().__setstate__(state)

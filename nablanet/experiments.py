@@ -21,7 +21,7 @@ import numpy as np
 from . import validate as V
 from .distributed import THREAD_ENV, _cores, _ranks_on_this_node, default_threads, thread_limit  # noqa: F401 - at home in distributed (the trainer's lead mode uses them too)
 from .files import atomic_path, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
-from .optim.schedules import RUN_SCHEDULES, run_schedule
+from .optim.schedules import RUN_SCHEDULE_ALIASES, RUN_SCHEDULES, run_schedule
 from .validate import ConfigError
 
 __all__ = ["DEFAULTS", "SETTINGS", "ConfigError", "DataNotFoundError", "check_config", "resolve", "run_training",
@@ -343,6 +343,12 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
             saved = check_config(saved)
         except (V.InvalidValueError, V.InvalidTypeError) as e:
             raise V.FileFormatError(cfg_path, f"damaged run configuration ({e})") from None
+        if saved.get("hidden") == [] and (saved.get("dropout") or saved.get("batch_norm")):
+            # a run made before such settings were refused: they did nothing, and are left out (as MLP does)
+            warnings.warn(f"{cfg_path}: " + ", ".join(f"{k}={saved[k]}" for k in ("dropout", "batch_norm")
+                                                      if saved.get(k)) + " acts on hidden layers, and this run's "
+                          "network has none: left out", UserWarning, stacklevel=2)
+            saved.update(dropout=0.0, batch_norm=False)
         config = {**saved, **{k: v for k, v in config.items() if k == "epochs"}}
         out_dir = resume
     elif out_dir and (comm is None or comm.is_root):
@@ -525,6 +531,15 @@ def _point_key(point):
     return "_".join(f"{k}={v}" for k, v in point.items()).replace("/", "-").replace(" ", "")
 
 
+def _normalized(settings):
+    """``settings`` as :func:`check_config` normalizes them (an alias by its name), or as given when they no longer
+    pass it (an earlier sweep's, compared with this one's)."""
+    try:
+        return json.loads(json.dumps(check_config(settings), default=str))
+    except (ConfigError, V.InvalidValueError, V.InvalidTypeError):
+        return settings
+
+
 def _show_value(v):
     """A grid value as the command line writes it: hidden sizes ``32x32`` (``none``: no hidden layer)."""
     if isinstance(v, (list, tuple)):
@@ -663,7 +678,12 @@ def _read_point(path, point, names, lost_ok=False):
         except OSError:  # read_json says what
             pass
     rec = read_json(path, "sweep point", expect=dict)
-    ok = all(json.dumps(rec.get(n)) == json.dumps(point[n]) for n in names) and (
+
+    def same(n):  # (a value written by its alias, schedule step, is its name's: step_decay)
+        v = rec.get(n)
+        return json.dumps(v) == json.dumps(point[n]) or (isinstance(v, str) and RUN_SCHEDULE_ALIASES.get(v) == point[n])
+
+    ok = all(same(n) for n in names) and (
         "error" in rec or all(isinstance(v, (int, float)) and not isinstance(v, bool)
                               for k, v in rec.items() if k.startswith("test_")))
     if not ok:
@@ -689,8 +709,8 @@ def _check_sweep(base, grid, points):
     for name, values in grid.items():
         seen = {}
         for v in values:
-            SETTINGS[name](v, f"grid {name}")
-            key = _point_key({name: v})  # the name of the point's file: one file, one value
+            same = SETTINGS[name](v, f"grid {name}")  # (a name's alias is the name: schedule step is step_decay)
+            key = _point_key({name: same if isinstance(same, str) else v})  # the point's file: one file, one value
             if key in seen:
                 same = f"the value {v!r} is given twice" if json.dumps(v, default=str) == json.dumps(
                     seen[key], default=str) else f"the values {seen[key]!r} and {v!r} name one point ({key})"
@@ -1019,8 +1039,8 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     if os.path.exists(meta_path):
         old = read_json(meta_path, "sweep description", expect=dict)
         old_base, new_base = old.get("base", {}), json.loads(json.dumps(base))
-        differ = sorted(k for k in (set(old_base) | set(new_base)) - fixed
-                        if {**DEFAULTS, **old_base}.get(k) != {**DEFAULTS, **new_base}.get(k))
+        old_all, new_all = ({**DEFAULTS, **_normalized(b)} for b in (old_base, new_base))
+        differ = sorted(k for k in (set(old_base) | set(new_base)) - fixed if old_all.get(k) != new_all.get(k))
         if differ:
             raise ConfigError(f"{out_dir} holds a sweep with other settings outside the grid "
                               f"({', '.join(f'{k}={old_base.get(k, DEFAULTS.get(k))!r}' for k in differ)}); "
@@ -1032,6 +1052,10 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     runs, todo = {}, []
     for r in runs_todo:
         path = os.path.join(pdir, _point_key(r) + ".json")
+        if not os.path.exists(path):  # a point written when its schedule went by an alias (step for step_decay)
+            path = next((q for q in (os.path.join(pdir, _point_key({**r, "schedule": a}) + ".json")
+                                     for a, name in RUN_SCHEDULE_ALIASES.items() if r.get("schedule") == name)
+                         if os.path.exists(q)), path)
         done = None
         if os.path.exists(path):
             done = _read_point(path, r, names, lost_ok=True)

@@ -337,6 +337,24 @@ def test_pickle_round_trip(Est, blobs):
     assert pickle.loads(pickle.dumps(Est(epochs=3))).epochs == 3
 
 
+@pytest.mark.parametrize("Est", [NeuralNetRegressor, NeuralNetClassifier])
+def test_an_estimator_pickled_before_parameters_were_added_gets_their_defaults(Est, blobs):
+    """An estimator pickled by an earlier version has no attribute for a parameter added since (rho, clip_norm):
+    it unpickles with the parameter's default, and get_params, clone, repr and a new fit work."""
+    X, y = blobs
+    target = X[:, 0] if Est is NeuralNetRegressor else y
+    est = Est(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, target)
+    state = est.__getstate__()
+    for name in ("rho", "clip_norm"):
+        del state[name]  # what an earlier version pickled
+    old = Est.__new__(Est)
+    old.__setstate__(state)
+    assert old.rho is None and old.clip_norm is None
+    assert clone(old).get_params() == est.get_params() and "NeuralNet" in repr(old)
+    np.testing.assert_array_equal(old.predict(X), est.predict(X))
+    old.fit(X, target)
+
+
 def test_feature_names_from_a_dataframe(blobs):
     pd = pytest.importorskip("pandas")
     X, y = blobs

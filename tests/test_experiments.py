@@ -1,5 +1,6 @@
 """Experiments: compare trains the same network in every peer; sweeps; run folders."""
 
+import os
 import sys
 
 import numpy as np
@@ -240,3 +241,31 @@ def test_a_sweep_grid_of_single_values_or_bad_seeds_is_one_clear_error(tmp_path)
     with pytest.raises(TypeError, match="seeds: expected an integer >= 1, got 'two'"):
         E.sweep({}, {"lr": [1e-3]}, tmp_path / "d", seeds="two")
     assert not any((tmp_path / n).exists() for n in "abcd")  # refused before any folder is made
+
+
+def test_a_sweep_written_when_step_decay_was_called_step_goes_on_and_the_alias_is_one_point(tmp_path):
+    """The schedule step_decay had the name step: a folder that an earlier sweep wrote with it (in its settings and
+    in its points' files and records) is the same sweep, its points are not trained again, and step and step_decay
+    in one grid name one point."""
+    import json
+
+    from nablanet import experiments as E
+    from nablanet.validate import ConfigError
+
+    base = {"data": "breast_cancer", "hidden": [4], "epochs": 2}
+    out = tmp_path / "s"
+    first = E.sweep({**base, "schedule": "step_decay"}, {"lr": [1e-3, 1e-2]}, out / "a", jobs=1)
+    meta = json.loads((out / "a" / "sweep.json").read_text())
+    meta["base"]["schedule"] = "step"  # as the earlier version wrote it
+    (out / "a" / "sweep.json").write_text(json.dumps(meta))
+    again = E.sweep({**base, "schedule": "step"}, {"lr": [1e-3, 1e-2]}, out / "a", jobs=1)
+    assert again["skipped"] == 2 and again["best"] == first["best"]
+    E.sweep(base, {"schedule": ["step_decay", "cosine"]}, out / "b", jobs=1)
+    points = out / "b" / "points"
+    rec = json.loads((points / "schedule=step_decay.json").read_text())
+    (points / "schedule=step_decay.json").unlink()
+    (points / "schedule=step.json").write_text(json.dumps({**rec, "schedule": "step"}))
+    res = E.sweep(base, {"schedule": ["step_decay", "cosine"]}, out / "b", jobs=1)
+    assert res["skipped"] == 2 and sorted(os.listdir(points)) == ["schedule=cosine.json", "schedule=step.json"]
+    with pytest.raises(ConfigError, match="name one point"):
+        E.sweep(base, {"schedule": ["step", "step_decay"]}, out / "c", jobs=1)

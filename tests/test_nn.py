@@ -795,10 +795,13 @@ def test_batch_normalize_gradients_of_broadcast_gamma_and_beta_have_their_shapes
     nb.check_grads(batch_normalize, (x, gamma, beta), order=2)
 
 
-def test_dropout_or_batch_norm_without_a_hidden_layer_is_refused_not_ignored():
-    import nablanet.validate as V
-
+def test_dropout_or_batch_norm_without_a_hidden_layer_is_left_out_with_a_warning_not_ignored():
+    """A warning, not an error: a model saved with such a setting (accepted, and ignored, before) still loads."""
     for kw in ({"dropout": 0.5}, {"batch_norm": True}):
-        with pytest.raises(V.InvalidValueError, match=r"acts on hidden layers, and MLP\(\[3, 1\]\) has none"):
-            MLP([3, 1], **kw)
-    assert MLP([3, 1]).predict(np.ones((2, 3))).shape == (2, 1)
+        with pytest.warns(UserWarning, match=r"acts on hidden layers, and MLP\(\[3, 1\]\) has none: left out"):
+            m = MLP([3, 1], **kw)
+        assert m.config()["dropout"] == 0.0 and m.config()["batch_norm"] is False
+        assert m.config() == MLP([3, 1]).config()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert MLP([3, 1]).predict(np.ones((2, 3))).shape == (2, 1)

@@ -108,3 +108,38 @@ def test_a_named_parallel_mode_survives_a_kill_before_the_first_checkpoint(tmp_p
     a, b = load(tmp_path / "full" / "checkpoint.npz"), load(tmp_path / "broken" / "checkpoint.npz")
     assert (b.parallel, b.parallel_mode) == (a.parallel, a.parallel_mode) == ("shard", "shard")
     np.testing.assert_array_equal(a.get_flat_params(), b.get_flat_params())
+
+
+def test_a_run_saved_with_dropout_and_no_hidden_layer_still_resumes_and_loads(tmp_path):
+    """Such a setting was accepted (and did nothing) before it was refused: the run folder and checkpoint of one
+    still resume and load, with a warning that it is left out."""
+    import json
+    import zipfile
+
+    from nablanet.experiments import run_training
+    from nablanet.train import load
+
+    run = tmp_path / "r"
+    cfg = {"data": "breast_cancer", "hidden": [], "epochs": 2}
+    run_training(cfg, out_dir=run, plots=False)
+    saved = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**saved, "dropout": 0.2}))
+    with zipfile.ZipFile(run / "checkpoint.npz") as z:  # the checkpoint an older version wrote
+        members = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(np.load(run / "checkpoint.npz")["meta"].item())
+    meta["model"]["dropout"] = 0.2
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.array(json.dumps(meta)))
+    members["meta.npy"] = buf.getvalue()
+    with zipfile.ZipFile(run / "checkpoint.npz", "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    with pytest.warns(UserWarning, match="acts on hidden layers"):
+        assert load(run / "checkpoint.npz").model.config()["dropout"] == 0.0
+    with pytest.warns(UserWarning, match=r"config.json: dropout=0.2 acts on hidden layers, .* left out"):
+        res = run_training({"epochs": 4}, resume=run, plots=False)
+    assert res["epochs"] == 4
+    whole = run_training({**cfg, "epochs": 4})
+    assert res["test_loss"] == whole["test_loss"]  # the run that was never stopped

@@ -19,6 +19,8 @@ evaluation is the explicit flag ``train``.  Rows of ``x`` are samples.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import numpy as anp
@@ -465,9 +467,12 @@ class MLP(Sequential):
         acts = [activation] * n_hidden if isinstance(activation, (str, dict)) or activation is None else list(activation)
         if len(acts) != n_hidden:
             raise ValueError(f"MLP: {len(acts)} activations given for {n_hidden} hidden layers")
-        if not n_hidden and (dropout or batch_norm):  # read by hidden layers only: never dropped silently
+        if not n_hidden and (dropout or batch_norm):  # read by hidden layers only: left out, never silently
+            # (a warning, not an error: a model saved before this check, with such a setting, still loads)
             given = ", ".join(f"{k}={v}" for k, v in (("dropout", dropout), ("batch_norm", batch_norm)) if v)
-            raise V.InvalidValueError(f"MLP: {given} acts on hidden layers, and MLP({sizes}) has none")
+            warnings.warn(f"MLP: {given} acts on hidden layers, and MLP({sizes}) has none: left out", UserWarning,
+                          stacklevel=2)
+            dropout, batch_norm = 0.0, False
         layers = []
         for n_in, n_out, act in zip(sizes[:-2], sizes[1:-1], acts):
             if batch_norm:

@@ -498,4 +498,37 @@ def test_metrics_refuse_targets_and_predictions_that_do_not_pair_up():
         M.mse(np.zeros((4, 2)), np.zeros(4))
     with pytest.raises(ValueError, match="r2: 5 targets and 4 predictions"):
         M.r2(np.zeros(5), np.zeros(4))
-    assert np.isnan(M.accuracy([], []))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda M: M.accuracy(np.eye(3), np.eye(3)[[0, 2, 1]]), "one label per sample, got shape \\(3, 3\\)"),
+    (lambda M: M.accuracy([], []), "at least one sample"),
+    (lambda M: M.accuracy([0.5, 1.0], [0, 1]), "class labels \\(whole numbers\\)"),
+    (lambda M: M.accuracy(["a", "b"], [0, 1]), "numbers on one side, strings on the other"),
+    (lambda M: M.mse([1.0, np.nan], [1.0, 2.0]), "the targets hold NaN or infinite values"),
+    (lambda M: M.mae([1.0, 2.0], [np.inf, 2.0]), "the predictions hold NaN or infinite values"),
+    (lambda M: M.r2(np.zeros((2, 2, 2)), np.zeros((2, 2, 2))), "got shape \\(2, 2, 2\\)"),
+    (lambda M: M.mse(np.zeros((3, 0)), np.zeros((3, 0))), "at least one sample"),
+    (lambda M: M.mse(np.float64(1.0), np.float64(1.0)), "got shape \\(\\)"),
+    (lambda M: M.mse([1 + 1j, 2], [1, 2]), "real numbers, got dtype complex128"),
+    (lambda M: M.mse(np.array([{}], dtype=object), [1.0]), "real numbers, got dtype object"),
+])
+def test_metrics_refuse_what_scikit_learn_refuses_never_a_number(call, match):
+    """Each of these was a number (or NumPy's IndexError, ZeroDivisionError) where scikit-learn refuses."""
+    from nablanet.train import metrics as M
+    from nablanet.validate import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match=match):
+        call(M)
+
+
+def test_float32_metrics_are_computed_in_float32_as_scikit_learns():
+    from sklearn import metrics as skm
+
+    from nablanet.train import metrics as M
+
+    rng = np.random.default_rng(5)
+    y, p = (rng.normal(size=(200, 2)).astype(np.float32) for _ in range(2))
+    assert M.mse(y, p) == skm.mean_squared_error(y, p) and M.mae(y, p) == skm.mean_absolute_error(y, p)
+    assert M.r2(y, p) == skm.r2_score(y, p)
+    assert M.mse(y, p.astype(np.float64)) == skm.mean_squared_error(y, p.astype(np.float64))  # one float64: float64

@@ -597,7 +597,7 @@ class Trainer:
                 self._gbuf[...] = 0
             self.comm.allreduce_sum_(self._gbuf)
             cost = float(self._gbuf[-1])
-        self.optimizer.step([self._flat], [self._gflat], self.opt_state)
+        self.optimizer._step([self._flat], [self._gflat], self.opt_state)  # its own state (init, or a checked checkpoint)
         return cost
 
     # ------------------------------------------------------------------ the loop

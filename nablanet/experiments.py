@@ -1017,10 +1017,10 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
     if inapplicable:
         warnings.warn(f"{len(inapplicable)} of the {len(points)} grid points are left out, their settings do not "
                       f"go together: " + "; ".join(inapplicable.values()), UserWarning, stacklevel=2)
+    if len(tasks) > 1:  # (their test_loss is another cost for each: no point of one is better than one of the other)
+        raise ConfigError(f"the grid's data sets are of {len(tasks)} tasks ({', '.join(sorted(tasks))}), whose "
+                          f"metrics and costs differ: sweep each task on its own")
     if metric == "auto":
-        if len(tasks) > 1:
-            raise ConfigError(f"the grid's data sets are of {len(tasks)} tasks ({', '.join(sorted(tasks))}), whose "
-                              f"metrics differ; sweep each task on its own, or rank by test_loss (--metric)")
         metric, mode = default_metric(next(iter(tasks)))
     else:
         metric = V.Choice(sorted(set.intersection(*(set(SWEEP_METRICS[t]) for t in tasks))))(metric, "--metric")
@@ -1166,9 +1166,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
             first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")
             raise ConfigError(f"no grid point finished with {metric}: {first}")
         best = (max if mode == "max" else min)(ok, key=lambda r: r[metric])
-        # one plot per metric every point reports (data sets of two tasks, ranked by test_loss, share only that)
-        metrics = sorted(k for k in set.intersection(*(set(r) for r in ok)) if k.startswith("test_")
-                         and not k.endswith("_std"))
+        metrics = sorted(k for k in ok[0] if k.startswith("test_") and not k.endswith("_std"))
         jobs_plots = [(out_dir, data, grid, names, ok, m, seeds) for m in metrics]
         # one plot per metric, dealt round the processes: the workers draw theirs while this process writes the
         # table and draws its own (the first of each round); without workers, all here

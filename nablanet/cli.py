@@ -463,6 +463,7 @@ def cmd_sweep(args):
         return
     names, metric = res["names"], res["metric"]
     cols = names + [metric] + ([metric + "_std"] if res["seeds"] > 1 else [])
+    cols += [c for c in ("error", "note") if any(c in r for r in res["results"])]  # why a cell is blank
     rows = [{k: _show_value(v) for k, v in r.items()} for r in res["results"]]
     best = res["best"]
     spread = f" +- {best[metric + '_std']:.4g} over {res['seeds']} seeds" if res["seeds"] > 1 else ""
@@ -779,9 +780,12 @@ def main(argv=None):
                      quiet=_other_rank())
     previous = _on_sigterm_raise()
     try:
-        with warnings.catch_warnings():  # (restores the caller's showwarning: main may run inside a notebook)
-            warnings.showwarning = _show_warning
+        shown = warnings.formatwarning  # how a warning is written (recorded ones, as pytest's, are left alone)
+        warnings.formatwarning = _format_warning
+        try:
             args.func(args)
+        finally:
+            warnings.formatwarning = shown  # (main may run inside a notebook)
         sys.stdout.flush()  # here, so that a closed pipe is met below rather than at exit
     except DataNotFoundError as e:
         return _fail(f"{e} On the command line: --data-path DIR.")
@@ -868,9 +872,9 @@ def _on_sigterm_raise():
         return None
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """A warning on the command line: one line on stderr, as an error is, not Python's file and line."""
-    print("nablanet: warning: " + " ".join(str(message).split()), file=sys.stderr)
+def _format_warning(message, category, filename, lineno, line=None):
+    """A warning on the command line: one line, as an error is, not Python's file and line."""
+    return "nablanet: warning: " + " ".join(str(message).split()) + "\n"
 
 
 def _fail(e, quiet=False):

@@ -206,9 +206,9 @@ def test_callbacks_show_their_settings():
         return lr / 2
 
     assert repr(EarlyStopping(patience=5)) == \
-        "EarlyStopping(monitor='val_loss', patience=5, min_delta=0, mode='min', restore_best=True)"
+        "EarlyStopping(monitor='val_loss', patience=5, min_delta=0.0, mode='min', restore_best=True)"
     assert repr(ReduceLROnPlateau("loss", factor=0.5, patience=2)) == \
-        "ReduceLROnPlateau(monitor='loss', factor=0.5, patience=2, min_delta=0.0001, cooldown=0, min_lr=0, mode='min')"
+        "ReduceLROnPlateau(monitor='loss', factor=0.5, patience=2, min_delta=0.0001, cooldown=0, min_lr=0.0, mode='min')"
     assert repr(Checkpoint("run.npz")) == "Checkpoint(path='run.npz', every=1, seconds=None, at_start=True)"
     assert repr(Checkpoint("best.npz", save_best_only=True, monitor="val_accuracy")) == \
         "Checkpoint(path='best.npz', every=1, seconds=None, at_start=True, save_best_only=True, " \
@@ -220,3 +220,10 @@ def test_callbacks_show_their_settings():
     assert repr(TerminateOnNaN()) == "TerminateOnNaN()"
     assert repr(ProgressBar(force=True)) == "ProgressBar(force=True, file=None)"
     assert repr(Snapshot()) == "Snapshot()"
+    assert "factor=0.123456789," in repr(ReduceLROnPlateau(factor=0.123456789))  # as given, not rounded
+
+    class Keeps(Callback):  # a user's callback that keeps its own `settings`: its repr still works
+        def __init__(self):
+            self.settings = {"a": 1}
+
+    assert repr(Keeps()) == "Keeps()"

@@ -402,6 +402,8 @@ def test_a_row_whose_first_column_is_blank_continues_the_row_above():
 def test_the_last_column_runs_to_the_end_of_the_line_and_pipes_outside_code_are_escaped():
     text = "==  ===  ==\na   |x|  longer than its border, ``a|b``\n==  ===  ==\n"
     assert dr.convert_simple_tables(text).splitlines()[2] == "| a | \\|x\\| | longer than its border, ``a|b`` |"
+    escaped = "==  ====\na   x \\| y\n==  ====\n"  # a pipe escaped already stays one escaped pipe
+    assert dr.convert_simple_tables(escaped).splitlines()[2] == "| a | x \\| y |"
 
 
 def test_an_indented_table_keeps_its_indentation():
@@ -415,6 +417,8 @@ def test_an_indented_table_keeps_its_indentation():
     "==  ==\na   b\n===  ==\n",  # borders that disagree
     "    ==  ==\na   b\n    ==  ==\n",  # a row outside the table's indentation
     "Title\n=====\n",  # a section underline is one run
+    "==  ==\na   b\n==  ==\nnext paragraph\n",  # text right under the closing border
+    "==  ==\na   b\n==  ==\nc   d\n==  ==\nmore\n",  # ... of a table with a header too (two tables run together)
     "```\n==  ==\na   b\n==  ==\n```\n",  # in code
 ])
 def test_what_is_not_a_simple_table_is_left_as_written(text):

@@ -255,7 +255,7 @@ def _cells(line: str, columns: Sequence[tuple[int, int]]) -> list[str]:
 def _table_cell(text: str) -> str:
     """A cell's text for a Markdown table: its pipes escaped, outside inline code (which a pipe does not split)."""
     parts = re.split(r"(``(?:(?!``).)+``|`[^`]+`)", text)
-    return "".join(part if k % 2 else part.replace("|", "\\|") for k, part in enumerate(parts)) or " "
+    return "".join(part if k % 2 else re.sub(r"(?<!\\)\|", r"\\|", part) for k, part in enumerate(parts)) or " "
 
 
 def _simple_table(lines: Sequence[str], i: int) -> tuple[int, str] | None:
@@ -265,7 +265,7 @@ def _simple_table(lines: Sequence[str], i: int) -> tuple[int, str] | None:
     the header's rows and the body's. A line whose first column is blank continues the row above (its texts joined
     with a space), as a blank line between rows is skipped. A table with no header gets an empty one (Markdown
     tables have one). Anything else under a border (a row at another indentation, text across the gap between two
-    columns, no closing border) is not a table, and is left as written.
+    columns, no closing border, text right under it) is not a table, and is left as written.
     """
     top = _BORDER.match(lines[i])
     if not top:
@@ -279,8 +279,10 @@ def _simple_table(lines: Sequence[str], i: int) -> tuple[int, str] | None:
             if _columns(line) != columns:
                 return None
             j += 1
-            if j == len(lines) or not lines[j].strip() or len(sections) == 2:
+            if j == len(lines) or not lines[j].strip():
                 break
+            if len(sections) == 2:  # text right under the closing border: reST wants a blank line there
+                return None
             sections.append([])
             continue
         if not line.strip():

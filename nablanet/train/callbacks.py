@@ -127,13 +127,15 @@ class Callback:
 
     def __repr__(self):
         def show(v):
-            if isinstance(v, float):
-                return f"{v:g}"
             if callable(v) and hasattr(v, "__qualname__"):  # a function by its name, not <function ... at 0x...>
                 return v.__qualname__.rsplit("<locals>.", 1)[-1]
-            return repr(v)
+            return repr(v)  # (a float as it is: 0.123456789, not 0.123457)
 
-        return f"{type(self).__name__}({', '.join(f'{k}={show(v)}' for k, v in self.settings().items())})"
+        try:  # the class's own settings(): an instance may keep an attribute of that name
+            shown = ", ".join(f"{k}={show(v)}" for k, v in dict(type(self).settings(self)).items())
+        except Exception:  # noqa: BLE001 - a repr never fails: the class name alone
+            shown = ""
+        return f"{type(self).__name__}({shown})"
 
     def state_dict(self):
         """What this callback must remember across a checkpoint; None (the default) when nothing.

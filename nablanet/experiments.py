@@ -12,6 +12,7 @@ import contextlib
 import csv
 import itertools
 import json
+import math
 import os
 import time
 import warnings
@@ -658,7 +659,8 @@ def _run_and_write_point(args):
     """Train one point and write its record to ``pdir`` where it runs (a worker's write is off the sweep
     process's path); returns the record."""
     pdir, base, point = args
-    return _write_point(pdir, point, {**point, **_run_point((base, point))})
+    res = _run_point((base, point))  # (epochs trained, under early stopping, beside a grid over epochs: _trained)
+    return _write_point(pdir, point, {**point, **{f"{k}_trained" if k in point else k: v for k, v in res.items()}})
 
 
 def _read_point(path, point, names, lost_ok=False):
@@ -1045,6 +1047,9 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
             raise ConfigError(f"{out_dir} holds a sweep with other settings outside the grid "
                               f"({', '.join(f'{k}={old_base.get(k, DEFAULTS.get(k))!r}' for k in differ)}); "
                               f"give another --out to start a new one")
+    elif os.path.isdir(pdir) and (kept := [f for f in os.listdir(pdir) if f.endswith(".json")]):
+        raise ConfigError(f"{pdir} holds {len(kept)} sweep points but {meta_path} is missing: the settings they were "
+                          f"trained with are unknown; give another --out, or remove {pdir} to train them again")
     if comm is not None:
         comm.barrier()  # every rank has read the old settings before rank 0 writes
     if comm is None or comm.is_root:
@@ -1160,7 +1165,7 @@ def sweep(base, grid, out_dir, metric="auto", jobs=None, progress=False, comm=No
         rows = _summarize(names, points, runs, seed_points, inapplicable)
         cols = names + sorted({k for r in rows for k in r} - set(names))
         table = os.path.join(out_dir, "results.csv")
-        ok = [r for r in rows if metric in r]
+        ok = [r for r in rows if metric in r and math.isfinite(r[metric])]  # (R² of one test row is NaN)
         if not ok:
             atomic_write_text(table, _csv(rows, cols), durable=False)
             first = next((r["error"] for r in rows if "error" in r), f"no point reported {metric}")

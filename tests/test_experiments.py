@@ -1,5 +1,6 @@
 """Experiments: compare trains the same network in every peer; sweeps; run folders."""
 
+import math
 import os
 import sys
 
@@ -269,3 +270,44 @@ def test_a_sweep_written_when_step_decay_was_called_step_goes_on_and_the_alias_i
     assert res["skipped"] == 2 and sorted(os.listdir(points)) == ["schedule=cosine.json", "schedule=step.json"]
     with pytest.raises(ConfigError, match="name one point"):
         E.sweep(base, {"schedule": ["step", "step_decay"]}, out / "c", jobs=1)
+
+
+def test_a_sweep_folder_whose_description_is_gone_is_refused_not_mixed_with_other_settings(tmp_path):
+    from nablanet import experiments as E
+    from nablanet.validate import ConfigError
+
+    out = tmp_path / "s"
+    E.sweep({"data": "iris", "hidden": [4], "epochs": 1}, {"lr": [0.1, 0.01]}, out, jobs=1)
+    (out / "sweep.json").unlink()
+    with pytest.raises(ConfigError, match="holds 2 sweep points but .*sweep.json is missing"):
+        E.sweep({"data": "wine", "hidden": [16], "epochs": 3}, {"lr": [0.1, 0.01]}, out, jobs=1)
+
+
+def test_a_sweep_over_epochs_with_early_stopping_resumes_and_keeps_the_epochs_trained(tmp_path):
+    """Early stopping trains fewer epochs than the grid's: the record keeps the grid value (its file is that
+    point's) and the epochs trained beside it; the sweep run again reads it back (it said "damaged")."""
+    from nablanet import experiments as E
+
+    base = {"data": "breast_cancer", "hidden": [4], "patience": 1, "lr": 0.3}
+    first = E.sweep(base, {"epochs": [2, 40]}, tmp_path / "s", jobs=1)
+    rows = {r["epochs"]: r for r in first["results"]}
+    assert set(rows) == {2, 40} and rows[40]["epochs_trained"] < 40
+    again = E.sweep(base, {"epochs": [2, 40]}, tmp_path / "s", jobs=1)
+    assert again["skipped"] == 2 and again["results"] == first["results"]
+
+
+def test_a_point_whose_metric_is_nan_is_never_the_best(tmp_path):
+    import json
+
+    from nablanet import experiments as E
+
+    base = {"data": "breast_cancer", "hidden": [4], "epochs": 2}
+    out = tmp_path / "s"
+    E.sweep(base, {"lr": [1e-3, 1e-2, 0.1]}, out, jobs=1)
+    for lr in (0.1, 1e-3):  # first and last in the grid: the place of a NaN never decides
+        path = out / "points" / f"lr={lr}.json"
+        rec = json.loads(path.read_text())
+        path.write_text(json.dumps({**rec, "test_accuracy": float("nan")}))
+        res = E.sweep(base, {"lr": [1e-3, 1e-2, 0.1]}, out, jobs=1)
+        assert res["best"]["lr"] != lr and math.isfinite(res["best"]["test_accuracy"])
+        path.write_text(json.dumps(rec))

@@ -506,3 +506,19 @@ def test_two_sweep_values_that_name_one_point_file_are_refused(tmp_path):
         sweep({"epochs": 1, "hidden": [4, 4]}, {"activation": ["relu,tanh", "tanh, relu", "tanh,relu"]},
               str(tmp_path / "s"))
     assert not (tmp_path / "s" / "points").exists() or not any((tmp_path / "s" / "points").iterdir())
+
+
+@pytest.mark.parametrize("scale, shift, message", [
+    (-5, 0, "y[0, 0] is -5"), (2, 0, "row 0 sums to 2"), (1, 0.5, "row 0 sums to 2.5")])
+def test_cross_entropy_targets_that_are_not_probability_rows_are_refused(scale, shift, message):
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    onehot = np.eye(3)[np.arange(12) % 3]
+    # -5 * one-hot rows were taken, and the cost reported was negative
+    with pytest.raises(ValueError, match=re.escape("training data: cross-entropy targets must be one-hot or "
+                                                   "probability rows (entries >= 0, each row summing to 1); " + message)):
+        fit(MLP([3, 4, 3], seed=0), X, scale * onehot + shift, loss="cross_entropy", epochs=1)
+    smoothed = (0.9 * onehot + 0.1 / 3).astype(np.float32)  # label smoothing in float32: a probability row
+    assert fit(MLP([3, 4, 3], seed=0), X, smoothed, loss="cross_entropy", epochs=1).history["loss"][0] > 0

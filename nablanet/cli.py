@@ -124,6 +124,24 @@ def _floats(n):
     return parse
 
 
+#: the largest |w| or |b| surface starts from: the picture's window grows to include the start, and beyond this the
+#: neuron is saturated over the whole window (1e308 overflowed the grid: "arange: cannot compute length")
+SURFACE_START_BOUND = 1e6
+
+
+def _start(text):
+    """``--start W,B``: two numbers within +-:data:`SURFACE_START_BOUND`."""
+    w, b = _floats(2)(text)
+    if max(abs(w), abs(b)) > SURFACE_START_BOUND:
+        raise argparse.ArgumentTypeError(f"expected W,B each within -{SURFACE_START_BOUND:g}..{SURFACE_START_BOUND:g} "
+                                         f"(the picture's window grows to include the start), got {text!r}")
+    return [w, b]
+
+
+_plane_sizes = V.flag(V.Sizes(min_len=1, expected="hidden sizes like 16,16 (at least one layer; leave out --plane "
+                                                  "for no plane)"))
+
+
 def _new_folder(name):
     """The default output folder runs/NAME-DATE-TIME, with -2, -3, ... when one of that second exists already."""
     base = os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -484,7 +502,7 @@ def cmd_compare(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a peer that cannot run is listed under the table instead
         with _thread_limit(args, None):
-            res = compare(cfg, degree=args.linear_degree, out_dir=out)
+            res = compare(cfg, degree=args.linear_degree, out_dir=out, overwrite=args.overwrite)
     cols = [c for c in res["results"][0] if c != "note"]
     notes = [f"{r['model']}: {r['note']}" for r in res["results"] if r["note"]] + res["skipped"]
     text = "\n".join([_table(res["results"], cols, {"train_seconds": ".2f"}), *notes,
@@ -675,6 +693,8 @@ def build_parser():
     c.add_argument("--linear-degree", dest="linear_degree", type=_positive_int, metavar="D",
                    help="polynomial degree of the linear regression baselines (default: 5; 1 with --degree, "
                         "whose design matrix they then share with the network)")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace the comparison already in --out, or write beside a run there (default: refuse)")
     common(c, "folder for compare.csv/json/png (default: runs/compare-DATA-DATE-TIME)", progress=False)
     c.set_defaults(func=cmd_compare)
 
@@ -702,7 +722,7 @@ def build_parser():
                         "regression set such as runge (default: neuron)")
     u.add_argument("--activation", default="sigmoid", type=_names([a for a in _activations() if a != "softmax"],
                    "activation"), metavar="NAME", help="the neuron's activation sigma (default: sigmoid)")
-    u.add_argument("--start", type=_floats(2), default=[-3.0, 4.0], metavar="W,B",
+    u.add_argument("--start", type=_start, default=[-3.0, 4.0], metavar="W,B",
                    help="where every optimizer starts (default: -3,4)")
     u.add_argument("--steps", type=_positive_int, default=150, metavar="N", help="steps per optimizer (default: 150)")
     u.add_argument("--optimizers", type=_names(["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"],
@@ -717,7 +737,7 @@ def build_parser():
                    help="b axis of the grid (default: -6,5)")
     u.add_argument("--grid", type=_number(int, 5, 400), default=41, metavar="N", help="grid points per axis (default: 41)")
     u.add_argument("--gif", action="store_true", help="also write paths.gif, the paths step by step (default: off)")
-    u.add_argument("--plane", type=_sizes, metavar="N,N,...",
+    u.add_argument("--plane", type=_plane_sizes, metavar="N,N,...",
                    help="also train a tanh network with these hidden sizes on --plane-data and draw its loss on a "
                         "plane through the trained parameters along two filter-normalized random directions "
                         "(Li et al. 2018), with the training trajectory (default: off)")

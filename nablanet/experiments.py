@@ -304,6 +304,30 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False):
     return out_dir
 
 
+COMPARE_FILES = ("compare.json", "compare.csv", "compare.png")
+
+
+def prepare_compare_folder(out_dir, overwrite=False):
+    """Check ``out_dir`` before :func:`compare` trains anything, as :func:`prepare_run_folder` does for a run.
+
+    A folder holding a training run or an earlier comparison is refused unless ``overwrite``; then the earlier
+    comparison's files are deleted (only those: a run's files are never touched; the comparison goes beside it).
+    """
+    out_dir = V.output_dir(out_dir, "compare folder")
+    earlier = [f for f in COMPARE_FILES if os.path.isfile(os.path.join(out_dir, f))]
+    if not overwrite:
+        if holds_run(out_dir):
+            raise ConfigError(f"{out_dir!r} already holds a training run; give compare another --out, or write "
+                              f"its results beside the run with --overwrite")
+        if earlier:
+            raise ConfigError(f"{out_dir!r} already holds the results of a comparison; give another --out or "
+                              f"replace them with --overwrite")
+    for f in earlier:
+        os.unlink(os.path.join(out_dir, f))
+    remove_stale_temps(out_dir)
+    return out_dir
+
+
 def run_training(config, out_dir=None, progress=False, resume=None, comm=None, data=None, checkpoint_every=None,
                  checkpoint_seconds=30.0, plots=True, overwrite=False, curves=True, parallel=None, threads=None):
     """Train one network from ``config``; returns a dict of results.
@@ -1282,7 +1306,7 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
 # ------------------------------------------------------------------------------------------- comparisons
 
 
-def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
+def compare(config, degree=None, out_dir=None, include=("sklearn", "torch"), overwrite=False):
     """The network against linear baselines, scikit-learn's MLP and PyTorch, on one split.
 
     The peer networks are "the same network" (:mod:`nablanet.baselines`): the
@@ -1295,6 +1319,9 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
     layers is linear regression itself, so it also gets Ridge/Lasso with its
     own ``l2``/``l1`` converted to scikit-learn's alpha: the closed form that
     gradient descent should reach.
+
+    ``out_dir`` is refused before any training when it holds a run or an earlier comparison, unless
+    ``overwrite`` (see :func:`prepare_compare_folder`).
     """
     from sklearn import linear_model
     from sklearn.pipeline import make_pipeline
@@ -1304,6 +1331,9 @@ def compare(config, degree=None, out_dir=None, include=("sklearn", "torch")):
     from .train.metrics import accuracy, mse, r2, to_labels
 
     raw = {**DEFAULTS, **config}
+    overwrite = V.boolean(overwrite, "overwrite")
+    if out_dir:
+        out_dir = prepare_compare_folder(out_dir, overwrite)
     if raw.get("patience"):  # the peers cannot stop early: the same budget means the same epochs on the same rows
         raise ConfigError(f"compare trains every network for the same epochs on the same rows; patience="
                           f"{raw['patience']} would stop nablanet's early on 90% of them: leave out patience")

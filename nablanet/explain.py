@@ -172,14 +172,35 @@ def _parse(expr):
                                   f"{', '.join(_FUNCS)}")
         if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.keywords or len(node.args) != 1):
             raise ExpressionError(f"{expr!r}: functions take one argument")
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
+        if isinstance(node, ast.Constant) and (not isinstance(node.value, (int, float)) or isinstance(node.value, bool)):
             raise ExpressionError(f"{expr!r}: only numbers are allowed as constants")
-    return compile(tree, "<expr>", "eval")
+    tree = _FloatLiterals(expr).visit(tree)
+    return compile(ast.fix_missing_locations(tree), "<expr>", "eval")
+
+
+class _FloatLiterals(ast.NodeTransformer):
+    """Every number in the expression a NumPy float64 (``_num(9.0)``), so that arithmetic on literals alone is
+    float arithmetic under the floating-point guard: ``9**9**9`` overflows at once instead of Python computing
+    an integer of 370 million digits, and ``(-8)**0.5`` is an invalid value, not a complex number.  A literal
+    beyond a float's range (``1e309``, a 400-digit integer) is refused here."""
+
+    def __init__(self, expr):
+        self.expr = expr
+
+    def visit_Constant(self, node):
+        try:
+            value = float(node.value)
+        except OverflowError:
+            value = float("inf")
+        if not np.isfinite(value):
+            raise ExpressionError(f"{self.expr!r}: the number {ast.get_source_segment(self.expr, node) or node.value!s:.40} "
+                                  f"is beyond a float's range (about 1.8e308)")
+        return ast.copy_location(ast.Call(ast.Name("_num", ast.Load()), [ast.Constant(value)], []), node)
 
 
 def _label(node, names):
     name = node.op
-    parts = [names[a.id] if isinstance(a, NodeRef) else (f"{a:g}" if np.ndim(a) == 0 else "c") for a in node.args]
+    parts = [names[a.id] if isinstance(a, NodeRef) else (f"{float(a):g}" if np.ndim(a) == 0 else "c") for a in node.args]
     sym = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**"}
     if name in sym and len(parts) == 2:
         return f"{parts[0]} {sym[name]} {parts[1]}"
@@ -210,6 +231,7 @@ def explain_expression(expr, at, graph_path=None):
 @_finite(lambda expr, code, at, graph_path: f"{expr!r} at x = {at:g}")
 def _explain_expression(expr, code, x0, graph_path):
     env = {name: getattr(anp, name) for name in _FUNCS}
+    env["_num"] = np.float64
     f = lambda x: eval(code, {"__builtins__": {}}, {**env, "x": x})  # noqa: S307 - parsed against a whitelist
     tape = trace(f, x0)
     if tape.outputs[0] is None:
@@ -225,8 +247,10 @@ def _explain_expression(expr, code, x0, graph_path):
                      "tangent": float(n.tangent) if n.tangent is not None else 0.0,
                      "adjoint": float(n.adjoint) if n.adjoint is not None else 0.0,
                      "parents": [j for _, j in n.parents]})
-    eps = 1e-6
-    fd = (float(f(x0 + eps)) - float(f(x0 - eps))) / (2 * eps)
+    bad = [f"{k} of {r['name']}" for r in rows for k in ("value", "tangent", "adjoint") if not np.isfinite(r[k])]
+    if bad:  # an inf that no operation overflowed to (inf * x): refused as every other non-finite result is
+        raise ExpressionError(f"{expr!r} at x = {x0:g}: no finite value (the {bad[0]} is not finite)")
+    fd, fd_kind, step = _difference(f, x0)
     fwd, rev = rows[-1]["tangent"], rows[0]["adjoint"]
     w = max(len(r["op"]) for r in rows) + 2
     lines = [f"f(x) = {expr}   at x = {x0:g}", "",
@@ -240,7 +264,12 @@ def _explain_expression(expr, code, x0, graph_path):
     lines += [f"  {r['name']:<6}{r['op']:<{w}}{r['adjoint']:>20.12g}" for r in reversed(rows)]
     lines += ["", f"f({x0:g})            = {rows[-1]['value']:.15g}",
               f"f'({x0:g}) forward   = {fwd:.15g}", f"f'({x0:g}) reverse   = {rev:.15g}",
-              f"central difference  = {fd:.15g}   (|difference| {abs(fd - rev):.1e})"]
+              (f"{fd_kind + ' difference':<20}= {fd:.15g}   (|difference| {abs(fd - rev):.1e})" if fd is not None
+               else f"finite difference   : none (f is not finite at x +- {DIFFERENCE_STEP:g})")]
+    if step != DIFFERENCE_STEP or fd_kind not in ("central", None):
+        why = ({"forward": "f has no finite value at x - h", "backward": "f has no finite value at x + h"}
+               .get(fd_kind, f"a step of {DIFFERENCE_STEP:g} leaves f's domain"))
+        lines[-1] += f"\n  (h = {step:g}{', one-sided' if fd_kind != 'central' else ''}: {why})"
     if graph_path:
         from . import viz
 
@@ -249,4 +278,37 @@ def _explain_expression(expr, code, x0, graph_path):
                            f"v_bar = {r['adjoint']:.6g}"} for r in rows]
         viz.graph(nodes, graph_path, title=f"f(x) = {expr} at x = {x0:g}: values, tangents v', adjoints v_bar")
     return "\n".join(lines), {"value": rows[-1]["value"], "forward": fwd, "reverse": rev, "central_difference": fd,
-                              "nodes": rows}
+                              "difference": fd_kind, "nodes": rows}
+
+
+#: The step h of the finite-difference check of an expression's derivative.
+DIFFERENCE_STEP = 1e-6
+
+
+def _difference(f, x0):
+    """``(estimate, kind, h)``: the central difference of ``f`` at ``x0``, or where ``x0 - h`` or ``x0 + h`` is outside
+    f's domain (``x**1.5`` at 0, ``sqrt(x)`` at 1e-300) the one-sided one ("forward", "backward") with a step no
+    larger than half of ``|x0|`` (first central again, with that step); ``(None, None, h)`` when f is finite on neither side."""
+    h = DIFFERENCE_STEP
+
+    def at(x):
+        try:
+            v = float(f(np.float64(x)))
+        except (ArithmeticError, FloatingPointError):
+            return None
+        return v if np.isfinite(v) else None
+
+    up, down = at(x0 + h), at(x0 - h)
+    if up is not None and down is not None:
+        return (up - down) / (2 * h), "central", h
+    if x0 and abs(x0) / 2 < h:  # near the domain's edge, a step on its scale (sqrt(x) at 1e-300)
+        h = abs(x0) / 2
+        up, down = at(x0 + h), at(x0 - h)
+        if up is not None and down is not None:
+            return (up - down) / (2 * h), "central", h
+    mid = at(x0)
+    if up is not None and mid is not None:
+        return (up - mid) / h, "forward", h
+    if down is not None and mid is not None:
+        return (mid - down) / h, "backward", h
+    return None, None, DIFFERENCE_STEP

@@ -62,7 +62,10 @@ def atomic_path(path, durable=True):
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and not e.filename and e.errno:  # a full disk says nothing of which file
+        # The error names the file asked for, never the temporary one (which is gone): a full disk says nothing
+        # of which file, and a folder without write permission names the temporary file or both
+        # (os.replace).  An error about some other file (one the writer reads) is left as it is.
+        if isinstance(e, OSError) and e.errno and (not e.filename or tmp in (e.filename, e.filename2)):
             raise OSError(e.errno, e.strerror or str(e), path) from None
         raise
 

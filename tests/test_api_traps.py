@@ -297,3 +297,82 @@ def test_betas_given_to_an_optimizer_without_them_are_named_as_given(data):
         fit(model(), X, y, optimizer="sgd", betas=(0.9, 0.99), epochs=1)  # it spoke of 'beta1', 'beta2'
     with pytest.raises(TypeError, match=r"^'momentum', 'rho' are not settings of the adam optimizer"):
         fit(model(), X, y, optimizer="adam", momentum=0.9, rho=0.9, epochs=1)
+
+
+# ------------------------------------------------------------------ the API's messages in its own words
+
+
+@pytest.mark.parametrize("val, got", [("X", "an array of shape (64, 2)"), ("XYY", "a tuple of 3 items")])
+def test_validation_data_that_is_not_a_pair_says_so(data, val, got):
+    # prepare_data() takes from 4 to 5 positional arguments but 66 were given
+    X, y = data
+    bad = X if val == "X" else (X, y, y)
+    with pytest.raises(TypeError, match=re.escape(f"validation_data: expected an (X_val, y_val) pair, got {got}")):
+        fit(model(), X, y, validation_data=bad, epochs=1)
+    assert fit(model(), X, y, validation_data=[X, y], epochs=1).history["val_loss"]  # a list of two is a pair
+
+
+def test_one_metric_name_is_one_metric_not_its_letters(data):
+    X, y = data
+    h = fit(model(), X, y, metrics="r2", epochs=1)  # was: unknown metric 'r'
+    assert "r2" in h.history and "r" not in h.history
+    with pytest.raises(TypeError, match="metrics: expected a metric name .* or a list of them, got 5"):
+        fit(model(), X, y, metrics=5, epochs=1)
+    assert set(Trainer(model()).evaluate(X, y, metrics="mae")) == {"loss", "mae"}
+
+
+def test_callbacks_take_one_callback_or_a_list_and_refuse_anything_else(data):
+    from nablanet.train import LambdaCallback
+
+    X, y = data
+    seen = []
+    fit(model(), X, y, callbacks=LambdaCallback(on_epoch_end=lambda trainer, epoch, logs: seen.append(epoch)), epochs=2)
+    assert len(seen) == 2
+    with pytest.raises(TypeError, match="callbacks: expected a Callback or a list of Callbacks, got 5"):
+        fit(model(), X, y, callbacks=5, epochs=1)
+
+
+def test_an_activation_function_that_cannot_be_used_says_what_can():
+    from nablanet.nn.activations import ActivationFunction
+
+    with pytest.raises(TypeError, match=r"MLP: activation: expected a name \(identity, .*\), a dict .* or an "
+                                        r"ActivationFunction .*; got a function"):
+        MLP([3, 4, 1], activation=lambda z: z)  # was: 'function' object is not iterable
+    with pytest.raises(TypeError, match=r"MLP: activation \(item 1\): expected"):
+        MLP([3, 4, 4, 1], activation=["relu", 5])
+    with pytest.raises(TypeError, match="MLP: activation: expected"):
+        MLP([3, 1], activation=print)  # no hidden layer: still not silently accepted
+    scaled = ActivationFunction("scaled_tanh", lambda z: 2 * np.tanh(z), lambda a: 2 - a * a / 2)
+    assert MLP([3, 4, 1], activation=scaled).layers[0].activation is scaled  # one object alone, as a name is
+
+
+@pytest.mark.parametrize("seed", [1.5, -1, "1", True])
+def test_a_bad_seed_is_refused_naming_the_seed(seed):
+    with pytest.raises((TypeError, ValueError), match="MLP: seed: expected an integer >= 0, None or a numpy.random"):
+        MLP([3, 4, 1], seed=seed)  # was: SeedSequence expects int or sequence of ints for entropy not 1.5
+    assert MLP([3, 4, 1], seed=np.random.default_rng(0)).n_params == 21
+
+
+def test_a_checkpoint_into_a_folder_that_cannot_be_written_names_the_checkpoint_not_the_temporary_file(tmp_path,
+                                                                                                         monkeypatch):
+    import errno
+    import os
+
+    from nablanet import files
+
+    def denied(src, dst):  # what renaming into a folder without write permission raises: both names
+        raise PermissionError(errno.EACCES, "Permission denied", src, dst)
+
+    monkeypatch.setattr(files.os, "replace", denied)
+    target = str(tmp_path / "c.npz")
+    with pytest.raises(PermissionError) as e:
+        Trainer(model()).save(target)
+    assert e.value.filename == target and files.TEMP_PREFIX not in str(e.value), str(e.value)
+    assert not [f for f in os.listdir(tmp_path)]  # the temporary file is gone
+    with pytest.raises(PermissionError) as e, files.atomic_path(target) as tmp:
+        raise PermissionError(errno.EACCES, "Permission denied", tmp)  # opening the temporary file
+    assert e.value.filename == target
+    other = str(tmp_path / "source.txt")
+    with pytest.raises(FileNotFoundError) as e, files.atomic_path(target):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", other)  # another file: its own name
+    assert e.value.filename == other

@@ -506,3 +506,58 @@ def test_two_sweep_values_that_name_one_point_file_are_refused(tmp_path):
         sweep({"epochs": 1, "hidden": [4, 4]}, {"activation": ["relu,tanh", "tanh, relu", "tanh,relu"]},
               str(tmp_path / "s"))
     assert not (tmp_path / "s" / "points").exists() or not any((tmp_path / "s" / "points").iterdir())
+
+
+@pytest.mark.parametrize("scale, shift, message", [
+    (-5, 0, "y[0, 0] is -5"), (2, 0, "row 0 sums to 2"), (1, 0.5, "row 0 sums to 2.5")])
+def test_cross_entropy_targets_that_are_not_probability_rows_are_refused(scale, shift, message):
+    from nablanet.nn import MLP
+    from nablanet.train import fit
+
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    onehot = np.eye(3)[np.arange(12) % 3]
+    # -5 * one-hot rows were taken, and the cost reported was negative
+    with pytest.raises(ValueError, match=re.escape("training data: cross-entropy targets must be one-hot or "
+                                                   "probability rows (entries >= 0, each row summing to 1); " + message)):
+        fit(MLP([3, 4, 3], seed=0), X, scale * onehot + shift, loss="cross_entropy", epochs=1)
+    smoothed = (0.9 * onehot + 0.1 / 3).astype(np.float32)  # label smoothing in float32: a probability row
+    assert fit(MLP([3, 4, 3], seed=0), X, smoothed, loss="cross_entropy", epochs=1).history["loss"][0] > 0
+
+
+def test_explain_evaluates_literals_as_floats_so_huge_powers_overflow_at_once(capsys):
+    import time
+
+    start = time.perf_counter()
+    assert main(["explain", "--expr", "sin(x)*9**9**9", "--graph", os.devnull + ".png"]) == 2  # hung forever
+    err = capsys.readouterr().err.strip().splitlines()
+    assert time.perf_counter() - start < 30
+    assert len(err) == 1 and "'sin(x)*9**9**9' at x = 1: no finite value (overflow" in err[0], err
+    from nablanet.explain import ExpressionError, explain_expression
+
+    with pytest.raises(ExpressionError, match="no finite value"):  # a complex number in Python's arithmetic
+        explain_expression("(-8)**0.5 * x", 1.0)
+
+
+@pytest.mark.parametrize("expr", ["x * 1e309", "x + " + "9" * 400])
+def test_explain_refuses_a_literal_beyond_float_range_as_other_non_finite_results(expr, capsys, tmp_path):
+    assert main(["explain", "--expr", expr, "--graph", str(tmp_path / "g.png")]) == 2  # printed inf, exit 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is beyond a float's range" in err[0], err
+    assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("expr, at, kind, exact", [
+    ("x**1.5", 0.0, "forward", 0.0), ("x**0.5", 1e-7, "central", 0.5 / 1e-7 ** 0.5),
+    ("sqrt(x)", 1e-300, "central", 0.5e150), ("sqrt(-x)", -1e-300, "central", -0.5e150),
+    ("log(x)", 2.0, "central", 0.5)])
+def test_explain_keeps_the_difference_check_inside_the_domain(expr, at, kind, exact, capsys, tmp_path):
+    """x**1.5 at 0 said "float() argument must be ... not 'complex'"; sqrt(x) at 1e-300 "no finite value"."""
+    from nablanet.explain import explain_expression
+
+    rep = explain_expression(expr, at)[1]
+    assert rep["difference"] == kind and rep["reverse"] == pytest.approx(exact, rel=1e-12, abs=1e-12)
+    assert rep["central_difference"] == pytest.approx(exact, rel=0.1, abs=2e-3)
+    assert main(["explain", "--expr", expr, "--at", repr(at), "--graph", str(tmp_path / "g.png")]) == 0
+    out = capsys.readouterr().out
+    assert f"{kind} difference" in out and ("(h = " in out) == (at != 2.0), out  # a step other than 1e-6 is said
+    assert ("one-sided: f has no finite value at x - h" in out) == (kind == "forward"), out

@@ -628,3 +628,32 @@ def test_parallel_replicate_says_that_lead_replaced_it(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
     with pytest.raises(ValueError, match="'replicate' was replaced by 'lead'"):
         Trainer(MLP([2, 1]), parallel="replicate")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--start", "1e308,1e308"], "argument --start: expected W,B each within -1e+06..1e+06"),  # was: arange: cannot
+    (["--plane", "0"], "argument --plane: expected hidden sizes like 16,16 (at least one layer"),  # drew no plane
+])
+def test_surface_refuses_a_start_out_of_range_and_an_empty_plane(argv, message, tmp_path, capsys):
+    code, _, err = run(capsys, "surface", *argv, "--steps", "2", "--grid", "5", "--out", str(tmp_path / "s"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_compare_protects_its_folder_as_train_does(tmp_path, capsys):
+    small = ["--data", "runge", "--n", "60", "--hidden", "4", "--epochs", "2"]
+    run_dir, cmp_dir = tmp_path / "run", tmp_path / "cmp"
+    assert run(capsys, "train", *small, "--no-plots", "--out", str(run_dir))[0] == 0
+    code, _, err = run(capsys, "compare", *small, "--out", str(run_dir))  # wrote beside the run without a word
+    assert code == 2 and "already holds a training run; give compare another --out" in err, err
+    assert not (run_dir / "compare.csv").exists()
+    assert run(capsys, "compare", *small, "--out", str(cmp_dir))[0] == 0
+    first = (cmp_dir / "compare.json").read_bytes()
+    code, _, err = run(capsys, "compare", *small, "--epochs", "3", "--out", str(cmp_dir))  # overwrote it silently
+    assert code == 2 and "already holds the results of a comparison; give another --out or replace them with " \
+                         "--overwrite" in err, err
+    assert (cmp_dir / "compare.json").read_bytes() == first
+    assert run(capsys, "compare", *small, "--epochs", "3", "--out", str(cmp_dir), "--overwrite")[0] == 0
+    assert b'"epochs": 3' in (cmp_dir / "compare.json").read_bytes()
+    assert run(capsys, "compare", *small, "--out", str(run_dir), "--overwrite")[0] == 0
+    assert (run_dir / "config.json").exists() and (run_dir / "compare.csv").exists()  # beside the run, never over it

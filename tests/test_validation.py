@@ -211,3 +211,26 @@ def test_damaged_run_and_sweep_files_are_one_error_naming_them(tmp_path, capsys)
     (run / ".nablanet-tmp-abc-checkpoint.npz").write_bytes(b"half")
     assert main(base + ["--out", str(run), "--overwrite"]) == 0
     assert not (run / ".nablanet-tmp-abc-checkpoint.npz").exists() and (run / "stray").is_dir()
+
+
+# ------------------------------------------------------------------ initializers' parameters
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "normal", "std": float("nan")}, "initializer normal: std: expected a number >= 0, got nan"),
+    ({"name": "normal", "std": -1}, "initializer normal: std: expected a number >= 0, got -1"),
+    ({"name": "normal", "std": 0.1, "mean": float("inf")}, "initializer normal: mean: expected a finite number"),
+    ({"name": "uniform", "low": 1, "high": 1}, "initializer uniform: expected low < high, got low=1, high=1"),
+    ({"name": "uniform", "low": float("-inf")}, "initializer uniform: low: expected a finite number"),
+    ({"name": "constant", "value": float("nan")}, "initializer constant: value: expected a finite number"),
+    ({"name": "normal", "sd": 1}, "initializer 'normal': unknown parameter(s) sd; it takes std, mean"),
+    ({"std": 1}, "initializer: a dict needs a 'name'"),
+])
+def test_every_initializer_parameter_is_checked_when_the_network_is_built(spec, message):
+    from nablanet.nn import MLP
+
+    # std=nan was accepted: predictions were NaN, and fit then blamed the learning rate
+    with pytest.raises((ValueError, TypeError)) as e:
+        MLP([3, 4, 1], init=spec)
+    assert message in str(e.value), str(e.value)
+    assert MLP([3, 4, 1], init={"name": "normal", "std": 0.5, "mean": -1}).n_params == 21

@@ -36,6 +36,7 @@ import math
 import numpy as np
 
 from .. import numpy as anp
+from .. import validate as V
 from ..autodiff.core import NondiffPrimitive, Primitive, getval
 from ..numpy import _kernels
 from ..numpy._primitives import _bcast
@@ -415,4 +416,25 @@ def get_activation(spec):
         if key not in _CACHE:
             _CACHE[key] = _build(key)
         return _CACHE[key]
-    raise TypeError(f"activation must be a name, a dict or an ActivationFunction, not {type(spec).__name__}")
+    check_activation(spec, "activation")  # raises: not a name, a dict or an ActivationFunction
+
+
+_ACTIVATION_KINDS = ("a name ({names}), a dict such as {{'name': 'elu', 'alpha': 0.5}}, or an ActivationFunction "
+                     "(a function of your own: ActivationFunction('name', forward, deriv))")
+
+
+def check_activation(spec, name="activation"):
+    """Refuse, naming ``name``, what :func:`get_activation` cannot build an activation from; returns ``spec``.
+
+    Accepted: a name, a dict ``{"name": ..., **params}``, ``None`` (identity) or an :class:`ActivationFunction`.
+    A bare Python function is refused with the way to wrap it (its derivative is needed).
+    """
+    if spec is None or isinstance(spec, (str, ActivationFunction)):
+        return spec
+    expected = _ACTIVATION_KINDS.format(names=", ".join(ACTIVATIONS))
+    if isinstance(spec, dict):
+        if not isinstance(spec.get("name"), str):
+            raise V.InvalidValueError(f"{name}: a dict needs a 'name' (one of {', '.join(ACTIVATIONS)}), got {spec!r:.80}")
+        return spec
+    what = "a function" if callable(spec) else repr(spec)[:60]
+    raise V.InvalidTypeError(f"{name}: expected {expected}; got {what}")

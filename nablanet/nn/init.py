@@ -26,9 +26,12 @@ the biases then start at zero.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
+
+from .. import validate as V
 
 __all__ = [
     "zeros", "ones", "constant", "normal", "uniform", "fan_in_uniform",
@@ -45,7 +48,8 @@ def _fans(shape):
 
 
 def constant(value):
-    """Every entry equal to ``value``."""
+    """Every entry equal to ``value`` (a finite number)."""
+    value = V.finite_number(value, "initializer constant: value")
     def init(shape, rng, dtype=np.float32):
         return np.full(shape, value, dtype=dtype)
     init.config = {"name": "constant", "value": float(value)}
@@ -61,7 +65,10 @@ def ones(shape, rng=None, dtype=np.float32):
 
 
 def normal(std=0.01, mean=0.0):
-    """Gaussian entries N(mean, std^2)."""
+    """Gaussian entries N(mean, std^2); ``std`` >= 0 (0: every entry ``mean``, the equal weights whose symmetry
+    the notes show) and ``mean`` finite."""
+    std = V.non_negative_number(std, "initializer normal: std")
+    mean = V.finite_number(mean, "initializer normal: mean")
     def init(shape, rng, dtype=np.float32):
         return (mean + std * rng.standard_normal(shape)).astype(dtype)
     init.config = {"name": "normal", "std": float(std), "mean": float(mean)}
@@ -69,7 +76,11 @@ def normal(std=0.01, mean=0.0):
 
 
 def uniform(low=-0.05, high=0.05):
-    """Uniform entries on [low, high)."""
+    """Uniform entries on [low, high), finite bounds with ``low < high``."""
+    low = V.finite_number(low, "initializer uniform: low")
+    high = V.finite_number(high, "initializer uniform: high")
+    if not low < high:
+        raise V.InvalidValueError(f"initializer uniform: expected low < high, got low={low:g}, high={high:g}")
     def init(shape, rng, dtype=np.float32):
         return rng.uniform(low, high, size=shape).astype(dtype)
     init.config = {"name": "uniform", "low": float(low), "high": float(high)}
@@ -126,9 +137,17 @@ def get_initializer(spec):
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
-        name = spec.pop("name")
+        name = spec.pop("name", None)
+        if not isinstance(name, str):
+            raise V.InvalidValueError(f"initializer: a dict needs a 'name' (one of {', '.join(INITIALIZERS)} or "
+                                      f"constant), got {spec!r:.80}")
         if name in _FACTORIES:
-            return _FACTORIES[name](**spec)
+            known = list(inspect.signature(_FACTORIES[name]).parameters)
+            unknown = sorted(str(k) for k in spec if k not in known)
+            if unknown:
+                raise V.InvalidValueError(f"initializer {name!r}: unknown parameter(s) {', '.join(unknown)}; "
+                                          f"it takes {', '.join(known)}")
+            return _FACTORIES[name](**spec)  # each factory checks its parameters' values
         if spec:
             raise ValueError(f"initializer {name!r} takes no parameters, got {sorted(spec)}")
         spec = name

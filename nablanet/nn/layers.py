@@ -26,7 +26,7 @@ import numpy as np
 from .. import numpy as anp
 from .. import validate as V
 from ..autodiff.core import getval
-from .activations import get_activation
+from .activations import check_activation, get_activation
 from .functional import batch_normalize, dropout_mask, moments, normalize, running_average, stop_gradient
 from .init import fan_in_uniform, get_initializer, initializer_config
 
@@ -333,6 +333,7 @@ class Sequential:
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ValueError(f"model dtype must be a float type, got {self.dtype}")
+        seed = V.seed(seed, f"{type(self).__name__}: seed")  # an int >= 0, None or a Generator; never NumPy's words
         self.seed = seed if isinstance(seed, (int, np.integer)) or seed is None else None
         rng = _as_rng(seed)
         self.params = [layer.init(rng, self.dtype) for layer in self.layers]
@@ -463,8 +464,15 @@ class MLP(Sequential):
             sizes, "MLP: sizes")
         V.affordable(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), 8, f"MLP({sizes})")
         dropout, batch_norm = V.probability(dropout, "MLP: dropout"), V.boolean(batch_norm, "MLP: batch_norm")
+        seed = V.seed(seed, "MLP: seed")
         n_hidden = len(sizes) - 2
-        acts = [activation] * n_hidden if isinstance(activation, (str, dict)) or activation is None else list(activation)
+        if isinstance(activation, (list, tuple)):  # one per hidden layer
+            acts = list(activation)
+            for i, a in enumerate(acts):
+                check_activation(a, f"MLP: activation (item {i})")
+        else:  # one for every hidden layer (checked even when there is none: a bad value is never ignored)
+            check_activation(activation, "MLP: activation")
+            acts = [activation] * n_hidden
         if len(acts) != n_hidden:
             raise ValueError(f"MLP: {len(acts)} activations given for {n_hidden} hidden layers")
         if not n_hidden and (dropout or batch_norm):  # read by hidden layers only: left out, never silently

@@ -31,7 +31,7 @@ from ..nn.layers import BatchNorm, Sequential
 from ..optim import FullBatchOptimizer, Optimizer, Schedule, for_run, get_optimizer, get_schedule, run_schedule
 from . import checkpoint
 from .callbacks import Callback, Checkpoint, History, ProgressBar, TerminateOnNaN
-from .metrics import check_metric, compute_metric
+from .metrics import check_metrics, compute_metric
 
 __all__ = ["Trainer", "fit", "predict", "evaluate", "prepare_data", "load"]
 
@@ -85,6 +85,7 @@ def prepare_data(model, loss, X, y, where="training data"):
         elif y.shape != (X.shape[0], k):
             raise ValueError(f"{where}: one-hot targets must have shape ({X.shape[0]}, {k}), got {y.shape}")
         else:
+            _check_probability_rows(y, where)
             y = y.astype(model.dtype)
     else:
         labels = y.ndim == 1 and k > 1 and y.size and (y.dtype.kind in "biu" or np.all(y == np.round(y))) and y.min() >= 0
@@ -98,6 +99,50 @@ def prepare_data(model, loss, X, y, where="training data"):
             raise ValueError(f"{where}: binary cross-entropy targets must lie in [0, 1], got [{y.min()}, {y.max()}]")
         y = y.astype(model.dtype)
     return X, y
+
+
+#: how far a row of cross-entropy targets may sum from 1 (float32 rounding of label-smoothed rows, not a mistake)
+ROW_SUM_TOLERANCE = 1e-4
+
+
+def _check_probability_rows(y, where):
+    """Refuse 2-d cross-entropy targets that are not one-hot or probability rows (entries >= 0, each row summing
+    to 1): against other rows softmax cross-entropy is no cost at all (-5 * one-hot rows give a negative one)."""
+    y = np.asarray(y, dtype=np.float64)
+    if (y < 0).any():
+        i, j = (int(v) for v in np.argwhere(y < 0)[0])
+        raise V.InvalidValueError(f"{where}: cross-entropy targets must be one-hot or probability rows (entries "
+                                  f">= 0, each row summing to 1); y[{i}, {j}] is {y[i, j]:g}")
+    sums = y.sum(axis=1)
+    off = np.abs(sums - 1) > ROW_SUM_TOLERANCE
+    if off.any():
+        i = int(np.argmax(off))
+        raise V.InvalidValueError(f"{where}: cross-entropy targets must be one-hot or probability rows (entries "
+                                  f">= 0, each row summing to 1); row {i} sums to {sums[i]:g}")
+
+
+def _validation_pair(data):
+    """``validation_data`` as its two arrays; anything but an ``(X_val, y_val)`` pair is refused, said so."""
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return tuple(data)
+    if isinstance(data, (tuple, list)):
+        got = f"a {type(data).__name__} of {len(data)} items"
+    elif isinstance(data, np.ndarray):
+        got = f"an array of shape {data.shape}"
+    else:
+        got = f"{type(data).__name__} {data!r:.40}"
+    raise V.InvalidTypeError(f"validation_data: expected an (X_val, y_val) pair, got {got}")
+
+
+def _callback_list(callbacks):
+    """``callbacks`` as a list: one Callback alone is a list of one; ``None`` is none."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__"):
+        raise V.InvalidTypeError(f"callbacks: expected a Callback or a list of Callbacks, got {callbacks!r:.60}")
+    return list(callbacks)
 
 
 def _evaluate(model, loss, X, y, metrics):
@@ -667,6 +712,8 @@ class Trainer:
             raise V.InvalidValueError(f"progress: expected True, False or 'force', got {progress!r:.60}")
         if validation_split is not None and validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
+        if validation_data is not None:
+            validation_data = _validation_pair(validation_data)
         if validation_split is not None:
             validation_split = V.open_fraction(validation_split, "validation_split")
             n_val = int(round(len(X) * validation_split))
@@ -692,9 +739,8 @@ class Trainer:
         if mode == "shard" and bs < self.comm.size:
             raise ValueError(f"training data: {self.comm.size} MPI ranks need a row each to shard the batches "
                              f"(parallel='shard'), but the batches have {bs}; parallel='lead' takes them whole")
-        metrics = list(metrics)
-        for m in metrics:
-            check_metric(m, self.loss.task)
+        metrics = check_metrics(metrics, self.loss.task)
+        callbacks = _callback_list(callbacks)
         # checkpoints save after the other callbacks have filed their state for the epoch
         callbacks = sorted(callbacks, key=lambda cb: isinstance(cb, Checkpoint))
         cbs = [TerminateOnNaN()] + list(callbacks) + ([ProgressBar(force=progress == "force")] if progress else [])
@@ -1075,8 +1121,9 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, X, y, metrics=()):
         """The cost (without penalties) and ``metrics`` on ``(X, y)`` in evaluation mode."""
+        metrics = check_metrics(metrics, self.loss.task)
         X, y = prepare_data(self.model, self.loss, X, y, "evaluation data")
-        return _evaluate(self.model, self.loss, X, y, list(metrics))
+        return _evaluate(self.model, self.loss, X, y, metrics)
 
     def predict(self, X):
         return self.model.predict(X)
@@ -1131,8 +1178,9 @@ def predict(model, X):
 def evaluate(model, X, y, loss="mse", metrics=()):
     """The cost and ``metrics`` of ``model`` on ``(X, y)`` in evaluation mode."""
     loss = get_loss(loss)
+    metrics = check_metrics(metrics, loss.task)
     X, y = prepare_data(model, loss, X, y, "evaluation data")
-    return _evaluate(model, loss, X, y, list(metrics))
+    return _evaluate(model, loss, X, y, metrics)
 
 
 def load(path, loss=None):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import validate as V
 
-__all__ = ["METRICS", "accuracy", "check_metric", "compute_metric", "mae", "mse", "r2", "to_labels"]
+__all__ = ["METRICS", "accuracy", "check_metric", "check_metrics", "compute_metric", "mae", "mse", "r2", "to_labels"]
 
 METRICS = ("accuracy", "r2", "mse", "mae")
 
@@ -126,6 +126,24 @@ def check_metric(name, task):
         raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
     if name == "accuracy" and task == "regression":
         raise ValueError("accuracy is a classification metric; use r2, mse or mae for regression")
+
+
+def check_metrics(metrics, task, name="metrics"):
+    """``metrics`` as a list of metric names, each checked (:func:`check_metric`): one name (``"r2"``) is one
+    metric, never its letters; ``None`` is none; anything else but a list of names is refused, naming ``name``."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    elif isinstance(metrics, (dict, bytes)) or not hasattr(metrics, "__iter__"):
+        raise V.InvalidTypeError(f"{name}: expected a metric name ({', '.join(METRICS)}) or a list of them, "
+                               f"got {metrics!r:.60}")
+    metrics = list(metrics)
+    for m in metrics:
+        if not isinstance(m, str):
+            raise V.InvalidTypeError(f"{name}: expected metric names ({', '.join(METRICS)}), got {m!r:.60}")
+        check_metric(m, task)
+    return metrics
 
 
 def compute_metric(name, outputs, y, task):

@@ -556,9 +556,33 @@ def _cast(g, dtype):
     return astype(g, dtype)
 
 
-astype = primitive(_astype, "astype")
-astype.defvjp(lambda ans, x, dtype: lambda g: _cast(g, _dtype(x)))
-astype.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
+_astype_p = primitive(_astype, "astype")
+_astype_p.defvjp(lambda ans, x, dtype: lambda g: _cast(g, _dtype(x)))
+_astype_p.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
+# To an integer or bool dtype the result is piecewise constant: derivative 0, as floor and trunc
+# (a NondiffPrimitive, so differentiating traces pass it through and a capture records it).
+_astype_const = _NondiffPrimitive(_astype, "astype")
+
+
+def astype(x, dtype):
+    """``x`` cast to ``dtype``.
+
+    To a float or complex dtype the derivative passes through (a complex value cast to a real
+    dtype keeps its real part, as NumPy does, and so does its derivative).  To an integer or
+    bool dtype the result carries no derivative (derivative 0, as ``floor`` and ``trunc``).
+    A traced value cast to any other dtype (str, object, datetime) raises NotDifferentiableError.
+    """
+    kind = _np.dtype(dtype).kind
+    if kind in "fc":
+        return _astype_p(x, dtype)
+    if kind in "biu":
+        return _astype_const(x, dtype)
+    if _contains_tracer(x):
+        raise NotDifferentiableError(
+            f"nablanet.numpy.astype: a traced value cannot be cast to dtype {_np.dtype(dtype)}; "
+            f"only float, complex, integer and bool casts are supported inside differentiated code"
+        )
+    return _astype(x, dtype)
 
 # ----------------------------------------------------------------------------
 # reductions

@@ -414,3 +414,57 @@ def test_cast_of_a_traced_value_to_a_non_numeric_dtype_is_refused():
     with pytest.raises(nb.NotDifferentiableError, match="cannot be cast to dtype"):
         nb.grad(lambda x: anp.sum(x.astype(str) == "1.0") * x)(1.0)
     assert anp.astype(np.array([1.5]), str)[0] == "1.5"  # plain values: NumPy's cast
+
+
+# ----------------------------------------------------------------------------
+# a traced value stored into a plain NumPy array: one clear error, whichever way NumPy converts it
+# ----------------------------------------------------------------------------
+
+
+def _store_one(x):
+    out = np.zeros(2)
+    out[0] = x[0]  # NumPy calls float() and reported "setting an array element with a sequence"
+    return anp.sum(out)
+
+
+def _store_int(x):
+    out = np.zeros(2, dtype=int)
+    out[1] = x[1]
+    return anp.sum(out) * 1.0
+
+
+def _store_complex(x):
+    out = np.zeros(2, dtype=complex)
+    out[1] = x[1]
+    return anp.sum(anp.real(out))
+
+
+def _store_slice(x):
+    out = np.zeros((2, 3))
+    out[0, :] = x  # NumPy calls __array__
+    return anp.sum(out)
+
+
+STORES = {"element": _store_one, "int_element": _store_int, "complex_element": _store_complex,
+          "slice": _store_slice}
+
+
+@pytest.mark.parametrize("name", sorted(STORES))
+@pytest.mark.parametrize("transform", ["grad", "jvp", "hessian", "jit"])
+def test_storing_a_traced_value_into_a_numpy_array_is_one_clear_error(name, transform):
+    f = STORES[name]
+    x = np.array([0.7, -1.3, 2.6])
+    call = {"grad": lambda: nb.grad(f)(x), "jvp": lambda: nb.jvp(f, (x,), (x,)),
+            "hessian": lambda: nb.hessian(f)(x), "jit": lambda: nb.jit(f)(x)}[transform]
+    with pytest.raises(nb.NotDifferentiableError, match=r"cannot be stored into a plain NumPy array .*anp\.stack") as e:
+        call()
+    assert "sequence" not in str(e.value)
+    assert any(entry.name == f.__name__ for entry in e.traceback)  # the traceback shows the assignment
+
+
+def test_storing_into_a_numpy_array_outside_differentiation_is_numpy_s_own():
+    out = np.zeros(2)
+    out[0] = np.float64(1.5)
+    with pytest.raises(ValueError, match="sequence"):
+        out[1] = [1.0, 2.0]
+    np.testing.assert_array_equal(out, [1.5, 0.0])

@@ -25,6 +25,7 @@ from .core import (
     Tracer,
     array_op,
     backward_pass,
+    call_traced,
     getval,
 )
 from .tree import _leaf_path, tree_flatten, tree_map, tree_unflatten
@@ -133,7 +134,7 @@ def _vjp(fun, args, argnums, where, has_aux=False):
         boxed = [trace.new_input(_as_array(x)) for x in leaves]
         inputs.append((treedef, boxed, leaves))
         args[i] = tree_unflatten(treedef, boxed)
-    out = fun(*args)
+    out = call_traced(fun, args)
     aux = None
     if has_aux:
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -306,7 +307,7 @@ def jvp(fun, primals, tangents):
                 v = np.asarray(v, dtype=_dtype(x))
             boxed.append(trace.new_input(_as_array(x), v))
         args.append(tree_unflatten(pdef, boxed))
-    out = fun(*args)
+    out = call_traced(fun, args)
     leaves, treedef = tree_flatten(out)
     values, tans = [], []
     for o in leaves:

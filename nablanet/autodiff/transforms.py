@@ -141,6 +141,13 @@ def _vjp(fun, args, argnums, where, has_aux=False):
             raise TypeError(f"{where}: with has_aux=True the function must return (output, aux)")
         out, aux = out
         aux = tree_map(lambda x: _unbox(x, trace), aux)
+    if out is None:
+        trace.tape.clear()
+        wanted = "a scalar (a float or an array of one element)" if where == "grad" else "an array or a pytree of arrays"
+        raise TypeError(
+            f"{where}: the function returned None{' as its output' if has_aux else ''}; it must return {wanted} "
+            f"(is a return statement missing?)"
+        )
     out_leaves, out_def = tree_flatten(out)
     out_value = tree_unflatten(out_def, [_unbox(o, trace) for o in out_leaves])
 

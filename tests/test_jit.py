@@ -1186,3 +1186,10 @@ def test_program_leaves_a_generator_argument_where_it_was():
         assert rng.bit_generator.state == twin.bit_generator.state
         np.testing.assert_array_equal(f(x, rng), x * dropout_mask(x, twin, 0.5))
         assert prog is f.program(x, rng)
+
+
+def test_copy_of_an_input_is_a_fresh_array():
+    x = signed((4,), 1)
+    jf = check_replays(lambda x: x.copy(), (x,), (signed((4,), 2),))
+    assert jf(x) is not x and not np.shares_memory(jf(x), x)
+    check_all_modes(lambda x: anp.copy(x) * x, (x,), (signed((4,), 3),))

@@ -326,6 +326,7 @@ class Tracer:
 
     __float__, __int__, __complex__ = _cut("float()"), _cut("int()"), _cut("complex()")
     __index__, item = _cut("an index (operator.index)"), _cut(".item()")
+    tolist, tobytes = _cut(".tolist()"), _cut(".tobytes()")
     del _cut
 
     def __array__(self, dtype=None, copy=None):

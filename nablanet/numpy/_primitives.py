@@ -545,6 +545,15 @@ logaddexp.defjvp(
 )
 
 
+def _copy(a, order="K", subok=False):
+    return _np.array(a, order=order, copy=True, subok=subok)
+
+
+copy = primitive(_copy, "copy")  # a fresh array: a captured program's result never aliases its input
+copy.defvjp(lambda ans, a, *args, **kw: lambda g: g)
+copy.defjvp(lambda g, ans, a, *args, **kw: g)
+
+
 def _astype(x, dtype):
     return _np.asarray(x).astype(dtype)
 

@@ -612,7 +612,17 @@ def _numpy_keywords(name, np_fun, ours, a, extra, **kw):
         raise NotDifferentiableError(
             f"nablanet.numpy.{name}: keyword {next(iter(extra))!r} is not supported on traced values"
         )
-    return ours(a if dtype is None else astype(_arraylike(a), dtype), **kw)
+    return ours(_cast_for(name, a, dtype), **kw)
+
+
+def _cast_for(name, a, dtype=None, out=None):
+    """A traced ``a`` given NumPy's ``dtype`` and ``out`` keywords: cast to ``dtype`` first, as NumPy
+    computes in it (an integer dtype makes ``a`` a constant: derivative 0); ``out`` raises, never
+    silently dropped."""
+    if out is not None:
+        raise NotDifferentiableError(f"nablanet.numpy.{name}: keyword 'out' is not supported on traced values")
+    a = _arraylike(a)
+    return a if dtype is None else astype(a, dtype)
 
 
 def _sum(x, axis=None, keepdims=False):

@@ -200,3 +200,16 @@ def test_nanmean_of_a_traced_value_refuses_an_integer_dtype_as_numpy_does():
         np.nanmean(x, dtype=int)
     with pytest.raises(TypeError, match="dtype must be inexact"):
         nb.grad(lambda x: anp.nanmean(x, dtype=int) * 1.0)(x)
+
+
+@pytest.mark.parametrize("name", ["mean", "var", "std", "sum", "prod"])
+def test_integer_dtype_reduction_of_a_traced_value_is_numpys_constant(name):
+    # NumPy computes mean(x, dtype=int) in integers (0 here); on a traced value it was the mean of the cast
+    # input (0.5), a value that differed from the plain call's
+    x = np.array([0.7, -1.3, 2.6, 1.2])
+    f = lambda x: getattr(anp, name)(x, dtype=int)  # noqa: E731
+    c = getattr(np, name)(x, dtype=int)
+    assert nb.vjp(f, x)[0] == c and nb.jvp(f, (x,), (x,))[1] == 0
+    for g in both_modes_grad(lambda x: f(x) * anp.sum(x), x):
+        np.testing.assert_array_equal(g, np.full(4, float(c)))
+    assert nb.jit(f)(x + 10.0) == getattr(np, name)(x + 10.0, dtype=int)  # recomputed on replay

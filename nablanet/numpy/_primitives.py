@@ -601,18 +601,29 @@ def astype(x, dtype):
 def _numpy_keywords(name, np_fun, ours, a, extra, **kw):
     """A reduction called with NumPy keywords nablanet's rules do not take (dtype, out, where, initial).
 
-    On plain values it is NumPy's function with them, exactly.  On a traced value
-    ``dtype`` casts the input first; any other keyword raises naming it (it is
-    never silently dropped).
+    On plain values it is NumPy's function with them, exactly.  On a traced value an
+    integer or bool ``dtype`` gives NumPy's result as a constant (derivative 0; NumPy
+    computes ``mean(x, dtype=int)`` in integers, not as the mean of the cast input);
+    a float or complex ``dtype`` casts the input first; any other keyword raises
+    naming it (it is never silently dropped).
     """
     if not _contains_tracer((a,) + tuple(extra.values())):
         return np_fun(a, **kw, **extra)
+    dtype = extra.get("dtype")
+    if dtype is not None and _np.dtype(dtype).kind in "biu":
+        const = _CONSTANT_REDUCTIONS.get(np_fun)
+        if const is None:
+            const = _CONSTANT_REDUCTIONS[np_fun] = _NondiffPrimitive(np_fun, name)
+        return const(_arraylike(a), **kw, **extra)
     dtype = extra.pop("dtype", None)
     if extra:
         raise NotDifferentiableError(
             f"nablanet.numpy.{name}: keyword {next(iter(extra))!r} is not supported on traced values"
         )
     return ours(_cast_for(name, a, dtype), **kw)
+
+
+_CONSTANT_REDUCTIONS = {}  # NumPy function -> it as a NondiffPrimitive, for integer dtypes
 
 
 def _cast_for(name, a, dtype=None, out=None):

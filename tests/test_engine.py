@@ -254,6 +254,21 @@ def test_grad_of_non_scalar_output_raises():
         nb.grad(lambda x: x * 2.0)(np.ones(3))
 
 
+@pytest.mark.parametrize(
+    "call, where",
+    [(lambda: nb.grad(lambda x: None)(1.0), "grad"),
+     (lambda: nb.grad(lambda x: (None, x), has_aux=True)(1.0), "grad"),
+     (lambda: nb.value_and_grad(lambda x: None)(1.0), "grad"),
+     (lambda: nb.vjp(lambda x: None, 1.0), "vjp"),
+     (lambda: nb.elementwise_grad(lambda x: None)(np.ones(2)), "elementwise_grad")],
+    ids=["grad", "grad_has_aux", "value_and_grad", "vjp", "elementwise_grad"],
+)
+def test_function_returning_none_is_named(call, where):
+    # it said "the cotangent's structure does not match the output's"
+    with pytest.raises(TypeError, match=rf"^{where}: the function returned None.*must return .*return statement"):
+        call()
+
+
 def test_jvp_shape_mismatch_raises():
     with pytest.raises(ValueError, match="tangent has shape"):
         nb.jvp(lambda x: x, (np.ones(3),), (np.ones(2),))

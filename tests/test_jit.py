@@ -99,6 +99,17 @@ def test_power_operators_and_where():
     check_all_modes(lambda x: anp.clip(x, -0.5, 0.7), (signed((6,), 1),), (signed((6,), 7),))
 
 
+def test_casts_to_integer_are_recomputed_on_replay_with_zero_derivative():
+    """A cast to an integer or bool dtype is a constant (derivative 0) recorded in the program, so the
+    replay recomputes it from the new input; a cast to float32 carries the derivative."""
+    x1, x2 = signed((5,), 1) * 2.0, signed((5,), 2) * 2.0
+    for cast in (lambda x: x.astype(int), lambda x: x.astype(bool), lambda x: anp.astype(x, np.uint8),
+                 lambda x: anp.astype(x, np.float32)):
+        check_all_modes(lambda x: cast(x) * x, (x1,), (x2,))
+    jg = check_replays(nb.grad(lambda x: anp.sum(x.astype(int) * x)), (x1,), (x2,), traces=1)
+    np.testing.assert_array_equal(jg(x2), np.trunc(x2))  # d/dx sum(int(x) * x) = int(x), not int(x) + x
+
+
 @pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "var", "std", "logsumexp", "prod"])
 @pytest.mark.parametrize("axis", [None, 0, 1])
 def test_reductions_move_their_masks(name, axis):
@@ -1175,3 +1186,10 @@ def test_program_leaves_a_generator_argument_where_it_was():
         assert rng.bit_generator.state == twin.bit_generator.state
         np.testing.assert_array_equal(f(x, rng), x * dropout_mask(x, twin, 0.5))
         assert prog is f.program(x, rng)
+
+
+def test_copy_of_an_input_is_a_fresh_array():
+    x = signed((4,), 1)
+    jf = check_replays(lambda x: x.copy(), (x,), (signed((4,), 2),))
+    assert jf(x) is not x and not np.shares_memory(jf(x), x)
+    check_all_modes(lambda x: anp.copy(x) * x, (x,), (signed((4,), 3),))

@@ -332,3 +332,139 @@ def test_plain_ndarray_dot_of_a_traced_value_says_what_to_write():
         nb.grad(lambda x: anp.sum(a.dot(x)))(x)
     for f in (lambda x: np.dot(a, x), lambda x: a @ x, lambda x: anp.dot(a, x)):
         np.testing.assert_allclose(nb.grad(lambda x: anp.sum(f(x)))(x), a.sum(axis=0))
+
+
+# ----------------------------------------------------------------------------
+# casts: to an integer or bool dtype the derivative is 0 (as floor/trunc), to float/complex it passes
+# ----------------------------------------------------------------------------
+
+CAST_X = np.array([0.7, -1.3, 2.6])
+
+# (f, the cast's value as a constant c so that d/dx sum(c * x) = c)
+INTEGER_CASTS = {
+    "method_int": lambda x: x.astype(int),
+    "method_bool": lambda x: x.astype(bool),
+    "method_str_i8": lambda x: x.astype("i8"),
+    "method_int32": lambda x: x.astype(np.int32),
+    "function_uint8": lambda x: anp.astype(x, np.uint8),
+    "numpy_function_uint8": lambda x: np.astype(x, np.uint8),
+    "asarray_int": lambda x: anp.asarray(x, dtype=int),
+    "array_bool": lambda x: anp.array(x, dtype=bool),
+    "anp_int64": lambda x: anp.int64(x),
+    "comparison": lambda x: x > 0,
+}
+
+
+def _cast_plain(name):
+    f = INTEGER_CASTS[name]
+    return np.asarray(f(CAST_X))
+
+
+@pytest.mark.parametrize("name", sorted(INTEGER_CASTS))
+def test_cast_to_integer_or_bool_has_zero_derivative(name):
+    f = INTEGER_CASTS[name]
+    c = _cast_plain(name).astype(float)
+    loss = lambda x: anp.sum(f(x) * x)  # noqa: E731  d/dx = c (the cast is a constant)
+    for g in both_modes_grad(loss, CAST_X):
+        np.testing.assert_array_equal(g, c)
+    # the cast alone: forward tangent 0, and at second order too
+    _, t = nb.jvp(lambda x: anp.sum(f(x) * 1.0), (CAST_X,), (np.ones(3),))
+    assert t == 0.0
+    h = nb.hessian(lambda x: anp.sum(f(x) * x**2))(CAST_X)
+    np.testing.assert_array_equal(h, np.diag(2.0 * c))
+
+
+def test_cast_to_integer_seen_on_main():
+    assert list(nb.grad(lambda x: anp.sum(x.astype(int) * x))(CAST_X)) == [0.0, -1.0, 2.0]  # was [0.7 -2.3 4.6]
+    assert list(nb.grad(lambda x: anp.sum(x.astype(bool) * x))(CAST_X)) == [1.0, 1.0, 1.0]  # was [1.7 -0.3 3.6]
+    assert nb.jvp(lambda x: anp.sum(x.astype(np.int32) * 1.0), (CAST_X,), (np.ones(3),))[1] == 0.0  # was 3.0
+    assert nb.grad(lambda x: anp.sum(x, dtype=int) * 1.0)(1.7) == 0.0  # a reduction's dtype keyword casts too
+
+
+def test_cast_to_integer_of_a_scalar_output_still_refused_by_grad():
+    with pytest.raises(TypeError, match="must return a float"):
+        nb.grad(lambda x: x.astype(int))(1.5)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [lambda x: anp.astype(x, np.float32) * x, lambda x: (x.astype(np.float32).astype(np.float64)) ** 2,
+     lambda x: anp.real(x.astype(complex) * (1 + 2j) * x), lambda x: anp.abs(anp.asarray(x, dtype=complex)) ** 2],
+    ids=["to_float32", "float32_roundtrip", "to_complex", "asarray_complex"],
+)
+def test_cast_to_float_or_complex_passes_the_derivative(f):
+    loss = lambda x: anp.sum(f(x))  # noqa: E731  quadratic: central differences are exact up to rounding
+    num = np.array([(loss(CAST_X + 1e-2 * e) - loss(CAST_X - 1e-2 * e)) / 2e-2 for e in np.eye(3)])
+    for g in both_modes_grad(loss, CAST_X):
+        np.testing.assert_allclose(g, num, rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
+def test_cast_complex_to_real_keeps_the_real_part_as_numpy_does():
+    z = np.array([1.0 + 2.0j, -0.5 + 1.0j])
+    with pytest.warns(np.exceptions.ComplexWarning):
+        np.testing.assert_array_equal(anp.astype(z, float), z.real)
+    # the derivative is that of the real part: grad (convention d/du - i d/dv) and jvp
+    np.testing.assert_allclose(nb.grad(lambda z: anp.sum(z.astype(float) ** 2))(z), 2 * z.real + 0j)
+    t = np.array([1.0 + 1.0j, 2.0 - 1.0j])
+    np.testing.assert_allclose(nb.jvp(lambda z: z.astype(float) ** 2, (z,), (t,))[1], 2 * z.real * t.real)
+
+
+def test_cast_of_a_traced_value_to_a_non_numeric_dtype_is_refused():
+    with pytest.raises(nb.NotDifferentiableError, match="cannot be cast to dtype"):
+        nb.grad(lambda x: anp.sum(x.astype(str) == "1.0") * x)(1.0)
+    assert anp.astype(np.array([1.5]), str)[0] == "1.5"  # plain values: NumPy's cast
+
+
+# ----------------------------------------------------------------------------
+# a traced value stored into a plain NumPy array: one clear error, whichever way NumPy converts it
+# ----------------------------------------------------------------------------
+
+
+def _store_one(x):
+    out = np.zeros(2)
+    out[0] = x[0]  # NumPy calls float() and reported "setting an array element with a sequence"
+    return anp.sum(out)
+
+
+def _store_int(x):
+    out = np.zeros(2, dtype=int)
+    out[1] = x[1]
+    return anp.sum(out) * 1.0
+
+
+def _store_complex(x):
+    out = np.zeros(2, dtype=complex)
+    out[1] = x[1]
+    return anp.sum(anp.real(out))
+
+
+def _store_slice(x):
+    out = np.zeros((2, 3))
+    out[0, :] = x  # NumPy calls __array__
+    return anp.sum(out)
+
+
+STORES = {"element": _store_one, "int_element": _store_int, "complex_element": _store_complex,
+          "slice": _store_slice}
+
+
+@pytest.mark.parametrize("name", sorted(STORES))
+@pytest.mark.parametrize("transform", ["grad", "jvp", "hessian", "jit"])
+def test_storing_a_traced_value_into_a_numpy_array_is_one_clear_error(name, transform):
+    f = STORES[name]
+    x = np.array([0.7, -1.3, 2.6])
+    call = {"grad": lambda: nb.grad(f)(x), "jvp": lambda: nb.jvp(f, (x,), (x,)),
+            "hessian": lambda: nb.hessian(f)(x), "jit": lambda: nb.jit(f)(x)}[transform]
+    with pytest.raises(nb.NotDifferentiableError, match=r"cannot be stored into a plain NumPy array .*anp\.stack") as e:
+        call()
+    assert "sequence" not in str(e.value)
+    assert any(entry.name == f.__name__ for entry in e.traceback)  # the traceback shows the assignment
+
+
+def test_storing_into_a_numpy_array_outside_differentiation_is_numpy_s_own():
+    out = np.zeros(2)
+    out[0] = np.float64(1.5)
+    with pytest.raises(ValueError, match="sequence"):
+        out[1] = [1.0, 2.0]
+    np.testing.assert_array_equal(out, [1.5, 0.0])

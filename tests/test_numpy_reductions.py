@@ -152,3 +152,64 @@ def test_reductions_take_numpys_other_keywords():
     for f in (lambda x: anp.sum(x, where=x > 0), lambda x: anp.max(x, initial=0.0)):
         with pytest.raises(nb.NotDifferentiableError, match="not supported on traced values"):
             nb.grad(f)(x)
+
+
+# the dtype keyword of the cumulative, nan- and trace reductions: on traced values it casts first, as NumPy
+# computes in it (an integer dtype: a constant, derivative 0); it was dropped, so cumsum(x, dtype=int) was the
+# float cumsum with its derivative. out= is refused by name (it was dropped too).
+DTYPE_KEYWORD = {
+    "cumsum": lambda m, x: m.cumsum(x, dtype=int),
+    "cumsum_axis": lambda m, x: m.cumsum(x, axis=1, dtype=np.int32),
+    "cumprod": lambda m, x: m.cumprod(x, axis=1, dtype=int),
+    "nansum": lambda m, x: m.nansum(x, axis=0, dtype=int),
+    "nanprod": lambda m, x: m.nanprod(x, dtype=np.int64),
+    "nancumsum": lambda m, x: m.nancumsum(x, dtype=int),
+    "nancumprod": lambda m, x: m.nancumprod(x, dtype=int),
+    "trace": lambda m, x: m.trace(x, dtype=int),
+    "method_cumsum": lambda m, x: (x if m is np else anp.asarray(x)).cumsum(dtype=int),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DTYPE_KEYWORD))
+def test_integer_dtype_keyword_gives_a_constant(name):
+    f = DTYPE_KEYWORD[name]
+    x = np.array([[0.7, -1.3], [2.6, 1.9]])
+    c = np.sum(f(np, x))  # NumPy's value
+    assert np.sum(nb.vjp(lambda x: f(anp, x), x)[0]) == c
+    for g in both_modes_grad(lambda x: anp.sum(f(anp, x)) * anp.sum(x), x):  # d/dx [c * sum(x)] = c
+        np.testing.assert_array_equal(g, np.full((2, 2), float(c)))
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod", "nansum", "nanprod", "nancumsum", "nanmean", "trace"])
+def test_float_dtype_keyword_keeps_the_derivative(name):
+    x = np.array([[0.7, -1.3], [2.6, 1.9]])
+    f = lambda x: anp.sum(getattr(anp, name)(x, dtype=np.float64) * 1.0) * anp.sum(x)  # noqa: E731
+    nb.check_grads(f, (x,))
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod", "nancumsum", "nanmax", "nanmin", "nansum", "trace"])
+def test_out_keyword_on_traced_values_is_refused_by_name(name):
+    x = np.array([[0.7, -1.3], [2.6, 1.9]])
+    with pytest.raises(nb.NotDifferentiableError, match=rf"{name}: keyword 'out' is not supported"):
+        nb.grad(lambda x: anp.sum(getattr(anp, name)(x, out=np.zeros(4))))(x)
+
+
+def test_nanmean_of_a_traced_value_refuses_an_integer_dtype_as_numpy_does():
+    x = np.array([0.7, -1.3])
+    with pytest.raises(TypeError, match="dtype must be inexact"):
+        np.nanmean(x, dtype=int)
+    with pytest.raises(TypeError, match="dtype must be inexact"):
+        nb.grad(lambda x: anp.nanmean(x, dtype=int) * 1.0)(x)
+
+
+@pytest.mark.parametrize("name", ["mean", "var", "std", "sum", "prod"])
+def test_integer_dtype_reduction_of_a_traced_value_is_numpys_constant(name):
+    # NumPy computes mean(x, dtype=int) in integers (0 here); on a traced value it was the mean of the cast
+    # input (0.5), a value that differed from the plain call's
+    x = np.array([0.7, -1.3, 2.6, 1.2])
+    f = lambda x: getattr(anp, name)(x, dtype=int)  # noqa: E731
+    c = getattr(np, name)(x, dtype=int)
+    assert nb.vjp(f, x)[0] == c and nb.jvp(f, (x,), (x,))[1] == 0
+    for g in both_modes_grad(lambda x: f(x) * anp.sum(x), x):
+        np.testing.assert_array_equal(g, np.full(4, float(c)))
+    assert nb.jit(f)(x + 10.0) == getattr(np, name)(x + 10.0, dtype=int)  # recomputed on replay

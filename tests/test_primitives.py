@@ -473,6 +473,22 @@ SHAPE_OPS = {
     "atleast_2d_vector": (anp.atleast_2d, np.atleast_2d, [(3,)]),
     "astype": (lambda x: anp.astype(x, np.float64), lambda x: x.astype(np.float64), [(2, 3)]),
     "method_astype": (lambda x: x.astype("float64"), lambda x: x.astype("float64"), [(2, 3)]),
+    # ndarray methods on traced values: nablanet.numpy's function of the same name
+    "method_cumsum": (lambda x: x.cumsum(axis=1), lambda x: np.cumsum(x, axis=1), [(2, 3)]),
+    "method_cumprod": (lambda x: x.cumprod(), lambda x: np.cumprod(x), [(2, 3)]),
+    "method_trace": (lambda x: x.trace(1), lambda x: np.trace(x, 1), [(3, 3)]),
+    "method_diagonal": (lambda x: x.diagonal(), lambda x: np.diagonal(x), [(2, 3)]),
+    "method_repeat": (lambda x: x.repeat(2, axis=0), lambda x: np.repeat(x, 2, axis=0), [(2, 3)]),
+    "method_take": (lambda x: x.take([2, 0, 2]), lambda x: np.take(x, [2, 0, 2]), [(2, 3)]),
+    "method_copy": (lambda x: x.copy() * x, lambda x: x * x, [(2, 3)]),
+    "copy": (anp.copy, np.copy, [(2, 3)]),
+    "np_copy": (lambda x: np.copy(x, order="F"), lambda x: np.copy(x, order="F"), [(2, 3)]),
+    "method_round": (lambda x: x.round(1) * x, lambda x: np.round(x, 1) * x, [(2, 3)]),
+    "method_nondiff": (
+        lambda x: x * (x.argsort() + x.all() + x.any(axis=0) + x.nonzero()[0][:3].sum() + x[0].searchsorted(0.0)),
+        lambda x: x * (np.argsort(x) + x.all() + x.any(axis=0) + x.nonzero()[0][:3].sum() + np.searchsorted(x[0], 0.0)),
+        [(2, 3)],
+    ),
     "array_of_traced": (
         lambda x, y: anp.array([[x[0], y], [2.0, x[1] * y]]),
         lambda x, y: np.array([[x[0], y], [2.0, x[1] * y]]),
@@ -1084,3 +1100,37 @@ def test_check_grads_catches_wrong_rules(prim, mode):
         nb.check_grads(prim, (x,), order=1, modes=MODES)  # the first derivatives are right
     with pytest.raises(nb.GradientCheckError, match=mode):
         nb.check_grads(prim, (x,), order=2, modes=MODES)
+
+
+# ----------------------------------------------------------------------------
+# ndarray methods a traced value cannot have: one clear error naming the method
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, error, match",
+    [(lambda x: x.tolist(), TypeError, r"\.tolist\(\) of a traced value would cut it out of the derivative"),
+     (lambda x: x.tobytes(), TypeError, r"\.tobytes\(\) of a traced value would cut it out"),
+     (lambda x: x.sort(), nb.NotDifferentiableError, r"ndarray\.sort changes the array in place.*anp|numpy\.sort"),
+     (lambda x: x.partition(1), nb.NotDifferentiableError, r"ndarray\.partition changes the array in place"),
+     (lambda x: x.fill(0.0), nb.NotDifferentiableError, r"ndarray\.fill changes the array in place.*full_like"),
+     (lambda x: x.put([0], 1.0), nb.NotDifferentiableError, r"ndarray\.put changes the array in place.*where"),
+     (lambda x: x.resize((3,)), nb.NotDifferentiableError, r"ndarray\.resize changes the array in place"),
+     (lambda x: x.view(np.int64), AttributeError, r"ndarray\.view is not available on a traced value"),
+     (lambda x: x.flat, AttributeError, r"ndarray\.flat is not available on a traced value"),
+     (lambda x: x.compress([True, False]), AttributeError, r"ndarray\.compress is not available"),
+     (lambda x: x.no_such_thing, AttributeError, r"^'RTracer' object has no attribute 'no_such_thing'$")],
+    ids=["tolist", "tobytes", "sort", "partition", "fill", "put", "resize", "view", "flat", "compress", "unknown"],
+)
+def test_ndarray_methods_without_meaning_on_traced_values_say_why(method, error, match):
+    x = np.array([0.7, -1.3, 2.6])
+    with pytest.raises(error, match=match):  # it was AttributeError: 'RTracer' object has no attribute 'tolist'
+        nb.grad(lambda x: (method(x), anp.sum(x))[1])(x)
+    if error is not AttributeError or "available" in match:
+        method(x.copy())  # on a plain array: NumPy's own method
+
+
+def test_static_array_attributes_on_traced_values():
+    x = np.ones((2, 3), np.float32)
+    assert nb.grad(lambda x: anp.sum(x) * (x.nbytes + x.itemsize))(x)[0, 0] == 28.0
+    assert nb.grad(lambda x: anp.sum(x) * hasattr(x, "flat") * hasattr(x, "__array_interface__"))(x)[0, 0] == 0.0

@@ -40,7 +40,7 @@ import threading
 
 import numpy as np
 
-from .core import CTracer, Tracer, _levels, _unbox_in
+from .core import CTracer, Tracer, _levels, _unbox_in, call_traced
 from .tape import Node, NodeRef, Tape
 from .tree import _LEAF, tree_flatten, tree_unflatten
 
@@ -999,7 +999,7 @@ class Jitted:
             if i not in static:
                 new_args[i] = box(a, f"argument {i}")
         new_kwargs = box(kwargs, "keyword arguments") if kwargs else {}
-        result = self.fun(*new_args, **new_kwargs)
+        result = call_traced(self.fun, new_args, new_kwargs)
         self.traces += 1
         leaves, out_def = tree_flatten(result)
         outputs, values = [], []

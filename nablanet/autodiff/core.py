@@ -27,7 +27,9 @@ reverse for Hessian-vector products, and so on.
 
 from __future__ import annotations
 
+import dis
 import itertools
+import sys
 
 import numpy as np
 
@@ -45,6 +47,7 @@ __all__ = [
     "register_tracer_methods",
     "register_array_ops",
     "array_op",
+    "call_traced",
 ]
 
 _levels = itertools.count(1)
@@ -57,6 +60,53 @@ class NotDifferentiableError(TypeError, NotImplementedError):
     A ``TypeError`` (the value's type has no derivative there) and, as HIPS
     autograd raises for a primitive without a rule, a ``NotImplementedError``.
     """
+
+
+_STORE_SUBSCR = dis.opmap.get("STORE_SUBSCR")  # (a Python without it: NumPy's own message, as before)
+
+
+def _storing():
+    """Whether the value's conversion was asked for by ``a[i] = value``.
+
+    NumPy's ``ndarray.__setitem__`` converts the value from C (``float()`` for one element,
+    ``__array__`` for a slice), so the Python frame above the tracer's conversion method
+    (this function's caller) is the one executing the assignment.
+    """
+    try:  # (CPython's frames and bytecode: anywhere else, or any surprise, reads as "not an assignment")
+        f = sys._getframe(2)
+        code, i = f.f_code.co_code, f.f_lasti
+        return _STORE_SUBSCR is not None and 0 <= i < len(code) and code[i] == _STORE_SUBSCR
+    except (AttributeError, ValueError, TypeError):
+        return False
+
+
+def _store_error():
+    """The error for a traced value assigned into a plain NumPy array (``out[i] = x``)."""
+    err = NotDifferentiableError(
+        "nablanet: a traced value cannot be stored into a plain NumPy array (out[i] = x): the array "
+        "would keep only its number, cut out of the derivative. Build the array from the traced "
+        "values instead, with nablanet.numpy.stack, concatenate or where "
+        "(out = anp.stack([x[0], 0.0]) rather than out = np.zeros(2); out[0] = x[0])"
+    )
+    err.stored_into_numpy = True
+    return err
+
+
+def call_traced(fun, args, kwargs=None):
+    """``fun(*args, **kwargs)``, called by a transform on traced arguments.
+
+    Storing a traced value into one element of a NumPy array (``out[0] = x``), NumPy calls
+    ``float()`` on it and replaces the refusal with its own "setting an array element with a
+    sequence" (a ValueError caused by it): the refusal is raised instead, with the traceback
+    of the assignment.
+    """
+    try:
+        return fun(*args, **kwargs) if kwargs else fun(*args)
+    except ValueError as e:
+        cause = e.__cause__
+        if not getattr(cause, "stored_into_numpy", False):
+            raise
+        raise cause.with_traceback(e.__traceback__) from None
 
 
 class Primitive:
@@ -268,6 +318,8 @@ class Tracer:
 
     def _cut(what):
         def refuse(self):
+            if _storing():
+                raise _store_error()
             raise TypeError(
                 f"nablanet: {what} of a traced value would cut it out of the "
                 "derivative; keep it as an array inside differentiated code"
@@ -277,9 +329,12 @@ class Tracer:
 
     __float__, __int__, __complex__ = _cut("float()"), _cut("int()"), _cut("complex()")
     __index__, item = _cut("an index (operator.index)"), _cut(".item()")
+    tolist, tobytes = _cut(".tolist()"), _cut(".tobytes()")
     del _cut
 
     def __array__(self, dtype=None, copy=None):
+        if _storing():
+            raise _store_error()
         raise NotDifferentiableError(
             "nablanet: a traced value was converted to a plain NumPy array "
             "(np.asarray/np.array, a NumPy function without a derivative rule, "
@@ -348,15 +403,21 @@ class CTracer(Tracer):
         return self._trace.concretization_error(self, what)
 
     def __float__(self):
+        if _storing():
+            raise _store_error()
         raise self._refuse("float()")
 
     def __int__(self):
+        if _storing():
+            raise _store_error()
         raise self._refuse("int()")
 
     def __index__(self):
         raise self._refuse("use as an index or size (__index__)")
 
     def __complex__(self):
+        if _storing():
+            raise _store_error()
         raise self._refuse("complex()")
 
     def item(self):
@@ -366,6 +427,8 @@ class CTracer(Tracer):
         raise self._refuse(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
+        if _storing():
+            raise _store_error()
         raise self._refuse("conversion to a plain NumPy array (np.asarray, np.array, or a NumPy "
                            "function or array method without a rule)")
 

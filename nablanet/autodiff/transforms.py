@@ -25,6 +25,7 @@ from .core import (
     Tracer,
     array_op,
     backward_pass,
+    call_traced,
     getval,
 )
 from .tree import _leaf_path, tree_flatten, tree_map, tree_unflatten
@@ -133,13 +134,20 @@ def _vjp(fun, args, argnums, where, has_aux=False):
         boxed = [trace.new_input(_as_array(x)) for x in leaves]
         inputs.append((treedef, boxed, leaves))
         args[i] = tree_unflatten(treedef, boxed)
-    out = fun(*args)
+    out = call_traced(fun, args)
     aux = None
     if has_aux:
         if not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError(f"{where}: with has_aux=True the function must return (output, aux)")
         out, aux = out
         aux = tree_map(lambda x: _unbox(x, trace), aux)
+    if out is None:
+        trace.tape.clear()
+        wanted = "a scalar (a float or an array of one element)" if where == "grad" else "an array or a pytree of arrays"
+        raise TypeError(
+            f"{where}: the function returned None{' as its output' if has_aux else ''}; it must return {wanted} "
+            f"(is a return statement missing?)"
+        )
     out_leaves, out_def = tree_flatten(out)
     out_value = tree_unflatten(out_def, [_unbox(o, trace) for o in out_leaves])
 
@@ -306,7 +314,7 @@ def jvp(fun, primals, tangents):
                 v = np.asarray(v, dtype=_dtype(x))
             boxed.append(trace.new_input(_as_array(x), v))
         args.append(tree_unflatten(pdef, boxed))
-    out = fun(*args)
+    out = call_traced(fun, args)
     leaves, treedef = tree_flatten(out)
     values, tans = [], []
     for o in leaves:

@@ -274,6 +274,61 @@ _methods = {
 }
 
 
+# ndarray methods that are nablanet.numpy's function of the same name, called with the array first (ndarray's
+# method takes that function's further arguments in the same order: x.cumsum(axis) is cumsum(x, axis)).
+def _as_method(fun):
+    def method(self, *args, **kwargs):
+        return fun(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fun.__name__
+    return method
+
+
+for _name in ("cumsum", "cumprod", "diagonal", "trace", "repeat", "take",  # differentiable
+              "round", "all", "any", "argsort", "nonzero", "searchsorted"):  # derivative 0
+    _methods[_name] = _as_method(globals()[_name])
+_methods["copy"] = lambda s, order="C": _primitives.copy(s, order)
+_methods["itemsize"] = property(lambda s: s.dtype.itemsize)
+_methods["nbytes"] = property(lambda s: s.size * s.dtype.itemsize)
+
+
+def _in_place(name, instead):
+    def refuse(self, *args, **kwargs):
+        raise NotDifferentiableError(
+            f"nablanet: ndarray.{name} changes the array in place, which a traced value cannot do "
+            f"(it is not differentiable); {instead}"
+        )
+
+    refuse.__name__ = name
+    return refuse
+
+
+_BUILD = "build a new array with nablanet.numpy.where, concatenate or stack instead"
+_methods.update(
+    sort=_in_place("sort", "use the sorted copy y = nablanet.numpy.sort(x, axis) instead"),
+    partition=_in_place("partition", "use y = nablanet.numpy.partition(x, kth) instead"),
+    fill=_in_place("fill", "use nablanet.numpy.full_like(x, value) (a constant) instead"),
+    put=_in_place("put", _BUILD),
+    resize=_in_place("resize", "use nablanet.numpy.reshape or concatenate instead"),
+    itemset=_in_place("itemset", _BUILD),
+    setfield=_in_place("setfield", _BUILD),
+    setflags=_in_place("setflags", "a traced value is never changed in place"),
+)
+
+
+def _getattr(self, name):
+    """Reached only for an attribute traced values lack: an ndarray attribute is named as such."""
+    if not name.startswith("_") and hasattr(_np.ndarray, name):
+        raise AttributeError(
+            f"nablanet: ndarray.{name} is not available on a traced value (a value being differentiated); "
+            f"inside differentiated code use the nablanet.numpy functions and the array methods it supports "
+            f"(reshape, sum, astype, round, cumsum...)"
+        )
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_methods["__getattr__"] = _getattr
+
 _PLAIN_OPERANDS = {float, int, complex, bool, _np.ndarray, _np.float64, _np.float32, _np.complex128, _np.int64,
                    *(t for t in vars(_core).values() if isinstance(t, type) and issubclass(t, Tracer))}
 

@@ -545,6 +545,15 @@ logaddexp.defjvp(
 )
 
 
+def _copy(a, order="K", subok=False):
+    return _np.array(a, order=order, copy=True, subok=subok)
+
+
+copy = primitive(_copy, "copy")  # a fresh array: a captured program's result never aliases its input
+copy.defvjp(lambda ans, a, *args, **kw: lambda g: g)
+copy.defjvp(lambda g, ans, a, *args, **kw: g)
+
+
 def _astype(x, dtype):
     return _np.asarray(x).astype(dtype)
 
@@ -556,9 +565,33 @@ def _cast(g, dtype):
     return astype(g, dtype)
 
 
-astype = primitive(_astype, "astype")
-astype.defvjp(lambda ans, x, dtype: lambda g: _cast(g, _dtype(x)))
-astype.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
+_astype_p = primitive(_astype, "astype")
+_astype_p.defvjp(lambda ans, x, dtype: lambda g: _cast(g, _dtype(x)))
+_astype_p.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
+# To an integer or bool dtype the result is piecewise constant: derivative 0, as floor and trunc
+# (a NondiffPrimitive, so differentiating traces pass it through and a capture records it).
+_astype_const = _NondiffPrimitive(_astype, "astype")
+
+
+def astype(x, dtype):
+    """``x`` cast to ``dtype``.
+
+    To a float or complex dtype the derivative passes through (a complex value cast to a real
+    dtype keeps its real part, as NumPy does, and so does its derivative).  To an integer or
+    bool dtype the result carries no derivative (derivative 0, as ``floor`` and ``trunc``).
+    A traced value cast to any other dtype (str, object, datetime) raises NotDifferentiableError.
+    """
+    kind = _np.dtype(dtype).kind
+    if kind in "fc":
+        return _astype_p(x, dtype)
+    if kind in "biu":
+        return _astype_const(x, dtype)
+    if _contains_tracer(x):
+        raise NotDifferentiableError(
+            f"nablanet.numpy.astype: a traced value cannot be cast to dtype {_np.dtype(dtype)}; "
+            f"only float, complex, integer and bool casts are supported inside differentiated code"
+        )
+    return _astype(x, dtype)
 
 # ----------------------------------------------------------------------------
 # reductions
@@ -568,18 +601,39 @@ astype.defjvp(lambda g, ans, x, dtype: _cast(g, dtype))
 def _numpy_keywords(name, np_fun, ours, a, extra, **kw):
     """A reduction called with NumPy keywords nablanet's rules do not take (dtype, out, where, initial).
 
-    On plain values it is NumPy's function with them, exactly.  On a traced value
-    ``dtype`` casts the input first; any other keyword raises naming it (it is
-    never silently dropped).
+    On plain values it is NumPy's function with them, exactly.  On a traced value an
+    integer or bool ``dtype`` gives NumPy's result as a constant (derivative 0; NumPy
+    computes ``mean(x, dtype=int)`` in integers, not as the mean of the cast input);
+    a float or complex ``dtype`` casts the input first; any other keyword raises
+    naming it (it is never silently dropped).
     """
     if not _contains_tracer((a,) + tuple(extra.values())):
         return np_fun(a, **kw, **extra)
+    dtype = extra.get("dtype")
+    if dtype is not None and _np.dtype(dtype).kind in "biu":
+        const = _CONSTANT_REDUCTIONS.get(np_fun)
+        if const is None:
+            const = _CONSTANT_REDUCTIONS[np_fun] = _NondiffPrimitive(np_fun, name)
+        return const(_arraylike(a), **kw, **extra)
     dtype = extra.pop("dtype", None)
     if extra:
         raise NotDifferentiableError(
             f"nablanet.numpy.{name}: keyword {next(iter(extra))!r} is not supported on traced values"
         )
-    return ours(a if dtype is None else astype(_arraylike(a), dtype), **kw)
+    return ours(_cast_for(name, a, dtype), **kw)
+
+
+_CONSTANT_REDUCTIONS = {}  # NumPy function -> it as a NondiffPrimitive, for integer dtypes
+
+
+def _cast_for(name, a, dtype=None, out=None):
+    """A traced ``a`` given NumPy's ``dtype`` and ``out`` keywords: cast to ``dtype`` first, as NumPy
+    computes in it (an integer dtype makes ``a`` a constant: derivative 0); ``out`` raises, never
+    silently dropped."""
+    if out is not None:
+        raise NotDifferentiableError(f"nablanet.numpy.{name}: keyword 'out' is not supported on traced values")
+    a = _arraylike(a)
+    return a if dtype is None else astype(a, dtype)
 
 
 def _sum(x, axis=None, keepdims=False):

@@ -19,6 +19,7 @@ from ..autodiff.core import getval
 from ._primitives import (
     _arraylike,
     _axes,
+    _cast_for,
     _contains_tracer,
     _shape,
     _sq_magnitude,
@@ -70,7 +71,7 @@ def cumsum(a, axis=None, dtype=None, out=None):
     """Cumulative sum along ``axis`` (of the flattened array by default)."""
     if not _contains_tracer(a):
         return _np.cumsum(a, axis=axis, dtype=dtype, out=out)
-    a, axis = _flat_axis(a, axis)
+    a, axis = _flat_axis(_cast_for("cumsum", a, dtype, out), axis)
     return _cumsum_p(a, axis)
 
 
@@ -89,7 +90,7 @@ def cumprod(a, axis=None, dtype=None, out=None):
     """Cumulative product along ``axis``; derivatives exact also where entries are zero."""
     if not _contains_tracer(a):
         return _np.cumprod(a, axis=axis, dtype=dtype, out=out)
-    a, axis = _flat_axis(a, axis)
+    a, axis = _flat_axis(_cast_for("cumprod", a, dtype, out), axis)
     if not _np.any(getval(a) == 0):
         return _cumprod_p(a, axis)
     n = _shape(a)[axis]
@@ -188,7 +189,7 @@ def nansum(a, axis=None, dtype=None, out=None, keepdims=False):
     """Sum treating NaN as zero (NaN entries get derivative 0)."""
     if not _contains_tracer(a):
         return _np.nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-    a = _arraylike(a)
+    a = _cast_for("nansum", a, dtype, out)
     return sum(_fill_nan(a, 0.0), axis=axis, keepdims=keepdims)
 
 
@@ -196,20 +197,27 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False):
     """Product treating NaN as one."""
     if not _contains_tracer(a):
         return _np.nanprod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-    a = _arraylike(a)
+    a = _cast_for("nanprod", a, dtype, out)
     return prod(_fill_nan(a, 1.0), axis=axis, keepdims=keepdims)
 
 
 def nancumsum(a, axis=None, dtype=None, out=None):
     if not _contains_tracer(a):
         return _np.nancumsum(a, axis=axis, dtype=dtype, out=out)
-    return cumsum(_fill_nan(_arraylike(a), 0.0), axis=axis)
+    return cumsum(_fill_nan(_cast_for("nancumsum", a, dtype, out), 0.0), axis=axis)
 
 
 def nancumprod(a, axis=None, dtype=None, out=None):
     if not _contains_tracer(a):
         return _np.nancumprod(a, axis=axis, dtype=dtype, out=out)
-    return cumprod(_fill_nan(_arraylike(a), 1.0), axis=axis)
+    return cumprod(_fill_nan(_cast_for("nancumprod", a, dtype, out), 1.0), axis=axis)
+
+
+def _inexact(dtype):
+    """``dtype`` for nanmean/nanvar/nanstd of a traced (floating) value: NumPy refuses an integer one."""
+    if dtype is not None and _np.dtype(dtype).kind not in "fc":
+        raise TypeError("If a is inexact, then dtype must be inexact")
+    return dtype
 
 
 def _nan_count(a, axis, keepdims):
@@ -223,7 +231,7 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     """Mean over the entries that are not NaN."""
     if not _contains_tracer(a):
         return _np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-    a = _arraylike(a)
+    a = _cast_for("nanmean", a, _inexact(dtype), out)
     return divide(nansum(a, axis=axis, keepdims=keepdims), _nan_count(a, axis, keepdims))
 
 
@@ -231,7 +239,7 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """Variance over the entries that are not NaN, with ``ddof``."""
     if not _contains_tracer(a):
         return _np.nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    a = _arraylike(a)
+    a = _cast_for("nanvar", a, _inexact(dtype), out)
     d = _fill_nan(subtract(a, nanmean(a, axis=axis, keepdims=True)), 0.0)
     return divide(sum(_sq_magnitude(d), axis=axis, keepdims=keepdims), _nan_count(a, axis, keepdims) - ddof)
 
@@ -240,7 +248,7 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """Standard deviation over the entries that are not NaN (subgradient 0 where it is 0)."""
     if not _contains_tracer(a):
         return _np.nanstd(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    return _std_sqrt(nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims))
+    return _std_sqrt(nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
 
 
 def _nanext(a, axis, keepdims, ext, fill):
@@ -255,14 +263,14 @@ def nanmax(a, axis=None, out=None, keepdims=False):
     """Maximum ignoring NaN (an all-NaN slice gives NaN, as in NumPy)."""
     if not _contains_tracer(a):
         return _np.nanmax(a, axis=axis, out=out, keepdims=keepdims)
-    return _nanext(a, axis, keepdims, max, -_np.inf)
+    return _nanext(_cast_for("nanmax", a, None, out), axis, keepdims, max, -_np.inf)
 
 
 def nanmin(a, axis=None, out=None, keepdims=False):
     """Minimum ignoring NaN (an all-NaN slice gives NaN, as in NumPy)."""
     if not _contains_tracer(a):
         return _np.nanmin(a, axis=axis, out=out, keepdims=keepdims)
-    return _nanext(a, axis, keepdims, min, _np.inf)
+    return _nanext(_cast_for("nanmin", a, None, out), axis, keepdims, min, _np.inf)
 
 
 

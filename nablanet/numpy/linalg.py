@@ -17,6 +17,7 @@ import numpy as _np
 from ..autodiff.core import NotDifferentiableError, Primitive, Tracer, getval
 from ._primitives import (
     _arraylike,
+    _cast_for,
     _contains_tracer,
     _dtype,
     _keep,
@@ -183,8 +184,9 @@ def kron(a, b):
 
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """Sum along a diagonal (``offset`` above the main one) of the ``axis1``/``axis2`` planes."""
-    if out is not None:
-        raise TypeError("nablanet.numpy.trace: out= is not supported on traced values")
+    if not _contains_tracer(a):
+        return _np.trace(a, offset, axis1, axis2, dtype=dtype, out=out)
+    a = _cast_for("trace", a, dtype, out)
     shape = _shape(a)
     nd = len(shape)
     if nd < 2:
@@ -192,7 +194,7 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     axis1, axis2 = axis1 % nd, axis2 % nd
     mask_shape = [1] * nd
     mask_shape[axis1], mask_shape[axis2] = shape[axis1], shape[axis2]
-    mask = _np.eye(shape[axis1], shape[axis2], k=offset, dtype=_dtype(a) if dtype is None else dtype)
+    mask = _np.eye(shape[axis1], shape[axis2], k=offset, dtype=_dtype(a))
     if axis1 > axis2:
         mask = mask.T
     r = sum(multiply(a, reshape(mask, tuple(mask_shape))), axis=(axis1, axis2))

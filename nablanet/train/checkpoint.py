@@ -22,6 +22,7 @@ from ..losses import LOSSES
 from ..nn.layers import Sequential
 from ..optim import OPTIMIZERS, get_optimizer
 from ..validate import (
+    MODEL_DTYPES,
     Choice,
     FileFormatError,
     InvalidTypeError,
@@ -181,7 +182,7 @@ def _write(path, contents):
 #: The bit generators a checkpoint may name: an allow-list, never a lookup by the file's string.
 BIT_GENERATORS = {c.__name__: c for c in (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937,
                                            np.random.Philox, np.random.SFC64)}
-_DTYPES = ("float32", "float64")
+_DTYPES = MODEL_DTYPES
 _ARRAY_KINDS = "fiub"  # numbers only (the metadata entry is the one unicode array)
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _MAX_INFLATION = 1100  # deflate never expands more than ~1032:1; a claim beyond that is forged

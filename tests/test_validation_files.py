@@ -316,3 +316,21 @@ def test_the_parallel_mode_of_a_checkpoint_is_checked(tmp_path, good, key, value
     arrays["meta"] = np.array(json.dumps(meta))
     t = _load_bytes(tmp_path, _pack(arrays))
     assert (t.parallel, t.parallel_mode) == ("auto", None)
+
+
+def _with_meta(good, edit):
+    arrays = _entries(good)
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    return arrays
+
+
+def test_the_run_settings_of_a_checkpoint_are_optional_and_checked(tmp_path, good):
+    assert _load_bytes(tmp_path, good).run_config is None  # a trainer's own checkpoint: no run
+    arrays = _with_meta(good, lambda meta: meta.update(run=["adam"]))
+    with pytest.raises(CheckpointError, match="c.npz: the metadata 'run' must map settings to values, got list"):
+        _load_bytes(tmp_path, _pack(arrays))
+    t = _load_bytes(tmp_path, _pack(_with_meta(good, lambda meta: meta.update(run={"seed": 3}))))
+    t.save(tmp_path / "again.npz")
+    assert load(tmp_path / "again.npz").run_config == {"seed": 3}  # carried on by what it saves

@@ -152,8 +152,10 @@ def _contents(trainer, copy=False):
         "parallel_mode": trainer.parallel_mode,
         "parallel_batch_size": trainer.parallel_batch_size,  # what auto chose the mode for (another size: again)
     }
+    if trainer.run_config is not None:  # the settings of the run that trains it (run_training), checked on resume
+        meta["run"] = trainer.run_config
     if copy:  # the configurations are built afresh by each call; the callbacks' filed states may be their own
-        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver")})
+        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver", "run") if k in meta})
     arrays = {"params": flat}
     for slot in trainer.optimizer.slots:
         arrays[f"opt/{slot}"] = keep(trainer.opt_state[slot][0])
@@ -419,6 +421,9 @@ def _build(path, meta, headers, reader, loss, Trainer):
                    None)
         if bad is not None:
             raise _fail(path, f"the metadata 'history' entry {key!r} must hold numbers, got {bad!r:.60}")
+    run = meta.get("run")  # (files from before it have none: compared on resume on what they hold)
+    if run is not None and not isinstance(run, dict):
+        raise _fail(path, f"the metadata 'run' must map settings to values, got {type(run).__name__}")
     opt_cfg = meta.get("optimizer")
     if not isinstance(opt_cfg, dict) or not isinstance(opt_cfg.get("name"), str) or opt_cfg["name"] not in OPTIMIZERS:
         raise _fail(path, f"the metadata 'optimizer' must name one of {', '.join(OPTIMIZERS)}")
@@ -460,6 +465,7 @@ def _build(path, meta, headers, reader, loss, Trainer):
     trainer.parallel_mode = parallel_mode
     trainer.parallel_batch_size = parallel_batch_size
     trainer.history = History(history)
+    trainer.run_config = run
     callbacks = meta.get("callbacks", {})
     if not isinstance(callbacks, dict):
         raise _fail(path, f"the metadata 'callbacks' must map names to states, got {type(callbacks).__name__}")

@@ -252,3 +252,17 @@ def test_resume_with_fewer_epochs_than_trained_is_refused_and_leaves_the_folder(
     assert run_training({"epochs": 2}, resume=run, plots=False)["epochs"] == 2  # as many: finished, written again
     assert run_training({"epochs": 4}, resume=run, plots=False)["epochs"] == 4  # more: the one setting it may change
 
+
+def test_resume_from_a_checkpoint_with_misaligned_history_is_refused_naming_it(tmp_path, small_run, capsys):
+    """History columns of different lengths loaded, trained on, overwrote the metrics and the checkpoint, and then
+    failed with a message that named no file."""
+    from nablanet.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    _rewrite_meta(run / "checkpoint.npz", lambda meta: meta["history"].update(loss=meta["history"]["loss"][:1]))
+    before = _folder(run)
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.npz: the metadata 'history' columns must be of one length" in err, err
+    assert _folder(run) == before

@@ -291,15 +291,7 @@ class _BaseNeuralNet(BaseEstimator):
             raise ValueError(f"adaptive_learning_rate=True is a schedule of its own, and {given} was given as well; "
                              f"choose one")
 
-        try:
-            if self.dtype is None:
-                raise TypeError
-            dtype = np.dtype(self.dtype)
-        except TypeError:
-            raise TypeError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}") from None
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
-        return sizes, dtype
+        return sizes, V.model_dtype(self.dtype, "dtype")
 
     # ------------------------------------------------------------------ training
     def _continues(self, incremental):

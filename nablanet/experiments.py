@@ -399,6 +399,15 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
             raise V.FileFormatError(os.path.join(resume, "config.json"), "describes another network than "
                                     "checkpoint.npz (" + "; ".join(f"{k}: {want[k]!r} here, {have.get(k)!r} in the "
                                                                    f"checkpoint" for k in differ) + ")")
+        # and one training: the optimizer, cost and data the checkpoint went on with (epochs alone may grow)
+        differ = _training_differences(cfg, trainer, n_batches)
+        if differ:
+            raise V.FileFormatError(os.path.join(resume, "config.json"), "describes another training than "
+                                    "checkpoint.npz (" + "; ".join(f"{k}: {a!r} here, {b!r} in the checkpoint"
+                                                                   for k, a, b in differ) + ")")
+        if int(cfg["epochs"]) < trainer.epoch:  # before anything is written: the folder stays as it is
+            raise ConfigError(f"{resume}: the run has already trained {trainer.epoch} epochs; give --epochs "
+                              f"{trainer.epoch} or more")
         trainer.comm = comm
         if parallel is not None:  # else the mode the run recorded (auto: chosen at its first fit, and kept)
             trainer.parallel = parallel
@@ -422,6 +431,7 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
                 check_fits(trainer, len(Xtr), len(Xtr))
             except ValueError as e:
                 raise ConfigError(str(e)) from None
+    trainer.run_config = _as_json(cfg)  # its checkpoints carry the settings, for --resume to compare
     root = trainer.is_root
     callbacks = []
     if out_dir and root:
@@ -479,6 +489,48 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     result["config"] = cfg
     result["trainer"] = trainer
     return result
+
+
+#: The length-dependent values of a run's schedules (they follow the epochs, the one setting a resume may change).
+_SCHEDULE_LENGTH = {"step_decay": ("step_size",), "exponential": ("gamma",), "cosine": ("total_steps",)}
+
+
+def _as_json(cfg):
+    """``cfg`` as config.json (and a checkpoint's metadata) holds it: lists, not tuples."""
+    return json.loads(json.dumps(cfg, default=str))
+
+
+def _training_differences(cfg, trainer, n_batches):
+    """``(setting, in cfg, in the checkpoint)`` for each training setting where ``cfg`` (config.json, resolved)
+    and the checkpoint ``trainer`` came from differ: its optimizer, schedule, cost and penalties, and the run
+    settings its checkpoint recorded (``run_config``: the data, split and scaling, seed, batch size, ...; none in
+    files from before it).  The epochs may differ, and the data's path (the same data moved)."""
+    from .losses import get_loss
+
+    differ = []
+    want, have = _optimizer(cfg, n_batches).config(), trainer.optimizer.config()
+    if want["name"] != have["name"]:
+        differ.append(("optimizer", want["name"], have["name"]))
+    else:
+        differ += [(k, want[k], have.get(k)) for k in want if k not in ("name", "lr") and want[k] != have.get(k)]
+        ws, hs = want.get("lr"), have.get("lr")
+        if isinstance(ws, dict) and isinstance(hs, dict):
+            if ws["name"] != hs["name"]:
+                differ.append(("schedule", ws["name"], hs["name"]))
+            else:
+                differ += [(k if k == "lr" else f"schedule {k}", ws[k], hs.get(k)) for k in ws
+                           if k not in ("name", *_SCHEDULE_LENGTH.get(ws["name"], ())) and ws[k] != hs.get(k)]
+    if get_loss(cfg["loss"]) is not trainer.loss:
+        differ.append(("loss", cfg["loss"], trainer.loss.name))
+    differ += [(k, cfg[k], getattr(trainer, k)) for k in ("l1", "l2") if float(cfg[k]) != getattr(trainer, k)]
+    if trainer.penalize_bias:  # a run penalizes the weights only
+        differ.append(("penalize_bias", False, True))
+    said = {k for k, _, _ in differ}
+    here = _as_json(cfg)
+    for k, v in (trainer.run_config or {}).items():
+        if k not in ("epochs", "data_path") and k not in said and here.get(k) != v:
+            differ.append((k, here.get(k), v))
+    return differ
 
 
 def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=True):

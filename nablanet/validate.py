@@ -34,10 +34,10 @@ import numpy as np
 
 __all__ = [
     "NablanetError", "InvalidValueError", "InvalidTypeError", "ConfigError", "FileFormatError", "MissingFileError",
-    "Check", "Number", "Whole", "Choice", "Boolean", "Sizes", "Optional", "Seed", "Path",
+    "Check", "Number", "Whole", "Choice", "Boolean", "Sizes", "Optional", "Seed", "Path", "FloatDtype",
     "positive_number", "non_negative_number", "finite_number", "probability", "open_fraction",
     "positive_int", "non_negative_int", "boolean", "sizes", "seed",
-    "existing_file", "existing_dir", "output_dir", "output_file",
+    "existing_file", "existing_dir", "output_dir", "output_file", "MODEL_DTYPES", "model_dtype",
     "flag", "check_settings", "affordable", "physical_memory", "finite_array", "as_array",
 ]
 
@@ -405,6 +405,27 @@ class Path(Check):
 
 # --------------------------------------------------------------------------------------------- the kinds
 
+#: The dtypes a network is built, trained and checkpointed in (MLP, Sequential, the estimators, checkpoints).
+MODEL_DTYPES = ("float32", "float64")
+
+
+class FloatDtype(Check):
+    """A network's dtype, one of :data:`MODEL_DTYPES` (a name or a NumPy dtype); returns the ``numpy.dtype``."""
+
+    expected = " or ".join(repr(d) for d in MODEL_DTYPES)
+
+    def __call__(self, value, name=None):
+        try:
+            if value is None:
+                raise TypeError
+            dtype = np.dtype(value)
+        except (TypeError, ValueError):
+            raise self.bad(value, name, InvalidTypeError) from None
+        if dtype.name not in MODEL_DTYPES:
+            raise self.bad(value, name)
+        return dtype
+
+
 positive_number = Number(0, low_open=True)
 non_negative_number = Number(0)
 finite_number = Number()
@@ -419,6 +440,7 @@ existing_file = Path("file")
 existing_dir = Path("dir")
 output_dir = Path("out_dir")
 output_file = Path("out_file")
+model_dtype = FloatDtype()
 
 
 def finite_array(a, name, dtype=None):

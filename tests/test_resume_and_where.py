@@ -143,3 +143,126 @@ def test_a_run_saved_with_dropout_and_no_hidden_layer_still_resumes_and_loads(tm
     assert res["epochs"] == 4
     whole = run_training({**cfg, "epochs": 4})
     assert res["test_loss"] == whole["test_loss"]  # the run that was never stopped
+
+
+# --- resume: config.json and the checkpoint describe one training; epochs may only grow -------------------------
+
+def _rewrite_meta(path, edit):
+    """Rewrite the metadata of the checkpoint at ``path`` with ``edit(meta)`` (as a hand edit, or an older version,
+    would leave it)."""
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(np.load(path)["meta"].item())
+    edit(meta)
+    buf = io.BytesIO()
+    np.save(buf, np.array(json.dumps(meta)))
+    members["meta.npy"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    from nablanet.experiments import run_training
+
+    run = tmp_path_factory.mktemp("runs") / "run"
+    run_training({"data": "franke", "n": 60, "hidden": [3], "epochs": 2, "batch_size": 16}, out_dir=run, plots=False)
+    return run
+
+
+def _folder(run):
+    return {f: (run / f).read_bytes() for f in sorted(os.listdir(run))}
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("optimizer", "sgd", "optimizer: 'sgd' here, 'adam' in the checkpoint"),
+    ("lr", 0.01, "lr: 0.01 here, 0.003 in the checkpoint"),
+    ("schedule", "cosine", "schedule: 'cosine' here, 'constant' in the checkpoint"),
+    ("loss", "mae", "loss: 'mae' here, 'mse' in the checkpoint"),
+    ("l2", 0.5, "l2: 0.5 here, 0.0 in the checkpoint"),
+    ("seed", 1, "seed: 1 here, 0 in the checkpoint"),
+    ("n", 70, "n: 70 here, 60 in the checkpoint"),
+    ("test_size", 0.3, "test_size: 0.3 here, 0.2 in the checkpoint"),
+    ("scale", "minmax", "scale: 'minmax' here, 'standard' in the checkpoint"),
+    ("batch_size", 8, "batch_size: 8 here, 16 in the checkpoint"),
+    ("noise", 0.1, "noise: 0.1 here, 0.0 in the checkpoint"),
+])
+def test_resume_refuses_a_config_json_whose_training_differs_from_the_checkpoint(tmp_path, small_run, key, value,
+                                                                                  said):
+    """A hand-edited config.json trained on with the checkpoint's optimizer while the folder said another, or on
+    another train/test split (test rows trained on); refused before anything is written."""
+    import json
+
+    from nablanet.experiments import run_training
+    from nablanet.validate import FileFormatError
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, key: value}))
+    before = _folder(run)
+    with pytest.raises(FileFormatError, match="config.json: describes another training than checkpoint.npz") as e:
+        run_training({"epochs": 3}, resume=run, plots=False)
+    assert said in str(e.value) and "\n" not in str(e.value)
+    assert _folder(run) == before
+
+
+def test_resume_compares_a_checkpoint_from_before_the_run_settings_on_what_it_holds(tmp_path, small_run):
+    import json
+
+    from nablanet.experiments import run_training
+    from nablanet.train import load
+    from nablanet.validate import FileFormatError
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    assert load(run / "checkpoint.npz").run_config["n"] == 60
+    _rewrite_meta(run / "checkpoint.npz", lambda meta: meta.pop("run"))  # as an older version wrote it
+    assert load(run / "checkpoint.npz").run_config is None
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "optimizer": "sgd", "momentum": 0.9}))
+    with pytest.raises(FileFormatError, match="optimizer: 'sgd' here, 'adam' in the checkpoint"):
+        run_training({"epochs": 3}, resume=run, plots=False)
+    (run / "config.json").write_text(json.dumps({**cfg, "l1": 0.25}))
+    with pytest.raises(FileFormatError, match=r"l1: 0.25 here, 0.0 in the checkpoint\)"):
+        run_training({"epochs": 3}, resume=run, plots=False)
+    (run / "config.json").write_text(json.dumps(cfg))  # untouched: it resumes, and its checkpoint now records them
+    assert run_training({"epochs": 3}, resume=run, plots=False)["epochs"] == 3
+    assert load(run / "checkpoint.npz").run_config == {**cfg, "epochs": 3}
+
+
+def test_resume_with_fewer_epochs_than_trained_is_refused_and_leaves_the_folder(tmp_path, small_run):
+    """--epochs below the epochs trained rewrote config.json's epochs while the metrics and checkpoint said more."""
+    from nablanet.cli import main
+    from nablanet.experiments import run_training
+    from nablanet.validate import ConfigError
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    before = _folder(run)
+    with pytest.raises(ConfigError, match="the run has already trained 2 epochs; give --epochs 2 or more"):
+        run_training({"epochs": 1}, resume=run, plots=False)
+    assert main(["train", "--resume", str(run), "--epochs", "1", "--no-plots"]) == 2
+    assert _folder(run) == before
+    assert run_training({"epochs": 2}, resume=run, plots=False)["epochs"] == 2  # as many: finished, written again
+    assert run_training({"epochs": 4}, resume=run, plots=False)["epochs"] == 4  # more: the one setting it may change
+
+
+def test_resume_from_a_checkpoint_with_misaligned_history_is_refused_naming_it(tmp_path, small_run, capsys):
+    """History columns of different lengths loaded, trained on, overwrote the metrics and the checkpoint, and then
+    failed with a message that named no file."""
+    from nablanet.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    _rewrite_meta(run / "checkpoint.npz", lambda meta: meta["history"].update(loss=meta["history"]["loss"][:1]))
+    before = _folder(run)
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.npz: the metadata 'history' columns must be of one length" in err, err
+    assert _folder(run) == before

@@ -581,3 +581,25 @@ def test_an_infinite_cost_is_never_the_best_epoch_and_the_state_stays_loadable(t
     path = tmp_path / "c.npz"
     t.save(path)
     load(path)
+
+
+@pytest.mark.parametrize("dtype", ["float16", np.float16, "int32", "complex64"])
+def test_a_network_refuses_a_dtype_its_checkpoints_cannot_hold_as_the_estimators_do(tmp_path, dtype):
+    """MLP(dtype="float16") trained and saved a checkpoint that load() then refused ("dtype must be one of float32,
+    float64"): refused at construction now, with the estimators' check (nablanet.validate.model_dtype)."""
+    from nablanet.estimators import NeuralNetRegressor
+    from nablanet.nn import Dense, Sequential
+    from nablanet.validate import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match=r"MLP: dtype: expected 'float32' or 'float64', got "):
+        MLP([3, 4, 1], dtype=dtype)
+    with pytest.raises(InvalidValueError, match=r"Sequential: dtype: expected 'float32' or 'float64', got "):
+        Sequential(Dense(3, 1), dtype=dtype)
+    with pytest.raises(InvalidValueError, match=r"^dtype: expected 'float32' or 'float64', got "):
+        NeuralNetRegressor(hidden_layer_sizes=(4,), dtype=dtype).fit(np.ones((4, 3)), np.ones(4))
+    for ok in ("float32", np.float64):  # what a checkpoint holds, and load gives back
+        X, y = _small_problem()[:2]
+        t = Trainer(MLP([X.shape[1], 4, 1], dtype=ok, seed=0), "mse")
+        t.fit(X, y.reshape(-1, 1).astype(np.float64), epochs=1)
+        t.save(tmp_path / "m.npz")
+        assert load(tmp_path / "m.npz").model.dtype == np.dtype(ok)

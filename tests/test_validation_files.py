@@ -316,3 +316,53 @@ def test_the_parallel_mode_of_a_checkpoint_is_checked(tmp_path, good, key, value
     arrays["meta"] = np.array(json.dumps(meta))
     t = _load_bytes(tmp_path, _pack(arrays))
     assert (t.parallel, t.parallel_mode) == ("auto", None)
+
+
+def _with_meta(good, edit):
+    arrays = _entries(good)
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    return arrays
+
+
+def test_a_negative_batch_norm_running_variance_is_refused_naming_the_entry(tmp_path, good):
+    # it loaded, and every prediction was NaN
+    t = _load_bytes(tmp_path, good)
+    var = [i for i, layer in enumerate(t.model.layers) if type(layer).__name__ == "BatchNorm"]
+    assert var and isinstance(t.model.state[var[0]], dict)  # state/0 its mean, state/1 its variance
+    arrays = _entries(good)
+    arrays["state/1"] = arrays["state/1"].copy()
+    arrays["state/1"][2] = -1.0
+    with pytest.raises(CheckpointError, match=r"c.npz: entry 'state/1' \(a BatchNorm's running variance\) holds "
+                                              r"negative values"):
+        _load_bytes(tmp_path, _pack(arrays))
+    arrays = _entries(good)
+    arrays["state/0"] = -np.abs(arrays["state/0"]) - 1  # a negative mean is a mean
+    assert _load_bytes(tmp_path, _pack(arrays)).epoch == 1
+
+
+def test_history_columns_of_different_lengths_are_refused(tmp_path, good):
+    # they loaded, and training went on appending to each: metrics.csv's rows no longer lined up with the epochs
+    arrays = _with_meta(good, lambda meta: meta["history"].update(loss=meta["history"]["loss"] * 2))
+    with pytest.raises(CheckpointError, match=r"c.npz: the metadata 'history' columns must be of one length "
+                                              r"\(one entry per epoch\), got epoch 1, loss 2, lr 1"):
+        _load_bytes(tmp_path, _pack(arrays))
+
+
+@pytest.mark.parametrize("key", ["step", "epoch"])
+def test_counters_beyond_an_int64_are_refused(tmp_path, good, key):
+    # a step of 10**400 loaded, and fit then failed with a bare OverflowError
+    arrays = _with_meta(good, lambda meta: meta.update({key: 10**400}))
+    with pytest.raises(CheckpointError, match=f"c.npz: metadata '{key}': expected an integer in 0..{2**63 - 1}"):
+        _load_bytes(tmp_path, _pack(arrays))
+
+
+def test_the_run_settings_of_a_checkpoint_are_optional_and_checked(tmp_path, good):
+    assert _load_bytes(tmp_path, good).run_config is None  # a trainer's own checkpoint: no run
+    arrays = _with_meta(good, lambda meta: meta.update(run=["adam"]))
+    with pytest.raises(CheckpointError, match="c.npz: the metadata 'run' must map settings to values, got list"):
+        _load_bytes(tmp_path, _pack(arrays))
+    t = _load_bytes(tmp_path, _pack(_with_meta(good, lambda meta: meta.update(run={"seed": 3}))))
+    t.save(tmp_path / "again.npz")
+    assert load(tmp_path / "again.npz").run_config == {"seed": 3}  # carried on by what it saves

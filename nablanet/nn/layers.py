@@ -322,7 +322,7 @@ class Sequential:
         (cross-entropies) take the output before it.
     seed : int or numpy.random.Generator, optional
     dtype : numpy dtype
-        float32 by default; float64 on request.
+        float32 by default; float64 on request (nothing else: see :data:`nablanet.validate.MODEL_DTYPES`).
     """
 
     def __init__(self, *layers, output_activation=None, seed=None, dtype=np.float32):
@@ -330,9 +330,7 @@ class Sequential:
             raise ValueError("Sequential needs at least one layer")
         self.layers = list(layers)
         self.output_activation = get_activation(output_activation)
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise ValueError(f"model dtype must be a float type, got {self.dtype}")
+        self.dtype = V.model_dtype(dtype, f"{type(self).__name__}: dtype")  # what training and checkpoints take
         seed = V.seed(seed, f"{type(self).__name__}: seed")  # an int >= 0, None or a Generator; never NumPy's words
         self.seed = seed if isinstance(seed, (int, np.integer)) or seed is None else None
         rng = _as_rng(seed)
@@ -455,13 +453,14 @@ class MLP(Sequential):
         Dropout probability after each hidden layer (0 = none).
     batch_norm : bool
     seed : int or numpy.random.Generator
-    dtype : numpy dtype (float32 by default)
+    dtype : numpy dtype (float32 by default, or float64)
     """
 
     def __init__(self, sizes, activation="relu", output_activation="identity", init="auto", bias_init="auto",
                  dropout=0.0, batch_norm=False, seed=None, dtype=np.float32):
         sizes = V.Sizes(min_len=2, expected="at least 2 layer sizes (inputs, ..., outputs), all integers >= 1")(
             sizes, "MLP: sizes")
+        dtype = V.model_dtype(dtype, "MLP: dtype")
         V.affordable(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), 8, f"MLP({sizes})")
         dropout, batch_norm = V.probability(dropout, "MLP: dropout"), V.boolean(batch_norm, "MLP: batch_norm")
         seed = V.seed(seed, "MLP: seed")

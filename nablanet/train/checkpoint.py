@@ -22,6 +22,7 @@ from ..losses import LOSSES
 from ..nn.layers import Sequential
 from ..optim import OPTIMIZERS, get_optimizer
 from ..validate import (
+    MODEL_DTYPES,
     Choice,
     FileFormatError,
     InvalidTypeError,
@@ -31,7 +32,6 @@ from ..validate import (
     Sizes,
     Whole,
     boolean,
-    non_negative_int,
     non_negative_number,
 )
 from .callbacks import STATE_SCHEMAS, History
@@ -151,8 +151,10 @@ def _contents(trainer, copy=False):
         "parallel_mode": trainer.parallel_mode,
         "parallel_batch_size": trainer.parallel_batch_size,  # what auto chose the mode for (another size: again)
     }
+    if trainer.run_config is not None:  # the settings of the run that trains it (run_training), checked on resume
+        meta["run"] = trainer.run_config
     if copy:  # the configurations are built afresh by each call; the callbacks' filed states may be their own
-        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver")})
+        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver", "run") if k in meta})
     arrays = {"params": flat}
     for slot in trainer.optimizer.slots:
         arrays[f"opt/{slot}"] = keep(trainer.opt_state[slot][0])
@@ -181,7 +183,8 @@ def _write(path, contents):
 #: The bit generators a checkpoint may name: an allow-list, never a lookup by the file's string.
 BIT_GENERATORS = {c.__name__: c for c in (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937,
                                            np.random.Philox, np.random.SFC64)}
-_DTYPES = ("float32", "float64")
+_DTYPES = MODEL_DTYPES
+_COUNT = Whole(0, 2**63 - 1)  # epoch and step counters: an int64 (a step of 10**400 overflows the optimizer's float)
 _ARRAY_KINDS = "fiub"  # numbers only (the metadata entry is the one unicode array)
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _MAX_INFLATION = 1100  # deflate never expands more than ~1032:1; a claim beyond that is forged
@@ -397,8 +400,8 @@ def _build(path, meta, headers, reader, loss, Trainer):
     l1 = _meta_field(path, meta, "l1", non_negative_number)
     l2 = _meta_field(path, meta, "l2", non_negative_number)
     penalize_bias = _meta_field(path, meta, "penalize_bias", boolean)
-    epoch = _meta_field(path, meta, "epoch", non_negative_int)
-    step = _meta_field(path, meta, "step", non_negative_int)
+    epoch = _meta_field(path, meta, "epoch", _COUNT)
+    step = _meta_field(path, meta, "step", _COUNT)
     rng_type = _meta_field(path, meta, "rng_type", Choice(BIT_GENERATORS))
     # (files from before the data-parallel modes have neither: auto, not yet chosen)
     # (and files from before "lead" say "replicate", which trained what lead trains)
@@ -418,6 +421,13 @@ def _build(path, meta, headers, reader, loss, Trainer):
                    None)
         if bad is not None:
             raise _fail(path, f"the metadata 'history' entry {key!r} must hold numbers, got {bad!r:.60}")
+    lengths = {len(col) for col in history.values()}
+    if len(lengths) > 1:  # one row per epoch in every column: columns of other lengths would be written misaligned
+        counts = ", ".join(f"{k} {len(col)}" for k, col in history.items())
+        raise _fail(path, f"the metadata 'history' columns must be of one length (one entry per epoch), got {counts}")
+    run = meta.get("run")  # (files from before it have none: compared on resume on what they hold)
+    if run is not None and not isinstance(run, dict):
+        raise _fail(path, f"the metadata 'run' must map settings to values, got {type(run).__name__}")
     opt_cfg = meta.get("optimizer")
     if not isinstance(opt_cfg, dict) or not isinstance(opt_cfg.get("name"), str) or opt_cfg["name"] not in OPTIMIZERS:
         raise _fail(path, f"the metadata 'optimizer' must name one of {', '.join(OPTIMIZERS)}")
@@ -448,6 +458,14 @@ def _build(path, meta, headers, reader, loss, Trainer):
     arrays = [finite(f"state/{i}") for i in range(len(leaves))]
     if any(a.shape != leaf.shape for a, leaf in zip(arrays, leaves)):
         raise _fail(path, "the running statistics do not fit the model")
+    start = 0
+    for st in model.state:  # a running variance below zero (edited by hand) would make every prediction NaN
+        sub = tree_flatten(st)[0]
+        if isinstance(st, dict) and "var" in st:
+            i = start + next(j for j, a in enumerate(sub) if a is st["var"])
+            if (arrays[i] < 0).any():
+                raise _fail(path, f"entry 'state/{i}' (a BatchNorm's running variance) holds negative values")
+        start += len(sub)
     model.state = tree_unflatten(treedef, [a.astype(leaf.dtype) for a, leaf in zip(arrays, leaves)])
     bitgen = BIT_GENERATORS[rng_type]()
     try:
@@ -459,6 +477,7 @@ def _build(path, meta, headers, reader, loss, Trainer):
     trainer.parallel_mode = parallel_mode
     trainer.parallel_batch_size = parallel_batch_size
     trainer.history = History(history)
+    trainer.run_config = run
     callbacks = meta.get("callbacks", {})
     if not isinstance(callbacks, dict):
         raise _fail(path, f"the metadata 'callbacks' must map names to states, got {type(callbacks).__name__}")

@@ -447,6 +447,7 @@ class Trainer:
         self.history = History()
         self.callback_state = {}  # what resumable callbacks file here (Callback.save_state); checkpoints carry it
         self.callback_arrays = {}  # and the arrays they keep (EarlyStopping's best epoch), by the same key
+        self.run_config = None  # the settings of the run training it (run_training), carried by its checkpoints
         self.interrupted = False  # whether the last fit ended by an exception (callbacks' on_train_end read it)
         self.comm = comm
         if self.parallel != "auto" and self._distributed:  # a mode named is the mode from the start

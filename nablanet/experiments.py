@@ -360,7 +360,14 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
         root_rank = comm is None or comm.is_root
         resume = prepare_run_folder(resume, resume=True) if root_rank else resume
         cfg_path = os.path.join(resume, "config.json")
-        saved = read_json(cfg_path, "run configuration", expect=dict)
+        try:
+            saved = read_json(cfg_path, "run configuration", expect=dict)
+        except V.FileFormatError as e:
+            saved = _settings_in_checkpoint(resume)
+            if saved is None:
+                raise
+            warnings.warn(f"{e} (a crash of the machine soon after the run began can leave it so); the run's "
+                          f"settings are read from its checkpoint, which holds them", UserWarning, stacklevel=2)
         saved = {k: v for k, v in saved.items() if k in DEFAULTS}
         if saved.get("optimizer") in FULL_BATCH:  # resolved: the default lr it holds was never given
             saved.pop("lr", None)
@@ -436,7 +443,10 @@ def run_training(config, out_dir=None, progress=False, resume=None, comm=None, d
     callbacks = []
     if out_dir and root:
         os.makedirs(out_dir, exist_ok=True)
-        atomic_write_json(os.path.join(out_dir, "config.json"), cfg)
+        # not flushed to the disk (durable=False): the checkpoints, which are, hold the same settings, and --resume
+        # reads them when a crash of the machine left config.json empty (a crash before the first checkpoint
+        # leaves nothing trained to go on from)
+        atomic_write_json(os.path.join(out_dir, "config.json"), cfg, durable=False)
         # no checkpoint at the start: config.json is the run's start (--resume of a run stopped before its first
         # checkpoint trains it from its beginning), one file less to write
         if resume is None and trainer._distributed and trainer.parallel != "auto":
@@ -531,6 +541,24 @@ def _training_differences(cfg, trainer, n_batches):
         if k not in ("epochs", "data_path") and k not in said and here.get(k) != v:
             differ.append((k, here.get(k), v))
     return differ
+
+
+def _settings_in_checkpoint(folder):
+    """The run settings the checkpoint in run ``folder`` holds (checkpoints of ``run_training`` carry them), or
+    None when it has none or cannot be loaded."""
+    from .train import load
+    from .train.checkpoint import CheckpointError
+
+    path = os.path.join(folder, "checkpoint.npz")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the load of the run itself, later, says what it has to)
+            run = load(path).run_config
+    except (CheckpointError, OSError):
+        return None
+    return dict(run) if isinstance(run, dict) else None
 
 
 def write_run(out_dir, trainer, cfg, result, ds, Xte, yte, scaler=None, plots=True):

@@ -1,6 +1,7 @@
 """Resuming a run folder stopped before its first checkpoint (config.json is its start), and where of Python values
 under jit: each of these failed on an earlier version (found by review)."""
 
+import json
 import os
 import shutil
 import signal
@@ -266,3 +267,25 @@ def test_resume_from_a_checkpoint_with_misaligned_history_is_refused_naming_it(t
     err = capsys.readouterr().err
     assert "checkpoint.npz: the metadata 'history' columns must be of one length" in err, err
     assert _folder(run) == before
+
+
+def test_resume_reads_the_settings_from_the_checkpoint_when_a_crash_left_config_json_empty(tmp_path):
+    """config.json is not flushed to the disk (the checkpoints, which are, hold the same settings): a machine crash
+    soon after a run began can leave it empty, and --resume then goes on from the checkpoint's settings."""
+    from nablanet.experiments import run_training
+    from nablanet.validate import FileFormatError
+
+    cfg = {"data": "breast_cancer", "hidden": [8], "epochs": 2, "lr": 0.01}
+    run = tmp_path / "r"
+    run_training(cfg, out_dir=run, plots=False)
+    (run / "config.json").write_text("")
+    with pytest.warns(UserWarning, match=r"config.json: damaged run configuration \(it is empty\).*from its checkpoint"):
+        res = run_training({"epochs": 4}, resume=run, plots=False)
+    assert res["test_loss"] == run_training({**cfg, "epochs": 4})["test_loss"]  # the run that was never stopped
+    assert json.loads((run / "config.json").read_text())["lr"] == 0.01  # written again, whole
+    bare = tmp_path / "b"
+    run_training(cfg, out_dir=bare, plots=False)
+    (bare / "config.json").write_text("")
+    (bare / "checkpoint.npz").unlink()  # nothing to go on from: the error, as before
+    with pytest.raises(FileFormatError, match="damaged run configuration"):
+        run_training({}, resume=bare, plots=False)

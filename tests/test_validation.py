@@ -200,10 +200,16 @@ def test_damaged_run_and_sweep_files_are_one_error_naming_them(tmp_path, capsys)
     base = ["train", "--data", "xor", "--hidden", "4", "--epochs", "2", "--no-progress"]
     assert main(base + ["--out", str(run)]) == 0
     capsys.readouterr()
+    (run / "config.json").write_text("")  # with a checkpoint, which holds the settings: resumed from them
+    with pytest.warns(UserWarning, match="read from its checkpoint"):
+        assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
     (run / "config.json").write_text("")
+    (run / "checkpoint.npz").rename(run / "kept.npz")  # without one: the error naming the file
     assert main(["train", "--resume", str(run)]) == 2
     err = capsys.readouterr().err
     assert "config.json: damaged run configuration (it is empty)" in err
+    (run / "kept.npz").rename(run / "checkpoint.npz")
     (run / "config.json").write_text('{"lr": "fast"}')
     assert main(["train", "--resume", str(run)]) == 2
     assert "config.json: damaged run configuration" in capsys.readouterr().err

@@ -154,7 +154,8 @@ def _contents(trainer, copy=False):
     if trainer.run_config is not None:  # the settings of the run that trains it (run_training), checked on resume
         meta["run"] = trainer.run_config
     if copy:  # the configurations are built afresh by each call; the callbacks' filed states may be their own
-        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver", "run") if k in meta})
+        # (not "run": run_training sets it once, a JSON copy of the settings, and nothing changes it)
+        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver")})
     arrays = {"params": flat}
     for slot in trainer.optimizer.slots:
         arrays[f"opt/{slot}"] = keep(trainer.opt_state[slot][0])

@@ -603,3 +603,17 @@ def test_a_network_refuses_a_dtype_its_checkpoints_cannot_hold_as_the_estimators
         t.fit(X, y.reshape(-1, 1).astype(np.float64), epochs=1)
         t.save(tmp_path / "m.npz")
         assert load(tmp_path / "m.npz").model.dtype == np.dtype(ok)
+
+
+def test_a_snapshot_shares_nothing_with_the_trainer_even_an_empty_state():
+    """A snapshot (the state an interrupt saves) copies the callbacks' filed state even when it is empty: a callback
+    filing its state later, in place, must not reach into the snapshot taken before."""
+    from nablanet.train import checkpoint as C
+
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.zeros(20)
+    tr = Trainer(MLP([3, 2, 1], seed=0), loss="mse")
+    tr.fit(X, y, epochs=1, batch_size=10)
+    assert tr.callback_state == {}
+    snap = C.snapshot(tr)
+    tr.callback_state["EarlyStopping"] = {"best": 1.0}
+    assert snap[0]["callbacks"] == {} and snap[0]["callbacks"] is not tr.callback_state

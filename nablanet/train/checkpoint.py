@@ -154,12 +154,16 @@ def _contents(trainer, copy=False):
     if trainer.run_config is not None:  # the settings of the run that trains it (run_training), checked on resume
         meta["run"] = trainer.run_config
     if copy:  # the configurations are built afresh by each call; the callbacks' filed states may be their own
-        # (not "run": run_training sets it once, a JSON copy of the settings, and nothing changes it)
-        meta.update({k: copying.deepcopy(meta[k]) for k in ("callbacks", "solver")})
+        # (not "run": run_training sets it once, a JSON copy of the settings, and nothing changes it; an empty
+        # state, as most are, becomes a new empty one, at less cost: a snapshot is taken at every epoch's end)
+        meta.update({k: copying.deepcopy(v) if v else type(v)() if v is not None else None
+                     for k, v in (("callbacks", meta["callbacks"]), ("solver", meta["solver"]))})
     arrays = {"params": flat}
     for slot in trainer.optimizer.slots:
         arrays[f"opt/{slot}"] = keep(trainer.opt_state[slot][0])
-    state_leaves = tree_flatten(trainer.model.state)[0]
+    state = trainer.model.state
+    stateless = type(state) is list and all(type(s) is dict and not s for s in state)  # (no BatchNorm: no leaves)
+    state_leaves = [] if stateless else tree_flatten(state)[0]
     for i, a in enumerate(state_leaves):
         arrays[f"state/{i}"] = keep(a)
     for key, kept in trainer.callback_arrays.items():  # a callback's arrays (EarlyStopping's best epoch), in order

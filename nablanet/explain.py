@@ -251,6 +251,9 @@ def _explain_expression(expr, code, x0, graph_path):
     if bad:  # an inf that no operation overflowed to (inf * x): refused as every other non-finite result is
         raise ExpressionError(f"{expr!r} at x = {x0:g}: no finite value (the {bad[0]} is not finite)")
     fd, fd_kind, step = _difference(f, x0)
+    if fd is None:  # f has no finite value on either side: no derivative (the rules would still give one, (-2)**x)
+        raise ExpressionError(f"{expr!r} at x = {x0:g}: f has no finite (real) value at x +- {DIFFERENCE_STEP:g}, "
+                              f"so it has no derivative there")
     fwd, rev = rows[-1]["tangent"], rows[0]["adjoint"]
     w = max(len(r["op"]) for r in rows) + 2
     lines = [f"f(x) = {expr}   at x = {x0:g}", "",
@@ -264,8 +267,7 @@ def _explain_expression(expr, code, x0, graph_path):
     lines += [f"  {r['name']:<6}{r['op']:<{w}}{r['adjoint']:>20.12g}" for r in reversed(rows)]
     lines += ["", f"f({x0:g})            = {rows[-1]['value']:.15g}",
               f"f'({x0:g}) forward   = {fwd:.15g}", f"f'({x0:g}) reverse   = {rev:.15g}",
-              (f"{fd_kind + ' difference':<20}= {fd:.15g}   (|difference| {abs(fd - rev):.1e})" if fd is not None
-               else f"finite difference   : none (f is not finite at x +- {DIFFERENCE_STEP:g})")]
+              f"{fd_kind + ' difference':<20}= {fd:.15g}   (|difference| {abs(fd - rev):.1e})"]
     if step != DIFFERENCE_STEP or fd_kind not in ("central", None):
         why = ({"forward": "f has no finite value at x - h", "backward": "f has no finite value at x + h"}
                .get(fd_kind, f"a step of {DIFFERENCE_STEP:g} leaves f's domain"))

@@ -332,7 +332,8 @@ class Optional(Check):
 
 
 class Seed(Whole):
-    """A random seed: None, a non-negative whole number, or (Python API) a ``numpy.random.Generator``."""
+    """A random seed: None, a non-negative whole number, or (Python API) a ``numpy.random.Generator``, a
+    ``SeedSequence`` or a bit generator (``PCG64(0)``)."""
 
     def __init__(self, allow_generator=True, high=None):
         super().__init__(0, high, expected=(f"an integer in 0..{high}" if high is not None else "an integer >= 0") + (
@@ -340,8 +341,9 @@ class Seed(Whole):
         self.allow_generator = allow_generator
 
     def __call__(self, value, name=None):
-        if value is None or (self.allow_generator and isinstance(value, np.random.Generator)):
-            return value
+        if value is None or (self.allow_generator and isinstance(
+                value, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator))):
+            return value  # (a SeedSequence or a bit generator: what numpy.random.default_rng takes besides ints)
         return super().__call__(value, name)
 
 

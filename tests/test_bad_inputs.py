@@ -78,7 +78,8 @@ def test_flags_and_toml_read_names_alike(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------- explain
 
 
-@pytest.mark.parametrize("expr, at", [("x**1000", 10.0), ("1/x", 0.0), ("log(x)", -1.0), ("exp(x)", 1000.0)])
+@pytest.mark.parametrize("expr, at", [("x**1000", 10.0), ("1/x", 0.0), ("log(x)", -1.0), ("exp(x)", 1000.0),
+                                      ("(-2)**x", 2.0)])  # f = 4 there, but no real value beside it: no f' (was 0)
 def test_explain_expression_without_a_finite_value_is_one_error(expr, at, tmp_path):
     from nablanet.explain import ExpressionError, explain_expression
 

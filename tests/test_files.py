@@ -14,9 +14,10 @@ CFG = {"data": "franke", "n": 60, "hidden": [4], "epochs": 2}
 
 
 def test_a_run_folder_flushes_to_disk_the_state_it_resumes_from_not_its_outputs(tmp_path, monkeypatch):
-    """config.json and the checkpoint (what --resume reads) are flushed (fsync) before their rename, not their
-    folder after it; the metrics and plots, which --resume writes again, are renamed into place without the
-    flushes; every file is whole either way, and none is left half written."""
+    """The checkpoint (what --resume reads; it holds the run's settings too) is flushed (fsync) before its rename,
+    not its folder after it; config.json, the metrics and plots are renamed into place without the flush
+    (--resume reads the settings from the checkpoint when a crash left config.json empty); every file is whole
+    either way, and none is left half written."""
     import nablanet.files as files
 
     flushed = []
@@ -32,7 +33,7 @@ def test_a_run_folder_flushes_to_disk_the_state_it_resumes_from_not_its_outputs(
     out = tmp_path / "run"
     run_training({"data": "breast_cancer", "hidden": [4], "epochs": 2}, out_dir=str(out), plots=True)
     renamed = [n.split("-", 3)[-1] for n in flushed if n.startswith(files.TEMP_PREFIX)]
-    assert sorted(renamed) == ["checkpoint.npz", "config.json"], flushed
+    assert renamed == ["checkpoint.npz"], flushed
     assert "run" not in flushed  # not the folder (the renames reach the disk with the next commit)
     assert sorted(os.listdir(out)) == ["checkpoint.npz", "config.json", "confusion_matrix.png", "learning_curves.png",
                                        "metrics.csv", "metrics.json"]

@@ -445,6 +445,7 @@ def test_a_worker_dying_mid_point_when_older_files_of_the_point_exist_is_still_t
     def rw(args):
         if os.getpid() != parent:
             os._exit(3)  # the worker dies in its first point
+        time.sleep(0.5)  # (the sweep process slow: the worker, however late it starts, claims a point)
         return real_rw(args)
 
     rw.__module__, rw.__qualname__ = real_rw.__module__, real_rw.__qualname__

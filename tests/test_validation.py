@@ -226,7 +226,7 @@ def test_damaged_run_and_sweep_files_are_one_error_naming_them(tmp_path, capsys)
     ({"name": "normal", "std": float("nan")}, "initializer normal: std: expected a number >= 0, got nan"),
     ({"name": "normal", "std": -1}, "initializer normal: std: expected a number >= 0, got -1"),
     ({"name": "normal", "std": 0.1, "mean": float("inf")}, "initializer normal: mean: expected a finite number"),
-    ({"name": "uniform", "low": 1, "high": 1}, "initializer uniform: expected low < high, got low=1, high=1"),
+    ({"name": "uniform", "low": 1, "high": 0}, "initializer uniform: expected low <= high, got low=1, high=0"),
     ({"name": "uniform", "low": float("-inf")}, "initializer uniform: low: expected a finite number"),
     ({"name": "constant", "value": float("nan")}, "initializer constant: value: expected a finite number"),
     ({"name": "normal", "sd": 1}, "initializer 'normal': unknown parameter(s) sd; it takes std, mean"),
@@ -240,3 +240,19 @@ def test_every_initializer_parameter_is_checked_when_the_network_is_built(spec, 
         MLP([3, 4, 1], init=spec)
     assert message in str(e.value), str(e.value)
     assert MLP([3, 4, 1], init={"name": "normal", "std": 0.5, "mean": -1}).n_params == 21
+
+
+def test_seeds_numpy_takes_and_equal_uniform_bounds_are_accepted():
+    """A SeedSequence or a bit generator seeds a network as an int does (numpy.random.default_rng takes them; they
+    worked before seeds were checked); uniform(a, a) is the equal weights, as normal(std=0) is."""
+    import numpy as np
+
+    from nablanet.nn import MLP
+
+    for seed in (np.random.SeedSequence(3), np.random.PCG64(3)):
+        a = MLP([3, 4, 1], seed=seed)
+        b = MLP([3, 4, 1], seed=np.random.default_rng(np.random.SeedSequence(3)))
+        np.testing.assert_array_equal(a.params[0]["W"], b.params[0]["W"])
+    w = MLP([3, 4, 1], init={"name": "uniform", "low": 0.1, "high": 0.1}).params[0]["W"]
+    assert (w == np.float32(0.1)).all()
+

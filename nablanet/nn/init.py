@@ -76,11 +76,12 @@ def normal(std=0.01, mean=0.0):
 
 
 def uniform(low=-0.05, high=0.05):
-    """Uniform entries on [low, high), finite bounds with ``low < high``."""
+    """Uniform entries on [low, high), finite bounds with ``low <= high`` (equal: every entry ``low``, the equal
+    weights whose symmetry the notes show)."""
     low = V.finite_number(low, "initializer uniform: low")
     high = V.finite_number(high, "initializer uniform: high")
-    if not low < high:
-        raise V.InvalidValueError(f"initializer uniform: expected low < high, got low={low:g}, high={high:g}")
+    if not low <= high:
+        raise V.InvalidValueError(f"initializer uniform: expected low <= high, got low={low:g}, high={high:g}")
     def init(shape, rng, dtype=np.float32):
         return rng.uniform(low, high, size=shape).astype(dtype)
     init.config = {"name": "uniform", "low": float(low), "high": float(high)}

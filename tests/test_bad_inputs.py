@@ -523,6 +523,8 @@ def test_cross_entropy_targets_that_are_not_probability_rows_are_refused(scale, 
         fit(MLP([3, 4, 3], seed=0), X, scale * onehot + shift, loss="cross_entropy", epochs=1)
     smoothed = (0.9 * onehot + 0.1 / 3).astype(np.float32)  # label smoothing in float32: a probability row
     assert fit(MLP([3, 4, 3], seed=0), X, smoothed, loss="cross_entropy", epochs=1).history["loss"][0] > 0
+    thirds = np.full((12, 3), 0.333)  # probabilities written to three decimals (rows of 0.999)
+    assert fit(MLP([3, 4, 3], seed=0), X, thirds, loss="cross_entropy", epochs=1).history["loss"][0] > 0
 
 
 def test_explain_evaluates_literals_as_floats_so_huge_powers_overflow_at_once(capsys):

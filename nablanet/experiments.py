@@ -645,6 +645,27 @@ def _normalized(settings):
         return settings
 
 
+def _holds_json(path):
+    """Whether the file at ``path`` parses as JSON (False for an empty or cut one; True when it cannot be read:
+    :func:`read_json` says why)."""
+    try:
+        with open(path, "rb") as f:
+            json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _canonical(name, value):
+    """A setting's value as its check normalizes it (``step`` is ``step_decay``), or as it is when it does not pass."""
+    try:
+        return SETTINGS[name](value, name)
+    except (V.InvalidValueError, V.InvalidTypeError, V.MissingFileError):
+        return value
+
+
 def _show_value(v):
     """A grid value as the command line writes it: hidden sizes ``32x32`` (``none``: no hidden layer)."""
     if isinstance(v, (list, tuple)):
@@ -772,22 +793,18 @@ def _read_point(path, point, names, lost_ok=False):
 
     With ``lost_ok``, a file that is empty or not JSON (what a crash of the machine can leave of a point written
     just before it: points are not flushed to the disk) is a point not finished: None, with a warning."""
-    if lost_ok:
-        try:
-            with open(path, "rb") as f:
-                json.loads(f.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
+    try:
+        rec = read_json(path, "sweep point", expect=dict)
+    except V.FileFormatError:
+        if lost_ok and not _holds_json(path):
             warnings.warn(f"{path}: the sweep point's file is empty or damaged (as a crash of the machine can leave "
                           f"a point written just before it); the point is trained again", RuntimeWarning,
                           stacklevel=3)
             return None
-        except OSError:  # read_json says what
-            pass
-    rec = read_json(path, "sweep point", expect=dict)
+        raise
 
-    def same(n):  # (a value written by its alias, schedule step, is its name's: step_decay)
-        v = rec.get(n)
-        return json.dumps(v) == json.dumps(point[n]) or (isinstance(v, str) and RUN_SCHEDULE_ALIASES.get(v) == point[n])
+    def same(n):  # as each setting's check reads it (a value by an alias, schedule step, is its name's: step_decay)
+        return json.dumps(_canonical(n, rec.get(n))) == json.dumps(_canonical(n, point[n]))
 
     ok = all(same(n) for n in names) and (
         "error" in rec or all(isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -815,8 +832,8 @@ def _check_sweep(base, grid, points):
     for name, values in grid.items():
         seen = {}
         for v in values:
-            same = SETTINGS[name](v, f"grid {name}")  # (a name's alias is the name: schedule step is step_decay)
-            key = _point_key({name: same if isinstance(same, str) else v})  # the point's file: one file, one value
+            checked = SETTINGS[name](v, f"grid {name}")  # (a name's alias is the name: schedule step is step_decay)
+            key = _point_key({name: checked if isinstance(checked, str) else v})  # the point's file: one per value
             if key in seen:
                 same = f"the value {v!r} is given twice" if json.dumps(v, default=str) == json.dumps(
                     seen[key], default=str) else f"the values {seen[key]!r} and {v!r} name one point ({key})"
@@ -1358,7 +1375,7 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         a = names[0]
         by = {json.dumps(r[a]): r for r in rows}
         xs = [v for v in grid[a] if json.dumps(v) in by]
-        labels = ["x".join(map(str, v)) if isinstance(v, list) else v for v in xs]
+        labels = [_show_value(v) for v in xs]
         ys = [by[json.dumps(v)][metric] for v in xs]
         sd = [by[json.dumps(v)].get(metric + "_std", 0.0) for v in xs] if seeds > 1 else None
         fname = f"line_{metric}.png"
@@ -1375,10 +1392,9 @@ def _sweep_plot(viz, out_dir, data, grid, names, rows, metric, seeds):
         if np.isnan(cur) or (r[metric] > cur if mode == "max" else r[metric] < cur):
             V[i, j] = r[metric]
     extra = f", best over {', '.join(map(viz.metric_label, names[2:]))}" if len(names) > 2 else ""
-    show = lambda vals: ["x".join(map(str, v)) if isinstance(v, list) else v for v in vals]
     fname = f"heatmap_{metric}.png"
     with atomic_path(os.path.join(out_dir, fname), durable=False) as tmp:
-        viz.heatmap(V, show(grid[a]), show(grid[b]), tmp, a, b, metric,
+        viz.heatmap(V, [_show_value(v) for v in grid[a]], [_show_value(v) for v in grid[b]], tmp, a, b, metric,
                     title=f"{data}: {viz.metric_label(metric)}{spread}{extra}")
     return fname
 

@@ -3,8 +3,8 @@
 Every file nablanet writes into a run or sweep folder goes through
 :func:`atomic_path` (or the helpers built on it): the content is written to a
 temporary file in the same folder (named ``.nablanet-tmp-*``), flushed to disk
-(``fsync``) when it is the state a run resumes from (a run's configuration and
-checkpoints), and renamed over the target with ``os.replace``, which is atomic
+(``fsync``) when it is the state a run resumes from (its checkpoints, which hold
+its settings too), and renamed over the target with ``os.replace``, which is atomic
 on POSIX and Windows.  A reader therefore sees the old file or the new one,
 never a mixture; a process killed mid-write leaves at most a temporary file,
 which :func:`remove_stale_temps` deletes when the folder is next used.

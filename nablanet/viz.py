@@ -275,7 +275,8 @@ def prediction_2d(f_true, f_pred, path=None, title="Prediction against truth", n
         im = ax.imshow(z, vmin=vmin, vmax=vmax, cmap="viridis", **grid)
         _colorbar(fig, im, ax, "f(x, y)")
         ax.set(title=name, xlabel="x", ylabel="y")
-    im = axes[2].imshow(zp - zt, **_signed(zp - zt), **grid)
+    err = zp - zt
+    im = axes[2].imshow(err, **_signed(err), **grid)
     _colorbar(fig, im, axes[2], "network - truth")
     axes[2].set(title="error", xlabel="x", ylabel="y")
     return _finish(fig, path, title, suptitle=True)

@@ -70,18 +70,21 @@ def _storing():
 
     NumPy's ``ndarray.__setitem__`` converts the value from C (``float()`` for one element,
     ``__array__`` for a slice), so the Python frame above the tracer's conversion method
-    (this function's caller) is the one executing the assignment.
+    (which called :func:`_refuse_a_store`, this function's caller) is the one executing the assignment.
     """
     try:  # (CPython's frames and bytecode: anywhere else, or any surprise, reads as "not an assignment")
-        f = sys._getframe(2)
+        f = sys._getframe(3)
         code, i = f.f_code.co_code, f.f_lasti
         return _STORE_SUBSCR is not None and 0 <= i < len(code) and code[i] == _STORE_SUBSCR
     except (AttributeError, ValueError, TypeError):
         return False
 
 
-def _store_error():
-    """The error for a traced value assigned into a plain NumPy array (``out[i] = x``)."""
+def _refuse_a_store():
+    """Raise the error for a traced value assigned into a plain NumPy array (``out[i] = x``), when the conversion
+    that calls this was asked for by such an assignment (:func:`_storing`)."""
+    if not _storing():
+        return
     err = NotDifferentiableError(
         "nablanet: a traced value cannot be stored into a plain NumPy array (out[i] = x): the array "
         "would keep only its number, cut out of the derivative. Build the array from the traced "
@@ -89,7 +92,7 @@ def _store_error():
         "(out = anp.stack([x[0], 0.0]) rather than out = np.zeros(2); out[0] = x[0])"
     )
     err.stored_into_numpy = True
-    return err
+    raise err
 
 
 def call_traced(fun, args, kwargs=None):
@@ -318,8 +321,7 @@ class Tracer:
 
     def _cut(what):
         def refuse(self):
-            if _storing():
-                raise _store_error()
+            _refuse_a_store()
             raise TypeError(
                 f"nablanet: {what} of a traced value would cut it out of the "
                 "derivative; keep it as an array inside differentiated code"
@@ -333,8 +335,7 @@ class Tracer:
     del _cut
 
     def __array__(self, dtype=None, copy=None):
-        if _storing():
-            raise _store_error()
+        _refuse_a_store()
         raise NotDifferentiableError(
             "nablanet: a traced value was converted to a plain NumPy array "
             "(np.asarray/np.array, a NumPy function without a derivative rule, "
@@ -403,21 +404,18 @@ class CTracer(Tracer):
         return self._trace.concretization_error(self, what)
 
     def __float__(self):
-        if _storing():
-            raise _store_error()
+        _refuse_a_store()
         raise self._refuse("float()")
 
     def __int__(self):
-        if _storing():
-            raise _store_error()
+        _refuse_a_store()
         raise self._refuse("int()")
 
     def __index__(self):
         raise self._refuse("use as an index or size (__index__)")
 
     def __complex__(self):
-        if _storing():
-            raise _store_error()
+        _refuse_a_store()
         raise self._refuse("complex()")
 
     def item(self):
@@ -427,8 +425,7 @@ class CTracer(Tracer):
         raise self._refuse(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
-        if _storing():
-            raise _store_error()
+        _refuse_a_store()
         raise self._refuse("conversion to a plain NumPy array (np.asarray, np.array, or a NumPy "
                            "function or array method without a rule)")
 

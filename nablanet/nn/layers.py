@@ -331,7 +331,7 @@ class Sequential:
         self.layers = list(layers)
         self.output_activation = get_activation(output_activation)
         self.dtype = V.model_dtype(dtype, f"{type(self).__name__}: dtype")  # what training and checkpoints take
-        seed = V.seed(seed, f"{type(self).__name__}: seed")  # an int >= 0, None or a Generator; never NumPy's words
+        seed = V.seed(seed, f"{type(self).__name__}: seed")  # (V.seed's words, never NumPy's)
         self.seed = seed if isinstance(seed, (int, np.integer)) or seed is None else None
         rng = _as_rng(seed)
         self.params = [layer.init(rng, self.dtype) for layer in self.layers]

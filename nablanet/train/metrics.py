@@ -148,7 +148,8 @@ def check_metrics(metrics, task, name="metrics"):
 
 def compute_metric(name, outputs, y, task):
     """``name`` of the model's ``outputs`` (after the output activation) against targets ``y``."""
-    if not np.isfinite(np.asarray(outputs, dtype=np.float64)).all():
+    outputs = np.asarray(outputs, dtype=np.float64)  # (once: checked here, then labelled or compared)
+    if not np.isfinite(outputs).all():
         raise FloatingPointError(f"the network's outputs are NaN or infinite, so {name} cannot be computed: "
                                  f"training diverged; lower the learning rate, scale the inputs, or clip the gradients")
     if name == "accuracy":
@@ -156,7 +157,6 @@ def compute_metric(name, outputs, y, task):
             raise ValueError("accuracy is a classification metric; use r2, mse or mae for regression")
         yt = y if np.ndim(y) == 1 else (np.asarray(y).argmax(1) if np.shape(y)[1] > 1 else np.ravel(y))
         return accuracy(np.asarray(yt).astype(np.int64), to_labels(outputs))
-    outputs = np.asarray(outputs, dtype=np.float64).reshape(np.shape(y))
     if name in ("r2", "mse", "mae"):
-        return {"r2": r2, "mse": mse, "mae": mae}[name](y, outputs)
+        return {"r2": r2, "mse": mse, "mae": mae}[name](y, outputs.reshape(np.shape(y)))
     raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
